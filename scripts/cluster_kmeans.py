@@ -1,0 +1,23 @@
+"""Rule cluster_kmeans: inertia/silhouette scan over k, final K-Means, silhouette diagram, scores."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import cluster, clustering_tasks as tasks  # noqa: E402
+from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.util import logged_errors, setup_logging, write_table  # noqa: E402
+
+setup_logging(snakemake.log[0])
+with logged_errors():
+    p, out = snakemake.params, snakemake.output
+    X, rows = tasks.load_rows(snakemake.input.features, load_manifest(snakemake.input.manifest), p.split)
+    n_init = p.opts["n_init"]
+    scan = cluster.kmeans_scan(X, tasks.k_range(p.opts, len(X)), p.seed, n_init=n_init)
+    write_table(out.table, scan)
+    k = tasks.resolve_k(p.opts["k"], rows, scan)
+    cluster.plot_kmeans_scan(scan, out.scan, chosen_k=k)
+    model = cluster.fit_kmeans(X, k, p.seed, n_init=n_init)
+    cluster.plot_silhouette_diagram(X, model.labels_, out.silhouette, title=f"K-Means, k={k}")
+    tasks.finish("kmeans", model.labels_, rows, out.assignments, out.result, out.sizes,
+                 {"params": dict(p.opts), "seed": p.seed, "inertia": float(model.inertia_)})

@@ -1,0 +1,27 @@
+"""Rule compare: Procrustes disparity of one feature set vs one split's human space, with a permutation baseline.
+
+Rows are joined by image id (never by position): the human table carries the id
+of every row, and the feature set is indexed by those ids.
+"""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import compare, human  # noqa: E402
+from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.util import load_features, logged_errors, setup_logging, write_json  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    o, w = snakemake.params.opts, snakemake.wildcards
+    ids, H = human.load(snakemake.input.human)
+    fs = load_features(snakemake.input.features)
+    F = fs.rows(ids).astype("float64")  # KeyError names missing ids: never a silent positional join
+    labels = load_manifest(snakemake.input.manifest).set_index("id").loc[ids, "label"].to_numpy()
+    res = compare.compare(H, F, n_perm=int(o["n_permutations"]), seed=int(o["seed"]), alpha=float(o["alpha"]))
+    title = f"{w.dataset}: {w.fs} vs human ({w.split})"
+    compare.plot_permutation(res["null"], res["disparity"], snakemake.output.permutation, title=title)
+    compare.plot_aligned(res["H_aligned"], res["F_aligned"], labels, snakemake.output.aligned, title=title)
+    out = {"feature_set": w.fs, "split": w.split, "join": "by image id", **compare.summary(res)}
+    write_json(snakemake.output.result, out)

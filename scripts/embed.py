@@ -1,0 +1,33 @@
+"""Rules embed / map_embed: one manifold method at k (feature set) or 2 (map) dimensions."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import embed  # noqa: E402
+from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.util import load_features, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    import numpy as np
+
+    method, p = snakemake.wildcards.method, snakemake.params
+    src = load_features(snakemake.input.features)
+    manifest = load_manifest(snakemake.input.manifest).set_index("id")
+    split = manifest.loc[src.ids, "split"].to_numpy()
+    fit = np.ones(len(src.ids), bool) if p.fit_split == "all" else split == p.fit_split
+    if fit.sum() < 3:
+        raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
+    params = embed.params_for(method, p.opts)
+    Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
+                                   X_other=src.X[~fit], n_jobs=snakemake.threads)
+    ids = src.ids[fit]
+    if Y_other is not None:
+        Y = np.vstack([Y, Y_other])
+        ids = np.concatenate([ids, src.ids[~fit]])
+    elif (~fit).any():
+        log.info("%s has no out-of-sample transform: %d rows outside split %r are not embedded", method, int((~fit).sum()), p.fit_split)
+    info.update({"input": snakemake.input.features, "fit_split": p.fit_split, "n_rows": len(ids)})
+    save_features(snakemake.output.features, Y, ids, **info)
+    write_json(snakemake.output.info, info)

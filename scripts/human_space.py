@@ -1,0 +1,35 @@
+"""Rule human_space: join one split's human similarity space to the ingested images, and check it."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import compare, human  # noqa: E402
+from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.util import logged_errors, setup_logging, write_json, write_table  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    import pandas as pd
+
+    split, spec = snakemake.wildcards.split, snakemake.params.spec
+    manifest = load_manifest(snakemake.input.manifest)
+    skipped = pd.read_csv(snakemake.input.skipped, sep="\t", dtype=str, keep_default_na=False)
+    notes = []
+    if spec.get("builtin"):
+        table = human.builtin_synthetic({"source": snakemake.params.source}, split, manifest, int(spec["dims"]))
+    else:
+        table, notes = human.join(spec, split, manifest, skipped)
+    write_table(snakemake.output.table, table)
+    ids, H = human.load(snakemake.output.table)
+    labels = manifest.set_index("id").loc[ids]
+    check = {"split": split, "n": len(ids), "dims": H.shape[1], "source": spec.get("path", "builtin"), "notes": notes}
+    for key in ("label", "subtype"):
+        if labels[key].nunique() > 1:
+            r = compare.label_structure(H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed)
+            check[key] = {k: v for k, v in r.items() if k != "null"}
+    for key in ("label", "subtype"):
+        if key in check:
+            r = check[key]
+            log.info("human space %s: within/between-%s distance ratio %.3f (p=%.4f)", split, key, r["ratio"], r["permutation_p"])
+    write_json(snakemake.output.check, check)

@@ -1,0 +1,619 @@
+"""Clustering of feature matrices: fits, model-selection scans, scoring and plots.
+
+Plain library code (no Snakemake). Every function takes a float feature matrix
+``X`` of shape ``(n, d)`` (float32 or float64 are used as given; any other dtype
+is converted to float64 once) and returns plain Python, numpy or pandas
+objects. Everything that involves randomness takes an explicit ``seed``, so a
+given seed always gives identical results.
+
+Conventions
+-----------
+* Cluster labels are whatever the algorithm returns; DBSCAN's noise label ``-1``
+  is never treated as a cluster when matching clusters to classes (noise points
+  always count as wrongly labelled).
+* Plots are drawn on :class:`matplotlib.figure.Figure` objects (the
+  object-oriented API, rendered by Agg for PNG) and written atomically with
+  :func:`imagespace.util.save_figure`; pyplot's global state and the session's
+  backend are never touched, so the functions are also safe in notebooks.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.cluster import hierarchy
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+
+from imagespace.util import save_figure, to_jsonable
+
+log = logging.getLogger("imagespace.cluster")
+
+NOISE = -1
+SELECT_CRITERIA = {"silhouette": "max", "bic": "min", "aic": "min"}
+
+
+# --------------------------------------------------------------------------- helpers
+def _as_matrix(X) -> np.ndarray:
+    """Return *X* as a 2-D float array without copying float32/float64 input.
+
+    Other dtypes (ints, uint8 pixels) are converted to float64 exactly once.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"feature matrix must be 2-D (n, d), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("feature matrix has no rows")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X
+
+
+def _py(v):
+    """numpy scalar -> Python scalar (leave everything else alone)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _labels(y, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {y.shape}")
+    return y
+
+
+def _noise_mask(y_pred: np.ndarray) -> np.ndarray:
+    """Boolean mask of DBSCAN noise points (numeric label -1)."""
+    if y_pred.dtype.kind in "iuf":
+        return y_pred == NOISE
+    if y_pred.dtype.kind == "O":
+        return np.fromiter(
+            (
+                isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == NOISE
+                for v in y_pred
+            ),
+            dtype=bool,
+            count=len(y_pred),
+        )
+    return np.zeros(len(y_pred), dtype=bool)
+
+
+def _contingency(y_true, y_pred):
+    """Contingency table of non-noise clusters (rows) against classes (columns).
+
+    Returns ``(table, clusters, classes, n)`` where *n* counts all points,
+    noise included.
+    """
+    y_true = _labels(y_true, "y_true")
+    y_pred = _labels(y_pred, "y_pred")
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    if len(y_true) == 0:
+        raise ValueError("no labels given")
+    keep = ~_noise_mask(y_pred)
+    classes, t_idx = np.unique(y_true, return_inverse=True)
+    clusters, p_idx = np.unique(y_pred[keep], return_inverse=True)
+    table = np.zeros((len(clusters), len(classes)), dtype=np.int64)
+    np.add.at(table, (p_idx, t_idx[keep]), 1)
+    return table, clusters, classes, len(y_true)
+
+
+def _silhouette(X, labels, seed=None, sample_size=None) -> float:
+    """Mean silhouette, NaN where it is undefined (fewer than 2 or n clusters)."""
+    n_labels = len(np.unique(labels))
+    if n_labels < 2 or n_labels >= len(labels):
+        return float("nan")
+    if sample_size is not None and sample_size < len(labels):
+        return float(silhouette_score(X, labels, sample_size=sample_size, random_state=seed))
+    return float(silhouette_score(X, labels))
+
+
+def _new_figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _integer_xaxis(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _class_colors(n: int):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- scoring
+def hungarian_accuracy(y_true, y_pred) -> tuple[float, dict]:
+    """Accuracy after the optimal one-to-one matching of clusters to classes.
+
+    The matching maximises the number of correctly labelled points
+    (:func:`scipy.optimize.linear_sum_assignment` on the cluster-by-class
+    contingency table). With more clusters than classes the surplus clusters
+    stay unmatched and all their points count as wrong; with more classes than
+    clusters some classes get no cluster. Noise points (label ``-1``) are never
+    matched and always count as wrong. The denominator is all points.
+
+    Returns ``(accuracy, {cluster: class})``; the mapping holds only matched
+    pairs that share at least one point, with Python-native keys and values.
+    """
+    table, clusters, classes, n = _contingency(y_true, y_pred)
+    if table.size == 0:
+        return 0.0, {}
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    correct = int(table[rows, cols].sum())
+    mapping = {_py(clusters[r]): _py(classes[c]) for r, c in zip(rows, cols) if table[r, c] > 0}
+    return correct / n, mapping
+
+
+def majority_mapping(y_true, y_pred) -> dict:
+    """Map each (non-noise) cluster to its most frequent class (many-to-one).
+
+    Ties go to the class that sorts first.
+    """
+    table, clusters, classes, _ = _contingency(y_true, y_pred)
+    # np.unique sorts the classes and argmax returns the first maximum.
+    return {_py(clusters[i]): _py(classes[j]) for i, j in enumerate(table.argmax(axis=1))}
+
+
+def majority_accuracy(y_true, y_pred) -> float:
+    """Accuracy when each cluster is labelled by its majority class.
+
+    This many-to-one mapping is what many notebooks report; it rewards
+    over-segmentation (with one cluster per point it is 1.0), so it is shown
+    next to :func:`hungarian_accuracy`, never instead of it. Noise points count
+    as wrong; ties between classes go to the class that sorts first.
+    """
+    table, _, _, n = _contingency(y_true, y_pred)
+    if table.size == 0:
+        return 0.0
+    return float(table.max(axis=1).sum()) / n
+
+
+def score_clustering(y_pred, labels, subtypes=None) -> dict:
+    """Score a clustering against class labels (and optionally finer subtypes).
+
+    Keys: ``k`` (clusters excluding noise), ``n_noise``, ``accuracy``
+    (Hungarian), ``majority_accuracy``, ``ari``, ``nmi`` (against *labels*),
+    ``ari_subtype``, ``nmi_subtype`` (None without *subtypes*), ``sizes``
+    (cluster -> count, string keys, noise as ``"-1"``) and ``mapping``
+    (Hungarian cluster -> class, string keys). For ARI/NMI the noise points
+    form one group of their own. The result is JSON-ready.
+    """
+    y_pred = _labels(y_pred, "y_pred")
+    labels = _labels(labels, "labels")
+    noise = _noise_mask(y_pred)
+    acc, mapping = hungarian_accuracy(labels, y_pred)
+    clusters, counts = np.unique(y_pred, return_counts=True)
+    result = {
+        "k": int(len(np.unique(y_pred[~noise]))),
+        "n_noise": int(noise.sum()),
+        "accuracy": acc,
+        "majority_accuracy": majority_accuracy(labels, y_pred),
+        "ari": float(adjusted_rand_score(labels, y_pred)),
+        "nmi": float(normalized_mutual_info_score(labels, y_pred)),
+        "ari_subtype": None,
+        "nmi_subtype": None,
+        "sizes": {str(_py(c)): int(n) for c, n in zip(clusters, counts)},
+        "mapping": mapping,
+    }
+    if subtypes is not None:
+        subtypes = _labels(subtypes, "subtypes")
+        if len(subtypes) != len(y_pred):
+            raise ValueError(f"subtypes has {len(subtypes)} labels but y_pred has {len(y_pred)}")
+        result["ari_subtype"] = float(adjusted_rand_score(subtypes, y_pred))
+        result["nmi_subtype"] = float(normalized_mutual_info_score(subtypes, y_pred))
+    return to_jsonable(result)
+
+
+# --------------------------------------------------------------------------- fits
+def fit_kmeans(X, k: int, seed: int, n_init: int = 10) -> KMeans:
+    """Fit ``KMeans(n_clusters=k, random_state=seed, n_init=n_init)``."""
+    X = _as_matrix(X)
+    model = KMeans(n_clusters=int(k), random_state=seed, n_init=n_init).fit(X)
+    log.info("k-means k=%d: inertia %.6g after %d iterations", k, model.inertia_, model.n_iter_)
+    return model
+
+
+def fit_gmm(
+    X,
+    k: int,
+    seed: int,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+) -> GaussianMixture:
+    """Fit a :class:`~sklearn.mixture.GaussianMixture` with *k* components."""
+    X = _as_matrix(X)
+    model = GaussianMixture(
+        n_components=int(k),
+        covariance_type=covariance_type,
+        n_init=n_init,
+        reg_covar=reg_covar,
+        max_iter=max_iter,
+        random_state=seed,
+    ).fit(X)
+    if not model.converged_:
+        log.warning("GMM k=%d (%s) did not converge in %d iterations", k, covariance_type, max_iter)
+    return model
+
+
+def fit_agglomerative(X, k: int, linkage: str = "ward") -> tuple[np.ndarray, np.ndarray]:
+    """Hierarchical clustering with SciPy; returns ``(labels, linkage_matrix)``.
+
+    The linkage matrix is ``scipy.cluster.hierarchy.linkage(X, method=linkage)``
+    (euclidean metric) and the labels cut that same tree into at most *k*
+    clusters (``fcluster(..., criterion="maxclust")``), numbered from 0, so the
+    labels and the dendrogram always agree. SciPy computes all pairwise
+    distances, i.e. memory grows as n²/2 doubles: subsample large collections.
+    """
+    X = _as_matrix(X)
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError("agglomerative clustering needs at least 2 points")
+    if n > 20000:
+        log.warning("linkage on %d points needs ~%.1f GB for pairwise distances", n, n * (n - 1) / 2 * 8 / 1e9)
+    Z = hierarchy.linkage(X, method=linkage)
+    labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
+    log.info("agglomerative (%s) k=%d: %d clusters", linkage, k, len(np.unique(labels)))
+    return labels, Z
+
+
+def fit_dbscan(X, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN labels (noise is ``-1``). Deterministic; no seed needed."""
+    X = _as_matrix(X)
+    labels = DBSCAN(eps=float(eps), min_samples=int(min_samples)).fit_predict(X)
+    k = len(set(labels.tolist()) - {NOISE})
+    n_noise = int((labels == NOISE).sum())
+    log.info("DBSCAN eps=%.6g min_samples=%d: %d clusters, %d noise points", eps, min_samples, k, n_noise)
+    return labels
+
+
+# --------------------------------------------------------------------------- scans
+def kmeans_scan(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_size: int | None = None) -> pd.DataFrame:
+    """Fit one k-means per k; columns ``k``, ``inertia``, ``silhouette``.
+
+    The silhouette is NaN for k=1 (undefined). By default it uses all points
+    (O(n²) time); ``silhouette_sample_size`` scores a seeded random subsample
+    instead.
+    """
+    X = _as_matrix(X)
+    rows = []
+    for k in k_values:
+        model = fit_kmeans(X, int(k), seed, n_init)
+        sil = _silhouette(X, model.labels_, seed, silhouette_sample_size)
+        rows.append({"k": int(k), "inertia": float(model.inertia_), "silhouette": sil})
+        log.info("k-means scan k=%d: silhouette %.4f", k, sil)
+    return pd.DataFrame(rows, columns=["k", "inertia", "silhouette"])
+
+
+def fit_gmm_k(
+    X,
+    k: int,
+    seed: int,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+) -> dict:
+    """One row of :func:`gmm_scan`: ``{k, bic, aic, converged, log_likelihood}``.
+
+    ``log_likelihood`` is the total log-likelihood of *X* (sum over points).
+    Lets a workflow run one job per k and concatenate the rows.
+    """
+    X = _as_matrix(X)
+    model = fit_gmm(X, k, seed, covariance_type, n_init, reg_covar, max_iter)
+    row = {
+        "k": int(k),
+        "bic": float(model.bic(X)),
+        "aic": float(model.aic(X)),
+        "converged": bool(model.converged_),
+        "log_likelihood": float(model.score(X) * X.shape[0]),
+    }
+    log.info("GMM scan k=%d: BIC %.6g AIC %.6g", k, row["bic"], row["aic"])
+    return row
+
+
+def gmm_scan(
+    X,
+    k_values,
+    seed: int,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+) -> pd.DataFrame:
+    """:func:`fit_gmm_k` for every k; columns ``k, bic, aic, converged, log_likelihood``."""
+    X = _as_matrix(X)
+    rows = [fit_gmm_k(X, int(k), seed, covariance_type, n_init, reg_covar, max_iter) for k in k_values]
+    return pd.DataFrame(rows, columns=["k", "bic", "aic", "converged", "log_likelihood"])
+
+
+def select_k(scan_df: pd.DataFrame, criterion: str) -> int:
+    """Best k of a scan: max ``silhouette``, min ``bic`` or min ``aic``.
+
+    NaN rows are ignored; ties go to the smallest k.
+    """
+    if criterion not in SELECT_CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {sorted(SELECT_CRITERIA)}")
+    if criterion not in scan_df.columns:
+        raise ValueError(f"scan table has no column {criterion!r} (columns: {list(scan_df.columns)})")
+    df = scan_df.dropna(subset=[criterion]).sort_values("k", kind="stable")
+    if df.empty:
+        raise ValueError(f"no finite {criterion} values to select k from")
+    values = df[criterion].to_numpy(dtype=float)
+    i = int(np.argmax(values) if SELECT_CRITERIA[criterion] == "max" else np.argmin(values))
+    return int(df["k"].iloc[i])
+
+
+# --------------------------------------------------------------------------- DBSCAN eps
+def kdistance(X, min_samples: int) -> np.ndarray:
+    """Distance of every point to its *min_samples*-th nearest neighbour, sorted ascending.
+
+    The point itself is excluded (duplicates of it are not). Note that
+    scikit-learn's DBSCAN counts the point itself in ``min_samples``, so this
+    curve is the conservative (slightly larger) of the two usual conventions.
+    """
+    X = _as_matrix(X)
+    min_samples = int(min_samples)
+    if not 1 <= min_samples < X.shape[0]:
+        raise ValueError(f"min_samples must be in [1, n-1] = [1, {X.shape[0] - 1}], got {min_samples}")
+    nn = NearestNeighbors(n_neighbors=min_samples).fit(X)
+    dist, _ = nn.kneighbors()  # no X: each point's own entry is left out
+    return np.sort(dist[:, -1])
+
+
+def choose_eps(kdist) -> float:
+    """Knee of the sorted k-distance curve (the Kneedle idea), used as DBSCAN's eps.
+
+    Both axes are scaled to [0, 1] (rank ``i/(n-1)`` and
+    ``(d - d_min)/(d_max - d_min)``); the chord then runs from (0, 0) to (1, 1)
+    and the knee is the point furthest *below* it, i.e. the maximum of
+    ``x - y``. For a typical k-distance curve (flat for points inside clusters,
+    rising steeply for outliers) that is where the steep rise begins. A flat
+    curve returns its single value.
+    """
+    d = np.sort(np.asarray(kdist, dtype=np.float64).ravel())
+    if d.size == 0:
+        raise ValueError("empty k-distance curve")
+    span = d[-1] - d[0]
+    if d.size < 3 or span <= 0:
+        return float(np.median(d))
+    x = np.linspace(0.0, 1.0, d.size)
+    y = (d - d[0]) / span
+    return float(d[int(np.argmax(x - y))])
+
+
+# --------------------------------------------------------------------------- sampling
+def gmm_samples(gmm: GaussianMixture, n: int, seed: int) -> np.ndarray:
+    """Draw *n* samples from a fitted GaussianMixture, reproducibly for *seed*.
+
+    ``GaussianMixture.sample`` draws with the model's own ``random_state``; we
+    sample from a shallow copy whose ``random_state`` is *seed*, so the caller's
+    model is not modified and the same seed always gives the same samples.
+    sklearn returns the samples grouped by component; they are shuffled (with
+    the same seed) so that any prefix is an i.i.d. draw from the mixture.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    model = copy.copy(gmm)
+    model.random_state = seed
+    samples, _ = model.sample(n)
+    return samples[np.random.default_rng(seed).permutation(n)]
+
+
+# --------------------------------------------------------------------------- plots
+def plot_kmeans_scan(df: pd.DataFrame, path, chosen_k=None) -> None:
+    """Two panels: inertia against k (elbow) and mean silhouette against k."""
+    fig = _new_figure((10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(df["k"], df["inertia"], "o-")
+    ax1.set(xlabel="k", ylabel="inertia (within-cluster SS)", title="k-means elbow")
+    ax2.plot(df["k"], df["silhouette"], "o-", color="C1")
+    ax2.set(xlabel="k", ylabel="mean silhouette", title="silhouette")
+    for ax in (ax1, ax2):
+        if chosen_k is not None:
+            ax.axvline(chosen_k, color="grey", ls="--", label=f"chosen k={chosen_k}")
+            ax.legend()
+        ax.grid(alpha=0.3)
+        _integer_xaxis(ax)
+    save_figure(fig, path)
+
+
+def plot_silhouette_diagram(X, labels, path, title: str = "") -> None:
+    """Classic silhouette diagram: per-cluster sorted silhouette bars and the mean.
+
+    Noise points (label -1) are left out. With fewer than two clusters the
+    silhouette is undefined and the figure says so.
+    """
+    X = _as_matrix(X)
+    labels = _labels(labels, "labels")
+    keep = ~_noise_mask(labels)
+    Xk = X if keep.all() else X[keep]
+    lk = labels[keep]
+    clusters = np.unique(lk)
+    fig = _new_figure((7, 5))
+    ax = fig.subplots()
+    ax.set_title(title or "silhouette diagram")
+    if len(clusters) < 2 or len(clusters) >= len(lk):
+        ax.text(0.5, 0.5, f"silhouette undefined for {len(clusters)} cluster(s) on {len(lk)} points",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        save_figure(fig, path)
+        return
+    s = silhouette_samples(Xk, lk)
+    colors = _class_colors(len(clusters))
+    gap = max(2, len(lk) // 100)
+    y0 = gap
+    for i, c in enumerate(clusters):
+        vals = np.sort(s[lk == c])
+        ax.fill_betweenx(np.arange(y0, y0 + len(vals)), 0, vals, color=colors[i], alpha=0.8, lw=0)
+        ax.text(-0.02, y0 + len(vals) / 2, str(_py(c)), ha="right", va="center", fontsize=8)
+        y0 += len(vals) + gap
+    mean = float(s.mean())
+    ax.axvline(mean, color="red", ls="--", label=f"mean {mean:.3f}")
+    ax.set(xlabel="silhouette coefficient", ylabel="points, grouped by cluster",
+           xlim=(min(-0.1, s.min() - 0.05), 1), ylim=(0, y0))
+    ax.set_yticks([])
+    ax.legend(loc="lower right")
+    save_figure(fig, path)
+
+
+def plot_gmm_scan(df: pd.DataFrame, path, chosen_k=None) -> None:
+    """BIC and AIC against the number of components (lower is better)."""
+    fig = _new_figure((6, 4))
+    ax = fig.subplots()
+    ax.plot(df["k"], df["bic"], "o-", label="BIC")
+    ax.plot(df["k"], df["aic"], "s-", label="AIC")
+    if "converged" in df and not df["converged"].astype(bool).all():
+        bad = df[~df["converged"].astype(bool)]
+        ax.plot(bad["k"], bad["bic"], "x", color="red", ms=10, label="not converged")
+    if chosen_k is not None:
+        ax.axvline(chosen_k, color="grey", ls="--", label=f"chosen k={chosen_k}")
+    ax.set(xlabel="number of components k", ylabel="information criterion", title="Gaussian mixture model selection")
+    _integer_xaxis(ax)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
+
+
+def plot_kdistance(kdist, eps, min_samples, path) -> None:
+    """Sorted k-distance curve with the chosen eps marked."""
+    kdist = np.asarray(kdist)
+    fig = _new_figure((6, 4))
+    ax = fig.subplots()
+    ax.plot(np.arange(len(kdist)), kdist, lw=1.5)
+    ax.axhline(eps, color="red", ls="--", label=f"eps = {eps:.4g}")
+    ax.set(xlabel="points sorted by distance", ylabel=f"distance to {min_samples}-th nearest neighbour",
+           title="k-distance curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
+
+
+def _leaf_members(Z: np.ndarray, node: int, n: int) -> list[int]:
+    """Original observation indices under tree node *node* (iterative)."""
+    stack, out = [node], []
+    while stack:
+        i = stack.pop()
+        if i < n:
+            out.append(i)
+        else:
+            row = Z[i - n]
+            stack.extend((int(row[0]), int(row[1])))
+    return out
+
+
+def plot_dendrogram(linkage_matrix, labels, path, truncate_p: int = 30) -> None:
+    """Dendrogram of a SciPy linkage matrix, leaves annotated with their classes.
+
+    With more than *truncate_p* observations the tree is cut to its last
+    *truncate_p* merges (``truncate_mode="lastp"``). Each leaf is labelled
+    ``majority-class count/size`` and coloured by its majority class; *labels*
+    may be None (leaves then show their size only).
+    """
+    Z = np.asarray(linkage_matrix, dtype=np.float64)
+    n = Z.shape[0] + 1
+    labels = None if labels is None else _labels(labels, "labels")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"linkage matrix is for {n} points but {len(labels)} labels were given")
+    classes = [] if labels is None else np.unique(labels).tolist()
+    colors = dict(zip(classes, _class_colors(len(classes))))
+    truncate = n > truncate_p
+    kw = {"truncate_mode": "lastp", "p": truncate_p} if truncate else {}
+    leaves = hierarchy.dendrogram(Z, no_plot=True, **kw)["leaves"]
+
+    text, leaf_color = {}, {}
+    for leaf in leaves:
+        members = _leaf_members(Z, leaf, n)
+        if labels is None:
+            text[leaf] = f"({len(members)})"
+            continue
+        vals, counts = np.unique(labels[members], return_counts=True)
+        top = vals[int(np.argmax(counts))]
+        leaf_color[leaf] = colors[_py(top)]
+        text[leaf] = str(_py(top)) if len(members) == 1 else f"{_py(top)} {counts.max()}/{len(members)}"
+
+    fig = _new_figure((8, max(4, 0.28 * len(leaves) + 1)))
+    ax = fig.subplots()
+    hierarchy.dendrogram(Z, ax=ax, orientation="left", leaf_label_func=lambda i: text[i],
+                         color_threshold=0, above_threshold_color="0.3", **kw)
+    if leaf_color:
+        # Tick labels run bottom-to-top in the order of the leaves.
+        for tick, leaf in zip(ax.get_yticklabels(), leaves):
+            tick.set_color(leaf_color[leaf])
+    ax.set_xlabel("merge distance")
+    ax.set_title(f"dendrogram ({n} points" + (f", last {truncate_p} merges)" if truncate else ")"))
+    ax.tick_params(axis="y", labelsize=8)
+    save_figure(fig, path)
+
+
+def plot_cluster_sizes(y_pred, labels, path) -> None:
+    """Stacked bars: for each cluster (noise last), the count of each true class."""
+    y_pred = _labels(y_pred, "y_pred")
+    labels = _labels(labels, "labels")
+    noise = _noise_mask(y_pred)
+    names = np.where(noise, "noise", y_pred.astype(str)).astype(object)
+    ct = pd.crosstab(pd.Series(names, name="cluster"), pd.Series(labels, name="class"))
+    order = sorted((c for c in ct.index if c != "noise"), key=lambda c: (len(c), c))  # "2" before "10"
+    order += ["noise"] if "noise" in ct.index else []
+    ct = ct.loc[order]
+    colors = _class_colors(ct.shape[1])
+    fig = _new_figure((max(6, 0.4 * len(ct) + 2), 4.5))
+    ax = fig.subplots()
+    bottom = np.zeros(len(ct))
+    x = np.arange(len(ct))
+    for j, cls in enumerate(ct.columns):
+        vals = ct[cls].to_numpy()
+        ax.bar(x, vals, bottom=bottom, color=colors[j], label=str(cls), width=0.8)
+        bottom += vals
+    ax.set_xticks(x, [str(c) for c in ct.index], rotation=90 if len(ct) > 20 else 0)
+    ax.set(xlabel="cluster", ylabel="images", title="cluster composition by class")
+    ax.legend(title="class", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8, ncols=1 + ct.shape[1] // 20)
+    save_figure(fig, path)
+
+
+def plot_image_grid(images, path, titles=None, ncols: int = 10) -> None:
+    """Grid of images (n×H×W or n×H×W×C), each min-max normalised for display.
+
+    Single-channel images are drawn with the gray colormap; C=3/4 as RGB(A).
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must be n×H×W or n×H×W×C, got shape {images.shape}")
+    n = images.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{len(titles)} titles for {n} images")
+    ncols = max(1, min(int(ncols), n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = _new_figure((1.2 * ncols, 1.2 * nrows + (0.25 * nrows if titles is not None else 0)))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    if n == 0:
+        axes[0].text(0.5, 0.5, "no images", ha="center", va="center")
+    for i in range(n):
+        img = images[i].astype(np.float64)
+        lo, hi = np.nanmin(img), np.nanmax(img)
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if img.ndim == 2:
+            axes[i].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            axes[i].imshow(img, interpolation="nearest")
+        if titles is not None:
+            axes[i].set_title(str(titles[i]), fontsize=7)
+    save_figure(fig, path)

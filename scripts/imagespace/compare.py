@@ -1,0 +1,483 @@
+"""Compare a representation (feature matrix) with a human similarity space.
+
+The caller is responsible for aligning rows: row ``i`` of the human space ``H``
+(n x k) and row ``i`` of the feature matrix ``F`` (n x d) must describe the same
+image. Everything here assumes that and offers two independent checks that it
+is true:
+
+* :func:`compare` runs Procrustes analysis (``scipy.spatial.procrustes``) of the
+  feature space onto the human space and a row-permutation test. A disparity
+  that is no better than shuffled rows is reported loudly, because the most
+  common cause is a broken join between feature rows and image ids.
+* :func:`label_structure` checks that the human space clusters by the labels
+  the caller believes belong to its rows (class labels, subtypes).
+
+The permutation tests use a closed form of the Procrustes disparity: after
+centring both matrices and scaling them to unit Frobenius norm,
+
+    disparity = 1 - (sum of singular values of H_s^T F_s)^2,
+
+so each permutation costs one k x k SVD (batched). :func:`fast_disparity`
+implements that and is tested against ``scipy.spatial.procrustes``.
+
+Plain library code: no Snakemake, deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg
+from scipy.spatial import procrustes as _scipy_procrustes
+from scipy.spatial.distance import pdist, squareform
+
+from imagespace.util import save_figure, to_jsonable
+
+log = logging.getLogger("imagespace.compare")
+
+# Relative tolerance for "permutation statistic <= observed": the identity
+# permutation (or one that only permutes within a label) must count as a tie
+# even though summation order differs.
+_TIE_RTOL = 1e-12
+# Bound on the number of float64 elements materialised per permutation chunk.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+# --------------------------------------------------------------------------- helpers
+def _as_matrix(X, name: str) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {X.shape}")
+    if X.shape[0] < 3 or X.shape[1] < 1:
+        raise ValueError(f"{name} needs at least 3 rows and 1 column, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return X
+
+
+def _check_pair(H, F) -> tuple[np.ndarray, np.ndarray]:
+    H = _as_matrix(H, "human space H")
+    F = _as_matrix(F, "feature matrix F")
+    if H.shape[0] != F.shape[0]:
+        raise ValueError(
+            f"H has {H.shape[0]} rows but F has {F.shape[0]}: rows must be aligned one image per row"
+        )
+    return H, F
+
+
+def _standardise(X: np.ndarray, name: str) -> np.ndarray:
+    """Centre columns and scale to unit Frobenius norm (as scipy's procrustes does)."""
+    Xc = X - X.mean(axis=0)
+    norm = np.linalg.norm(Xc)
+    if norm == 0:
+        raise ValueError(f"{name} has all rows identical (zero variance); Procrustes is undefined")
+    return Xc / norm
+
+
+def _p_value(null: np.ndarray, observed: float) -> float:
+    """(1 + #{null <= observed}) / (1 + n_perm): small when observed is unusually low."""
+    tol = _TIE_RTOL * max(1.0, abs(observed))
+    return float((1 + np.count_nonzero(null <= observed + tol)) / (1 + null.size))
+
+
+def _z(observed: float, null: np.ndarray) -> tuple[float, float, float]:
+    mean = float(null.mean())
+    sd = float(null.std(ddof=1)) if null.size > 1 else float("nan")
+    z = (observed - mean) / sd if sd > 0 else float("nan")
+    return mean, sd, float(z)
+
+
+def _permutations(n: int, n_perm: int, seed) -> np.ndarray:
+    """``n_perm`` row permutations of ``range(n)`` (n_perm x n), reproducible for *seed*."""
+    if n_perm < 1:
+        raise ValueError(f"n_perm must be >= 1, got {n_perm}")
+    rng = np.random.default_rng(seed)
+    return rng.permuted(np.tile(np.arange(n), (n_perm, 1)), axis=1)
+
+
+def _chunks(total: int, per_item: int):
+    step = max(1, _CHUNK_ELEMENTS // max(1, per_item))
+    for start in range(0, total, step):
+        yield slice(start, min(total, start + step))
+
+
+# --------------------------------------------------------------------------- 1. dimensions
+def reduce_to(F, k: int) -> tuple[np.ndarray, str]:
+    """Bring the feature matrix ``F`` (n x d) to ``k`` columns.
+
+    * ``d > k``: the first ``k`` principal-component scores of ``F``. PCA is
+      fitted on these ``n`` rows (columns centred, SVD); each component's sign
+      is fixed so that its loading of largest magnitude is positive, so the
+      result is deterministic. If ``F`` has fewer than ``k`` non-trivial
+      components (``n <= k``) the remaining columns are zero.
+    * ``d == k``: returned unchanged (as float64).
+    * ``d < k``: zero columns are appended. This is what Procrustes analysis
+      standardly does with matrices of unequal width; the zero columns carry no
+      variance and do not change the disparity's meaning.
+
+    Returns ``(F_k, note)`` where *note* says briefly what happened.
+    """
+    F = _as_matrix(F, "feature matrix F")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n, d = F.shape
+    if d == k:
+        return F.copy(), f"used as is ({d} dims)"
+    if d < k:
+        out = np.zeros((n, k))
+        out[:, :d] = F
+        return out, f"zero-padded from {d} to {k} dims (standard Procrustes padding)"
+    Fc = F - F.mean(axis=0)
+    U, S, Vt = scipy.linalg.svd(Fc, full_matrices=False, check_finite=False)
+    m = min(k, S.size)
+    U, S, Vt = U[:, :m], S[:m], Vt[:m]
+    signs = np.sign(Vt[np.arange(m), np.argmax(np.abs(Vt), axis=1)])
+    signs[signs == 0] = 1.0
+    scores = U * (S * signs)
+    total = float(np.sum(Fc**2))
+    explained = float(np.sum(S**2) / total) if total > 0 else float("nan")
+    out = np.zeros((n, k))
+    out[:, :m] = scores
+    note = f"PCA from {d} to {k} dims ({explained:.1%} of variance kept)"
+    if m < k:
+        note += f"; only {m} components exist, {k - m} zero columns added"
+    return out, note
+
+
+# --------------------------------------------------------------------------- 2. Procrustes
+def fast_disparity(H, F) -> float:
+    """Procrustes disparity of same-shaped ``H`` and ``F`` without forming the alignment.
+
+    Equal (to rounding) to ``scipy.spatial.procrustes(H, F)[2]``.
+    """
+    H, F = _check_pair(H, F)
+    if H.shape != F.shape:
+        raise ValueError(f"H {H.shape} and F {F.shape} must have the same shape; use reduce_to first")
+    Hs, Fs = _standardise(H, "H"), _standardise(F, "F")
+    s = np.linalg.svd(Hs.T @ Fs, compute_uv=False).sum()
+    return float(1.0 - s**2)
+
+
+def _column_r(A: np.ndarray, B: np.ndarray) -> list[float]:
+    Ac = A - A.mean(axis=0)
+    Bc = B - B.mean(axis=0)
+    den = np.sqrt((Ac**2).sum(axis=0) * (Bc**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (Ac * Bc).sum(axis=0) / den
+    r[den == 0] = np.nan
+    return [float(v) for v in r]
+
+
+def procrustes_disparity(H, F) -> dict:
+    """Procrustes analysis of the feature space ``F`` onto the human space ``H``.
+
+    ``F`` is first brought to ``k = H.shape[1]`` columns with :func:`reduce_to`.
+    ``scipy.spatial.procrustes(H, F_k)`` is called with the human space first,
+    so the disparity is the residual sum of squares after optimally
+    translating, scaling and rotating/reflecting the feature space onto the
+    standardised (centred, unit-norm) human space; it lies in [0, 1].
+
+    Returns a dict with ``disparity``, ``H_aligned`` (standardised human
+    space), ``F_aligned`` (feature space after alignment), ``per_dim_r`` (list
+    of ``k`` Pearson correlations between corresponding aligned columns; NaN
+    where a column is constant), ``mean_r`` (mean of the finite ones),
+    ``reduction`` and ``feature_dims``.
+    """
+    H, F = _check_pair(H, F)
+    k = H.shape[1]
+    F_k, note = reduce_to(F, k)
+    _standardise(H, "human space H")
+    _standardise(F_k, "feature matrix F")
+    H_al, F_al, disparity = _scipy_procrustes(H, F_k)
+    per_dim = _column_r(H_al, F_al)
+    finite = [r for r in per_dim if np.isfinite(r)]
+    return {
+        "disparity": float(disparity),
+        "H_aligned": H_al,
+        "F_aligned": F_al,
+        "per_dim_r": per_dim,
+        "mean_r": float(np.mean(finite)) if finite else float("nan"),
+        "reduction": note,
+        "feature_dims": int(F.shape[1]),
+    }
+
+
+# --------------------------------------------------------------------------- 3. permutations
+def _null_disparities(Hs: np.ndarray, Fs: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Disparities of standardised ``Hs`` vs. ``Fs[perm]`` for each row of *perms*."""
+    n, k = Hs.shape
+    out = np.empty(perms.shape[0])
+    HsT = Hs.T
+    for sl in _chunks(perms.shape[0], n * k):
+        Fp = Fs[perms[sl]]  # (p, n, k)
+        C = np.matmul(HsT, Fp)  # (p, k, k)
+        s = np.linalg.svd(C, compute_uv=False).sum(axis=1)
+        out[sl] = 1.0 - s**2
+    return out
+
+
+def permutation_test(H, F, n_perm: int = 1000, seed=0) -> dict:
+    """Row-permutation test of the Procrustes disparity between ``H`` and ``F``.
+
+    ``F`` is reduced once (:func:`reduce_to`) and both spaces standardised
+    once; then the rows of ``F`` are shuffled relative to ``H`` ``n_perm``
+    times (``numpy.random.default_rng(seed)``), each time computing the
+    disparity from one k x k SVD. The p-value is
+    ``(1 + #{null <= observed}) / (1 + n_perm)``: a small p means the real
+    pairing of rows fits better than shuffled pairings.
+
+    Returns ``observed``, ``null`` (array of n_perm disparities),
+    ``permutation_mean``, ``permutation_sd`` (ddof=1), ``permutation_p``,
+    ``z = (observed - mean) / sd`` (negative is good), ``n_perm`` and ``seed``.
+    """
+    H, F = _check_pair(H, F)
+    F_k, _ = reduce_to(F, H.shape[1])
+    Hs = _standardise(H, "human space H")
+    Fs = _standardise(F_k, "feature matrix F")
+    observed = float(1.0 - np.linalg.svd(Hs.T @ Fs, compute_uv=False).sum() ** 2)
+    null = _null_disparities(Hs, Fs, _permutations(H.shape[0], int(n_perm), seed))
+    mean, sd, z = _z(observed, null)
+    return {
+        "observed": observed,
+        "null": null,
+        "permutation_mean": mean,
+        "permutation_sd": sd,
+        "permutation_p": _p_value(null, observed),
+        "z": z,
+        "n_perm": int(n_perm),
+        "seed": seed,
+    }
+
+
+# --------------------------------------------------------------------------- 4. compare
+#: keys of :func:`compare`'s result that hold arrays (left out by :func:`summary`).
+ARRAY_KEYS = ("null", "H_aligned", "F_aligned")
+
+
+def compare(H, F, n_perm: int = 1000, seed=0, alpha: float = 0.05) -> dict:
+    """Procrustes disparity of ``F`` against ``H`` with a shuffled-row baseline.
+
+    Returns a dict with ``n``, ``k``, ``feature_dims``, ``reduction``,
+    ``disparity``, ``per_dim_r``, ``mean_r``, ``permutation_mean``,
+    ``permutation_sd``, ``permutation_p``, ``z``, ``n_perm``, ``seed``,
+    ``alpha``, ``significant`` (``permutation_p < alpha``) and ``verdict`` (one
+    plain sentence), plus the arrays ``null``, ``H_aligned`` and ``F_aligned``
+    for plotting (see :func:`summary` for a JSON-ready version without them).
+
+    A non-significant result starts with ``WARNING`` and says that the
+    disparity is indistinguishable from shuffled rows, since that usually
+    means rows are joined to the wrong images.
+    """
+    H, F = _check_pair(H, F)
+    n, k = H.shape
+    F_k, note = reduce_to(F, k)
+    proc = procrustes_disparity(H, F_k)
+    perm = permutation_test(H, F_k, n_perm=n_perm, seed=seed)
+    p = perm["permutation_p"]
+    significant = bool(p < alpha)
+    d, m, sd = proc["disparity"], perm["permutation_mean"], perm["permutation_sd"]
+    if significant:
+        verdict = (
+            f"Disparity {d:.3f} is below the shuffled-row baseline {m:.3f} ± {sd:.3f} "
+            f"(z={perm['z']:.1f}, p={p:.3g}, {int(n_perm)} permutations): the representation "
+            f"matches the human space better than chance (mean aligned r={proc['mean_r']:.2f})."
+        )
+        log.info(verdict)
+    else:
+        verdict = (
+            f"WARNING: disparity {d:.3f} is within the shuffled-row baseline {m:.3f} ± {sd:.3f} "
+            f"(p={p:.2g}): no better than chance — indistinguishable from shuffled rows; "
+            f"rows may be misaligned, check that rows are joined to the right images."
+        )
+        if 1.0 / (1 + int(n_perm)) >= alpha:
+            verdict += f" (Note: with {int(n_perm)} permutations p can never be below alpha={alpha}.)"
+        log.warning(verdict)
+    return {
+        "n": int(n),
+        "k": int(k),
+        "feature_dims": int(F.shape[1]),
+        "reduction": note,
+        "disparity": d,
+        "per_dim_r": proc["per_dim_r"],
+        "mean_r": proc["mean_r"],
+        "permutation_mean": m,
+        "permutation_sd": sd,
+        "permutation_p": p,
+        "z": perm["z"],
+        "n_perm": int(n_perm),
+        "seed": seed,
+        "alpha": float(alpha),
+        "significant": significant,
+        "verdict": verdict,
+        "null": perm["null"],
+        "H_aligned": proc["H_aligned"],
+        "F_aligned": proc["F_aligned"],
+    }
+
+
+def summary(result: dict) -> dict:
+    """JSON-ready copy of a :func:`compare` / :func:`label_structure` result without arrays."""
+    return to_jsonable({key: v for key, v in result.items() if key not in ARRAY_KEYS})
+
+
+# --------------------------------------------------------------------------- 5. labels
+def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: float = 0.05) -> dict:
+    """Check that the rows of ``H`` cluster by *labels* (does ``H`` belong to these images?).
+
+    Statistic: ``ratio`` = mean Euclidean distance between rows with the same
+    label / mean distance between rows with different labels (over unordered
+    pairs). Clustered data give ratio < 1. The labels are shuffled ``n_perm``
+    times (``default_rng(seed)``) and
+    ``permutation_p = (1 + #{null ratio <= observed}) / (1 + n_perm)``.
+    Labels may be any hashable values (strings are typical: class labels or
+    subtypes). Needs O(n^2) memory for the distance matrix.
+
+    Returns ``n``, ``n_labels``, ``within_mean``, ``between_mean``, ``ratio``,
+    ``permutation_mean``, ``permutation_sd``, ``permutation_p``, ``z``,
+    ``significant``, ``verdict`` and ``null``.
+    """
+    H = _as_matrix(H, "human space H")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != H.shape[0]:
+        raise ValueError(f"labels has shape {labels.shape} but H has {H.shape[0]} rows")
+    uniq, codes = np.unique(labels.astype(str), return_inverse=True)
+    n, c = H.shape[0], uniq.size
+    counts = np.bincount(codes, minlength=c)
+    n_within = float(np.sum(counts * (counts - 1)))  # ordered pairs
+    n_between = float(n * (n - 1)) - n_within
+    if c < 2 or n_within == 0:
+        raise ValueError(
+            f"label_structure needs >= 2 labels and a label with >= 2 rows (got {c} labels, sizes {counts.tolist()})"
+        )
+    D = squareform(pdist(H))
+    total = float(D.sum())
+    eye = np.eye(c)
+
+    def within_sums(code_rows: np.ndarray) -> np.ndarray:
+        """Sum of D over ordered same-label pairs, for each labelling in *code_rows*."""
+        out = np.empty(code_rows.shape[0])
+        for sl in _chunks(code_rows.shape[0], n * c * 2):
+            L = eye[code_rows[sl].T].reshape(n, -1)  # (n, p*c): one-hot labellings side by side
+            out[sl] = (L * (D @ L)).reshape(n, -1, c).sum(axis=(0, 2))  # one GEMM per chunk
+        return out
+
+    def ratio(within: np.ndarray) -> np.ndarray:
+        return (within / n_within) / ((total - within) / n_between)
+
+    within_obs = float(within_sums(codes[None, :])[0])
+    observed = float(ratio(within_obs))
+    perms = _permutations(n, int(n_perm), seed)
+    null = ratio(within_sums(codes[perms]))
+    mean, sd, z = _z(observed, null)
+    p = _p_value(null, observed)
+    within_mean = within_obs / n_within
+    between_mean = (total - within_obs) / n_between
+    significant = bool(p < alpha)
+    if significant:
+        verdict = (
+            f"Rows cluster by label: within/between distance ratio {observed:.3f} vs shuffled "
+            f"{mean:.3f} ± {sd:.3f} (p={p:.3g}, {c} labels)."
+        )
+        log.info(verdict)
+    else:
+        verdict = (
+            f"WARNING: within/between distance ratio {observed:.3f} is within the shuffled-label "
+            f"baseline {mean:.3f} ± {sd:.3f} (p={p:.2g}, {c} labels): the rows do not cluster by "
+            f"label — check that they are joined to the right images."
+        )
+        log.warning(verdict)
+    return {
+        "n": int(n),
+        "n_labels": int(c),
+        "within_mean": float(within_mean),
+        "between_mean": float(between_mean),
+        "ratio": observed,
+        "permutation_mean": mean,
+        "permutation_sd": sd,
+        "permutation_p": p,
+        "z": z,
+        "n_perm": int(n_perm),
+        "seed": seed,
+        "alpha": float(alpha),
+        "significant": significant,
+        "verdict": verdict,
+        "null": null,
+    }
+
+
+# --------------------------------------------------------------------------- 6. plots
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_permutation(null, observed: float, path, title: str = "Procrustes disparity vs shuffled rows") -> None:
+    """Histogram of the null disparities with a vertical line at *observed*; p in the title."""
+    plt = _pyplot()
+    null = np.asarray(null, dtype=float)
+    p = _p_value(null, float(observed))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(null, bins=min(50, max(10, null.size // 20)), color="0.6", edgecolor="0.3", label="shuffled rows")
+    ax.axvline(observed, color="crimson", lw=2, label=f"observed {observed:.3f}")
+    lo, hi = min(float(null.min()), observed), max(float(null.max()), observed)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.01
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_xlabel("Procrustes disparity")
+    ax.set_ylabel("permutations")
+    ax.set_title(f"{title}\np = {p:.3g} ({null.size} permutations)")
+    ax.legend(frameon=False)
+    save_figure(fig, path)
+
+
+def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs aligned feature space") -> None:
+    """First two aligned dimensions: human points (o) and feature points (x) coloured by label.
+
+    A thin grey line joins each image's human point to its feature point.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    plt = _pyplot()
+    A = np.asarray(H_aligned, dtype=float)
+    B = np.asarray(F_aligned, dtype=float)
+    if A.ndim == 1:
+        A = A[:, None]
+    if B.ndim == 1:
+        B = B[:, None]
+    if A.shape[1] == 1:
+        A = np.column_stack([A, np.zeros(len(A))])
+    if B.shape[1] == 1:
+        B = np.column_stack([B, np.zeros(len(B))])
+    A, B = A[:, :2], B[:, :2]
+    labels = np.asarray(labels).astype(str) if labels is not None else np.full(len(A), "all")
+    uniq = np.unique(labels)
+    cmap = plt.get_cmap("tab10" if uniq.size <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.add_collection(LineCollection(np.stack([A, B], axis=1), colors="0.6", linewidths=0.4, alpha=0.6))
+    handles = []
+    for i, lab in enumerate(uniq):
+        m = labels == lab
+        col = cmap(i % cmap.N)
+        ax.scatter(A[m, 0], A[m, 1], s=18, marker="o", color=col, alpha=0.8)
+        ax.scatter(B[m, 0], B[m, 1], s=18, marker="x", color=col, alpha=0.8)
+        handles.append(Line2D([], [], ls="", marker="s", color=col, label=lab))
+    handles += [
+        Line2D([], [], ls="", marker="o", color="k", label="human"),
+        Line2D([], [], ls="", marker="x", color="k", label="features (aligned)"),
+    ]
+    ax.autoscale()
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("aligned dim 1")
+    ax.set_ylabel("aligned dim 2")
+    ax.set_title(title)
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="best", ncol=1 if len(handles) <= 12 else 2)
+    save_figure(fig, path)

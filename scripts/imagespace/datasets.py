@@ -1,0 +1,375 @@
+"""Dataset sources: turn one ``datasets.<name>.source`` config entry into image records.
+
+Supported layouts (``source.type``):
+
+* ``filename_labels`` – image folders whose file names carry the label (regex).
+* ``class_folders``   – ``root/<class>/*.png``.
+* ``csv_manifest``    – a CSV naming image files (column or template) and labels.
+* ``pixel_csv``       – one row of pixel values per image plus a label CSV.
+* ``npz``             – a NumPy archive with image and label arrays.
+* ``sklearn_digits``  – scikit-learn's bundled 8x8 digits (no download).
+* ``synthetic``       – shapes generated from known latent factors (see synthetic.py).
+
+A source yields :class:`Record` objects (one per candidate image) and
+:class:`Skip` objects (one per problem that is reported and skipped). Problems
+that make the whole dataset meaningless (a missing folder, an empty split, a
+label CSV that does not match) raise :class:`InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from imagespace.images import IMAGE_EXTENSIONS
+from imagespace.util import InputError
+
+log = logging.getLogger("imagespace.datasets")
+
+@dataclass
+class Record:
+    split: str
+    name: str  # file name relative to the split root, or a zero-padded row index
+    label: str
+    subtype: str
+    path: str = ""  # file path ("" for in-memory sources)
+    array: Any = None  # in-memory image (for array sources)
+
+    @property
+    def id(self) -> str:
+        return f"{self.split}/{self.name}"
+
+
+@dataclass
+class Skip:
+    split: str
+    name: str
+    path: str
+    reason: str
+    kind: str  # non_image | unreadable | no_label | unknown_label | missing_file | missing_label | bad_row | empty_folder
+    is_image_file: bool = False  # counts for sorted-filename joins with human spaces
+
+
+def is_image_file(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _split_dirs(src: dict, dataset: str) -> dict[str, Path]:
+    splits = src.get("splits")
+    if not splits:
+        if "root" not in src:
+            raise InputError(f"dataset {dataset!r}: source needs 'root' or 'splits'")
+        splits = {"all": src["root"]}
+    out = {}
+    for split, folder in splits.items():
+        p = Path(folder)
+        if not p.is_dir():
+            raise InputError(f"{p}: image folder for split {split!r} of dataset {dataset!r} does not exist")
+        out[split] = p
+    return out
+
+
+def _list_files(folder: Path) -> list[str]:
+    """All regular files below *folder*, relative, sorted by code point (never os.listdir order)."""
+    names = []
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for f in filenames:
+            names.append(os.path.relpath(os.path.join(dirpath, f), folder).replace(os.sep, "/"))
+    return sorted(names)
+
+
+def _check_class(label: str, classes, split, name, path, skips) -> bool:
+    if classes and label not in classes:
+        skips.append(Skip(split, name, path, f"label {label!r} is not one of the configured classes {sorted(classes)}", "unknown_label", True))
+        return False
+    return True
+
+
+def filename_labels(src: dict, dataset: str):
+    """Labels from file names: ``label_regex`` with named groups ``label`` and optional ``subtype``.
+
+    Default: label = text before the first ``_``; subtype = text before the last ``_``.
+    """
+    pattern = re.compile(src.get("label_regex") or r"^(?P<label>[^_]+)_")
+    subtype_default = src.get("label_regex") is None
+    classes = set(map(str, src.get("classes") or []))
+    records, skips = [], []
+    for split, folder in _split_dirs(src, dataset).items():
+        names = [n for n in _list_files(folder) if "/" not in n or src.get("recursive", False)]
+        n_images = 0
+        for name in names:
+            path = str(folder / name)
+            base = os.path.basename(name)
+            if not is_image_file(base):
+                skips.append(Skip(split, name, path, "not an image file (extension)", "non_image"))
+                continue
+            n_images += 1
+            stem = os.path.splitext(base)[0]
+            m = pattern.search(stem)
+            if not m or not m.groupdict().get("label"):
+                skips.append(Skip(split, name, path, f"file name does not match label_regex {pattern.pattern!r}", "no_label", True))
+                continue
+            label = m.group("label")
+            if "subtype" in m.groupdict() and m.group("subtype"):
+                subtype = m.group("subtype")
+            elif subtype_default and "_" in stem:
+                subtype = stem.rsplit("_", 1)[0]
+            else:
+                subtype = label
+            if _check_class(label, classes, split, name, path, skips):
+                records.append(Record(split, name, label, subtype, path=path))
+        if n_images == 0:
+            raise InputError(f"{folder}: no image files found for split {split!r} of dataset {dataset!r}")
+    return records, skips
+
+
+def class_folders(src: dict, dataset: str):
+    """``root/<class>/<image>``; subtype = optional second folder level, else the class."""
+    classes = set(map(str, src.get("classes") or []))
+    records, skips = [], []
+    for split, folder in _split_dirs(src, dataset).items():
+        class_dirs = sorted(d for d in os.listdir(folder) if (folder / d).is_dir())
+        if not class_dirs:
+            raise InputError(f"{folder}: no class subfolders found for split {split!r} of dataset {dataset!r}")
+        for f in sorted(d for d in os.listdir(folder) if (folder / d).is_file()):
+            skips.append(Skip(split, f, str(folder / f), "file outside any class folder", "no_label", is_image_file(f)))
+        for cls in class_dirs:
+            files = _list_files(folder / cls)
+            images = [f for f in files if is_image_file(f)]
+            for f in files:
+                if not is_image_file(f):
+                    skips.append(Skip(split, f"{cls}/{f}", str(folder / cls / f), "not an image file (extension)", "non_image"))
+            if not images:
+                skips.append(Skip(split, cls + "/", str(folder / cls), f"class folder {cls!r} contains no images", "empty_folder"))
+                log.warning("%s: class folder is empty", folder / cls)
+                continue
+            for f in images:
+                name = f"{cls}/{f}"
+                subtype = f"{cls}/{f.split('/')[0]}" if "/" in f else cls
+                if _check_class(cls, classes, split, name, str(folder / name), skips):
+                    records.append(Record(split, name, cls, subtype, path=str(folder / name)))
+    return records, skips
+
+
+def _format_template(template: str, row: dict) -> str:
+    def fmt(v):
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    return template.format(**{k: fmt(v) for k, v in row.items()})
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def csv_manifest(src: dict, dataset: str):
+    """A CSV naming image files (``file_column`` or ``file_template``) with label columns.
+
+    Rows whose file is missing or whose label is empty are reported and skipped.
+    """
+    csv_path = Path(src["csv"])
+    if not csv_path.is_file():
+        raise InputError(f"{csv_path}: manifest CSV of dataset {dataset!r} does not exist")
+    image_dir = Path(src.get("image_dir") or csv_path.parent)
+    if not image_dir.is_dir():
+        raise InputError(f"{image_dir}: image folder of dataset {dataset!r} does not exist")
+    try:
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding=src.get("encoding", "utf-8"))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
+    label_col = src["label_column"]
+    need = [label_col] + [c for c in (src.get("file_column"), src.get("subtype_column"), src.get("split_column")) if c]
+    missing_cols = [c for c in need if c not in df.columns]
+    if missing_cols:
+        raise InputError(f"{csv_path}: missing column(s) {missing_cols}; columns are {list(df.columns)}")
+    if not src.get("file_column") and not src.get("file_template"):
+        raise InputError(f"dataset {dataset!r}: csv_manifest needs 'file_column' or 'file_template'")
+    classes = set(map(str, src.get("classes") or []))
+    records, skips, seen = [], [], set()
+    for i, row in enumerate(df.to_dict("records")):
+        line = i + 2  # header is line 1
+        try:
+            name = row[src["file_column"]] if src.get("file_column") else _format_template(src["file_template"], row)
+        except KeyError as exc:
+            raise InputError(f"{csv_path}: file_template refers to unknown column {exc}") from exc
+        split = str(row[src["split_column"]]) if src.get("split_column") else "all"
+        path = str(image_dir / name)
+        label = row[label_col]
+        if _missing(name):
+            skips.append(Skip(split, f"<row {line}>", str(csv_path), f"{csv_path} line {line}: empty file name", "bad_row"))
+            continue
+        if (split, name) in seen:
+            skips.append(Skip(split, name, path, f"{csv_path} line {line}: duplicate file entry", "bad_row"))
+            continue
+        seen.add((split, name))
+        if not os.path.isfile(path):
+            skips.append(Skip(split, name, path, f"{csv_path} line {line}: image file not found", "missing_file"))
+            continue
+        if _missing(label):
+            skips.append(Skip(split, name, path, f"{csv_path} line {line}: label column {label_col!r} is empty", "missing_label", True))
+            continue
+        subtype = row[src["subtype_column"]] if src.get("subtype_column") else label
+        if _check_class(str(label), classes, split, name, path, skips):
+            records.append(Record(split, name, str(label), str(subtype), path=path))
+    if not records:
+        raise InputError(f"{csv_path}: no usable rows ({len(skips)} skipped)")
+    return records, skips
+
+
+def _array_records(images, labels, subtypes=None, names=None, split_values=None):
+    n = len(images)
+    width = max(6, len(str(n)))
+    recs = []
+    for i in range(n):
+        name = str(names[i]) if names is not None else f"{i:0{width}d}"
+        split = str(split_values[i]) if split_values is not None else "all"
+        sub = str(subtypes[i]) if subtypes is not None else str(labels[i])
+        recs.append(Record(split, name, str(labels[i]), sub, array=images[i]))
+    return recs
+
+
+def npz(src: dict, dataset: str):
+    path = Path(src["path"])
+    if not path.is_file():
+        raise InputError(f"{path}: NumPy archive of dataset {dataset!r} does not exist")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: cannot read NumPy archive: {exc}") from exc
+    with z:
+        keys = list(z.keys())
+        ik, lk = src.get("images_key", "x"), src.get("labels_key", "y")
+        for k in (ik, lk):
+            if k not in keys:
+                raise InputError(f"{path}: array {k!r} not in archive (has {keys})")
+        images, labels = z[ik], z[lk]
+        if len(images) != len(labels):
+            raise InputError(f"{path}: {ik!r} has {len(images)} images but {lk!r} has {len(labels)} labels")
+        if src.get("class_names_key"):
+            names = z[src["class_names_key"]]
+            labels = np.array([str(names[int(v)]) for v in labels])
+    return _array_records(images, labels), []
+
+
+def pixel_csv(src: dict, dataset: str):
+    """One image per CSV row (header row; optional id column); labels in a separate CSV."""
+    path, lpath = Path(src["path"]), Path(src["labels_path"])
+    for p in (path, lpath):
+        if not p.is_file():
+            raise InputError(f"{p}: file of dataset {dataset!r} does not exist")
+    shape = tuple(int(s) for s in src["shape"])
+    n_pix = int(np.prod(shape))
+    id_col = src.get("id_column")
+    pix = pd.read_csv(path)
+    lab = pd.read_csv(lpath, dtype=str, keep_default_na=False)
+    label_col = src.get("label_column", lab.columns[-1])
+    if label_col not in lab.columns:
+        raise InputError(f"{lpath}: label column {label_col!r} not found; columns are {list(lab.columns)}")
+    if id_col:
+        for p, df in ((path, pix), (lpath, lab)):
+            if id_col not in df.columns:
+                raise InputError(f"{p}: id column {id_col!r} not found")
+            dup = df[id_col][df[id_col].duplicated()]
+            if len(dup):
+                raise InputError(f"{p}: duplicate ids in column {id_col!r}, e.g. {dup.iloc[0]!r}")
+        ids = pix[id_col].astype(str).tolist()
+        lab_map = dict(zip(lab[id_col].astype(str), lab[label_col]))
+        pix = pix.drop(columns=[id_col])
+    else:
+        if len(pix) != len(lab):
+            raise InputError(f"{lpath}: {len(lab)} label rows but {path} has {len(pix)} pixel rows (no id_column to join on)")
+        ids = [None] * len(pix)
+        lab_map = None
+    if pix.shape[1] != n_pix:
+        raise InputError(f"{path}: rows have {pix.shape[1]} pixel columns but shape {list(shape)} needs {n_pix}")
+    values = pix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    records, skips = [], []
+    width = max(6, len(str(len(values))))
+    for i, row in enumerate(values):
+        name = ids[i] if id_col else f"{i:0{width}d}"
+        if np.isnan(row).any():
+            skips.append(Skip("all", name, str(path), f"{path} data row {i + 1}: non-numeric or missing pixel values", "bad_row", True))
+            continue
+        label = lab_map.get(name) if lab_map is not None else lab[label_col].iloc[i]
+        if _missing(label):
+            skips.append(Skip("all", name, str(path), f"{lpath}: no label for row {name}", "missing_label", True))
+            continue
+        img = row.reshape(shape)
+        records.append(Record("all", name, str(label), str(label), array=img))
+    return records, skips
+
+
+def sklearn_digits(src: dict, dataset: str):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)
+    n = src.get("n_images")
+    if n:
+        images, target = images[:n], d.target[:n]
+    else:
+        target = d.target
+    return _array_records(images, target.astype(str)), []
+
+
+def synthetic(src: dict, dataset: str):
+    from imagespace import synthetic as syn
+
+    g = syn.generate(**synthetic_kwargs(src))
+    return _array_records(g["images"], g["labels"], g["subtypes"], g["names"]), []
+
+
+def synthetic_kwargs(src: dict) -> dict:
+    return {k: src[k] for k in ("n_per_class", "size", "seed", "noise") if k in src}
+
+
+SOURCES: dict[str, Callable] = {
+    "filename_labels": filename_labels,
+    "class_folders": class_folders,
+    "csv_manifest": csv_manifest,
+    "pixel_csv": pixel_csv,
+    "npz": npz,
+    "sklearn_digits": sklearn_digits,
+    "synthetic": synthetic,
+}
+
+FILE_SOURCES = ("filename_labels", "class_folders", "csv_manifest")
+
+
+def collect(dataset: str, ds_cfg: dict):
+    """Records and skips for a dataset, with the optional stratified train/validation split applied."""
+    src = ds_cfg["source"]
+    kind = src["type"]
+    if kind not in SOURCES:
+        raise InputError(f"dataset {dataset!r}: unknown source type {kind!r} (one of {sorted(SOURCES)})")
+    records, skips = SOURCES[kind](src, dataset)
+    frac = ds_cfg.get("validation_fraction")
+    if frac and all(r.split == "all" for r in records):
+        assign_split(records, float(frac), int(ds_cfg.get("split_seed", 0)))
+        for s in skips:
+            s.split = "train" if s.split == "all" else s.split
+    return records, skips
+
+
+def assign_split(records: list[Record], fraction: float, seed: int) -> None:
+    """Stratified (by label) random split into 'train' and 'validation', reproducible by seed."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_label.setdefault(r.label, []).append(i)
+    for label in sorted(by_label):
+        idx = np.array(by_label[label])
+        rng.shuffle(idx)
+        n_val = int(round(fraction * len(idx)))
+        val = set(idx[:n_val].tolist())
+        for i in by_label[label]:
+            records[i].split = "validation" if i in val else "train"

@@ -1,0 +1,127 @@
+"""Human similarity spaces: read a coordinate matrix and join its rows to images by an explicit key.
+
+Join keys (``datasets.<name>.human.<split>``):
+
+* ``order: sorted_filenames`` – row i belongs to the i-th image file of the split
+  in sorted (code point) file-name order. Files that could not be ingested still
+  occupy their row, so one corrupt image never shifts the others.
+* ``id_column: <col>`` – a CSV/TSV column whose values are the image file names
+  (the manifest's ``name``) of that split.
+
+Row-count mismatches, duplicate keys and ids that match no image are hard errors
+naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imagespace.util import InputError
+
+log = logging.getLogger("imagespace.human")
+
+
+def read_matrix(path, spec: dict) -> pd.DataFrame:
+    """Read a whitespace- or comma/tab-separated matrix; header only when an id column is used."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: human space file does not exist")
+    fmt = spec.get("format", "auto")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if fmt == "auto":
+        fmt = "csv" if "," in first else ("tsv" if "\t" in first else "whitespace")
+    sep = {"csv": ",", "tsv": "\t", "whitespace": r"\s+"}[fmt]
+    header = 0 if spec.get("id_column") else None
+    try:
+        df = pd.read_csv(path, sep=sep, header=header, engine="python", comment=spec.get("comment", "#"))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: cannot parse human space ({fmt}): {exc}") from exc
+    id_col = spec.get("id_column")
+    if id_col is not None and id_col not in df.columns:
+        raise InputError(f"{path}: id column {id_col!r} not found; columns are {list(df.columns)}")
+    values = df.drop(columns=[id_col]) if id_col else df
+    num = values.apply(pd.to_numeric, errors="coerce")
+    bad = np.argwhere(num.isna().to_numpy())
+    if len(bad):
+        r, c = bad[0]
+        raise InputError(f"{path}: non-numeric or missing value at data row {r + 1}, column {c + 1} ({values.iat[r, c]!r})")
+    if num.shape[1] == 0 or len(num) == 0:
+        raise InputError(f"{path}: human space is empty")
+    if id_col:
+        num.insert(0, id_col, df[id_col].astype(str))
+    return num
+
+
+def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Return (table with columns id, name, dim_1..dim_k for ingested images of *split*, notes).
+
+    Rows belonging to images that were skipped at ingest are dropped (and noted).
+    """
+    path = Path(spec["path"])
+    df = read_matrix(path, spec)
+    kept = manifest[manifest["split"] == split]
+    notes: list[str] = []
+    if spec.get("id_column"):
+        id_col = spec["id_column"]
+        keys = df[id_col].astype(str)
+        dups = keys[keys.duplicated()].unique().tolist()
+        if dups:
+            raise InputError(f"{path}: duplicate ids in column {id_col!r}: {dups[:5]}")
+        values = df.drop(columns=[id_col]).to_numpy(dtype=np.float64)
+        known = set(kept["name"]) | set(skipped.loc[skipped["split"] == split, "name"])
+        unmatched = [k for k in keys if k not in known]
+        if unmatched:
+            raise InputError(f"{path}: {len(unmatched)} ids match no image of split {split!r} (e.g. {unmatched[:3]})")
+        missing = sorted(set(kept["name"]) - set(keys))
+        if missing:
+            raise InputError(f"{path}: {len(missing)} images of split {split!r} have no row (e.g. {missing[:3]})")
+        names = keys.tolist()
+    elif spec.get("order") == "sorted_filenames":
+        sk = skipped[(skipped["split"] == split) & skipped["is_image_file"].astype(str).str.lower().eq("true")]
+        names = sorted(set(kept["name"]) | set(sk["name"]))
+        values = df.to_numpy(dtype=np.float64)
+        if len(values) != len(names):
+            raise InputError(
+                f"{path}: {len(values)} rows but split {split!r} has {len(names)} image files "
+                f"(join by sorted file names needs exactly one row per image file)"
+            )
+    else:
+        raise InputError(f"{path}: human space of split {split!r} needs 'order: sorted_filenames' or 'id_column'")
+    table = pd.DataFrame(values, columns=[f"dim_{i + 1}" for i in range(values.shape[1])])
+    table.insert(0, "name", names)
+    by_name = dict(zip(kept["name"], kept["id"]))
+    dropped = [n for n in names if n not in by_name]
+    if dropped:
+        notes.append(f"{len(dropped)} rows dropped because their images were skipped at ingest: {dropped[:5]}")
+        log.warning("%s: %s", path, notes[-1])
+    table = table[table["name"].isin(by_name)].copy()
+    table.insert(0, "id", table["name"].map(by_name))
+    return table.reset_index(drop=True), notes
+
+
+def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: int) -> pd.DataFrame:
+    """The synthetic dataset's reference space, derived from its generating latent factors."""
+    from imagespace import synthetic
+    from imagespace.datasets import synthetic_kwargs
+
+    kw = synthetic_kwargs(ds_cfg["source"])
+    g = synthetic.generate(**kw)
+    H = synthetic.human_space(g["latent"], g["labels"], k=dims, seed=int(kw.get("seed", 0)))
+    by_name = {str(n): i for i, n in enumerate(g["names"])}
+    kept = manifest[manifest["split"] == split]
+    rows = [by_name[n] for n in kept["name"]]
+    table = pd.DataFrame(H[rows], columns=[f"dim_{i + 1}" for i in range(dims)])
+    table.insert(0, "name", kept["name"].to_numpy())
+    table.insert(0, "id", kept["id"].to_numpy())
+    return table
+
+
+def load(path) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, H) from a joined human table written by the human rule."""
+    df = pd.read_csv(path, sep="\t", dtype={"id": str, "name": str}, keep_default_na=False)
+    return df["id"].to_numpy(dtype=str), df[[c for c in df.columns if c.startswith("dim_")]].to_numpy(dtype=np.float64)

@@ -1,0 +1,146 @@
+"""Ingest: records -> manifest table + one uint8, memory-mappable image array.
+
+Outputs (all written atomically):
+
+* ``manifest.tsv``  – index, id, split, name, label, subtype, path, orig_width, orig_height, orig_mode
+* ``images.npy``    – uint8 array (N, H, W, C) in manifest order; open with ``np.load(..., mmap_mode="r")``
+* ``skipped.tsv``   – every file or row that was not ingested, with the reason
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imagespace import images as im
+from imagespace.datasets import Record, Skip, collect
+from imagespace.util import InputError, atomic_path, write_json, write_table
+
+log = logging.getLogger("imagespace.ingest")
+
+MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode"]
+SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
+
+
+def image_options(cfg: dict) -> dict:
+    """The ``images:`` block of a dataset config with defaults filled in."""
+    o = dict(cfg or {})
+    size = o.get("size", [64, 64])
+    if size is not None and not isinstance(size, (list, tuple)):
+        size = [size, size]
+    return {
+        "size": None if size is None else (int(size[0]), int(size[1])),
+        "color": o.get("color", "gray"),
+        "resize": o.get("resize", "pad"),
+        "resample": o.get("resample", "lanczos"),
+        "exif_transpose": bool(o.get("exif_transpose", True)),
+        "background": tuple(o.get("background", [255, 255, 255])),
+    }
+
+
+def _decode(rec: Record, opts: dict):
+    try:
+        if rec.array is not None:
+            arr = np.asarray(rec.array)
+            orig = (arr.shape[1], arr.shape[0], f"array:{arr.dtype}")
+            out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"])
+            return out, orig, None
+        out, (w, h), mode = im.load_image(
+            rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["exif_transpose"], opts["background"]
+        )
+        return out, (w, h, mode), None
+    except Exception as exc:  # noqa: BLE001 - reported per file
+        return None, None, f"{type(exc).__name__}: {exc}"
+
+
+def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, out_info=None, threads: int = 1, on_error: str = "skip"):
+    """Read every image of *dataset*, write manifest/arrays/skip list; return the manifest DataFrame."""
+    opts = image_options(ds_cfg.get("images"))
+    records, skips = collect(dataset, ds_cfg)
+    split_order = list(dict.fromkeys(r.split for r in records))
+    records.sort(key=lambda r: (split_order.index(r.split), r.name))
+    log.info("dataset %s: %d candidate images in splits %s", dataset, len(records), split_order)
+    if not records:
+        raise InputError(f"dataset {dataset!r}: no images found")
+
+    shape = None
+    if opts["size"] is None:
+        first = _decode(records[0], opts)[0]
+        if first is None:
+            raise InputError(f"{records[0].path}: cannot determine image size (set images.size)")
+        shape = first.shape
+    else:
+        c = 1 if opts["color"] == "gray" else 3
+        shape = (opts["size"][0], opts["size"][1], c)
+
+    out_images = Path(out_images)
+    rows, n_kept = [], 0
+    with atomic_path(out_images, suffix=".npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records),) + tuple(shape))
+        with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+            for rec, (img, orig, err) in zip(records, pool.map(lambda r: _decode(r, opts), records)):
+                if err is None and img.shape != tuple(shape):
+                    err = f"decoded shape {img.shape} differs from {tuple(shape)} (set images.size to resize)"
+                if err is not None:
+                    where = rec.path or rec.id
+                    if on_error == "fail":
+                        raise InputError(f"{where}: unreadable image: {err}")
+                    log.warning("%s: skipped, unreadable image: %s", where, err)
+                    skips.append(Skip(rec.split, rec.name, rec.path, f"unreadable image: {err}", "unreadable", True))
+                    continue
+                arr[n_kept] = img
+                rows.append([n_kept, rec.id, rec.split, rec.name, rec.label, rec.subtype, rec.path, orig[0], orig[1], orig[2]])
+                n_kept += 1
+        arr.flush()
+        if n_kept == 0:
+            raise InputError(f"dataset {dataset!r}: none of the {len(records)} images could be read")
+        if n_kept < len(records):
+            # compact: copy the kept rows into a correctly-shaped file, chunk by chunk
+            del arr
+            src = np.load(tmp, mmap_mode="r")
+            tmp2 = tmp.with_name(tmp.name + ".compact.npy")
+            try:
+                dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(n_kept,) + tuple(shape))
+                for a in range(0, n_kept, 1024):
+                    dst[a : a + 1024] = src[a : a + 1024]
+                dst.flush()
+                del dst, src
+                os.replace(tmp2, tmp)
+            finally:
+                tmp2.unlink(missing_ok=True)
+        else:
+            del arr
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    skipped = pd.DataFrame([[s.split, s.name, s.path, s.kind, s.reason, s.is_image_file] for s in skips], columns=SKIP_COLUMNS)
+    write_table(out_manifest, manifest)
+    write_table(out_skipped, skipped)
+    if len(skipped):
+        log.warning("dataset %s: %d files/rows skipped (see %s): %s", dataset, len(skipped), out_skipped, skipped["kind"].value_counts().to_dict())
+    info = {
+        "dataset": dataset,
+        "n_images": n_kept,
+        "n_skipped": int(len(skipped)),
+        "skipped_by_kind": {str(k): int(v) for k, v in skipped["kind"].value_counts().items()},
+        "shape": list(shape),
+        "splits": {s: int((manifest["split"] == s).sum()) for s in split_order},
+        "classes": {str(k): int(v) for k, v in manifest["label"].value_counts().sort_index().items()},
+        "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+    }
+    if out_info:
+        write_json(out_info, info)
+    log.info("dataset %s: %d images ingested as %s, %d skipped", dataset, n_kept, shape, len(skipped))
+    return manifest
+
+
+def load_manifest(path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str}, keep_default_na=False)
+
+
+def load_images(path) -> np.ndarray:
+    """The ingested array, memory-mapped read-only (no copy in RAM)."""
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,107 @@
+"""Figures for the PCA and the 2-D maps (matplotlib Figure objects; PNG written atomically)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+from imagespace.util import save_figure
+
+
+def _display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
+    img = np.asarray(img, dtype=np.float64)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    lo, hi = img.min(), img.max()
+    img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    return img, ("gray" if img.ndim == 2 else None)
+
+
+def label_colors(labels) -> dict:
+    from matplotlib import colormaps
+
+    uniq = sorted(set(map(str, labels)))
+    cmap = colormaps["tab10" if len(uniq) <= 10 else "tab20"]
+    return {u: cmap(i % cmap.N) for i, u in enumerate(uniq)}
+
+
+def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str = "") -> None:
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    x = np.arange(1, len(ratio) + 1)
+    ax.plot(x, np.cumsum(ratio), label="cumulative")
+    ax.bar(x, ratio, color="0.6", label="per component")
+    ax.axhline(threshold, color="r", ls="--", lw=1)
+    ax.axvline(d, color="r", ls=":", lw=1)
+    ax.annotate(f"{d} components > {threshold:.0%}", (d, threshold), textcoords="offset points", xytext=(8, -14), color="r")
+    ax.set_xlabel("number of components")
+    ax.set_ylabel("explained variance ratio")
+    ax.set_title(title or f"PC1 {ratio[0]:.3f}, PC2 {ratio[1] if len(ratio) > 1 else float('nan'):.3f}")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="center right")
+    save_figure(fig, path)
+
+
+def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None) -> None:
+    """A grid with one row per (row_title, images) pair, e.g. originals vs reconstructions."""
+    ncol = max(len(imgs) for _, imgs in rows)
+    fig = Figure(figsize=(1.6 * ncol, 1.8 * len(rows)))
+    axes = np.atleast_2d(fig.subplots(len(rows), ncol, squeeze=False))
+    for r, (name, imgs) in enumerate(rows):
+        for c in range(ncol):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(imgs):
+                img, cmap = _display(imgs[c])
+                ax.imshow(img, cmap=cmap)
+                if titles is not None and r == 0:
+                    ax.set_title(str(titles[c]), fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    save_figure(fig, path)
+
+
+def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None) -> None:
+    fig = Figure(figsize=(6.5, 5.5))
+    ax = fig.subplots()
+    colors = label_colors(labels)
+    labels = np.asarray(labels).astype(str)
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    groups = np.asarray(marker_by).astype(str) if marker_by is not None else None
+    for lab in sorted(colors):
+        m = labels == lab
+        if groups is None:
+            ax.scatter(Y[m, 0], Y[m, 1], s=12, color=colors[lab], label=lab, alpha=0.8)
+        else:
+            for gi, g in enumerate(sorted(set(groups))):
+                mm = m & (groups == g)
+                ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8,
+                           label=f"{lab} ({g})")
+    ax.set_title(title)
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=1 if len(colors) <= 10 else 2)
+    save_figure(fig, path)
+
+
+def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None) -> None:
+    """The 2-D map with image thumbnails at their coordinates (a random subset of n images)."""
+    fig = Figure(figsize=(10, 9))
+    ax = fig.subplots()
+    colors = label_colors(labels)
+    labels = np.asarray(labels).astype(str)
+    ax.scatter(Y[:, 0], Y[:, 1], s=4, c=[colors[lab] for lab in labels], alpha=0.4)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(Y), size=min(n, len(Y)), replace=False)
+    st = max(1, images.shape[1] // 48)  # subsample large images before drawing
+    h = len(range(0, images.shape[1], st))
+    zoom = zoom if zoom is not None else min(1.0, 36.0 / h)
+    for i in idx:
+        img, cmap = _display(np.asarray(images[i][::st, ::st]))
+        box = OffsetImage(img, zoom=zoom, cmap=cmap)
+        ab = AnnotationBbox(box, (Y[i, 0], Y[i, 1]), frameon=True, pad=0.1,
+                            bboxprops={"edgecolor": colors[labels[i]], "linewidth": 1.5})
+        ax.add_artist(ab)
+    ax.set_title(title)
+    save_figure(fig, path, dpi=100)

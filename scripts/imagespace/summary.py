@@ -1,0 +1,119 @@
+"""The per-dataset summary: one machine-readable JSON and one human-readable Markdown page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagespace.util import read_json
+
+COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
+                "n", "k", "feature_dims", "reduction", "verdict")
+CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
+
+
+def build(dataset: str, ingest: str, pca: str, embed: list[str], clustering: list[str], compare: list[str], human: list[str]) -> dict:
+    ing = read_json(ingest)
+    pc = read_json(pca)
+    out = {
+        "dataset": dataset,
+        "n_images": ing["n_images"],
+        "n_skipped": ing["n_skipped"],
+        "skipped_by_kind": ing["skipped_by_kind"],
+        "splits": ing["splits"],
+        "classes": ing["classes"],
+        "image_shape": ing["shape"],
+        "pca": pc,
+        "embeddings": {},
+        "clustering": {},
+        "clustering_by_feature_set": {},
+        "compare": {},
+        "human_checks": {},
+        "warnings": [],
+    }
+    for path in embed:
+        info = read_json(path)
+        out["embeddings"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
+    for path in clustering:
+        r = read_json(path)
+        fs, method = Path(path).parts[-3], Path(path).parts[-2]
+        entry = {"feature_set": fs, **{k: r.get(k) for k in CLUSTER_KEYS}}
+        out["clustering_by_feature_set"].setdefault(fs, {})[method] = entry
+        out["clustering"].setdefault(method, entry)  # the first configured feature set
+    for path in compare:
+        r = read_json(path)
+        out["compare"].setdefault(r["feature_set"], {})[r["split"]] = {k: r.get(k) for k in COMPARE_KEYS}
+        if not r["significant"]:
+            out["warnings"].append(f"compare {r['feature_set']}/{r['split']}: {r['verdict']}")
+    for path in human:
+        r = read_json(path)
+        out["human_checks"][r["split"]] = r
+        for key in ("label", "subtype"):
+            if key in r and not r[key]["significant"]:
+                out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
+    if ing["n_skipped"]:
+        out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
+    return out
+
+
+def _f(v, fmt="{:.3f}"):
+    return "–" if v is None else (fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+
+
+def markdown(s: dict) -> str:
+    pc = s["pca"]
+    lines = [
+        f"# imagespace summary: {s['dataset']}",
+        "",
+        f"- images: **{s['n_images']}** ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}), "
+        f"shape {s['image_shape']}, skipped {s['n_skipped']}",
+        f"- classes: {', '.join(f'{k} ({v})' for k, v in s['classes'].items())}",
+        f"- PCA ({pc['method']}, fitted on {pc['fit_split']}, {pc['n_fit']} × {pc['n_features']}): "
+        f"**{pc['n_components_for_threshold']}** components for > {pc['threshold']:.0%} variance; "
+        f"PC1 {pc['pc1_variance_ratio']:.3f}, PC2 {_f(pc['pc2_variance_ratio'])}",
+        "",
+    ]
+    if s["warnings"]:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
+    if s["compare"]:
+        lines += [
+            "## Representation vs human space (Procrustes)",
+            "",
+            "Disparity: 0 = identical up to translation, rotation and scale; 1 = unrelated. "
+            "The shuffled-row baseline is the disparity after permuting rows; p = share of shuffles at least as good.",
+            "",
+            "| feature set | split | n | disparity | shuffled mean ± sd | p | mean r | |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for fs, splits in s["compare"].items():
+            for sp, r in splits.items():
+                flag = "ok" if r["significant"] else "**NOT above chance**"
+                lines.append(f"| {fs} | {sp} | {r['n']} | {_f(r['disparity'])} | {_f(r['permutation_mean'])} ± "
+                             f"{_f(r['permutation_sd'])} | {_f(r['permutation_p'], '{:.4f}')} | {_f(r['mean_r'])} | {flag} |")
+        lines.append("")
+    if s["clustering_by_feature_set"]:
+        lines += [
+            "## Clustering vs labels",
+            "",
+            "Accuracy after optimal one-to-one cluster-to-class matching (Hungarian); majority = many-to-one mapping.",
+            "",
+            "| feature set | method | k | accuracy | majority | ARI | NMI | ARI subtype | NMI subtype |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for fs, methods in s["clustering_by_feature_set"].items():
+            for m, r in methods.items():
+                lines.append(f"| {fs} | {m} | {r['k']} | {_f(r['accuracy'], '{:.2%}')} | {_f(r['majority_accuracy'], '{:.2%}')} | "
+                             f"{_f(r['ari'])} | {_f(r['nmi'])} | {_f(r['ari_subtype'])} | {_f(r['nmi_subtype'])} |")
+        lines.append("")
+    if s["human_checks"]:
+        lines += ["## Human spaces", "", "| split | n | dims | label structure (within/between, p) | subtype structure |", "|---|---|---|---|---|"]
+        for sp, r in s["human_checks"].items():
+            cells = [f"{_f(r[k]['ratio'])}, p={_f(r[k]['permutation_p'], '{:.4f}')}" if k in r else "–" for k in ("label", "subtype")]
+            lines.append(f"| {sp} | {r['n']} | {r['dims']} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    if s["embeddings"]:
+        lines += ["## Embeddings", "", "| method | k | fitted on | rows | parameters |", "|---|---|---|---|---|"]
+        for m, r in s["embeddings"].items():
+            lines.append(f"| {m} | {r['n_components']} | {r['fit_split']} ({r['n_fit']}) | {r['n_rows']} | "
+                         f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Shared plumbing: logging to the rule's log file, atomic writes, feature-set I/O.
+
+Everything here is plain Python so that tests and interactive sessions can use it
+without Snakemake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+log = logging.getLogger("imagespace")
+
+
+class InputError(Exception):
+    """Bad user input. The message always names the offending file and the problem."""
+
+
+# --------------------------------------------------------------------------- logging
+def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send the ``imagespace`` logger (and warnings) to *logfile* and stderr.
+
+    Uncaught exceptions are written to the log as well, so a failed rule's log
+    explains the failure.
+    """
+    root = logging.getLogger()
+    root.setLevel(level)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w", encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    logging.captureWarnings(True)
+    for noisy in ("matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    def _hook(exc_type, exc, tb):
+        logging.getLogger("imagespace").error("failed: %s", exc, exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = _hook
+    return logging.getLogger("imagespace")
+
+
+@contextlib.contextmanager
+def logged_errors() -> Iterator[None]:
+    """Log any exception (with traceback) before re-raising it."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised
+        logging.getLogger("imagespace").error("failed: %s", exc, exc_info=True)
+        raise
+
+
+# --------------------------------------------------------------------------- atomic writes
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to *path*; rename it onto *path* only on success.
+
+    A killed or failing job therefore never leaves a truncated file under the
+    final name. ``suffix`` keeps the extension for writers that look at it
+    (matplotlib, numpy).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sfx = suffix if suffix is not None else "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{sfx}", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the final file normal permissions
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def write_table(path, df, **kw) -> None:
+    """Write a pandas DataFrame as TSV atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, **kw)
+
+
+def save_figure(fig, path, dpi: int = 110) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+def save_npz(path, **arrays) -> None:
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays and NaN into JSON-friendly values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if (np.isnan(f) or np.isinf(f)) else f
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------- feature sets
+@dataclass
+class FeatureSet:
+    """A named representation: one row per image, rows keyed by manifest ``id``."""
+
+    X: np.ndarray
+    ids: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.ids = np.asarray(self.ids).astype(str)
+        if self.X.ndim != 2 or self.X.shape[0] != len(self.ids):
+            raise ValueError(f"feature matrix {self.X.shape} does not match {len(self.ids)} ids")
+        if len(set(self.ids.tolist())) != len(self.ids):
+            raise ValueError("feature set has duplicate ids")
+
+    def rows(self, ids) -> np.ndarray:
+        """Rows for *ids*, in that order. Missing ids are an error, never silently dropped."""
+        index = {k: i for i, k in enumerate(self.ids.tolist())}
+        ids = [str(i) for i in ids]
+        missing = [i for i in ids if i not in index]
+        if missing:
+            raise KeyError(f"{len(missing)} ids not in feature set (first: {missing[:3]})")
+        return self.X[[index[i] for i in ids]]
+
+
+def save_features(path, X, ids, **meta) -> None:
+    fs = FeatureSet(np.asarray(X, dtype=np.float32), ids, meta)
+    save_npz(path, X=fs.X, ids=fs.ids, meta=np.array(json.dumps(to_jsonable(meta))))
+
+
+def load_features(path) -> FeatureSet:
+    with np.load(path, allow_pickle=False) as z:
+        return FeatureSet(z["X"], z["ids"], json.loads(str(z["meta"])))

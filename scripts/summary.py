@@ -1,0 +1,17 @@
+"""Rule summary: results/{dataset}/summary.json and summary.md."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import summary  # noqa: E402
+from imagespace.util import logged_errors, setup_logging, write_json, write_text  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    i = snakemake.input
+    s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.clustering), list(i.compare), list(i.human))
+    write_json(snakemake.output.json, s)
+    write_text(snakemake.output.md, summary.markdown(s) + "\n")
+    for w in s["warnings"]:
+        log.warning("%s", w)

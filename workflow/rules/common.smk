@@ -1,0 +1,139 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The analysis code lives in scripts/imagespace (plain importable Python); the
+# Snakefile uses its config helpers too.
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from imagespace import config as iscfg  # noqa: E402
+from imagespace.embed import TRANSFORMS  # noqa: E402
+
+
+validate(config, "../schemas/config.schema.yaml")
+for _name in config["targets"]:
+    if _name not in config["datasets"]:
+        raise ValueError(
+            f"config targets: dataset {_name!r} is not defined under datasets: ({sorted(config['datasets'])})"
+        )
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.\-]+",
+    split=r"[A-Za-z0-9_.\-]+",
+    fs=r"[A-Za-z0-9_]+",
+    method=r"tsne|lle|mds|isomap",
+    mapmethod=r"pca|tsne|lle|mds|isomap",
+
+
+# ----------------------------------------------------------------- helpers
+def lib(*modules):
+    """Library modules a rule's script imports: inputs, so that editing one reruns its rules."""
+    mods = ("__init__", "util") + modules
+    return [f"scripts/imagespace/{m}.py" for m in dict.fromkeys(mods)]
+
+
+def S(dataset, stage):
+    """Effective settings of one stage for one dataset (global block + dataset override)."""
+    return iscfg.stage(config, dataset, stage)
+
+
+def target_datasets():
+    return list(config["targets"]) or list(config["datasets"])
+
+
+def ingest_settings(dataset):
+    """Only the keys that change what ingest writes (so a PCA setting never reruns ingest)."""
+    ds = config["datasets"][dataset]
+    keys = ("source", "images", "validation_fraction", "split_seed", "on_error")
+    return {k: ds[k] for k in keys if k in ds}
+
+
+def _walk(folder):
+    out = []
+    for dirpath, _dirs, files in os.walk(folder):
+        out.extend(os.path.join(dirpath, f) for f in files)
+    return sorted(out)
+
+
+def source_files(wildcards):
+    """Every file the dataset's source reads: replacing one image reruns ingest."""
+    src = config["datasets"][wildcards.dataset]["source"]
+    kind = src["type"]
+    if kind in ("filename_labels", "class_folders"):
+        folders = list((src.get("splits") or {}).values()) or [src.get("root")]
+        return [f for d in folders if d and os.path.isdir(d) for f in _walk(d)]
+    if kind == "csv_manifest":
+        image_dir = src.get("image_dir") or os.path.dirname(src["csv"])
+        files = _walk(image_dir) if os.path.isdir(image_dir) else []
+        return [src["csv"]] + [f for f in files if f != src["csv"]]
+    if kind == "npz":
+        return [src["path"]]
+    if kind == "pixel_csv":
+        return [src["path"], src["labels_path"]]
+    return []  # built-in sources
+
+
+def human_splits(dataset):
+    return iscfg.human_splits(config, dataset)
+
+
+def human_file(wildcards):
+    spec = human_splits(wildcards.dataset).get(wildcards.split)
+    if spec is None:
+        raise ValueError(f"dataset {wildcards.dataset!r} has no human space for split {wildcards.split!r}")
+    return [] if spec.get("builtin") else [spec["path"]]
+
+
+def embedding_methods(dataset):
+    return list(S(dataset, "embeddings")["methods"])
+
+
+def feature_sets(dataset):
+    """Feature sets this workflow computes for a dataset (the CNN stage adds its own)."""
+    return ["pca"] + embedding_methods(dataset)
+
+
+def feature_covers(dataset, fs, split):
+    """Whether feature set *fs* has rows for *split* (methods without a transform only embed their fit split)."""
+    if fs == "pca":
+        return True
+    fit = S(dataset, "embeddings")["fit_split"]
+    if fs in TRANSFORMS and S(dataset, "embeddings")["input"] == "pca":
+        return True
+    return fit in ("all", split)
+
+
+def compare_pairs(dataset):
+    wanted = S(dataset, "compare")["feature_sets"]
+    fss = [fs for fs in feature_sets(dataset) if fs in wanted]
+    return [(fs, sp) for fs in fss for sp in human_splits(dataset) if feature_covers(dataset, fs, sp)]
+
+
+def cluster_targets(dataset):
+    c = S(dataset, "clustering")
+    available = feature_sets(dataset)
+    return [(fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]]
+
+
+def map_methods(dataset):
+    return ["pca"] + embedding_methods(dataset)
+
+
+def mem_from_input(factor=3, floor=1000):
+    """Memory estimate (MB) from the input size, for the scheduler and cluster profiles."""
+
+    def f(wildcards, input, attempt):
+        return int(max(floor, factor * input.size_mb) * attempt)
+
+    return f
+
+
+def all_targets():
+    out = []
+    for d in target_datasets():
+        out += [f"results/{d}/summary.json", f"results/{d}/summary.md"]
+    return out

@@ -1,0 +1,33 @@
+rule compare:
+    input:
+        features="results/{dataset}/features/{fs}.npz",
+        human="results/{dataset}/human/{split}.tsv",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("compare", "human", "ingest"),
+    output:
+        result="results/{dataset}/compare/{fs}/{split}.json",
+        permutation=report(
+            "results/{dataset}/compare/{fs}/{split}_permutation.png",
+            caption="../report/compare_permutation.rst",
+            category="{dataset}",
+            subcategory="5 human comparison",
+        ),
+        aligned=report(
+            "results/{dataset}/compare/{fs}/{split}_aligned.png",
+            caption="../report/compare_aligned.rst",
+            category="{dataset}",
+            subcategory="5 human comparison",
+        ),
+    params:
+        opts=lambda w: S(w.dataset, "compare"),
+    log:
+        "logs/{dataset}/compare_{fs}_{split}.log",
+    benchmark:
+        "benchmarks/{dataset}/compare_{fs}_{split}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/compare.py"

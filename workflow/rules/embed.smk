@@ -1,0 +1,93 @@
+def embed_input(wildcards):
+    return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
+
+
+rule embed:
+    input:
+        features=embed_input,
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("embed", "ingest"),
+    output:
+        features="results/{dataset}/features/{method}.npz",
+        info="results/{dataset}/embed/{method}.json",
+    params:
+        n_components=lambda w: iscfg.n_components(config, w.dataset),
+        opts=lambda w: S(w.dataset, "embeddings")[w.method],
+        fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
+        seed=lambda w: S(w.dataset, "embeddings")["seed"],
+    log:
+        "logs/{dataset}/embed_{method}.log",
+    benchmark:
+        "benchmarks/{dataset}/embed_{method}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=mem_from_input(4),
+        runtime=60,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/embed.py"
+
+
+use rule embed as map_embed with:
+    output:
+        features="results/{dataset}/maps/{method}.npz",
+        info="results/{dataset}/maps/{method}.json",
+    params:
+        n_components=2,
+        opts=lambda w: S(w.dataset, "embeddings")[w.method],
+        fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
+        seed=lambda w: S(w.dataset, "embeddings")["seed"],
+    log:
+        "logs/{dataset}/map_{method}.log",
+    benchmark:
+        "benchmarks/{dataset}/map_{method}.tsv"
+
+
+rule map_pca:
+    input:
+        features="results/{dataset}/features/pca.npz",
+        lib=lib(),
+    output:
+        features="results/{dataset}/maps/pca.npz",
+    log:
+        "logs/{dataset}/map_pca.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/map_pca.py"
+
+
+rule plot_map:
+    input:
+        features="results/{dataset}/maps/{mapmethod}.npz",
+        images="results/{dataset}/ingest/images.npy",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("plots", "ingest"),
+    output:
+        labels=report(
+            "results/{dataset}/maps/{mapmethod}_labels.png",
+            caption="../report/map_labels.rst",
+            category="{dataset}",
+            subcategory="3 maps",
+        ),
+        thumbnails=report(
+            "results/{dataset}/maps/{mapmethod}_thumbnails.png",
+            caption="../report/map_thumbnails.rst",
+            category="{dataset}",
+            subcategory="3 maps",
+        ),
+    params:
+        n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
+    log:
+        "logs/{dataset}/plot_map_{mapmethod}.log",
+    resources:
+        mem_mb=mem_from_input(1),
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/plot_map.py"

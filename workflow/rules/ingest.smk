@@ -1,0 +1,53 @@
+rule ingest:
+    input:
+        files=source_files,
+        lib=lib("datasets", "images", "ingest", "synthetic"),
+    output:
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        images="results/{dataset}/ingest/images.npy",
+        skipped=report(
+            "results/{dataset}/ingest/skipped.tsv",
+            caption="../report/skipped.rst",
+            category="{dataset}",
+            subcategory="1 ingest",
+        ),
+        info="results/{dataset}/ingest/ingest.json",
+    params:
+        settings=lambda w: ingest_settings(w.dataset),
+    log:
+        "logs/{dataset}/ingest.log",
+    benchmark:
+        "benchmarks/{dataset}/ingest.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../../scripts/ingest.py"
+
+
+rule human_space:
+    input:
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        skipped="results/{dataset}/ingest/skipped.tsv",
+        matrix=human_file,
+        lib=lib("human", "compare", "datasets", "synthetic"),
+    output:
+        table="results/{dataset}/human/{split}.tsv",
+        check="results/{dataset}/human/{split}_check.json",
+    params:
+        spec=lambda w: human_splits(w.dataset)[w.split],
+        source=lambda w: config["datasets"][w.dataset]["source"],
+        n_permutations=lambda w: S(w.dataset, "compare")["n_permutations"],
+        seed=lambda w: S(w.dataset, "compare")["seed"],
+    log:
+        "logs/{dataset}/human_{split}.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/human_space.py"
