@@ -11,7 +11,7 @@ COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
 
 
-def build(dataset: str, ingest: str, pca: str, embed: list[str], clustering: list[str], compare: list[str], human: list[str]) -> dict:
+def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str]) -> dict:
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -24,6 +24,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], clustering: lis
         "image_shape": ing["shape"],
         "pca": pc,
         "embeddings": {},
+        "maps": {},
         "clustering": {},
         "clustering_by_feature_set": {},
         "compare": {},
@@ -33,6 +34,9 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], clustering: lis
     for path in embed:
         info = read_json(path)
         out["embeddings"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
+    for path in maps:
+        info = read_json(path)
+        out["maps"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
     for path in clustering:
         r = read_json(path)
         fs, method = Path(path).parts[-3], Path(path).parts[-2]
@@ -110,9 +114,11 @@ def markdown(s: dict) -> str:
             cells = [f"{_f(r[k]['ratio'])}, p={_f(r[k]['permutation_p'], '{:.4f}')}" if k in r else "–" for k in ("label", "subtype")]
             lines.append(f"| {sp} | {r['n']} | {r['dims']} | {cells[0]} | {cells[1]} |")
         lines.append("")
-    if s["embeddings"]:
+    emb = list(s["embeddings"].values()) + list(s["maps"].values())
+    if emb:
         lines += ["## Embeddings", "", "| method | k | fitted on | rows | parameters |", "|---|---|---|---|---|"]
-        for m, r in s["embeddings"].items():
+        for r in emb:
+            m = r["method"]
             lines.append(f"| {m} | {r['n_components']} | {r['fit_split']} ({r['n_fit']}) | {r['n_rows']} | "
                          f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
         lines.append("")

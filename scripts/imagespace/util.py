@@ -27,7 +27,7 @@ class InputError(Exception):
 
 # --------------------------------------------------------------------------- logging
 def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Send the ``imagespace`` logger (and warnings) to *logfile* and stderr.
+    """Send all log records (and Python warnings) to *logfile*, or to stderr without one.
 
     Uncaught exceptions are written to the log as well, so a failed rule's log
     explains the failure.
@@ -37,10 +37,11 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     for h in list(root.handlers):
         root.removeHandler(h)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w", encoding="utf-8"))
+        handlers: list[logging.Handler] = [logging.FileHandler(logfile, mode="w", encoding="utf-8")]
+    else:
+        handlers = [logging.StreamHandler(sys.stderr)]
     for h in handlers:
         h.setFormatter(fmt)
         root.addHandler(h)

@@ -9,6 +9,7 @@ min_version("9.0")
 # The analysis code lives in scripts/imagespace (plain importable Python); the
 # Snakefile uses its config helpers too.
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+LIBDIR = Path(workflow.basedir) / "scripts" / "imagespace"
 from imagespace import config as iscfg  # noqa: E402
 from imagespace.embed import TRANSFORMS  # noqa: E402
 
@@ -33,7 +34,7 @@ wildcard_constraints:
 def lib(*modules):
     """Library modules a rule's script imports: inputs, so that editing one reruns its rules."""
     mods = ("__init__", "util") + modules
-    return [f"scripts/imagespace/{m}.py" for m in dict.fromkeys(mods)]
+    return [os.path.relpath(LIBDIR / f"{m}.py") for m in dict.fromkeys(mods)]
 
 
 def S(dataset, stage):
@@ -117,6 +118,12 @@ def cluster_targets(dataset):
     c = S(dataset, "clustering")
     available = feature_sets(dataset)
     return [(fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]]
+
+
+def kd_embeddings(dataset):
+    """k-D embeddings something consumes (a comparison or a clustering): only those are computed."""
+    used = {fs for fs, _ in compare_pairs(dataset)} | {fs for fs, _ in cluster_targets(dataset)}
+    return [m for m in embedding_methods(dataset) if m in used]
 
 
 def map_methods(dataset):
