@@ -1,0 +1,48 @@
+"""Shared test setup: the library on sys.path, the shared real datasets, Snakemake runs in scratch dirs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+SHARED = Path(os.environ.get("IMAGESPACE_SHARED", ROOT.parent / "shared")) / "data"
+
+
+def shared(*parts) -> Path:
+    """Path to a real dataset under ../shared/data; the test is skipped if it is absent."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data not available: {p}")
+    return p
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile with *workdir* as working directory (its config.yaml is the config)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
+    """(rule, dataset) of every job a dry run would execute."""
+    proc = snakemake(workdir, "-n", *args)
+    text = proc.stdout + proc.stderr
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        m = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not m:
+            continue
+        out = re.search(r"output: ([^\n]+)", block)
+        ds = re.search(r"results/([^/]+)/", out.group(1)).group(1) if out else ""
+        jobs.append((m.group(1), ds))
+    return jobs
