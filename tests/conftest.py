@@ -24,9 +24,21 @@ def shared(*parts) -> Path:
     return p
 
 
+def copy_project(dest: Path) -> Path:
+    """A private copy of the workflow (Snakefile, workflow/, scripts/, envs/) that a test may modify."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
+    for d in ("workflow", "scripts", "envs"):
+        shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the project's Snakefile with *workdir* as working directory (its config.yaml is the config)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    """Run Snakemake in *workdir* (its config.yaml is the config); a Snakefile there wins over the project's."""
+    snakefile = workdir / "Snakefile" if (workdir / "Snakefile").exists() else ROOT / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), "--cores", "2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -34,13 +46,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
-    """(rule, dataset) of every job a dry run would execute."""
+    """(rule, dataset) of every job a dry run would execute (the aggregate rule all left out)."""
     proc = snakemake(workdir, "-n", *args)
     text = proc.stdout + proc.stderr
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
         m = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not m:
+        if not m or m.group(1) == "all":
             continue
         out = re.search(r"output: ([^\n]+)", block)
         ds = re.search(r"results/([^/]+)/", out.group(1)).group(1) if out else ""

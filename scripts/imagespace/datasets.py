@@ -140,9 +140,11 @@ def class_folders(src: dict, dataset: str):
             raise InputError(f"{folder}: no class subfolders found for split {split!r} of dataset {dataset!r}")
         for f in sorted(d for d in os.listdir(folder) if (folder / d).is_file()):
             skips.append(Skip(split, f, str(folder / f), "file outside any class folder", "no_label", is_image_file(f)))
+        n_images = 0
         for cls in class_dirs:
             files = _list_files(folder / cls)
             images = [f for f in files if is_image_file(f)]
+            n_images += len(images)
             for f in files:
                 if not is_image_file(f):
                     skips.append(Skip(split, f"{cls}/{f}", str(folder / cls / f), "not an image file (extension)", "non_image"))
@@ -155,6 +157,8 @@ def class_folders(src: dict, dataset: str):
                 subtype = f"{cls}/{f.split('/')[0]}" if "/" in f else cls
                 if _check_class(cls, classes, split, name, str(folder / name), skips):
                     records.append(Record(split, name, cls, subtype, path=str(folder / name)))
+        if n_images == 0:
+            raise InputError(f"{folder}: no image files in any class subfolder for split {split!r} of dataset {dataset!r}")
     return records, skips
 
 
@@ -183,7 +187,7 @@ def csv_manifest(src: dict, dataset: str):
     if not image_dir.is_dir():
         raise InputError(f"{image_dir}: image folder of dataset {dataset!r} does not exist")
     try:
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding=src.get("encoding", "utf-8"))
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding=src.get("encoding", "utf-8-sig"))
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
     label_col = src["label_column"]
@@ -211,11 +215,14 @@ def csv_manifest(src: dict, dataset: str):
             skips.append(Skip(split, name, path, f"{csv_path} line {line}: duplicate file entry", "bad_row"))
             continue
         seen.add((split, name))
-        if not os.path.isfile(path):
-            skips.append(Skip(split, name, path, f"{csv_path} line {line}: image file not found", "missing_file"))
-            continue
+        exists = os.path.isfile(path)
         if _missing(label):
-            skips.append(Skip(split, name, path, f"{csv_path} line {line}: label column {label_col!r} is empty", "missing_label", True))
+            # checked first: a file_template may use the label column, so an empty label also breaks the file name
+            note = "" if exists else f" (and image file {name!r} not found)"
+            skips.append(Skip(split, name, path, f"{csv_path} line {line}: label column {label_col!r} is empty{note}", "missing_label", exists))
+            continue
+        if not exists:
+            skips.append(Skip(split, name, path, f"{csv_path} line {line}: image file not found", "missing_file"))
             continue
         subtype = row[src["subtype_column"]] if src.get("subtype_column") else label
         if _check_class(str(label), classes, split, name, path, skips):
@@ -223,6 +230,35 @@ def csv_manifest(src: dict, dataset: str):
     if not records:
         raise InputError(f"{csv_path}: no usable rows ({len(skips)} skipped)")
     return records, skips
+
+
+def to_uint8(values: np.ndarray, where) -> np.ndarray:
+    """Bring a whole stack of images to uint8 with ONE scale for the dataset (never per image).
+
+    uint8 passes through; bool -> 0/255; values within [0, 1] are scaled by 255 (as
+    :func:`imagespace.images.from_array` does); values within [0, 255] are rounded;
+    non-negative whole numbers up to 65535 are 16-bit (divided by 257); anything else
+    is scaled linearly from the dataset's range. Callers skip rows with NaN first.
+    """
+    a = np.asarray(values)
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if not np.issubdtype(a.dtype, np.number):
+        raise InputError(f"{where}: image array has non-numeric dtype {a.dtype}")
+    f = np.nan_to_num(a.astype(np.float64))
+    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    if lo >= 0 and hi <= 1.0:
+        f = f * 255.0
+    elif lo >= 0 and hi <= 255:
+        pass
+    elif lo >= 0 and hi <= 65535 and (np.issubdtype(a.dtype, np.integer) or np.array_equal(f, np.rint(f))):
+        f = f / 257.0
+    else:
+        log.warning("%s: pixel values span [%g, %g]; scaled linearly to 0..255", where, lo, hi)
+        f = (f - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(f)
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
 
 
 def _array_records(images, labels, subtypes=None, names=None, split_values=None):
@@ -254,6 +290,7 @@ def npz(src: dict, dataset: str):
         images, labels = z[ik], z[lk]
         if len(images) != len(labels):
             raise InputError(f"{path}: {ik!r} has {len(images)} images but {lk!r} has {len(labels)} labels")
+        images = to_uint8(images, f"{path} [{ik!r}]")
         if src.get("class_names_key"):
             names = z[src["class_names_key"]]
             labels = np.array([str(names[int(v)]) for v in labels])
@@ -269,7 +306,7 @@ def pixel_csv(src: dict, dataset: str):
     shape = tuple(int(s) for s in src["shape"])
     n_pix = int(np.prod(shape))
     id_col = src.get("id_column")
-    pix = pd.read_csv(path)
+    pix = pd.read_csv(path, dtype={id_col: str} if id_col else None)  # ids stay text ("007" is not 7)
     lab = pd.read_csv(lpath, dtype=str, keep_default_na=False)
     label_col = src.get("label_column", lab.columns[-1])
     if label_col not in lab.columns:
@@ -292,6 +329,11 @@ def pixel_csv(src: dict, dataset: str):
     if pix.shape[1] != n_pix:
         raise InputError(f"{path}: rows have {pix.shape[1]} pixel columns but shape {list(shape)} needs {n_pix}")
     values = pix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    good = ~np.isnan(values).any(axis=1)
+    # one pixel scale for the whole file (rows with bad values are skipped below and do not count)
+    pixels = np.zeros(values.shape, dtype=np.uint8)
+    if good.any():
+        pixels[good] = to_uint8(values[good], path)
     records, skips = [], []
     width = max(6, len(str(len(values))))
     for i, row in enumerate(values):
@@ -303,7 +345,7 @@ def pixel_csv(src: dict, dataset: str):
         if _missing(label):
             skips.append(Skip("all", name, str(path), f"{lpath}: no label for row {name}", "missing_label", True))
             continue
-        img = row.reshape(shape)
+        img = pixels[i].reshape(shape)
         records.append(Record("all", name, str(label), str(label), array=img))
     return records, skips
 

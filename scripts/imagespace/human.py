@@ -32,13 +32,17 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
         raise InputError(f"{path}: human space file does not exist")
     fmt = spec.get("format", "auto")
     text = path.read_text(encoding="utf-8", errors="replace")
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    comment = spec.get("comment", "#")
+    # sniff the first data line: comment lines (skipped by the parser too) say nothing about the separator
+    first = next((ln for ln in text.splitlines() if ln.strip() and not (comment and ln.lstrip().startswith(comment))), "")
     if fmt == "auto":
         fmt = "csv" if "," in first else ("tsv" if "\t" in first else "whitespace")
     sep = {"csv": ",", "tsv": "\t", "whitespace": r"\s+"}[fmt]
     header = 0 if spec.get("id_column") else None
     try:
-        df = pd.read_csv(path, sep=sep, header=header, engine="python", comment=spec.get("comment", "#"))
+        # ids stay text: file names or zero-padded row names like "000007" must not become numbers
+        dtype = {spec["id_column"]: str} if spec.get("id_column") else None
+        df = pd.read_csv(path, sep=sep, header=header, engine="python", comment=comment, dtype=dtype)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{path}: cannot parse human space ({fmt}): {exc}") from exc
     id_col = spec.get("id_column")

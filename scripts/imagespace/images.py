@@ -41,6 +41,8 @@ def normalise_mode(img: Image.Image, color: str, background=(255, 255, 255)) -> 
         img = _to_8bit(img)
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode in ("1", "L", "RGB") and "transparency" in img.info:
+        img = img.convert("RGBA")  # PNG tRNS: one colour marked fully transparent
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         rgba = img.convert("RGBA")
         base = Image.new("RGBA", rgba.size, tuple(background) + (255,))
@@ -63,7 +65,7 @@ def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, ba
     if mode == "center_crop":
         return ImageOps.fit(img, (w, h), method=rs, centering=(0.5, 0.5))
     # pad: scale the longer side to fit, then letterbox on the background colour
-    fill = background[0] if img.mode == "L" else tuple(background)
+    fill = Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0)) if img.mode == "L" else tuple(background)
     return ImageOps.pad(img, (w, h), method=rs, color=fill, centering=(0.5, 0.5))
 
 

@@ -70,10 +70,17 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
 
     shape = None
     if opts["size"] is None:
-        first = _decode(records[0], opts)[0]
-        if first is None:
-            raise InputError(f"{records[0].path}: cannot determine image size (set images.size)")
-        shape = first.shape
+        # native size: the first image that decodes sets the shape (an unreadable first file is skipped later)
+        for rec in records:
+            first, _, err = _decode(rec, opts)
+            if first is not None:
+                shape = first.shape
+                break
+        else:
+            raise InputError(
+                f"dataset {dataset!r}: cannot determine the image size, none of the {len(records)} images can be read "
+                f"(first: {records[0].path or records[0].id}: {err})"
+            )
     else:
         c = 1 if opts["color"] == "gray" else 3
         shape = (opts["size"][0], opts["size"][1], c)
@@ -107,7 +114,8 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
             try:
                 dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(n_kept,) + tuple(shape))
                 for a in range(0, n_kept, 1024):
-                    dst[a : a + 1024] = src[a : a + 1024]
+                    b = min(a + 1024, n_kept)  # src still has len(records) rows
+                    dst[a:b] = src[a:b]
                 dst.flush()
                 del dst, src
                 os.replace(tmp2, tmp)

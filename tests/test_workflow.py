@@ -1,0 +1,158 @@
+"""End-to-end Snakemake runs on small real data: outputs, summary, and what reruns after a change."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import yaml
+from conftest import copy_project, planned_jobs, snakemake
+from PIL import Image
+
+from imagespace import synthetic
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = {
+    "targets": [],
+    "threads": 2,
+    "datasets": {
+        # built-in synthetic shapes with their generating-factor "human" space
+        "synth": {
+            "source": {"type": "synthetic", "n_per_class": 20, "size": 16, "seed": 1},
+            "images": {"size": None, "color": "rgb"},
+            "validation_fraction": 0.25,
+            "human": {"builtin": True, "dims": 4},
+        },
+        # the same kind of images as a class-subfolder tree on disk
+        "shapes": {
+            "source": {"type": "class_folders", "root": "input/shapes"},
+            "images": {"size": [16, 16], "color": "gray", "resize": "pad"},
+        },
+    },
+    "embeddings": {"methods": ["tsne", "lle", "mds"], "tsne": {"max_iter": 250}, "mds": {"n_init": 1, "max_iter": 100}},
+    "clustering": {"kmeans": {"k_max": 4}, "gmm": {"k_max": 4, "covariance_type": "diag"}},
+    "compare": {"n_permutations": 199},
+}
+
+
+def write_config(workdir, cfg):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    work = copy_project(tmp_path_factory.mktemp("project"))
+    synthetic.write_folder(work / "input" / "shapes", n_per_class=15, size=20, seed=3)
+    write_config(work, CONFIG)
+    snakemake(work)
+    return work
+
+
+def test_complete_run_writes_summary_and_figures(project):
+    for ds in ("synth", "shapes"):
+        s = json.loads((project / f"results/{ds}/summary.json").read_text())
+        assert s["n_images"] == (60 if ds == "synth" else 45)
+        assert 0 < s["pca"]["threshold"] <= 1 and s["pca"]["n_components_for_threshold"] >= 1
+        for m in ("kmeans", "gmm", "dbscan", "agglomerative"):
+            c = s["clustering"][m]
+            assert 0 <= c["accuracy"] <= 1 and -1 <= c["ari"] <= 1 and 0 <= c["nmi"] <= 1 and c["k"] >= 1
+        assert (project / f"results/{ds}/summary.md").read_text().startswith("# imagespace summary")
+        for fig in ("pca/variance.png", "pca/reconstruction.png", "maps/tsne_labels.png", "maps/pca_thumbnails.png",
+                    "clustering/pca/kmeans/silhouette.png", "clustering/pca/agglomerative/dendrogram.png"):
+            assert (project / f"results/{ds}/{fig}").read_bytes()[:4] == b"\x89PNG"
+    s = json.loads((project / "results/synth/summary.json").read_text())
+    for fs in ("pca", "tsne", "lle", "mds"):
+        for split in ("train", "validation"):
+            r = s["compare"][fs][split]
+            assert 0 <= r["disparity"] <= 1 and r["permutation_p"] >= 1 / 200
+    # the synthetic "human" space is a function of the images: PCA must beat shuffled rows
+    assert s["compare"]["pca"]["train"]["permutation_p"] < 0.01
+    assert "compare" not in json.loads((project / "results/shapes/summary.json").read_text()) or not json.loads(
+        (project / "results/shapes/summary.json").read_text()
+    )["compare"]
+
+
+def test_nothing_reruns_after_a_complete_run(project):
+    assert planned_jobs(project) == []
+
+
+def test_same_config_gives_same_numbers(project, tmp_path):
+    before = json.loads((project / "results/synth/summary.json").read_text())
+    snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")
+    after = json.loads((project / "results/synth/summary.json").read_text())
+    assert after["compare"] == before["compare"]
+    assert after["clustering"]["kmeans"] == before["clustering"]["kmeans"]
+
+
+def test_parameter_change_reruns_only_that_method_of_that_dataset(project):
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["datasets"]["synth"]["embeddings"] = {"tsne": {"perplexity": 10.0}}
+    write_config(project, cfg)
+    jobs = planned_jobs(project)
+    rules = {r for r, _ in jobs}
+    assert {ds for _, ds in jobs} == {"synth"}
+    assert {"embed", "map_embed", "compare", "summary"} <= rules
+    assert not rules & {"ingest", "pca", "cluster_kmeans", "cluster_gmm", "human_space"}
+    snakemake(project)
+    s = json.loads((project / "results/synth/summary.json").read_text())
+    assert s["embeddings"]["tsne"]["params"]["perplexity"] == 10.0
+
+
+def test_replacing_one_image_reruns_that_dataset_only(project):
+    img = sorted((project / "input/shapes/circle").glob("*.png"))[0]
+    time.sleep(1)
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(img)
+    jobs = planned_jobs(project)
+    assert {ds for _, ds in jobs} == {"shapes"}
+    rules = {r for r, _ in jobs}
+    assert {"ingest", "pca", "cluster_kmeans", "summary"} <= rules
+    snakemake(project)
+    assert planned_jobs(project) == []
+
+
+def test_library_change_reruns_the_rules_that_import_it(project):
+    lib = project / "scripts/imagespace/embed.py"
+    time.sleep(1)
+    lib.write_text(lib.read_text() + "\n# edited\n")
+    rules = {r for r, _ in planned_jobs(project)}
+    assert {"embed", "map_embed"} <= rules
+    assert not rules & {"ingest", "pca", "human_space", "cluster_kmeans"}
+    snakemake(project)
+
+
+def test_lost_outputs_are_rebuilt_without_recomputing_upstream(project):
+    # as after an interrupted run: one branch and the summary were never written
+    for f in ["features/mds.npz", "compare/mds/train.json", "compare/mds/validation.json", "summary.json", "summary.md"]:
+        (project / "results/synth" / f).unlink()
+    jobs = planned_jobs(project)
+    rules = {r for r, _ in jobs}
+    assert {"embed", "compare", "summary"} <= rules and not rules & {"ingest", "pca", "human_space"}
+    assert {ds for _, ds in jobs} == {"synth"}
+    snakemake(project)
+    assert planned_jobs(project) == []
+
+
+def test_bad_human_file_fails_with_its_name_and_keeps_other_results(tmp_path):
+    synthetic.write_folder(tmp_path / "input/shapes", n_per_class=6, size=12, seed=0)
+    (tmp_path / "human.txt").write_text("\n".join("0.1 0.2" for _ in range(5)) + "\n")  # 18 images, 5 rows
+    cfg = {
+        "datasets": {
+            "shapes": {
+                "source": {"type": "class_folders", "splits": {"train": "input/shapes"}},
+                "images": {"size": [12, 12]},
+                "human": {"train": {"path": "human.txt", "order": "sorted_filenames"}},
+            }
+        },
+        "embeddings": {"methods": ["lle"]},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 3}},
+    }
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "--keep-going", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "logs/shapes/human_train.log").read_text()
+    assert "human.txt" in log and "5 rows" in log and "18 image files" in log
+    # what did not depend on the human space was still computed
+    assert (tmp_path / "results/shapes/clustering/pca/kmeans/result.json").exists()
