@@ -8,6 +8,14 @@
 configfile: "config.yaml"
 
 
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.\-]+",
+    split=r"[A-Za-z0-9_.\-]+",
+    fs=r"[A-Za-z0-9_]+",
+    method=r"tsne|lle|mds|isomap",
+    mapmethod=r"pca|tsne|lle|mds|isomap",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/pca.smk"
@@ -21,6 +29,6 @@ report: "workflow/report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -13,21 +13,12 @@ LIBDIR = Path(workflow.basedir) / "scripts" / "imagespace"
 from imagespace import config as iscfg  # noqa: E402
 from imagespace.embed import TRANSFORMS  # noqa: E402
 
-
 validate(config, "../schemas/config.schema.yaml")
 for _name in config["targets"]:
     if _name not in config["datasets"]:
         raise ValueError(
             f"config targets: dataset {_name!r} is not defined under datasets: ({sorted(config['datasets'])})"
         )
-
-
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9_.\-]+",
-    split=r"[A-Za-z0-9_.\-]+",
-    fs=r"[A-Za-z0-9_]+",
-    method=r"tsne|lle|mds|isomap",
-    mapmethod=r"pca|tsne|lle|mds|isomap",
 
 
 # ----------------------------------------------------------------- helpers
@@ -85,7 +76,9 @@ def human_splits(dataset):
 def human_file(wildcards):
     spec = human_splits(wildcards.dataset).get(wildcards.split)
     if spec is None:
-        raise ValueError(f"dataset {wildcards.dataset!r} has no human space for split {wildcards.split!r}")
+        raise ValueError(
+            f"dataset {wildcards.dataset!r} has no human space for split {wildcards.split!r}"
+        )
     return [] if spec.get("builtin") else [spec["path"]]
 
 
@@ -111,18 +104,27 @@ def feature_covers(dataset, fs, split):
 def compare_pairs(dataset):
     wanted = S(dataset, "compare")["feature_sets"]
     fss = [fs for fs in feature_sets(dataset) if fs in wanted]
-    return [(fs, sp) for fs in fss for sp in human_splits(dataset) if feature_covers(dataset, fs, sp)]
+    return [
+        (fs, sp)
+        for fs in fss
+        for sp in human_splits(dataset)
+        if feature_covers(dataset, fs, sp)
+    ]
 
 
 def cluster_targets(dataset):
     c = S(dataset, "clustering")
     available = feature_sets(dataset)
-    return [(fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]]
+    return [
+        (fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]
+    ]
 
 
 def kd_embeddings(dataset):
     """k-D embeddings something consumes (a comparison or a clustering): only those are computed."""
-    used = {fs for fs, _ in compare_pairs(dataset)} | {fs for fs, _ in cluster_targets(dataset)}
+    used = {fs for fs, _ in compare_pairs(dataset)} | {
+        fs for fs, _ in cluster_targets(dataset)
+    }
     return [m for m in embedding_methods(dataset) if m in used]
 
 
@@ -144,3 +146,86 @@ def all_targets():
     for d in target_datasets():
         out += [f"results/{d}/summary.json", f"results/{d}/summary.md"]
     return out
+
+
+# ----------------------------------------------------------------- embed.smk
+def embed_input(wildcards):
+    return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
+
+
+# ----------------------------------------------------------------- cluster.smk
+# One rule per method so that a parameter of one method reruns only that method.
+# Each clustering job reads a feature set by name (results/{dataset}/features/{fs}.npz).
+
+CLUSTER_IN = {
+    "features": "results/{dataset}/features/{fs}.npz",
+    "manifest": "results/{dataset}/ingest/manifest.tsv",
+}
+
+
+def cluster_params(method):
+    return {
+        "opts": lambda w: S(w.dataset, "clustering")[method],
+        "split": lambda w: S(w.dataset, "clustering")["split"],
+        "seed": lambda w: S(w.dataset, "clustering")["seed"],
+    }
+
+
+def cluster_out(method, *figures):
+    d = f"results/{{dataset}}/clustering/{{fs}}/{method}"
+    out = {
+        "assignments": f"{d}/assignments.tsv",
+        "result": f"{d}/result.json",
+        "sizes": report(
+            f"{d}/sizes.png",
+            caption="../report/cluster_sizes.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        ),
+    }
+    for fig in figures:
+        out[fig] = report(
+            f"{d}/{fig}.png",
+            caption=f"../report/cluster_{fig}.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        )
+    return out
+
+
+def gmm_inputs(wildcards):
+    extra = (
+        {"pca_model": f"results/{wildcards.dataset}/pca/model.npz"}
+        if wildcards.fs == "pca"
+        else {}
+    )
+    return {**CLUSTER_IN, "images": "results/{dataset}/ingest/images.npy", **extra}
+
+
+# ----------------------------------------------------------------- report.smk
+def summary_inputs(wildcards):
+    d = wildcards.dataset
+    return {
+        "ingest": f"results/{d}/ingest/ingest.json",
+        "pca": f"results/{d}/pca/pca.json",
+        "pca_plots": [
+            f"results/{d}/pca/variance.png",
+            f"results/{d}/pca/reconstruction.png",
+        ],
+        "embed": [f"results/{d}/embed/{m}.json" for m in kd_embeddings(d)],
+        "map_info": [f"results/{d}/maps/{m}.json" for m in embedding_methods(d)],
+        "maps": [
+            f"results/{d}/maps/{m}_{kind}.png"
+            for m in map_methods(d)
+            for kind in ("labels", "thumbnails")
+        ],
+        "clustering": [
+            f"results/{d}/clustering/{fs}/{m}/result.json"
+            for fs, m in cluster_targets(d)
+        ],
+        "compare": [
+            f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
+        ],
+        "human": [f"results/{d}/human/{sp}_check.json" for sp in human_splits(d)],
+        "lib": lib("summary"),
+    }

@@ -18,16 +18,16 @@ rule compare:
             category="{dataset}",
             subcategory="5 human comparison",
         ),
-    params:
-        opts=lambda w: S(w.dataset, "compare"),
     log:
         "logs/{dataset}/compare_{fs}_{split}.log",
     benchmark:
         "benchmarks/{dataset}/compare_{fs}_{split}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        opts=lambda w: S(w.dataset, "compare"),
     script:
         "../../scripts/compare.py"

@@ -1,7 +1,3 @@
-def embed_input(wildcards):
-    return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
-
-
 rule embed:
     input:
         features=embed_input,
@@ -10,21 +6,21 @@ rule embed:
     output:
         features="results/{dataset}/features/{method}.npz",
         info="results/{dataset}/embed/{method}.json",
+    log:
+        "logs/{dataset}/embed_{method}.log",
+    benchmark:
+        "benchmarks/{dataset}/embed_{method}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=mem_from_input(4),
+        runtime=60,
     params:
         n_components=lambda w: iscfg.n_components(config, w.dataset),
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
-    log:
-        "logs/{dataset}/embed_{method}.log",
-    benchmark:
-        "benchmarks/{dataset}/embed_{method}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=mem_from_input(4),
-        runtime=60,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/embed.py"
 
@@ -33,15 +29,15 @@ use rule embed as map_embed with:
     output:
         features="results/{dataset}/maps/{method}.npz",
         info="results/{dataset}/maps/{method}.json",
+    log:
+        "logs/{dataset}/map_{method}.log",
+    benchmark:
+        "benchmarks/{dataset}/map_{method}.tsv"
     params:
         n_components=2,
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
-    log:
-        "logs/{dataset}/map_{method}.log",
-    benchmark:
-        "benchmarks/{dataset}/map_{method}.tsv"
 
 
 rule map_pca:
@@ -52,11 +48,11 @@ rule map_pca:
         features="results/{dataset}/maps/pca.npz",
     log:
         "logs/{dataset}/map_pca.log",
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/map_pca.py"
 
@@ -80,14 +76,14 @@ rule plot_map:
             category="{dataset}",
             subcategory="3 maps",
         ),
-    params:
-        n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
     log:
         "logs/{dataset}/plot_map_{mapmethod}.log",
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=mem_from_input(1),
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
     script:
         "../../scripts/plot_map.py"

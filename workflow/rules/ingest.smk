@@ -12,18 +12,18 @@ rule ingest:
             subcategory="1 ingest",
         ),
         info="results/{dataset}/ingest/ingest.json",
-    params:
-        settings=lambda w: ingest_settings(w.dataset),
     log:
         "logs/{dataset}/ingest.log",
     benchmark:
         "benchmarks/{dataset}/ingest.tsv"
+    conda:
+        "../../envs/imaging.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/imaging.yaml"
+    params:
+        settings=lambda w: ingest_settings(w.dataset),
     script:
         "../../scripts/ingest.py"
 
@@ -37,17 +37,17 @@ rule human_space:
     output:
         table="results/{dataset}/human/{split}.tsv",
         check="results/{dataset}/human/{split}_check.json",
+    log:
+        "logs/{dataset}/human_{split}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         spec=lambda w: human_splits(w.dataset)[w.split],
         source=lambda w: config["datasets"][w.dataset]["source"],
         n_permutations=lambda w: S(w.dataset, "compare")["n_permutations"],
         seed=lambda w: S(w.dataset, "compare")["seed"],
-    log:
-        "logs/{dataset}/human_{split}.log",
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/human_space.py"

@@ -14,18 +14,18 @@ rule pca:
             subcategory="2 PCA",
         ),
         info="results/{dataset}/pca/pca.json",
-    params:
-        opts=lambda w: S(w.dataset, "pca"),
     log:
         "logs/{dataset}/pca.log",
     benchmark:
         "benchmarks/{dataset}/pca.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: config["threads"]
     resources:
         mem_mb=mem_from_input(4),
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        opts=lambda w: S(w.dataset, "pca"),
     script:
         "../../scripts/pca.py"
 
@@ -51,14 +51,14 @@ rule plot_pca:
             category="{dataset}",
             subcategory="2 PCA",
         ),
-    params:
-        opts=lambda w: S(w.dataset, "pca"),
     log:
         "logs/{dataset}/plot_pca.log",
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=mem_from_input(2),
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        opts=lambda w: S(w.dataset, "pca"),
     script:
         "../../scripts/plot_pca.py"
