@@ -143,7 +143,7 @@ def test_rocks_real_order_and_names(rocks):
 
 
 @pytest.mark.rocks
-def test_rocks_default_regex_on_real_names(tmp_path):
+def test_rocks_default_regex_on_real_names():
     """Default rule: label = text before the first _, subtype = text before the last _ (names with spaces too)."""
     records, skips = collect("rocks", {"source": {"type": "filename_labels", "root": str(shared("rocks", "Training"))}})
     assert len(records) == 360 and not skips
@@ -690,3 +690,18 @@ def test_from_array_dtypes():
 def test_unknown_source_type():
     with pytest.raises(InputError, match="unknown source type 'tarball'"):
         collect("x", {"source": {"type": "tarball"}})
+
+
+def test_csv_manifest_line_numbers_with_blank_lines_and_bom(tmp_path):
+    img_dir = tmp_path / "imgs"
+    save(gray(10), img_dir / "a.png")
+    save(gray(20), img_dir / "b.png")
+    csv = tmp_path / "m.csv"
+    csv.write_bytes("\ufefffile,label\r\na.png,x\r\n\r\n\r\nmissing.png,y\r\nb.png,\r\n\r\n".encode("utf-8"))
+    src = {"type": "csv_manifest", "csv": str(csv), "image_dir": str(img_dir), "file_column": "file", "label_column": "label"}
+    records, skips = collect("x", {"source": src})
+    assert [(r.name, r.label) for r in records] == [("a.png", "x")]
+    assert [(s.kind, s.reason) for s in skips] == [
+        ("missing_file", f"{csv} line 5: image file not found"),
+        ("missing_label", f"{csv} line 6: label column 'label' is empty"),
+    ]

@@ -187,7 +187,8 @@ def csv_manifest(src: dict, dataset: str):
     if not image_dir.is_dir():
         raise InputError(f"{image_dir}: image folder of dataset {dataset!r} does not exist")
     try:
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding=src.get("encoding", "utf-8-sig"))
+        # blank lines are kept as (empty) rows so that reported line numbers match the file
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding=src.get("encoding", "utf-8-sig"))
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
     label_col = src["label_column"]
@@ -201,6 +202,8 @@ def csv_manifest(src: dict, dataset: str):
     records, skips, seen = [], [], set()
     for i, row in enumerate(df.to_dict("records")):
         line = i + 2  # header is line 1
+        if all(_missing(v) for v in row.values()):
+            continue  # a blank line, not a data row
         try:
             name = row[src["file_column"]] if src.get("file_column") else _format_template(src["file_template"], row)
         except KeyError as exc:
