@@ -1,0 +1,69 @@
+"""The reference case: the rocks notebook's numbers, reproduced by configs/rocks_parity.yaml.
+
+Runs the real workflow on ../shared/data/rocks (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, shared, snakemake
+
+from imagespace import compare, human
+from imagespace.util import load_features
+
+pytestmark = [pytest.mark.rocks, pytest.mark.workflow]
+
+
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory):
+    rocks = shared("rocks")
+    work = tmp_path_factory.mktemp("rocks_parity")
+    text = (ROOT / "configs/rocks_parity.yaml").read_text().replace("../shared/data/rocks", str(rocks))
+    cfg = yaml.safe_load(text)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(work)
+    return work, json.loads((work / "results/rocks_parity/summary.json").read_text())
+
+
+def test_pca_matches_the_notebook(parity):
+    _, s = parity
+    assert s["n_images"] == 480 and s["splits"] == {"train": 360, "validation": 120}
+    assert s["pca"]["n_features"] == 640_000 and s["pca"]["n_fit"] == 360
+    assert s["pca"]["n_components_for_threshold"] == 158
+    assert s["pca"]["pc1_variance_ratio"] == pytest.approx(0.218, abs=0.001)
+    assert s["pca"]["pc2_variance_ratio"] == pytest.approx(0.114, abs=0.001)
+
+
+def test_procrustes_against_humans_matches_the_notebook(parity):
+    _, s = parity
+    c = s["compare"]
+    assert c["pca"]["train"]["disparity"] == pytest.approx(0.870, abs=0.002)
+    assert c["mds"]["train"]["disparity"] == pytest.approx(0.888, abs=0.003)
+    assert c["lle"]["train"]["disparity"] == pytest.approx(0.93, abs=0.01)
+    for fs in ("pca", "mds", "lle"):
+        r = c[fs]["train"]
+        # every representation is closer to the humans than shuffled rows (0.987 +- 0.003)
+        assert r["permutation_mean"] == pytest.approx(0.987, abs=0.004)
+        assert r["permutation_p"] < 0.01 and r["significant"]
+
+
+def test_clustering_accuracy_matches_the_notebook(parity):
+    _, s = parity
+    assert s["clustering"]["kmeans"]["k"] == 3
+    assert s["clustering"]["kmeans"]["accuracy"] == pytest.approx(0.3917, abs=0.0015)
+    assert s["clustering"]["gmm"]["accuracy"] == pytest.approx(0.40, abs=0.015)
+
+
+def test_a_shuffled_join_is_caught_by_the_permutation_baseline(parity):
+    work, _ = parity
+    ids, H = human.load(work / "results/rocks_parity/human/train.tsv")
+    F = load_features(work / "results/rocks_parity/features/pca.npz").rows(ids)[:, :8]
+    right = compare.compare(H, F, n_perm=500, seed=1)
+    wrong = compare.compare(H[np.random.default_rng(0).permutation(len(H))], F, n_perm=500, seed=1)
+    assert right["significant"] and right["permutation_p"] < 0.01
+    assert not wrong["significant"] and wrong["verdict"].startswith("WARNING")
+    assert abs(wrong["disparity"] - wrong["permutation_mean"]) < 3 * wrong["permutation_sd"]
