@@ -1,0 +1,44 @@
+# Two commands on a fresh machine (Python 3.11 with venv):
+#   make run    install into .venv and run the workflow on the embedded default data
+#   make test   install into .venv and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+CONFIG ?=
+
+.PHONY: install run rocks parity report test lint format clean
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
+
+rocks: install
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile configs/rocks.yaml
+
+parity: install
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile configs/rocks_parity.yaml
+
+report: install
+	$(VENV)/bin/snakemake --cores $(CORES) --report report.html $(if $(CONFIG),--configfile $(CONFIG))
+
+test: install
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check Snakefile workflow
+	$(PY) -m pytest -q -ra
+
+lint: install
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check Snakefile workflow
+
+format: install
+	$(VENV)/bin/snakefmt Snakefile workflow
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake report.html
