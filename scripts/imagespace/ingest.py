@@ -62,7 +62,8 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     """Read every image of *dataset*, write manifest/arrays/skip list; return the manifest DataFrame."""
     opts = image_options(ds_cfg.get("images"))
     records, skips = collect(dataset, ds_cfg)
-    split_order = list(dict.fromkeys(r.split for r in records))
+    seen = list(dict.fromkeys(r.split for r in records))  # config order for folder splits
+    split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1}.get(s, 2), seen.index(s)))
     records.sort(key=lambda r: (split_order.index(r.split), r.name))
     log.info("dataset %s: %d candidate images in splits %s", dataset, len(records), split_order)
     if not records:
@@ -136,13 +137,20 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         "skipped_by_kind": {str(k): int(v) for k, v in skipped["kind"].value_counts().items()},
         "shape": list(shape),
         "splits": {s: int((manifest["split"] == s).sum()) for s in split_order},
-        "classes": {str(k): int(v) for k, v in manifest["label"].value_counts().sort_index().items()},
+        "classes": {str(k): int(v) for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))},
         "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
     }
     if out_info:
         write_json(out_info, info)
     log.info("dataset %s: %d images ingested as %s, %d skipped", dataset, n_kept, shape, len(skipped))
     return manifest
+
+
+def natural_key(text) -> tuple:
+    """Sort key that puts '2' before '10' (class names that are numbers)."""
+    import re
+
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t)
 
 
 def load_manifest(path) -> pd.DataFrame:

@@ -103,5 +103,9 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
         ab = AnnotationBbox(box, (Y[i, 0], Y[i, 1]), frameon=True, pad=0.1,
                             bboxprops={"edgecolor": colors[labels[i]], "linewidth": 1.5})
         ax.add_artist(ab)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab) for lab, c in colors.items()],
+              fontsize=7, loc="best", ncol=1 if len(colors) <= 10 else 2)
     ax.set_title(title)
     save_figure(fig, path, dpi=100)
