@@ -14,12 +14,14 @@ wildcard_constraints:
     fs=r"[A-Za-z0-9_]+",
     method=r"tsne|lle|mds|isomap",
     mapmethod=r"pca|tsne|lle|mds|isomap",
+    variant=r"cnn(_[A-Za-z0-9]+)?",
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/pca.smk"
 include: "workflow/rules/embed.smk"
+include: "workflow/rules/cnn.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/report.smk"

@@ -10,7 +10,7 @@ from imagespace.util import logged_errors, setup_logging, write_json, write_text
 log = setup_logging(snakemake.log[0])
 with logged_errors():
     i = snakemake.input
-    s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human))
+    s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn))
     write_json(snakemake.output.json, s)
     write_text(snakemake.output.md, summary.markdown(s) + "\n")
     for w in s["warnings"]:

@@ -41,11 +41,11 @@ NOTEBOOK_LAYERS = [
 # global average pooling instead of a 3.7M-weight flatten, and a penultimate layer that
 # cannot die (batch-normalised, tanh).
 DEFAULT_LAYERS = [
-    {"type": "conv", "filters": 16, "kernel": 3, "activation": "relu", "batchnorm": True},
+    {"type": "conv", "filters": 16, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
     {"type": "maxpool", "size": 2},
-    {"type": "conv", "filters": 32, "kernel": 3, "activation": "relu", "batchnorm": True},
+    {"type": "conv", "filters": 32, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
     {"type": "maxpool", "size": 2},
-    {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True},
+    {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
     {"type": "globalpool"},
     {"type": "dense", "units": 64, "activation": "relu", "batchnorm": True},
     {"type": "dropout", "rate": 0.3},
@@ -129,6 +129,8 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
         init = spec.get("init", "he_normal" if bn else "glorot_uniform")
         if t in ("conv", "dense"):
             kw = {"kernel_initializer": init, "kernel_regularizer": reg if spec.get("l2", True) else None}
+            if "bias_init" in spec:  # e.g. a large negative bias forces dead ReLU units (tests)
+                kw["bias_initializer"] = keras.initializers.Constant(float(spec["bias_init"]))
             core_name = f"{name}_linear" if (name and bn) else name
             act_in_layer = None if bn else act
             if t == "conv":
@@ -230,7 +232,7 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         history = []
     n = len(x_train)
     for epoch in range(start, epochs):
-        keras.utils.set_random_seed(int(seed) + epoch)
+        reseed(model, int(seed), epoch)
         order = np.random.default_rng(int(seed) + epoch).permutation(n)
         t0 = time.perf_counter()
         h = model.fit(x_train[order], y_train[order], batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
@@ -248,6 +250,22 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         if on_epoch is not None:
             on_epoch(epoch + 1)
     return model, history
+
+
+def reseed(model, seed: int, epoch: int) -> None:
+    """Make all randomness of one epoch a function of (seed, epoch) only.
+
+    Sets the global seeds and resets the state of every layer's seed generator
+    (dropout, augmentation), so that an epoch run after resuming from a checkpoint
+    draws exactly the random numbers the uninterrupted run drew.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed + epoch)
+    for i, layer in enumerate(model._flatten_layers(include_self=False)):
+        gens = [v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+        for j, gen in enumerate(gens):
+            gen.state.assign(np.array([seed + 7919 * (i + 1) + j, epoch], dtype=gen.state.dtype))
 
 
 def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
@@ -282,3 +300,45 @@ def dead_units(F: np.ndarray, tol: float = 1e-6) -> list[int]:
     if F.ndim > 2:
         F = F.reshape(len(F), -1)
     return [int(j) for j in np.flatnonzero(F.std(axis=0) <= tol * max(1.0, float(np.abs(F).max(initial=0))))]
+
+
+# --------------------------------------------------------------------------- rule-level helpers
+def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
+    """(train rows, validation rows, how) from the manifest and the cnn settings."""
+    split = manifest["split"].to_numpy()
+    tr_name, va_name = spec.get("train_split", "train"), spec.get("validation_split", "validation")
+    train = np.flatnonzero(split == tr_name) if tr_name != "all" else np.arange(len(split))
+    val = np.flatnonzero(split == va_name)
+    if len(train) == 0:
+        raise ValueError(f"cnn.train_split {tr_name!r}: no images in that split (splits: {sorted(set(split))})")
+    if len(val):
+        return train, val, f"split {va_name!r}"
+    frac = float(spec.get("validation_fraction", 0.2))
+    rng = np.random.default_rng(int(spec.get("seed", 42)))
+    labels = manifest["label"].to_numpy()[train]
+    val_mask = np.zeros(len(train), bool)
+    for lab in sorted(set(labels)):
+        idx = np.flatnonzero(labels == lab)
+        rng.shuffle(idx)
+        val_mask[idx[: int(round(frac * len(idx)))]] = True
+    return train[~val_mask], train[val_mask], f"stratified {frac:.0%} of {tr_name!r} (seed {spec.get('seed', 42)})"
+
+
+def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> None:
+    from matplotlib.figure import Figure
+
+    from imagespace.util import save_figure
+
+    ep = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        ax.plot(ep, [h[metric] for h in history], "o-", label="train")
+        if f"val_{metric}" in history[0]:
+            ax.plot(ep, [h[f"val_{metric}"] for h in history], "s-", label="validation")
+        ax.axvline(best_epoch, color="k", ls="--", lw=1)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+    fig.suptitle(title)
+    save_figure(fig, path)

@@ -11,7 +11,8 @@ COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
 
 
-def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str]) -> dict:
+def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
+          cnn: list[str] = ()) -> dict:
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -29,8 +30,20 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "clustering_by_feature_set": {},
         "compare": {},
         "human_checks": {},
+        "cnn": {},
         "warnings": [],
     }
+    for path in cnn:
+        r = read_json(path)
+        entry = out["cnn"].setdefault(r["variant"], {})
+        if Path(path).name == "training.json":
+            entry.update({k: r.get(k) for k in ("val_accuracy", "best_epoch", "epochs_run", "train_seconds", "n_params", "n_bias_params",
+                                                  "train_accuracy", "why", "device", "n_train", "n_val", "validation")})
+        else:
+            entry["dead_units"] = r["dead_units"]
+            entry["feature_dims"] = r["dims"]
+            if r["dead_units"]:
+                out["warnings"].append(f"cnn {r['variant']}: {len(r['dead_units'])} of {r['dims']} penultimate units dead: {r['dead_units']}")
     for path in embed:
         info = read_json(path)
         out["embeddings"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
@@ -113,6 +126,13 @@ def markdown(s: dict) -> str:
         for sp, r in s["human_checks"].items():
             cells = [f"{_f(r[k]['ratio'])}, p={_f(r[k]['permutation_p'], '{:.4f}')}" if k in r else "–" for k in ("label", "subtype")]
             lines.append(f"| {sp} | {r['n']} | {r['dims']} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    if s["cnn"]:
+        lines += ["## CNN", "", "| variant | val accuracy | best epoch | epochs | train s | parameters | bias parameters | dead units | device |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for v, r in s["cnn"].items():
+            lines.append(f"| {v} | {_f(r.get('val_accuracy'))} | {r.get('best_epoch')} | {r.get('epochs_run')} | {_f(r.get('train_seconds'), '{:.1f}')} | "
+                         f"{r.get('n_params'):,} | {r.get('n_bias_params'):,} | {r.get('dead_units')} | {r.get('device')} |")
         lines.append("")
     emb = list(s["embeddings"].values()) + list(s["maps"].values())
     if emb:

@@ -86,14 +86,31 @@ def embedding_methods(dataset):
     return list(S(dataset, "embeddings")["methods"])
 
 
+def cnn_variants(dataset):
+    """CNN variants trained for a dataset (each is also the name of its feature set)."""
+    c = S(dataset, "cnn")
+    return list(c["variants"]) if c["enabled"] else []
+
+
+def cnn_spec(dataset, variant):
+    """Settings of one CNN variant: the cnn block overridden by the variant's own keys."""
+    c = S(dataset, "cnn")
+    base = {
+        k: v
+        for k, v in c.items()
+        if k not in ("variants", "enabled", "cluster_methods")
+    }
+    return iscfg.deep_merge(base, c["variants"][variant])
+
+
 def feature_sets(dataset):
-    """Feature sets this workflow computes for a dataset (the CNN stage adds its own)."""
-    return ["pca"] + embedding_methods(dataset)
+    """Feature sets this workflow computes for a dataset: pca, the embeddings, the CNN variants."""
+    return ["pca"] + embedding_methods(dataset) + cnn_variants(dataset)
 
 
 def feature_covers(dataset, fs, split):
     """Whether feature set *fs* has rows for *split* (methods without a transform only embed their fit split)."""
-    if fs == "pca":
+    if fs == "pca" or fs in cnn_variants(dataset):
         return True
     fit = S(dataset, "embeddings")["fit_split"]
     if fs in TRANSFORMS and S(dataset, "embeddings")["input"] == "pca":
@@ -103,7 +120,8 @@ def feature_covers(dataset, fs, split):
 
 def compare_pairs(dataset):
     wanted = S(dataset, "compare")["feature_sets"]
-    fss = [fs for fs in feature_sets(dataset) if fs in wanted]
+    cnn = cnn_variants(dataset) if "cnn" in wanted else []
+    fss = [fs for fs in feature_sets(dataset) if fs in wanted or fs in cnn]
     return [
         (fs, sp)
         for fs in fss
@@ -115,9 +133,14 @@ def compare_pairs(dataset):
 def cluster_targets(dataset):
     c = S(dataset, "clustering")
     available = feature_sets(dataset)
-    return [
+    pairs = [
         (fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]
     ]
+    for v in cnn_variants(dataset):
+        pairs += [
+            (v, m) for m in S(dataset, "cnn")["cluster_methods"] if (v, m) not in pairs
+        ]
+    return pairs
 
 
 def kd_embeddings(dataset):
@@ -227,5 +250,10 @@ def summary_inputs(wildcards):
             f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
         ],
         "human": [f"results/{d}/human/{sp}_check.json" for sp in human_splits(d)],
+        "cnn": [
+            f"results/{d}/cnn/{v}/{f}.json"
+            for v in cnn_variants(d)
+            for f in ("training", "features")
+        ],
         "lib": lib("summary"),
     }

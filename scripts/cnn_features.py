@@ -1,0 +1,30 @@
+"""Rule cnn_features: penultimate-layer activations of the chosen checkpoint for every image, in manifest order."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import cnn  # noqa: E402
+from imagespace.ingest import load_images, load_manifest  # noqa: E402
+from imagespace.util import logged_errors, read_json, save_features, setup_logging, write_json  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    import keras
+    import numpy as np
+
+    device = cnn.configure_tensorflow(snakemake.threads)
+    manifest = load_manifest(snakemake.input.manifest)
+    images = load_images(snakemake.input.images)
+    model = keras.models.load_model(snakemake.input.model)
+    F = cnn.features(model, np.asarray(images))
+    dead = cnn.dead_units(F)
+    if dead:
+        log.warning("%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead)
+    if len(dead) == F.shape[1]:
+        raise ValueError(f"{snakemake.input.model}: every penultimate unit is dead; the features carry no information")
+    train = read_json(snakemake.input.training)
+    save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", variant=snakemake.wildcards.variant,
+                  best_epoch=train["best_epoch"], dead_units=dead)
+    write_json(snakemake.output.info, {"variant": snakemake.wildcards.variant, "device": device, "n": len(F),
+                                       "dims": F.shape[1], "dead_units": dead, "n_dead": len(dead)})

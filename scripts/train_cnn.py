@@ -1,0 +1,57 @@
+"""Rule train_cnn: train one CNN variant with per-epoch checkpoints; resumes after a kill."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import cnn  # noqa: E402
+from imagespace.ingest import load_images, load_manifest  # noqa: E402
+from imagespace.util import logged_errors, setup_logging, write_json, write_table, write_text  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    import shutil
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    spec, out = snakemake.params.spec, snakemake.output
+    device = cnn.configure_tensorflow(snakemake.threads)
+    manifest = load_manifest(snakemake.input.manifest)
+    images = load_images(snakemake.input.images)
+    train, val, how = cnn.split_rows(manifest, spec)
+    classes = sorted(manifest["label"].unique())
+    y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
+    x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
+    log.info("training on %d images, validating on %d (%s); classes %s", len(train), len(val), how, classes)
+    model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
+                            augment=spec["augment"], optimizer=spec["optimizer"])
+    counts = cnn.count_parameters(model)
+    write_text(out.summary, cnn.model_summary(model) + "\n")
+    fp = cnn.fingerprint(spec, snakemake.input.images, snakemake.input.manifest, classes)
+    t0 = time.perf_counter()
+    model, history = cnn.train(model, x_train, y[train], x_val, y[val], spec["epochs"], spec["batch_size"], spec["seed"],
+                               Path(snakemake.params.state_dir), fp, monitor=spec["monitor"])
+    wall = time.perf_counter() - t0
+    best, why = cnn.choose_epoch(history, spec["monitor"])
+    state = Path(snakemake.params.state_dir)
+    chosen = state / f"epoch_{best:03d}.keras"
+    shutil.copyfile(chosen, out.model + ".tmp.keras")
+    Path(out.model + ".tmp.keras").replace(out.model)
+    hist = pd.DataFrame(history)
+    write_table(out.history, hist)
+    write_table(out.checkpoints, pd.DataFrame({"epoch": hist["epoch"], "path": [str(state / f"epoch_{e:03d}.keras") for e in hist["epoch"]],
+                                               "chosen": hist["epoch"] == best}))
+    cnn.plot_curves(history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}")
+    row = history[best - 1]
+    info = {
+        "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
+        "validation": how, "best_epoch": best, "why": why, "epochs_run": len(history),
+        "val_accuracy": row.get("val_accuracy"), "val_loss": row.get("val_loss"), "train_accuracy": row.get("accuracy"),
+        "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
+        **counts, "spec": spec,
+    }
+    write_json(out.info, info)
+    log.info("chosen checkpoint: epoch %d (%s)", best, why)

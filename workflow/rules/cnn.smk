@@ -1,0 +1,63 @@
+rule train_cnn:
+    input:
+        images="results/{dataset}/ingest/images.npy",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("cnn", "ingest"),
+    output:
+        model="results/{dataset}/cnn/{variant}/model.keras",
+        history=report(
+            "results/{dataset}/cnn/{variant}/history.csv",
+            caption="../report/cnn_history.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+        curves=report(
+            "results/{dataset}/cnn/{variant}/curves.png",
+            caption="../report/cnn_curves.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+        summary="results/{dataset}/cnn/{variant}/model_summary.txt",
+        checkpoints="results/{dataset}/cnn/{variant}/checkpoints.tsv",
+        info="results/{dataset}/cnn/{variant}/training.json",
+    log:
+        "logs/{dataset}/train_{variant}.log",
+    benchmark:
+        "benchmarks/{dataset}/train_{variant}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=120,
+    params:
+        spec=lambda w: cnn_spec(w.dataset, w.variant),
+        state_dir=lambda w: f"results/{w.dataset}/cnn/{w.variant}/checkpoints",
+    script:
+        "../../scripts/train_cnn.py"
+
+
+rule cnn_features:
+    input:
+        model="results/{dataset}/cnn/{variant}/model.keras",
+        training="results/{dataset}/cnn/{variant}/training.json",
+        images="results/{dataset}/ingest/images.npy",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("cnn", "ingest"),
+    output:
+        features="results/{dataset}/features/{variant}.npz",
+        info="results/{dataset}/cnn/{variant}/features.json",
+    log:
+        "logs/{dataset}/features_{variant}.log",
+    benchmark:
+        "benchmarks/{dataset}/features_{variant}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../../scripts/cnn_features.py"
