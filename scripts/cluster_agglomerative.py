@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import cluster, clustering_tasks as tasks  # noqa: E402
-from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.ingest import load_images, load_manifest  # noqa: E402
 from imagespace.util import logged_errors, setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
@@ -15,4 +15,5 @@ with logged_errors():
     k = tasks.resolve_k(p.opts["k"], rows)
     pred, Z = cluster.fit_agglomerative(X, k, linkage=p.opts["linkage"])
     cluster.plot_dendrogram(Z, rows["label"].to_numpy(), out.dendrogram)
-    tasks.finish("agglomerative", pred, rows, out.assignments, out.result, out.sizes, {"params": dict(p.opts)})
+    tasks.finish("agglomerative", pred, rows, out,
+                 {"params": dict(p.opts)}, load_images(snakemake.input.images))

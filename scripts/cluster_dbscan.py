@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import cluster, clustering_tasks as tasks  # noqa: E402
-from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.ingest import load_images, load_manifest  # noqa: E402
 from imagespace.util import logged_errors, setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
@@ -17,5 +17,5 @@ with logged_errors():
     eps = cluster.choose_eps(kd) if p.opts["eps"] == "auto" else float(p.opts["eps"])
     cluster.plot_kdistance(kd, eps, ms, out.kdistance)
     pred = cluster.fit_dbscan(X, eps, ms)
-    tasks.finish("dbscan", pred, rows, out.assignments, out.result, out.sizes,
-                 {"params": dict(p.opts), "eps": eps, "eps_source": "k-distance knee" if p.opts["eps"] == "auto" else "config"})
+    tasks.finish("dbscan", pred, rows, out,
+                 {"params": dict(p.opts), "eps": eps, "eps_source": "k-distance knee" if p.opts["eps"] == "auto" else "config"}, load_images(snakemake.input.images))

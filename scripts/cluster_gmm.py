@@ -39,6 +39,6 @@ with logged_errors():
         how = "nearest real image to each sample"
     cluster.plot_image_grid(np.asarray(shown), out.samples, titles=[f"sample {i + 1}" for i in range(len(samples))])
     log.info("GMM: %d samples drawn (%s)", len(samples), how)
-    tasks.finish("gmm", pred, rows, out.assignments, out.result, out.sizes,
+    tasks.finish("gmm", pred, rows, out,
                  {"params": dict(o), "seed": p.seed, "converged": bool(gmm.converged_), "samples": how,
-                  "bic": float(gmm.bic(X)), "aic": float(gmm.aic(X))})
+                  "bic": float(gmm.bic(X)), "aic": float(gmm.aic(X))}, images)

@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import cluster, clustering_tasks as tasks  # noqa: E402
-from imagespace.ingest import load_manifest  # noqa: E402
+from imagespace.ingest import load_images, load_manifest  # noqa: E402
 from imagespace.util import logged_errors, setup_logging, write_table  # noqa: E402
 
 setup_logging(snakemake.log[0])
@@ -19,5 +19,5 @@ with logged_errors():
     cluster.plot_kmeans_scan(scan, out.scan, chosen_k=k)
     model = cluster.fit_kmeans(X, k, p.seed, n_init=n_init)
     cluster.plot_silhouette_diagram(X, model.labels_, out.silhouette, title=f"K-Means, k={k}")
-    tasks.finish("kmeans", model.labels_, rows, out.assignments, out.result, out.sizes,
-                 {"params": dict(p.opts), "seed": p.seed, "inertia": float(model.inertia_)})
+    tasks.finish("kmeans", model.labels_, rows, out,
+                 {"params": dict(p.opts), "seed": p.seed, "inertia": float(model.inertia_)}, load_images(snakemake.input.images))

@@ -78,6 +78,8 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     assert c["n_params"] > 0 and c["n_bias_params"] > 0 and c["dead_units"] == []
     assert set(s["compare"]["cnn"]) == {"train", "validation"}
     assert "cnn" in s["clustering_by_feature_set"]
+    for fig in ("cnn/cnn/curves.png", "maps/cnn_features.png", "clustering/cnn/kmeans/gallery.png"):
+        assert (d / fig).read_bytes()[:4] == b"\x89PNG"
     assert "running on CPU" in (work / "logs/tiny/train_cnn.log").read_text() or "GPU" in (work / "logs/tiny/train_cnn.log").read_text()
 
 

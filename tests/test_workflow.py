@@ -61,7 +61,8 @@ def test_complete_run_writes_summary_and_figures(project):
             assert 0 <= c["accuracy"] <= 1 and -1 <= c["ari"] <= 1 and 0 <= c["nmi"] <= 1 and c["k"] >= 1
         assert (project / f"results/{ds}/summary.md").read_text().startswith("# imagespace summary")
         for fig in ("pca/variance.png", "pca/reconstruction.png", "maps/tsne_labels.png", "maps/pca_thumbnails.png",
-                    "clustering/pca/kmeans/silhouette.png", "clustering/pca/agglomerative/dendrogram.png"):
+                    "clustering/pca/kmeans/silhouette.png", "clustering/pca/agglomerative/dendrogram.png",
+                    "clustering/pca/dbscan/gallery.png", "clustering/pca/gmm/samples.png"):
             assert (project / f"results/{ds}/{fig}").read_bytes()[:4] == b"\x89PNG"
     s = json.loads((project / "results/synth/summary.json").read_text())
     for fs in ("pca", "tsne", "lle", "mds"):

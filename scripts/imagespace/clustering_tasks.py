@@ -38,16 +38,36 @@ def k_range(opts: dict, n: int) -> list[int]:
     return list(range(int(opts["k_min"]), min(int(opts["k_max"]), n - 1) + 1))
 
 
-def finish(method: str, labels_pred, rows: pd.DataFrame, out_assign, out_result, out_sizes, extra: dict) -> dict:
-    """Write assignments, scores and the cluster-size chart; return the result dict."""
+def gallery(labels_pred, rows: pd.DataFrame, images, path, per_cluster: int = 8, seed: int = 0) -> None:
+    """Example images per cluster: one row per cluster, titled with its size and majority class."""
+    from imagespace import plots
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in sorted(set(labels_pred.tolist()), key=lambda v: (v == -1, v)):
+        members = np.flatnonzero(labels_pred == c)
+        pick = np.sort(rng.choice(members, size=min(per_cluster, len(members)), replace=False))
+        top = rows["label"].iloc[members].value_counts()
+        name = "noise" if c == -1 else f"cluster {c}"
+        out.append((f"{name}\nn={len(members)}, {top.index[0]} {top.iloc[0] / len(members):.0%}",
+                    [images[i] for i in rows["index"].to_numpy()[pick]]))
+    plots.image_rows(out[:30], path)
+
+
+def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, images) -> dict:
+    """Write assignments, scores, the cluster-size chart and the gallery; return the result dict.
+
+    *out* holds the paths ``assignments``, ``result``, ``sizes`` and ``gallery``.
+    """
     labels_pred = np.asarray(labels_pred)
     assign = rows[["id", "split", "label", "subtype"]].copy()
     assign["cluster"] = labels_pred
-    write_table(out_assign, assign)
+    write_table(out.assignments, assign)
     scores = cluster.score_clustering(labels_pred, rows["label"].to_numpy(), rows["subtype"].to_numpy())
     result = {"method": method, "n": int(len(rows)), **extra, **scores}
-    write_json(out_result, result)
-    cluster.plot_cluster_sizes(labels_pred, rows["label"].to_numpy(), out_sizes)
+    write_json(out.result, result)
+    cluster.plot_cluster_sizes(labels_pred, rows["label"].to_numpy(), out.sizes)
+    gallery(labels_pred, rows, images, out.gallery)
     log.info("%s: k=%s accuracy %.4f (majority %.4f) ARI %.3f NMI %.3f", method, scores["k"], scores["accuracy"],
              scores["majority_accuracy"], scores["ari"], scores["nmi"])
     return result

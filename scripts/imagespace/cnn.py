@@ -72,7 +72,7 @@ PRESETS = {"notebook": NOTEBOOK_LAYERS, "default": DEFAULT_LAYERS, "fashion": FA
 
 def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
     """Thread pools and determinism; returns a description of the device that will run."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ chatter off; the device used is logged below
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
@@ -184,7 +184,11 @@ def model_summary(model) -> str:
 
 
 def fingerprint(*parts) -> str:
-    h = hashlib.sha256()
+    """Identity of a training run: settings, input files (size, mtime) and this module's code.
+
+    Checkpoints carry it; a checkpoint with another fingerprint is never resumed from.
+    """
+    h = hashlib.sha256(Path(__file__).read_bytes())
     for p in parts:
         if isinstance(p, (str, Path)) and Path(p).is_file():
             st = Path(p).stat()

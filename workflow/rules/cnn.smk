@@ -61,3 +61,30 @@ rule cnn_features:
         runtime=30,
     script:
         "../../scripts/cnn_features.py"
+
+
+rule cnn_maps:
+    input:
+        features="results/{dataset}/features/{variant}.npz",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        clusters="results/{dataset}/clustering/{variant}/kmeans/assignments.tsv",
+        lib=lib("plots", "ingest"),
+    output:
+        maps=report(
+            "results/{dataset}/maps/{variant}_features.png",
+            caption="../report/cnn_maps.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+    log:
+        "logs/{dataset}/maps_{variant}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        seed=lambda w: S(w.dataset, "embeddings")["seed"],
+        perplexity=lambda w: S(w.dataset, "embeddings")["tsne"]["perplexity"],
+    script:
+        "../../scripts/cnn_maps.py"

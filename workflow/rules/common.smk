@@ -183,6 +183,7 @@ def embed_input(wildcards):
 CLUSTER_IN = {
     "features": "results/{dataset}/features/{fs}.npz",
     "manifest": "results/{dataset}/ingest/manifest.tsv",
+    "images": "results/{dataset}/ingest/images.npy",
 }
 
 
@@ -206,7 +207,7 @@ def cluster_out(method, *figures):
             subcategory="4 clustering",
         ),
     }
-    for fig in figures:
+    for fig in figures + ("gallery",):
         out[fig] = report(
             f"{d}/{fig}.png",
             caption=f"../report/cluster_{fig}.rst",
@@ -222,7 +223,7 @@ def gmm_inputs(wildcards):
         if wildcards.fs == "pca"
         else {}
     )
-    return {**CLUSTER_IN, "images": "results/{dataset}/ingest/images.npy", **extra}
+    return {**CLUSTER_IN, **extra}
 
 
 # ----------------------------------------------------------------- report.smk
@@ -254,6 +255,11 @@ def summary_inputs(wildcards):
             f"results/{d}/cnn/{v}/{f}.json"
             for v in cnn_variants(d)
             for f in ("training", "features")
+        ],
+        "cnn_maps": [
+            f"results/{d}/maps/{v}_features.png"
+            for v in cnn_variants(d)
+            if (v, "kmeans") in cluster_targets(d)
         ],
         "lib": lib("summary"),
     }
