@@ -5,8 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import plots  # noqa: E402
-from imagespace.ingest import load_manifest  # noqa: E402
-from imagespace.util import load_features, logged_errors, save_figure, setup_logging  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, save_figure, setup_logging# noqa: E402
 
 setup_logging(snakemake.log[0])
 with logged_errors():

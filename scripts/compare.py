@@ -9,8 +9,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import compare, human  # noqa: E402
-from imagespace.ingest import load_manifest  # noqa: E402
-from imagespace.util import load_features, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json# noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():

@@ -5,8 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import cnn  # noqa: E402
-from imagespace.ingest import load_images, load_manifest  # noqa: E402
-from imagespace.util import logged_errors, setup_logging, write_json, write_table, write_text  # noqa: E402
+from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_json, write_table, write_text# noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():

@@ -15,6 +15,7 @@ import pytest
 from conftest import shared
 from PIL import Image
 
+from imagespace.util import load_manifest  # noqa: E402
 from imagespace import human
 from imagespace import ingest as ING
 from imagespace.util import InputError, write_table
@@ -24,7 +25,7 @@ from imagespace.util import InputError, write_table
 def run_ingest(out, ds_cfg, name="ds"):
     """Ingest and read the outputs back exactly as the human_space rule does."""
     ING.ingest(name, ds_cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", threads=2)
-    manifest = ING.load_manifest(out / "manifest.tsv")
+    manifest = load_manifest(out / "manifest.tsv")
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t", dtype=str, keep_default_na=False)
     return manifest, skipped
 

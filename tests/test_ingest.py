@@ -18,6 +18,7 @@ import pytest
 from conftest import shared
 from PIL import Image
 
+from imagespace.util import load_images, load_manifest  # noqa: E402
 from imagespace import ingest as ING
 from imagespace import synthetic
 from imagespace.datasets import assign_split, collect
@@ -35,8 +36,8 @@ def run(tmp_path, ds_cfg, name="ds", threads=2, on_error="skip"):
     ING.ingest(
         name, ds_cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "info.json", threads=threads, on_error=on_error
     )
-    manifest = ING.load_manifest(out / "manifest.tsv")
-    images = ING.load_images(out / "images.npy")
+    manifest = load_manifest(out / "manifest.tsv")
+    images = load_images(out / "images.npy")
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t", dtype=str, keep_default_na=False)
     info = json.loads((out / "info.json").read_text())
     return manifest, images, skipped, info

@@ -19,7 +19,7 @@ import pandas as pd
 
 from imagespace import images as im
 from imagespace.datasets import Record, Skip, collect
-from imagespace.util import InputError, atomic_path, write_json, write_table
+from imagespace.util import InputError, atomic_path, natural_key, write_json, write_table
 
 log = logging.getLogger("imagespace.ingest")
 
@@ -144,19 +144,3 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         write_json(out_info, info)
     log.info("dataset %s: %d images ingested as %s, %d skipped", dataset, n_kept, shape, len(skipped))
     return manifest
-
-
-def natural_key(text) -> tuple:
-    """Sort key that puts '2' before '10' (class names that are numbers)."""
-    import re
-
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t)
-
-
-def load_manifest(path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str}, keep_default_na=False)
-
-
-def load_images(path) -> np.ndarray:
-    """The ingested array, memory-mapped read-only (no copy in RAM)."""
-    return np.load(path, mmap_mode="r")

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -179,3 +180,21 @@ def save_features(path, X, ids, **meta) -> None:
 def load_features(path) -> FeatureSet:
     with np.load(path, allow_pickle=False) as z:
         return FeatureSet(z["X"], z["ids"], json.loads(str(z["meta"])))
+
+
+# --------------------------------------------------------------------------- ingest outputs
+def natural_key(text) -> tuple:
+    """Sort key that puts '2' before '10' (class names that are numbers)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t)
+
+
+def load_manifest(path):
+    """The manifest table written by ingest (a pandas DataFrame, ids and labels as text)."""
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t", dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str}, keep_default_na=False)
+
+
+def load_images(path) -> np.ndarray:
+    """The ingested array, memory-mapped read-only (no copy in RAM)."""
+    return np.load(path, mmap_mode="r")

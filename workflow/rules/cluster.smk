@@ -1,7 +1,7 @@
 rule cluster_kmeans:
     input:
         **CLUSTER_IN,
-        lib=lib("cluster", "clustering_tasks", "ingest"),
+        lib=lib("cluster_kmeans"),
     output:
         **cluster_out("kmeans", "scan", "silhouette"),
         table="results/{dataset}/clustering/{fs}/kmeans/scan.tsv",
@@ -24,7 +24,7 @@ rule cluster_kmeans:
 rule cluster_gmm:
     input:
         unpack(gmm_inputs),
-        lib=lib("cluster", "clustering_tasks", "ingest", "pca"),
+        lib=lib("cluster_gmm"),
     output:
         **cluster_out("gmm", "scan", "samples"),
         table="results/{dataset}/clustering/{fs}/gmm/scan.tsv",
@@ -47,7 +47,7 @@ rule cluster_gmm:
 rule cluster_dbscan:
     input:
         **CLUSTER_IN,
-        lib=lib("cluster", "clustering_tasks", "ingest"),
+        lib=lib("cluster_dbscan"),
     output:
         **cluster_out("dbscan", "kdistance"),
     log:
@@ -67,7 +67,7 @@ rule cluster_dbscan:
 rule cluster_agglomerative:
     input:
         **CLUSTER_IN,
-        lib=lib("cluster", "clustering_tasks", "ingest"),
+        lib=lib("cluster_agglomerative"),
     output:
         **cluster_out("agglomerative", "dendrogram"),
     log:

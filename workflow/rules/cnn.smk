@@ -2,7 +2,7 @@ rule train_cnn:
     input:
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("cnn", "ingest"),
+        lib=lib("train_cnn"),
     output:
         model="results/{dataset}/cnn/{variant}/model.keras",
         history=report(
@@ -44,7 +44,7 @@ rule cnn_features:
         training="results/{dataset}/cnn/{variant}/training.json",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("cnn", "ingest"),
+        lib=lib("cnn_features"),
     output:
         features="results/{dataset}/features/{variant}.npz",
         info="results/{dataset}/cnn/{variant}/features.json",
@@ -68,7 +68,7 @@ rule cnn_maps:
         features="results/{dataset}/features/{variant}.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
         clusters="results/{dataset}/clustering/{variant}/kmeans/assignments.tsv",
-        lib=lib("plots", "ingest"),
+        lib=lib("cnn_maps"),
     output:
         maps=report(
             "results/{dataset}/maps/{variant}_features.png",

@@ -9,8 +9,9 @@ min_version("9.0")
 # The analysis code lives in scripts/imagespace (plain importable Python); the
 # Snakefile uses its config helpers too.
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-LIBDIR = Path(workflow.basedir) / "scripts" / "imagespace"
+SCRIPTS = Path(workflow.basedir) / "scripts"
 from imagespace import config as iscfg  # noqa: E402
+from imagespace import deps  # noqa: E402
 from imagespace.embed import TRANSFORMS  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
@@ -22,10 +23,9 @@ for _name in config["targets"]:
 
 
 # ----------------------------------------------------------------- helpers
-def lib(*modules):
-    """Library modules a rule's script imports: inputs, so that editing one reruns its rules."""
-    mods = ("__init__", "util") + modules
-    return [os.path.relpath(LIBDIR / f"{m}.py") for m in dict.fromkeys(mods)]
+def lib(script):
+    """The imagespace modules a rule's script imports (at any depth): inputs, so editing one reruns its rules."""
+    return [os.path.relpath(p) for p in deps.library_modules(SCRIPTS / f"{script}.py")]
 
 
 def S(dataset, stage):

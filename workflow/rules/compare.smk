@@ -3,7 +3,7 @@ rule compare:
         features="results/{dataset}/features/{fs}.npz",
         human="results/{dataset}/human/{split}.tsv",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("compare", "human", "ingest"),
+        lib=lib("compare"),
     output:
         result="results/{dataset}/compare/{fs}/{split}.json",
         permutation=report(

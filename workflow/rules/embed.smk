@@ -2,7 +2,7 @@ rule embed:
     input:
         features=embed_input,
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("embed", "ingest"),
+        lib=lib("embed"),
     output:
         features="results/{dataset}/features/{method}.npz",
         info="results/{dataset}/embed/{method}.json",
@@ -43,7 +43,7 @@ use rule embed as map_embed with:
 rule map_pca:
     input:
         features="results/{dataset}/features/pca.npz",
-        lib=lib(),
+        lib=lib("map_pca"),
     output:
         features="results/{dataset}/maps/pca.npz",
     log:
@@ -62,7 +62,7 @@ rule plot_map:
         features="results/{dataset}/maps/{mapmethod}.npz",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("plots", "ingest"),
+        lib=lib("plot_map"),
     output:
         labels=report(
             "results/{dataset}/maps/{mapmethod}_labels.png",

@@ -1,7 +1,7 @@
 rule ingest:
     input:
         files=source_files,
-        lib=lib("datasets", "images", "ingest", "synthetic"),
+        lib=lib("ingest"),
     output:
         manifest="results/{dataset}/ingest/manifest.tsv",
         images="results/{dataset}/ingest/images.npy",
@@ -33,7 +33,7 @@ rule human_space:
         manifest="results/{dataset}/ingest/manifest.tsv",
         skipped="results/{dataset}/ingest/skipped.tsv",
         matrix=human_file,
-        lib=lib("human", "compare", "datasets", "synthetic"),
+        lib=lib("human_space"),
     output:
         table="results/{dataset}/human/{split}.tsv",
         check="results/{dataset}/human/{split}_check.json",

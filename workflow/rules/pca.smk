@@ -2,7 +2,7 @@ rule pca:
     input:
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("pca", "ingest"),
+        lib=lib("pca"),
     output:
         model="results/{dataset}/pca/model.npz",
         features="results/{dataset}/features/pca.npz",
@@ -37,7 +37,7 @@ rule plot_pca:
         model="results/{dataset}/pca/model.npz",
         features="results/{dataset}/features/pca.npz",
         info="results/{dataset}/pca/pca.json",
-        lib=lib("pca", "ingest", "plots"),
+        lib=lib("plot_pca"),
     output:
         curve=report(
             "results/{dataset}/pca/variance.png",

@@ -1,0 +1,57 @@
+"""What a rule script imports: the imagespace modules it depends on and the third-party packages it needs.
+
+Used by the workflow (library modules become rule inputs, so editing one reruns
+exactly the rules whose scripts import it, directly or indirectly) and by the
+static check of the per-rule conda environments. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+LIBDIR = Path(__file__).resolve().parent
+
+
+def _modules(path: Path) -> list[str]:
+    """Absolute module names imported anywhere in *path* (including inside functions)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+            if node.module == "imagespace":
+                found += [f"imagespace.{a.name}" for a in node.names]
+    return found
+
+
+def scan(script, libdir: Path = LIBDIR) -> tuple[list[Path], set[str]]:
+    """(imagespace module files, third-party top-level module names) reachable from *script*."""
+    libdir = Path(libdir)
+    todo, seen, third = [Path(script)], [], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.append(path)
+        for mod in _modules(path):
+            top, _, rest = mod.partition(".")
+            if top == "imagespace":
+                sub = libdir / (rest.split(".")[0] + ".py" if rest else "__init__.py")
+                if sub.exists():
+                    todo.append(sub)
+            elif top not in sys.stdlib_module_names and top != "snakemake":
+                third.add(top)
+    lib = [p for p in seen if p.parent == libdir]
+    init = libdir / "__init__.py"
+    return sorted(set(lib) | {init}), third
+
+
+def library_modules(script, libdir: Path = LIBDIR) -> list[Path]:
+    return scan(script, libdir)[0]
+
+
+def third_party(script, libdir: Path = LIBDIR) -> set[str]:
+    return scan(script, libdir)[1]

@@ -1,0 +1,104 @@
+"""Static check of the per-rule conda environments.
+
+Conda channels are not reachable from the machines this project is developed
+on, so the environments cannot be built here. Instead: for every rule, every
+third-party module its script imports (directly, or through the imagespace
+library modules it imports, at any depth, including imports inside functions)
+must be provided by a package listed in the rule's env file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, copy_project
+
+from imagespace import deps
+
+# import name -> conda-forge package name(s) that provide it
+PROVIDERS = {
+    "numpy": {"numpy"},
+    "scipy": {"scipy"},
+    "sklearn": {"scikit-learn"},
+    "pandas": {"pandas"},
+    "PIL": {"pillow"},
+    "matplotlib": {"matplotlib", "matplotlib-base"},
+    "yaml": {"pyyaml"},
+    "tensorflow": {"tensorflow", "tensorflow-cpu"},
+    "keras": {"keras", "tensorflow"},
+    "jsonschema": {"jsonschema"},
+    "psutil": {"psutil"},
+}
+
+
+def rules_with_envs(root: Path) -> dict[str, tuple[Path, Path]]:
+    """rule name -> (script, env file), read from the rule files (``use rule`` inherits both)."""
+    out: dict[str, tuple[Path, Path]] = {}
+    for smk in sorted((root / "workflow/rules").glob("*.smk")):
+        text = smk.read_text()
+        for block in re.split(r"\n(?=rule |use rule )", text):
+            m = re.match(r"rule (\w+):", block)
+            if m:
+                conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+                script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+                assert conda and script, f"{smk.name}: rule {m.group(1)} lacks conda: or script:"
+                out[m.group(1)] = ((smk.parent / script.group(1)).resolve(), (smk.parent / conda.group(1)).resolve())
+            m = re.match(r"use rule (\w+) as (\w+)", block)
+            if m:
+                out[m.group(2)] = out[m.group(1)]
+    return out
+
+
+def env_packages(env: Path) -> set[str]:
+    deps = yaml.safe_load(env.read_text())["dependencies"]
+    return {re.split(r"[ =<>!]", d.strip())[0] for d in deps if isinstance(d, str)}
+
+
+def missing_packages(root: Path) -> dict[str, list[str]]:
+    """rule -> third-party modules its env does not provide (empty when all is well)."""
+    problems = {}
+    for rule, (script, env) in rules_with_envs(root).items():
+        mods = deps.third_party(script, root / "scripts/imagespace")
+        have = env_packages(env)
+        lacking = sorted(m for m in mods if not (PROVIDERS.get(m, {m}) & have))
+        if lacking:
+            problems[f"{rule} ({env.name})"] = lacking
+    return problems
+
+
+def test_every_rule_names_an_existing_pinned_env():
+    rules = rules_with_envs(ROOT)
+    assert len(rules) >= 15
+    for rule, (script, env) in rules.items():
+        assert script.is_file(), f"rule {rule}: script {script} missing"
+        spec = yaml.safe_load(env.read_text())
+        assert spec["channels"] == ["conda-forge", "nodefaults"], env
+        for dep in spec["dependencies"]:
+            assert re.match(r"^[A-Za-z0-9_.\-]+ =\d", dep), f"{env.name}: {dep!r} is not pinned"
+
+
+def test_each_env_provides_every_module_its_rules_import():
+    assert missing_packages(ROOT) == {}
+
+
+def test_the_check_catches_an_import_added_without_its_package(tmp_path):
+    project = copy_project(tmp_path / "p")
+    script = project / "scripts/compare.py"
+    script.write_text(script.read_text() + "\nimport seaborn  # noqa\n")
+    lib = project / "scripts/imagespace/plots.py"  # an indirect import, inside a function
+    lib.write_text(lib.read_text() + "\n\ndef _later():\n    import statsmodels.api  # noqa\n")
+    problems = missing_packages(project)
+    assert problems["compare (analysis.yaml)"] == ["seaborn"]
+    assert "statsmodels" in problems["plot_map (analysis.yaml)"]
+    assert "statsmodels" not in str(problems.get("train_cnn (tensorflow.yaml)", ""))
+
+
+@pytest.mark.parametrize("module", sorted(PROVIDERS))
+def test_provider_table_names_real_modules(module):
+    # every import name we map is importable in the project's own environment (requirements.txt)
+    if module in ("jsonschema", "yaml", "psutil"):
+        pytest.importorskip(module)
+    __import__(module)
