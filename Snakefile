@@ -15,6 +15,7 @@ wildcard_constraints:
     method=r"tsne|lle|mds|isomap",
     mapmethod=r"pca|tsne|lle|mds|isomap",
     variant=r"cnn(_[A-Za-z0-9]+)?",
+    base=r"[A-Za-z0-9_]+",
 
 
 include: "workflow/rules/common.smk"
@@ -23,6 +24,7 @@ include: "workflow/rules/pca.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/cnn.smk"
 include: "workflow/rules/cluster.smk"
+include: "workflow/rules/alignment.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/report.smk"
 

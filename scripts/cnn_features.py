@@ -9,10 +9,10 @@ from imagespace.util import load_images, load_manifest, logged_errors, read_json
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
-    import keras
     import numpy as np
 
-    device = cnn.configure_tensorflow(snakemake.threads)
+    device = cnn.configure_tensorflow(snakemake.threads)  # before TensorFlow is imported
+    import keras
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
     model = keras.models.load_model(snakemake.input.model)

@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import compare, human  # noqa: E402
+from imagespace import alignment, compare, human  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json# noqa: E402
 
 log = setup_logging(snakemake.log[0])
@@ -18,9 +18,11 @@ with logged_errors():
     fs = load_features(snakemake.input.features)
     F = fs.rows(ids).astype("float64")  # KeyError names missing ids: never a silent positional join
     labels = load_manifest(snakemake.input.manifest).set_index("id").loc[ids, "label"].to_numpy()
-    res = compare.compare(H, F, n_perm=int(o["n_permutations"]), seed=int(o["seed"]), alpha=float(o["alpha"]))
+    res = alignment.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
+                               alpha=float(o["alpha"]))
+    arrays = res.pop("_arrays")
     title = f"{w.dataset}: {w.fs} vs human ({w.split})"
-    compare.plot_permutation(res["null"], res["disparity"], snakemake.output.permutation, title=title)
-    compare.plot_aligned(res["H_aligned"], res["F_aligned"], labels, snakemake.output.aligned, title=title)
-    out = {"feature_set": w.fs, "split": w.split, "join": "by image id", **compare.summary(res)}
+    compare.plot_permutation(arrays["null"], res["disparity"], snakemake.output.permutation, title=title)
+    compare.plot_aligned(arrays["H_aligned"], arrays["F_aligned"], labels, snakemake.output.aligned, title=title)
+    out = {"feature_set": w.fs, "split": w.split, "join": "by image id", "meta": fs.meta, **res}
     write_json(snakemake.output.result, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-STAGES = ("pca", "embeddings", "clustering", "compare")
+STAGES = ("pca", "embeddings", "clustering", "compare", "cnn", "alignment")
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:

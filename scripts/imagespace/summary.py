@@ -7,12 +7,12 @@ from pathlib import Path
 from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
-                "n", "k", "feature_dims", "reduction", "verdict")
+                "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "n", "k", "feature_dims", "reduction", "verdict")
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
 
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
-          cnn: list[str] = ()) -> dict:
+          cnn: list[str] = (), maps_human: list[str] = ()) -> dict:
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -31,8 +31,12 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "compare": {},
         "human_checks": {},
         "cnn": {},
+        "human_maps": {},
         "warnings": [],
     }
+    for path in maps_human:
+        r = read_json(path)
+        out["human_maps"][f"human_pred_{r['base']}"] = r
     for path in cnn:
         r = read_json(path)
         entry = out["cnn"].setdefault(r["variant"], {})
@@ -67,9 +71,35 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         for key in ("label", "subtype"):
             if key in r and not r[key]["significant"]:
                 out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
+    out["alignment"] = leaderboard(out["compare"]) if out["compare"] else []
     if ing["n_skipped"]:
         out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
     return out
+
+
+def leaderboard(compare: dict) -> list[dict]:
+    """One row per feature set, columns split x metric, sorted best first.
+
+    Sorted by the disparity on the split that is out of sample for every feature
+    set (validation, when there is one), then on the others.
+    """
+    splits = sorted({sp for v in compare.values() for sp in v}, key=lambda sp: (sp != "validation", sp))
+    rows = []
+    for fs, by_split in compare.items():
+        row = {"feature_set": fs}
+        for sp in splits:
+            r = by_split.get(sp)
+            if r is None:
+                continue
+            row.update({
+                f"{sp}_disparity": r["disparity"], f"{sp}_ci95_low": r["ci95"][0], f"{sp}_ci95_high": r["ci95"][1],
+                f"{sp}_permutation_p": r["permutation_p"], f"{sp}_rdm_spearman": r["rdm"]["spearman"],
+                f"{sp}_mantel_p": r["rdm"]["spearman_p"], f"{sp}_cka": r["cka"], f"{sp}_mean_r": r["mean_r"],
+            })
+        rows.append(row)
+    key = [f"{sp}_disparity" for sp in splits]
+    rows.sort(key=lambda r: tuple(r.get(k, 2.0) for k in key))
+    return rows
 
 
 def _f(v, fmt="{:.3f}"):
@@ -91,6 +121,29 @@ def markdown(s: dict) -> str:
     ]
     if s["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
+    if s["alignment"]:
+        splits = sorted({k.rsplit("_disparity", 1)[0] for r in s["alignment"] for k in r if k.endswith("_disparity")},
+                        key=lambda sp: (sp != "validation", sp))
+        lines += [
+            "## Leaderboard: which representation matches the human space",
+            "",
+            "Procrustes disparity (bootstrap 95% CI), RDM Spearman ρ and linear CKA; best first. "
+            "`human_pred_<x>` rows are cross-validated linear maps of <x> into the human space "
+            "(out-of-fold on the split they were trained on).",
+            "",
+            "| feature set | " + " | ".join(f"{sp}: disparity [95% CI] | ρ | CKA" for sp in splits) + " |",
+            "|---|" + "---|---|---|" * len(splits),
+        ]
+        for r in s["alignment"]:
+            cells = []
+            for sp in splits:
+                if f"{sp}_disparity" in r:
+                    cells.append(f"{r[f'{sp}_disparity']:.3f} [{r[f'{sp}_ci95_low']:.3f}, {r[f'{sp}_ci95_high']:.3f}] | "
+                                 f"{r[f'{sp}_rdm_spearman']:.3f} | {r[f'{sp}_cka']:.3f}")
+                else:
+                    cells.append("– | – | –")
+            lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")
+        lines.append("")
     if s["compare"]:
         lines += [
             "## Representation vs human space (Procrustes)",
@@ -143,3 +196,30 @@ def markdown(s: dict) -> str:
                          f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def plot_leaderboard(rows: list[dict], path, title: str = "") -> None:
+    """Horizontal bars of the disparity per feature set and split, with the bootstrap CI."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from imagespace.util import save_figure
+
+    splits = sorted({k.rsplit("_disparity", 1)[0] for r in rows for k in r if k.endswith("_disparity")},
+                    key=lambda sp: (sp != "validation", sp))
+    fig = Figure(figsize=(8, 0.45 * max(3, len(rows)) + 1.2))
+    ax = fig.subplots()
+    y = np.arange(len(rows))
+    h = 0.8 / max(1, len(splits))
+    for j, sp in enumerate(splits):
+        vals = np.array([r.get(f"{sp}_disparity", np.nan) for r in rows])
+        lo = vals - np.array([r.get(f"{sp}_ci95_low", np.nan) for r in rows])
+        hi = np.array([r.get(f"{sp}_ci95_high", np.nan) for r in rows]) - vals
+        ax.barh(y + j * h, vals, height=h, xerr=[lo, hi], label=sp, capsize=2)
+    ax.set_yticks(y + h * (len(splits) - 1) / 2, [r["feature_set"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Procrustes disparity vs human space (lower = closer), 95% bootstrap CI")
+    ax.set_title(title)
+    ax.legend()
+    save_figure(fig, path)

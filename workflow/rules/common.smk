@@ -104,12 +104,28 @@ def cnn_spec(dataset, variant):
 
 
 def feature_sets(dataset):
-    """Feature sets this workflow computes for a dataset: pca, the embeddings, the CNN variants."""
-    return ["pca"] + embedding_methods(dataset) + cnn_variants(dataset)
+    """Feature sets computed for a dataset: pca, the embeddings, the CNN variants, and their maps into the human space."""
+    base = ["pca"] + embedding_methods(dataset) + cnn_variants(dataset)
+    return base + [f"human_pred_{fs}" for fs in mapped_feature_sets(dataset, base)]
+
+
+def mapped_feature_sets(dataset, base):
+    """Feature sets mapped into the human space (needs a human space on the alignment's train split)."""
+    a = S(dataset, "alignment")
+    if a["train_split"] not in human_splits(dataset):
+        return []
+    wanted = a["map_feature_sets"]
+    return [
+        fs
+        for fs in base
+        if fs in wanted or ("cnn" in wanted and fs in cnn_variants(dataset))
+    ]
 
 
 def feature_covers(dataset, fs, split):
     """Whether feature set *fs* has rows for *split* (methods without a transform only embed their fit split)."""
+    if fs.startswith("human_pred_"):
+        return feature_covers(dataset, fs[len("human_pred_") :], split)
     if fs == "pca" or fs in cnn_variants(dataset):
         return True
     fit = S(dataset, "embeddings")["fit_split"]
@@ -121,7 +137,11 @@ def feature_covers(dataset, fs, split):
 def compare_pairs(dataset):
     wanted = S(dataset, "compare")["feature_sets"]
     cnn = cnn_variants(dataset) if "cnn" in wanted else []
-    fss = [fs for fs in feature_sets(dataset) if fs in wanted or fs in cnn]
+    fss = [
+        fs
+        for fs in feature_sets(dataset)
+        if fs in wanted or fs in cnn or fs.startswith("human_pred_")
+    ]
     return [
         (fs, sp)
         for fs in fss
@@ -260,6 +280,11 @@ def summary_inputs(wildcards):
             f"results/{d}/maps/{v}_features.png"
             for v in cnn_variants(d)
             if (v, "kmeans") in cluster_targets(d)
+        ],
+        "maps_human": [
+            f"results/{d}/alignment/{fs}.json"
+            for fs in feature_sets(d)
+            if fs.startswith("human_pred_")
         ],
         "lib": lib("summary"),
     }

@@ -9,6 +9,18 @@ rule summary:
             category="{dataset}",
             subcategory="0 summary",
         ),
+        leaderboard=report(
+            "results/{dataset}/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="{dataset}",
+            subcategory="0 summary",
+        ),
+        leaderboard_png=report(
+            "results/{dataset}/leaderboard.png",
+            caption="../report/leaderboard.rst",
+            category="{dataset}",
+            subcategory="0 summary",
+        ),
     log:
         "logs/{dataset}/summary.log",
     conda:

@@ -1,0 +1,32 @@
+"""Rule human_map: a cross-validated linear map from a feature set into the human space (feature set human_pred_<base>).
+
+Rows of the training split get out-of-fold predictions (a model that never saw
+them), so comparisons on that split are cross-validated, never in-sample; all
+other rows get the predictions of the model fitted on the whole training split.
+"""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import alignment, human  # noqa: E402
+from imagespace.util import load_features, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    import numpy as np
+
+    o = snakemake.params.opts
+    ids, H = human.load(snakemake.input.human)
+    fs = load_features(snakemake.input.features)
+    X_train = fs.rows(ids)
+    train = set(ids.tolist())
+    other = np.array([i for i in fs.ids if i not in train])
+    X_other = fs.rows(other) if len(other) else None
+    oof, pred, info = alignment.cross_val_map(X_train, H, X_other, method=o["method"], folds=int(o["folds"]), seed=0)
+    Y = oof if pred is None else np.vstack([oof, pred])
+    all_ids = ids if pred is None else np.concatenate([ids, other])
+    info.update({"base": snakemake.wildcards.base, "train_split": o["train_split"], "n_train": len(ids), "n_other": len(other),
+                 "note": "training-split rows are out-of-fold predictions"})
+    save_features(snakemake.output.features, Y, all_ids, kind="human_pred", **info)
+    write_json(snakemake.output.info, info)
