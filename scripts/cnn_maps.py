@@ -28,7 +28,7 @@ with logged_errors():
     fig = Figure(figsize=(12, 10))
     axes = fig.subplots(2, 2)
     for r, (name, Y) in enumerate(proj.items()):
-        for c, (what, groups) in enumerate((("label", labels), ("K-Means cluster", clusters.reindex(fs.ids).astype(str).to_numpy()))):
+        for c, (what, groups) in enumerate((("label", labels), ("K-Means cluster", clusters.reindex(fs.ids).fillna(-2).astype(int).astype(str).replace("-2", "not clustered").to_numpy()))):
             colors = plots.label_colors(groups)
             ax = axes[r, c]
             for g in sorted(colors):

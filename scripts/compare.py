@@ -9,15 +9,22 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import alignment, compare, human  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json# noqa: E402
+from imagespace.util import InputError, load_features, load_manifest, logged_errors, setup_logging, write_json# noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
     o, w = snakemake.params.opts, snakemake.wildcards
     ids, H = human.load(snakemake.input.human)
     fs = load_features(snakemake.input.features)
-    F = fs.rows(ids).astype("float64")  # KeyError names missing ids: never a silent positional join
-    labels = load_manifest(snakemake.input.manifest).set_index("id").loc[ids, "label"].to_numpy()
+    try:  # rows are looked up by image id: never a positional join
+        F = fs.rows(ids).astype("float64")
+    except KeyError as exc:
+        raise InputError(f"{snakemake.input.features}: no rows for images of {snakemake.input.human}: {exc}") from exc
+    manifest = load_manifest(snakemake.input.manifest).set_index("id")
+    unknown = [i for i in ids if i not in manifest.index]
+    if unknown:
+        raise InputError(f"{snakemake.input.human}: {len(unknown)} ids not in {snakemake.input.manifest} (e.g. {unknown[:3]})")
+    labels = manifest.loc[ids, "label"].to_numpy()
     res = alignment.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
                                alpha=float(o["alpha"]))
     arrays = res.pop("_arrays")

@@ -16,6 +16,12 @@ with logged_errors():
     manifest = load_manifest(snakemake.input.manifest).set_index("id")
     split = manifest.loc[src.ids, "split"].to_numpy()
     fit = np.ones(len(src.ids), bool) if p.fit_split == "all" else split == p.fit_split
+    wanted = len(manifest) if p.fit_split == "all" else int((manifest["split"] == p.fit_split).sum())
+    if fit.sum() < wanted:
+        raise ValueError(
+            f"{snakemake.input.features} holds {int(fit.sum())} of the {wanted} images of embeddings.fit_split "
+            f"{p.fit_split!r}: with embeddings.input 'pixels' the PCA must be fitted on them too (pca.fit_split)"
+        )
     if fit.sum() < 3:
         raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
     params = embed.params_for(method, p.opts)

@@ -23,7 +23,7 @@ with logged_errors():
     train = set(ids.tolist())
     other = np.array([i for i in fs.ids if i not in train])
     X_other = fs.rows(other) if len(other) else None
-    oof, pred, info = alignment.cross_val_map(X_train, H, X_other, method=o["method"], folds=int(o["folds"]), seed=0)
+    oof, pred, info = alignment.cross_val_map(X_train, H, X_other, method=o["method"], folds=int(o["folds"]), seed=int(o["seed"]))
     Y = oof if pred is None else np.vstack([oof, pred])
     all_ids = ids if pred is None else np.concatenate([ids, other])
     info.update({"base": snakemake.wildcards.base, "train_split": o["train_split"], "n_train": len(ids), "n_other": len(other),

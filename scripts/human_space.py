@@ -24,7 +24,7 @@ with logged_errors():
     labels = manifest.set_index("id").loc[ids]
     check = {"split": split, "n": len(ids), "dims": H.shape[1], "source": spec.get("path", "builtin"), "notes": notes}
     for key in ("label", "subtype"):
-        if labels[key].nunique() > 1:
+        if labels[key].nunique() > 1 and labels[key].duplicated().any():
             r = compare.label_structure(H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed)
             check[key] = {k: v for k, v in r.items() if k != "null"}
     for key in ("label", "subtype"):

@@ -48,4 +48,5 @@ with logged_errors():
         "scale": opts["scale"],
     }
     write_json(snakemake.output.info, info)
-    log.info("PCA: %d components explain > %.0f%% of the variance (PC1 %.3f, PC2 %.3f)", d, 100 * opts["threshold"], ratio[0], ratio[1])
+    log.info("PCA: %d components explain > %.0f%% of the variance (PC1 %.3f, PC2 %s)", d, 100 * opts["threshold"], ratio[0],
+             f"{ratio[1]:.3f}" if len(ratio) > 1 else "-")

@@ -16,7 +16,7 @@ with logged_errors():
     d = info["n_components_for_threshold"]
     plots.variance_curve(res.explained_variance_ratio, info["threshold"], d, snakemake.output.curve,
                          title=f"{snakemake.wildcards.dataset}: {d} components > {info['threshold']:.0%} "
-                               f"(PC1 {info['pc1_variance_ratio']:.3f}, PC2 {info['pc2_variance_ratio']:.3f})")
+                               f"(PC1 {info['pc1_variance_ratio']:.3f}, PC2 {info['pc2_variance_ratio'] or float('nan'):.3f})")
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
     feats = load_features(snakemake.input.features)

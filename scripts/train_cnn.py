@@ -29,7 +29,11 @@ with logged_errors():
                             augment=spec["augment"], optimizer=spec["optimizer"])
     counts = cnn.count_parameters(model)
     write_text(out.summary, cnn.model_summary(model) + "\n")
-    fp = cnn.fingerprint(spec, snakemake.input.images, snakemake.input.manifest, classes)
+    # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
+    # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
+    fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor")}
+    script_src = Path(snakemake.scriptdir) / "train_cnn.py"
+    fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
     t0 = time.perf_counter()
     model, history = cnn.train(model, x_train, y[train], x_val, y[val], spec["epochs"], spec["batch_size"], spec["seed"],
                                Path(snakemake.params.state_dir), fp, monitor=spec["monitor"])

@@ -184,13 +184,15 @@ def model_summary(model) -> str:
 
 
 def fingerprint(*parts) -> str:
-    """Identity of a training run: settings, input files (size, mtime) and this module's code.
+    """Identity of a training run: settings, input files (size, mtime), code (bytes) and this module's source.
 
     Checkpoints carry it; a checkpoint with another fingerprint is never resumed from.
     """
     h = hashlib.sha256(Path(__file__).read_bytes())
     for p in parts:
-        if isinstance(p, (str, Path)) and Path(p).is_file():
+        if isinstance(p, bytes):  # content, e.g. source code
+            h.update(p)
+        elif isinstance(p, Path) or (isinstance(p, str) and len(p) < 4096 and Path(p).is_file()):
             st = Path(p).stat()
             h.update(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns}".encode())
         else:
@@ -220,16 +222,23 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
     start = 0
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        last = state_dir / f"epoch_{meta['epoch']:03d}.keras"
-        if meta.get("fingerprint") == fp and last.exists():
-            try:
-                model = keras.models.load_model(last)
-                start, history = int(meta["epoch"]), meta["history"]
-                log.info("resuming from %s (epoch %d of %d)", last, start, epochs)
-            except Exception as exc:  # noqa: BLE001 - a bad checkpoint is never trusted
-                log.warning("checkpoint %s unreadable (%s): training from scratch", last, exc)
+        if meta.get("fingerprint") == fp:
+            # the newest readable checkpoint not beyond the requested epochs (more epochs: continue;
+            # fewer: stop at that epoch); an unreadable checkpoint is never trusted
+            for e in range(min(int(meta["epoch"]), epochs), 0, -1):
+                ck = state_dir / f"epoch_{e:03d}.keras"
+                if not ck.exists():
+                    continue
+                try:
+                    model = keras.models.load_model(ck)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("checkpoint %s unreadable (%s): trying an earlier one", ck, exc)
+                    continue
+                start, history = e, meta["history"][:e]
+                log.info("resuming from %s (epoch %d of %d)", ck, start, epochs)
+                break
         else:
-            log.info("checkpoints in %s belong to other inputs/settings: training from scratch", state_dir)
+            log.info("checkpoints in %s belong to other inputs/settings/code: training from scratch", state_dir)
     if start == 0:
         for f in state_dir.glob("epoch_*.keras"):
             f.unlink()
@@ -282,8 +291,10 @@ def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
         monitor = monitor_used
     else:
         reason = ""
-    vals = np.array([h[monitor] for h in history])
-    best = int(np.argmax(vals) if "acc" in monitor else np.argmin(vals))
+    vals = np.array([h[monitor] for h in history], dtype=float)
+    if np.isnan(vals).all():
+        raise ValueError(f"{monitor} is NaN in every epoch: training diverged")
+    best = int(np.nanargmax(vals) if "acc" in monitor else np.nanargmin(vals))
     why = f"best {monitor} = {vals[best]:.4f} at epoch {best + 1} of {len(history)}"
     return best + 1, (reason + "; " if reason else "") + why
 
@@ -311,8 +322,8 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
     """(train rows, validation rows, how) from the manifest and the cnn settings."""
     split = manifest["split"].to_numpy()
     tr_name, va_name = spec.get("train_split", "train"), spec.get("validation_split", "validation")
-    train = np.flatnonzero(split == tr_name) if tr_name != "all" else np.arange(len(split))
     val = np.flatnonzero(split == va_name)
+    train = np.flatnonzero(split == tr_name) if tr_name != "all" else np.setdiff1d(np.arange(len(split)), val)
     if len(train) == 0:
         raise ValueError(f"cnn.train_split {tr_name!r}: no images in that split (splits: {sorted(set(split))})")
     if len(val):

@@ -10,9 +10,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-STAGES = ("pca", "embeddings", "clustering", "compare", "cnn", "alignment")
-
-
 def deep_merge(base: dict, override: dict | None) -> dict:
     out = copy.deepcopy(base)
     for k, v in (override or {}).items():
@@ -40,7 +37,13 @@ def human_splits(config: dict, dataset: str) -> dict:
 
 
 def human_dims(config: dict, dataset: str) -> int | None:
-    """Number of columns of the dataset's human space(s), read from the file header at DAG time."""
+    """Number of columns of the dataset's human space(s), read from the files at DAG time.
+
+    An unreadable file gives None here (the default k is used) so that the rest
+    of the workflow still runs; its human_space job then fails naming the file.
+    """
+    from imagespace.util import InputError
+
     dims = set()
     for split, spec in human_splits(config, dataset).items():
         if spec.get("builtin"):
@@ -51,7 +54,10 @@ def human_dims(config: dict, dataset: str) -> int | None:
             continue  # the human rule reports the missing file
         from imagespace.human import read_matrix
 
-        df = read_matrix(path, spec)
+        try:
+            df = read_matrix(path, spec)
+        except InputError:
+            continue
         dims.add(df.shape[1] - (1 if spec.get("id_column") else 0))
     if len(dims) > 1:
         raise ValueError(f"dataset {dataset!r}: human spaces of different splits have different dimensions {sorted(dims)}")
@@ -64,13 +70,3 @@ def n_components(config: dict, dataset: str) -> int:
     if k == "auto":
         return human_dims(config, dataset) or 8
     return int(k)
-
-
-def split_names(config: dict, dataset: str) -> list[str]:
-    ds = config["datasets"][dataset]
-    src = ds["source"]
-    if src.get("splits"):
-        return list(src["splits"])
-    if ds.get("validation_fraction"):
-        return ["train", "validation"]
-    return ["all"]

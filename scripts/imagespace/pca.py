@@ -124,6 +124,8 @@ def fit(
         evals = evals[:r]
     ev = evals[:r] / (n - 1)
     total = total_ss / (n - 1)
+    if r == 0:
+        raise ValueError(f"PCA: the {n} images are all identical (no variance)")
     log.info("PCA (%s) on %d x %d: rank %d, PC1 %.4f, PC2 %.4f", method, n, p, r, ev[0] / total, ev[1] / total if r > 1 else float("nan"))
     return PCAResult(mean, comps, ev, ev / total, total, scores, method, scale)
 

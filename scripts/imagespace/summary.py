@@ -91,10 +91,11 @@ def leaderboard(compare: dict) -> list[dict]:
             r = by_split.get(sp)
             if r is None:
                 continue
+            ci, rdm = r.get("ci95") or [None, None], r.get("rdm") or {}
             row.update({
-                f"{sp}_disparity": r["disparity"], f"{sp}_ci95_low": r["ci95"][0], f"{sp}_ci95_high": r["ci95"][1],
-                f"{sp}_permutation_p": r["permutation_p"], f"{sp}_rdm_spearman": r["rdm"]["spearman"],
-                f"{sp}_mantel_p": r["rdm"]["spearman_p"], f"{sp}_cka": r["cka"], f"{sp}_mean_r": r["mean_r"],
+                f"{sp}_disparity": r["disparity"], f"{sp}_ci95_low": ci[0], f"{sp}_ci95_high": ci[1],
+                f"{sp}_permutation_p": r["permutation_p"], f"{sp}_rdm_spearman": rdm.get("spearman"),
+                f"{sp}_mantel_p": rdm.get("spearman_p"), f"{sp}_cka": r.get("cka"), f"{sp}_mean_r": r.get("mean_r"),
             })
         rows.append(row)
     key = [f"{sp}_disparity" for sp in splits]
@@ -138,8 +139,8 @@ def markdown(s: dict) -> str:
             cells = []
             for sp in splits:
                 if f"{sp}_disparity" in r:
-                    cells.append(f"{r[f'{sp}_disparity']:.3f} [{r[f'{sp}_ci95_low']:.3f}, {r[f'{sp}_ci95_high']:.3f}] | "
-                                 f"{r[f'{sp}_rdm_spearman']:.3f} | {r[f'{sp}_cka']:.3f}")
+                    cells.append(f"{_f(r[f'{sp}_disparity'])} [{_f(r[f'{sp}_ci95_low'])}, {_f(r[f'{sp}_ci95_high'])}] | "
+                                 f"{_f(r[f'{sp}_rdm_spearman'])} | {_f(r[f'{sp}_cka'])}")
                 else:
                     cells.append("– | – | –")
             lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")

@@ -13,7 +13,7 @@ rule cluster_kmeans:
         "../../envs/analysis.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=mem_from_input(4),
+        mem_mb=mem_from_input(4, key="features"),
         runtime=30,
     params:
         **cluster_params("kmeans"),
@@ -36,7 +36,7 @@ rule cluster_gmm:
         "../../envs/analysis.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=mem_from_input(4),
+        mem_mb=mem_from_input(4, key="features"),
         runtime=60,
     params:
         **cluster_params("gmm"),
@@ -56,7 +56,7 @@ rule cluster_dbscan:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=mem_from_input(4),
+        mem_mb=mem_from_input(4, key="features"),
         runtime=30,
     params:
         **cluster_params("dbscan"),
@@ -78,7 +78,7 @@ rule cluster_agglomerative:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=mem_from_input(8),
+        mem_mb=mem_from_input(8, key="features"),
         runtime=30,
     params:
         **cluster_params("agglomerative"),

@@ -128,10 +128,12 @@ def feature_covers(dataset, fs, split):
         return feature_covers(dataset, fs[len("human_pred_") :], split)
     if fs == "pca" or fs in cnn_variants(dataset):
         return True
-    fit = S(dataset, "embeddings")["fit_split"]
-    if fs in TRANSFORMS and S(dataset, "embeddings")["input"] == "pca":
-        return True
-    return fit in ("all", split)
+    e = S(dataset, "embeddings")
+    # the embeddings' input: pca scores cover every image; the full-rank "pixels"
+    # scores only the images the PCA was fitted on
+    if e["input"] == "pixels" and S(dataset, "pca")["fit_split"] not in ("all", split):
+        return False
+    return fs in TRANSFORMS or e["fit_split"] in ("all", split)
 
 
 def compare_pairs(dataset):
@@ -175,11 +177,14 @@ def map_methods(dataset):
     return ["pca"] + embedding_methods(dataset)
 
 
-def mem_from_input(factor=3, floor=1000):
-    """Memory estimate (MB) from the input size, for the scheduler and cluster profiles."""
+def mem_from_input(factor=3, floor=1000, key=None):
+    """Memory estimate (MB) from the size of the inputs (or of input *key*), for the scheduler and cluster profiles."""
 
     def f(wildcards, input, attempt):
-        return int(max(floor, factor * input.size_mb) * attempt)
+        size = input.size_mb
+        if key and os.path.exists(input[key]):
+            size = os.path.getsize(input[key]) / 1e6
+        return int(max(floor, factor * size) * attempt)
 
     return f
 
@@ -208,11 +213,13 @@ CLUSTER_IN = {
 
 
 def cluster_params(method):
-    return {
+    params = {
         "opts": lambda w: S(w.dataset, "clustering")[method],
         "split": lambda w: S(w.dataset, "clustering")["split"],
-        "seed": lambda w: S(w.dataset, "clustering")["seed"],
     }
+    if method in ("kmeans", "gmm"):  # the only seeded methods
+        params["seed"] = lambda w: S(w.dataset, "clustering")["seed"]
+    return params
 
 
 def cluster_out(method, *figures):

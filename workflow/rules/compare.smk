@@ -28,6 +28,9 @@ rule compare:
         mem_mb=1000,
         runtime=10,
     params:
-        opts=lambda w: S(w.dataset, "compare"),
+        opts=lambda w: {
+            k: S(w.dataset, "compare")[k]
+            for k in ("n_permutations", "n_bootstrap", "seed", "alpha")
+        },
     script:
         "../../scripts/compare.py"

@@ -25,7 +25,9 @@ rule pca:
         mem_mb=mem_from_input(4),
         runtime=30,
     params:
-        opts=lambda w: S(w.dataset, "pca"),
+        opts=lambda w: {
+            k: S(w.dataset, "pca")[k] for k in ("threshold", "fit_split", "scale")
+        },
     script:
         "../../scripts/pca.py"
 
