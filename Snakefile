@@ -16,6 +16,7 @@ wildcard_constraints:
     mapmethod=r"pca|tsne|lle|mds|isomap",
     variant=r"cnn(_[A-Za-z0-9]+)?",
     base=r"[A-Za-z0-9_]+",
+    name=r"[A-Za-z0-9]+",
 
 
 include: "workflow/rules/common.smk"

@@ -16,14 +16,19 @@ with logged_errors():
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
     model = keras.models.load_model(snakemake.input.model)
-    F = cnn.features(model, np.asarray(images))
+    train = read_json(snakemake.input.training)
+    target = train.get("target", "class")
+    if target == "class":
+        F = cnn.features(model, np.asarray(images))
+    else:  # the network's predictions of the human coordinates are the feature set
+        F = cnn.human_predictions(model, np.asarray(images), train["human_stats"]["mean"], train["human_stats"]["sd"])
     dead = cnn.dead_units(F)
     if dead:
         log.warning("%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead)
     if len(dead) == F.shape[1]:
         raise ValueError(f"{snakemake.input.model}: every penultimate unit is dead; the features carry no information")
-    train = read_json(snakemake.input.training)
     save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", variant=snakemake.wildcards.variant,
-                  best_epoch=train["best_epoch"], dead_units=dead)
+                  best_epoch=train["best_epoch"], dead_units=dead, target=target,
+                  in_sample_split=None if target == "class" else "the split whose human space trained it")
     write_json(snakemake.output.info, {"variant": snakemake.wildcards.variant, "device": device, "n": len(F),
                                        "dims": F.shape[1], "dead_units": dead, "n_dead": len(dead)})

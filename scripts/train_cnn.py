@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import cnn  # noqa: E402
+from imagespace import cnn, human  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_json, write_table, write_text# noqa: E402
 
 log = setup_logging(snakemake.log[0])
@@ -20,13 +20,37 @@ with logged_errors():
     device = cnn.configure_tensorflow(snakemake.threads)
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
-    train, val, how = cnn.split_rows(manifest, spec)
+    target = spec.get("target", "class")
     classes = sorted(manifest["label"].unique())
     y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
+    human_stats = {}
+    if target == "class":
+        train, val, how = cnn.split_rows(manifest, spec)
+        y_train, y_val = y[train], y[val]
+    else:
+        # regression on the human coordinates: train on the split that has them, validate on another one
+        row_of = {i: r for r, i in enumerate(manifest["id"])}
+        ids_tr, H_tr = human.load(snakemake.input.human_train)
+        train = np.array([row_of[i] for i in ids_tr])
+        mean, sd = H_tr.mean(axis=0), H_tr.std(axis=0)
+        human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H_tr.shape[1])}
+        y_train = {"human": (H_tr - mean) / sd}
+        if "human_val" in snakemake.input.keys():
+            ids_va, H_va = human.load(snakemake.input.human_val)
+            val = np.array([row_of[i] for i in ids_va])
+            y_val = {"human": (H_va - mean) / sd}
+            how = f"human space of split {spec['validation_split']!r}"
+        else:
+            val, y_val, how = np.array([], int), None, "none"
+        if target == "joint":
+            y_train["output"] = y[train]
+            if y_val is not None:
+                y_val["output"] = y[val]
     x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
-    log.info("training on %d images, validating on %d (%s); classes %s", len(train), len(val), how, classes)
+    log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
     model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
-                            augment=spec["augment"], optimizer=spec["optimizer"])
+                            augment=spec["augment"], optimizer=spec["optimizer"], target=target,
+                            human_dims=human_stats.get("dims", 0), human_weight=float(spec.get("human_weight", 1.0)))
     counts = cnn.count_parameters(model)
     write_text(out.summary, cnn.model_summary(model) + "\n")
     # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
@@ -35,7 +59,7 @@ with logged_errors():
     script_src = Path(snakemake.scriptdir) / "train_cnn.py"
     fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
     t0 = time.perf_counter()
-    model, history = cnn.train(model, x_train, y[train], x_val, y[val], spec["epochs"], spec["batch_size"], spec["seed"],
+    model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
                                Path(snakemake.params.state_dir), fp, monitor=spec["monitor"])
     wall = time.perf_counter() - t0
     best, why = cnn.choose_epoch(history, spec["monitor"])
@@ -52,7 +76,9 @@ with logged_errors():
     info = {
         "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
         "validation": how, "best_epoch": best, "why": why, "epochs_run": len(history),
-        "val_accuracy": row.get("val_accuracy"), "val_loss": row.get("val_loss"), "train_accuracy": row.get("accuracy"),
+        "target": target, "human_stats": human_stats,
+        "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
+        "train_accuracy": row.get("accuracy", row.get("output_accuracy")),
         "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
         **counts, "spec": spec,
     }

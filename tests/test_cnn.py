@@ -21,8 +21,8 @@ from imagespace import cnn  # noqa: E402
 from imagespace.util import load_features  # noqa: E402
 
 
-def tiny_config(epochs=3, n_per_class=30, size=16):
-    return {
+def tiny_config(epochs=3, n_per_class=30, size=16, **cnn_extra):
+    cfg = {
         "datasets": {
             "tiny": {
                 "source": {"type": "synthetic", "n_per_class": n_per_class, "size": size, "seed": 2},
@@ -34,8 +34,10 @@ def tiny_config(epochs=3, n_per_class=30, size=16):
         },
         "embeddings": {"methods": []},
         "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
-        "compare": {"n_permutations": 99},
+        "compare": {"n_permutations": 99, "n_bootstrap": 50},
     }
+    cfg["datasets"]["tiny"]["cnn"].update(cnn_extra)
+    return cfg
 
 
 def write(work, cfg):
@@ -61,7 +63,9 @@ def test_fashion_architecture_is_expressible():
 
 @pytest.mark.workflow
 def test_short_training_run_checkpoints_history_and_features(tmp_path):
-    work = write(tmp_path, tiny_config(epochs=3))
+    # a classifier, a network trained on the human space, and an ensemble of the latter
+    work = write(tmp_path, tiny_config(epochs=3, variants={"cnn": {}, "cnn_h": {"target": "human"}},
+                                       ensembles={"h": ["cnn_h"]}))
     snakemake(work)
     d = work / "results/tiny"
     assert sorted(p.name for p in (d / "cnn/cnn/checkpoints").glob("epoch_*.keras")) == [f"epoch_00{i}.keras" for i in (1, 2, 3)]
@@ -80,6 +84,13 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     assert "cnn" in s["clustering_by_feature_set"]
     for fig in ("cnn/cnn/curves.png", "maps/cnn_features.png", "clustering/cnn/kmeans/gallery.png"):
         assert (d / fig).read_bytes()[:4] == b"\x89PNG"
+    # the human-space network predicts the 4 human coordinates; it is never scored on the split it learnt
+    h = load_features(d / "features/cnn_h.npz")
+    assert h.X.shape == (90, 4) and h.meta["target"] == "human"
+    assert set(s["compare"]["cnn_h"]) == {"validation"} and set(s["compare"]["ensemble_h"]) == {"validation"}
+    assert "human_pred_cnn_h" not in s["compare"] and "cnn_h" not in s["clustering_by_feature_set"]
+    hist = pd.read_csv(d / "cnn/cnn_h/history.csv", sep="\t")
+    assert {"loss", "val_loss"} <= set(hist.columns) and len(hist) == 3
     assert "running on CPU" in (work / "logs/tiny/train_cnn.log").read_text() or "GPU" in (work / "logs/tiny/train_cnn.log").read_text()
 
 

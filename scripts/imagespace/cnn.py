@@ -95,7 +95,7 @@ def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
 
 
 def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int, l2: float = 0.0, augment: dict | None = None,
-                optimizer: dict | None = None):
+                optimizer: dict | None = None, target: str = "class", human_dims: int = 0, human_weight: float = 1.0):
     """A Keras model from a layer list (or a preset name); the softmax output is added here."""
     import keras
     from keras import layers as L
@@ -157,14 +157,25 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             raise ValueError(f"unknown layer type {t!r} in layer {i}")
     if PENULTIMATE not in names:
         raise ValueError(f"the architecture needs a layer named {PENULTIMATE!r}")
-    out = L.Dense(int(n_classes), activation="softmax", name="output")(x)
-    model = keras.Model(inp, out, name="imagespace_cnn")
     opt = dict(optimizer or {})
-    model.compile(
-        optimizer=keras.optimizers.get({"class_name": opt.get("name", "adam"), "config": {"learning_rate": float(opt.get("learning_rate", 1e-3))}}),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    optimizer = keras.optimizers.get({"class_name": opt.get("name", "adam"), "config": {"learning_rate": float(opt.get("learning_rate", 1e-3))}})
+    if target == "class":
+        out = L.Dense(int(n_classes), activation="softmax", name="output")(x)
+        model = keras.Model(inp, out, name="imagespace_cnn")
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+    # regression on the (standardised) human coordinates, optionally jointly with the class
+    if human_dims < 1:
+        raise ValueError(f"target {target!r} needs the human space's dimensionality")
+    outputs = {"human": L.Dense(int(human_dims), name="human")(x)}
+    losses, weights, metrics = {"human": "mse"}, {"human": float(human_weight)}, {"human": ["mse"]}
+    if target == "joint":
+        outputs["output"] = L.Dense(int(n_classes), activation="softmax", name="output")(x)
+        losses["output"], weights["output"], metrics["output"] = "sparse_categorical_crossentropy", 1.0, ["accuracy"]
+    elif target != "human":
+        raise ValueError(f"unknown cnn target {target!r} (class, human or joint)")
+    model = keras.Model(inp, outputs, name="imagespace_cnn")
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics)
     return model
 
 
@@ -248,7 +259,8 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         reseed(model, int(seed), epoch)
         order = np.random.default_rng(int(seed) + epoch).permutation(n)
         t0 = time.perf_counter()
-        h = model.fit(x_train[order], y_train[order], batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
+        y_ord = {k: v[order] for k, v in y_train.items()} if isinstance(y_train, dict) else y_train[order]
+        h = model.fit(x_train[order], y_ord, batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
                       validation_data=(x_val, y_val) if x_val is not None and len(x_val) else None)
         dt = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items()}, "seconds": dt}
@@ -282,15 +294,19 @@ def reseed(model, seed: int, epoch: int) -> None:
 
 
 def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
-    """Best epoch by *monitor* (max for accuracy, min for loss); ties go to the earliest."""
+    """Best epoch by *monitor* (max for accuracy, min for loss); ties go to the earliest.
+
+    When *monitor* was not recorded (no validation data, or a regression target
+    without accuracy) the first available of val_loss, loss is used, and the
+    reason says so.
+    """
     if not history:
         raise ValueError("no training history")
+    reason = ""
     if monitor not in history[0]:
-        monitor_used = "accuracy" if "accuracy" in monitor else "loss"
-        reason = f"{monitor} not available (no validation data): chose by {monitor_used}"
-        monitor = monitor_used
-    else:
-        reason = ""
+        fallback = next(m for m in ("val_loss", "loss") if m in history[0])
+        reason = f"{monitor} not recorded: chose by {fallback}"
+        monitor = fallback
     vals = np.array([h[monitor] for h in history], dtype=float)
     if np.isnan(vals).all():
         raise ValueError(f"{monitor} is NaN in every epoch: training diverged")
@@ -307,6 +323,15 @@ def penultimate_model(model):
 
 def features(model, x, batch_size: int = 64) -> np.ndarray:
     return np.asarray(penultimate_model(model).predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def human_predictions(model, x, mean, sd, batch_size: int = 64) -> np.ndarray:
+    """The human head's predictions, back on the human space's own scale."""
+    import keras
+
+    head = keras.Model(model.inputs, model.get_layer("human").output)
+    z = np.asarray(head.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    return (z * np.asarray(sd) + np.asarray(mean)).astype(np.float32)
 
 
 def dead_units(F: np.ndarray, tol: float = 1e-6) -> list[int]:
@@ -347,7 +372,8 @@ def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> 
     ep = [h["epoch"] for h in history]
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    first = next((m for m in ("accuracy", "output_accuracy", "human_mse") if m in history[0]), "loss")
+    for ax, metric in zip(axes, (first, "loss")):
         ax.plot(ep, [h[metric] for h in history], "o-", label="train")
         if f"val_{metric}" in history[0]:
             ax.plot(ep, [h[f"val_{metric}"] for h in history], "s-", label="validation")

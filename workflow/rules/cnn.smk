@@ -1,7 +1,6 @@
 rule train_cnn:
     input:
-        images="results/{dataset}/ingest/images.npy",
-        manifest="results/{dataset}/ingest/manifest.tsv",
+        unpack(train_cnn_inputs),
         lib=lib("train_cnn"),
     output:
         model="results/{dataset}/cnn/{variant}/model.keras",
@@ -88,3 +87,23 @@ rule cnn_maps:
         perplexity=lambda w: S(w.dataset, "embeddings")["tsne"]["perplexity"],
     script:
         "../../scripts/cnn_maps.py"
+
+
+rule cnn_ensemble:
+    input:
+        members=lambda w: [
+            f"results/{w.dataset}/features/{v}.npz"
+            for v in cnn_ensembles(w.dataset)[f"ensemble_{w.name}"]
+        ],
+        lib=lib("cnn_ensemble"),
+    output:
+        features="results/{dataset}/features/ensemble_{name}.npz",
+    log:
+        "logs/{dataset}/ensemble_{name}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../../scripts/cnn_ensemble.py"

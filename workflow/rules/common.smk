@@ -95,18 +95,51 @@ def cnn_variants(dataset):
 def cnn_spec(dataset, variant):
     """Settings of one CNN variant: the cnn block overridden by the variant's own keys."""
     c = S(dataset, "cnn")
-    base = {
-        k: v
-        for k, v in c.items()
-        if k not in ("variants", "enabled", "cluster_methods")
-    }
+    skip = ("variants", "enabled", "cluster_methods", "ensembles")
+    base = {k: v for k, v in c.items() if k not in skip}
     return iscfg.deep_merge(base, c["variants"][variant])
+
+
+def human_target(dataset, fs):
+    """Feature sets that are predictions of the human space by a network trained on it."""
+    if fs.startswith("ensemble_"):
+        return True
+    return fs in cnn_variants(dataset) and cnn_spec(dataset, fs)["target"] != "class"
+
+
+def cnn_ensembles(dataset):
+    return (
+        {f"ensemble_{k}": v for k, v in S(dataset, "cnn")["ensembles"].items()}
+        if S(dataset, "cnn")["enabled"]
+        else {}
+    )
+
+
+def train_cnn_inputs(wildcards):
+    """Images and manifest; for regression targets also the human spaces it learns from and is validated on."""
+    d = wildcards.dataset
+    out = {
+        "images": f"results/{d}/ingest/images.npy",
+        "manifest": f"results/{d}/ingest/manifest.tsv",
+    }
+    spec = cnn_spec(d, wildcards.variant)
+    if spec["target"] != "class":
+        train = S(d, "alignment")["train_split"]
+        if train not in human_splits(d):
+            raise ValueError(
+                f"dataset {d!r}: cnn target {spec['target']!r} needs a human space on split {train!r}"
+            )
+        out["human_train"] = f"results/{d}/human/{train}.tsv"
+        if spec["validation_split"] in human_splits(d):
+            out["human_val"] = f"results/{d}/human/{spec['validation_split']}.tsv"
+    return out
 
 
 def feature_sets(dataset):
     """Feature sets computed for a dataset: pca, the embeddings, the CNN variants, and their maps into the human space."""
     base = ["pca"] + embedding_methods(dataset) + cnn_variants(dataset)
-    return base + [f"human_pred_{fs}" for fs in mapped_feature_sets(dataset, base)]
+    mapped = [f"human_pred_{fs}" for fs in mapped_feature_sets(dataset, base)]
+    return base + mapped + list(cnn_ensembles(dataset))
 
 
 def mapped_feature_sets(dataset, base):
@@ -115,10 +148,12 @@ def mapped_feature_sets(dataset, base):
     if a["train_split"] not in human_splits(dataset):
         return []
     wanted = a["map_feature_sets"]
+    cnn = cnn_variants(dataset) if "cnn" in wanted else []
+    # networks trained on the human space already predict it: they are not mapped again
     return [
         fs
         for fs in base
-        if fs in wanted or ("cnn" in wanted and fs in cnn_variants(dataset))
+        if (fs in wanted or fs in cnn) and not human_target(dataset, fs)
     ]
 
 
@@ -126,6 +161,10 @@ def feature_covers(dataset, fs, split):
     """Whether feature set *fs* has rows for *split* (methods without a transform only embed their fit split)."""
     if fs.startswith("human_pred_"):
         return feature_covers(dataset, fs[len("human_pred_") :], split)
+    if human_target(
+        dataset, fs
+    ):  # trained on that split's human coordinates: never scored in-sample
+        return split != S(dataset, "alignment")["train_split"]
     if fs == "pca" or fs in cnn_variants(dataset):
         return True
     e = S(dataset, "embeddings")
@@ -142,7 +181,10 @@ def compare_pairs(dataset):
     fss = [
         fs
         for fs in feature_sets(dataset)
-        if fs in wanted or fs in cnn or fs.startswith("human_pred_")
+        if fs in wanted
+        or fs in cnn
+        or fs.startswith("human_pred_")
+        or fs.startswith("ensemble_")
     ]
     return [
         (fs, sp)
@@ -159,6 +201,8 @@ def cluster_targets(dataset):
         (fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]
     ]
     for v in cnn_variants(dataset):
+        if human_target(dataset, v):
+            continue
         pairs += [
             (v, m) for m in S(dataset, "cnn")["cluster_methods"] if (v, m) not in pairs
         ]
