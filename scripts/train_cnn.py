@@ -29,23 +29,20 @@ with logged_errors():
         y_train, y_val = y[train], y[val]
     else:
         # regression on the human coordinates: train on the split that has them, validate on another one
+        # the checkpoint is chosen on a held-out part of the training split, so that every other
+        # split's human space stays a pure test set
         row_of = {i: r for r, i in enumerate(manifest["id"])}
-        ids_tr, H_tr = human.load(snakemake.input.human_train)
-        train = np.array([row_of[i] for i in ids_tr])
-        mean, sd = H_tr.mean(axis=0), H_tr.std(axis=0)
-        human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H_tr.shape[1])}
-        y_train = {"human": (H_tr - mean) / sd}
-        if "human_val" in snakemake.input.keys():
-            ids_va, H_va = human.load(snakemake.input.human_val)
-            val = np.array([row_of[i] for i in ids_va])
-            y_val = {"human": (H_va - mean) / sd}
-            how = f"human space of split {spec['validation_split']!r}"
-        else:
-            val, y_val, how = np.array([], int), None, "none"
+        ids_h, H = human.load(snakemake.input.human_train)
+        rows_h = np.array([row_of[i] for i in ids_h])
+        sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
+        fit_i, hold_i, _ = cnn.split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})
+        train, val = rows_h[fit_i], rows_h[hold_i]
+        mean, sd = H[fit_i].mean(axis=0), H[fit_i].std(axis=0)
+        human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}
+        y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
+        how = f"held-out {spec['validation_fraction']:.0%} of the human space's training images"
         if target == "joint":
-            y_train["output"] = y[train]
-            if y_val is not None:
-                y_val["output"] = y[val]
+            y_train["output"], y_val["output"] = y[train], y[val]
     x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
     log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
     model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],

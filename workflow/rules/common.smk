@@ -130,8 +130,6 @@ def train_cnn_inputs(wildcards):
                 f"dataset {d!r}: cnn target {spec['target']!r} needs a human space on split {train!r}"
             )
         out["human_train"] = f"results/{d}/human/{train}.tsv"
-        if spec["validation_split"] in human_splits(d):
-            out["human_val"] = f"results/{d}/human/{spec['validation_split']}.tsv"
     return out
 
 
