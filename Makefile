@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORES ?= 2
 CONFIG ?=
 
-.PHONY: install run rocks parity report test lint format clean
+.PHONY: install run rocks parity report test test-slurm lint format clean
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ test: install
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(PY) -m pytest -q -ra
+
+test-slurm: install
+	IMAGESPACE_REQUIRE_SLURM=1 $(PY) -m pytest -q -ra -m slurm tests/test_slurm.py
 
 lint: install
 	$(VENV)/bin/snakemake --lint

@@ -8,13 +8,13 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import alignment, compare, human  # noqa: E402
-from imagespace.util import InputError, load_features, load_manifest, logged_errors, setup_logging, write_json# noqa: E402
+from imagespace import alignment, compare  # noqa: E402
+from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
     o, w = snakemake.params.opts, snakemake.wildcards
-    ids, H = human.load(snakemake.input.human)
+    ids, H = load_human_table(snakemake.input.human)
     fs = load_features(snakemake.input.features)
     try:  # rows are looked up by image id: never a positional join
         F = fs.rows(ids).astype("float64")

@@ -9,15 +9,15 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import alignment, human  # noqa: E402
-from imagespace.util import load_features, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import alignment  # noqa: E402
+from imagespace.util import load_features, load_human_table, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
     import numpy as np
 
     o = snakemake.params.opts
-    ids, H = human.load(snakemake.input.human)
+    ids, H = load_human_table(snakemake.input.human)
     fs = load_features(snakemake.input.features)
     X_train = fs.rows(ids)
     train = set(ids.tolist())

@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import compare, human  # noqa: E402
-from imagespace.util import load_manifest, logged_errors, setup_logging, write_json, write_table# noqa: E402
+from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
@@ -20,7 +20,7 @@ with logged_errors():
     else:
         table, notes = human.join(spec, split, manifest, skipped)
     write_table(snakemake.output.table, table)
-    ids, H = human.load(snakemake.output.table)
+    ids, H = load_human_table(snakemake.output.table)
     labels = manifest.set_index("id").loc[ids]
     check = {"split": split, "n": len(ids), "dims": H.shape[1], "source": spec.get("path", "builtin"), "notes": notes}
     for key in ("label", "subtype"):

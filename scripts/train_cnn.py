@@ -4,8 +4,8 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import cnn, human  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_json, write_table, write_text# noqa: E402
+from imagespace import cnn  # noqa: E402
+from imagespace.util import load_human_table, load_images, load_manifest, logged_errors, setup_logging, write_json, write_table, write_text  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
@@ -32,7 +32,7 @@ with logged_errors():
         # the checkpoint is chosen on a held-out part of the training split, so that every other
         # split's human space stays a pure test set
         row_of = {i: r for r, i in enumerate(manifest["id"])}
-        ids_h, H = human.load(snakemake.input.human_train)
+        ids_h, H = load_human_table(snakemake.input.human_train)
         rows_h = np.array([row_of[i] for i in ids_h])
         sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
         fit_i, hold_i, _ = cnn.split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})

@@ -15,7 +15,7 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from imagespace.util import load_manifest  # noqa: E402
+from imagespace.util import load_human_table, load_manifest  # noqa: E402
 from imagespace import human
 from imagespace import ingest as ING
 from imagespace.util import InputError, write_table
@@ -246,6 +246,6 @@ def test_joined_table_roundtrip(tmp_path, small):
     np.savetxt(p, H, fmt="%.17g")
     table, _ = human.join({"path": str(p), "order": "sorted_filenames"}, "train", manifest, skipped)
     write_table(tmp_path / "table.tsv", table)
-    ids, H2 = human.load(tmp_path / "table.tsv")
+    ids, H2 = load_human_table(tmp_path / "table.tsv")
     assert ids.tolist() == table["id"].tolist()
     np.testing.assert_array_equal(H2, H[[0, 1, 3, 4, 5]])

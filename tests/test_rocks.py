@@ -12,8 +12,8 @@ import pytest
 import yaml
 from conftest import ROOT, shared, snakemake
 
-from imagespace import compare, human
-from imagespace.util import load_features
+from imagespace import compare
+from imagespace.util import load_features, load_human_table
 
 pytestmark = [pytest.mark.rocks, pytest.mark.workflow]
 
@@ -60,7 +60,7 @@ def test_clustering_accuracy_matches_the_notebook(parity):
 
 def test_a_shuffled_join_is_caught_by_the_permutation_baseline(parity):
     work, _ = parity
-    ids, H = human.load(work / "results/rocks_parity/human/train.tsv")
+    ids, H = load_human_table(work / "results/rocks_parity/human/train.tsv")
     F = load_features(work / "results/rocks_parity/features/pca.npz").rows(ids)[:, :8]
     right = compare.compare(H, F, n_perm=500, seed=1)
     wrong = compare.compare(H[np.random.default_rng(0).permutation(len(H))], F, n_perm=500, seed=1)

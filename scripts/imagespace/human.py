@@ -123,9 +123,3 @@ def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: in
     table.insert(0, "name", kept["name"].to_numpy())
     table.insert(0, "id", kept["id"].to_numpy())
     return table
-
-
-def load(path) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, H) from a joined human table written by the human rule."""
-    df = pd.read_csv(path, sep="\t", dtype={"id": str, "name": str}, keep_default_na=False)
-    return df["id"].to_numpy(dtype=str), df[[c for c in df.columns if c.startswith("dim_")]].to_numpy(dtype=np.float64)

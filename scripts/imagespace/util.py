@@ -198,3 +198,11 @@ def load_manifest(path):
 def load_images(path) -> np.ndarray:
     """The ingested array, memory-mapped read-only (no copy in RAM)."""
     return np.load(path, mmap_mode="r")
+
+
+def load_human_table(path) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, H) from a joined human-space table written by the human_space rule."""
+    import pandas as pd
+
+    df = pd.read_csv(path, sep="\t", dtype={"id": str, "name": str}, keep_default_na=False)
+    return df["id"].to_numpy(dtype=str), df[[c for c in df.columns if c.startswith("dim_")]].to_numpy(dtype=np.float64)

@@ -12,10 +12,13 @@
 # - Creates the munge key if there is none, starts the daemons WITHOUT systemd, in the foreground modes
 #   (munged -F, slurmctld -D, slurmd -D) in their own sessions, and records their PIDs in
 #   STATE_DIR/{munged,slurmctld,slurmd}.pid (a munged that was already running is reused, not recorded).
-#   All SLURM state, spool and logs live under STATE_DIR.
+#   All SLURM state, spool and logs live under STATE_DIR; a fresh controller starts with no jobs (-c).
 # - No accounting (slurmdbd): sacct does not work; Snakemake's slurm plugin must use squeue for job
-#   status, which sees finished jobs for MinJobAge (300 s here) seconds.
-# - Idempotent: when the daemons recorded in STATE_DIR are alive it only waits for the node to be idle.
+#   status, which sees finished jobs for MinJobAge (600 s here) seconds.
+# - Idempotent: when the daemons recorded in STATE_DIR are alive it only waits for the node to be idle;
+#   after a failure (exit 5) some daemons may be up: stop_slurm.sh stops them. stop_slurm.sh also
+#   removes the two configuration files again (with them, but no controller, every Snakemake start
+#   would wait ~9 s: the SLURM plugin runs `scontrol show config` whenever Snakemake loads it).
 #
 # Exit status: 0 running and idle; 2 not root; 3 packages could not be installed;
 # 4 a foreign SLURM/slurm.conf is in the way; 5 the daemons did not come up (logs in STATE_DIR).
@@ -70,7 +73,8 @@ alive() {
     local f="$STATE/$1.pid" pid
     [ -s "$f" ] || return 1
     pid=$(cat "$f")
-    [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+    [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] &&
+        [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] # a killed daemon not reaped yet
 }
 munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 node_state() { sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n 1; }
@@ -78,12 +82,12 @@ wait_idle() {
     local t0=$SECONDS st=""
     while [ $((SECONDS - t0)) -lt "$WAIT_S" ]; do
         for d in slurmctld slurmd; do
-            alive "$d" || die 5 "$d exited; last lines of $STATE/$d.log: $(tail -n 5 "$STATE/$d.log" 2>/dev/null | tr '\n' ' ')"
+            alive "$d" || die 5 "$d exited; last lines of $STATE/$d.out: $(tail -n 5 "$STATE/$d.out" 2>/dev/null | tr '\n' ' ')"
         done
         st=$(node_state || true)
         case "$st" in
         idle | mixed | allocated) return 0 ;;
-        down* | drain* | drained*) scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;;
+        down* | drain*) scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;;
         esac
         sleep 0.5
     done
@@ -91,20 +95,26 @@ wait_idle() {
 }
 
 # ------------------------------------------------------------------ already running (ours)?
-if alive slurmctld && alive slurmd && munge_works; then
+if alive slurmctld && alive slurmd && munge_works && grep -qsF "$MARKER" "$CONF_DIR/slurm.conf"; then
     log "already running (PIDs in $STATE)"
     wait_idle
     sinfo
     exit 0
 fi
+alive munged || rm -f "$STATE/munged.pid" # a stale PID file must not name someone else's process
 for d in slurmctld slurmd; do
     if alive "$d"; then # half of a previous start: stop it, start both afresh
-        kill "$(cat "$STATE/$d.pid")" 2>/dev/null || true
-        sleep 1
+        pid=$(cat "$STATE/$d.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            [ -d "/proc/$pid" ] || break
+            sleep 0.1
+        done
     fi
     rm -f "$STATE/$d.pid"
-    if pgrep -x "$d" >/dev/null; then
-        die 4 "a $d not started by this script is running (pid $(pgrep -x "$d" | tr '\n' ' ')); not touching it"
+    others=$(for p in $(pgrep -x "$d"); do [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ] || echo "$p"; done)
+    if [ -n "$others" ]; then
+        die 4 "a $d not started by this script is running (pid $(echo "$others" | tr '\n' ' ')); not touching it"
     fi
 done
 if [ -e "$CONF_DIR/slurm.conf" ] && ! grep -qF "$MARKER" "$CONF_DIR/slurm.conf"; then
@@ -145,7 +155,7 @@ SchedulerType=sched/builtin
 # reject (instead of pending forever) a job asking for more than the node has
 EnforcePartLimits=ALL
 # finished jobs stay visible to squeue this long (>= 3x the plugin's initial status delay)
-MinJobAge=300
+MinJobAge=600
 ReturnToService=2
 SlurmdTimeout=60
 InactiveLimit=0
@@ -156,7 +166,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 mv "$CONF_DIR/slurm.conf.tmp" "$CONF_DIR/slurm.conf"
 cat >"$CONF_DIR/gres.conf" <<EOF
-$MARKER
+$MARKER (state: $STATE)
 # a fake GPU: lets jobs requesting --gpus=1 be scheduled on a machine without one
 NodeName=localhost Name=gpu File=/dev/null
 EOF
@@ -186,14 +196,14 @@ if ! munge_works; then
 fi
 
 # ------------------------------------------------------------------ slurmctld, slurmd
-setsid /usr/sbin/slurmctld -D </dev/null >>"$STATE/slurmctld.log" 2>&1 &
+setsid /usr/sbin/slurmctld -D -c </dev/null >"$STATE/slurmctld.out" 2>&1 &
 echo $! >"$STATE/slurmctld.pid"
 for _ in $(seq 1 50); do
     scontrol ping 2>/dev/null | grep -q UP && break
-    alive slurmctld || die 5 "slurmctld exited: $(tail -n 5 "$STATE/slurmctld.log" | tr '\n' ' ')"
+    alive slurmctld || die 5 "slurmctld exited: $(tail -n 5 "$STATE/slurmctld.out" | tr '\n' ' ')"
     sleep 0.2
 done
-setsid /usr/sbin/slurmd -D -N localhost </dev/null >>"$STATE/slurmd.log" 2>&1 &
+setsid /usr/sbin/slurmd -D -N localhost </dev/null >"$STATE/slurmd.out" 2>&1 &
 echo $! >"$STATE/slurmd.pid"
 
 wait_idle
