@@ -353,14 +353,10 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
         raise ValueError(f"cnn.train_split {tr_name!r}: no images in that split (splits: {sorted(set(split))})")
     if len(val):
         return train, val, f"split {va_name!r}"
+    from imagespace.util import stratified_holdout
+
     frac = float(spec.get("validation_fraction", 0.2))
-    rng = np.random.default_rng(int(spec.get("seed", 42)))
-    labels = manifest["label"].to_numpy()[train]
-    val_mask = np.zeros(len(train), bool)
-    for lab in sorted(set(labels)):
-        idx = np.flatnonzero(labels == lab)
-        rng.shuffle(idx)
-        val_mask[idx[: int(round(frac * len(idx)))]] = True
+    val_mask = stratified_holdout(manifest["label"].to_numpy()[train], frac, int(spec.get("seed", 42)))
     return train[~val_mask], train[val_mask], f"stratified {frac:.0%} of {tr_name!r} (seed {spec.get('seed', 42)})"
 
 

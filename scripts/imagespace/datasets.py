@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from imagespace.images import IMAGE_EXTENSIONS
-from imagespace.util import InputError
+from imagespace.util import InputError, stratified_holdout
 
 log = logging.getLogger("imagespace.datasets")
 
@@ -407,14 +407,6 @@ def collect(dataset: str, ds_cfg: dict):
 
 def assign_split(records: list[Record], fraction: float, seed: int) -> None:
     """Stratified (by label) random split into 'train' and 'validation', reproducible by seed."""
-    rng = np.random.default_rng(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        by_label.setdefault(r.label, []).append(i)
-    for label in sorted(by_label):
-        idx = np.array(by_label[label])
-        rng.shuffle(idx)
-        n_val = int(round(fraction * len(idx)))
-        val = set(idx[:n_val].tolist())
-        for i in by_label[label]:
-            records[i].split = "validation" if i in val else "train"
+    val = stratified_holdout([r.label for r in records], fraction, seed)
+    for r, v in zip(records, val):
+        r.split = "validation" if v else "train"

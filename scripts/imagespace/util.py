@@ -206,3 +206,20 @@ def load_human_table(path) -> tuple[np.ndarray, np.ndarray]:
 
     df = pd.read_csv(path, sep="\t", dtype={"id": str, "name": str}, keep_default_na=False)
     return df["id"].to_numpy(dtype=str), df[[c for c in df.columns if c.startswith("dim_")]].to_numpy(dtype=np.float64)
+
+
+def stratified_holdout(labels, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a held-out share *fraction* of every label's items, reproducible by *seed*.
+
+    Labels are visited in sorted order; within each, the items (in their given
+    order) are shuffled and the first round(fraction * n) are held out.
+    """
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for lab in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == lab)
+        rng.shuffle(idx)
+        mask[idx[: int(round(fraction * len(idx)))]] = True
+    return mask
+
