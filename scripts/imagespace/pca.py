@@ -49,6 +49,19 @@ def column_mean(X, rows, scale: float, chunk: int) -> np.ndarray:
     return mean
 
 
+def _eigen(M: np.ndarray, n: int, rank_tol: float):
+    """Eigenvalues (descending, clipped at 0), the first r eigenvectors with deterministic signs
+    (largest |entry| of each positive), the trace, and the rank r (at most n - 1)."""
+    evals, vecs = np.linalg.eigh(M)
+    order = np.argsort(evals)[::-1]
+    evals, vecs = np.clip(evals[order], 0, None), vecs[:, order]
+    r = min(int(np.sum(evals > rank_tol * max(evals[0], 1e-300))), n - 1)
+    vecs = vecs[:, :r]
+    signs = np.sign(vecs[np.argmax(np.abs(vecs), axis=0), np.arange(r)])
+    signs[signs == 0] = 1
+    return evals, vecs * signs, float(np.trace(M)), r
+
+
 def _n_keep(evals: np.ndarray, total_ss: float, n: int, r: int, n_store, threshold, min_store: int) -> int:
     if threshold is not None:  # same arithmetic as fit()'s ratios and PCAResult.n_components_for
         cum = np.cumsum(evals[:r] / (n - 1) / (total_ss / (n - 1)))
@@ -80,18 +93,8 @@ def fit(
         for a, b in _chunks(p, col_chunk):
             B = X[rows, a:b].astype(np.float64) * scale - mean[a:b]
             G += B @ B.T
-        evals, U = np.linalg.eigh(G)
-        order = np.argsort(evals)[::-1]
-        evals, U = np.clip(evals[order], 0, None), U[:, order]
-        total_ss = float(np.trace(G))
-        r = int(np.sum(evals > rank_tol * max(evals[0], 1e-300)))
-        r = min(r, n - 1)
+        evals, U, total_ss, r = _eigen(G, n, rank_tol)
         s = np.sqrt(evals[:r])
-        U = U[:, :r]
-        # deterministic signs: largest |loading| of each score column positive
-        signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(r)])
-        signs[signs == 0] = 1
-        U *= signs
         n_keep = _n_keep(evals, total_ss, n, r, n_store, threshold, min_store)
         comps = np.empty((n_keep, p), dtype=np.float32)
         W = U[:, :n_keep] / s[:n_keep]  # (n, n_keep)
@@ -106,16 +109,7 @@ def fit(
         for a, b in _chunks(n, row_chunk):
             B = X[rows[a:b]].astype(np.float64) * scale - mean
             C += B.T @ B
-        evals, V = np.linalg.eigh(C)
-        order = np.argsort(evals)[::-1]
-        evals, V = np.clip(evals[order], 0, None), V[:, order]
-        total_ss = float(np.trace(C))
-        r = int(np.sum(evals > rank_tol * max(evals[0], 1e-300)))
-        r = min(r, n - 1)
-        V = V[:, :r]
-        signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(r)])
-        signs[signs == 0] = 1
-        V *= signs
+        evals, V, total_ss, r = _eigen(C, n, rank_tol)
         scores = np.empty((n, r))
         for a, b in _chunks(n, row_chunk):
             scores[a:b] = (X[rows[a:b]].astype(np.float64) * scale - mean) @ V
