@@ -25,8 +25,10 @@ with logged_errors():
     if unknown:
         raise InputError(f"{snakemake.input.human}: {len(unknown)} ids not in {snakemake.input.manifest} (e.g. {unknown[:3]})")
     labels = manifest.loc[ids, "label"].to_numpy()
+    subtypes = manifest.loc[ids, "subtype"].to_numpy()
     res = alignment.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
-                               alpha=float(o["alpha"]))
+                               alpha=float(o["alpha"]), labels=labels,
+                               subtypes=subtypes if (subtypes != labels).any() else None)
     arrays = res.pop("_arrays")
     title = f"{w.dataset}: {w.fs} vs human ({w.split})"
     compare.plot_permutation(arrays["null"], res["disparity"], snakemake.output.permutation, title=title)

@@ -11,7 +11,7 @@ log = setup_logging(snakemake.log[0])
 with logged_errors():
     i = snakemake.input
     s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
-                      list(i.maps_human))
+                      list(i.maps_human), list(i.predicted), snakemake.params.predicted_from)
     write_json(snakemake.output.json, s)
     write_text(snakemake.output.md, summary.markdown(s) + "\n")
     if s["alignment"]:

@@ -92,3 +92,14 @@ def test_statistics_bundle_has_every_metric():
     for key in ("disparity", "permutation_p", "ci95", "per_dim_r", "per_dim_r2", "rdm", "cka"):
         assert key in s
     assert len(s["per_dim_r2"]) == 3 and s["significant"]
+
+
+def test_category_rdm_is_one_for_pure_categories_and_near_zero_for_noise():
+    labels = np.repeat(["a", "b", "c"], 15)
+    onehot = (labels[:, None] == np.array(["a", "b", "c"])).astype(float)  # within 0, between sqrt(2)
+    assert alignment.category_rdm(onehot, labels) == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    null = [alignment.category_rdm(rng.normal(size=(45, 4)), labels) for _ in range(50)]
+    assert abs(np.mean(null)) < 0.03
+    res = alignment.category_rdms(onehot, rng.normal(size=(45, 4)), labels, None)
+    assert set(res) == {"label"} and res["label"]["human"] == pytest.approx(1.0) and abs(res["label"]["features"]) < 0.2

@@ -63,9 +63,11 @@ def test_fashion_architecture_is_expressible():
 
 @pytest.mark.workflow
 def test_short_training_run_checkpoints_history_and_features(tmp_path):
-    # a classifier, a network trained on the human space, and an ensemble of the latter
-    work = write(tmp_path, tiny_config(epochs=3, variants={"cnn": {}, "cnn_h": {"target": "human"}},
-                                       ensembles={"h": ["cnn_h"]}))
+    # a classifier, a network trained on the human space, and ensembles: one with that network
+    # (in-sample on the training split) and one of out-of-fold ridge maps only
+    cfg = tiny_config(epochs=3, variants={"cnn": {}, "cnn_h": {"target": "human"}})
+    cfg["datasets"]["tiny"]["alignment"] = {"ensembles": {"h": ["cnn_h", "human_pred_pca"], "oof": ["human_pred_pca", "human_pred_cnn"]}}
+    work = write(tmp_path, cfg)
     snakemake(work)
     d = work / "results/tiny"
     assert sorted(p.name for p in (d / "cnn/cnn/checkpoints").glob("epoch_*.keras")) == [f"epoch_00{i}.keras" for i in (1, 2, 3)]
@@ -88,6 +90,10 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     h = load_features(d / "features/cnn_h.npz")
     assert h.X.shape == (90, 4) and h.meta["target"] == "human"
     assert set(s["compare"]["cnn_h"]) == {"validation"} and set(s["compare"]["ensemble_h"]) == {"validation"}
+    assert set(s["compare"]["ensemble_oof"]) == {"train", "validation"}
+    e = load_features(d / "features/ensemble_oof.npz")
+    a, b = load_features(d / "features/human_pred_pca.npz"), load_features(d / "features/human_pred_cnn.npz")
+    np.testing.assert_allclose(e.X, (a.rows(e.ids) + b.rows(e.ids)) / 2, rtol=1e-6)
     assert "human_pred_cnn_h" not in s["compare"] and "cnn_h" not in s["clustering_by_feature_set"]
     hist = pd.read_csv(d / "cnn/cnn_h/history.csv", sep="\t")
     assert {"loss", "val_loss"} <= set(hist.columns) and len(hist) == 3

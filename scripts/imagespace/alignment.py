@@ -55,6 +55,8 @@ def cross_val_map(X_train, H_train, X_other=None, method: str = "ridge", folds: 
 
     The outer folds give every training row a prediction from a model that never
     saw it; the penalty is chosen inside each outer fold by inner CV.
+    ``info["affine"]`` is ``(W, b)`` of the model fitted on all training rows:
+    new images get ``X @ W + b`` (:func:`apply_map`).
     """
     from sklearn.model_selection import KFold
 
@@ -72,9 +74,35 @@ def cross_val_map(X_train, H_train, X_other=None, method: str = "ridge", folds: 
     full = make_model(method, seed=seed, max_pls=min(kw.get("max_pls", 20), X_train.shape[1], n - 2), **{k: v for k, v in kw.items() if k != "max_pls"})
     full.fit(X_train, H_train)
     other = full.predict(np.asarray(X_other, dtype=np.float64)) if X_other is not None and len(X_other) else None
-    info = {"method": method, "outer_folds": folds, "seed": seed, "fold_penalties": chosen, "final_penalty": _penalty(full)}
+    W, b = affine_form(full, X_train.shape[1])
+    info = {"method": method, "outer_folds": folds, "seed": seed, "fold_penalties": chosen, "final_penalty": _penalty(full),
+            "affine": (W, b)}
     log.info("%s map: out-of-fold on %d rows, penalties %s, final %s", method, n, chosen, info["final_penalty"])
     return oof, other, info
+
+
+def affine_form(model, n_features: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) with ``model.predict(X) == X @ W + b`` for an affine model (standardise + ridge/PLS).
+
+    Read off the model itself (its prediction at 0 and at each unit vector), so it
+    holds for any affine pipeline; used to store a fitted map as plain arrays.
+    """
+    b = np.asarray(model.predict(np.zeros((1, n_features))), dtype=np.float64)[0]
+    W = np.empty((n_features, len(b)))
+    for start in range(0, n_features, block):
+        stop = min(n_features, start + block)
+        E = np.zeros((stop - start, n_features))
+        E[np.arange(stop - start), np.arange(start, stop)] = 1.0
+        W[start:stop] = np.asarray(model.predict(E), dtype=np.float64) - b
+    return W, b
+
+
+def apply_map(X, W, b) -> np.ndarray:
+    """Predictions of a stored map for new rows."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(f"the map expects {W.shape[0]} features, got {X.shape[1]}")
+    return X @ W + b
 
 
 def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -135,6 +163,30 @@ def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
     return out
 
 
+def category_rdm(F, groups) -> float:
+    """Spearman correlation of a representation's RDM with a category RDM (0 = same group, 1 = different).
+
+    How much of the representation's geometry is "same category close, different
+    far"; computed for the human space too, as the reference.
+    """
+    d = rankdata(pdist(np.asarray(F, dtype=np.float64)))
+    g = np.asarray(groups).astype(str)
+    codes = np.unique(g, return_inverse=True)[1].astype(np.float64)[:, None]
+    cat = rankdata((pdist(codes, "hamming") > 0).astype(np.float64))
+    if np.ptp(cat) == 0:
+        return float("nan")
+    return _corr(d, cat)
+
+
+def category_rdms(H, F, labels=None, subtypes=None) -> dict:
+    """{label|subtype: {features: rho, human: rho}} for the groupings that are given."""
+    out = {}
+    for name, groups in (("label", labels), ("subtype", subtypes)):
+        if groups is not None and len(set(map(str, groups))) > 1:
+            out[name] = {"features": category_rdm(F, groups), "human": category_rdm(H, groups)}
+    return out
+
+
 def linear_cka(H, F) -> float:
     """Linear centred kernel alignment (Kornblith et al. 2019): 1 = same geometry up to rotation and scale."""
     H = np.asarray(H, dtype=np.float64)
@@ -146,8 +198,10 @@ def linear_cka(H, F) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
-    """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA."""
+def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None,
+               subtypes=None) -> dict:
+    """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA,
+    and (given labels/subtypes) both spaces' RDM correlation with the category RDMs."""
     res = compare.compare(H, F, n_perm=n_perm, seed=seed, alpha=alpha)
     Ha, Fa = res["H_aligned"], res["F_aligned"]
     ss = ((Ha - Ha.mean(axis=0)) ** 2).sum(axis=0)
@@ -158,6 +212,7 @@ def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alph
         **bootstrap_disparity(H, F, n_boot, seed),
         "rdm": rdm_compare(H, F, n_perm, seed),
         "cka": linear_cka(H, F),
+        "category_rdm": category_rdms(H, F, labels, subtypes),
     })
     out["_arrays"] = {k: res[k] for k in compare.ARRAY_KEYS}
     return out

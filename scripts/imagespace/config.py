@@ -70,3 +70,19 @@ def n_components(config: dict, dataset: str) -> int:
     if k == "auto":
         return human_dims(config, dataset) or 8
     return int(k)
+
+
+def image_options(cfg: dict) -> dict:
+    """The ``images:`` block of a dataset config with defaults filled in."""
+    o = dict(cfg or {})
+    size = o.get("size", [64, 64])
+    if size is not None and not isinstance(size, (list, tuple)):
+        size = [size, size]
+    return {
+        "size": None if size is None else (int(size[0]), int(size[1])),
+        "color": o.get("color", "gray"),
+        "resize": o.get("resize", "pad"),
+        "resample": o.get("resample", "lanczos"),
+        "exif_transpose": bool(o.get("exif_transpose", True)),
+        "background": tuple(o.get("background", [255, 255, 255])),
+    }

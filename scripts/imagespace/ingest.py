@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from imagespace import images as im
+from imagespace.config import image_options
 from imagespace.datasets import Record, Skip, collect
 from imagespace.util import InputError, atomic_path, natural_key, write_json, write_table
 
@@ -25,22 +26,6 @@ log = logging.getLogger("imagespace.ingest")
 
 MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode"]
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
-
-
-def image_options(cfg: dict) -> dict:
-    """The ``images:`` block of a dataset config with defaults filled in."""
-    o = dict(cfg or {})
-    size = o.get("size", [64, 64])
-    if size is not None and not isinstance(size, (list, tuple)):
-        size = [size, size]
-    return {
-        "size": None if size is None else (int(size[0]), int(size[1])),
-        "color": o.get("color", "gray"),
-        "resize": o.get("resize", "pad"),
-        "resample": o.get("resample", "lanczos"),
-        "exif_transpose": bool(o.get("exif_transpose", True)),
-        "background": tuple(o.get("background", [255, 255, 255])),
-    }
 
 
 def _decode(rec: Record, opts: dict):

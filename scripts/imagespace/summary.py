@@ -7,12 +7,12 @@ from pathlib import Path
 from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
-                "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "n", "k", "feature_dims", "reduction", "verdict")
+                "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "category_rdm", "n", "k", "feature_dims", "reduction", "verdict")
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
 
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
-          cnn: list[str] = (), maps_human: list[str] = ()) -> dict:
+          cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None) -> dict:
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -32,8 +32,14 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "human_checks": {},
         "cnn": {},
         "human_maps": {},
+        "predicted_human_space": {},
         "warnings": [],
     }
+    for path in predicted:
+        fs = Path(path).stem
+        n = sum(1 for _ in open(path, encoding="utf-8")) - 1
+        out["predicted_human_space"][fs] = {"table": str(path), "map": str(Path(path).with_name(f"{fs}_map.png")),
+                                            "n_images": n, "models_from": predicted_from}
     for path in maps_human:
         r = read_json(path)
         out["human_maps"][f"human_pred_{r['base']}"] = r
@@ -97,6 +103,9 @@ def leaderboard(compare: dict) -> list[dict]:
                 f"{sp}_permutation_p": r["permutation_p"], f"{sp}_rdm_spearman": rdm.get("spearman"),
                 f"{sp}_mantel_p": rdm.get("spearman_p"), f"{sp}_cka": r.get("cka"), f"{sp}_mean_r": r.get("mean_r"),
             })
+            for group, v in (r.get("category_rdm") or {}).items():
+                row[f"{sp}_rdm_{group}"] = v["features"]
+                row[f"{sp}_human_rdm_{group}"] = v["human"]
         rows.append(row)
     key = [f"{sp}_disparity" for sp in splits]
     rows.sort(key=lambda r: tuple(r.get(k, 2.0) for k in key))
@@ -145,6 +154,16 @@ def markdown(s: dict) -> str:
                     cells.append("– | – | –")
             lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")
         lines.append("")
+        groups = [g for g in ("label", "subtype") if any(f"{sp}_rdm_{g}" in r for r in s["alignment"] for sp in splits)]
+        if groups:
+            lines += ["### Category structure: RDM Spearman ρ with the category RDMs (same group = 0, else 1)", "",
+                      "| feature set | " + " | ".join(f"{sp}: {g}" for sp in splits for g in groups) + " |",
+                      "|---|" + "---|" * (len(splits) * len(groups))]
+            for r in [{"feature_set": "**human space**", **{f"{sp}_rdm_{g}": next((x.get(f"{sp}_human_rdm_{g}") for x in s["alignment"]
+                                                                                   if x.get(f"{sp}_human_rdm_{g}") is not None), None)
+                                                         for sp in splits for g in groups}}] + s["alignment"]:
+                lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_rdm_{g}")) for sp in splits for g in groups) + " |")
+            lines.append("")
     if s["compare"]:
         lines += [
             "## Representation vs human space (Procrustes)",
@@ -187,6 +206,13 @@ def markdown(s: dict) -> str:
         for v, r in s["cnn"].items():
             lines.append(f"| {v} | {_f(r.get('val_accuracy'))} | {r.get('best_epoch')} | {r.get('epochs_run')} | {_f(r.get('train_seconds'), '{:.1f}')} | "
                          f"{r.get('n_params'):,} | {r.get('n_bias_params'):,} | {r.get('dead_units')} | {r.get('device')} |")
+        lines.append("")
+    if s.get("predicted_human_space"):
+        lines += ["## Predicted human space (no human data used)", "",
+                  "Coordinates from the maps and networks fitted on another dataset; one table and one 2-D map per prediction.", "",
+                  "| prediction | models from | images | table | map |", "|---|---|---|---|---|"]
+        for fs, r in s["predicted_human_space"].items():
+            lines.append(f"| {fs} | {r['models_from']} | {r['n_images']} | `{r['table']}` | `{r['map']}` |")
         lines.append("")
     emb = list(s["embeddings"].values()) + list(s["maps"].values())
     if emb:

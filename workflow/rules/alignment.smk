@@ -6,10 +6,13 @@ rule human_map:
     output:
         features="results/{dataset}/features/human_pred_{base}.npz",
         info="results/{dataset}/alignment/human_pred_{base}.json",
+        model="results/{dataset}/alignment/human_pred_{base}_map.npz",
     log:
         "logs/{dataset}/human_map_{base}.log",
     benchmark:
         "benchmarks/{dataset}/human_map_{base}.tsv"
+    wildcard_constraints:
+        dataset=datasets_regex(predicting=False),
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -20,3 +23,73 @@ rule human_map:
         opts=lambda w: S(w.dataset, "alignment"),
     script:
         "../../scripts/human_map.py"
+
+
+rule ensemble:
+    input:
+        members=lambda w: [
+            f"results/{w.dataset}/features/{m}.npz"
+            for m in ensembles(w.dataset)[f"ensemble_{w.name}"]
+        ],
+        lib=lib("ensemble"),
+    output:
+        features="results/{dataset}/features/ensemble_{name}.npz",
+    log:
+        "logs/{dataset}/ensemble_{name}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../../scripts/ensemble.py"
+
+
+rule human_map_apply:
+    input:
+        features="results/{dataset}/features/{base}.npz",
+        model=lambda w: f"results/{model_owner(w.dataset)}/alignment/human_pred_{w.base}_map.npz",
+        lib=lib("human_map_apply"),
+    output:
+        features="results/{dataset}/features/human_pred_{base}.npz",
+        info="results/{dataset}/alignment/human_pred_{base}.json",
+    log:
+        "logs/{dataset}/human_map_apply_{base}.log",
+    wildcard_constraints:
+        dataset=datasets_regex(predicting=True),
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        source=lambda w: model_owner(w.dataset),
+    script:
+        "../../scripts/human_map_apply.py"
+
+
+rule predicted_space:
+    input:
+        features="results/{dataset}/features/{fs}.npz",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        images="results/{dataset}/ingest/images.npy",
+        lib=lib("predicted_space"),
+    output:
+        table="results/{dataset}/predicted/{fs}.tsv",
+        map=report(
+            "results/{dataset}/predicted/{fs}_map.png",
+            caption="../report/predicted_space.rst",
+            category="{dataset}",
+            subcategory="7 predicted human space",
+        ),
+    log:
+        "logs/{dataset}/predicted_space_{fs}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
+    script:
+        "../../scripts/predicted_space.py"

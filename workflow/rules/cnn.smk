@@ -39,8 +39,9 @@ rule train_cnn:
 
 rule cnn_features:
     input:
-        model="results/{dataset}/cnn/{variant}/model.keras",
-        training="results/{dataset}/cnn/{variant}/training.json",
+        # a dataset predicted from another (predict_human_space_from) runs that one's networks
+        model=lambda w: f"results/{model_owner(w.dataset)}/cnn/{w.variant}/model.keras",
+        training=lambda w: f"results/{model_owner(w.dataset)}/cnn/{w.variant}/training.json",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
         lib=lib("cnn_features"),
@@ -87,23 +88,3 @@ rule cnn_maps:
         perplexity=lambda w: S(w.dataset, "embeddings")["tsne"]["perplexity"],
     script:
         "../../scripts/cnn_maps.py"
-
-
-rule cnn_ensemble:
-    input:
-        members=lambda w: [
-            f"results/{w.dataset}/features/{v}.npz"
-            for v in cnn_ensembles(w.dataset)[f"ensemble_{w.name}"]
-        ],
-        lib=lib("cnn_ensemble"),
-    output:
-        features="results/{dataset}/features/ensemble_{name}.npz",
-    log:
-        "logs/{dataset}/ensemble_{name}.log",
-    conda:
-        "../../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    script:
-        "../../scripts/cnn_ensemble.py"

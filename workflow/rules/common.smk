@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -40,8 +41,123 @@ def target_datasets():
 def ingest_settings(dataset):
     """Only the keys that change what ingest writes (so a PCA setting never reruns ingest)."""
     ds = config["datasets"][dataset]
-    keys = ("source", "images", "validation_fraction", "split_seed", "on_error")
-    return {k: ds[k] for k in keys if k in ds}
+    keys = ("source", "validation_fraction", "split_seed", "on_error")
+    return {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
+
+
+def image_settings(dataset):
+    """The dataset's images block; a dataset predicted from another inherits (and must match) its source's."""
+    own = config["datasets"][dataset].get("images", {})
+    src = prediction_source(dataset)
+    if src is None:
+        return own
+    theirs = config["datasets"][src[0]].get("images", {})
+    merged = iscfg.deep_merge(theirs, own)
+    a, b = iscfg.image_options(theirs), iscfg.image_options(merged)
+    for key in ("size", "color", "resize"):
+        if a[key] != b[key]:
+            raise ValueError(
+                f"dataset {dataset!r}: images.{key} {b[key]!r} differs from {a[key]!r} of {src[0]!r}, whose models it "
+                f"applies (predict_human_space_from); leave images.{key} unset to inherit it"
+            )
+    return merged
+
+
+# ----------------------------------------------------------------- applying a dataset's models to new images
+def prediction_source(dataset):
+    """(source dataset, requested feature sets or None) for a dataset with predict_human_space_from, else None."""
+    p = config["datasets"][dataset].get("predict_human_space_from")
+    if p is None:
+        return None
+    if isinstance(p, str):
+        p = {"dataset": p}
+    src = p["dataset"]
+    if src not in config["datasets"] or src == dataset:
+        raise ValueError(
+            f"dataset {dataset!r}: predict_human_space_from names {src!r}, which is not another dataset "
+            f"(datasets: {sorted(config['datasets'])})"
+        )
+    if config["datasets"][src].get("predict_human_space_from"):
+        raise ValueError(
+            f"dataset {dataset!r}: its source {src!r} itself predicts from another dataset; name that one"
+        )
+    return src, p.get("feature_sets")
+
+
+def transferable(src, fs):
+    """Whether feature set *fs* of dataset *src* can be computed for new images with src's fitted models."""
+    if fs.startswith("human_pred_"):
+        return transferable(src, fs[len("human_pred_") :])
+    if fs.startswith("ensemble_"):
+        return all(transferable(src, m) for m in ensembles(src).get(fs, ["?"]))
+    if fs == "stats":
+        return S(src, "stats")["enabled"]
+    return fs in cnn_variants(src)
+
+
+def predicted_sets(dataset):
+    """Human-space predictions computed for a dataset from its source's models (predict_human_space_from)."""
+    p = prediction_source(dataset)
+    if p is None:
+        return []
+    src, wanted = p
+    candidates = [
+        fs
+        for fs in feature_sets(src)
+        if predicts_human(src, fs) and transferable(src, fs)
+    ]
+    if wanted is None:
+        if not candidates:
+            raise ValueError(
+                f"dataset {dataset!r}: {src!r} has no human-space prediction that transfers to new images "
+                "(enable stats or a CNN there, and map it with alignment.map_feature_sets)"
+            )
+        return candidates
+    for fs in wanted:
+        if fs not in candidates:
+            raise ValueError(
+                f"dataset {dataset!r}: predict_human_space_from.feature_sets: {fs!r} is not a transferable "
+                f"human-space prediction of {src!r} (those are: {candidates})"
+            )
+    return list(wanted)
+
+
+def transferred(dataset):
+    """Every feature set a predicting dataset computes with its source's models (predictions and their inputs)."""
+    p = prediction_source(dataset)
+    if p is None:
+        return []
+    src = p[0]
+    out = []
+
+    def add(fs):
+        if fs.startswith("human_pred_"):
+            add(fs[len("human_pred_") :])
+        elif fs.startswith("ensemble_"):
+            for m in ensembles(src)[fs]:
+                add(m)
+        if fs not in out:
+            out.append(fs)
+
+    for fs in predicted_sets(dataset):
+        add(fs)
+    return out
+
+
+def model_owner(dataset):
+    """The dataset whose fitted models (CNNs, maps, stats settings) a dataset's features use."""
+    p = prediction_source(dataset)
+    return p[0] if p else dataset
+
+
+def datasets_regex(predicting):
+    """Regex of the dataset names that do (True) or do not (False) predict from another dataset."""
+    names = [
+        d
+        for d in config["datasets"]
+        if bool(config["datasets"][d].get("predict_human_space_from")) == predicting
+    ]
+    return "|".join(re.escape(d) for d in names) or "(?!)"
 
 
 def _walk(folder):
@@ -95,24 +211,71 @@ def cnn_variants(dataset):
 def cnn_spec(dataset, variant):
     """Settings of one CNN variant: the cnn block overridden by the variant's own keys."""
     c = S(dataset, "cnn")
-    skip = ("variants", "enabled", "cluster_methods", "ensembles")
+    skip = ("variants", "enabled", "cluster_methods")
     base = {k: v for k, v in c.items() if k not in skip}
     return iscfg.deep_merge(base, c["variants"][variant])
 
 
-def human_target(dataset, fs):
-    """Feature sets that are predictions of the human space by a network trained on it."""
-    if fs.startswith("ensemble_"):
-        return True
+def trained_on_human_cnn(dataset, fs):
+    """A CNN variant of the dataset trained on the human space (target human or joint)."""
     return fs in cnn_variants(dataset) and cnn_spec(dataset, fs)["target"] != "class"
 
 
-def cnn_ensembles(dataset):
-    return (
-        {f"ensemble_{k}": v for k, v in S(dataset, "cnn")["ensembles"].items()}
-        if S(dataset, "cnn")["enabled"]
-        else {}
-    )
+def trained_on_human(dataset, fs):
+    """Feature sets whose training-split rows are in-sample predictions of that split's human space.
+
+    Networks trained on the human space, and ensembles with such a network among
+    their members. (Ridge/PLS maps, human_pred_*, give out-of-fold predictions there.)
+    """
+    if fs.startswith("ensemble_"):
+        return any(trained_on_human(dataset, m) for m in ensembles(dataset)[fs])
+    return trained_on_human_cnn(dataset, fs)
+
+
+def predicts_human(dataset, fs):
+    """Feature sets that are predictions of the human space (in its coordinates)."""
+    return fs.startswith(("human_pred_", "ensemble_")) or trained_on_human(dataset, fs)
+
+
+def ensembles(dataset):
+    """{ensemble_<name>: members}: averages of human-space predictions (alignment.ensembles)."""
+    if prediction_source(dataset):
+        src = model_owner(dataset)
+        return {fs: m for fs, m in ensembles(src).items() if fs in transferred(dataset)}
+    out = {
+        f"ensemble_{k}": list(v)
+        for k, v in S(dataset, "alignment")["ensembles"].items()
+    }
+    if not out:
+        return out
+    available = set(_base_and_mapped(dataset)) | set(out)
+    for name, members in out.items():
+        for m in members:
+            where = f"dataset {dataset!r}: alignment.ensembles.{name[len('ensemble_'):]}: member {m!r}"
+            if m not in available:
+                raise ValueError(
+                    f"{where} is not a feature set of this dataset (available: {sorted(available)})"
+                )
+            if not (
+                m.startswith(("human_pred_", "ensemble_"))
+                or trained_on_human_cnn(dataset, m)
+            ):
+                raise ValueError(
+                    f"{where} does not predict the human space (use human_pred_<feature set>, a CNN variant "
+                    "with target human/joint, or another ensemble)"
+                )
+
+    def check_cycle(fs, path):
+        for m in out.get(fs, []):
+            if m in path:
+                raise ValueError(
+                    f"dataset {dataset!r}: alignment.ensembles form a cycle: {' -> '.join(path + [m])}"
+                )
+            check_cycle(m, path + [m])
+
+    for name in out:
+        check_cycle(name, [name])
+    return out
 
 
 def train_cnn_inputs(wildcards):
@@ -134,10 +297,20 @@ def train_cnn_inputs(wildcards):
 
 
 def feature_sets(dataset):
-    """Feature sets computed for a dataset: pca, the embeddings, the CNN variants, and their maps into the human space."""
-    base = ["pca"] + embedding_methods(dataset) + cnn_variants(dataset)
-    mapped = [f"human_pred_{fs}" for fs in mapped_feature_sets(dataset, base)]
-    return base + mapped + list(cnn_ensembles(dataset))
+    """Feature sets computed for a dataset: pca, stats, the embeddings, the CNN variants, their maps into the human space, ensembles."""
+    return _base_and_mapped(dataset) + list(ensembles(dataset))
+
+
+def _base_and_mapped(dataset):
+    stats = ["stats"] if S(dataset, "stats")["enabled"] else []
+    base = ["pca"] + stats + embedding_methods(dataset) + cnn_variants(dataset)
+    if prediction_source(dataset):  # the source's models, not maps of its own
+        return base + [
+            fs
+            for fs in transferred(dataset)
+            if fs not in base and not fs.startswith("ensemble_")
+        ]
+    return base + [f"human_pred_{fs}" for fs in mapped_feature_sets(dataset, base)]
 
 
 def mapped_feature_sets(dataset, base):
@@ -151,19 +324,22 @@ def mapped_feature_sets(dataset, base):
     return [
         fs
         for fs in base
-        if (fs in wanted or fs in cnn) and not human_target(dataset, fs)
+        if (fs in wanted or fs in cnn) and not trained_on_human(dataset, fs)
     ]
 
 
 def feature_covers(dataset, fs, split):
     """Whether feature set *fs* has rows for *split* (methods without a transform only embed their fit split)."""
+    if fs in transferred(dataset):  # another dataset's models applied to every image
+        return True
     if fs.startswith("human_pred_"):
         return feature_covers(dataset, fs[len("human_pred_") :], split)
-    if human_target(
-        dataset, fs
-    ):  # trained on that split's human coordinates: never scored in-sample
+    if trained_on_human(dataset, fs):
+        # trained on that split's human coordinates: never scored in-sample
         return split != S(dataset, "alignment")["train_split"]
-    if fs == "pca" or fs in cnn_variants(dataset):
+    if fs.startswith("ensemble_"):
+        return all(feature_covers(dataset, m, split) for m in ensembles(dataset)[fs])
+    if fs in ("pca", "stats") or fs in cnn_variants(dataset):
         return True
     e = S(dataset, "embeddings")
     # the embeddings' input: pca scores cover every image; the full-rank "pixels"
@@ -199,7 +375,7 @@ def cluster_targets(dataset):
         (fs, m) for fs in c["feature_sets"] if fs in available for m in c["methods"]
     ]
     for v in cnn_variants(dataset):
-        if human_target(dataset, v):
+        if trained_on_human(dataset, v):
             continue
         pairs += [
             (v, m) for m in S(dataset, "cnn")["cluster_methods"] if (v, m) not in pairs
@@ -333,7 +509,11 @@ def summary_inputs(wildcards):
         "maps_human": [
             f"results/{d}/alignment/{fs}.json"
             for fs in feature_sets(d)
-            if fs.startswith("human_pred_")
+            if fs.startswith("human_pred_") and fs not in transferred(d)
+        ],
+        "predicted": [f"results/{d}/predicted/{fs}.tsv" for fs in predicted_sets(d)],
+        "predicted_maps": [
+            f"results/{d}/predicted/{fs}_map.png" for fs in predicted_sets(d)
         ],
         "lib": lib("summary"),
     }

@@ -28,5 +28,9 @@ rule summary:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        predicted_from=lambda w: (
+            model_owner(w.dataset) if prediction_source(w.dataset) else None
+        ),
     script:
         "../../scripts/summary.py"

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Benchmark harness: named scenarios run in clean working directories, results as JSON.
+
+    python benchmarks/harness.py rocks_parity [rocks_default ...] [--out-dir benchmarks/results]
+    python benchmarks/harness.py --list
+
+Each scenario copies a config from configs/ into a fresh directory (the shared data
+path made absolute), runs the real workflow there with ``snakemake --cores N`` and
+records, per run (cold, no-op rerun, one-parameter-change rerun):
+
+* the run's own wall time, and the CPU time and peak resident memory of its whole
+  process tree (Snakemake and every job it started), sampled every 0.2 s;
+* per rule, the wall/CPU seconds and max RSS of each job from its ``benchmark:``
+  file (the same numbers ``benchmarks/summarize.py`` adds up);
+* which jobs ran (from Snakemake's log), so a rerun's scope is visible;
+* the scenario's own checks (e.g. the parity figures) with their targets.
+
+Snakemake runs in its own process group; on timeout or Ctrl-C the whole group is
+killed, so no worker (joblib/loky, TensorFlow) outlives the harness.
+Not run by the unit tests; run it by hand or from CI on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from summarize import summarize  # noqa: E402
+
+SHARED = Path(os.environ.get("IMAGESPACE_SHARED", ROOT.parent / "shared")).resolve() / "data"
+
+
+# --------------------------------------------------------------------------- measuring one run
+class TreeMonitor(threading.Thread):
+    """Peak summed RSS and total CPU time of a process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_rss = 0
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def run(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            try:
+                procs = [root] + root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                break
+            rss = 0
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        rss += p.memory_info().rss
+                        t = p.cpu_times()
+                        self.cpu[p.pid] = t.user + t.system + getattr(t, "children_user", 0) + getattr(t, "children_system", 0)
+                except psutil.Error:
+                    continue
+            self.peak_rss = max(self.peak_rss, rss)
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self.join()
+
+
+def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> dict:
+    """One Snakemake run in *work*: wall, CPU and peak memory of its process tree, and the jobs it ran."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+           "--cores", str(cores), *args]
+    t0 = time.perf_counter()
+    usage0 = os.times()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    mon = TreeMonitor(proc.pid)
+    mon.start()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: no loky/TensorFlow worker survives
+        proc.wait()
+        mon.stop()
+        raise
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    wall = time.perf_counter() - t0
+    mon.stop()
+    usage1 = os.times()
+    leftover = _group_alive(proc.pid)
+    cpu_children = (usage1.children_user - usage0.children_user) + (usage1.children_system - usage0.children_system)
+    jobs = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
+    counts = {}
+    for j in jobs:
+        counts[j] = counts.get(j, 0) + 1
+    return {
+        "command": " ".join(cmd[2:]),
+        "returncode": proc.returncode,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(max(cpu_children, sum(mon.cpu.values())), 2),
+        "peak_rss_mb": round(mon.peak_rss / 2**20, 1),
+        "jobs_run": counts,
+        "n_jobs_run": sum(v for k, v in counts.items() if k != "all"),
+        "processes_left_behind": leftover,
+        "log_tail": out[-3000:] if proc.returncode else "",
+    }
+
+
+def _group_alive(pgid: int) -> int:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return 0
+    except PermissionError:
+        return 1
+    return 1
+
+
+# --------------------------------------------------------------------------- scenarios
+def prepare(work: Path, configfile: str, overrides: dict | None = None) -> dict:
+    """A clean working directory with the scenario's config (shared data paths made absolute)."""
+    text = (ROOT / configfile).read_text().replace("../shared/data", str(SHARED))
+    cfg = yaml.safe_load(text)
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    merged = _merge(base, cfg)
+    merged = _merge(merged, overrides or {})
+    (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return merged
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def rules_benchmarks(work: Path, dataset: str) -> dict:
+    s = summarize(work / "benchmarks", [dataset]).get(dataset, {})
+    return {k: s.get(k) for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "slowest", "jobs")}
+
+
+def check(name: str, value, target, ok: bool) -> dict:
+    return {"check": name, "value": value, "target": target, "ok": bool(ok)}
+
+
+def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
+    """The notebook's battery on the rocks (configs/rocks_parity.yaml): the same numbers, <= 246 s, <= 1.5 GB."""
+    prepare(work, "configs/rocks_parity.yaml")
+    cold = run_snakemake(work, [], cores, timeout)
+    s = json.loads((work / "results/rocks_parity/summary.json").read_text())
+    cmp_ = s["compare"]
+    figures = {
+        "pca_components_90": s["pca"]["n_components_for_threshold"],
+        "pc1_ratio": round(s["pca"]["pc1_variance_ratio"], 3),
+        "pc2_ratio": round(s["pca"]["pc2_variance_ratio"], 3),
+        "disparity_pca8_train": round(cmp_["pca"]["train"]["disparity"], 3),
+        "disparity_mds8_train": round(cmp_["mds"]["train"]["disparity"], 3),
+        "disparity_lle8_train": round(cmp_["lle"]["train"]["disparity"], 3),
+        "kmeans3_accuracy": round(s["clustering"]["kmeans"]["accuracy"], 4),
+        "gmm3_accuracy": round(s["clustering"]["gmm"]["accuracy"], 4),
+    }
+    expected = {"pca_components_90": 158, "pc1_ratio": 0.218, "pc2_ratio": 0.114, "disparity_pca8_train": 0.870,
+                "disparity_mds8_train": 0.888, "disparity_lle8_train": 0.926, "kmeans3_accuracy": 0.3917, "gmm3_accuracy": 0.3917}
+    checks = [check("wall_s", cold["wall_s"], "<= 246 (1/4 of the notebook's 986 s)", cold["wall_s"] <= 246),
+              check("peak_rss_mb", cold["peak_rss_mb"], "<= 1536", cold["peak_rss_mb"] <= 1536)]
+    checks += [check(k, figures[k], expected[k], figures[k] == expected[k]) for k in expected]
+    return {"runs": {"cold": cold}, "rules": rules_benchmarks(work, "rocks_parity"), "figures": figures, "checks": checks}
+
+
+def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
+    """configs/rocks.yaml (every stage, 20-epoch CNN, alignment statistics): cold <= 180 s, no-op <= 5 s,
+    one clustering parameter changed reruns in <= 10% of the cold time."""
+    prepare(work, "configs/rocks.yaml")
+    cold = run_snakemake(work, [], cores, timeout)
+    rules = rules_benchmarks(work, "rocks")
+    noop = run_snakemake(work, [], cores, timeout)
+    # one clustering parameter: DBSCAN's min_samples
+    prepare(work, "configs/rocks.yaml", {"clustering": {"dbscan": {"min_samples": 6}}})
+    change = run_snakemake(work, [], cores, timeout)
+    checks = [
+        check("cold_wall_s", cold["wall_s"], "<= 180", cold["wall_s"] <= 180),
+        check("noop_wall_s", noop["wall_s"], "<= 5", noop["wall_s"] <= 5),
+        check("noop_jobs", noop["n_jobs_run"], "0", noop["n_jobs_run"] == 0),
+        check("param_change_fraction_of_cold", round(change["wall_s"] / cold["wall_s"], 3), "<= 0.10",
+              change["wall_s"] <= 0.10 * cold["wall_s"]),
+        check("param_change_rules", sorted(change["jobs_run"]), "cluster_dbscan (+ summary, all)",
+              set(change["jobs_run"]) <= {"cluster_dbscan", "summary", "all"}),
+    ]
+    return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules, "checks": checks}
+
+
+SCENARIOS = {
+    "rocks_parity": scenario_rocks_parity,
+    "rocks_default": scenario_rocks_default,
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="*")
+    ap.add_argument("--list", action="store_true", help="list the scenarios")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per Snakemake run")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks/results")
+    ap.add_argument("--keep", action="store_true", help="keep the scenario's working directory")
+    a = ap.parse_args()
+    if a.list or not a.scenarios:
+        for name, fn in SCENARIOS.items():
+            print(f"{name}: {' '.join(fn.__doc__.split())}")
+        return 0
+    unknown = [s for s in a.scenarios if s not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenarios {unknown}; known: {sorted(SCENARIOS)}")
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in a.scenarios:
+        work = Path(tempfile.mkdtemp(prefix=f"imagespace_bench_{name}_"))
+        try:
+            res = SCENARIOS[name](work, a.cores, a.timeout)
+        finally:
+            if not a.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        res = {"scenario": name, "description": " ".join(SCENARIOS[name].__doc__.split()), "cores": a.cores,
+               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **res,
+               "all_ok": all(c["ok"] for c in res["checks"])}
+        path = a.out_dir / f"{name}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(res, indent=2))
+        os.replace(tmp, path)
+        print(f"{name}: {'all targets met' if res['all_ok'] else 'TARGETS MISSED'} -> {path}")
+        for c in res["checks"]:
+            print(f"  {'ok ' if c['ok'] else 'MISS'} {c['check']}: {c['value']} (target {c['target']})")
+        failed += not res["all_ok"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Applying one dataset's fitted maps and networks to new images (predict_human_space_from), and the stats descriptor.
+
+The "new" images are the rocks' validation photographs read as an unlabelled-by-humans
+folder: every prediction for them must equal what the source dataset predicts for the
+same photographs, although the new dataset never sees a human coordinate.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import shared, snakemake
+
+from imagespace import descriptors
+from imagespace.util import load_features
+
+
+def test_descriptor_tracks_what_it_names():
+    rng = np.random.default_rng(0)
+    base = np.full((64, 64, 3), 255, np.uint8)
+    dark, light = base.copy(), base.copy()
+    dark[8:56, 8:56] = 60
+    light[8:56, 8:56] = 180
+    d, lt = descriptors.describe(dark), descriptors.describe(light)
+    assert d["colour"][0] < lt["colour"][0]  # mean lightness of the object
+    # textures filling the frame (no silhouette edge): roughness and banding
+    smooth = np.full((64, 64, 3), 120, np.uint8)
+    rough = np.repeat(rng.integers(40, 200, (64, 64, 1)), 3, axis=2).astype(np.uint8)
+    assert descriptors.describe(rough)["gradient"][3] > 5 * descriptors.describe(smooth)["gradient"][3] + 0.1
+    stripes = np.repeat(np.where((np.arange(64) // 3) % 2, 60, 200)[None, :, None], 64, axis=0).repeat(3, axis=2).astype(np.uint8)
+    assert descriptors.describe(stripes)["orientation"][0] > descriptors.describe(rough)["orientation"][0] + 0.3
+    # the background is not part of the statistics: a larger white margin leaves the colour unchanged
+    small = np.full((96, 96, 3), 255, np.uint8)
+    small[24:72, 24:72] = 60
+    assert descriptors.describe(small)["colour"][:2] == pytest.approx(d["colour"][:2], abs=1e-6)
+    names = descriptors.feature_names(3)
+    assert len(names) == descriptors.describe_all([dark]).shape[1] and len(set(names)) == len(names)
+    assert descriptors.describe_all([dark[..., :1]]).shape[1] == len(descriptors.feature_names(1))
+
+
+def _config(rocks, new_images=None):
+    src = {
+        "type": "filename_labels",
+        "label_regex": r"^(?P<subtype>(?P<label>[^_]+)_[^_]+)_",
+        "classes": ["I", "M", "S"],
+    }
+    return {
+        "targets": ["rocks_a", "rocks_new"],
+        "datasets": {
+            "rocks_a": {
+                "source": {**src, "splits": {"train": str(rocks / "Training"), "validation": str(rocks / "Validation")}},
+                "images": {"size": [32, 32], "color": "rgb", "resize": "pad"},
+                "human": {"train": {"path": str(rocks / "mds_360.txt"), "order": "sorted_filenames"},
+                          "validation": {"path": str(rocks / "mds_120.txt"), "order": "sorted_filenames"}},
+                "stats": {"enabled": True},
+                "cnn": {"enabled": True, "epochs": 2, "batch_size": 32, "variants": {"cnn_h": {"target": "human"}}},
+                "alignment": {"ensembles": {"both": ["human_pred_stats", "cnn_h"]}},
+            },
+            # a folder of new photographs, no human data: the rocks_a models predict their coordinates
+            "rocks_new": {
+                "source": {**src, "splits": {"new": str(rocks / "Validation")}},
+                **({"images": new_images} if new_images else {}),
+                "predict_human_space_from": "rocks_a",
+            },
+        },
+        "embeddings": {"methods": []},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 3}},
+        "compare": {"n_permutations": 99, "n_bootstrap": 50},
+    }
+
+
+@pytest.mark.workflow
+def test_new_images_get_the_source_datasets_predictions(tmp_path):
+    rocks = shared("rocks")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_config(rocks)))
+    snakemake(tmp_path)
+    a, new = tmp_path / "results/rocks_a", tmp_path / "results/rocks_new"
+    s = json.loads((new / "summary.json").read_text())
+    assert set(s["predicted_human_space"]) == {"human_pred_stats", "cnn_h", "ensemble_both"}
+    assert s["compare"] == {} and s["predicted_human_space"]["ensemble_both"]["models_from"] == "rocks_a"
+    for fs in ("human_pred_stats", "cnn_h", "ensemble_both"):
+        table = pd.read_csv(new / f"predicted/{fs}.tsv", sep="\t")
+        assert len(table) == 120 and list(table.columns[:4]) == ["id", "name", "split", "label"]
+        assert (new / f"predicted/{fs}_map.png").read_bytes()[:4] == b"\x89PNG"
+        ref = load_features(a / f"features/{fs}.npz")
+        expected = ref.rows([f"validation/{n}" for n in table["name"]])
+        got = table.filter(like="dim_").to_numpy()
+        assert got.shape == (120, 8)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    # the new dataset trained nothing and fitted no map of its own
+    assert not (new / "cnn/cnn_h/model.keras").exists() and not (new / "alignment/human_pred_stats_map.npz").exists()
+    assert (a / "alignment/human_pred_stats_map.npz").exists()
+
+
+@pytest.mark.workflow
+def test_new_images_must_be_prepared_like_the_source(tmp_path):
+    rocks = shared("rocks")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_config(rocks, new_images={"size": [48, 48]})))
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "rocks_new" in text and "images.size" in text and "rocks_a" in text
