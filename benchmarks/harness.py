@@ -210,9 +210,127 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
     return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules, "checks": checks}
 
 
+FASHION = "fashion_mnist/fashion_mnist_test.npz"
+
+
+def fashion_subset(work: Path, n: int, seed: int = 0) -> Path:
+    """An npz of n Fashion-MNIST images: a stratified subset of the 10,000, or for n > 10,000 the
+    10,000 plus flipped / shifted / noised copies (each copy keeps its label)."""
+    import numpy as np
+
+    with np.load(SHARED / FASHION) as z:
+        x, y, names = z["x_test"], z["y_test"], z["class_names"]
+    rng = np.random.default_rng(seed)
+    if n <= len(x):
+        idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), size=n // 10, replace=False) for c in range(10)]))
+        x, y = x[idx], y[idx]
+    else:
+        copies = [x]
+        makers = [lambda a: a[:, :, ::-1],                                  # flipped left-right
+                  lambda a: np.roll(a, 2, axis=2),                          # shifted 2 px right
+                  lambda a: np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8),  # noised
+                  lambda a: np.roll(a[:, :, ::-1], -2, axis=1)]            # flipped and shifted up
+        i = 0
+        while sum(len(c) for c in copies) < n:
+            copies.append(makers[i % len(makers)](x))
+            i += 1
+        x = np.concatenate(copies)[:n]
+        y = np.tile(y, len(copies))[:n]
+    path = work / f"fashion_{n}.npz"
+    np.savez(path, x_test=x, y_test=y, class_names=names)
+    return path
+
+
+def fashion_config(work: Path, n: int, cnn: bool = True) -> dict:
+    path = fashion_subset(work, n)
+    return {"targets": ["fashion"], "datasets": {"fashion": {
+        **yaml.safe_load((ROOT / "configs/fashion_mnist.yaml").read_text())["datasets"]["fashion_mnist"],
+        "source": {"type": "npz", "path": str(path), "images_key": "x_test", "labels_key": "y_test",
+                   "class_names_key": "class_names"}}},
+        **({} if cnn else {"cnn": {"enabled": False}})}
+
+
+STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("embed_", "map_"),
+          "clustering": ("cluster_",), "cnn": ("train_", "features_")}
+
+
+def stage_times(rules: dict) -> dict:
+    out = {k: 0.0 for k in STAGES}
+    for job, r in (rules.get("jobs") or {}).items():
+        for stage, prefixes in STAGES.items():
+            if job.startswith(prefixes):
+                out[stage] += r["wall_s"]
+    return {k: round(v, 2) for k, v in out.items()}
+
+
+def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000) -> dict:
+    """Fashion-MNIST, 10,000 images, the whole battery (embeddings, clustering with model selection,
+    a 10-epoch CNN and its features): <= 15 min and <= 4 GB."""
+    cfg = fashion_config(work, n)
+    (work / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
+    cold = run_snakemake(work, [], cores, timeout)
+    rules = rules_benchmarks(work, "fashion")
+    limit_s, limit_mb = (900, 4096) if n <= 10_000 else (3600, 8192)
+    checks = [check("wall_s", cold["wall_s"], f"<= {limit_s}", cold["wall_s"] <= limit_s and cold["returncode"] == 0),
+              check("peak_rss_mb", cold["peak_rss_mb"], f"<= {limit_mb}", cold["peak_rss_mb"] <= limit_mb)]
+    strategies = {}
+    for f in sorted((work / "results/fashion").glob("**/*.json")):
+        try:
+            r = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if isinstance(r, dict) and "strategy" in r:
+            strategies[str(f.relative_to(work / "results/fashion"))] = r["strategy"]
+    return {"n": n, "runs": {"cold": cold}, "rules": rules, "stages_s": stage_times(rules), "strategies": strategies,
+            "checks": checks}
+
+
+def scenario_fashion_50k(work: Path, cores: int, timeout: float) -> dict:
+    """Fashion-MNIST grown to 50,000 images (the 10,000 plus flipped/shifted/noised copies), whole battery:
+    <= 60 min and <= 8 GB."""
+    return scenario_fashion(work, cores, timeout, n=50_000)
+
+
+def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 5000, 10_000)) -> dict:
+    """Per-stage wall time of the Fashion-MNIST battery (without the CNN) at n = 1k, 2k, 5k, 10k
+    (IMAGESPACE_SCALING_SIZES adds e.g. 50000), with the exponent b of time ~ n^b fitted per stage."""
+    import numpy as np
+
+    env = os.environ.get("IMAGESPACE_SCALING_SIZES")
+    sizes = [int(v) for v in env.split(",")] if env else list(sizes)
+    points = []
+    for n in sizes:
+        sub = work / f"n{n}"
+        sub.mkdir()
+        cfg = fashion_config(sub, n, cnn=False)
+        (sub / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
+        run = run_snakemake(sub, [], cores, timeout)
+        rules = rules_benchmarks(sub, "fashion")
+        per_job = {k: round(v["wall_s"], 2) for k, v in (rules.get("jobs") or {}).items()}
+        points.append({"n": n, "wall_s": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "returncode": run["returncode"],
+                       "stages_s": stage_times(rules), "jobs_s": per_job})
+        shutil.rmtree(sub / "results", ignore_errors=True)
+    exponents = {}
+    keys = sorted({k for p in points for k in p["jobs_s"]} | {"total"})
+    for key in keys:
+        xs, ys = [], []
+        for p in points:
+            v = p["wall_s"] if key == "total" else p["jobs_s"].get(key)
+            if v and v > 0.5:  # below half a second the start-up dominates
+                xs.append(np.log(p["n"]))
+                ys.append(np.log(v))
+        if len(xs) >= 3:
+            exponents[key] = round(float(np.polyfit(xs, ys, 1)[0]), 2)
+    checks = [check("all_runs_ok", [p["returncode"] for p in points], "all 0", all(p["returncode"] == 0 for p in points))]
+    return {"sizes": sizes, "points": points, "exponents": exponents, "checks": checks}
+
+
 SCENARIOS = {
     "rocks_parity": scenario_rocks_parity,
     "rocks_default": scenario_rocks_default,
+    "fashion_10k": scenario_fashion,
+    "fashion_50k": scenario_fashion_50k,
+    "scaling": scenario_scaling,
 }
 
 

@@ -12,7 +12,13 @@ with logged_errors():
     p, out = snakemake.params, snakemake.output
     X, rows = tasks.load_rows(snakemake.input.features, load_manifest(snakemake.input.manifest), p.split)
     k = tasks.resolve_k(p.opts["k"], rows)
-    pred, Z = cluster.fit_agglomerative(X, k, linkage=p.opts["linkage"])
-    cluster.plot_dendrogram(Z, rows["label"].to_numpy(), out.dendrogram)
+    labels = rows["label"].to_numpy()
+    if p.large_n is not None and len(X) > p.large_n:  # the tree is O(n^2) in memory: built on a stratified subsample
+        pred, Z, idx, strategy = cluster.fit_agglomerative_large(X, k, p.opts["linkage"], p.large_n, p.seed, strata=labels)
+        cluster.plot_dendrogram(Z, labels[idx], out.dendrogram)
+    else:
+        pred, Z = cluster.fit_agglomerative(X, k, linkage=p.opts["linkage"])
+        strategy = {"name": "exact", "n_points": len(X)}
+        cluster.plot_dendrogram(Z, labels, out.dendrogram)
     tasks.finish("agglomerative", pred, rows, out,
-                 {"params": dict(p.opts)}, load_images(snakemake.input.images))
+                 {"params": dict(p.opts), "strategy": strategy}, load_images(snakemake.input.images))

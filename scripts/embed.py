@@ -26,7 +26,8 @@ with logged_errors():
         raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
     params = embed.params_for(method, p.opts)
     Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
-                                   X_other=src.X[~fit], n_jobs=snakemake.threads)
+                                   X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
+                                   landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
     ids = src.ids[fit]
     if Y_other is not None:
         Y = np.vstack([Y, Y_other])

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from imagespace import descriptors, images  # noqa: E402
+from imagespace import descriptors  # noqa: E402
 from imagespace.config import image_options  # noqa: E402
 from imagespace.util import InputError, load_images, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
@@ -30,17 +30,12 @@ with logged_errors():
         if (paths == "").any():
             raise InputError(f"{snakemake.input.manifest}: stats.size needs image files, but this dataset's images come "
                              "from an array; set stats.size: null to describe the ingested array")
-
-        def source():
-            for p in paths:
-                yield images.load_image(p, tuple(size), img_opts["color"], img_opts["resize"], img_opts["resample"],
-                                        img_opts["exif_transpose"], img_opts["background"])[0]
+        X = descriptors.describe_files(paths, size, img_opts, groups, n_jobs=snakemake.threads)
         where = f"the image files at {size[0]}x{size[1]}"
     else:
         arr = load_images(snakemake.input.images)
-        source = lambda: (np.asarray(a) for a in arr)  # noqa: E731
+        X = descriptors.describe_all((np.asarray(a) for a in arr), img_opts["background"], groups)
         where = f"the ingested array {arr.shape[1:]}"
-    X = descriptors.describe_all(source(), img_opts["background"], groups)
     n_ch = 3 if img_opts["color"] == "rgb" else 1
     names = descriptors.feature_names(n_ch, groups)
     if X.shape[1] != len(names):

@@ -80,9 +80,11 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     snakemake(tmp_path)
     a, new = tmp_path / "results/rocks_a", tmp_path / "results/rocks_new"
     s = json.loads((new / "summary.json").read_text())
-    assert set(s["predicted_human_space"]) == {"human_pred_stats", "cnn_h", "ensemble_both"}
+    # the class network (variant cnn, the default) mapped by ridge, the human-target network, the stats map, the ensemble
+    predicted = {"human_pred_stats", "human_pred_cnn", "cnn_h", "ensemble_both"}
+    assert set(s["predicted_human_space"]) == predicted
     assert s["compare"] == {} and s["predicted_human_space"]["ensemble_both"]["models_from"] == "rocks_a"
-    for fs in ("human_pred_stats", "cnn_h", "ensemble_both"):
+    for fs in sorted(predicted):
         table = pd.read_csv(new / f"predicted/{fs}.tsv", sep="\t")
         assert len(table) == 120 and list(table.columns[:4]) == ["id", "name", "split", "label"]
         assert (new / f"predicted/{fs}_map.png").read_bytes()[:4] == b"\x89PNG"

@@ -270,6 +270,29 @@ def fit_agglomerative(X, k: int, linkage: str = "ward") -> tuple[np.ndarray, np.
     return labels, Z
 
 
+def fit_agglomerative_large(X, k: int, linkage: str, n_sub: int, seed: int, strata=None):
+    """Agglomerative clustering for many rows: the tree on *n_sub* (stratified) rows, the rest to the nearest centroid.
+
+    Returns ``(labels, linkage_matrix of the subsample, subsample indices, strategy)``.
+    """
+    from imagespace.embed import _landmarks
+
+    X = _as_matrix(X)
+    idx = _landmarks(len(X), int(n_sub), seed, strata)
+    sub_labels, Z = fit_agglomerative(X[idx], k, linkage)
+    centroids = np.stack([X[idx][sub_labels == c].mean(axis=0) for c in range(sub_labels.max() + 1)])
+    labels = np.empty(len(X), dtype=np.int64)
+    sq = (centroids**2).sum(1)
+    for a in range(0, len(X), 8192):
+        block = X[a:a + 8192]
+        labels[a:a + 8192] = np.argmin(sq[None, :] - 2 * block @ centroids.T, axis=1)
+    labels[idx] = sub_labels
+    strategy = {"name": "subsample", "n_tree": len(idx), "n_assigned": len(X) - len(idx),
+                "assignment": "nearest cluster centroid", "stratified": strata is not None}
+    log.info("agglomerative on %d rows: tree on %d stratified rows, %d assigned to the nearest centroid", len(X), len(idx), len(X) - len(idx))
+    return labels, Z, idx, strategy
+
+
 def fit_dbscan(X, eps: float, min_samples: int) -> np.ndarray:
     """DBSCAN labels (noise is ``-1``). Deterministic; no seed needed."""
     X = _as_matrix(X)
@@ -432,14 +455,19 @@ def plot_kmeans_scan(df: pd.DataFrame, path, chosen_k=None) -> None:
     save_figure(fig, path)
 
 
-def plot_silhouette_diagram(X, labels, path, title: str = "") -> None:
+def plot_silhouette_diagram(X, labels, path, title: str = "", sample_size: int | None = None, seed: int = 0) -> None:
     """Classic silhouette diagram: per-cluster sorted silhouette bars and the mean.
 
     Noise points (label -1) are left out. With fewer than two clusters the
-    silhouette is undefined and the figure says so.
+    silhouette is undefined and the figure says so. With *sample_size* below the
+    number of rows, a seeded random sample of rows is drawn (O(sample²) instead of O(n²)).
     """
     X = _as_matrix(X)
     labels = _labels(labels, "labels")
+    if sample_size is not None and sample_size < len(labels):
+        pick = np.sort(np.random.default_rng(seed).choice(len(labels), size=int(sample_size), replace=False))
+        X, labels = X[pick], labels[pick]
+        title = f"{title} (sample of {sample_size})"
     keep = ~_noise_mask(labels)
     Xk = X if keep.all() else X[keep]
     lk = labels[keep]

@@ -173,3 +173,29 @@ def describe_all(images, background=(255, 255, 255), groups=GROUPS) -> np.ndarra
         d = describe(img, background, groups)
         rows.append([x for g in d for x in d[g]])
     return np.asarray(rows, dtype=np.float64)
+
+
+def _describe_files(args) -> np.ndarray:
+    paths, size, opts, groups = args
+    from imagespace import images
+
+    def decoded():
+        for p in paths:
+            yield images.load_image(p, tuple(size), opts["color"], opts["resize"], opts["resample"],
+                                    opts["exif_transpose"], opts["background"])[0]
+
+    return describe_all(decoded(), opts["background"], groups)
+
+
+def describe_files(paths, size, opts: dict, groups=GROUPS, n_jobs: int = 1, chunk: int = 16) -> np.ndarray:
+    """Descriptors of image files decoded at *size* with the dataset's image options, in *n_jobs* processes."""
+    paths = list(paths)
+    tasks = [(paths[i:i + chunk], size, opts, tuple(groups)) for i in range(0, len(paths), chunk)]
+    if n_jobs <= 1 or len(tasks) <= 1:
+        parts = [_describe_files(t) for t in tasks]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            parts = list(pool.map(_describe_files, tasks))
+    return np.vstack(parts) if parts else np.empty((0, 0))

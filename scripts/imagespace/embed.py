@@ -16,6 +16,8 @@ log = logging.getLogger("imagespace.embed")
 METHODS = ("tsne", "lle", "mds", "isomap")
 # methods with an out-of-sample transform (rows outside the fit set can be embedded)
 TRANSFORMS = {"lle", "isomap"}
+# cost quadratic (or worse) in n: above embeddings.large_n they are fitted on landmarks
+QUADRATIC = {"mds", "isomap"}
 
 DEFAULTS = {
     "tsne": {"perplexity": 30.0, "early_exaggeration": 12.0, "learning_rate": "auto", "max_iter": 1000, "init": "pca", "angle": 0.5},
@@ -53,14 +55,100 @@ def make_model(method: str, n_components: int, params: dict, seed: int, n_jobs: 
     raise ValueError(method)
 
 
-def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1):
+def _landmarks(n: int, m: int, seed: int, strata=None) -> np.ndarray:
+    """m row indices, seeded; stratified by *strata* (labels) when given, so every class is represented."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return np.sort(rng.choice(n, size=m, replace=False))
+    strata = np.asarray(strata).astype(str)
+    picks = []
+    for value in np.unique(strata):
+        rows = np.flatnonzero(strata == value)
+        take = max(1, int(round(m * len(rows) / n)))
+        picks.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) -> np.ndarray:
+    """Place new points in a metric-MDS map of landmarks: per point, minimise the raw stress to the landmarks.
+
+    Each point starts at the inverse-distance weighted mean of its 5 nearest
+    landmarks and takes *n_iter* Guttman-transform steps with the landmarks fixed
+    (the majorisation update x <- mean_j [y_j + d_j (x - y_j) / |x - y_j|]).
+    """
+    X_land = np.asarray(X_land, dtype=np.float64)
+    Y_land = np.asarray(Y_land, dtype=np.float64)
+    out = np.empty((len(X_new), Y_land.shape[1]))
+    sq_land = (X_land**2).sum(1)
+    for a in range(0, len(X_new), chunk):
+        Xn = np.asarray(X_new[a:a + chunk], dtype=np.float64)
+        D = np.sqrt(np.maximum((Xn**2).sum(1)[:, None] + sq_land[None, :] - 2 * Xn @ X_land.T, 0.0))
+        nn = np.argsort(D, axis=1)[:, :5]
+        w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
+        Y = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
+        for _ in range(n_iter):
+            diff = Y[:, None, :] - Y_land[None, :, :]
+            dist = np.sqrt((diff**2).sum(-1)) + 1e-12
+            Y = (Y_land[None, :, :] + (D / dist)[:, :, None] * diff).mean(1)
+        out[a:a + chunk] = Y
+    return out
+
+
+def knn_extend(X_land, Y_land, X_new, k: int = 10, chunk: int = 4096) -> np.ndarray:
+    """Inverse-distance weighted mean of the k nearest landmarks' embedding coordinates."""
+    X_land = np.asarray(X_land, dtype=np.float64)
+    sq_land = (X_land**2).sum(1)
+    out = np.empty((len(X_new), Y_land.shape[1]))
+    for a in range(0, len(X_new), chunk):
+        Xn = np.asarray(X_new[a:a + chunk], dtype=np.float64)
+        D = np.sqrt(np.maximum((Xn**2).sum(1)[:, None] + sq_land[None, :] - 2 * Xn @ X_land.T, 0.0))
+        nn = np.argpartition(D, k, axis=1)[:, :k]
+        w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
+        out[a:a + chunk] = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
+    return out
+
+
+def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1,
+          large_n: int | None = None, landmarks: int = 2000, strata=None):
     """Fit *method* on X_fit; return (Y_fit, Y_other or None, info).
 
     Rows in X_other are embedded with the model's out-of-sample transform when it
     has one (LLE, Isomap); otherwise Y_other is None.
+
+    Above *large_n* rows, methods whose cost is quadratic in n (metric MDS,
+    Isomap, exact t-SNE for k > 3) are fitted on *landmarks* seeded rows
+    (stratified by *strata*) and the other rows are placed by an out-of-sample
+    extension (MDS: stress minimisation against the landmarks; Isomap: its
+    transform; t-SNE: k-nearest-landmark interpolation). ``info["strategy"]`` says
+    which strategy ran and on how many points.
     """
     n = X_fit.shape[0]
     p = dict(params)
+    quadratic = method in QUADRATIC or (method == "tsne" and n_components > 3)
+    if large_n is not None and quadratic and n > int(large_n) and int(landmarks) < n:
+        idx = _landmarks(n, int(landmarks), seed, strata)
+        rest = np.setdiff1d(np.arange(n), idx)
+        X_rest = X_fit[rest]
+        if method == "isomap":  # the landmarks' fit has its own out-of-sample transform
+            model = make_model(method, n_components, p, seed, n_jobs).fit(np.asarray(X_fit[idx], dtype=np.float64))
+            Y_land, info = model.embedding_, {"method": method, "n_components": n_components, "params": p, "seed": seed}
+            Y_rest, how = model.transform(np.asarray(X_rest, dtype=np.float64)), "Isomap transform"
+        else:
+            Y_land, _, info = embed(method, X_fit[idx], n_components, params, seed, n_jobs=n_jobs)
+        if method == "mds":
+            Y_rest, how = smacof_extend(X_fit[idx], Y_land, X_rest), "stress minimisation against the landmarks"
+        elif method == "tsne":
+            Y_rest, how = knn_extend(X_fit[idx], Y_land, X_rest), "10-nearest-landmark interpolation"
+        Y = np.empty((n, n_components))
+        Y[idx], Y[rest] = Y_land, Y_rest
+        info.update({"n_fit": n, "strategy": {"name": "landmarks", "n_landmarks": len(idx), "n_extended": len(rest),
+                                              "extension": how, "large_n": int(large_n), "stratified": strata is not None}})
+        log.info("%s: %d > large_n %d: fitted on %d landmarks, %d rows placed by %s", method, n, large_n, len(idx), len(rest), how)
+        Y_other = None
+        if X_other is not None and len(X_other) and method in TRANSFORMS:
+            Y_other = knn_extend(X_fit, Y, X_other)
+            info["n_transformed"] = len(X_other)
+        return Y, Y_other, info
     if method == "tsne" and p["perplexity"] >= n:
         p["perplexity"] = max(2.0, (n - 1) / 3.0)
         log.warning("t-SNE perplexity lowered to %.1f for %d points", p["perplexity"], n)
@@ -68,7 +156,8 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
         p["n_neighbors"] = n - 1
     model = make_model(method, n_components, p, seed, n_jobs)
     Y = model.fit_transform(np.asarray(X_fit, dtype=np.float64))
-    info = {"method": method, "n_components": n_components, "n_fit": n, "params": p, "seed": seed}
+    info = {"method": method, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
+            "strategy": {"name": "exact", "n_points": n}}
     for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))

@@ -8,7 +8,7 @@ from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
                 "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "category_rdm", "n", "k", "feature_dims", "reduction", "verdict")
-CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n")
+CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n", "strategy")
 
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
@@ -116,6 +116,19 @@ def _f(v, fmt="{:.3f}"):
     return "–" if v is None else (fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
 
 
+def _strategy(st: dict | None) -> str:
+    """How a method ran: exact, or the scalable strategy and on how many points."""
+    if not st or st.get("name") == "exact":
+        return "exact"
+    if st["name"] == "landmarks":
+        return f"{st['n_landmarks']} landmarks + {st['extension']} for {st['n_extended']}"
+    if st["name"] == "subsample":
+        return f"tree on {st['n_tree']}, {st['n_assigned']} to the nearest centroid"
+    if st["name"] == "sampled silhouettes":
+        return f"silhouettes on a sample of {st['silhouette_sample']}"
+    return str(st)
+
+
 def markdown(s: dict) -> str:
     pc = s["pca"]
     lines = [
@@ -186,13 +199,14 @@ def markdown(s: dict) -> str:
             "",
             "Accuracy after optimal one-to-one cluster-to-class matching (Hungarian); majority = many-to-one mapping.",
             "",
-            "| feature set | method | k | accuracy | majority | ARI | NMI | ARI subtype | NMI subtype |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| feature set | method | k | accuracy | majority | ARI | NMI | ARI subtype | NMI subtype | strategy |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for fs, methods in s["clustering_by_feature_set"].items():
             for m, r in methods.items():
                 lines.append(f"| {fs} | {m} | {r['k']} | {_f(r['accuracy'], '{:.2%}')} | {_f(r['majority_accuracy'], '{:.2%}')} | "
-                             f"{_f(r['ari'])} | {_f(r['nmi'])} | {_f(r['ari_subtype'])} | {_f(r['nmi_subtype'])} |")
+                             f"{_f(r['ari'])} | {_f(r['nmi'])} | {_f(r['ari_subtype'])} | {_f(r['nmi_subtype'])} | "
+                             f"{_strategy(r.get('strategy'))} |")
         lines.append("")
     if s["human_checks"]:
         lines += ["## Human spaces", "", "| split | n | dims | label structure (within/between, p) | subtype structure |", "|---|---|---|---|---|"]
@@ -216,10 +230,10 @@ def markdown(s: dict) -> str:
         lines.append("")
     emb = list(s["embeddings"].values()) + list(s["maps"].values())
     if emb:
-        lines += ["## Embeddings", "", "| method | k | fitted on | rows | parameters |", "|---|---|---|---|---|"]
+        lines += ["## Embeddings", "", "| method | k | fitted on | rows | strategy | parameters |", "|---|---|---|---|---|---|"]
         for r in emb:
             m = r["method"]
-            lines.append(f"| {m} | {r['n_components']} | {r['fit_split']} ({r['n_fit']}) | {r['n_rows']} | "
+            lines.append(f"| {m} | {r['n_components']} | {r['fit_split']} ({r['n_fit']}) | {r['n_rows']} | {_strategy(r.get('strategy'))} | "
                          f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
         lines.append("")
     return "\n".join(lines)

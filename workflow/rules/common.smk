@@ -435,8 +435,17 @@ def cluster_params(method):
         "opts": lambda w: S(w.dataset, "clustering")[method],
         "split": lambda w: S(w.dataset, "clustering")["split"],
     }
-    if method in ("kmeans", "gmm"):  # the only seeded methods
+    if method in (
+        "kmeans",
+        "gmm",
+        "agglomerative",
+    ):  # seeded (agglomerative: its subsample)
         params["seed"] = lambda w: S(w.dataset, "clustering")["seed"]
+    if method in (
+        "kmeans",
+        "agglomerative",
+    ):  # quadratic parts switch strategy above large_n
+        params["large_n"] = lambda w: S(w.dataset, "clustering")["large_n"]
     return params
 
 

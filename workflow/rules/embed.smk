@@ -21,6 +21,9 @@ rule embed:
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
+        scale=lambda w: {
+            k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
+        },
     script:
         "../../scripts/embed.py"
 
@@ -38,6 +41,9 @@ use rule embed as map_embed with:
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
+        scale=lambda w: {
+            k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
+        },
 
 
 rule map_pca:

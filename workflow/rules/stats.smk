@@ -12,7 +12,7 @@ rule image_stats:
         "benchmarks/{dataset}/image_stats.tsv"
     conda:
         "../../envs/imaging.yaml"
-    threads: 1
+    threads: config["threads"]
     resources:
         mem_mb=2000,
         runtime=30,

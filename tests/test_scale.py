@@ -1,0 +1,53 @@
+"""Scalable strategies above large_n: landmark embeddings and subsampled agglomerative clustering.
+
+Each strategy must give (nearly) what the exact method gives on data whose answer is known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imagespace import cluster, compare, embed
+
+
+def _plane(n, seed=0):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 2))
+    A = np.linalg.qr(rng.normal(size=(20, 2)))[0].T  # an isometric embedding of the plane in 20-D
+    return Z, Z @ A + 0.02 * rng.normal(size=(n, 20))
+
+
+def test_landmark_mds_places_extended_points_as_well_as_the_landmarks():
+    Z, X = _plane(1500)
+    Y, _, info = embed.embed("mds", X, 2, embed.params_for("mds", {"n_init": 1}), 0, large_n=500, landmarks=300)
+    st = info["strategy"]
+    assert st["name"] == "landmarks" and st["n_landmarks"] == 300 and st["n_extended"] == 1200 and info["n_fit"] == 1500
+    assert compare.fast_disparity(Z, Y) < 0.01  # the plane is recovered (noise 0.02 on unit-variance coordinates)
+    # below the threshold the exact method runs
+    _, _, exact = embed.embed("mds", X[:200], 2, embed.params_for("mds", {"n_init": 1}), 0, large_n=500, landmarks=300)
+    assert exact["strategy"] == {"name": "exact", "n_points": 200}
+
+
+def test_landmark_isomap_and_exact_tsne_extension():
+    Z, X = _plane(1200, seed=1)
+    Y, _, info = embed.embed("isomap", X, 2, embed.params_for("isomap", {"n_neighbors": 10}), 0, large_n=400, landmarks=400)
+    assert info["strategy"]["extension"] == "Isomap transform" and compare.fast_disparity(Z, Y) < 0.05
+    labels = np.where(Z[:, 0] > 0, "a", "b")
+    Y, _, info = embed.embed("tsne", X, 4, embed.params_for("tsne", {"max_iter": 250}), 0, large_n=400, landmarks=300, strata=labels)
+    assert Y.shape == (1200, 4) and info["strategy"]["stratified"] and np.isfinite(Y).all()
+    # interpolated rows keep the neighbourhoods: a row's nearest neighbour in the map shares its side of the plane
+    d = ((Y[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (labels[d.argmin(1)] == labels).mean() > 0.9
+
+
+def test_subsampled_agglomerative_recovers_separated_clusters():
+    rng = np.random.default_rng(2)
+    centres = np.array([[0, 0], [10, 0], [0, 10]], float)
+    truth = np.repeat([0, 1, 2], [1500, 1000, 500])
+    X = centres[truth] + rng.normal(size=(3000, 2))
+    labels, Z, idx, strategy = cluster.fit_agglomerative_large(X, 3, "ward", 600, seed=0, strata=truth)
+    assert strategy["n_tree"] == len(idx) == 600 and strategy["n_assigned"] == 2400 and len(Z) == 599
+    assert cluster.hungarian_accuracy(truth, labels)[0] > 0.99
+    # stratified: the subsample keeps the class proportions
+    assert np.bincount(truth[idx]).tolist() == [300, 200, 100]
