@@ -275,10 +275,10 @@ def fit_agglomerative_large(X, k: int, linkage: str, n_sub: int, seed: int, stra
 
     Returns ``(labels, linkage_matrix of the subsample, subsample indices, strategy)``.
     """
-    from imagespace.embed import _landmarks
+    from imagespace.util import stratified_sample
 
     X = _as_matrix(X)
-    idx = _landmarks(len(X), int(n_sub), seed, strata)
+    idx = stratified_sample(len(X), int(n_sub), seed, strata)
     sub_labels, Z = fit_agglomerative(X[idx], k, linkage)
     centroids = np.stack([X[idx][sub_labels == c].mean(axis=0) for c in range(sub_labels.max() + 1)])
     labels = np.empty(len(X), dtype=np.int64)

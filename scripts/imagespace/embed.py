@@ -11,6 +11,8 @@ import logging
 
 import numpy as np
 
+from imagespace.util import stratified_sample
+
 log = logging.getLogger("imagespace.embed")
 
 METHODS = ("tsne", "lle", "mds", "isomap")
@@ -53,20 +55,6 @@ def make_model(method: str, n_components: int, params: dict, seed: int, n_jobs: 
     if method == "isomap":
         return manifold.Isomap(n_components=n_components, n_jobs=n_jobs, **params)
     raise ValueError(method)
-
-
-def _landmarks(n: int, m: int, seed: int, strata=None) -> np.ndarray:
-    """m row indices, seeded; stratified by *strata* (labels) when given, so every class is represented."""
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        return np.sort(rng.choice(n, size=m, replace=False))
-    strata = np.asarray(strata).astype(str)
-    picks = []
-    for value in np.unique(strata):
-        rows = np.flatnonzero(strata == value)
-        take = max(1, int(round(m * len(rows) / n)))
-        picks.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
-    return np.sort(np.concatenate(picks))
 
 
 def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) -> np.ndarray:
@@ -126,7 +114,7 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
     p = dict(params)
     quadratic = method in QUADRATIC or (method == "tsne" and n_components > 3)
     if large_n is not None and quadratic and n > int(large_n) and int(landmarks) < n:
-        idx = _landmarks(n, int(landmarks), seed, strata)
+        idx = stratified_sample(n, int(landmarks), seed, strata)
         rest = np.setdiff1d(np.arange(n), idx)
         X_rest = X_fit[rest]
         if method == "isomap":  # the landmarks' fit has its own out-of-sample transform

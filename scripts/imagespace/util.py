@@ -223,3 +223,9 @@ def stratified_holdout(labels, fraction: float, seed: int) -> np.ndarray:
         mask[idx[: int(round(fraction * len(idx)))]] = True
     return mask
 
+
+def stratified_sample(n: int, m: int, seed: int, strata=None) -> np.ndarray:
+    """About m of n row indices (sorted), seeded; with *strata* (labels) the same fraction of every class."""
+    if strata is None:
+        return np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
+    return np.flatnonzero(stratified_holdout(strata, m / n, seed))
