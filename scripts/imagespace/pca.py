@@ -137,10 +137,19 @@ def transform(res: PCAResult, X, rows, n_components: int | None = None, chunk_by
     return out
 
 
-def reconstruct(res: PCAResult, scores: np.ndarray) -> np.ndarray:
-    """Back to (scaled) pixel space from scores on the first ``scores.shape[1]`` components."""
+def reconstruct(res: PCAResult, scores: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """Back to (scaled) pixel space from scores on the first ``scores.shape[1]`` components.
+
+    Works through blocks of pixel columns, so the float32 components are never
+    copied to float64 as a whole (158 x 640,000 would be 0.8 GB).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
     k = scores.shape[1]
-    return scores @ res.components[:k].astype(np.float64) + res.mean
+    out = np.empty((len(scores), res.components.shape[1]))
+    for a in range(0, out.shape[1], block):
+        b = min(out.shape[1], a + block)
+        out[:, a:b] = scores @ res.components[:k, a:b].astype(np.float64) + res.mean[a:b]
+    return out
 
 
 def save_model(path, res: PCAResult, image_shape) -> None:
