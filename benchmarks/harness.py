@@ -78,7 +78,7 @@ class TreeMonitor(threading.Thread):
                         rss += mem.rss
                         pss += getattr(mem, "pss", mem.rss)
                         t = p.cpu_times()
-                        self.cpu[p.pid] = t.user + t.system + getattr(t, "children_user", 0) + getattr(t, "children_system", 0)
+                        self.cpu[p.pid] = t.user + t.system  # own time only: children are counted as themselves
                 except psutil.Error:
                     continue
             self.peak_rss = max(self.peak_rss, rss)
@@ -99,18 +99,21 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     mon = TreeMonitor(proc.pid)
     mon.start()
+    timed_out = False
     try:
         out, _ = proc.communicate(timeout=timeout)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+    except subprocess.TimeoutExpired:
+        timed_out = True
         os.killpg(proc.pid, signal.SIGKILL)  # the whole group: no loky/TensorFlow worker survives
+        out, _ = proc.communicate()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         mon.stop()
         raise
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     wall = time.perf_counter() - t0
     mon.stop()
+    time.sleep(0.5)  # let the kernel reap the group before looking for survivors
     usage1 = os.times()
     leftover = _group_alive(proc.pid)
     cpu_children = (usage1.children_user - usage0.children_user) + (usage1.children_system - usage0.children_system)
@@ -121,6 +124,7 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
     return {
         "command": " ".join(cmd[2:]),
         "returncode": proc.returncode,
+        "timed_out": timed_out,
         "wall_s": round(wall, 2),
         "cpu_s": round(max(cpu_children, sum(mon.cpu.values())), 2),
         "peak_rss_mb": round(mon.peak_rss / 2**20, 1),  # summed RSS: counts shared libraries once per process
@@ -133,13 +137,17 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
 
 
 def _group_alive(pgid: int) -> int:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return 0
-    except PermissionError:
-        return 1
-    return 1
+    """Processes of the run's process group still alive (workers a killed parent left behind)."""
+    import psutil
+
+    n = 0
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.info["pid"]) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                n += 1
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return n
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -216,6 +224,19 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
     return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules, "checks": checks}
 
 
+def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
+    """configs/rocks.yaml killed by a 40 s timeout mid-run (the CNN and the multi-process image statistics
+    running): no process of the run survives; the rerun resumes and completes."""
+    prepare(work, "configs/rocks.yaml")
+    killed = run_snakemake(work, [], cores, 40)
+    run_snakemake(work, ["--unlock"], cores, timeout)  # a SIGKILLed Snakemake leaves its lock behind
+    resumed = run_snakemake(work, ["--rerun-incomplete"], cores, timeout)
+    checks = [check("timed_out", killed["timed_out"], True, killed["timed_out"]),
+              check("processes_left_behind", killed["processes_left_behind"], 0, killed["processes_left_behind"] == 0),
+              check("rerun_completes", resumed["returncode"], 0, resumed["returncode"] == 0)]
+    return {"runs": {"killed": killed, "resumed": resumed}, "checks": checks}
+
+
 FASHION = "fashion_mnist/fashion_mnist_test.npz"
 
 
@@ -249,11 +270,14 @@ def fashion_subset(work: Path, n: int, seed: int = 0) -> Path:
 
 def fashion_config(work: Path, n: int, cnn: bool = True) -> dict:
     path = fashion_subset(work, n)
-    return {"targets": ["fashion"], "datasets": {"fashion": {
+    cfg = {"targets": ["fashion"], "datasets": {"fashion": {
         **yaml.safe_load((ROOT / "configs/fashion_mnist.yaml").read_text())["datasets"]["fashion_mnist"],
         "source": {"type": "npz", "path": str(path), "images_key": "x_test", "labels_key": "y_test",
                    "class_names_key": "class_names"}}},
-        **({} if cnn else {"cnn": {"enabled": False}})}
+    }
+    if not cnn:
+        cfg["datasets"]["fashion"]["cnn"] = {"enabled": False}
+    return cfg
 
 
 STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("embed_", "map_"),
@@ -337,6 +361,7 @@ SCENARIOS = {
     "fashion_10k": scenario_fashion,
     "fashion_50k": scenario_fashion_50k,
     "scaling": scenario_scaling,
+    "kill": scenario_kill,
 }
 
 
@@ -362,6 +387,8 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix=f"imagespace_bench_{name}_"))
         try:
             res = SCENARIOS[name](work, a.cores, a.timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed or timed-out run is a result too
+            res = {"error": f"{type(exc).__name__}: {exc}", "checks": [check("completed", False, True, False)]}
         finally:
             if not a.keep:
                 shutil.rmtree(work, ignore_errors=True)

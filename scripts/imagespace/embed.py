@@ -145,7 +145,7 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
     model = make_model(method, n_components, p, seed, n_jobs)
     Y = model.fit_transform(np.asarray(X_fit, dtype=np.float64))
     info = {"method": method, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
-            "strategy": {"name": "exact", "n_points": n}}
+            "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if method == "tsne" else {})}}
     for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))

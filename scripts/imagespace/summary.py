@@ -119,7 +119,7 @@ def _f(v, fmt="{:.3f}"):
 def _strategy(st: dict | None) -> str:
     """How a method ran: exact, or the scalable strategy and on how many points."""
     if not st or st.get("name") == "exact":
-        return "exact"
+        return "all points" + (f" ({st['solver'].replace('_', '-')})" if st and st.get("solver") else "")
     if st["name"] == "landmarks":
         return f"{st['n_landmarks']} landmarks + {st['extension']} for {st['n_extended']}"
     if st["name"] == "subsample":
