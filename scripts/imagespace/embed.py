@@ -57,6 +57,12 @@ def make_model(method: str, n_components: int, params: dict, seed: int, n_jobs: 
     raise ValueError(method)
 
 
+def _distances(Xn: np.ndarray, X_land: np.ndarray, sq_land: np.ndarray) -> np.ndarray:
+    """Euclidean distances of a block of rows to the landmarks (``sq_land``: the landmarks' squared norms)."""
+    Xn = np.asarray(Xn, dtype=np.float64)
+    return np.sqrt(np.maximum((Xn**2).sum(1)[:, None] + sq_land[None, :] - 2 * Xn @ X_land.T, 0.0))
+
+
 def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) -> np.ndarray:
     """Place new points in a metric-MDS map of landmarks: per point, minimise the raw stress to the landmarks.
 
@@ -69,8 +75,7 @@ def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) ->
     out = np.empty((len(X_new), Y_land.shape[1]))
     sq_land = (X_land**2).sum(1)
     for a in range(0, len(X_new), chunk):
-        Xn = np.asarray(X_new[a:a + chunk], dtype=np.float64)
-        D = np.sqrt(np.maximum((Xn**2).sum(1)[:, None] + sq_land[None, :] - 2 * Xn @ X_land.T, 0.0))
+        D = _distances(X_new[a:a + chunk], X_land, sq_land)
         nn = np.argsort(D, axis=1)[:, :5]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
         Y = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
@@ -88,8 +93,7 @@ def knn_extend(X_land, Y_land, X_new, k: int = 10, chunk: int = 4096) -> np.ndar
     sq_land = (X_land**2).sum(1)
     out = np.empty((len(X_new), Y_land.shape[1]))
     for a in range(0, len(X_new), chunk):
-        Xn = np.asarray(X_new[a:a + chunk], dtype=np.float64)
-        D = np.sqrt(np.maximum((Xn**2).sum(1)[:, None] + sq_land[None, :] - 2 * Xn @ X_land.T, 0.0))
+        D = _distances(X_new[a:a + chunk], X_land, sq_land)
         nn = np.argpartition(D, k, axis=1)[:, :k]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
         out[a:a + chunk] = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)

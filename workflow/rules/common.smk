@@ -89,7 +89,8 @@ def transferable(src, fs):
     if fs.startswith("human_pred_"):
         return transferable(src, fs[len("human_pred_") :])
     if fs.startswith("ensemble_"):
-        return all(transferable(src, m) for m in ensembles(src).get(fs, ["?"]))
+        members = ensembles(src).get(fs)
+        return bool(members) and all(transferable(src, m) for m in members)
     if fs == "stats":
         return S(src, "stats")["enabled"]
     return fs in cnn_variants(src)
