@@ -225,8 +225,8 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
 
 
 def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
-    """configs/rocks.yaml killed by a 40 s timeout mid-run (the CNN and the multi-process image statistics
-    running): no process of the run survives; the rerun resumes and completes."""
+    """configs/rocks.yaml killed by a 40 s timeout mid-run: no process of the run survives;
+    the rerun resumes and completes."""
     prepare(work, "configs/rocks.yaml")
     killed = run_snakemake(work, [], cores, 40)
     run_snakemake(work, ["--unlock"], cores, timeout)  # a SIGKILLed Snakemake leaves its lock behind
