@@ -79,6 +79,29 @@ def test_rdm_cka_and_bootstrap_on_known_geometry():
     assert b2["bootstrap_sd"] < b["bootstrap_sd"] / 2
 
 
+def test_mantel_null_is_the_rdm_with_images_permuted():
+    # the batched null must equal the definition: correlate the human RDM with F's RDM after
+    # permuting F's images (rows and columns together), for the same permutations
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(7)
+    H = rng.normal(size=(30, 3))
+    F = H + rng.normal(scale=1.5, size=H.shape)
+    res = alignment.rdm_compare(H, F, n_perm=60, seed=11)
+    perm_rng = np.random.default_rng(11)
+    DF = squareform(pdist(F))
+    iu = np.triu_indices(30, 1)
+    null = []
+    for _ in range(60):
+        p = perm_rng.permutation(30)
+        null.append(pearsonr(pdist(H), DF[np.ix_(p, p)][iu])[0])
+    null = np.array(null)
+    assert res["pearson_null_mean"] == pytest.approx(null.mean(), abs=1e-12)
+    assert res["pearson_null_sd"] == pytest.approx(null.std(ddof=1), abs=1e-12)
+    assert res["pearson_p"] == (1 + np.sum(null >= pearsonr(pdist(H), pdist(F))[0])) / 61
+
+
 def test_mantel_p_values_are_uniform_under_the_null():
     rng = np.random.default_rng(5)
     ps = [alignment.rdm_compare(rng.normal(size=(25, 3)), rng.normal(size=(25, 3)), n_perm=99, seed=i)["spearman_p"] for i in range(150)]

@@ -116,6 +116,15 @@ def _f(v, fmt="{:.3f}"):
     return "–" if v is None else (fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
 
 
+def _p(v) -> str:
+    """A permutation p-value: below 0.001 (or 0.0001) as a bound, as the convention is, otherwise to 4 places."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        for bound in (0.0001, 0.001):
+            if v < bound:
+                return f"< {bound:g}"
+    return _f(v, "{:.4f}")
+
+
 def _strategy(st: dict | None) -> str:
     """How a method ran: exact, or the scalable strategy and on how many points."""
     if not st or st.get("name") == "exact":
@@ -191,7 +200,7 @@ def markdown(s: dict) -> str:
             for sp, r in splits.items():
                 flag = "ok" if r["significant"] else "**NOT above chance**"
                 lines.append(f"| {fs} | {sp} | {r['n']} | {_f(r['disparity'])} | {_f(r['permutation_mean'])} ± "
-                             f"{_f(r['permutation_sd'])} | {_f(r['permutation_p'], '{:.4f}')} | {_f(r['mean_r'])} | {flag} |")
+                             f"{_f(r['permutation_sd'])} | {_p(r['permutation_p'])} | {_f(r['mean_r'])} | {flag} |")
         lines.append("")
     if s["clustering_by_feature_set"]:
         lines += [
@@ -211,7 +220,7 @@ def markdown(s: dict) -> str:
     if s["human_checks"]:
         lines += ["## Human spaces", "", "| split | n | dims | label structure (within/between, p) | subtype structure |", "|---|---|---|---|---|"]
         for sp, r in s["human_checks"].items():
-            cells = [f"{_f(r[k]['ratio'])}, p={_f(r[k]['permutation_p'], '{:.4f}')}" if k in r else "–" for k in ("label", "subtype")]
+            cells = [f"{_f(r[k]['ratio'])}, p={_p(r[k]['permutation_p'])}" if k in r else "–" for k in ("label", "subtype")]
             lines.append(f"| {sp} | {r['n']} | {r['dims']} | {cells[0]} | {cells[1]} |")
         lines.append("")
     if s["cnn"]:
