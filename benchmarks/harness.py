@@ -56,6 +56,7 @@ class TreeMonitor(threading.Thread):
         self.peak_rss = 0
         self.peak_pss = 0
         self.cpu: dict[int, float] = {}
+        self.seen: set[tuple[int, float]] = set()  # (pid, create_time) of every process of the tree
         self._done = threading.Event()
 
     def run(self):
@@ -74,6 +75,7 @@ class TreeMonitor(threading.Thread):
             for p in procs:
                 try:
                     with p.oneshot():
+                        self.seen.add((p.pid, p.create_time()))
                         mem = p.memory_full_info()
                         rss += mem.rss
                         pss += getattr(mem, "pss", mem.rss)
@@ -91,9 +93,15 @@ class TreeMonitor(threading.Thread):
 
 
 def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> dict:
-    """One Snakemake run in *work*: wall, CPU and peak memory of its process tree, and the jobs it ran."""
+    """One Snakemake run in *work*: wall, CPU and peak memory of its process tree, and the jobs it ran.
+
+    Snakemake runs in a session of its own. On a timeout, Ctrl-C or SIGTERM/SIGHUP of the
+    harness its whole process group is killed; after every run, any process of its tree
+    that is still alive (in that group or not) is counted as left behind, then killed.
+    """
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
            "--cores", str(cores), *args]
+    started_at = time.time()
     t0 = time.perf_counter()
     usage0 = os.times()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -104,18 +112,19 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: no loky/TensorFlow worker survives
+        _kill_group(proc.pid)  # the whole group: no loky/TensorFlow worker survives
         out, _ = proc.communicate()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGKILL)
+    except BaseException:  # Ctrl-C, or SIGTERM/SIGHUP turned into SystemExit by main()
+        _kill_group(proc.pid)
         proc.wait()
         mon.stop()
+        _kill_survivors(proc.pid, mon.seen)
         raise
     wall = time.perf_counter() - t0
     mon.stop()
     time.sleep(0.5)  # let the kernel reap the group before looking for survivors
     usage1 = os.times()
-    leftover = _group_alive(proc.pid)
+    leftover = _kill_survivors(proc.pid, mon.seen)
     cpu_children = (usage1.children_user - usage0.children_user) + (usage1.children_system - usage0.children_system)
     jobs = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
     counts = {}
@@ -125,6 +134,7 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
         "command": " ".join(cmd[2:]),
         "returncode": proc.returncode,
         "timed_out": timed_out,
+        "started_at": started_at,
         "wall_s": round(wall, 2),
         "cpu_s": round(max(cpu_children, sum(mon.cpu.values())), 2),
         "peak_rss_mb": round(mon.peak_rss / 2**20, 1),  # summed RSS: counts shared libraries once per process
@@ -136,18 +146,33 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
     }
 
 
-def _group_alive(pgid: int) -> int:
-    """Processes of the run's process group still alive (workers a killed parent left behind)."""
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_survivors(pgid: int, seen: set[tuple[int, float]]) -> int:
+    """Kill what is left of a run: its process group and every process of its tree the monitor saw
+    (matched by pid and start time, so a reused pid is never hit). Returns how many were alive."""
     import psutil
 
-    n = 0
-    for p in psutil.process_iter(["pid"]):
+    alive = []
+    for p in psutil.process_iter(["pid", "create_time"]):
         try:
-            if os.getpgid(p.info["pid"]) == pgid and p.status() != psutil.STATUS_ZOMBIE:
-                n += 1
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if (p.info["pid"], p.info["create_time"]) in seen or os.getpgid(p.info["pid"]) == pgid:
+                alive.append(p)
         except (ProcessLookupError, psutil.Error):
             continue
-    return n
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    return len(alive)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -169,9 +194,10 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def rules_benchmarks(work: Path, dataset: str) -> dict:
-    s = summarize(work / "benchmarks", [dataset]).get(dataset, {})
-    return {k: s.get(k) for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "slowest", "jobs")}
+def rules_benchmarks(work: Path, dataset: str, run: dict | None = None) -> dict:
+    """Per-job numbers from the benchmark: files; given a *run*, only of the jobs that run wrote."""
+    s = summarize(work / "benchmarks", [dataset], since=run["started_at"] if run else None).get(dataset, {})
+    return {k: s.get(k) for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "peak_pss_mb", "slowest", "jobs")}
 
 
 def check(name: str, value, target, ok: bool) -> dict:
@@ -196,8 +222,9 @@ def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
     }
     expected = {"pca_components_90": 158, "pc1_ratio": 0.218, "pc2_ratio": 0.114, "disparity_pca8_train": 0.870,
                 "disparity_mds8_train": 0.888, "disparity_lle8_train": 0.926, "kmeans3_accuracy": 0.3917, "gmm3_accuracy": 0.3917}
-    checks = [check("wall_s", cold["wall_s"], "<= 246 (1/4 of the notebook's 986 s)", cold["wall_s"] <= 246),
-              check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", cold["peak_pss_mb"] <= 1536)]
+    ok = cold["returncode"] == 0
+    checks = [check("wall_s", cold["wall_s"], "<= 246 (1/4 of the notebook's 986 s)", ok and cold["wall_s"] <= 246),
+              check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", ok and cold["peak_pss_mb"] <= 1536)]
     checks += [check(k, figures[k], expected[k], figures[k] == expected[k]) for k in expected]
     return {"runs": {"cold": cold}, "rules": rules_benchmarks(work, "rocks_parity"), "figures": figures, "checks": checks}
 
@@ -213,7 +240,7 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
     prepare(work, "configs/rocks.yaml", {"clustering": {"dbscan": {"min_samples": 6}}})
     change = run_snakemake(work, [], cores, timeout)
     checks = [
-        check("cold_wall_s", cold["wall_s"], "<= 180", cold["wall_s"] <= 180),
+        check("cold_wall_s", cold["wall_s"], "<= 180", cold["returncode"] == 0 and cold["wall_s"] <= 180),
         check("noop_wall_s", noop["wall_s"], "<= 5", noop["wall_s"] <= 5),
         check("noop_jobs", noop["n_jobs_run"], "0", noop["n_jobs_run"] == 0),
         check("param_change_fraction_of_cold", round(change["wall_s"] / cold["wall_s"], 3), "<= 0.10",
@@ -221,7 +248,9 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
         check("param_change_rules", sorted(change["jobs_run"]), "cluster_dbscan (+ summary, all)",
               set(change["jobs_run"]) <= {"cluster_dbscan", "summary", "all"}),
     ]
-    return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules, "checks": checks}
+    return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules,
+            "rules_by_run": {"noop": rules_benchmarks(work, "rocks", noop), "param_change": rules_benchmarks(work, "rocks", change)},
+            "checks": checks}
 
 
 def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
@@ -313,7 +342,7 @@ def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cn
     rules = rules_benchmarks(work, "fashion")
     limit_s, limit_mb = fashion_targets(n)
     checks = [check(f"wall_s_{n}", cold["wall_s"], f"<= {limit_s}", cold["wall_s"] <= limit_s and cold["returncode"] == 0),
-              check(f"peak_pss_mb_{n}", cold["peak_pss_mb"], f"<= {limit_mb}", cold["peak_pss_mb"] <= limit_mb)]
+              check(f"peak_pss_mb_{n}", cold["peak_pss_mb"], f"<= {limit_mb}", cold["peak_pss_mb"] <= limit_mb and cold["returncode"] == 0)]
     strategies = {}
     for f in sorted((work / "results/fashion").glob("**/*.json")):
         try:
@@ -332,21 +361,55 @@ def scenario_fashion_50k(work: Path, cores: int, timeout: float) -> dict:
     return scenario_fashion(work, cores, timeout, n=50_000)
 
 
-def fit_exponents(points: list[dict], keys: list[str], value) -> dict:
-    """Exponent b of time ~ n^b per key (log-log least squares over the points where it took > 0.5 s)."""
+def _slope(ns, ts) -> float | None:
+    """Exponent b of t ~ n^b: log-log least squares (two points: the slope between them)."""
     import numpy as np
 
-    out = {}
-    for key in keys:
-        xs, ys = [], []
-        for p in points:
-            v = value(p, key)
-            if v and v > 0.5:  # below half a second the start-up dominates
-                xs.append(np.log(p["n"]))
-                ys.append(np.log(v))
-        if len(xs) >= 3:
-            out[key] = round(float(np.polyfit(xs, ys, 1)[0]), 2)
-    return out
+    if len(ns) < 2:
+        return None
+    return round(float(np.polyfit(np.log(ns), np.log(ts), 1)[0]), 2)
+
+
+def job_strategy(point: dict, job: str) -> str:
+    """The strategy a job ran with at one point (exact, landmarks, subsample, ...), from the run's results."""
+    if job.startswith("map_"):
+        key = f"maps/{job[len('map_'):]}.json"
+    elif job.startswith("cluster_"):
+        fs, method = job[len("cluster_"):].rsplit("_", 1)
+        key = f"clustering/{fs}/{method}/result.json"
+    else:
+        return "exact"
+    return (point.get("strategies", {}).get(key) or {}).get("name", "exact")
+
+
+def scaling_exponents(points: list[dict]) -> dict:
+    """Exponents b of time ~ n^b from the successful points, ignoring times under half a second
+    (start-up dominates them).
+
+    * ``jobs``: per job and per strategy regime (a job that switches from exact to landmarks
+      above large_n gets one exponent for each side, never one line through both);
+    * ``stages`` / ``total``: one fit over all points, and ``stages_local``: the slope between
+      consecutive sizes, which shows where a stage's growth changes.
+    """
+    ok = [p for p in sorted(points, key=lambda p: p["n"]) if p["returncode"] == 0]
+    jobs = {}
+    for job in sorted({k for p in ok for k in p["jobs_s"]}):
+        regimes: dict[str, list] = {}
+        for p in ok:
+            t = p["jobs_s"].get(job)
+            if t and t > 0.5:
+                regimes.setdefault(job_strategy(p, job), []).append((p["n"], t))
+        fits = {name: _slope(*zip(*pts)) for name, pts in regimes.items() if len(pts) >= 2}
+        if fits:
+            jobs[job] = fits
+    stages, local = {}, {}
+    for stage in STAGES:
+        pts = [(p["n"], p["stages_s"].get(stage, 0)) for p in ok if p["stages_s"].get(stage, 0) > 0.5]
+        if len(pts) >= 2:
+            stages[stage] = _slope(*zip(*pts))
+            local[stage] = [{"from": a[0], "to": b[0], "b": _slope([a[0], b[0]], [a[1], b[1]])} for a, b in zip(pts, pts[1:])]
+    total = _slope([p["n"] for p in ok], [p["wall_s"] for p in ok]) if len(ok) >= 2 else None
+    return {"total": total, "stages": stages, "stages_local": local, "jobs": jobs}
 
 
 def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 5000, 10_000, 50_000)) -> dict:
@@ -371,12 +434,7 @@ def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 
         checks += res["checks"]
         print(f"  n={n}: {run['wall_s']} s, {run['peak_pss_mb']} MB, stages {res['stages_s']}", flush=True)
         shutil.rmtree(sub, ignore_errors=True)
-    jobs = sorted({k for p in points for k in p["jobs_s"]})
-    exponents = {
-        "total": fit_exponents(points, ["total"], lambda p, k: p["wall_s"])["total"] if len(points) >= 3 else None,
-        "stages": fit_exponents(points, list(STAGES), lambda p, k: p["stages_s"].get(k)),
-        "jobs": fit_exponents(points, jobs, lambda p, k: p["jobs_s"].get(k)),
-    }
+    exponents = scaling_exponents(points)
     checks.insert(0, check("all_runs_ok", [p["returncode"] for p in points], "all 0", all(p["returncode"] == 0 for p in points)))
     return {"sizes": sizes, "cnn": cnn, "points": points, "exponents": exponents, "checks": checks}
 
@@ -400,6 +458,8 @@ def main() -> int:
     ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks/results")
     ap.add_argument("--keep", action="store_true", help="keep the scenario's working directory")
     a = ap.parse_args()
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a killed harness takes its run with it (run_snakemake)
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     if a.list or not a.scenarios:
         for name, fn in SCENARIOS.items():
             print(f"{name}: {' '.join(fn.__doc__.split())}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 
@@ -31,20 +32,28 @@ def read(path: Path) -> dict:
     return {"wall_s": num("s"), "cpu_s": num("cpu_time"), "max_rss_mb": num("max_rss"), "max_pss_mb": num("max_pss")}
 
 
-def summarize(bench_dir: Path, datasets: list[str] | None = None) -> dict:
+def _max(values) -> float | None:
+    """The largest value that is a number (benchmark files write NA where they measured nothing)."""
+    vals = [v for v in values if not math.isnan(v)]
+    return round(max(vals), 1) if vals else None
+
+
+def summarize(bench_dir: Path, datasets: list[str] | None = None, since: float | None = None) -> dict:
+    """Per dataset, the jobs' numbers; with *since* (a time stamp), only the benchmark files written after it
+    (the jobs a rerun ran)."""
     out = {}
     for d in sorted(p for p in bench_dir.iterdir() if p.is_dir()):
         if datasets and d.name not in datasets:
             continue
-        jobs = {f.stem: read(f) for f in sorted(d.glob("*.tsv"))}
+        jobs = {f.stem: read(f) for f in sorted(d.glob("*.tsv")) if since is None or f.stat().st_mtime >= since}
         if not jobs:
             continue
         out[d.name] = {
             "n_benchmarked_jobs": len(jobs),
             "sum_wall_s": round(sum(j["wall_s"] for j in jobs.values()), 2),
             "sum_cpu_s": round(sum(j["cpu_s"] for j in jobs.values()), 2),
-            "peak_rss_mb": round(max(j["max_rss_mb"] for j in jobs.values()), 1),
-            "peak_pss_mb": round(max(j["max_pss_mb"] for j in jobs.values()), 1),
+            "peak_rss_mb": _max(j["max_rss_mb"] for j in jobs.values()),
+            "peak_pss_mb": _max(j["max_pss_mb"] for j in jobs.values()),
             "slowest": sorted(((k, round(v["wall_s"], 2)) for k, v in jobs.items()), key=lambda kv: -kv[1])[:5],
             "jobs": jobs,
         }

@@ -11,7 +11,8 @@ log = setup_logging(snakemake.log[0])
 with logged_errors():
     i = snakemake.input
     s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
-                      list(i.maps_human), list(i.predicted), snakemake.params.predicted_from)
+                      list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
+                      snakemake.params.train_split)
     write_json(snakemake.output.json, s)
     write_text(snakemake.output.md, summary.markdown(s) + "\n")
     if s["alignment"]:
@@ -20,7 +21,8 @@ with logged_errors():
         from imagespace.util import write_table
 
         write_table(snakemake.output.leaderboard, pd.DataFrame(s["alignment"]))
-        summary.plot_leaderboard(s["alignment"], snakemake.output.leaderboard_png, title=f"{snakemake.wildcards.dataset}: representations vs humans")
+        summary.plot_leaderboard(s["alignment"], snakemake.output.leaderboard_png, title=f"{snakemake.wildcards.dataset}: representations vs humans",
+                                 splits=s["alignment_splits"])
     else:
         write_text(snakemake.output.leaderboard, "feature_set\n")
         summary.plot_leaderboard([], snakemake.output.leaderboard_png, title="no human space")

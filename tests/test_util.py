@@ -1,5 +1,7 @@
 """Atomic writes and feature-set I/O."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -27,3 +29,35 @@ def test_feature_sets_roundtrip_and_join_by_id(tmp_path):
         fs.rows(["a", "zzz"])
     with pytest.raises(ValueError, match="duplicate"):
         FeatureSet(X[:2], ["a", "a"])
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    # a job killed by pid (SIGKILL, no chance to clean up) must not leave its pool's workers behind
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    code = (
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'scripts')!r})\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from imagespace.util import die_with_parent\n"
+        "pool = ProcessPoolExecutor(2, initializer=die_with_parent, initargs=(os.getpid(),))\n"
+        "futs = [pool.submit(time.sleep, 120) for _ in range(2)]\n"
+        "time.sleep(1.5)\n"
+        "print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [psutil.Process(int(p)) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(w.is_running() for w in workers)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for w in alive:
+        w.kill()
+    assert not alive, f"workers {[w.pid for w in alive]} outlived their killed parent"

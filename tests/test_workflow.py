@@ -76,6 +76,26 @@ def test_complete_run_writes_summary_and_figures(project):
     )["compare"]
 
 
+def test_human_map_scores_its_training_split_out_of_fold(project):
+    # human_pred_pca's training rows are the out-of-fold predictions (recomputed here), not the
+    # stored map applied in-sample; the other split gets the stored map
+    from imagespace import alignment
+    from imagespace.util import load_features, load_human_table
+
+    d = project / "results/synth"
+    pred, base = load_features(d / "features/human_pred_pca.npz"), load_features(d / "features/pca.npz")
+    ids, H = load_human_table(d / "human/train.tsv")
+    val_ids, _ = load_human_table(d / "human/validation.tsv")
+    with np.load(d / "alignment/human_pred_pca_map.npz") as m:
+        W, b = m["W"], m["b"]
+    X = base.rows(ids).astype(np.float64)
+    oof, _, _ = alignment.cross_val_map(X, H, folds=5, seed=0)
+    scale = np.abs(oof).max()
+    assert np.abs(pred.rows(ids) - oof).max() < 1e-4 * scale
+    assert np.abs(pred.rows(ids) - alignment.apply_map(X, W, b)).max() > 1e-2 * scale
+    assert np.abs(pred.rows(val_ids) - alignment.apply_map(base.rows(val_ids), W, b)).max() < 1e-4 * scale
+
+
 def test_nothing_reruns_after_a_complete_run(project):
     assert planned_jobs(project) == []
 

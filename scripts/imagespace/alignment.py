@@ -26,16 +26,21 @@ DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 17))
 
 
 def make_model(method: str = "ridge", alphas=DEFAULT_ALPHAS, max_pls: int = 20, inner_folds: int = 5, seed: int = 0):
-    """Standardise features, then ridge (alpha by inner CV) or PLS (components by inner CV)."""
+    """Standardise features, then ridge (alpha by inner CV) or PLS (components by inner CV).
+
+    The scaler is part of the pipeline the inner CV refits on each inner training
+    fold, so the rows that judge a penalty never shape the standardisation.
+    """
     from sklearn.cross_decomposition import PLSRegression
-    from sklearn.linear_model import RidgeCV
+    from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     inner = KFold(inner_folds, shuffle=True, random_state=seed)
     if method == "ridge":
-        return make_pipeline(StandardScaler(), RidgeCV(alphas=list(alphas), cv=inner))
+        grid = {"ridge__alpha": [float(a) for a in alphas]}
+        return GridSearchCV(make_pipeline(StandardScaler(), Ridge()), grid, cv=inner)
     if method == "pls":
         grid = {"plsregression__n_components": list(range(1, max_pls + 1))}
         return GridSearchCV(make_pipeline(StandardScaler(), PLSRegression(scale=False)), grid, cv=inner)
@@ -43,11 +48,13 @@ def make_model(method: str = "ridge", alphas=DEFAULT_ALPHAS, max_pls: int = 20, 
 
 
 def _penalty(model) -> dict:
-    est = getattr(model, "best_estimator_", model)
-    last = est.steps[-1][1]
-    if hasattr(last, "alpha_"):
-        return {"alpha": float(last.alpha_)}
-    return {"n_components": int(last.n_components)}
+    """The penalty the inner CV chose; a warning when it lies on the edge of the grid searched."""
+    (key, values), = model.param_grid.items()
+    chosen = model.best_params_[key]
+    if len(values) > 1 and chosen in (values[0], values[-1]):
+        log.warning("%s chosen at the edge of the grid searched (%s..%s): widen the grid", key, values[0], values[-1])
+    name = key.split("__", 1)[1]
+    return {name: float(chosen) if name == "alpha" else int(chosen)}
 
 
 def cross_val_map(X_train, H_train, X_other=None, method: str = "ridge", folds: int = 5, seed: int = 0, **kw):

@@ -194,8 +194,11 @@ def describe_files(paths, size, opts: dict, groups=GROUPS, n_jobs: int = 1, chun
     if n_jobs <= 1 or len(tasks) <= 1:
         parts = [_describe_files(t) for t in tasks]
     else:
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        from imagespace.util import die_with_parent
+
+        with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             parts = list(pool.map(_describe_files, tasks))
     return np.vstack(parts) if parts else np.empty((0, 0))

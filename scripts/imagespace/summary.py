@@ -12,7 +12,10 @@ CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype
 
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
-          cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None) -> dict:
+          cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
+          train_split: str = "train") -> dict:
+    """The summary of one dataset; *train_split* is the split the maps into the human space are trained on
+    (the leaderboard ranks by the other splits first)."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -77,19 +80,22 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         for key in ("label", "subtype"):
             if key in r and not r[key]["significant"]:
                 out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
-    out["alignment"] = leaderboard(out["compare"]) if out["compare"] else []
+    out["alignment_splits"] = split_order({sp for v in out["compare"].values() for sp in v}, train_split)
+    out["alignment"] = leaderboard(out["compare"], out["alignment_splits"]) if out["compare"] else []
     if ing["n_skipped"]:
         out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
     return out
 
 
-def leaderboard(compare: dict) -> list[dict]:
-    """One row per feature set, columns split x metric, sorted best first.
+def split_order(splits, train_split: str = "train") -> list[str]:
+    """The splits in leaderboard order: those the maps into the human space were not trained on first
+    (held out from every map and every network trained on human coordinates), the training split last."""
+    return sorted(splits, key=lambda sp: (sp == train_split, sp))
 
-    Sorted by the disparity on the split that is out of sample for every feature
-    set (validation, when there is one), then on the others.
-    """
-    splits = sorted({sp for v in compare.values() for sp in v}, key=lambda sp: (sp != "validation", sp))
+
+def leaderboard(compare: dict, splits: list[str]) -> list[dict]:
+    """One row per feature set, columns split x metric, sorted best first by the disparity on
+    *splits* in order (:func:`split_order`: the held-out splits first)."""
     rows = []
     for fs, by_split in compare.items():
         row = {"feature_set": fs}
@@ -154,8 +160,7 @@ def markdown(s: dict) -> str:
     if s["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
     if s["alignment"]:
-        splits = sorted({k.rsplit("_disparity", 1)[0] for r in s["alignment"] for k in r if k.endswith("_disparity")},
-                        key=lambda sp: (sp != "validation", sp))
+        splits = s["alignment_splits"]
         lines += [
             "## Leaderboard: which representation matches the human space",
             "",
@@ -248,15 +253,13 @@ def markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_leaderboard(rows: list[dict], path, title: str = "") -> None:
+def plot_leaderboard(rows: list[dict], path, title: str = "", splits: list[str] = ()) -> None:
     """Horizontal bars of the disparity per feature set and split, with the bootstrap CI."""
     import numpy as np
     from matplotlib.figure import Figure
 
     from imagespace.util import save_figure
 
-    splits = sorted({k.rsplit("_disparity", 1)[0] for r in rows for k in r if k.endswith("_disparity")},
-                    key=lambda sp: (sp != "validation", sp))
     fig = Figure(figsize=(8, 0.45 * max(3, len(rows)) + 1.2))
     ax = fig.subplots()
     y = np.arange(len(rows))

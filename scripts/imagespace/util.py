@@ -57,6 +57,25 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     return logging.getLogger("imagespace")
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Initializer of a worker process: end when its parent ends, however the parent was killed.
+
+    A pool's workers otherwise wait for work forever once their parent is SIGKILLed
+    (a job killed by pid, not by process group). Linux: PR_SET_PDEATHSIG; elsewhere
+    only the check that the parent is still there.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def logged_errors() -> Iterator[None]:
     """Log any exception (with traceback) before re-raising it."""

@@ -32,5 +32,6 @@ rule summary:
         predicted_from=lambda w: (
             model_owner(w.dataset) if prediction_source(w.dataset) else None
         ),
+        train_split=lambda w: S(w.dataset, "alignment")["train_split"],
     script:
         "../../scripts/summary.py"
