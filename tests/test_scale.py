@@ -51,3 +51,19 @@ def test_subsampled_agglomerative_recovers_separated_clusters():
     assert cluster.hungarian_accuracy(truth, labels)[0] > 0.99
     # stratified: the subsample keeps the class proportions
     assert np.bincount(truth[idx]).tolist() == [300, 200, 100]
+
+
+def test_landmark_isomap_embeds_other_rows_with_the_landmarks_transform():
+    Z, X = _plane(900, seed=1)
+    p = embed.params_for("isomap", {"n_neighbors": 10})
+    Y, Y_other, info = embed.embed("isomap", X[:700], 2, p, 0, X_other=X[700:], large_n=400, landmarks=300)
+    assert info["strategy"]["name"] == "landmarks" and info["n_transformed"] == 200
+    # the other rows land where the fitted rows of the same plane would
+    assert compare.fast_disparity(Z, np.vstack([Y, Y_other])) < 0.05
+
+
+def test_landmark_extension_with_fewer_landmarks_than_neighbours():
+    # the smallest landmark set the schema allows (10) with the 10-nearest-landmark interpolation
+    _, X = _plane(60, seed=2)
+    Y, _, info = embed.embed("tsne", X, 4, embed.params_for("tsne", {"max_iter": 250}), 0, large_n=20, landmarks=10)
+    assert info["strategy"]["n_landmarks"] == 10 and Y.shape == (60, 4) and np.isfinite(Y).all()

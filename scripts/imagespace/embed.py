@@ -91,13 +91,19 @@ def knn_extend(X_land, Y_land, X_new, k: int = 10, chunk: int = 4096) -> np.ndar
     """Inverse-distance weighted mean of the k nearest landmarks' embedding coordinates."""
     X_land = np.asarray(X_land, dtype=np.float64)
     sq_land = (X_land**2).sum(1)
+    k = min(int(k), len(X_land))
     out = np.empty((len(X_new), Y_land.shape[1]))
     for a in range(0, len(X_new), chunk):
         D = _distances(X_new[a:a + chunk], X_land, sq_land)
-        nn = np.argpartition(D, k, axis=1)[:, :k]
+        nn = np.argpartition(D, k - 1, axis=1)[:, :k]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
         out[a:a + chunk] = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
     return out
+
+
+def _transform(model, X, chunk: int = 4096) -> np.ndarray:
+    """A fitted model's out-of-sample transform, a block of rows at a time (bounded memory)."""
+    return np.vstack([model.transform(np.asarray(X[a:a + chunk], dtype=np.float64)) for a in range(0, len(X), chunk)])
 
 
 def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1,
@@ -124,7 +130,7 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
         if method == "isomap":  # the landmarks' fit has its own out-of-sample transform
             model = make_model(method, n_components, p, seed, n_jobs).fit(np.asarray(X_fit[idx], dtype=np.float64))
             Y_land, info = model.embedding_, {"method": method, "n_components": n_components, "params": p, "seed": seed}
-            Y_rest, how = model.transform(np.asarray(X_rest, dtype=np.float64)), "Isomap transform"
+            Y_rest, how = _transform(model, X_rest), "Isomap transform"
         else:
             Y_land, _, info = embed(method, X_fit[idx], n_components, params, seed, n_jobs=n_jobs)
         if method == "mds":
@@ -137,8 +143,8 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
                                               "extension": how, "large_n": int(large_n), "stratified": strata is not None}})
         log.info("%s: %d > large_n %d: fitted on %d landmarks, %d rows placed by %s", method, n, large_n, len(idx), len(rest), how)
         Y_other = None
-        if X_other is not None and len(X_other) and method in TRANSFORMS:
-            Y_other = knn_extend(X_fit, Y, X_other)
+        if X_other is not None and len(X_other) and method in TRANSFORMS:  # Isomap: the landmarks' transform
+            Y_other = _transform(model, X_other)
             info["n_transformed"] = len(X_other)
         return Y, Y_other, info
     if method == "tsne" and p["perplexity"] >= n:
@@ -146,6 +152,10 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
         log.warning("t-SNE perplexity lowered to %.1f for %d points", p["perplexity"], n)
     if method in ("lle", "isomap") and p["n_neighbors"] >= n:
         p["n_neighbors"] = n - 1
+    if method == "lle" and p.get("eigen_solver") == "auto" and large_n is not None and n > int(large_n):
+        # scikit-learn's "auto" picks the dense solver (n x n, O(n^3)) for 9+ dimensions
+        p["eigen_solver"] = "arpack"
+        log.info("lle: %d > large_n %d: sparse eigen-solver (arpack)", n, large_n)
     model = make_model(method, n_components, p, seed, n_jobs)
     Y = model.fit_transform(np.asarray(X_fit, dtype=np.float64))
     info = {"method": method, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
@@ -156,7 +166,7 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
     Y_other = None
     if X_other is not None and len(X_other):
         if method in TRANSFORMS:
-            Y_other = model.transform(np.asarray(X_other, dtype=np.float64))
+            Y_other = _transform(model, X_other)
             info["n_transformed"] = len(X_other)
         else:
             info["n_transformed"] = 0
