@@ -27,6 +27,8 @@ with logged_errors():
     if target == "class":
         train, val, how = cnn.split_rows(manifest, spec)
         y_train, y_val = y[train], y[val]
+        # a split whose labels choose the checkpoint is not fully held out in the human comparison
+        checkpoint_split = spec.get("validation_split", "validation") if how.startswith("split ") else None
     else:
         # regression on the human coordinates: train on the split that has them, validate on another one
         # the checkpoint is chosen on a held-out part of the training split, so that every other
@@ -41,6 +43,7 @@ with logged_errors():
         human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}
         y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
         how = f"held-out {spec['validation_fraction']:.0%} of the human space's training images"
+        checkpoint_split = None
         if target == "joint":
             y_train["output"], y_val["output"] = y[train], y[val]
     x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
@@ -72,7 +75,7 @@ with logged_errors():
     row = history[best - 1]
     info = {
         "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
-        "validation": how, "best_epoch": best, "why": why, "epochs_run": len(history),
+        "validation": how, "checkpoint_split": checkpoint_split, "best_epoch": best, "why": why, "epochs_run": len(history),
         "target": target, "human_stats": human_stats,
         "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
         "train_accuracy": row.get("accuracy", row.get("output_accuracy")),

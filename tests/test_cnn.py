@@ -82,6 +82,11 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     c = s["cnn"]["cnn"]
     assert c["epochs_run"] == 3 and 1 <= c["best_epoch"] <= 3 and 0 <= c["val_accuracy"] <= 1
     assert c["n_params"] > 0 and c["n_bias_params"] > 0 and c["dead_units"] == []
+    # the classifier chose its checkpoint on the validation split, which has a human space: the
+    # summary says its rows there are not fully held out; the human-target network's are
+    assert c["checkpoint_split"] == "validation" and s["cnn"]["cnn_h"]["checkpoint_split"] is None
+    assert "`cnn` chose its checkpoint by label accuracy on split 'validation'" in (d / "summary.md").read_text()
+    assert "`cnn_h` chose" not in (d / "summary.md").read_text()
     assert set(s["compare"]["cnn"]) == {"train", "validation"}
     assert "cnn" in s["clustering_by_feature_set"]
     for fig in ("cnn/cnn/curves.png", "maps/cnn_features.png", "clustering/cnn/kmeans/gallery.png"):

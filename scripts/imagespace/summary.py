@@ -51,7 +51,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         entry = out["cnn"].setdefault(r["variant"], {})
         if Path(path).name == "training.json":
             entry.update({k: r.get(k) for k in ("val_accuracy", "best_epoch", "epochs_run", "train_seconds", "n_params", "n_bias_params",
-                                                  "train_accuracy", "why", "device", "n_train", "n_val", "validation")})
+                                                  "train_accuracy", "why", "device", "n_train", "n_val", "validation",
+                                                  "checkpoint_split")})
         else:
             entry["dead_units"] = r["dead_units"]
             entry["feature_dims"] = r["dims"]
@@ -181,6 +182,11 @@ def markdown(s: dict) -> str:
                     cells.append("– | – | –")
             lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")
         lines.append("")
+        for v, c in s["cnn"].items():
+            if c.get("checkpoint_split") in splits:
+                lines.append(f"Note: `{v}` chose its checkpoint by label accuracy on split {c['checkpoint_split']!r}, so its rows "
+                             "of that split (and those of maps and ensembles built on it) are not fully held out.")
+                lines.append("")
         groups = [g for g in ("label", "subtype") if any(f"{sp}_rdm_{g}" in r for r in s["alignment"] for sp in splits)]
         if groups:
             lines += ["### Category structure: RDM Spearman ρ with the category RDMs (same group = 0, else 1)", "",
