@@ -123,13 +123,14 @@ def _f(v, fmt="{:.3f}"):
     return "–" if v is None else (fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
 
 
-def _p(v) -> str:
-    """A permutation p-value: below 0.001 (or 0.0001) as a bound, as the convention is, otherwise to 4 places."""
+def _p(v, relation: bool = False) -> str:
+    """A permutation p-value: below 0.001 (or 0.0001) as a bound, as the convention is, otherwise to 4 places
+    (after "= " with *relation*)."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         for bound in (0.0001, 0.001):
             if v < bound:
                 return f"< {bound:g}"
-    return _f(v, "{:.4f}")
+    return ("= " if relation and v is not None else "") + _f(v, "{:.4f}")
 
 
 def _strategy(st: dict | None) -> str:
@@ -165,7 +166,7 @@ def markdown(s: dict) -> str:
         lines += [
             "## Leaderboard: which representation matches the human space",
             "",
-            "Procrustes disparity (bootstrap 95% CI), RDM Spearman ρ and linear CKA; best first. "
+            "Procrustes disparity (bootstrap 95% CI, permutation p against shuffled rows), RDM Spearman ρ and linear CKA; best first. "
             "`human_pred_<x>` rows are cross-validated linear maps of <x> into the human space "
             "(out-of-fold on the split they were trained on).",
             "",
@@ -176,7 +177,8 @@ def markdown(s: dict) -> str:
             cells = []
             for sp in splits:
                 if f"{sp}_disparity" in r:
-                    cells.append(f"{_f(r[f'{sp}_disparity'])} [{_f(r[f'{sp}_ci95_low'])}, {_f(r[f'{sp}_ci95_high'])}] | "
+                    cells.append(f"{_f(r[f'{sp}_disparity'])} [{_f(r[f'{sp}_ci95_low'])}, {_f(r[f'{sp}_ci95_high'])}], "
+                                 f"p {_p(r[f'{sp}_permutation_p'], relation=True)} | "
                                  f"{_f(r[f'{sp}_rdm_spearman'])} | {_f(r[f'{sp}_cka'])}")
                 else:
                     cells.append("– | – | –")
