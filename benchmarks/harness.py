@@ -310,7 +310,7 @@ def fashion_config(work: Path, n: int, cnn: bool = True) -> dict:
 
 
 STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("embed_", "map_"),
-          "clustering": ("cluster_",), "cnn": ("train_", "features_")}
+          "clustering": ("cluster_",), "cnn": ("train_", "features_", "cnn_maps_")}
 
 
 def stage_times(rules: dict) -> dict:

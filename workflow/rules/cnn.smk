@@ -78,6 +78,8 @@ rule cnn_maps:
         ),
     log:
         "logs/{dataset}/maps_{variant}.log",
+    benchmark:
+        "benchmarks/{dataset}/cnn_maps_{variant}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
