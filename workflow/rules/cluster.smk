@@ -52,6 +52,8 @@ rule cluster_dbscan:
         **cluster_out("dbscan", "kdistance"),
     log:
         "logs/{dataset}/cluster_{fs}_dbscan.log",
+    benchmark:
+        "benchmarks/{dataset}/cluster_{fs}_dbscan.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
