@@ -28,6 +28,7 @@ include: "workflow/rules/cnn.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/alignment.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/probes.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -12,13 +12,12 @@ with logged_errors():
     import numpy as np
 
     device = cnn.configure_tensorflow(snakemake.threads)  # before TensorFlow is imported
-    import keras
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
-    model = keras.models.load_model(snakemake.input.model)
+    model = cnn.load_model(snakemake.input.model)
     train = read_json(snakemake.input.training)
     target = train.get("target", "class")
-    if target == "class":
+    if target in ("class", "triplet"):  # penultimate layer (triplet: the L2-normalised embedding)
         F = cnn.features(model, np.asarray(images))
     else:  # the network's predictions of the human coordinates are the feature set
         F = cnn.human_predictions(model, np.asarray(images), train["human_stats"]["mean"], train["human_stats"]["sd"])
@@ -29,6 +28,6 @@ with logged_errors():
         raise ValueError(f"{snakemake.input.model}: every penultimate unit is dead; the features carry no information")
     save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", variant=snakemake.wildcards.variant,
                   best_epoch=train["best_epoch"], dead_units=dead, target=target,
-                  in_sample_split=None if target == "class" else "the split whose human space trained it")
+                  in_sample_split=None if target in ("class", "triplet") else "the split whose human space trained it")
     write_json(snakemake.output.info, {"variant": snakemake.wildcards.variant, "device": device, "n": len(F),
                                        "dims": F.shape[1], "dead_units": dead, "n_dead": len(dead)})

@@ -12,7 +12,7 @@ with logged_errors():
     i = snakemake.input
     s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
                       list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
-                      snakemake.params.train_split)
+                      snakemake.params.train_split, list(i.evaluation), list(i.probes))
     write_json(snakemake.output.json, s)
     write_text(snakemake.output.md, summary.markdown(s) + "\n")
     if s["alignment"]:
@@ -28,3 +28,6 @@ with logged_errors():
         summary.plot_leaderboard([], snakemake.output.leaderboard_png, title="no human space")
     for w in s["warnings"]:
         log.warning("%s", w)
+    if s["warnings"]:  # on the console too, not only in the log
+        print(f"imagespace: {len(s['warnings'])} warning(s) for dataset {snakemake.wildcards.dataset!r} "
+              f"(top of {snakemake.output.md}):\n" + "\n".join(f"  - {w}" for w in s["warnings"]), file=sys.stderr)

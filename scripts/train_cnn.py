@@ -24,7 +24,7 @@ with logged_errors():
     classes = sorted(manifest["label"].unique())
     y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
     human_stats = {}
-    if target == "class":
+    if target in ("class", "triplet"):
         train, val, how = cnn.split_rows(manifest, spec)
         y_train, y_val = y[train], y[val]
         # a split whose labels choose the checkpoint is not fully held out in the human comparison
@@ -50,17 +50,18 @@ with logged_errors():
     log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
     model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
                             augment=spec["augment"], optimizer=spec["optimizer"], target=target,
-                            human_dims=human_stats.get("dims", 0), human_weight=float(spec.get("human_weight", 1.0)))
+                            human_dims=human_stats.get("dims", 0), human_weight=float(spec.get("human_weight", 1.0)),
+                            triplet=spec.get("triplet"))
     counts = cnn.count_parameters(model)
     write_text(out.summary, cnn.model_summary(model) + "\n")
     # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
     # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
-    fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor")}
+    fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
     script_src = Path(snakemake.scriptdir) / "train_cnn.py"
     fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
     t0 = time.perf_counter()
     model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
-                               Path(snakemake.params.state_dir), fp, monitor=spec["monitor"])
+                               Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)
     wall = time.perf_counter() - t0
     best, why = cnn.choose_epoch(history, spec["monitor"])
     state = Path(snakemake.params.state_dir)
@@ -79,6 +80,8 @@ with logged_errors():
         "target": target, "human_stats": human_stats,
         "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
         "train_accuracy": row.get("accuracy", row.get("output_accuracy")),
+        "stopped_early": len(history) < spec["epochs"], "learning_rate_final": row.get("learning_rate"),
+        "nan_loss": bool(any(not np.isfinite(h.get("loss", 0.0)) for h in history)),
         "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
         **counts, "spec": spec,
     }

@@ -174,3 +174,170 @@ def test_dead_penultimate_units_are_detected():
     dead_all[-1]["bias_init"] = -1e4
     F = cnn.features(cnn.build_model((12, 12, 1), 2, dead_all, seed=0), x)
     assert cnn.dead_units(F) == list(range(8))
+
+
+# --------------------------------------------------------------------------- issue: supervised results you can trust
+def _shapes(n_per_class=40, size=28, seed=3):
+    from imagespace import synthetic
+
+    g = synthetic.generate(n_per_class=n_per_class, size=size, seed=seed)
+    classes = sorted(set(g["labels"]))
+    return g["images"], np.array([classes.index(c) for c in g["labels"]], np.int32), classes
+
+
+def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_path):
+    x, y, _ = _shapes(20, 16)
+    model = cnn.build_model(x.shape[1:], 3, "default", seed=0)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # momentum 0.99: after 8 steps the moving statistics are far off
+    import keras
+
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    sub = keras.Model(model.inputs, bns[0].input)
+    a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, bns[0].input.shape[-1])
+    assert np.abs(np.asarray(bns[0].moving_variance) - a.var(axis=0)).max() > 0.05  # the problem the fix removes
+    assert cnn.recalibrate_batchnorm(model, x) == [layer.name for layer in bns]
+    for layer in bns:  # in network order: each layer's inputs computed with the earlier layers already recalibrated
+        sub = keras.Model(model.inputs, layer.input)
+        a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, layer.input.shape[-1])
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), a.mean(axis=0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(layer.moving_variance), a.var(axis=0), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", sorted(cnn.PRESETS))
+def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, preset):
+    """After a short run, accuracy on the training split in inference mode (how the saved model is used)
+    is within 0.1 of training mode (batch statistics, dropout): the model that chose the checkpoint is the
+    model that is saved."""
+    from imagespace import cnn_eval
+
+    x, y, classes = _shapes(40, 28)
+    val = np.zeros(len(y), bool)
+    val[::4] = True
+    settings = {"optimizer": {"learning_rate": 3e-3}, "schedule": {"type": "plateau"}, "class_weight": "balanced"}
+    model = cnn.build_model(x.shape[1:], 3, preset, seed=1, optimizer=settings["optimizer"])
+    model, hist = cnn.train(model, x[~val], y[~val], x[val], y[val], epochs=4, batch_size=16, seed=1, state_dir=tmp_path,
+                            fp="t", settings=settings)
+    splits = np.where(val, "validation", "train")
+    res = cnn_eval.evaluate(model, x, y, splits, classes, "class", "train", "validation")
+    modes = res["train_modes"]
+    assert modes["n"] == int((~val).sum())
+    assert modes["gap"] <= 0.1, modes
+    # the validation score that chose the checkpoint is the saved model's own inference-mode score
+    assert res["classifiers"]["softmax"]["validation"]["accuracy"] == pytest.approx(hist[-1]["val_accuracy"], abs=1e-6)
+
+
+def test_a_model_that_always_predicts_the_majority_class_is_flagged():
+    from imagespace import cnn_eval
+
+    x, y, classes = _shapes(30, 16)
+    keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:10], np.flatnonzero(y == 2)[:10]])
+    x, y = x[keep], y[keep]  # 30 / 10 / 10: majority rate 0.6
+    model = cnn.build_model(x.shape[1:], 3, "default", seed=0)
+    out = model.get_layer("output")
+    kernel, bias = out.get_weights()
+    out.set_weights([np.zeros_like(kernel), np.array([5.0, 0.0, 0.0], np.float32)])  # forced to class 0
+    splits = np.array(["train", "test"] * (len(y) // 2))
+    res = cnn_eval.evaluate(model, x, y, splits, classes, "class", "train", None)
+    m = res["classifiers"]["softmax"]["test"]
+    assert m["accuracy"] == pytest.approx(m["majority_rate"]) and m["majority_class"] == classes[0]
+    assert any("majority-class rate" in w and "'test'" in w for w in res["warnings"]), res["warnings"]
+    assert any("predicts" in w and "collapsed" in w for w in res["warnings"]), res["warnings"]
+    # a good classifier is not flagged
+    good = dict(m, accuracy=0.95, confusion=np.diag(np.bincount(y[splits == "test"], minlength=3)).tolist())
+    from imagespace.evaluation import degenerate_warnings
+
+    assert degenerate_warnings(good, "good") == []
+
+
+@pytest.mark.workflow
+def test_test_split_evaluation_probes_and_triplet_variant_through_the_workflow(tmp_path):
+    cfg = tiny_config(epochs=3, n_per_class=40, variants={"cnn": {}, "cnn_tri": {"target": "triplet", "triplet": {
+        "embedding_dims": 16, "classes_per_batch": 3, "per_class": 6}}})
+    cfg["datasets"]["tiny"]["test_fraction"] = 0.2
+    work = write(tmp_path, cfg)
+    snakemake(work)
+    d = work / "results/tiny"
+    manifest = pd.read_csv(d / "ingest/manifest.tsv", sep="\t", dtype=str)
+    n_split = manifest["split"].value_counts().to_dict()
+    assert set(n_split) == {"train", "validation", "test"} and n_split["test"] == 24  # 20% of 40 per class
+    s = json.loads((d / "summary.json").read_text())
+    ev = json.loads((d / "cnn/cnn/evaluation.json").read_text())
+    assert ev["headline_split"] == "test" and ev["checkpoint_split"] == "validation"
+    for model in ("cnn", "cnn_tri_nearest_centroid", "cnn_tri_mlp"):
+        for sp in ("validation", "test"):
+            m = s["classification"][model][sp]
+            assert m["n"] == n_split[sp]
+            assert int(np.sum(m["confusion"])) == n_split[sp]  # confusion totals equal the split size
+            assert {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_normalized"} <= set(m)
+        assert s["classification"][model]["validation"]["chose_checkpoint"] is True
+        assert s["classification"][model]["test"]["chose_checkpoint"] is False
+    # the test numbers come from the test rows only: recomputed from the per-image predictions
+    pred = pd.read_csv(d / "cnn/cnn/predictions.tsv", sep="\t", dtype={"id": str})
+    test_ids = set(manifest.loc[manifest["split"] == "test", "id"])
+    rows = pred[pred["id"].isin(test_ids)]
+    assert len(rows) == 24 and set(rows["split"]) == {"test"}
+    assert s["classification"]["cnn"]["test"]["accuracy"] == pytest.approx(rows["correct"].mean())
+    # the metric-learning embedding is a feature set like any other: unit vectors, clustered, compared, probed
+    tri = load_features(d / "features/cnn_tri.npz")
+    assert tri.X.shape == (len(manifest), 16)
+    np.testing.assert_allclose(np.linalg.norm(tri.X, axis=1), 1.0, atol=1e-4)
+    assert "cnn_tri" in s["clustering_by_feature_set"] and "test" in s["compare"]["cnn_tri"]
+    for fs in ("pca", "cnn", "cnn_tri", "human_pred_cnn_tri"):
+        assert set(s["probes"][fs]) == {"logistic", "knn", "nearest_centroid"}
+        assert all(p["split"] == "test" and p["n"] == 24 for p in s["probes"][fs].values())
+    md = (d / "summary.md").read_text()
+    assert "## Probes" in md and "## Classifiers on held-out splits" in md
+    for fig in ("cnn/cnn/confusion.png", "cnn/cnn/mistakes.png", "cnn/cnn_tri/confusion.png", "cnn/cnn_tri/curves.png"):
+        assert (d / fig).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_stale_batchnorm_statistics_are_flagged(tmp_path):
+    """The guard for the failure this issue fixes: trained without recalibration, the default network's
+    stored batch-norm statistics lag behind and inference mode collapses; the evaluation says so."""
+    from imagespace import cnn_eval
+
+    x, y, classes = _shapes(40, 28)
+    val = np.zeros(len(y), bool)
+    val[::4] = True
+    settings = {"optimizer": {"learning_rate": 3e-3}, "recalibrate_batchnorm": False}
+    model = cnn.build_model(x.shape[1:], 3, "default", seed=1, optimizer=settings["optimizer"])
+    model, _ = cnn.train(model, x[~val], y[~val], x[val], y[val], epochs=4, batch_size=16, seed=1, state_dir=tmp_path, fp="t",
+                         settings=settings)
+    res = cnn_eval.evaluate(model, x, y, np.where(val, "validation", "train"), classes, "class", "train", "validation")
+    assert res["train_modes"]["gap"] > cnn_eval.MODE_GAP, res["train_modes"]
+    assert any("inference mode" in w and "training mode" in w for w in res["warnings"]), res["warnings"]
+    # recalibrating the same weights closes the gap
+    cnn.recalibrate_batchnorm(model, x[~val])
+    res = cnn_eval.evaluate(model, x, y, np.where(val, "validation", "train"), classes, "class", "train", "validation")
+    assert res["train_modes"]["gap"] <= 0.1
+
+
+def test_learning_rate_schedules_and_early_stopping_follow_the_history():
+    hist = [{"epoch": i + 1, "loss": 1.0, "val_accuracy": v, "val_loss": 1.0} for i, v in enumerate([0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7])]
+    plateau = {"type": "plateau", "factor": 0.5, "patience": 3, "min_lr": 1e-4}
+    lrs = [cnn.learning_rate_for(plateau, 1e-2, e, 20, hist, "val_accuracy") for e in range(len(hist) + 1)]
+    # no improvement after epoch 2 for 3 epochs (3, 4, 5): halved from epoch 6 on; epoch 6 improves, 7-8 do not yet reach 3
+    assert lrs == [1e-2] * 5 + [5e-3] * 4
+    assert cnn.learning_rate_for(plateau, 1e-2, 3, 20, hist[:3], "val_loss") == 1e-2  # loss constant: no improvement yet < 3
+    rounds = {"type": "rounds", "rounds": [[2, 1e-2], [3, 1e-3], [1, 1e-4]]}
+    assert [cnn.learning_rate_for(rounds, 0, e, 10, [], "val_accuracy") for e in range(8)] == [1e-2] * 2 + [1e-3] * 3 + [1e-4] * 3
+    cos = [cnn.learning_rate_for({"type": "cosine", "min_lr": 0.0}, 1.0, e, 11, [], "val_accuracy") for e in range(11)]
+    assert cos[0] == pytest.approx(1.0) and cos[5] == pytest.approx(0.5) and cos[10] == pytest.approx(0.0)
+    assert all(a >= b for a, b in zip(cos, cos[1:]))
+    with pytest.raises(ValueError, match="cnn.schedule.type"):
+        cnn.learning_rate_for({"type": "steps"}, 1.0, 0, 10, [], "val_accuracy")
+    # early stopping: best at epoch 6, patience 2 -> stop after epoch 8; patience 0 never stops
+    assert cnn.stop_early(hist, "val_accuracy", 2) and not cnn.stop_early(hist, "val_accuracy", 3)
+    assert not cnn.stop_early(hist, "val_accuracy", 0)
+    assert cnn.stop_early(hist + [{"epoch": 9, "loss": float("nan"), "val_accuracy": 0.7}], "val_accuracy", 0)  # NaN loss stops
+    # a joint model's class accuracy is val_output_accuracy; a regression target falls back to val_loss
+    assert cnn.resolve_monitor("val_accuracy", {"val_output_accuracy": 0.5, "val_loss": 1}) == "val_output_accuracy"
+    assert cnn.resolve_monitor("val_accuracy", {"val_loss": 1, "loss": 1}) == "val_loss"
+
+
+def test_balanced_class_weights_equalise_the_classes():
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    w = cnn.balanced_class_weights(y, 4)
+    totals = [w[c] * (y == c).sum() for c in range(3)]
+    assert totals == pytest.approx([100 / 3] * 3)  # every class weighs the same in the loss
+    assert w[3] == 1.0  # a class absent from training keeps weight 1

@@ -330,6 +330,41 @@ def test_assign_split_rounds_per_class():
     assert {r.split for r in recs} == {"train", "validation"}
 
 
+def test_three_way_split_is_stratified_seeded_and_keeps_the_two_way_split():
+    from imagespace.datasets import Record
+
+    def recs():
+        return [Record("all", f"{lab}{i}", lab, lab) for lab, n in (("a", 50), ("b", 20), ("c", 10)) for i in range(n)]
+
+    three = recs()
+    assign_split(three, 0.2, 3, test_fraction=0.2)
+    for lab, n in (("a", 50), ("b", 20), ("c", 10)):
+        got = [r.split for r in three if r.label == lab]
+        assert got.count("test") == round(0.2 * n) and got.count("validation") == round(0.2 * n)  # of all images
+    again = recs()
+    assign_split(again, 0.2, 3, test_fraction=0.2)
+    assert [r.split for r in again] == [r.split for r in three]
+    # without a test fraction the split is exactly the two-way split it always was
+    two, old = recs(), recs()
+    assign_split(two, 0.2, 3)
+    from imagespace.util import stratified_holdout
+
+    old_val = stratified_holdout([r.label for r in old], 0.2, 3)
+    assert [r.split == "validation" for r in two] == old_val.tolist()
+    with pytest.raises(InputError, match="leaves no training images"):
+        collect("x", {"source": {"type": "sklearn_digits"}, "validation_fraction": 0.5, "test_fraction": 0.5})
+
+
+def test_npz_split_array(tmp_path):
+    p = tmp_path / "s.npz"
+    x = np.zeros((6, 4, 4), np.uint8)
+    np.savez(p, x=x, y=np.arange(6) % 2, part=np.array(["train"] * 4 + ["test"] * 2))
+    records, _ = collect("x", {"source": {"type": "npz", "path": str(p), "split_key": "part"}})
+    assert [r.split for r in records] == ["train"] * 4 + ["test"] * 2
+    with pytest.raises(InputError, match="split array 'fold' not in archive"):
+        collect("x", {"source": {"type": "npz", "path": str(p), "split_key": "fold"}})
+
+
 # --------------------------------------------------------------------------- filename_labels: bad input, modes
 @pytest.fixture
 def messy_folder(tmp_path):

@@ -37,16 +37,19 @@ NOTEBOOK_LAYERS = [
     {"type": "dense", "units": 8, "activation": "relu", "name": PENULTIMATE},
 ]
 
-# Default: the same shape of network, made robust: He initialisation, batch normalisation,
-# global average pooling instead of a 3.7M-weight flatten, and a penultimate layer that
-# cannot die (batch-normalised, tanh).
+# Default: small VGG-style blocks (conv-BN-ReLU), He initialisation, global average and max
+# pooling side by side (how much of a pattern, texture; and whether it occurs anywhere, parts,
+# corners, grains) instead of a 3.7M-weight flatten, and a
+# penultimate layer that cannot die (batch-normalised, tanh). Batch-norm statistics are
+# recalibrated after every epoch (train(): recalibrate_batchnorm).
 DEFAULT_LAYERS = [
-    {"type": "conv", "filters": 16, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
-    {"type": "maxpool", "size": 2},
     {"type": "conv", "filters": 32, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
     {"type": "maxpool", "size": 2},
     {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
-    {"type": "globalpool"},
+    {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "maxpool", "size": 2},
+    {"type": "conv", "filters": 128, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "globalavgmaxpool"},
     {"type": "dense", "units": 64, "activation": "relu", "batchnorm": True},
     {"type": "dropout", "rate": 0.3},
     {"type": "dense", "units": 8, "activation": "tanh", "batchnorm": True, "name": PENULTIMATE},
@@ -95,7 +98,8 @@ def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
 
 
 def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int, l2: float = 0.0, augment: dict | None = None,
-                optimizer: dict | None = None, target: str = "class", human_dims: int = 0, human_weight: float = 1.0):
+                optimizer: dict | None = None, target: str = "class", human_dims: int = 0, human_weight: float = 1.0,
+                triplet: dict | None = None):
     """A Keras model from a layer list (or a preset name); the softmax output is added here."""
     import keras
     from keras import layers as L
@@ -120,6 +124,8 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
     for i, spec in enumerate(layers):
         t = spec["type"]
         name = spec.get("name")
+        if target == "triplet" and name == PENULTIMATE:
+            continue  # the L2-normalised embedding takes the penultimate layer's place
         if name:
             if name in names:
                 raise ValueError(f"duplicate layer name {name!r}")
@@ -147,6 +153,10 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             x = L.AveragePooling2D(int(spec.get("size", 2)), name=name)(x)
         elif t == "globalpool":
             x = L.GlobalAveragePooling2D(name=name)(x)
+        elif t == "globalmaxpool":
+            x = L.GlobalMaxPooling2D(name=name)(x)
+        elif t == "globalavgmaxpool":  # both: how much of a pattern (texture) and whether it occurs at all (parts)
+            x = L.Concatenate(name=name)([L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])
         elif t == "flatten":
             x = L.Flatten(name=name)(x)
         elif t == "batchnorm":
@@ -155,10 +165,20 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             x = L.Dropout(float(spec.get("rate", 0.5)), seed=int(seed) + i, name=name)(x)
         else:
             raise ValueError(f"unknown layer type {t!r} in layer {i}")
-    if PENULTIMATE not in names:
-        raise ValueError(f"the architecture needs a layer named {PENULTIMATE!r}")
     opt = dict(optimizer or {})
     optimizer = keras.optimizers.get({"class_name": opt.get("name", "adam"), "config": {"learning_rate": float(opt.get("learning_rate", 1e-3))}})
+    if target == "triplet":
+        # metric learning: the architecture's penultimate layer is replaced by an L2-normalised
+        # embedding of triplet.embedding_dims, which is the model's output
+        from imagespace.metric import add_embedding_head, make_loss
+
+        tri = dict(triplet or {})
+        emb = add_embedding_head(x, int(tri.get("embedding_dims", 64)), name=PENULTIMATE, seed=int(seed))
+        model = keras.Model(inp, emb, name="imagespace_cnn")
+        model.compile(optimizer=optimizer, loss=make_loss(tri.get("loss", "triplet"), float(tri.get("margin", 0.2))))
+        return model
+    if PENULTIMATE not in names:
+        raise ValueError(f"the architecture needs a layer named {PENULTIMATE!r}")
     if target == "class":
         out = L.Dense(int(n_classes), activation="softmax", name="output")(x)
         model = keras.Model(inp, out, name="imagespace_cnn")
@@ -173,10 +193,19 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
         outputs["output"] = L.Dense(int(n_classes), activation="softmax", name="output")(x)
         losses["output"], weights["output"], metrics["output"] = "sparse_categorical_crossentropy", 1.0, ["accuracy"]
     elif target != "human":
-        raise ValueError(f"unknown cnn target {target!r} (class, human or joint)")
+        raise ValueError(f"unknown cnn target {target!r} (class, human, joint or triplet)")
     model = keras.Model(inp, outputs, name="imagespace_cnn")
     model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics)
     return model
+
+
+def load_model(path):
+    """A saved network, with the project's own layers and losses (imagespace.metric) registered first."""
+    import keras
+
+    import imagespace.metric  # noqa: F401 - registers L2Normalize and the metric-learning losses
+
+    return keras.models.load_model(path)
 
 
 def count_parameters(model) -> dict:
@@ -217,15 +246,134 @@ def _save_atomic(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def learning_rate_for(schedule: dict, base_lr: float, epoch: int, epochs: int, history: list[dict], monitor: str) -> float:
+    """Learning rate of epoch *epoch* (0-based), a function of the settings and the history so far only.
+
+    Because it is recomputed from the history, a run resumed from a checkpoint uses
+    exactly the rates the uninterrupted run would have used.
+
+    - ``constant``: *base_lr* throughout.
+    - ``plateau`` (default): multiplied by ``factor`` when *monitor* has not improved
+      by ``min_delta`` for ``patience`` epochs, not below ``min_lr``.
+    - ``cosine``: half a cosine from *base_lr* to ``min_lr`` over *epochs*, after
+      ``warmup`` epochs of linear warm-up.
+    - ``rounds``: ``rounds: [[n_epochs, lr], ...]`` rounds of decreasing rate; after
+      the last round its rate is kept.
+    """
+    kind = schedule.get("type", "plateau")
+    min_lr = float(schedule.get("min_lr", 1e-5))
+    if kind == "constant":
+        return float(base_lr)
+    if kind == "cosine":
+        warm = int(schedule.get("warmup", 0))
+        if epoch < warm:
+            return float(base_lr) * (epoch + 1) / (warm + 1)
+        span = max(1, epochs - warm - 1)
+        t = min(1.0, (epoch - warm) / span)
+        return float(min_lr + 0.5 * (base_lr - min_lr) * (1 + np.cos(np.pi * t)))
+    if kind == "rounds":
+        rounds = schedule.get("rounds") or [[epochs, base_lr]]
+        e = 0
+        for n, lr in rounds:
+            e += int(n)
+            if epoch < e:
+                return float(lr)
+        return float(rounds[-1][1])
+    if kind == "plateau":
+        monitor = resolve_monitor(monitor, history[0]) if history else monitor
+        factor, patience = float(schedule.get("factor", 0.5)), int(schedule.get("patience", 3))
+        lr, wait, best = float(base_lr), 0, None
+        for row in history[:epoch]:
+            v = _monitored(row, monitor)
+            if v is None:
+                continue
+            if best is None or _improves(v, best, monitor, float(schedule.get("min_delta", 0.0))):
+                best, wait = v, 0
+            else:
+                wait += 1
+                if wait >= patience:
+                    lr, wait = max(lr * factor, min_lr), 0
+        return lr
+    raise ValueError(f"cnn.schedule.type {kind!r}: one of constant, plateau, cosine, rounds")
+
+
+def resolve_monitor(monitor: str, row: dict) -> str:
+    """The history column that stands for *monitor*: itself, the class head's column of a joint
+    model (val_output_accuracy), else val_loss, else loss (regression targets, no validation)."""
+    for m in (monitor, monitor.replace("accuracy", "output_accuracy"), "val_loss", "loss"):
+        if m in row:
+            return m
+    raise ValueError(f"no metric to monitor in the training history (columns: {sorted(row)})")
+
+
+def _monitored(row: dict, monitor: str):
+    v = row.get(monitor)
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _improves(v: float, best: float, monitor: str, min_delta: float = 0.0) -> bool:
+    return v > best + min_delta if "acc" in monitor else v < best - min_delta
+
+
+def stop_early(history: list[dict], monitor: str, patience: int, min_delta: float = 0.0) -> bool:
+    """Whether *monitor* has not improved for *patience* epochs (patience 0: never); NaN loss stops at once."""
+    if history and not np.isfinite(history[-1].get("loss", 0.0)):
+        return True
+    if patience <= 0 or len(history) <= patience:
+        return False
+    monitor = resolve_monitor(monitor, history[0])
+    best, best_at = None, 0
+    for i, row in enumerate(history):
+        v = _monitored(row, monitor)
+        if v is not None and (best is None or _improves(v, best, monitor, min_delta)):
+            best, best_at = v, i
+    return len(history) - 1 - best_at >= patience
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    """scikit-learn's 'balanced' weights n / (k * count) for the classes present in *y*."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    w = compute_class_weight("balanced", classes=present, y=y)
+    out = {int(c): 1.0 for c in range(n_classes)}
+    out.update({int(c): float(v) for c, v in zip(present, w)})
+    return out
+
+
 def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, seed: int, state_dir: Path, fp: str,
-          monitor: str = "val_accuracy", on_epoch=None):
+          monitor: str = "val_accuracy", on_epoch=None, settings: dict | None = None):
     """Train epoch by epoch with atomic per-epoch checkpoints in *state_dir*; resume from the last valid one.
+
+    *settings* (the cnn block): ``optimizer.learning_rate`` and ``schedule`` (see
+    :func:`learning_rate_for`), ``early_stopping: {patience, min_delta}``,
+    ``class_weight`` (``balanced`` or ``none``; class targets), ``recalibrate_batchnorm``
+    (default true, see :func:`recalibrate_batchnorm`), and for ``target: triplet``
+    ``triplet: {classes_per_batch, per_class, margin}``.
+
+    After every epoch the batch-normalisation statistics are recalibrated on the
+    training images and the validation split is scored in inference mode (the
+    mode every later use of the model runs in), so the numbers that choose the
+    checkpoint are the numbers the saved model gives. For ``target: triplet`` the
+    validation score is nearest-centroid accuracy (centroids of the training
+    embeddings), recorded as ``val_accuracy``.
 
     Returns (model, history rows). ``on_epoch(epoch)`` is called after each
     completed epoch (tests use it to kill a run mid-way).
     """
     import keras
 
+    settings = settings or {}
+    target = settings.get("target", "class")
+    base_lr = float((settings.get("optimizer") or {}).get("learning_rate", 1e-3))
+    schedule = settings.get("schedule") or {"type": "constant"}
+    es = settings.get("early_stopping") or {}
+    patience, min_delta = int(es.get("patience", 0)), float(es.get("min_delta", 0.0))
+    recal = bool(settings.get("recalibrate_batchnorm", True))
+    class_weight = None
+    if target == "class" and settings.get("class_weight", "none") == "balanced":
+        class_weight = balanced_class_weights(np.asarray(y_train), int(model.output_shape[-1]))
+        log.info("class weights (balanced): %s", {k: round(v, 3) for k, v in class_weight.items()})
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     meta_path = state_dir / "state.json"
@@ -241,7 +389,7 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
                 if not ck.exists():
                     continue
                 try:
-                    model = keras.models.load_model(ck)
+                    model = load_model(ck)
                 except Exception as exc:  # noqa: BLE001
                     log.warning("checkpoint %s unreadable (%s): trying an earlier one", ck, exc)
                     continue
@@ -255,15 +403,35 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
             f.unlink()
         history = []
     n = len(x_train)
+    has_val = x_val is not None and len(x_val) > 0
     for epoch in range(start, epochs):
+        if stop_early(history, monitor, patience, min_delta):
+            log.info("early stopping after epoch %d: %s did not improve for %d epochs", len(history), monitor, patience)
+            break
         reseed(model, int(seed), epoch)
-        order = np.random.default_rng(int(seed) + epoch).permutation(n)
+        lr = learning_rate_for(schedule, base_lr, epoch, epochs, history, monitor)
+        model.optimizer.learning_rate.assign(lr)
         t0 = time.perf_counter()
+        if target == "triplet":
+            from imagespace.metric import class_balanced_batches
+
+            tri = settings.get("triplet") or {}
+            P, K = int(tri.get("classes_per_batch", 8)), int(tri.get("per_class", 4))
+            batches = class_balanced_batches(np.asarray(y_train), P, K, int(seed) + epoch)
+            order = batches.reshape(-1)
+            bs = batches.shape[1]
+        else:
+            order = np.random.default_rng(int(seed) + epoch).permutation(n)
+            bs = int(batch_size)
         y_ord = {k: v[order] for k, v in y_train.items()} if isinstance(y_train, dict) else y_train[order]
-        h = model.fit(x_train[order], y_ord, batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
-                      validation_data=(x_val, y_val) if x_val is not None and len(x_val) else None)
+        h = model.fit(x_train[order], y_ord, batch_size=bs, epochs=1, shuffle=False, verbose=0, class_weight=class_weight)
+        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items() if k != "learning_rate"}, "learning_rate": lr}
+        if recal:
+            recalibrate_batchnorm(model, x_train, seed=int(seed) + epoch)
+        if has_val:
+            row.update(validation_scores(model, x_val, y_val, target, x_train, y_train))
         dt = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items()}, "seconds": dt}
+        row["seconds"] = dt
         history.append(row)
         ck = state_dir / f"epoch_{epoch + 1:03d}.keras"
         _save_atomic(model, ck)
@@ -271,10 +439,22 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         tmp.write_text(json.dumps({"epoch": epoch + 1, "fingerprint": fp, "history": history}))
         os.replace(tmp, meta_path)
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, epochs,
-                 ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")), dt)
+                 ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")), dt)
         if on_epoch is not None:
             on_epoch(epoch + 1)
     return model, history
+
+
+def validation_scores(model, x_val, y_val, target: str, x_train=None, y_train=None) -> dict:
+    """Validation metrics in inference mode, named ``val_<metric>`` as Keras names them."""
+    if target == "triplet":
+        from imagespace.metric import nearest_centroid_accuracy
+
+        e_tr = features(model, x_train)
+        e_va = features(model, x_val)
+        return {"val_accuracy": float(nearest_centroid_accuracy(e_tr, np.asarray(y_train), e_va, np.asarray(y_val)))}
+    r = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
+    return {f"val_{k}": float(v) for k, v in r.items()}
 
 
 def reseed(model, seed: int, epoch: int) -> None:
@@ -294,7 +474,7 @@ def reseed(model, seed: int, epoch: int) -> None:
 
 
 def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
-    """Best epoch by *monitor* (max for accuracy, min for loss); ties go to the earliest.
+    """Best epoch by *monitor* (max for accuracy, min for loss); accuracy ties go to the lower val_loss, then the earliest.
 
     When *monitor* was not recorded (no validation data, or a regression target
     without accuracy) the first available of val_loss, loss is used, and the
@@ -304,15 +484,63 @@ def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
         raise ValueError("no training history")
     reason = ""
     if monitor not in history[0]:
-        fallback = next(m for m in ("val_loss", "loss") if m in history[0])
+        fallback = resolve_monitor(monitor, history[0])
         reason = f"{monitor} not recorded: chose by {fallback}"
         monitor = fallback
     vals = np.array([h[monitor] for h in history], dtype=float)
     if np.isnan(vals).all():
         raise ValueError(f"{monitor} is NaN in every epoch: training diverged")
-    best = int(np.nanargmax(vals) if "acc" in monitor else np.nanargmin(vals))
+    if "acc" in monitor:
+        # ties (common on small validation sets) go to the lower validation loss, then the earliest epoch
+        tie = np.array([h.get("val_loss", h.get("loss", 0.0)) for h in history], dtype=float)
+        tie = np.where(np.isfinite(tie), tie, np.inf)
+        cand = np.flatnonzero(vals == np.nanmax(vals))
+        best = int(cand[np.argmin(tie[cand])])
+    else:
+        best = int(np.nanargmin(vals))
     why = f"best {monitor} = {vals[best]:.4f} at epoch {best + 1} of {len(history)}"
     return best + 1, (reason + "; " if reason else "") + why
+
+
+def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 4096, seed: int = 0) -> list[str]:
+    """Set every batch-normalisation layer's moving mean and variance to the exact statistics of its inputs.
+
+    Keras updates the moving statistics with momentum 0.99 per training step: after
+    the few hundred steps of a small data set they still lie far from the
+    statistics of the trained network (measured on the synthetic shapes after 15
+    epochs: moving variance 0.17-0.27 where the inputs' variance is 0.03-0.04), so
+    inference mode normalises with the wrong numbers and the network predicts one
+    class. This is the "precise BN" fix: layer by layer in network order, the
+    inputs of each batch-normalisation layer are computed in inference mode (every
+    earlier layer already recalibrated) over the training images (a seeded sample
+    of *max_images* when there are more), and their per-channel mean and (biased)
+    variance become the layer's moving statistics. Dropout and augmentation are off
+    in inference mode, so the statistics are those inference will see.
+
+    Returns the names of the layers recalibrated.
+    """
+    import keras
+
+    bns = [l for l in model._flatten_layers(include_self=False) if isinstance(l, keras.layers.BatchNormalization)]
+    if not bns:
+        return []
+    n = len(x)
+    rows = np.arange(n) if n <= max_images else np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+    for layer in bns:
+        sub = keras.Model(model.inputs, layer.input)
+        s1 = s2 = None
+        count = 0
+        for a in range(0, len(rows), batch_size):
+            v = np.asarray(sub(np.asarray(x[rows[a:a + batch_size]]), training=False), dtype=np.float64)
+            v = v.reshape(-1, v.shape[-1])
+            s1 = v.sum(axis=0) if s1 is None else s1 + v.sum(axis=0)
+            s2 = (v * v).sum(axis=0) if s2 is None else s2 + (v * v).sum(axis=0)
+            count += len(v)
+        mean = s1 / count
+        var = np.maximum(s2 / count - mean * mean, 0.0)
+        layer.moving_mean.assign(mean.astype(np.float32))
+        layer.moving_variance.assign(var.astype(np.float32))
+    return [l.name for l in bns]
 
 
 def penultimate_model(model):
@@ -361,21 +589,32 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> None:
+    """Per-epoch curves: accuracy (train in training mode; validation in inference mode, for
+    target triplet the nearest-centroid accuracy), loss, and the learning rate."""
     from matplotlib.figure import Figure
 
     from imagespace.util import save_figure
 
     ep = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    first = next((m for m in ("accuracy", "output_accuracy", "human_mse") if m in history[0]), "loss")
+    fig = Figure(figsize=(14, 4))
+    axes = fig.subplots(1, 3)
+    first = next((m for m in ("accuracy", "output_accuracy", "human_mse", "val_accuracy") if m in history[0]), "loss")
     for ax, metric in zip(axes, (first, "loss")):
-        ax.plot(ep, [h[metric] for h in history], "o-", label="train")
-        if f"val_{metric}" in history[0]:
-            ax.plot(ep, [h[f"val_{metric}"] for h in history], "s-", label="validation")
+        if metric in history[0] and not metric.startswith("val_"):
+            ax.plot(ep, [h[metric] for h in history], "o-", label="train (training mode)")
+        val = metric if metric.startswith("val_") else f"val_{metric}"
+        if val in history[0]:
+            what = "validation, nearest centroid" if "loss" not in history[0] or ("accuracy" not in history[0] and val == "val_accuracy") else "validation"
+            ax.plot(ep, [h[val] for h in history], "s-", label=f"{what} (inference mode)")
         ax.axvline(best_epoch, color="k", ls="--", lw=1)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.legend()
-    fig.suptitle(title)
+        ax.set_ylabel(metric.replace("val_", ""))
+        ax.legend(fontsize=8)
+    lr = [h.get("learning_rate") for h in history]
+    if all(v is not None for v in lr):
+        axes[2].plot(ep, lr, "o-")
+        axes[2].set_yscale("log")
+    axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("learning rate")
+    fig.suptitle(title, fontsize=9)
     save_figure(fig, path)

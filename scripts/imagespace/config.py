@@ -31,7 +31,8 @@ def human_splits(config: dict, dataset: str) -> dict:
     ds = config["datasets"][dataset]
     human = ds.get("human") or {}
     if ds["source"]["type"] == "synthetic" and human.get("builtin"):
-        splits = ["train", "validation"] if ds.get("validation_fraction") else ["all"]
+        splits = ["train"] + (["validation"] if ds.get("validation_fraction") else []) + (["test"] if ds.get("test_fraction") else [])
+        splits = splits if len(splits) > 1 else ["all"]
         return {s: {"builtin": "synthetic", "dims": int(human.get("dims", 4))} for s in splits}
     return {k: v for k, v in human.items() if k != "builtin"}
 

@@ -297,7 +297,15 @@ def npz(src: dict, dataset: str):
         if src.get("class_names_key"):
             names = z[src["class_names_key"]]
             labels = np.array([str(names[int(v)]) for v in labels])
-    return _array_records(images, labels), []
+        splits = None
+        if src.get("split_key"):
+            sk = src["split_key"]
+            if sk not in keys:
+                raise InputError(f"{path}: split array {sk!r} not in archive (has {keys})")
+            splits = z[sk].astype(str)
+            if len(splits) != len(images):
+                raise InputError(f"{path}: {sk!r} has {len(splits)} entries but {ik!r} has {len(images)} images")
+    return _array_records(images, labels, split_values=splits), []
 
 
 def pixel_csv(src: dict, dataset: str):
@@ -397,16 +405,31 @@ def collect(dataset: str, ds_cfg: dict):
     if kind not in SOURCES:
         raise InputError(f"dataset {dataset!r}: unknown source type {kind!r} (one of {sorted(SOURCES)})")
     records, skips = SOURCES[kind](src, dataset)
-    frac = ds_cfg.get("validation_fraction")
-    if frac and all(r.split == "all" for r in records):
-        assign_split(records, float(frac), int(ds_cfg.get("split_seed", 0)))
+    vfrac, tfrac = float(ds_cfg.get("validation_fraction") or 0), float(ds_cfg.get("test_fraction") or 0)
+    if (vfrac or tfrac) and all(r.split == "all" for r in records):
+        if vfrac + tfrac >= 1:
+            raise InputError(f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images")
+        assign_split(records, vfrac, int(ds_cfg.get("split_seed", 0)), tfrac)
         for s in skips:
             s.split = "train" if s.split == "all" else s.split
     return records, skips
 
 
-def assign_split(records: list[Record], fraction: float, seed: int) -> None:
-    """Stratified (by label) random split into 'train' and 'validation', reproducible by seed."""
-    val = stratified_holdout([r.label for r in records], fraction, seed)
-    for r, v in zip(records, val):
-        r.split = "validation" if v else "train"
+def assign_split(records: list[Record], fraction: float, seed: int, test_fraction: float = 0.0) -> None:
+    """Stratified (by label) random split into 'train', 'validation' and 'test', reproducible by seed.
+
+    The test rows are drawn first (*test_fraction* of every class), then *fraction*
+    of every class's images as validation, so adding a test split to a config
+    never moves an image between validation and train unless it is taken for test.
+    Without a test fraction the split is the same as before test splits existed.
+    """
+    labels = [r.label for r in records]
+    test = stratified_holdout(labels, test_fraction, seed + 1) if test_fraction else np.zeros(len(records), bool)
+    rest = np.flatnonzero(~test)
+    val = np.zeros(len(records), bool)
+    if fraction:
+        # validation as a share of all images of the class, taken from those not in test
+        share = fraction / (1.0 - test_fraction) if test_fraction else fraction
+        val[rest[stratified_holdout([labels[i] for i in rest], share, seed)]] = True
+    for r, v, t in zip(records, val, test):
+        r.split = "test" if t else ("validation" if v else "train")

@@ -48,7 +48,7 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     opts = image_options(ds_cfg.get("images"))
     records, skips = collect(dataset, ds_cfg)
     seen = list(dict.fromkeys(r.split for r in records))  # config order for folder splits
-    split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1}.get(s, 2), seen.index(s)))
+    split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1, "test": 2}.get(s, 3), seen.index(s)))
     records.sort(key=lambda r: (split_order.index(r.split), r.name))
     log.info("dataset %s: %d candidate images in splits %s", dataset, len(records), split_order)
     if not records:

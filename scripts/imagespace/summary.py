@@ -13,7 +13,7 @@ CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
           cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
-          train_split: str = "train") -> dict:
+          train_split: str = "train", evaluation: list[str] = (), probes: list[str] = ()) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on
     (the leaderboard ranks by the other splits first)."""
     ing = read_json(ingest)
@@ -36,8 +36,12 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "cnn": {},
         "human_maps": {},
         "predicted_human_space": {},
+        "classification": {},
+        "probes": {},
         "warnings": [],
     }
+    add_classification(out, evaluation)
+    add_probes(out, probes)
     for path in predicted:
         fs = Path(path).stem
         n = sum(1 for _ in open(path, encoding="utf-8")) - 1
@@ -86,6 +90,45 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     if ing["n_skipped"]:
         out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
     return out
+
+
+EVAL_KEYS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "majority_rate", "majority_class", "chance_rate", "per_class",
+             "confusion", "confusion_normalized", "most_confused", "chose_checkpoint")
+
+
+def add_classification(out: dict, paths) -> None:
+    """classification.<model>.<split> from the CNNs' evaluation.json files (the class CNN is <variant>; a
+    metric-learning variant gives <variant>_nearest_centroid and <variant>_mlp), and their warnings."""
+    from imagespace.util import read_json
+
+    for path in paths:
+        r = read_json(path)
+        v = r["variant"]
+        for clf, by_split in r["classifiers"].items():
+            name = v if clf == "softmax" else f"{v}_{clf}"
+            out["classification"][name] = {sp: {k: m.get(k) for k in EVAL_KEYS} for sp, m in by_split.items()}
+            out["classification"][name]["headline_split"] = r["headline_split"]
+        out["cnn"].setdefault(v, {})["train_modes"] = r["train_modes"]
+        out["warnings"].extend(r["warnings"])
+
+
+def add_probes(out: dict, paths) -> None:
+    """probes.<feature set>.<probe> = headline scores (+ every split's full metrics under by_split); a probe on
+    shuffled labels that is clearly above chance, or a feature set whose best probe is at chance, is a warning."""
+    from imagespace.evaluation import probe_scores
+    from imagespace.util import read_json
+
+    for path in paths:
+        r = read_json(path)
+        fs = r["feature_set"]
+        scores = probe_scores(r)
+        out["probes"][fs] = {p: {**sc, "by_split": {**{sp: r["holdout"][sp][p] for sp in r["holdout"]}, "cv_" + r["train_split"]: r["cv"][p]}}
+                             for p, sc in scores.items()}
+        best = max(sc["accuracy"] for sc in scores.values())
+        base = max(max(sc["majority_rate"] for sc in scores.values()), max(sc["shuffled_accuracy"] for sc in scores.values()))
+        if best <= base + 0.05:
+            out["warnings"].append(f"probes {fs}: best probe accuracy {best:.3f} on {r['headline']} is within 0.05 of chance "
+                                   f"({base:.3f}, majority class or shuffled labels): this representation does not separate the classes")
 
 
 def split_order(splits, train_split: str = "train") -> list[str]:
@@ -199,6 +242,8 @@ def markdown(s: dict) -> str:
                                                          for sp in splits for g in groups}}] + s["alignment"]:
                 lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_rdm_{g}")) for sp in splits for g in groups) + " |")
             lines.append("")
+    lines += markdown_probes(s)
+    lines += markdown_classification(s)
     if s["compare"]:
         lines += [
             "## Representation vs human space (Procrustes)",
@@ -259,6 +304,48 @@ def markdown(s: dict) -> str:
                          f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def markdown_probes(s: dict) -> list[str]:
+    if not s.get("probes"):
+        return []
+    probes = list(next(iter(s["probes"].values())))
+    lines = ["## Probes: which representation separates the classes", "",
+             "Classifiers on each feature set (standardised), fitted on the training split and scored on the held-out split named "
+             "(test before validation; cv = cross-validation when there is none). Accuracy / macro-F1; the shuffled-label "
+             "cross-validation gives the chance level.", "",
+             "| feature set | split | " + " | ".join(f"{p}: acc / F1" for p in probes) + " | shuffled labels (best) |",
+             "|---|---|" + "---|" * len(probes) + "---|"]
+    rows = sorted(s["probes"].items(), key=lambda kv: -max(v["accuracy"] for v in kv[1].values()))
+    for fs, by_probe in rows:
+        first = next(iter(by_probe.values()))
+        cells = [f"{_f(by_probe[p]['accuracy'])} / {_f(by_probe[p]['macro_f1'])}" if p in by_probe else "–" for p in probes]
+        lines.append(f"| {fs} | {first['split']} | " + " | ".join(cells) + f" | {_f(max(v['shuffled_accuracy'] for v in by_probe.values()))} |")
+    return lines + [""]
+
+
+def markdown_classification(s: dict) -> list[str]:
+    if not s.get("classification"):
+        return []
+    lines = ["## Classifiers on held-out splits", "",
+             "The chosen CNN checkpoints (metric-learning variants through a nearest-centroid and an MLP classifier on the "
+             "embedding), in inference mode. A split marked * chose the checkpoint, so its numbers are optimistic.", "",
+             "| model | split | n | accuracy | balanced accuracy | macro-F1 | majority rate | most confused (true → predicted, count) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model, by_split in s["classification"].items():
+        for sp, m in by_split.items():
+            if sp == "headline_split":
+                continue
+            mc = m.get("most_confused") or []
+            conf = f"{mc[0]['true']} → {mc[0]['predicted']} ({mc[0]['count']})" if mc else "–"
+            star = "*" if m.get("chose_checkpoint") else ""
+            lines.append(f"| {model} | {sp}{star} | {m['n']} | {_f(m['accuracy'])} | {_f(m['balanced_accuracy'])} | {_f(m['macro_f1'])} | "
+                         f"{_f(m['majority_rate'])} | {conf} |")
+    modes = {v: c["train_modes"] for v, c in s["cnn"].items() if c.get("train_modes")}
+    if modes:
+        lines += ["", "Accuracy on the training split, inference mode vs training mode (dropout, augmentation and batch statistics on): "
+                  + "; ".join(f"`{v}` {m['inference']:.3f} vs {m['training']:.3f}" for v, m in modes.items())]
+    return lines + [""]
 
 
 def plot_leaderboard(rows: list[dict], path, title: str = "", splits: list[str] = ()) -> None:

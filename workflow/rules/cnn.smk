@@ -90,3 +90,46 @@ rule cnn_maps:
         perplexity=lambda w: S(w.dataset, "embeddings")["tsne"]["perplexity"],
     script:
         "../../scripts/cnn_maps.py"
+
+
+rule evaluate_cnn:
+    input:
+        model="results/{dataset}/cnn/{variant}/model.keras",
+        training="results/{dataset}/cnn/{variant}/training.json",
+        images="results/{dataset}/ingest/images.npy",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("evaluate_cnn"),
+    output:
+        json="results/{dataset}/cnn/{variant}/evaluation.json",
+        predictions="results/{dataset}/cnn/{variant}/predictions.tsv",
+        confusion=report(
+            "results/{dataset}/cnn/{variant}/confusion.png",
+            caption="../report/cnn_confusion.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+        confusion_counts=report(
+            "results/{dataset}/cnn/{variant}/confusion_counts.png",
+            caption="../report/cnn_confusion.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+        mistakes=report(
+            "results/{dataset}/cnn/{variant}/mistakes.png",
+            caption="../report/cnn_mistakes.rst",
+            category="{dataset}",
+            subcategory="6 CNN",
+        ),
+    log:
+        "logs/{dataset}/evaluate_{variant}.log",
+    benchmark:
+        "benchmarks/{dataset}/evaluate_{variant}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../../scripts/evaluate_cnn.py"

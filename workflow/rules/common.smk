@@ -41,7 +41,7 @@ def target_datasets():
 def ingest_settings(dataset):
     """Only the keys that change what ingest writes (so a PCA setting never reruns ingest)."""
     ds = config["datasets"][dataset]
-    keys = ("source", "validation_fraction", "split_seed", "on_error")
+    keys = ("source", "validation_fraction", "test_fraction", "split_seed", "on_error")
     return {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
 
 
@@ -219,7 +219,10 @@ def cnn_spec(dataset, variant):
 
 def trained_on_human_cnn(dataset, fs):
     """A CNN variant of the dataset trained on the human space (target human or joint)."""
-    return fs in cnn_variants(dataset) and cnn_spec(dataset, fs)["target"] != "class"
+    return fs in cnn_variants(dataset) and cnn_spec(dataset, fs)["target"] in (
+        "human",
+        "joint",
+    )
 
 
 def trained_on_human(dataset, fs):
@@ -287,7 +290,7 @@ def train_cnn_inputs(wildcards):
         "manifest": f"results/{d}/ingest/manifest.tsv",
     }
     spec = cnn_spec(d, wildcards.variant)
-    if spec["target"] != "class":
+    if spec["target"] in ("human", "joint"):
         train = S(d, "alignment")["train_split"]
         if train not in human_splits(d):
             raise ValueError(
@@ -385,11 +388,41 @@ def cluster_targets(dataset):
 
 
 def kd_embeddings(dataset):
-    """k-D embeddings something consumes (a comparison or a clustering): only those are computed."""
-    used = {fs for fs, _ in compare_pairs(dataset)} | {
-        fs for fs, _ in cluster_targets(dataset)
-    }
+    """k-D embeddings something consumes (a comparison, a clustering or a named probe): only those are computed."""
+    used = (
+        {fs for fs, _ in compare_pairs(dataset)}
+        | {fs for fs, _ in cluster_targets(dataset)}
+        | set(S(dataset, "probes")["feature_sets"])
+    )
     return [m for m in embedding_methods(dataset) if m in used]
+
+
+def probe_sets(dataset):
+    """Feature sets probed: those named in probes.feature_sets; "all" adds every feature set computed anyway."""
+    p = S(dataset, "probes")
+    if not p["enabled"]:
+        return []
+    wanted = p["feature_sets"]
+    available = feature_sets(dataset)
+    for fs in wanted:
+        if fs != "all" and fs not in available:
+            raise ValueError(
+                f"dataset {dataset!r}: probes.feature_sets: {fs!r} is not a feature set of this dataset "
+                f"(available: {available})"
+            )
+    kd = set(embedding_methods(dataset)) - set(kd_embeddings(dataset))
+    if "all" in wanted:
+        return [fs for fs in available if fs not in kd or fs in wanted]
+    return [fs for fs in available if fs in wanted]
+
+
+def evaluated_cnns(dataset):
+    """CNN variants evaluated as classifiers (class, joint and triplet targets)."""
+    return [
+        v
+        for v in cnn_variants(dataset)
+        if cnn_spec(dataset, v)["target"] in ("class", "joint", "triplet")
+    ]
 
 
 def map_methods(dataset):
@@ -511,6 +544,10 @@ def summary_inputs(wildcards):
             for v in cnn_variants(d)
             for f in ("training", "features")
         ],
+        "evaluation": [
+            f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
+        ],
+        "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
         "cnn_maps": [
             f"results/{d}/maps/{v}_features.png"
             for v in cnn_variants(d)

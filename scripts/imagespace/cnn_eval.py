@@ -1,0 +1,141 @@
+"""Evaluation of a trained CNN as a classifier, on every split it was not trained on.
+
+Class networks are scored through their softmax; metric-learning networks
+(``target: triplet``) through a nearest-centroid and a small MLP classifier fitted
+on the training split's embeddings. Every score is computed in inference mode,
+the mode every later use of the model runs in. Alongside: the accuracy on the
+training split in inference and in training mode (a gap above
+``MODE_GAP`` means the saved model does not behave like the one that was
+trained, e.g. unsettled batch-normalisation statistics), and the warnings of
+:func:`imagespace.evaluation.degenerate_warnings`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from imagespace import cnn, evaluation
+
+log = logging.getLogger("imagespace.cnn_eval")
+
+MODE_GAP = 0.15
+
+
+def _batched(fn, x, batch_size: int = 256) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(np.asarray(x[a:a + batch_size]))) for a in range(0, len(x), batch_size)])
+
+
+STOCHASTIC = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+              "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness")
+
+
+class batch_statistics_mode:
+    """Context: calls with ``training=True`` normalise with each batch's own statistics, as in training,
+    while dropout and augmentation stay off (they would only add noise to the comparison). What
+    differs from inference mode is then exactly what the batch-normalisation layers do."""
+
+    def __init__(self, model):
+        self.layers = [layer for layer in model._flatten_layers(include_self=False) if type(layer).__name__ in STOCHASTIC]
+
+    def __enter__(self):
+        for layer in self.layers:
+            orig = layer.call
+            layer.call = (lambda f: (lambda inputs, *a, training=None, **kw: f(inputs, *a, training=False, **kw)))(orig)
+        return self
+
+    def __exit__(self, *exc):
+        for layer in self.layers:
+            del layer.call  # back to the class's own method
+        return False
+
+
+def _outputs(sub, x, training: bool, batch_size: int) -> np.ndarray:
+    if not training:
+        return _batched(lambda b: sub(b, training=False), x)
+    # training mode: batches of *batch_size* rows (a remainder is spread over them, never a batch of 1)
+    groups = np.array_split(np.arange(len(x)), max(1, len(x) // max(2, int(batch_size))))
+    with batch_statistics_mode(sub):
+        return np.concatenate([np.asarray(sub(np.asarray(x[g]), training=True)) for g in groups])
+
+
+def softmax_outputs(model, x, training: bool = False, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities (the ``output`` layer of class and joint models), in inference or training mode."""
+    import keras
+
+    return _outputs(keras.Model(model.inputs, model.get_layer("output").output), x, training, batch_size)
+
+
+def embeddings(model, x, training: bool = False, batch_size: int = 32) -> np.ndarray:
+    return _outputs(cnn.penultimate_model(model), x, training, batch_size)
+
+
+def _nc_predict(E_train, y_train, E):
+    """Nearest-centroid predictions and a confidence in [0, 1]: 1 - nearest / second-nearest distance."""
+    from imagespace.metric import nearest_centroid_fit
+
+    C, classes = nearest_centroid_fit(E_train, y_train)
+    d = np.sqrt(((E[:, None, :] - C[None, :, :]) ** 2).sum(-1))
+    order = np.argsort(d, axis=1)
+    pred = np.asarray(classes)[order[:, 0]]
+    second = d[np.arange(len(d)), order[:, 1]] if d.shape[1] > 1 else np.full(len(d), np.inf)
+    conf = 1.0 - d[np.arange(len(d)), order[:, 0]] / np.maximum(second, 1e-12)
+    return pred.astype(int), conf
+
+
+def evaluate(model, images, y, splits, class_names, target: str, train_split: str, checkpoint_split: str | None,
+             seed: int = 0, batch_size: int = 256) -> dict:
+    """Scores of every classifier the network provides, on every split but *train_split*.
+
+    Training-mode accuracy normalises by the statistics of batches of *batch_size* training
+    images (dropout and augmentation off): large batches, so that what it measures is the
+    difference between the data's own statistics and the stored moving statistics, not the
+    noise of small-batch statistics.
+
+    Returns {"classifiers": {name: {split: metrics}}, "predictions": {name: (pred, confidence)} (all rows),
+    "train_modes": {"inference", "training", "gap"}, "headline_split", "warnings": [...]}.
+    """
+    splits = np.asarray(splits)
+    y = np.asarray(y)
+    tr = np.flatnonzero(splits == train_split)
+    held = [sp for sp in dict.fromkeys(splits.tolist()) if sp != train_split]
+    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if target == "triplet":
+        E = embeddings(model, images)
+        E_tr_train_mode = embeddings(model, images[tr], training=True, batch_size=batch_size)
+        nc_pred, nc_conf = _nc_predict(E[tr], y[tr], E)
+        preds["nearest_centroid"] = (nc_pred, nc_conf)
+        from imagespace.metric import mlp_classifier
+
+        mlp = mlp_classifier(seed, n_train=len(tr)).fit(E[tr], y[tr])
+        proba = mlp.predict_proba(E)
+        preds["mlp"] = (np.asarray(mlp.classes_)[proba.argmax(1)].astype(int), proba.max(1))
+        inf_acc = float((nc_pred[tr] == y[tr]).mean())
+        trm_acc = float((_nc_predict(E[tr], y[tr], E_tr_train_mode)[0] == y[tr]).mean())
+    else:
+        P = softmax_outputs(model, images)
+        preds["softmax"] = (P.argmax(1).astype(int), P.max(1))
+        inf_acc = float((preds["softmax"][0][tr] == y[tr]).mean())
+        trm_acc = float((softmax_outputs(model, images[tr], training=True, batch_size=batch_size).argmax(1) == y[tr]).mean())
+    out = {"classifiers": {}, "predictions": preds, "held_out_splits": held, "checkpoint_split": checkpoint_split,
+           "train_modes": {"split": train_split, "n": int(len(tr)), "inference": inf_acc, "training": trm_acc, "gap": abs(inf_acc - trm_acc)},
+           "warnings": []}
+    for name, (pred, _conf) in preds.items():
+        out["classifiers"][name] = {}
+        for sp in held:
+            rows = np.flatnonzero(splits == sp)
+            m = evaluation.classification_metrics(y[rows], pred[rows], class_names)
+            m["chose_checkpoint"] = sp == checkpoint_split
+            out["classifiers"][name][sp] = m
+    # the headline: a split that chose nothing (test) before the split that chose the checkpoint
+    clean = [sp for sp in held if sp != checkpoint_split]
+    out["headline_split"] = (clean or held or [None])[0]
+    for name, by_split in out["classifiers"].items():
+        for sp, m in by_split.items():
+            out["warnings"] += evaluation.degenerate_warnings(m, f"{name} classifier on split {sp!r}")
+    if out["train_modes"]["gap"] > MODE_GAP:
+        out["warnings"].append(
+            f"accuracy on the training split is {inf_acc:.3f} in inference mode but {trm_acc:.3f} in training mode "
+            f"(gap {out['train_modes']['gap']:.3f} > {MODE_GAP}): the saved model does not behave like the trained one")
+    return out

@@ -1,0 +1,21 @@
+"""Rule probe: logistic, k-NN and nearest-centroid probes of one feature set (held-out splits, CV, shuffled labels)."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from imagespace import evaluation  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
+
+log = setup_logging(snakemake.log[0])
+with logged_errors():
+    p = snakemake.params.settings
+    fs = load_features(snakemake.input.features)
+    manifest = load_manifest(snakemake.input.manifest)
+    res = evaluation.probe_feature_set(fs.X, fs.ids, manifest, p["classifiers"], p["train_split"], p["folds"], p["seed"])
+    res["feature_set"] = snakemake.wildcards.fs
+    res["dims"] = int(fs.X.shape[1])
+    write_json(snakemake.output.json, res)
+    for probe, r in evaluation.probe_scores(res).items():
+        log.info("%s / %s on %s: accuracy %.4f (balanced %.4f, macro-F1 %.4f; shuffled labels %.4f)", res["feature_set"], probe,
+                 r["split"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"], r["shuffled_accuracy"])

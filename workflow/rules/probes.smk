@@ -1,0 +1,20 @@
+rule probe:
+    input:
+        features="results/{dataset}/features/{fs}.npz",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("probe"),
+    output:
+        json="results/{dataset}/probes/{fs}.json",
+    log:
+        "logs/{dataset}/probe_{fs}.log",
+    benchmark:
+        "benchmarks/{dataset}/probe_{fs}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=mem_from_input(factor=4, key="features"),
+        runtime=30,
+    params:
+        settings=lambda w: S(w.dataset, "probes"),
+    script:
+        "../../scripts/probe.py"
