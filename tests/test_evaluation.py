@@ -188,20 +188,19 @@ def test_plot_confident_mistakes(tmp_path, channels):
 
 def test_probe_feature_set_fits_on_train_and_scores_each_held_out_split():
     import pandas as pd
-    from sklearn.datasets import make_blobs
 
     X, y = make_blobs(n_samples=600, centers=3, cluster_std=0.5, random_state=0)
     split = np.array(["train", "validation", "test"])[np.arange(600) % 3]
     manifest = pd.DataFrame({"id": [f"i{k}" for k in range(600)], "split": split, "label": np.array(["a", "b", "c"])[y]})
     ids = manifest["id"].to_numpy()[::-1]  # feature rows in another order than the manifest: joined by id
-    res = evaluation.probe_feature_set(X[::-1], ids, manifest, seed=0)
+    res = ev.probe_feature_set(X[::-1], ids, manifest, seed=0)
     assert res["train_split"] == "train" and res["n_train"] == 200 and res["headline"] == "test"
     assert set(res["holdout"]) == {"validation", "test"}
     for sp in ("validation", "test"):
         for p, m in res["holdout"][sp].items():
             assert m["n"] == 200 and m["accuracy"] > 0.9, (sp, p, m["accuracy"])
-    scores = evaluation.probe_scores(res)
+    scores = ev.probe_scores(res)
     assert all(s["split"] == "test" and s["shuffled_accuracy"] < 0.5 for s in scores.values())
     # a dataset without splits: cross-validation over all images is the score
-    res = evaluation.probe_feature_set(X, manifest["id"], manifest.assign(split="all"), seed=0)
+    res = ev.probe_feature_set(X, manifest["id"], manifest.assign(split="all"), seed=0)
     assert res["headline"] == "cv" and res["holdout"] == {} and res["n_train"] == 600
