@@ -56,7 +56,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         if Path(path).name == "training.json":
             entry.update({k: r.get(k) for k in ("val_accuracy", "best_epoch", "epochs_run", "train_seconds", "n_params", "n_bias_params",
                                                   "train_accuracy", "why", "device", "n_train", "n_val", "validation",
-                                                  "checkpoint_split")})
+                                                  "checkpoint_split", "target", "stopped_early")})
         else:
             entry["dead_units"] = r["dead_units"]
             entry["feature_dims"] = r["dims"]
@@ -229,7 +229,8 @@ def markdown(s: dict) -> str:
         lines.append("")
         for v, c in s["cnn"].items():
             if c.get("checkpoint_split") in splits:
-                lines.append(f"Note: `{v}` chose its checkpoint by label accuracy on split {c['checkpoint_split']!r}, so its rows "
+                how = "nearest-centroid accuracy" if c.get("target") == "triplet" else "label accuracy"
+                lines.append(f"Note: `{v}` chose its checkpoint by {how} on split {c['checkpoint_split']!r}, so its rows "
                              "of that split (and those of maps and ensembles built on it) are not fully held out.")
                 lines.append("")
         groups = [g for g in ("label", "subtype") if any(f"{sp}_rdm_{g}" in r for r in s["alignment"] for sp in splits)]
