@@ -27,8 +27,6 @@ with logged_errors():
     res = cnn_eval.evaluate(model, images, y, manifest["split"].to_numpy(), classes, info["target"],
                             spec.get("train_split", "train"), info.get("checkpoint_split"), seed=int(spec.get("seed", 42)))
     warnings = list(res["warnings"])
-    if info.get("nan_loss"):
-        warnings.append("the training loss became NaN (training diverged); lower the learning rate")
     head = res["headline_split"]
     report = {"variant": variant, "target": info["target"], "classes": classes, "headline_split": head,
               "held_out_splits": res["held_out_splits"], "checkpoint_split": res["checkpoint_split"],

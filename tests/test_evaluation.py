@@ -204,3 +204,16 @@ def test_probe_feature_set_fits_on_train_and_scores_each_held_out_split():
     # a dataset without splits: cross-validation over all images is the score
     res = ev.probe_feature_set(X, manifest["id"], manifest.assign(split="all"), seed=0)
     assert res["headline"] == "cv" and res["holdout"] == {} and res["n_train"] == 600
+
+
+def test_probe_feature_set_reports_instead_of_failing_on_a_one_image_class():
+    import pandas as pd
+
+    X, y = make_blobs(n_samples=41, centers=[[0, 0], [5, 5], [9, 0]], cluster_std=0.3, random_state=0)
+    y[-1] = 2
+    y[y == 2] = 1
+    y[-1] = 2  # class c has a single image
+    manifest = pd.DataFrame({"id": [f"i{k}" for k in range(41)], "split": "train", "label": np.array(["a", "b", "c"])[y]})
+    res = ev.probe_feature_set(X, manifest["id"], manifest, seed=0)
+    assert res["cv"] == {} and res["headline"] is None and ev.probe_scores(res) == {}
+    assert any("only 1" in n for n in res["notes"]), res["notes"]

@@ -429,18 +429,26 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
             continue
         te = np.flatnonzero(splits == sp)
         out["holdout"][sp] = probe_holdout(X[fit_rows], y[fit_rows], X[te], y[te], classes, probes, seed)
-    out["cv"] = probe_cv(X[tr], y[tr], classes, probes, folds, seed)
-    out["shuffled"] = probe_cv(X[tr], y[tr], classes, probes, folds, seed, shuffle_labels=True)
+    out["notes"] = []
+    for key, shuffled in (("cv", False), ("shuffled", True)):
+        try:
+            out[key] = probe_cv(X[tr], y[tr], classes, probes, folds, seed, shuffle_labels=shuffled)
+        except ValueError as exc:  # e.g. a class with one training image: no stratified folds
+            out[key] = {}
+            out["notes"].append(f"{'shuffled-label ' if shuffled else ''}cross-validation on {train_split!r} not run: {exc}")
     held = list(out["holdout"])
     order = sorted(held, key=lambda s: (s != "test", s != "validation", s))
-    out["headline"] = order[0] if order else "cv"
+    out["headline"] = order[0] if order else ("cv" if out["cv"] else None)
     return out
 
 
 def probe_scores(result: dict) -> dict:
     """{probe: {accuracy, balanced_accuracy, macro_f1, split, chance}} of a probe_feature_set result, on its headline."""
     head = result["headline"]
+    if head is None:
+        return {}
     by = result["cv"] if head == "cv" else result["holdout"][head]
+    shuffled = result.get("shuffled") or {}
     return {p: {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"], "macro_f1": r["macro_f1"], "split": head,
-                "n": r["n"], "shuffled_accuracy": result["shuffled"][p]["accuracy"], "majority_rate": r["majority_rate"]}
+                "n": r["n"], "shuffled_accuracy": shuffled[p]["accuracy"] if p in shuffled else None, "majority_rate": r["majority_rate"]}
             for p, r in by.items()}

@@ -57,6 +57,9 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             entry.update({k: r.get(k) for k in ("val_accuracy", "best_epoch", "epochs_run", "train_seconds", "n_params", "n_bias_params",
                                                   "train_accuracy", "why", "device", "n_train", "n_val", "validation",
                                                   "checkpoint_split", "target", "stopped_early")})
+            if r.get("nan_loss"):
+                out["warnings"].append(f"cnn {r['variant']}: the training loss became NaN (training diverged); "
+                                       "lower cnn.optimizer.learning_rate")
         else:
             entry["dead_units"] = r["dead_units"]
             entry["feature_dims"] = r["dims"]
@@ -122,10 +125,16 @@ def add_probes(out: dict, paths) -> None:
         r = read_json(path)
         fs = r["feature_set"]
         scores = probe_scores(r)
-        out["probes"][fs] = {p: {**sc, "by_split": {**{sp: r["holdout"][sp][p] for sp in r["holdout"]}, "cv_" + r["train_split"]: r["cv"][p]}}
+        for note in r.get("notes", []):
+            out["warnings"].append(f"probes {fs}: {note}")
+        if not scores:
+            continue
+        out["probes"][fs] = {p: {**sc, "by_split": {**{sp: r["holdout"][sp][p] for sp in r["holdout"]},
+                                                     **({"cv_" + r["train_split"]: r["cv"][p]} if p in r["cv"] else {})}}
                              for p, sc in scores.items()}
         best = max(sc["accuracy"] for sc in scores.values())
-        base = max(max(sc["majority_rate"] for sc in scores.values()), max(sc["shuffled_accuracy"] for sc in scores.values()))
+        base = max(max(sc["majority_rate"] for sc in scores.values()),
+                   max((sc["shuffled_accuracy"] or 0.0) for sc in scores.values()))
         if best <= base + 0.05:
             out["warnings"].append(f"probes {fs}: best probe accuracy {best:.3f} on {r['headline']} is within 0.05 of chance "
                                    f"({base:.3f}, majority class or shuffled labels): this representation does not separate the classes")
@@ -321,7 +330,8 @@ def markdown_probes(s: dict) -> list[str]:
     for fs, by_probe in rows:
         first = next(iter(by_probe.values()))
         cells = [f"{_f(by_probe[p]['accuracy'])} / {_f(by_probe[p]['macro_f1'])}" if p in by_probe else "–" for p in probes]
-        lines.append(f"| {fs} | {first['split']} | " + " | ".join(cells) + f" | {_f(max(v['shuffled_accuracy'] for v in by_probe.values()))} |")
+        shuffled = [v["shuffled_accuracy"] for v in by_probe.values() if v["shuffled_accuracy"] is not None]
+        lines.append(f"| {fs} | {first['split']} | " + " | ".join(cells) + f" | {_f(max(shuffled) if shuffled else None)} |")
     return lines + [""]
 
 
@@ -344,7 +354,8 @@ def markdown_classification(s: dict) -> list[str]:
                          f"{_f(m['majority_rate'])} | {conf} |")
     modes = {v: c["train_modes"] for v, c in s["cnn"].items() if c.get("train_modes")}
     if modes:
-        lines += ["", "Accuracy on the training split, inference mode vs training mode (dropout, augmentation and batch statistics on): "
+        lines += ["", "Accuracy on the training split, inference mode vs training mode (each 256-image batch normalised by its own "
+                  "statistics; dropout and augmentation off): "
                   + "; ".join(f"`{v}` {m['inference']:.3f} vs {m['training']:.3f}" for v, m in modes.items())]
     return lines + [""]
 
