@@ -46,7 +46,7 @@ with logged_errors():
         evaluation.plot_confusion(m, out.confusion_counts, title=f"{title}, split {head} (counts)", normalize=False)
         rows = np.flatnonzero(manifest["split"].to_numpy() == head)
         evaluation.plot_confident_mistakes(images, y[rows], pred[rows], conf[rows], classes, manifest["id"].to_numpy()[rows],
-                                           out.mistakes, title=f"{title}: most confident mistakes on split {head}")
+                                           out.mistakes, title=f"{title}: most confident mistakes on split {head}", image_rows=rows)
     else:
         for path in (out.confusion, out.confusion_counts, out.mistakes):
             evaluation.plot_confident_mistakes(images[:0], y[:0], y[:0], np.zeros(0), classes, [], path,

@@ -217,3 +217,20 @@ def test_probe_feature_set_reports_instead_of_failing_on_a_one_image_class():
     res = ev.probe_feature_set(X, manifest["id"], manifest, seed=0)
     assert res["cv"] == {} and res["headline"] is None and ev.probe_scores(res) == {}
     assert any("only 1" in n for n in res["notes"]), res["notes"]
+
+
+def test_mistake_gallery_of_a_split_shows_that_splits_images(tmp_path):
+    """Labels of one split's rows, images of the whole dataset: every tile shows the image its title names."""
+    rng = np.random.default_rng(0)
+    n = 60
+    images = np.zeros((n, 4, 4, 1), np.uint8)
+    images[:, :, :, 0] = np.arange(n)[:, None, None]  # pixel value = row of the whole dataset
+    rows = np.sort(rng.choice(n, 20, replace=False))  # the split's rows
+    y = rng.integers(0, 3, n)
+    pred = (y + rng.integers(0, 2, n)) % 3
+    conf = rng.random(n)
+    drawn = ev.plot_confident_mistakes(images, y[rows], pred[rows], conf[rows], ["a", "b", "c"], [str(r) for r in rows],
+                                       tmp_path / "m.png", n=5, image_rows=rows)
+    expect = rows[ev.confident_mistake_rows(y[rows], pred[rows], conf[rows], 5)]
+    assert list(drawn) == list(expect) and len(drawn) > 0
+    assert all(y[r] != pred[r] for r in drawn)  # the drawn dataset rows are mistakes themselves

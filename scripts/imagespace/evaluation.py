@@ -213,11 +213,14 @@ def confident_mistake_rows(y_true, y_pred, confidence, n: int = 16) -> np.ndarra
     return wrong[order[: max(0, int(n))]]
 
 
-def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids, path, n: int = 16, title: str = "") -> np.ndarray:
+def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids, path, n: int = 16, title: str = "",
+                            image_rows=None) -> np.ndarray:
     """Gallery of the *n* most confident wrong predictions; returns the drawn row indices.
 
     ``images`` is N x H x W x C uint8 (C = 1 or 3), possibly a memmap: only the
-    drawn rows are read. With no mistake the figure says so (the file is still written).
+    drawn rows are read. When *y_true* etc. describe a subset of the images (one split),
+    ``image_rows[i]`` is the row of ``images`` that item i shows, and the returned
+    indices are rows of ``images``. With no mistake the figure says so (the file is still written).
     """
     from matplotlib.figure import Figure
 
@@ -241,7 +244,7 @@ def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids
     for ax in axes:
         ax.axis("off")
     for ax, i in zip(axes, rows):
-        img = np.asarray(images[int(i)])
+        img = np.asarray(images[int(i if image_rows is None else image_rows[i])])
         if img.ndim == 3 and img.shape[2] == 1:
             img = img[:, :, 0]
         if img.ndim == 2:
@@ -253,7 +256,7 @@ def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
-    return rows
+    return rows if image_rows is None else np.asarray(image_rows)[rows]
 
 
 # --------------------------------------------------------------------------- tables
