@@ -335,3 +335,17 @@ def test_triplet_training_separates_synthetic_classes(tmp_path):
     # the MLP on the embedding classifies the held-out images too
     clf = metric.mlp_classifier(seed=0, hidden=(64,), n_train=int((~val).sum())).fit(E[~val], y[~val])
     assert (clf.predict(E[val]) == y[val]).mean() > 0.9
+
+
+def test_nearest_centroid_confidence_agrees_with_the_prediction():
+    rng = np.random.default_rng(0)
+    E_train = np.concatenate([rng.normal(c, 0.3, size=(20, 4)) for c in (0.0, 2.0, 4.0)])
+    y_train = np.repeat([0, 1, 2], 20)
+    E = rng.normal(2.0, 1.5, size=(50, 4))
+    pred, conf = metric.nearest_centroid_with_confidence(E_train, y_train, E)
+    C, classes = metric.nearest_centroid_fit(E_train, y_train)
+    np.testing.assert_array_equal(pred, metric.nearest_centroid_predict(E, C, classes))
+    assert ((conf >= 0) & (conf <= 1)).all()
+    d = np.linalg.norm(E[:, None] - C[None], axis=2)
+    d.sort(axis=1)
+    np.testing.assert_allclose(conf, 1 - d[:, 0] / d[:, 1], rtol=1e-9)

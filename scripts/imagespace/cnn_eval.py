@@ -71,19 +71,6 @@ def embeddings(model, x, training: bool = False, batch_size: int = 32) -> np.nda
     return _outputs(cnn.penultimate_model(model), x, training, batch_size)
 
 
-def _nc_predict(E_train, y_train, E):
-    """Nearest-centroid predictions and a confidence in [0, 1]: 1 - nearest / second-nearest distance."""
-    from imagespace.metric import nearest_centroid_fit
-
-    C, classes = nearest_centroid_fit(E_train, y_train)
-    d = np.sqrt(((E[:, None, :] - C[None, :, :]) ** 2).sum(-1))
-    order = np.argsort(d, axis=1)
-    pred = np.asarray(classes)[order[:, 0]]
-    second = d[np.arange(len(d)), order[:, 1]] if d.shape[1] > 1 else np.full(len(d), np.inf)
-    conf = 1.0 - d[np.arange(len(d)), order[:, 0]] / np.maximum(second, 1e-12)
-    return pred.astype(int), conf
-
-
 def evaluate(model, images, y, splits, class_names, target: str, train_split: str, checkpoint_split: str | None,
              seed: int = 0, batch_size: int = 256) -> dict:
     """Scores of every classifier the network provides, on every split but *train_split*.
@@ -102,17 +89,18 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
     held = [sp for sp in dict.fromkeys(splits.tolist()) if sp != train_split]
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if target == "triplet":
+        from imagespace.metric import mlp_classifier, nearest_centroid_with_confidence
+
         E = embeddings(model, images)
         E_tr_train_mode = embeddings(model, images[tr], training=True, batch_size=batch_size)
-        nc_pred, nc_conf = _nc_predict(E[tr], y[tr], E)
-        preds["nearest_centroid"] = (nc_pred, nc_conf)
-        from imagespace.metric import mlp_classifier
+        nc_pred, nc_conf = nearest_centroid_with_confidence(E[tr], y[tr], E)
+        preds["nearest_centroid"] = (nc_pred.astype(int), nc_conf)
 
         mlp = mlp_classifier(seed, n_train=len(tr)).fit(E[tr], y[tr])
         proba = mlp.predict_proba(E)
         preds["mlp"] = (np.asarray(mlp.classes_)[proba.argmax(1)].astype(int), proba.max(1))
         inf_acc = float((nc_pred[tr] == y[tr]).mean())
-        trm_acc = float((_nc_predict(E[tr], y[tr], E_tr_train_mode)[0] == y[tr]).mean())
+        trm_acc = float((nearest_centroid_with_confidence(E[tr], y[tr], E_tr_train_mode)[0] == y[tr]).mean())
     else:
         P = softmax_outputs(model, images)
         preds["softmax"] = (P.argmax(1).astype(int), P.max(1))

@@ -292,6 +292,18 @@ def nearest_centroid_predict(E, centroids, classes, metric: str = "euclidean") -
     return np.asarray(classes)[idx]
 
 
+def nearest_centroid_with_confidence(E_train, y_train, E) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-centroid predictions for *E* (centroids of the training embeddings, Euclidean) and a
+    confidence in [0, 1]: 1 - distance to the nearest / distance to the second-nearest centroid."""
+    C, classes = nearest_centroid_fit(E_train, y_train)
+    E = np.asarray(E, dtype=np.float64)
+    d = np.sqrt(np.maximum((E**2).sum(1)[:, None] - 2.0 * E @ C.T + (C**2).sum(1)[None, :], 0.0))
+    order = np.argsort(d, axis=1)
+    rows = np.arange(len(d))
+    second = d[rows, order[:, 1]] if d.shape[1] > 1 else np.full(len(d), np.inf)
+    return np.asarray(classes)[order[:, 0]], 1.0 - d[rows, order[:, 0]] / np.maximum(second, 1e-12)
+
+
 def nearest_centroid_accuracy(E_train, y_train, E_eval, y_eval, metric: str = "euclidean") -> float:
     """Accuracy on (E_eval, y_eval) of nearest centroids fitted on (E_train, y_train)."""
     centroids, classes = nearest_centroid_fit(E_train, y_train)
