@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace import cnn  # noqa: E402
-from imagespace.util import load_human_table, load_images, load_manifest, logged_errors, setup_logging, write_json, write_table, write_text  # noqa: E402
+from imagespace.util import load_human_table, load_images, load_manifest, logged_errors, natural_key, setup_logging, write_json, write_table, write_text  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 with logged_errors():
@@ -21,7 +21,7 @@ with logged_errors():
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
     target = spec.get("target", "class")
-    classes = sorted(manifest["label"].unique())
+    classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
     y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
     human_stats = {}
     if target in ("class", "triplet"):

@@ -413,7 +413,9 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
     import pandas as pd
 
     m = manifest.set_index("id").loc[[str(i) for i in ids]]
-    classes = sorted(pd.unique(manifest["label"]).tolist(), key=str)
+    from imagespace.util import natural_key
+
+    classes = sorted(pd.unique(manifest["label"]).tolist(), key=natural_key)
     index = {c: i for i, c in enumerate(classes)}
     y = m["label"].map(index).to_numpy(np.int64)
     splits = m["split"].to_numpy().astype(str)
