@@ -10,7 +10,6 @@ from imagespace.util import load_images, load_manifest, logged_errors, read_json
 log = setup_logging(snakemake.log[0])
 with logged_errors():
     import numpy as np
-    import pandas as pd
 
     cnn.configure_tensorflow(snakemake.threads)
 
@@ -26,12 +25,11 @@ with logged_errors():
     model = cnn.load_model(snakemake.input.model)
     res = cnn_eval.evaluate(model, images, y, manifest["split"].to_numpy(), classes, info["target"],
                             spec.get("train_split", "train"), info.get("checkpoint_split"), seed=int(spec.get("seed", 42)))
-    warnings = list(res["warnings"])
     head = res["headline_split"]
     report = {"variant": variant, "target": info["target"], "classes": classes, "headline_split": head,
               "held_out_splits": res["held_out_splits"], "checkpoint_split": res["checkpoint_split"],
               "train_modes": res["train_modes"], "classifiers": res["classifiers"]}
-    report["warnings"] = [f"cnn {variant}: {w}" for w in warnings]
+    report["warnings"] = [f"cnn {variant}: {w}" for w in res["warnings"]]
     for w in report["warnings"]:
         log.warning("%s", w)
     first = next(iter(res["predictions"]))

@@ -16,6 +16,9 @@ with logged_errors():
     res["feature_set"] = snakemake.wildcards.fs
     res["dims"] = int(fs.X.shape[1])
     write_json(snakemake.output.json, res)
+    for note in res["notes"]:
+        log.warning("%s", note)
     for probe, r in evaluation.probe_scores(res).items():
-        log.info("%s / %s on %s: accuracy %.4f (balanced %.4f, macro-F1 %.4f; shuffled labels %.4f)", res["feature_set"], probe,
-                 r["split"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"], r["shuffled_accuracy"])
+        shuffled = "not run" if r["shuffled_accuracy"] is None else f"{r['shuffled_accuracy']:.4f}"
+        log.info("%s / %s on %s: accuracy %.4f (balanced %.4f, macro-F1 %.4f; shuffled labels %s)", res["feature_set"], probe,
+                 r["split"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"], shuffled)

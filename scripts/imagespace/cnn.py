@@ -282,12 +282,13 @@ def learning_rate_for(schedule: dict, base_lr: float, epoch: int, epochs: int, h
     if kind == "plateau":
         monitor = resolve_monitor(monitor, history[0]) if history else monitor
         factor, patience = float(schedule.get("factor", 0.5)), int(schedule.get("patience", 3))
+        min_delta = float(schedule.get("min_delta", 0.0))
         lr, wait, best = float(base_lr), 0, None
         for row in history[:epoch]:
             v = _monitored(row, monitor)
             if v is None:
                 continue
-            if best is None or _improves(v, best, monitor, float(schedule.get("min_delta", 0.0))):
+            if best is None or _improves(v, best, monitor, min_delta):
                 best, wait = v, 0
             else:
                 wait += 1
@@ -604,7 +605,8 @@ def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> 
             ax.plot(ep, [h[metric] for h in history], "o-", label="train (training mode)")
         val = metric if metric.startswith("val_") else f"val_{metric}"
         if val in history[0]:
-            what = "validation, nearest centroid" if "loss" not in history[0] or ("accuracy" not in history[0] and val == "val_accuracy") else "validation"
+            # a metric-learning network has no training accuracy: its val_accuracy is nearest-centroid accuracy
+            what = "validation, nearest centroid" if val == "val_accuracy" and "accuracy" not in history[0] else "validation"
             ax.plot(ep, [h[val] for h in history], "s-", label=f"{what} (inference mode)")
         ax.axvline(best_epoch, color="k", ls="--", lw=1)
         ax.set_xlabel("epoch")

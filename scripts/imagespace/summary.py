@@ -116,8 +116,9 @@ def add_classification(out: dict, paths) -> None:
 
 
 def add_probes(out: dict, paths) -> None:
-    """probes.<feature set>.<probe> = headline scores (+ every split's full metrics under by_split); a probe on
-    shuffled labels that is clearly above chance, or a feature set whose best probe is at chance, is a warning."""
+    """probes.<feature set>.<probe> = headline scores (+ every split's full metrics under by_split). A feature set
+    whose best probe is within 0.05 of chance (the majority-class rate or the shuffled-label accuracy), and a
+    probe that could not be run, are warnings."""
     from imagespace.evaluation import probe_scores
     from imagespace.util import read_json
 

@@ -289,12 +289,12 @@ def train_cnn_inputs(wildcards):
         "images": f"results/{d}/ingest/images.npy",
         "manifest": f"results/{d}/ingest/manifest.tsv",
     }
-    spec = cnn_spec(d, wildcards.variant)
-    if spec["target"] in ("human", "joint"):
+    if trained_on_human_cnn(d, wildcards.variant):
         train = S(d, "alignment")["train_split"]
         if train not in human_splits(d):
+            target = cnn_spec(d, wildcards.variant)["target"]
             raise ValueError(
-                f"dataset {d!r}: cnn target {spec['target']!r} needs a human space on split {train!r}"
+                f"dataset {d!r}: cnn target {target!r} needs a human space on split {train!r}"
             )
         out["human_train"] = f"results/{d}/human/{train}.tsv"
     return out
