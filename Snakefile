@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 # imagespace: images -> arrays -> PCA / manifold embeddings -> clusters -> comparison with a human space -> report
 #
 #   snakemake --cores 2                                    # the embedded default (digits + synthetic)
@@ -8,12 +11,17 @@
 configfile: "config.yaml"
 
 
+# the method tables of the library name the methods a wildcard may take
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from imagespace.embed import METHODS as EMBEDDINGS  # noqa: E402
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
     split=r"[A-Za-z0-9_.\-]+",
     fs=r"[A-Za-z0-9_]+",
-    method=r"tsne|lle|mds|isomap",
-    mapmethod=r"pca|tsne|lle|mds|isomap",
+    method="|".join(EMBEDDINGS),
+    mapmethod="|".join(["pca", *EMBEDDINGS]),
     variant=r"cnn(_[A-Za-z0-9]+)?",
     base=r"[A-Za-z0-9_]+",
     name=r"[A-Za-z0-9]+",

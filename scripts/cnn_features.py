@@ -16,7 +16,7 @@ with logged_errors():
     images = load_images(snakemake.input.images)
     model = cnn.load_model(snakemake.input.model)
     train = read_json(snakemake.input.training)
-    target = train.get("target", "class")
+    target = train["target"]
     if target in ("class", "triplet"):  # penultimate layer (triplet: the L2-normalised embedding)
         F = cnn.features(model, np.asarray(images))
     else:  # the network's predictions of the human coordinates are the feature set

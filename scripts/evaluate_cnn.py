@@ -24,7 +24,7 @@ with logged_errors():
     y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     model = cnn.load_model(snakemake.input.model)
     res = cnn_eval.evaluate(model, images, y, manifest["split"].to_numpy(), classes, info["target"],
-                            spec.get("train_split", "train"), info.get("checkpoint_split"), seed=int(spec.get("seed", 42)))
+                            spec["train_split"], info.get("checkpoint_split"), seed=int(spec["seed"]))
     head = res["headline_split"]
     report = {"variant": variant, "target": info["target"], "classes": classes, "headline_split": head,
               "held_out_splits": res["held_out_splits"], "checkpoint_split": res["checkpoint_split"],

@@ -18,5 +18,5 @@ with logged_errors():
         snakemake.output.skipped,
         snakemake.output.info,
         threads=snakemake.threads,
-        on_error=settings.get("on_error", "skip"),
+        on_error=settings["on_error"],
     )

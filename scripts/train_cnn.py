@@ -20,7 +20,7 @@ with logged_errors():
     device = cnn.configure_tensorflow(snakemake.threads)
     manifest = load_manifest(snakemake.input.manifest)
     images = load_images(snakemake.input.images)
-    target = spec.get("target", "class")
+    target = spec["target"]
     classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
     y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
     human_stats = {}
@@ -28,7 +28,7 @@ with logged_errors():
         train, val, how = cnn.split_rows(manifest, spec)
         y_train, y_val = y[train], y[val]
         # a split whose labels choose the checkpoint is not fully held out in the human comparison
-        checkpoint_split = spec.get("validation_split", "validation") if how.startswith("split ") else None
+        checkpoint_split = spec["validation_split"] if how.startswith("split ") else None
     else:
         # regression on the human coordinates: train on the split that has them, validate on another one
         # the checkpoint is chosen on a held-out part of the training split, so that every other
@@ -50,7 +50,7 @@ with logged_errors():
     log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
     model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
                             augment=spec["augment"], optimizer=spec["optimizer"], target=target,
-                            human_dims=human_stats.get("dims", 0), human_weight=float(spec.get("human_weight", 1.0)),
+                            human_dims=human_stats.get("dims", 0), human_weight=float(spec["human_weight"]),
                             triplet=spec.get("triplet"))
     counts = cnn.count_parameters(model)
     write_text(out.summary, cnn.model_summary(model) + "\n")

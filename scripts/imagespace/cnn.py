@@ -165,17 +165,19 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             x = L.Dropout(float(spec.get("rate", 0.5)), seed=int(seed) + i, name=name)(x)
         else:
             raise ValueError(f"unknown layer type {t!r} in layer {i}")
-    opt = dict(optimizer or {})
-    optimizer = keras.optimizers.get({"class_name": opt.get("name", "adam"), "config": {"learning_rate": float(opt.get("learning_rate", 1e-3))}})
+    from imagespace.config import with_defaults
+
+    opt = with_defaults(optimizer, "cnn.optimizer")
+    optimizer = keras.optimizers.get({"class_name": opt["name"], "config": {"learning_rate": float(opt["learning_rate"])}})
     if target == "triplet":
         # metric learning: the architecture's penultimate layer is replaced by an L2-normalised
         # embedding of triplet.embedding_dims, which is the model's output
         from imagespace.metric import add_embedding_head, make_loss
 
-        tri = dict(triplet or {})
-        emb = add_embedding_head(x, int(tri.get("embedding_dims", 64)), name=PENULTIMATE, seed=int(seed))
+        tri = with_defaults(triplet, "cnn.triplet")
+        emb = add_embedding_head(x, int(tri["embedding_dims"]), name=PENULTIMATE, seed=int(seed))
         model = keras.Model(inp, emb, name="imagespace_cnn")
-        model.compile(optimizer=optimizer, loss=make_loss(tri.get("loss", "triplet"), float(tri.get("margin", 0.2))))
+        model.compile(optimizer=optimizer, loss=make_loss(tri["loss"], float(tri["margin"])))
         return model
     if PENULTIMATE not in names:
         raise ValueError(f"the architecture needs a layer named {PENULTIMATE!r}")
@@ -260,12 +262,15 @@ def learning_rate_for(schedule: dict, base_lr: float, epoch: int, epochs: int, h
     - ``rounds``: ``rounds: [[n_epochs, lr], ...]`` rounds of decreasing rate; after
       the last round its rate is kept.
     """
-    kind = schedule.get("type", "plateau")
-    min_lr = float(schedule.get("min_lr", 1e-5))
+    from imagespace.config import with_defaults
+
+    schedule = with_defaults(schedule, "cnn.schedule")
+    kind = schedule["type"]
+    min_lr = float(schedule["min_lr"])
     if kind == "constant":
         return float(base_lr)
     if kind == "cosine":
-        warm = int(schedule.get("warmup", 0))
+        warm = int(schedule["warmup"])
         if epoch < warm:
             return float(base_lr) * (epoch + 1) / (warm + 1)
         span = max(1, epochs - warm - 1)
@@ -281,8 +286,8 @@ def learning_rate_for(schedule: dict, base_lr: float, epoch: int, epochs: int, h
         return float(rounds[-1][1])
     if kind == "plateau":
         monitor = resolve_monitor(monitor, history[0]) if history else monitor
-        factor, patience = float(schedule.get("factor", 0.5)), int(schedule.get("patience", 3))
-        min_delta = float(schedule.get("min_delta", 0.0))
+        factor, patience = float(schedule["factor"]), int(schedule["patience"])
+        min_delta = float(schedule["min_delta"])
         lr, wait, best = float(base_lr), 0, None
         for row in history[:epoch]:
             v = _monitored(row, monitor)
@@ -364,15 +369,17 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
     """
     import keras
 
-    settings = settings or {}
-    target = settings.get("target", "class")
-    base_lr = float((settings.get("optimizer") or {}).get("learning_rate", 1e-3))
-    schedule = settings.get("schedule") or {"type": "constant"}
-    es = settings.get("early_stopping") or {}
-    patience, min_delta = int(es.get("patience", 0)), float(es.get("min_delta", 0.0))
-    recal = bool(settings.get("recalibrate_batchnorm", True))
+    from imagespace.config import with_defaults
+
+    settings = with_defaults(settings, "cnn")
+    target = settings["target"]
+    base_lr = float(settings["optimizer"]["learning_rate"])
+    schedule = settings["schedule"]
+    es = settings["early_stopping"]
+    patience, min_delta = int(es["patience"]), float(es["min_delta"])
+    recal = bool(settings["recalibrate_batchnorm"])
     class_weight = None
-    if target == "class" and settings.get("class_weight", "none") == "balanced":
+    if target == "class" and settings["class_weight"] == "balanced":
         class_weight = balanced_class_weights(np.asarray(y_train), int(model.output_shape[-1]))
         log.info("class weights (balanced): %s", {k: round(v, 3) for k, v in class_weight.items()})
     state_dir = Path(state_dir)
@@ -416,8 +423,8 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         if target == "triplet":
             from imagespace.metric import class_balanced_batches
 
-            tri = settings.get("triplet") or {}
-            P, K = int(tri.get("classes_per_batch", 8)), int(tri.get("per_class", 4))
+            tri = settings["triplet"]
+            P, K = int(tri["classes_per_batch"]), int(tri["per_class"])
             batches = class_balanced_batches(np.asarray(y_train), P, K, int(seed) + epoch)
             order = batches.reshape(-1)
             bs = batches.shape[1]
@@ -574,8 +581,11 @@ def dead_units(F: np.ndarray, tol: float = 1e-6) -> list[int]:
 # --------------------------------------------------------------------------- rule-level helpers
 def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
     """(train rows, validation rows, how) from the manifest and the cnn settings."""
+    from imagespace.config import with_defaults
+
+    spec = with_defaults(spec, "cnn")
     split = manifest["split"].to_numpy()
-    tr_name, va_name = spec.get("train_split", "train"), spec.get("validation_split", "validation")
+    tr_name, va_name = spec["train_split"], spec["validation_split"]
     val = np.flatnonzero(split == va_name)
     train = np.flatnonzero(split == tr_name) if tr_name != "all" else np.setdiff1d(np.arange(len(split)), val)
     if len(train) == 0:
@@ -584,9 +594,9 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
         return train, val, f"split {va_name!r}"
     from imagespace.util import stratified_holdout
 
-    frac = float(spec.get("validation_fraction", 0.2))
-    val_mask = stratified_holdout(manifest["label"].to_numpy()[train], frac, int(spec.get("seed", 42)))
-    return train[~val_mask], train[val_mask], f"stratified {frac:.0%} of {tr_name!r} (seed {spec.get('seed', 42)})"
+    frac = float(spec["validation_fraction"])
+    val_mask = stratified_holdout(manifest["label"].to_numpy()[train], frac, int(spec["seed"]))
+    return train[~val_mask], train[val_mask], f"stratified {frac:.0%} of {tr_name!r} (seed {spec['seed']})"
 
 
 def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> None:

@@ -8,6 +8,7 @@ to every dataset; a dataset may override any key of them under the same name
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -21,9 +22,9 @@ def deep_merge(base: dict, override: dict | None) -> dict:
 
 
 def stage(config: dict, dataset: str, name: str) -> dict:
-    """Effective settings of stage *name* for *dataset* (global block + dataset override)."""
+    """Effective settings of stage *name* for *dataset* (global block + dataset override), keys sorted."""
     ds = config["datasets"][dataset]
-    return deep_merge(config.get(name, {}), ds.get(name))
+    return canonical(deep_merge(config.get(name, {}), ds.get(name)))
 
 
 def human_splits(config: dict, dataset: str) -> dict:
@@ -67,23 +68,265 @@ def human_dims(config: dict, dataset: str) -> int | None:
 
 def n_components(config: dict, dataset: str) -> int:
     """k for the k-D embeddings: configured, or the human space's dimensionality, or 8."""
-    k = stage(config, dataset, "embeddings").get("n_components", "auto")
+    k = stage(config, dataset, "embeddings")["n_components"]
     if k == "auto":
         return human_dims(config, dataset) or 8
     return int(k)
 
 
-def image_options(cfg: dict) -> dict:
-    """The ``images:`` block of a dataset config with defaults filled in."""
-    o = dict(cfg or {})
-    size = o.get("size", [64, 64])
+def image_options(cfg: dict | None) -> dict:
+    """The ``images:`` block of a dataset config, defaults (from the schema) filled in and size as (height, width)."""
+    o = fill_defaults(copy.deepcopy(cfg or {}), load_schema()["$defs"]["dataset"]["properties"]["images"], {})
+    size = o["size"]
     if size is not None and not isinstance(size, (list, tuple)):
         size = [size, size]
     return {
         "size": None if size is None else (int(size[0]), int(size[1])),
-        "color": o.get("color", "gray"),
-        "resize": o.get("resize", "pad"),
-        "resample": o.get("resample", "lanczos"),
-        "exif_transpose": bool(o.get("exif_transpose", True)),
-        "background": tuple(o.get("background", [255, 255, 255])),
+        "color": o["color"],
+        "resize": o["resize"],
+        "resample": o["resample"],
+        "exif_transpose": bool(o["exif_transpose"]),
+        "background": tuple(o["background"]),
     }
+
+
+# --------------------------------------------------------------------------- validation
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration. The message names the key path, the problem and the config file."""
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    """The configuration schema (a fresh copy: callers may modify it)."""
+    return copy.deepcopy(_read_schema(str(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def stage_names(schema: dict) -> list[str]:
+    """The stage blocks: top-level blocks a dataset may override under the same name."""
+    ds = schema["$defs"]["dataset"]["properties"]
+    return [k for k in schema["properties"] if k in ds]
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while isinstance(schema, dict) and "$ref" in schema:
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _object_schema(schema: dict, root: dict, value) -> dict:
+    """The branch of a oneOf/anyOf that describes a mapping (for the key walk)."""
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        for key in ("oneOf", "anyOf"):
+            for branch in schema.get(key, []):
+                b = _resolve(branch, root)
+                if b.get("type") == "object" or "properties" in b:
+                    return b
+    return schema
+
+
+def _children(schema: dict, root: dict, value):
+    """(key, value, subschema or None if unknown, valid keys) for each key of a mapping."""
+    schema = _object_schema(schema, root, value)
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for k, v in value.items():
+        if k in props:
+            yield k, v, props[k], None
+        elif isinstance(extra, dict):
+            yield k, v, extra, None
+        elif extra is False:
+            yield k, v, None, sorted(props)
+        else:
+            yield k, v, {}, None
+
+
+def unknown_keys(value, schema: dict, root: dict | None = None, path: tuple = ()) -> list[tuple[tuple, list[str]]]:
+    """Every key the schema does not allow: [(key path, valid keys at that place)]."""
+    root = root if root is not None else schema
+    out = []
+    if isinstance(value, dict):
+        for k, v, sub, valid in _children(schema, root, value):
+            if sub is None:
+                out.append((path + (str(k),), valid))
+            else:
+                out += unknown_keys(v, sub, root, path + (str(k),))
+    elif isinstance(value, list):
+        items = _resolve(schema, root).get("items")
+        if isinstance(items, dict):
+            for i, v in enumerate(value):
+                out += unknown_keys(v, items, root, path + (str(i),))
+    return out
+
+
+def _types(schema: dict) -> set:
+    t = schema.get("type", ())
+    return {t} if isinstance(t, str) else set(t)
+
+
+def coerce_numbers(value, schema: dict, root: dict):
+    """Integers where the schema asks for a number (not an integer) become floats, in place: 30 == 30.0 in params."""
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        for k, v, sub, _ in _children(schema, root, value):
+            if sub is None:
+                continue
+            sub_r = _resolve(sub, root)
+            if isinstance(v, int) and not isinstance(v, bool) and "number" in _types(sub_r) and "integer" not in _types(sub_r):
+                value[k] = float(v)
+            else:
+                coerce_numbers(v, sub, root)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = _resolve(schema["items"], root)
+        for i, v in enumerate(value):
+            if isinstance(v, int) and not isinstance(v, bool) and _types(items) == {"number"}:
+                value[i] = float(v)
+            else:
+                coerce_numbers(v, schema["items"], root)
+    return value
+
+
+def _is_override(sub: dict) -> bool:
+    """A block of overrides of a top-level stage block (dataset stage blocks, CNN variants): no defaults there."""
+    return isinstance(sub, dict) and str(sub.get("$ref", "")).startswith("#/properties/")
+
+
+def fill_defaults(value, schema: dict, root: dict):
+    """Insert the schema's defaults for missing keys, recursively (not inside override blocks), in place."""
+    if not isinstance(value, dict):
+        return value
+    schema = _object_schema(schema, root, value)
+    for k, sub in schema.get("properties", {}).items():
+        if k not in value and not _is_override(sub) and "default" in _resolve(sub, root):
+            value[k] = copy.deepcopy(_resolve(sub, root)["default"])
+    for k, v, sub, _ in _children(schema, root, value):
+        if sub is not None and not _is_override(sub):
+            fill_defaults(v, sub, root)
+    return value
+
+
+def with_defaults(value: dict | None, block: str) -> dict:
+    """A copy of the settings *value* of *block* with the schema's defaults filled in.
+
+    *block*: a dotted path from a top-level block or a ``$defs`` entry, e.g. ``cnn``,
+    ``cnn.schedule``, ``dataset.source``, ``human_spec``. Library functions called
+    with partial settings (tests, interactive use) get the workflow's defaults this
+    way; the schema is their only copy.
+    """
+    schema = load_schema()
+    first, *rest = block.split(".")
+    node = schema["properties"].get(first) or schema["$defs"][first]
+    for part in rest:
+        node = _resolve(node, schema)["properties"][part]
+    return fill_defaults(copy.deepcopy(value or {}), node, schema)
+
+
+def defaults(schema: dict, block: str) -> dict:
+    """The defaults of one top-level block (or of a $defs entry), as a filled dict."""
+    root = schema
+    sub = schema["properties"].get(block) or schema["$defs"][block]
+    return fill_defaults({}, sub, root)
+
+
+def _where(path: tuple, files: dict) -> str:
+    """The config file that sets *path* (files: {name: parsed content}, highest precedence first)."""
+    for name, content in files.items():
+        if _get(content, path) is not None:
+            return f" (in {name})"
+    return " (set on the command line)" if files else ""
+
+
+def _short(obj, limit: int = 80) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _schema_errors(instance, root: dict) -> list[tuple[tuple, str]]:
+    """(key path, short message) for each schema violation of *instance* (unknown keys aside)."""
+    import jsonschema
+
+    out = []
+    for e in sorted(jsonschema.Draft202012Validator(root).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = tuple(str(p) for p in e.absolute_path)
+        if e.validator == "additionalProperties":
+            continue  # unknown keys are reported by unknown_keys, with a suggestion
+        if e.validator in ("oneOf", "anyOf") and e.context:
+            msg = f"{_short(e.instance)} is not valid here ({jsonschema.exceptions.best_match(e.context).message[:200]})"
+        else:
+            msg = e.message if len(e.message) <= 240 else e.message[:237] + "..."
+        out.append((path, msg))
+    return out
+
+
+def validate(config: dict, schema: dict | None = None, files: dict | None = None) -> dict:
+    """Check *config* against the schema, fill in its defaults and coerce numbers; in place.
+
+    * Unknown keys anywhere (top level, stage blocks, dataset overrides, CNN
+      variants) are errors that name the key path, the nearest valid key and the
+      config file that sets it.
+    * Every stage block is validated again after a dataset's overrides are merged in.
+    * Integers given for number-typed keys become floats (``perplexity: 30`` is the
+      default 30.0), so that rule params do not change with the spelling.
+
+    *files*: {config file name: its parsed content}, to say where a bad key is set.
+    Raises :class:`ConfigError` with one line per problem.
+    """
+    import difflib
+
+    schema = schema or load_schema()
+    files = files or {}
+    problems = []
+    for path, valid in unknown_keys(config, schema):
+        near = difflib.get_close_matches(path[-1], valid, n=1, cutoff=0.6)
+        hint = f"; did you mean `{near[0]}`?" if near else f"; valid keys here: {', '.join(valid)}"
+        problems.append(f"{'.'.join(path)}: unknown key{hint}{_where(path, files)}")
+    if not problems:
+        problems += [f"{'.'.join(p) or '(top level)'}: {m}{_where(p, files)}" for p, m in _schema_errors(config, schema)]
+    if not problems:
+        fill_defaults(config, schema, schema)
+        coerce_numbers(config, schema, schema)
+        stages = stage_names(schema)
+        for name, ds in (config.get("datasets") or {}).items():
+            for st in stages:
+                merged = deep_merge(config.get(st, {}), ds.get(st))
+                for p, m in _schema_errors({st: merged}, schema):
+                    p = p[1:]
+                    full = ("datasets", name, st) + p if _get(ds.get(st), p) is not None else (st,) + p
+                    problems.append(f"{'.'.join(full)}: {m} (after merging datasets.{name}.{st}){_where(full, files)}")
+    if problems:
+        raise ConfigError("\n".join(["invalid configuration:"] + [f"  {p}" for p in problems]))
+    return config
+
+
+def _get(node, path: tuple):
+    """The value at key path *path* (list items by index), or None."""
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def canonical(obj):
+    """Dicts with their keys sorted, recursively: params that compare equal whatever the key order of the config."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj, key=str)}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj

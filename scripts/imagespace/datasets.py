@@ -102,7 +102,7 @@ def filename_labels(src: dict, dataset: str):
     classes = set(map(str, src.get("classes") or []))
     records, skips = [], []
     for split, folder in _split_dirs(src, dataset).items():
-        names = [n for n in _list_files(folder) if "/" not in n or src.get("recursive", False)]
+        names = [n for n in _list_files(folder) if "/" not in n or src["recursive"]]
         n_images = 0
         for name in names:
             path = str(folder / name)
@@ -188,7 +188,7 @@ def csv_manifest(src: dict, dataset: str):
         raise InputError(f"{image_dir}: image folder of dataset {dataset!r} does not exist")
     try:
         # blank lines are kept as (empty) rows so that reported line numbers match the file
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding=src.get("encoding", "utf-8-sig"))
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding=src["encoding"])
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
     label_col = src["label_column"]
@@ -400,6 +400,9 @@ FILE_SOURCES = ("filename_labels", "class_folders", "csv_manifest")
 
 def collect(dataset: str, ds_cfg: dict):
     """Records and skips for a dataset, with the optional stratified train/validation split applied."""
+    from imagespace.config import with_defaults
+
+    ds_cfg = with_defaults(ds_cfg, "dataset")
     src = ds_cfg["source"]
     kind = src["type"]
     if kind not in SOURCES:
@@ -409,7 +412,7 @@ def collect(dataset: str, ds_cfg: dict):
     if (vfrac or tfrac) and all(r.split == "all" for r in records):
         if vfrac + tfrac >= 1:
             raise InputError(f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images")
-        assign_split(records, vfrac, int(ds_cfg.get("split_seed", 0)), tfrac)
+        assign_split(records, vfrac, int(ds_cfg["split_seed"]), tfrac)
         for s in skips:
             s.split = "train" if s.split == "all" else s.split
     return records, skips

@@ -8,6 +8,8 @@ the config, and the effective parameters are written next to each embedding.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -15,46 +17,120 @@ from imagespace.util import stratified_sample
 
 log = logging.getLogger("imagespace.embed")
 
-METHODS = ("tsne", "lle", "mds", "isomap")
-# methods with an out-of-sample transform (rows outside the fit set can be embedded)
-TRANSFORMS = {"lle", "isomap"}
-# cost quadratic (or worse) in n: above embeddings.large_n they are fitted on landmarks
-QUADRATIC = {"mds", "isomap"}
 
-DEFAULTS = {
-    "tsne": {"perplexity": 30.0, "early_exaggeration": 12.0, "learning_rate": "auto", "max_iter": 1000, "init": "pca", "angle": 0.5},
-    "lle": {"n_neighbors": 5, "reg": 1e-3, "method": "standard", "eigen_solver": "auto", "tol": 1e-6, "max_iter": 100},
-    "mds": {"n_init": 4, "init": "random", "max_iter": 300, "eps": 1e-6, "metric_mds": True, "normalized_stress": "auto"},
-    "isomap": {"n_neighbors": 5},
+
+@dataclass(frozen=True)
+class Method:
+    """One embedding method: its estimator and what it can do.
+
+    Adding a method: a ``Method`` entry in :data:`METHODS` here, its parameter block
+    (with defaults) and enum entry in the config schema, and a test. Every rule,
+    map, comparison, clustering and the leaderboard pick it up from this table.
+    """
+
+    name: str
+    title: str
+    build: Callable[[int, dict, int, int], object]  # (n_components, params, seed, n_jobs) -> estimator
+    transform: bool = False  # out-of-sample transform: rows outside the fit split are embedded too
+    quadratic: Callable[[int], bool] = lambda k: False  # cost quadratic in n at k dimensions: landmarks above large_n
+    extension: str = "knn"  # how rows beyond the landmarks are placed: transform, stress or knn
+    adjust: Callable[[dict, int, int | None], dict] = lambda p, n, large_n: p  # parameters for n fitted rows
+
+    def __post_init__(self):
+        if self.extension not in EXTENSIONS:
+            raise ValueError(f"embedding method {self.name!r}: extension {self.extension!r} is not one of {sorted(EXTENSIONS)}")
+        if self.extension == "transform" and not self.transform:
+            raise ValueError(f"embedding method {self.name!r}: extension 'transform' needs transform=True")
+
+
+EXTENSIONS = {
+    "transform": "{title} transform",
+    "stress": "stress minimisation against the landmarks",
+    "knn": "10-nearest-landmark interpolation",
 }
 
 
-def params_for(method: str, overrides: dict | None) -> dict:
-    if method not in DEFAULTS:
-        raise ValueError(f"unknown embedding method {method!r} (one of {METHODS})")
-    p = dict(DEFAULTS[method])
-    p.update({k: v for k, v in (overrides or {}).items() if k in DEFAULTS[method]})
+def _tsne(k, p, seed, n_jobs):
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=k, random_state=seed, n_jobs=n_jobs, method="barnes_hut" if k <= 3 else "exact", **p)
+
+
+def _tsne_adjust(p, n, large_n):
+    if p["perplexity"] >= n:
+        p["perplexity"] = max(2.0, (n - 1) / 3.0)
+        log.warning("t-SNE perplexity lowered to %.1f for %d points", p["perplexity"], n)
     return p
 
 
-def make_model(method: str, n_components: int, params: dict, seed: int, n_jobs: int = 1):
-    from sklearn import manifold
+def _lle(k, p, seed, n_jobs):
+    from sklearn.manifold import LocallyLinearEmbedding
 
-    if method == "tsne":
-        return manifold.TSNE(
-            n_components=n_components,
-            random_state=seed,
-            n_jobs=n_jobs,
-            method="barnes_hut" if n_components <= 3 else "exact",
-            **params,
-        )
-    if method == "lle":
-        return manifold.LocallyLinearEmbedding(n_components=n_components, random_state=seed, n_jobs=n_jobs, **params)
-    if method == "mds":
-        return manifold.MDS(n_components=n_components, random_state=seed, n_jobs=n_jobs, metric="euclidean", **params)
-    if method == "isomap":
-        return manifold.Isomap(n_components=n_components, n_jobs=n_jobs, **params)
-    raise ValueError(method)
+    return LocallyLinearEmbedding(n_components=k, random_state=seed, n_jobs=n_jobs, **p)
+
+
+def _lle_adjust(p, n, large_n):
+    p = _fewer_neighbours(p, n, large_n)
+    if p.get("eigen_solver") == "auto" and large_n is not None and n > int(large_n):
+        # scikit-learn's "auto" picks the dense solver (n x n, O(n^3)) for 9+ dimensions
+        p["eigen_solver"] = "arpack"
+        log.info("lle: %d > large_n %d: sparse eigen-solver (arpack)", n, large_n)
+    return p
+
+
+def _fewer_neighbours(p, n, large_n):
+    if p["n_neighbors"] >= n:
+        p["n_neighbors"] = n - 1
+    return p
+
+
+def _mds(k, p, seed, n_jobs):
+    from sklearn.manifold import MDS
+
+    return MDS(n_components=k, random_state=seed, n_jobs=n_jobs, metric="euclidean", **p)
+
+
+def _isomap(k, p, seed, n_jobs):
+    from sklearn.manifold import Isomap
+
+    return Isomap(n_components=k, n_jobs=n_jobs, **p)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("tsne", "t-SNE", _tsne, quadratic=lambda k: k > 3, extension="knn", adjust=_tsne_adjust),
+        Method("lle", "LLE", _lle, transform=True, adjust=_lle_adjust),
+        Method("mds", "metric MDS", _mds, quadratic=lambda k: True, extension="stress"),
+        Method("isomap", "Isomap", _isomap, transform=True, quadratic=lambda k: True, extension="transform",
+               adjust=_fewer_neighbours),
+    )
+}
+# methods with an out-of-sample transform (rows outside the fit set can be embedded)
+TRANSFORMS = {name for name, m in METHODS.items() if m.transform}
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown embedding method {name!r} (one of {sorted(METHODS)})")
+    return METHODS[name]
+
+
+def params_for(name: str, overrides: dict | None) -> dict:
+    """The method's parameters: the schema's defaults, overridden by *overrides* (unknown keys are errors)."""
+    from imagespace.config import defaults, load_schema
+
+    method(name)
+    p = defaults(load_schema(), "embeddings")[name]
+    unknown = sorted(set(overrides or {}) - set(p))
+    if unknown:
+        raise ValueError(f"embeddings.{name}: unknown parameter(s) {unknown} (valid: {sorted(p)})")
+    p.update(overrides or {})
+    return p
+
+
+def make_model(name: str, n_components: int, params: dict, seed: int, n_jobs: int = 1):
+    return method(name).build(n_components, params, seed, n_jobs)
 
 
 def _distances(Xn: np.ndarray, X_land: np.ndarray, sq_land: np.ndarray) -> np.ndarray:
@@ -106,7 +182,7 @@ def _transform(model, X, chunk: int = 4096) -> np.ndarray:
     return np.vstack([model.transform(np.asarray(X[a:a + chunk], dtype=np.float64)) for a in range(0, len(X), chunk)])
 
 
-def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1,
+def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1,
           large_n: int | None = None, landmarks: int = 2000, strata=None):
     """Fit *method* on X_fit; return (Y_fit, Y_other or None, info).
 
@@ -121,54 +197,46 @@ def embed(method: str, X_fit: np.ndarray, n_components: int, params: dict, seed:
     which strategy ran and on how many points.
     """
     n = X_fit.shape[0]
-    p = dict(params)
-    quadratic = method in QUADRATIC or (method == "tsne" and n_components > 3)
-    if large_n is not None and quadratic and n > int(large_n) and int(landmarks) < n:
+    m = method(method_name)
+    if large_n is not None and m.quadratic(n_components) and n > int(large_n) and int(landmarks) < n:
         idx = stratified_sample(n, int(landmarks), seed, strata)
         rest = np.setdiff1d(np.arange(n), idx)
         X_rest = X_fit[rest]
-        if method == "isomap":  # the landmarks' fit has its own out-of-sample transform
-            model = make_model(method, n_components, p, seed, n_jobs).fit(np.asarray(X_fit[idx], dtype=np.float64))
-            Y_land, info = model.embedding_, {"method": method, "n_components": n_components, "params": p, "seed": seed}
-            Y_rest, how = _transform(model, X_rest), "Isomap transform"
+        model, Y_land, info = _fit(m, X_fit[idx], n_components, params, seed, n_jobs, None)
+        if m.extension == "transform":
+            Y_rest = _transform(model, X_rest)
+        elif m.extension == "stress":
+            Y_rest = smacof_extend(X_fit[idx], Y_land, X_rest)
         else:
-            Y_land, _, info = embed(method, X_fit[idx], n_components, params, seed, n_jobs=n_jobs)
-        if method == "mds":
-            Y_rest, how = smacof_extend(X_fit[idx], Y_land, X_rest), "stress minimisation against the landmarks"
-        elif method == "tsne":
-            Y_rest, how = knn_extend(X_fit[idx], Y_land, X_rest), "10-nearest-landmark interpolation"
+            Y_rest = knn_extend(X_fit[idx], Y_land, X_rest)
+        how = EXTENSIONS[m.extension].format(title=m.title)
         Y = np.empty((n, n_components))
         Y[idx], Y[rest] = Y_land, Y_rest
         info.update({"n_fit": n, "strategy": {"name": "landmarks", "n_landmarks": len(idx), "n_extended": len(rest),
                                               "extension": how, "large_n": int(large_n), "stratified": strata is not None}})
-        log.info("%s: %d > large_n %d: fitted on %d landmarks, %d rows placed by %s", method, n, large_n, len(idx), len(rest), how)
-        Y_other = None
-        if X_other is not None and len(X_other) and method in TRANSFORMS:  # Isomap: the landmarks' transform
-            Y_other = _transform(model, X_other)
-            info["n_transformed"] = len(X_other)
-        return Y, Y_other, info
-    if method == "tsne" and p["perplexity"] >= n:
-        p["perplexity"] = max(2.0, (n - 1) / 3.0)
-        log.warning("t-SNE perplexity lowered to %.1f for %d points", p["perplexity"], n)
-    if method in ("lle", "isomap") and p["n_neighbors"] >= n:
-        p["n_neighbors"] = n - 1
-    if method == "lle" and p.get("eigen_solver") == "auto" and large_n is not None and n > int(large_n):
-        # scikit-learn's "auto" picks the dense solver (n x n, O(n^3)) for 9+ dimensions
-        p["eigen_solver"] = "arpack"
-        log.info("lle: %d > large_n %d: sparse eigen-solver (arpack)", n, large_n)
-    model = make_model(method, n_components, p, seed, n_jobs)
-    Y = model.fit_transform(np.asarray(X_fit, dtype=np.float64))
-    info = {"method": method, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
-            "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if method == "tsne" else {})}}
-    for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
-        if hasattr(model, attr):
-            info[attr.rstrip("_")] = float(getattr(model, attr))
+        log.info("%s: %d > large_n %d: fitted on %d landmarks, %d rows placed by %s", m.name, n, large_n, len(idx), len(rest), how)
+    else:
+        model, Y, info = _fit(m, X_fit, n_components, params, seed, n_jobs, large_n)
     Y_other = None
     if X_other is not None and len(X_other):
-        if method in TRANSFORMS:
+        if m.transform:  # with landmarks: the landmarks' model
             Y_other = _transform(model, X_other)
             info["n_transformed"] = len(X_other)
         else:
             info["n_transformed"] = 0
-    log.info("%s %d-D on %d points: %s", method, n_components, n, {k: v for k, v in info.items() if k not in ("params",)})
+    log.info("%s %d-D on %d points: %s", m.name, n_components, n, {k: v for k, v in info.items() if k not in ("params",)})
     return Y, Y_other, info
+
+
+def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, large_n):
+    """Fit one method exactly on X: (model, Y, info)."""
+    n = X.shape[0]
+    p = m.adjust(dict(params), n, large_n)
+    model = m.build(n_components, p, seed, n_jobs)
+    Y = model.fit_transform(np.asarray(X, dtype=np.float64))
+    info = {"method": m.name, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
+            "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if m.name == "tsne" else {})}}
+    for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
+        if hasattr(model, attr):
+            info[attr.rstrip("_")] = float(getattr(model, attr))
+    return model, Y, info

@@ -27,12 +27,15 @@ log = logging.getLogger("imagespace.human")
 
 def read_matrix(path, spec: dict) -> pd.DataFrame:
     """Read a whitespace- or comma/tab-separated matrix; header only when an id column is used."""
+    from imagespace.config import with_defaults
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: human space file does not exist")
-    fmt = spec.get("format", "auto")
+    spec = with_defaults(spec, "human_spec")
+    fmt = spec["format"]
     text = path.read_text(encoding="utf-8", errors="replace")
-    comment = spec.get("comment", "#")
+    comment = spec["comment"]
     # sniff the first data line: comment lines (skipped by the parser too) say nothing about the separator
     first = next((ln for ln in text.splitlines() if ln.strip() and not (comment and ln.lstrip().startswith(comment))), "")
     if fmt == "auto":

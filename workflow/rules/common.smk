@@ -3,7 +3,8 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+import yaml
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -15,7 +16,24 @@ from imagespace import config as iscfg  # noqa: E402
 from imagespace import deps  # noqa: E402
 from imagespace.embed import TRANSFORMS  # noqa: E402
 
-validate(config, "../schemas/config.schema.yaml")
+
+
+def _config_files():
+    """{name: parsed content} of the config files in use, to say where a bad key is set."""
+    out = {}
+    for f in workflow.configfiles:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                rel = os.path.relpath(f)
+                out[str(f) if rel.startswith("..") else rel] = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError):
+            pass
+    return out
+
+
+# unknown keys, wrong types and values (also after merging each dataset's overrides) stop the
+# run here with one line per problem; defaults come from the schema only
+iscfg.validate(config, files=_config_files())
 for _name in config["targets"]:
     if _name not in config["datasets"]:
         raise ValueError(
@@ -42,7 +60,9 @@ def ingest_settings(dataset):
     """Only the keys that change what ingest writes (so a PCA setting never reruns ingest)."""
     ds = config["datasets"][dataset]
     keys = ("source", "validation_fraction", "test_fraction", "split_seed", "on_error")
-    return {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
+    return iscfg.canonical(
+        {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
+    )
 
 
 def image_settings(dataset):
@@ -50,7 +70,7 @@ def image_settings(dataset):
     own = config["datasets"][dataset].get("images", {})
     src = prediction_source(dataset)
     if src is None:
-        return own
+        return iscfg.canonical(own)
     theirs = config["datasets"][src[0]].get("images", {})
     merged = iscfg.deep_merge(theirs, own)
     a, b = iscfg.image_options(theirs), iscfg.image_options(merged)
@@ -60,7 +80,7 @@ def image_settings(dataset):
                 f"dataset {dataset!r}: images.{key} {b[key]!r} differs from {a[key]!r} of {src[0]!r}, whose models it "
                 f"applies (predict_human_space_from); leave images.{key} unset to inherit it"
             )
-    return merged
+    return iscfg.canonical(merged)
 
 
 # ----------------------------------------------------------------- applying a dataset's models to new images
@@ -187,7 +207,7 @@ def source_files(wildcards):
 
 
 def human_splits(dataset):
-    return iscfg.human_splits(config, dataset)
+    return iscfg.canonical(iscfg.human_splits(config, dataset))
 
 
 def human_file(wildcards):
@@ -214,7 +234,7 @@ def cnn_spec(dataset, variant):
     c = S(dataset, "cnn")
     skip = ("variants", "enabled", "cluster_methods")
     base = {k: v for k, v in c.items() if k not in skip}
-    return iscfg.deep_merge(base, c["variants"][variant])
+    return iscfg.canonical(iscfg.deep_merge(base, c["variants"][variant]))
 
 
 def trained_on_human_cnn(dataset, fs):

@@ -17,7 +17,7 @@ rule ingest:
     benchmark:
         "benchmarks/{dataset}/ingest.tsv"
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/analysis.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
@@ -46,7 +46,7 @@ rule human_space:
         runtime=10,
     params:
         spec=lambda w: human_splits(w.dataset)[w.split],
-        source=lambda w: config["datasets"][w.dataset]["source"],
+        source=lambda w: iscfg.canonical(config["datasets"][w.dataset]["source"]),
         n_permutations=lambda w: S(w.dataset, "compare")["n_permutations"],
         seed=lambda w: S(w.dataset, "compare")["seed"],
     script:

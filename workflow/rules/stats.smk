@@ -11,7 +11,7 @@ rule image_stats:
     benchmark:
         "benchmarks/{dataset}/image_stats.tsv"
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/analysis.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
