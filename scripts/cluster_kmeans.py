@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import cluster, clustering_tasks as tasks  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_table# noqa: E402
 
-setup_logging(snakemake.log[0])
+setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     p, out = snakemake.params, snakemake.output
     X, rows = tasks.load_rows(snakemake.input.features, load_manifest(snakemake.input.manifest), p.split)

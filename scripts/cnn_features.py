@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import cnn  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, read_json, save_features, setup_logging, write_json# noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import numpy as np
 

@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import plots  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, save_figure, setup_logging# noqa: E402
 
-setup_logging(snakemake.log[0])
+setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import numpy as np
     import pandas as pd

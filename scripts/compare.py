@@ -11,7 +11,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import alignment, compare  # noqa: E402
 from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     o, w = snakemake.params.opts, snakemake.wildcards
     ids, H = load_human_table(snakemake.input.human)

@@ -6,7 +6,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
 from imagespace.util import InputError, load_features, logged_errors, save_features, setup_logging  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import numpy as np
 

@@ -15,7 +15,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import alignment  # noqa: E402
 from imagespace.util import load_features, load_human_table, logged_errors, save_features, save_npz, setup_logging, write_json  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import numpy as np
 

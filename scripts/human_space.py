@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import compare, human  # noqa: E402
 from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import pandas as pd
 

@@ -13,7 +13,7 @@ from imagespace import descriptors  # noqa: E402
 from imagespace.config import image_options  # noqa: E402
 from imagespace.util import InputError, load_images, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     import time
 

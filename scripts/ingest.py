@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821 - the imagespace library l
 from imagespace.ingest import ingest  # noqa: E402
 from imagespace.util import logged_errors, setup_logging  # noqa: E402
 
-setup_logging(snakemake.log[0])
+setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     settings = snakemake.params.settings
     ingest(

@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from imagespace import summary  # noqa: E402
 from imagespace.util import logged_errors, setup_logging, write_json, write_text  # noqa: E402
 
-log = setup_logging(snakemake.log[0])
+log = setup_logging(snakemake.log[0], rule_stderr=True)
 with logged_errors():
     i = snakemake.input
     s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),

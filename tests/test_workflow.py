@@ -100,6 +100,18 @@ def test_nothing_reruns_after_a_complete_run(project):
     assert planned_jobs(project) == []
 
 
+def test_resaving_the_config_with_sorted_keys_and_other_spellings_reruns_nothing(project):
+    """As a YAML tool may re-save it: keys sorted, 30 for the default 30.0, a default written out."""
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["embeddings"]["tsne"]["perplexity"] = 30  # the schema's default is 30.0
+    cfg["compare"]["alpha"] = 0.05  # the default, now explicit
+    (project / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    try:
+        assert planned_jobs(project) == []
+    finally:
+        write_config(project, CONFIG)
+
+
 def test_same_config_gives_same_numbers(project, tmp_path):
     before = json.loads((project / "results/synth/summary.json").read_text())
     snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")
@@ -175,5 +187,35 @@ def test_bad_human_file_fails_with_its_name_and_keeps_other_results(tmp_path):
     assert proc.returncode != 0
     log = (tmp_path / "logs/shapes/human_train.log").read_text()
     assert "human.txt" in log and "5 rows" in log and "18 image files" in log
+    # the cause is on the console too, in one line, not only in the log
+    cause = [ln for ln in proc.stderr.splitlines() if ln.startswith("imagespace error:")]
+    assert len(cause) == 1 and "human.txt" in cause[0] and "5 rows" in cause[0], proc.stderr[-3000:]
     # what did not depend on the human space was still computed
     assert (tmp_path / "results/shapes/clustering/pca/kmeans/result.json").exists()
+
+
+def test_missing_label_column_shows_its_cause_on_the_console(tmp_path):
+    """A real run: the console names the CSV and the missing column, and lists no image files."""
+    folder = tmp_path / "input/products"
+    synthetic.write_folder(folder, n_per_class=8, size=12, seed=0)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+    (folder / "styles.csv").write_text("file,category\n" + "".join(f"{f},{f.split('/')[0]}\n" for f in files))
+    cfg = {
+        "datasets": {
+            "products": {
+                "source": {"type": "csv_manifest", "csv": "input/products/styles.csv", "file_column": "file",
+                           "label_column": "master_category"},
+                "images": {"size": [12, 12]},
+            }
+        },
+        "embeddings": {"methods": ["lle"]},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 3}},
+    }
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    console = proc.stdout + proc.stderr
+    cause = [ln for ln in console.splitlines() if ln.startswith("imagespace error:")]
+    assert len(cause) == 1 and "styles.csv" in cause[0] and "master_category" in cause[0], console[-3000:]
+    assert files[0] not in console  # no list of every input image
+    assert max(len(ln) for ln in console.splitlines()) < 1000

@@ -395,7 +395,51 @@ SOURCES: dict[str, Callable] = {
     "synthetic": synthetic,
 }
 
-FILE_SOURCES = ("filename_labels", "class_folders", "csv_manifest")
+# sources that read image files from folders (the others read one or two data files)
+FOLDER_SOURCES = ("filename_labels", "class_folders", "csv_manifest")
+
+
+def source_folders(src: dict) -> list[str]:
+    """The image folders a source reads."""
+    kind = src["type"]
+    if kind in ("filename_labels", "class_folders"):
+        return [d for d in (list((src.get("splits") or {}).values()) or [src.get("root")]) if d]
+    if kind == "csv_manifest":
+        return [src.get("image_dir") or os.path.dirname(src["csv"]) or "."]
+    return []
+
+
+def source_data_files(src: dict) -> list[str]:
+    """The data files (not image folders) a source reads: the rule's inputs."""
+    return {"csv_manifest": [src.get("csv")], "npz": [src.get("path")],
+            "pixel_csv": [src.get("path"), src.get("labels_path")]}.get(src["type"], [])
+
+
+def source_fingerprint(src: dict) -> str:
+    """A digest of the name, size and modification time of every file in the source's image folders.
+
+    It is a param of the ingest rule: adding, removing or replacing an image reruns
+    ingest, without listing thousands of images as the rule's inputs (which
+    Snakemake would print on every failure).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder in source_folders(src):
+        h.update(f"{folder}\0".encode())
+        if not os.path.isdir(folder):
+            h.update(b"missing\0")
+            continue
+        for dirpath, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                h.update(f"{os.path.relpath(path, folder)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:16]
 
 
 def collect(dataset: str, ds_cfg: dict):

@@ -27,12 +27,19 @@ class InputError(Exception):
 
 
 # --------------------------------------------------------------------------- logging
-def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
+_CONSOLE = None  # the terminal's stderr after a rule's stderr went to its log: for the one-line cause
+_LOGFILE = None
+
+
+def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO, rule_stderr: bool = False) -> logging.Logger:
     """Send all log records (and Python warnings) to *logfile*, or to stderr without one.
 
     Uncaught exceptions are written to the log as well, so a failed rule's log
-    explains the failure.
+    explains the failure. With *rule_stderr* (the rule scripts), everything written
+    to stderr, by TensorFlow and C libraries too, goes to the log file; a failure
+    then prints only its one-line cause on the console (see :func:`logged_errors`).
     """
+    global _CONSOLE, _LOGFILE
     root = logging.getLogger()
     root.setLevel(level)
     for h in list(root.handlers):
@@ -40,7 +47,15 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers: list[logging.Handler] = [logging.FileHandler(logfile, mode="w", encoding="utf-8")]
+        open(logfile, "w").close()  # truncate once; both writers below append
+        handlers: list[logging.Handler] = [logging.FileHandler(logfile, mode="a", encoding="utf-8")]
+        _LOGFILE = str(logfile)
+        if rule_stderr:
+            sys.stderr.flush()
+            _CONSOLE = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+            fd = os.open(logfile, os.O_WRONLY | os.O_APPEND)
+            os.dup2(fd, 2)
+            os.close(fd)
     else:
         handlers = [logging.StreamHandler(sys.stderr)]
     for h in handlers:
@@ -52,9 +67,22 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
 
     def _hook(exc_type, exc, tb):
         logging.getLogger("imagespace").error("failed: %s", exc, exc_info=(exc_type, exc, tb))
+        console_cause(exc)
 
     sys.excepthook = _hook
     return logging.getLogger("imagespace")
+
+
+def console_cause(exc: BaseException) -> None:
+    """The failure's cause in one line on the console (the traceback is in the log)."""
+    if _CONSOLE is None:
+        return
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    kind = "" if isinstance(exc, (InputError, ValueError)) else f"{type(exc).__name__}: "
+    if len(text) > 500:
+        text = text[:497] + "..."
+    _CONSOLE.write(f"imagespace error: {kind}{text} (traceback: {_LOGFILE})\n")
+    _CONSOLE.flush()
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -78,11 +106,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 @contextlib.contextmanager
 def logged_errors() -> Iterator[None]:
-    """Log any exception (with traceback) before re-raising it."""
+    """Log any exception (with traceback) and show its cause on the console before re-raising it."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - re-raised
         logging.getLogger("imagespace").error("failed: %s", exc, exc_info=True)
+        console_cause(exc)
+        sys.excepthook = lambda *exc_info: None  # logged and shown once: no second traceback
         raise
 
 

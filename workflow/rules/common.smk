@@ -13,9 +13,9 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 SCRIPTS = Path(workflow.basedir) / "scripts"
 from imagespace import config as iscfg  # noqa: E402
+from imagespace import datasets  # noqa: E402
 from imagespace import deps  # noqa: E402
 from imagespace.embed import TRANSFORMS  # noqa: E402
-
 
 
 def _config_files():
@@ -179,31 +179,6 @@ def datasets_regex(predicting):
         if bool(config["datasets"][d].get("predict_human_space_from")) == predicting
     ]
     return "|".join(re.escape(d) for d in names) or "(?!)"
-
-
-def _walk(folder):
-    out = []
-    for dirpath, _dirs, files in os.walk(folder):
-        out.extend(os.path.join(dirpath, f) for f in files)
-    return sorted(out)
-
-
-def source_files(wildcards):
-    """Every file the dataset's source reads: replacing one image reruns ingest."""
-    src = config["datasets"][wildcards.dataset]["source"]
-    kind = src["type"]
-    if kind in ("filename_labels", "class_folders"):
-        folders = list((src.get("splits") or {}).values()) or [src.get("root")]
-        return [f for d in folders if d and os.path.isdir(d) for f in _walk(d)]
-    if kind == "csv_manifest":
-        image_dir = src.get("image_dir") or os.path.dirname(src["csv"])
-        files = _walk(image_dir) if os.path.isdir(image_dir) else []
-        return [src["csv"]] + [f for f in files if f != src["csv"]]
-    if kind == "npz":
-        return [src["path"]]
-    if kind == "pixel_csv":
-        return [src["path"], src["labels_path"]]
-    return []  # built-in sources
 
 
 def human_splits(dataset):

@@ -1,6 +1,11 @@
+def source_data_files(wildcards):
+    """The data files (CSV, NumPy archive) the source reads; its image folders are fingerprinted instead."""
+    return datasets.source_data_files(config["datasets"][wildcards.dataset]["source"])
+
+
 rule ingest:
     input:
-        files=source_files,
+        data=source_data_files,
         lib=lib("ingest"),
     output:
         manifest="results/{dataset}/ingest/manifest.tsv",
@@ -24,6 +29,10 @@ rule ingest:
         runtime=30,
     params:
         settings=lambda w: ingest_settings(w.dataset),
+        # names, sizes and times of the images in the source's folders: replacing one reruns ingest
+        fingerprint=lambda w: datasets.source_fingerprint(
+            config["datasets"][w.dataset]["source"]
+        ),
     script:
         "../../scripts/ingest.py"
 
