@@ -29,7 +29,7 @@ rule ensemble:
     input:
         members=lambda w: [
             f"results/{w.dataset}/features/{m}.npz"
-            for m in ensembles(w.dataset)[f"ensemble_{w.name}"]
+            for m in REG.spec(w.dataset, f"ensemble_{w.name}").members
         ],
         lib=lib("ensemble"),
     output:

@@ -1,3 +1,63 @@
+# One rule per method so that a parameter of one method reruns only that method.
+# Each clustering job reads a feature set by name (results/{dataset}/features/{fs}.npz).
+
+CLUSTER_IN = {
+    "features": "results/{dataset}/features/{fs}.npz",
+    "manifest": "results/{dataset}/ingest/manifest.tsv",
+    "images": "results/{dataset}/ingest/images.npy",
+}
+
+
+def cluster_params(method):
+    params = {
+        "opts": lambda w: S(w.dataset, "clustering")[method],
+        "split": lambda w: S(w.dataset, "clustering")["split"],
+    }
+    if method in (
+        "kmeans",
+        "gmm",
+        "agglomerative",
+    ):  # seeded (agglomerative: its subsample)
+        params["seed"] = lambda w: S(w.dataset, "clustering")["seed"]
+    if method in (
+        "kmeans",
+        "agglomerative",
+    ):  # quadratic parts switch strategy above large_n
+        params["large_n"] = lambda w: S(w.dataset, "clustering")["large_n"]
+    return params
+
+
+def cluster_out(method, *figures):
+    d = f"results/{{dataset}}/clustering/{{fs}}/{method}"
+    out = {
+        "assignments": f"{d}/assignments.tsv",
+        "result": f"{d}/result.json",
+        "sizes": report(
+            f"{d}/sizes.png",
+            caption="../report/cluster_sizes.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        ),
+    }
+    for fig in figures + ("gallery",):
+        out[fig] = report(
+            f"{d}/{fig}.png",
+            caption=f"../report/cluster_{fig}.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        )
+    return out
+
+
+def gmm_inputs(wildcards):
+    extra = (
+        {"pca_model": f"results/{wildcards.dataset}/pca/model.npz"}
+        if wildcards.fs == "pca"
+        else {}
+    )
+    return {**CLUSTER_IN, **extra}
+
+
 rule cluster_kmeans:
     input:
         **CLUSTER_IN,

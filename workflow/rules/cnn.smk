@@ -1,3 +1,21 @@
+def train_cnn_inputs(wildcards):
+    """Images and manifest; for regression targets also the human spaces it learns from and is validated on."""
+    d = wildcards.dataset
+    out = {
+        "images": f"results/{d}/ingest/images.npy",
+        "manifest": f"results/{d}/ingest/manifest.tsv",
+    }
+    if trained_on_human_cnn(d, wildcards.variant):
+        train = S(d, "alignment")["train_split"]
+        if train not in human_splits(d):
+            target = cnn_spec(d, wildcards.variant)["target"]
+            raise ValueError(
+                f"dataset {d!r}: cnn target {target!r} needs a human space on split {train!r}"
+            )
+        out["human_train"] = f"results/{d}/human/{train}.tsv"
+    return out
+
+
 rule train_cnn:
     input:
         unpack(train_cnn_inputs),

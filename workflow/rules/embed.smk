@@ -1,3 +1,7 @@
+def embed_input(wildcards):
+    return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
+
+
 rule embed:
     input:
         features=embed_input,

@@ -1,3 +1,12 @@
+def human_file(wildcards):
+    spec = human_splits(wildcards.dataset).get(wildcards.split)
+    if spec is None:
+        raise ValueError(
+            f"dataset {wildcards.dataset!r} has no human space for split {wildcards.split!r}"
+        )
+    return [] if spec.get("builtin") else [spec["path"]]
+
+
 def source_data_files(wildcards):
     """The data files (CSV, NumPy archive) the source reads; its image folders are fingerprinted instead."""
     return datasets.source_data_files(config["datasets"][wildcards.dataset]["source"])

@@ -1,3 +1,50 @@
+def summary_inputs(wildcards):
+    d = wildcards.dataset
+    return {
+        "ingest": f"results/{d}/ingest/ingest.json",
+        "pca": f"results/{d}/pca/pca.json",
+        "pca_plots": [
+            f"results/{d}/pca/variance.png",
+            f"results/{d}/pca/reconstruction.png",
+        ],
+        "embed": [f"results/{d}/embed/{m}.json" for m in kd_embeddings(d)],
+        "map_info": [f"results/{d}/maps/{m}.json" for m in embedding_methods(d)],
+        "maps": [
+            f"results/{d}/maps/{m}_{kind}.png"
+            for m in map_methods(d)
+            for kind in ("labels", "thumbnails")
+        ],
+        "clustering": [
+            f"results/{d}/clustering/{fs}/{m}/result.json"
+            for fs, m in cluster_targets(d)
+        ],
+        "compare": [
+            f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
+        ],
+        "human": [f"results/{d}/human/{sp}_check.json" for sp in human_splits(d)],
+        "cnn": [
+            f"results/{d}/cnn/{v}/{f}.json"
+            for v in cnn_variants(d)
+            for f in ("training", "features")
+        ],
+        "evaluation": [
+            f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
+        ],
+        "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
+        "cnn_maps": [
+            f"results/{d}/maps/{v}_features.png"
+            for v in cnn_variants(d)
+            if (v, "kmeans") in cluster_targets(d)
+        ],
+        "maps_human": [f"results/{d}/alignment/{fs}.json" for fs in REG.predictions(d)],
+        "predicted": [f"results/{d}/predicted/{fs}.tsv" for fs in predicted_sets(d)],
+        "predicted_maps": [
+            f"results/{d}/predicted/{fs}_map.png" for fs in predicted_sets(d)
+        ],
+        "lib": lib("summary"),
+    }
+
+
 rule summary:
     input:
         unpack(summary_inputs),

@@ -1,0 +1,365 @@
+"""The feature-set registry: what every feature set of every dataset is, and which stage uses it.
+
+A feature set is a table of image rows (``results/<dataset>/features/<name>.npz``).
+The registry is built once from the validated configuration and answers every
+question the rule files ask: which sets exist, what kind each is, which rule makes
+it, which splits it has rows for, and which sets the comparisons, clusterings,
+maps into the human space and probes use. Names are never parsed elsewhere.
+
+Kinds:
+
+* ``pixels``: the PCA scores of the pixel arrays (``pca``);
+* ``descriptor``: hand-made image statistics (``stats``);
+* ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
+* ``cnn``: the penultimate layer of a trained network (a CNN variant);
+* ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
+* ``ensemble``: the average of predictions of the human space (``ensemble_<name>``).
+
+Keywords in the ``feature_sets`` lists of compare, clustering, probes and
+alignment.map_feature_sets: ``all`` (every set the stage can use) and ``cnn``
+(every CNN variant).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from imagespace import config as iscfg
+from imagespace.embed import METHODS as EMBEDDINGS
+from imagespace.embed import TRANSFORMS
+
+KINDS = ("pixels", "descriptor", "embedding", "cnn", "prediction", "ensemble")
+KEYWORDS = ("all", "cnn")
+PRED, ENS = "human_pred_", "ensemble_"
+
+
+class RegistryError(ValueError):
+    """A configuration whose feature sets do not fit together; the message names the dataset and key."""
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    kind: str
+    rule: str  # the rule that writes results/<dataset>/features/<name>.npz
+    base: str | None = None  # prediction: the set it maps
+    members: tuple[str, ...] = ()  # ensemble: the predictions it averages
+    human: bool = False  # rows are coordinates of the human space
+    trained_on_human: bool = False  # training-split rows are in-sample fits of the human space
+    transferred: bool = False  # computed with another dataset's fitted models
+    splits: str = "all"  # rows: "all" images, or only "fit" (the embeddings' fit split), see covers()
+
+
+@dataclass
+class DatasetSets:
+    sets: dict[str, FeatureSet] = field(default_factory=dict)
+
+
+class Registry:
+    """Every dataset's feature sets, built once from a validated configuration."""
+
+    def __init__(self, config: dict, check: list[str] | None = None):
+        """*check*: datasets whose feature sets are resolved now, so that their problems stop the run
+        at start-up (default: the config's targets, or every dataset without targets)."""
+        self.config = config
+        self._cache: dict[str, dict[str, FeatureSet]] = {}
+        if check is None:
+            check = list(config.get("targets") or []) or list(config.get("datasets") or {})
+        for d in check:
+            self.sets(d)  # every problem is raised at start-up
+            self.probe_sets(d)
+            self.compare_pairs(d)
+            self.cluster_targets(d)
+
+    # ------------------------------------------------------------ settings
+    def stage(self, dataset: str, name: str) -> dict:
+        return iscfg.stage(self.config, dataset, name)
+
+    def human_splits(self, dataset: str) -> dict:
+        return iscfg.canonical(iscfg.human_splits(self.config, dataset))
+
+    def embedding_methods(self, dataset: str) -> list[str]:
+        return list(self.stage(dataset, "embeddings")["methods"])
+
+    def map_methods(self, dataset: str) -> list[str]:
+        return ["pca"] + self.embedding_methods(dataset)
+
+    def cnn_variants(self, dataset: str) -> list[str]:
+        """CNN variants trained for a dataset (each is also the name of its feature set)."""
+        c = self.stage(dataset, "cnn")
+        return list(c["variants"]) if c["enabled"] else []
+
+    def cnn_spec(self, dataset: str, variant: str) -> dict:
+        """Settings of one CNN variant: the cnn block overridden by the variant's own keys."""
+        c = self.stage(dataset, "cnn")
+        base = {k: v for k, v in c.items() if k not in ("variants", "enabled", "cluster_methods")}
+        return iscfg.canonical(iscfg.deep_merge(base, c["variants"][variant]))
+
+    def trained_on_human_cnn(self, dataset: str, fs: str) -> bool:
+        """A CNN variant of the dataset trained on the human space (target human or joint)."""
+        return fs in self.cnn_variants(dataset) and self.cnn_spec(dataset, fs)["target"] in ("human", "joint")
+
+    def evaluated_cnns(self, dataset: str) -> list[str]:
+        """CNN variants evaluated as classifiers (class, joint and triplet targets)."""
+        return [v for v in self.cnn_variants(dataset) if self.cnn_spec(dataset, v)["target"] in ("class", "joint", "triplet")]
+
+    # ------------------------------------------------------------ applying another dataset's models
+    def prediction_source(self, dataset: str):
+        """(source dataset, requested feature sets or None) for a dataset with predict_human_space_from, else None."""
+        datasets = self.config["datasets"]
+        p = datasets[dataset].get("predict_human_space_from")
+        if p is None:
+            return None
+        if isinstance(p, str):
+            p = {"dataset": p}
+        src = p["dataset"]
+        if src not in datasets or src == dataset:
+            raise RegistryError(
+                f"datasets.{dataset}.predict_human_space_from: {src!r} is not another dataset (datasets: {sorted(datasets)})"
+            )
+        if datasets[src].get("predict_human_space_from"):
+            raise RegistryError(
+                f"datasets.{dataset}.predict_human_space_from: its source {src!r} itself predicts from another dataset; "
+                "name that one"
+            )
+        return src, p.get("feature_sets")
+
+    def model_owner(self, dataset: str) -> str:
+        """The dataset whose fitted models (CNNs, maps, stats settings) a dataset's features use."""
+        p = self.prediction_source(dataset)
+        return p[0] if p else dataset
+
+    def _transferable(self, src: str, fs: str) -> bool:
+        """Whether feature set *fs* of dataset *src* can be computed for new images with src's fitted models."""
+        spec = self.sets(src).get(fs)
+        if spec is None:
+            return False
+        if spec.kind == "prediction":
+            return self._transferable(src, spec.base)
+        if spec.kind == "ensemble":
+            return all(self._transferable(src, m) for m in spec.members)
+        return spec.kind in ("descriptor", "cnn")
+
+    def predicted_sets(self, dataset: str) -> list[str]:
+        """Human-space predictions computed for a dataset from its source's models (predict_human_space_from)."""
+        p = self.prediction_source(dataset)
+        if p is None:
+            return []
+        src, wanted = p
+        candidates = [fs for fs, s in self.sets(src).items() if s.human and self._transferable(src, fs)]
+        where = f"datasets.{dataset}.predict_human_space_from"
+        if wanted is None:
+            if not candidates:
+                raise RegistryError(
+                    f"{where}: {src!r} has no human-space prediction that transfers to new images "
+                    "(enable stats or a CNN there, and map it with alignment.map_feature_sets)"
+                )
+            return candidates
+        for fs in wanted:
+            if fs not in candidates:
+                raise RegistryError(
+                    f"{where}.feature_sets: {fs!r} is not a transferable human-space prediction of {src!r} "
+                    f"(those are: {candidates}){_hint(fs, candidates)}"
+                )
+        return list(wanted)
+
+    def transferred(self, dataset: str) -> list[str]:
+        """Every feature set a predicting dataset computes with its source's models (predictions and their inputs)."""
+        p = self.prediction_source(dataset)
+        if p is None:
+            return []
+        src_sets = self.sets(p[0])
+        out: list[str] = []
+
+        def add(fs):
+            s = src_sets[fs]
+            for m in ((s.base,) if s.kind == "prediction" else s.members):
+                add(m)
+            if fs not in out:
+                out.append(fs)
+
+        for fs in self.predicted_sets(dataset):
+            add(fs)
+        return out
+
+    # ------------------------------------------------------------ the sets
+    def sets(self, dataset: str) -> dict[str, FeatureSet]:
+        """{name: FeatureSet} of every feature set computed for *dataset*, in a stable order."""
+        if dataset not in self._cache:
+            self._cache[dataset] = self._build(dataset)
+        return self._cache[dataset]
+
+    def feature_sets(self, dataset: str) -> list[str]:
+        return list(self.sets(dataset))
+
+    def spec(self, dataset: str, fs: str) -> FeatureSet:
+        return self.sets(dataset)[fs]
+
+    def _build(self, dataset: str) -> dict[str, FeatureSet]:
+        out: dict[str, FeatureSet] = {"pca": FeatureSet("pca", "pixels", "pca")}
+        if self.stage(dataset, "stats")["enabled"]:
+            out["stats"] = FeatureSet("stats", "descriptor", "image_stats")
+        for m in self.embedding_methods(dataset):
+            out[m] = FeatureSet(m, "embedding", "embed", splits="all" if m in TRANSFORMS else "fit")
+        for v in self.cnn_variants(dataset):
+            on_human = self.trained_on_human_cnn(dataset, v)
+            out[v] = FeatureSet(v, "cnn", "cnn_features", human=on_human, trained_on_human=on_human)
+        p = self.prediction_source(dataset)
+        if p is not None:  # the source's models applied to these images: no maps or ensembles of its own
+            src_sets = self.sets(p[0])
+            for fs in self.transferred(dataset):
+                s = src_sets[fs]
+                rule = {"prediction": "human_map_apply", "ensemble": "ensemble"}.get(s.kind, s.rule)
+                out[fs] = FeatureSet(fs, s.kind, rule, base=s.base, members=s.members, human=s.human, transferred=True)
+            return out
+        for fs in self.mapped_feature_sets(dataset, out):
+            out[PRED + fs] = FeatureSet(PRED + fs, "prediction", "human_map", base=fs, human=True)
+        ens = self.stage(dataset, "alignment")["ensembles"]
+        names = {ENS + k: tuple(v) for k, v in ens.items()}
+        for name, members in names.items():
+            where = f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}"
+            for m in members:
+                if m not in out and m not in names:
+                    raise RegistryError(
+                        f"{where}: member {m!r} is not a feature set of this dataset "
+                        f"(available: {sorted(set(out) | set(names))}){_hint(m, list(out) + list(names))}"
+                    )
+                if m in out and not out[m].human:
+                    raise RegistryError(
+                        f"{where}: member {m!r} does not predict the human space (use human_pred_<feature set>, "
+                        "a CNN variant with target human/joint, or another ensemble)"
+                    )
+
+        def check_cycle(fs, path):
+            for m in names.get(fs, ()):
+                if m in path:
+                    raise RegistryError(f"datasets.{dataset}.alignment.ensembles form a cycle: {' -> '.join(path + [m])}")
+                check_cycle(m, path + [m])
+
+        for name in names:
+            check_cycle(name, [name])
+        done: set[str] = set()
+
+        def add(name):  # members first, so that an ensemble of ensembles knows its members
+            if name in done:
+                return
+            for m in names[name]:
+                if m in names:
+                    add(m)
+            members = names[name]
+            trained = any(out[m].trained_on_human for m in members)
+            out[name] = FeatureSet(name, "ensemble", "ensemble", members=members, human=True, trained_on_human=trained)
+            done.add(name)
+
+        for name in names:
+            add(name)
+        return out
+
+    def mapped_feature_sets(self, dataset: str, base: dict[str, FeatureSet] | None = None) -> list[str]:
+        """Sets mapped into the human space (needs a human space on the alignment's train split)."""
+        a = self.stage(dataset, "alignment")
+        if a["train_split"] not in self.human_splits(dataset):
+            return []
+        base = base if base is not None else {k: v for k, v in self.sets(dataset).items() if v.kind not in ("prediction", "ensemble")}
+        wanted = self._expand(dataset, "alignment.map_feature_sets", a["map_feature_sets"], base)
+        # networks trained on the human space already predict it: they are not mapped again
+        return [fs for fs in base if fs in wanted and not base[fs].trained_on_human]
+
+    # ------------------------------------------------------------ which stage uses what
+    def _expand(self, dataset: str, key: str, names: list[str], available: dict[str, FeatureSet]) -> set[str]:
+        """The sets a feature_sets list names: keywords expanded, sets not computed for this dataset
+        (stats when disabled, a method not run) ignored, names that cannot be a feature set at all rejected."""
+        possible = set(KEYWORDS) | {"pca", "stats"} | set(EMBEDDINGS) | set(available)
+        for fs in names:
+            if fs not in possible and not fs.startswith((PRED, ENS)):
+                raise RegistryError(
+                    f"datasets.{dataset}: {key}: {fs!r} is not a feature set{_hint(fs, sorted(possible))} "
+                    f"(this dataset's: {sorted(available)}; keywords: {', '.join(KEYWORDS)})"
+                )
+        out = {fs for fs in names if fs in available}
+        if "all" in names:
+            out |= set(available)
+        if "cnn" in names:
+            out |= {fs for fs, s in available.items() if s.kind == "cnn"}
+        return out
+
+    def covers(self, dataset: str, fs: str, split: str) -> bool:
+        """Whether feature set *fs* has rows for *split*."""
+        s = self.spec(dataset, fs)
+        if s.transferred:  # another dataset's models applied to every image
+            return True
+        if s.kind == "prediction":
+            return self.covers(dataset, s.base, split)
+        if s.trained_on_human:
+            # trained on that split's human coordinates: never scored in-sample
+            return split != self.stage(dataset, "alignment")["train_split"]
+        if s.kind == "ensemble":
+            return all(self.covers(dataset, m, split) for m in s.members)
+        if s.kind != "embedding":
+            return True
+        e = self.stage(dataset, "embeddings")
+        # the embeddings' input: pca scores cover every image; the full-rank "pixels"
+        # scores only the images the PCA was fitted on
+        if e["input"] == "pixels" and self.stage(dataset, "pca")["fit_split"] not in ("all", split):
+            return False
+        return s.splits == "all" or e["fit_split"] in ("all", split)
+
+    def compare_pairs(self, dataset: str) -> list[tuple[str, str]]:
+        """(feature set, split) compared with the human space: the sets named in compare.feature_sets
+        and every prediction of the human space."""
+        sets = self.sets(dataset)
+        wanted = self._expand(dataset, "compare.feature_sets", self.stage(dataset, "compare")["feature_sets"], sets)
+        fss = [fs for fs, s in sets.items() if fs in wanted or s.kind in ("prediction", "ensemble")]
+        return [(fs, sp) for fs in fss for sp in self.human_splits(dataset) if self.covers(dataset, fs, sp)]
+
+    def cluster_targets(self, dataset: str) -> list[tuple[str, str]]:
+        """(feature set, method) clustered: clustering.feature_sets x clustering.methods, and every CNN
+        variant not trained on the human space with cnn.cluster_methods."""
+        c = self.stage(dataset, "clustering")
+        sets = self.sets(dataset)
+        wanted = self._expand(dataset, "clustering.feature_sets", c["feature_sets"], sets)
+        pairs = [(fs, m) for fs in sets if fs in wanted for m in c["methods"]]
+        for v in self.cnn_variants(dataset):
+            if not sets[v].trained_on_human:
+                pairs += [(v, m) for m in self.stage(dataset, "cnn")["cluster_methods"] if (v, m) not in pairs]
+        return pairs
+
+    def probe_sets(self, dataset: str) -> list[str]:
+        """Sets probed: those named in probes.feature_sets; ``all`` adds every set computed anyway."""
+        p = self.stage(dataset, "probes")
+        if not p["enabled"]:
+            return []
+        sets = self.sets(dataset)
+        named = [fs for fs in p["feature_sets"] if fs not in KEYWORDS]
+        for fs in named:
+            if fs not in sets:
+                raise RegistryError(
+                    f"datasets.{dataset}: probes.feature_sets: {fs!r} is not a feature set of this dataset "
+                    f"(available: {list(sets)}){_hint(fs, list(sets))}"
+                )
+        wanted = self._expand(dataset, "probes.feature_sets", p["feature_sets"], sets)
+        if "all" in p["feature_sets"]:
+            # k-D embeddings nothing else consumes are not computed just to be probed
+            idle = set(self.embedding_methods(dataset)) - set(self._consumed_embeddings(dataset))
+            return [fs for fs in sets if fs not in idle or fs in named]
+        return [fs for fs in sets if fs in wanted]
+
+    def _consumed_embeddings(self, dataset: str) -> list[str]:
+        used = {fs for fs, _ in self.compare_pairs(dataset)} | {fs for fs, _ in self.cluster_targets(dataset)}
+        return [m for m in self.embedding_methods(dataset) if m in used]
+
+    def kd_embeddings(self, dataset: str) -> list[str]:
+        """k-D embeddings something consumes (a comparison, a clustering or a named probe): only those are computed."""
+        named = set(self.stage(dataset, "probes")["feature_sets"]) if self.stage(dataset, "probes")["enabled"] else set()
+        used = set(self._consumed_embeddings(dataset)) | named
+        return [m for m in self.embedding_methods(dataset) if m in used]
+
+    def predictions(self, dataset: str) -> list[str]:
+        """The dataset's own maps into the human space (not transferred ones): their alignment reports."""
+        return [fs for fs, s in self.sets(dataset).items() if s.kind == "prediction" and not s.transferred]
+
+
+def _hint(name: str, candidates) -> str:
+    near = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""

@@ -1,0 +1,111 @@
+"""The feature-set registry, without Snakemake: kinds, producing rules, coverage, and the configs it rejects."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from imagespace import config as iscfg  # noqa: E402
+from imagespace.featuresets import Registry, RegistryError  # noqa: E402
+
+BASE = {
+    "datasets": {
+        "shapes": {
+            "source": {"type": "synthetic", "n_per_class": 10, "size": 16},
+            "validation_fraction": 0.25,
+            "human": {"builtin": True, "dims": 3},
+        },
+        "new": {"source": {"type": "synthetic", "n_per_class": 5, "size": 16, "seed": 9}},
+    },
+    "embeddings": {"methods": ["tsne", "lle", "isomap"], "fit_split": "train"},
+    "stats": {"enabled": True},
+}
+
+
+def registry(**changes) -> Registry:
+    cfg = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        node = cfg
+        *parents, last = path.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    iscfg.validate(cfg)
+    return Registry(cfg)
+
+
+def test_kinds_rules_and_what_each_set_is():
+    reg = registry(cnn={"enabled": True, "variants": {"cnn": {}, "cnn_h": {"target": "human"}}},
+                   datasets__shapes__alignment={"ensembles": {"both": ["human_pred_pca", "cnn_h"]}})
+    sets = reg.sets("shapes")
+    assert [s.kind for s in sets.values()][:2] == ["pixels", "descriptor"]
+    assert sets["tsne"].kind == "embedding" and sets["tsne"].rule == "embed"
+    assert sets["cnn"].kind == "cnn" and not sets["cnn"].human
+    assert sets["cnn_h"].human and sets["cnn_h"].trained_on_human
+    # mapped: pca, stats and the class CNN; the network trained on the human space is not mapped again
+    assert [fs for fs, s in sets.items() if s.kind == "prediction"] == ["human_pred_pca", "human_pred_stats", "human_pred_cnn"]
+    assert sets["human_pred_pca"].base == "pca" and sets["human_pred_pca"].rule == "human_map"
+    assert sets["ensemble_both"].members == ("human_pred_pca", "cnn_h") and sets["ensemble_both"].trained_on_human
+
+
+def test_coverage_follows_transforms_and_training_split():
+    reg = registry(cnn={"enabled": True, "variants": {"cnn_h": {"target": "human"}}})
+    assert reg.covers("shapes", "lle", "validation")  # out-of-sample transform
+    assert not reg.covers("shapes", "tsne", "validation")  # fitted on train only, no transform
+    assert reg.covers("shapes", "tsne", "train")
+    assert not reg.covers("shapes", "cnn_h", "train")  # never scored on the split it was trained on
+    assert reg.covers("shapes", "cnn_h", "validation")
+    assert ("tsne", "validation") not in reg.compare_pairs("shapes")
+
+
+def test_every_enabled_embedding_is_compared_by_default_and_cnn_means_every_variant_everywhere():
+    reg = registry(cnn={"enabled": True, "variants": {"cnn": {}, "cnn_b": {"seed": 2}}},
+                   clustering={"feature_sets": ["cnn"], "methods": ["kmeans"]})
+    compared = {fs for fs, _ in reg.compare_pairs("shapes")}
+    assert {"pca", "stats", "lle", "isomap", "cnn", "cnn_b"} <= compared
+    clustered = {fs for fs, _ in reg.cluster_targets("shapes")}
+    assert {"cnn", "cnn_b"} <= clustered  # not only the variant literally named cnn
+    assert "isomap" in reg.kd_embeddings("shapes")
+
+
+def test_all_keyword_and_typos_in_feature_set_lists():
+    reg = registry(clustering={"feature_sets": ["all"], "methods": ["kmeans"]})
+    assert {fs for fs, _ in reg.cluster_targets("shapes")} == set(reg.feature_sets("shapes"))
+    with pytest.raises(RegistryError, match=r"clustering.feature_sets: 'tnse' is not a feature set; did you mean 'tsne'"):
+        registry(clustering={"feature_sets": ["tnse"]})
+    with pytest.raises(RegistryError, match=r"probes.feature_sets: 'pcaa' .*did you mean 'pca'"):
+        registry(probes={"enabled": True, "feature_sets": ["pcaa"]})
+    # a set that could exist but is not computed here (stats disabled) is ignored, as the defaults need
+    reg = registry(stats={"enabled": False}, clustering={"feature_sets": ["pca", "stats"]})
+    assert {fs for fs, _ in reg.cluster_targets("shapes")} == {"pca"}
+
+
+def test_ensemble_cycles_unknown_members_and_members_that_do_not_predict_the_space():
+    with pytest.raises(RegistryError, match=r"cycle: ensemble_a -> ensemble_b -> ensemble_a"):
+        registry(datasets__shapes__alignment={"ensembles": {"a": ["ensemble_b", "human_pred_pca"], "b": ["ensemble_a"]}})
+    with pytest.raises(RegistryError, match=r"alignment.ensembles.a: member 'human_pred_pcaa' is not a feature set.*did you mean 'human_pred_pca'"):
+        registry(datasets__shapes__alignment={"ensembles": {"a": ["human_pred_pcaa"]}})
+    with pytest.raises(RegistryError, match=r"member 'tsne' does not predict the human space"):
+        registry(datasets__shapes__alignment={"ensembles": {"a": ["tsne"]}})
+
+
+def test_predict_human_space_from_is_checked():
+    with pytest.raises(RegistryError, match=r"datasets.new.predict_human_space_from: 'nope' is not another dataset"):
+        registry(datasets__new__predict_human_space_from="nope")
+    with pytest.raises(RegistryError, match=r"'new' is not another dataset"):
+        registry(datasets__new__predict_human_space_from="new")
+    with pytest.raises(RegistryError, match=r"feature_sets: 'human_pred_tsne' is not a transferable"):
+        registry(datasets__new__predict_human_space_from={"dataset": "shapes", "feature_sets": ["human_pred_tsne"]})
+    reg = registry(datasets__new__predict_human_space_from="shapes")
+    # stats transfers (a fixed descriptor); the pca map does not (new images have their own PCA)
+    assert reg.predicted_sets("new") == ["human_pred_stats"]
+    assert reg.transferred("new") == ["stats", "human_pred_stats"]
+    s = reg.spec("new", "human_pred_stats")
+    assert s.transferred and s.rule == "human_map_apply" and s.human
+    assert reg.model_owner("new") == "shapes"
