@@ -29,7 +29,7 @@ report: install
 	$(VENV)/bin/snakemake --cores $(CORES) --report report.html $(if $(CONFIG),--configfile $(CONFIG))
 
 test: install
-	$(VENV)/bin/snakemake --lint
+	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(PY) -m pytest -q -ra
 
@@ -37,7 +37,7 @@ test-slurm: install
 	IMAGESPACE_REQUIRE_SLURM=1 $(PY) -m pytest -q -ra -m slurm tests/test_slurm.py
 
 lint: install
-	$(VENV)/bin/snakemake --lint
+	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 
 format: install

@@ -1,0 +1,104 @@
+"""Adding a method: in a copy of the project, a new embedding method touches three files (its library
+function and table entry, its schema block, a test) and appears in maps, comparisons, clustering and the
+leaderboard of a real run."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, copy_project, snakemake
+
+pytestmark = pytest.mark.workflow
+
+TOY_FUNCTION = '''
+def _randproj(k, p, seed, n_jobs):
+    from sklearn.random_projection import GaussianRandomProjection
+
+    return GaussianRandomProjection(n_components=k, random_state=seed, **p)
+
+
+'''
+TOY_ENTRY = '        Method("randproj", "random projection", _randproj, transform=True),\n'
+TOY_SCHEMA = """      randproj:
+        type: object
+        default: {}
+        description: scikit-learn GaussianRandomProjection parameters.
+        additionalProperties: false
+        properties:
+          eps: {type: number, default: 0.1, description: Distortion bound (used only without n_components).}
+"""
+TOY_TEST = '''import numpy as np
+from imagespace import embed
+
+
+def test_randproj_embeds_and_transforms():
+    X = np.random.default_rng(0).normal(size=(40, 30))
+    Y, Y_other, info = embed.embed("randproj", X[:30], 3, embed.params_for("randproj", {}), seed=0, X_other=X[30:])
+    assert Y.shape == (30, 3) and Y_other.shape == (10, 3) and info["n_transformed"] == 10
+'''
+
+
+def _changed_files(work: Path) -> list[str]:
+    out = []
+    for path in sorted(p for p in work.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        rel = path.relative_to(work)
+        if rel.parts[0] in (".snakemake", "results", "logs", "benchmarks", "input") or rel.name == "config.yaml":
+            continue
+        if not (ROOT / rel).exists() or not filecmp.cmp(path, ROOT / rel, shallow=False):
+            out.append(rel.as_posix())
+    return out
+
+
+def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_path):
+    work = copy_project(tmp_path / "project")
+    # 1. the library: the method's function and its table entry
+    embed_py = work / "scripts/imagespace/embed.py"
+    text = embed_py.read_text()
+    assert text.count("METHODS: dict[str, Method] = {") == 1 and text.count('        Method("isomap",') == 1
+    text = text.replace("METHODS: dict[str, Method] = {", TOY_FUNCTION.lstrip("\n") + "METHODS: dict[str, Method] = {")
+    embed_py.write_text(text.replace('        Method("isomap",', TOY_ENTRY + '        Method("isomap",'))
+    # 2. the schema: the enum of methods and the method's parameter block
+    schema = work / "workflow/schemas/config.schema.yaml"
+    text = schema.read_text()
+    assert text.count("enum: [tsne, lle, mds, isomap]") == 1 and text.count("\n  clustering:\n") == 1
+    text = text.replace("enum: [tsne, lle, mds, isomap]", "enum: [tsne, lle, mds, isomap, randproj]")
+    schema.write_text(text.replace("\n  clustering:\n", "\n" + TOY_SCHEMA + "  clustering:\n"))
+    # 3. a test
+    (work / "tests").mkdir()
+    (work / "tests/test_randproj.py").write_text(TOY_TEST)
+
+    assert _changed_files(work) == ["scripts/imagespace/embed.py", "tests/test_randproj.py", "workflow/schemas/config.schema.yaml"]
+    import subprocess
+
+    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(work / "tests/test_randproj.py")],
+                          cwd=work, capture_output=True, text=True, env={"PYTHONPATH": str(work / "scripts"), "PATH": "/usr/bin:/bin"})
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+
+    cfg = {
+        "datasets": {
+            "shapes": {
+                "source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 2},
+                "images": {"size": None, "color": "gray"},
+                "validation_fraction": 0.25,
+                "human": {"builtin": True, "dims": 3},
+            }
+        },
+        "embeddings": {"methods": ["randproj"], "fit_split": "train"},
+        "clustering": {"feature_sets": ["pca", "randproj"], "methods": ["kmeans"], "kmeans": {"k_max": 4}},
+        "compare": {"n_permutations": 99, "n_bootstrap": 50},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(work)
+    res = work / "results/shapes"
+    for f in ("maps/randproj_labels.png", "maps/randproj_thumbnails.png", "features/randproj.npz",
+              "compare/randproj/train.json", "compare/randproj/validation.json", "clustering/randproj/kmeans/result.json"):
+        assert (res / f).is_file(), f
+    summary = json.loads((res / "summary.json").read_text())
+    assert "randproj" in summary["compare"]
+    assert any(row["feature_set"] == "randproj" for row in summary["alignment"]), summary["alignment"]
+    assert "randproj" in (res / "summary.md").read_text()
