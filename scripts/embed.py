@@ -1,39 +1,50 @@
 """Rules embed / map_embed: one manifold method at k (feature set) or 2 (map) dimensions."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import embed  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, save_features, setup_logging, write_json# noqa: E402
 
-log = setup_logging(snakemake.log[0], rule_stderr=True)
-with logged_errors():
-    import numpy as np
 
-    method, p = snakemake.wildcards.method, snakemake.params
-    src = load_features(snakemake.input.features)
-    manifest = load_manifest(snakemake.input.manifest).set_index("id")
-    split = manifest.loc[src.ids, "split"].to_numpy()
-    fit = np.ones(len(src.ids), bool) if p.fit_split == "all" else split == p.fit_split
-    wanted = len(manifest) if p.fit_split == "all" else int((manifest["split"] == p.fit_split).sum())
-    if fit.sum() < wanted:
-        raise ValueError(
-            f"{snakemake.input.features} holds {int(fit.sum())} of the {wanted} images of embeddings.fit_split "
-            f"{p.fit_split!r}: with embeddings.input 'pixels' the PCA must be fitted on them too (pca.fit_split)"
-        )
-    if fit.sum() < 3:
-        raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
-    params = embed.params_for(method, p.opts)
-    Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
-                                   X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
-                                   landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
-    ids = src.ids[fit]
-    if Y_other is not None:
-        Y = np.vstack([Y, Y_other])
-        ids = np.concatenate([ids, src.ids[~fit]])
-    elif (~fit).any():
-        log.info("%s has no out-of-sample transform: %d rows outside split %r are not embedded", method, int((~fit).sum()), p.fit_split)
-    info.update({"input": snakemake.input.features, "fit_split": p.fit_split, "n_rows": len(ids)})
-    save_features(snakemake.output.features, Y, ids, **info)
-    write_json(snakemake.output.info, info)
+def main(snakemake):
+    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        import numpy as np
+
+        method, p = snakemake.wildcards.method, snakemake.params
+        src = load_features(snakemake.input.features)
+        manifest = load_manifest(snakemake.input.manifest).set_index("id")
+        split = manifest.loc[src.ids, "split"].to_numpy()
+        fit = np.ones(len(src.ids), bool) if p.fit_split == "all" else split == p.fit_split
+        wanted = len(manifest) if p.fit_split == "all" else int((manifest["split"] == p.fit_split).sum())
+        if fit.sum() < wanted:
+            raise ValueError(
+                f"{snakemake.input.features} holds {int(fit.sum())} of the {wanted} images of embeddings.fit_split "
+                f"{p.fit_split!r}: with embeddings.input 'pixels' the PCA must be fitted on them too (pca.fit_split)"
+            )
+        if fit.sum() < 3:
+            raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
+        params = embed.params_for(method, p.opts)
+        Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
+                                       X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
+                                       landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
+        ids = src.ids[fit]
+        if Y_other is not None:
+            Y = np.vstack([Y, Y_other])
+            ids = np.concatenate([ids, src.ids[~fit]])
+        elif (~fit).any():
+            log.info("%s has no out-of-sample transform: %d rows outside split %r are not embedded", method, int((~fit).sum()), p.fit_split)
+        info.update({"input": snakemake.input.features, "fit_split": p.fit_split, "n_rows": len(ids)})
+        save_features(snakemake.output.features, Y, ids, **info)
+        write_json(snakemake.output.info, info)
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821

@@ -1,12 +1,23 @@
 """Rule map_pca: the 2-D PCA map is the first two components of the pca feature set."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace.util import load_features, logged_errors, save_features, setup_logging  # noqa: E402
 
-setup_logging(snakemake.log[0], rule_stderr=True)
-with logged_errors():
-    fs = load_features(snakemake.input.features)
-    save_features(snakemake.output.features, fs.X[:, :2], fs.ids, method="pca", n_components=2)
+
+def main(snakemake):
+    setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        fs = load_features(snakemake.input.features)
+        save_features(snakemake.output.features, fs.X[:, :2], fs.ids, method="pca", n_components=2)
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821

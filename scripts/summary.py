@@ -1,33 +1,44 @@
 """Rule summary: results/{dataset}/summary.json and summary.md."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import summary  # noqa: E402
 from imagespace.util import logged_errors, setup_logging, write_json, write_text  # noqa: E402
 
-log = setup_logging(snakemake.log[0], rule_stderr=True)
-with logged_errors():
-    i = snakemake.input
-    s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
-                      list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
-                      snakemake.params.train_split, list(i.evaluation), list(i.probes))
-    write_json(snakemake.output.json, s)
-    write_text(snakemake.output.md, summary.markdown(s) + "\n")
-    if s["alignment"]:
-        import pandas as pd
 
-        from imagespace.util import write_table
+def main(snakemake):
+    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        i = snakemake.input
+        s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
+                          list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
+                          snakemake.params.train_split, list(i.evaluation), list(i.probes))
+        write_json(snakemake.output.json, s)
+        write_text(snakemake.output.md, summary.markdown(s) + "\n")
+        if s["alignment"]:
+            import pandas as pd
 
-        write_table(snakemake.output.leaderboard, pd.DataFrame(s["alignment"]))
-        summary.plot_leaderboard(s["alignment"], snakemake.output.leaderboard_png, title=f"{snakemake.wildcards.dataset}: representations vs humans",
-                                 splits=s["alignment_splits"])
-    else:
-        write_text(snakemake.output.leaderboard, "feature_set\n")
-        summary.plot_leaderboard([], snakemake.output.leaderboard_png, title="no human space")
-    for w in s["warnings"]:
-        log.warning("%s", w)
-    if s["warnings"]:  # on the console too, not only in the log
-        print(f"imagespace: {len(s['warnings'])} warning(s) for dataset {snakemake.wildcards.dataset!r} "
-              f"(top of {snakemake.output.md}):\n" + "\n".join(f"  - {w}" for w in s["warnings"]), file=sys.stderr)
+            from imagespace.util import write_table
+
+            write_table(snakemake.output.leaderboard, pd.DataFrame(s["alignment"]))
+            summary.plot_leaderboard(s["alignment"], snakemake.output.leaderboard_png, title=f"{snakemake.wildcards.dataset}: representations vs humans",
+                                     splits=s["alignment_splits"])
+        else:
+            write_text(snakemake.output.leaderboard, "feature_set\n")
+            summary.plot_leaderboard([], snakemake.output.leaderboard_png, title="no human space")
+        for w in s["warnings"]:
+            log.warning("%s", w)
+        if s["warnings"]:  # on the console too, not only in the log
+            print(f"imagespace: {len(s['warnings'])} warning(s) for dataset {snakemake.wildcards.dataset!r} "
+                  f"(top of {snakemake.output.md}):\n" + "\n".join(f"  - {w}" for w in s["warnings"]), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821

@@ -1,89 +1,100 @@
 """Rule train_cnn: train one CNN variant with per-epoch checkpoints; resumes after a kill."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import cnn  # noqa: E402
 from imagespace.util import load_human_table, load_images, load_manifest, logged_errors, natural_key, setup_logging, write_json, write_table, write_text  # noqa: E402
 
-log = setup_logging(snakemake.log[0], rule_stderr=True)
-with logged_errors():
-    import shutil
-    import time
-    from pathlib import Path
 
-    import numpy as np
-    import pandas as pd
+def main(snakemake):
+    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        import shutil
+        import time
+        from pathlib import Path
 
-    spec, out = snakemake.params.spec, snakemake.output
-    device = cnn.configure_tensorflow(snakemake.threads)
-    manifest = load_manifest(snakemake.input.manifest)
-    images = load_images(snakemake.input.images)
-    target = spec["target"]
-    classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
-    y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
-    human_stats = {}
-    if target in ("class", "triplet"):
-        train, val, how = cnn.split_rows(manifest, spec)
-        y_train, y_val = y[train], y[val]
-        # a split whose labels choose the checkpoint is not fully held out in the human comparison
-        checkpoint_split = spec["validation_split"] if how.startswith("split ") else None
-    else:
-        # regression on the human coordinates: train on the split that has them, validate on another one
-        # the checkpoint is chosen on a held-out part of the training split, so that every other
-        # split's human space stays a pure test set
-        row_of = {i: r for r, i in enumerate(manifest["id"])}
-        ids_h, H = load_human_table(snakemake.input.human_train)
-        rows_h = np.array([row_of[i] for i in ids_h])
-        sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
-        fit_i, hold_i, _ = cnn.split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})
-        train, val = rows_h[fit_i], rows_h[hold_i]
-        mean, sd = H[fit_i].mean(axis=0), H[fit_i].std(axis=0)
-        human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}
-        y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
-        how = f"held-out {spec['validation_fraction']:.0%} of the human space's training images"
-        checkpoint_split = None
-        if target == "joint":
-            y_train["output"], y_val["output"] = y[train], y[val]
-    x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
-    log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
-    model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
-                            augment=spec["augment"], optimizer=spec["optimizer"], target=target,
-                            human_dims=human_stats.get("dims", 0), human_weight=float(spec["human_weight"]),
-                            triplet=spec.get("triplet"))
-    counts = cnn.count_parameters(model)
-    write_text(out.summary, cnn.model_summary(model) + "\n")
-    # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
-    # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
-    fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
-    script_src = Path(snakemake.scriptdir) / "train_cnn.py"
-    fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
-    t0 = time.perf_counter()
-    model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
-                               Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)
-    wall = time.perf_counter() - t0
-    best, why = cnn.choose_epoch(history, spec["monitor"])
-    state = Path(snakemake.params.state_dir)
-    chosen = state / f"epoch_{best:03d}.keras"
-    shutil.copyfile(chosen, out.model + ".tmp.keras")
-    Path(out.model + ".tmp.keras").replace(out.model)
-    hist = pd.DataFrame(history)
-    write_table(out.history, hist)
-    write_table(out.checkpoints, pd.DataFrame({"epoch": hist["epoch"], "path": [str(state / f"epoch_{e:03d}.keras") for e in hist["epoch"]],
-                                               "chosen": hist["epoch"] == best}))
-    cnn.plot_curves(history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}")
-    row = history[best - 1]
-    info = {
-        "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
-        "validation": how, "checkpoint_split": checkpoint_split, "best_epoch": best, "why": why, "epochs_run": len(history),
-        "target": target, "human_stats": human_stats,
-        "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
-        "train_accuracy": row.get("accuracy", row.get("output_accuracy")),
-        "stopped_early": len(history) < spec["epochs"], "learning_rate_final": row.get("learning_rate"),
-        "nan_loss": bool(any(not np.isfinite(h.get("loss", 0.0)) for h in history)),
-        "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
-        **counts, "spec": spec,
-    }
-    write_json(out.info, info)
-    log.info("chosen checkpoint: epoch %d (%s)", best, why)
+        import numpy as np
+        import pandas as pd
+
+        spec, out = snakemake.params.spec, snakemake.output
+        device = cnn.configure_tensorflow(snakemake.threads)
+        manifest = load_manifest(snakemake.input.manifest)
+        images = load_images(snakemake.input.images)
+        target = spec["target"]
+        classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
+        y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
+        human_stats = {}
+        if target in ("class", "triplet"):
+            train, val, how = cnn.split_rows(manifest, spec)
+            y_train, y_val = y[train], y[val]
+            # a split whose labels choose the checkpoint is not fully held out in the human comparison
+            checkpoint_split = spec["validation_split"] if how.startswith("split ") else None
+        else:
+            # regression on the human coordinates: train on the split that has them, validate on another one
+            # the checkpoint is chosen on a held-out part of the training split, so that every other
+            # split's human space stays a pure test set
+            row_of = {i: r for r, i in enumerate(manifest["id"])}
+            ids_h, H = load_human_table(snakemake.input.human_train)
+            rows_h = np.array([row_of[i] for i in ids_h])
+            sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
+            fit_i, hold_i, _ = cnn.split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})
+            train, val = rows_h[fit_i], rows_h[hold_i]
+            mean, sd = H[fit_i].mean(axis=0), H[fit_i].std(axis=0)
+            human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}
+            y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
+            how = f"held-out {spec['validation_fraction']:.0%} of the human space's training images"
+            checkpoint_split = None
+            if target == "joint":
+                y_train["output"], y_val["output"] = y[train], y[val]
+        x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
+        log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
+        model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
+                                augment=spec["augment"], optimizer=spec["optimizer"], target=target,
+                                human_dims=human_stats.get("dims", 0), human_weight=float(spec["human_weight"]),
+                                triplet=spec.get("triplet"))
+        counts = cnn.count_parameters(model)
+        write_text(out.summary, cnn.model_summary(model) + "\n")
+        # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
+        # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
+        fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
+        script_src = Path(snakemake.scriptdir) / "train_cnn.py"
+        fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
+        t0 = time.perf_counter()
+        model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
+                                   Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)
+        wall = time.perf_counter() - t0
+        best, why = cnn.choose_epoch(history, spec["monitor"])
+        state = Path(snakemake.params.state_dir)
+        chosen = state / f"epoch_{best:03d}.keras"
+        shutil.copyfile(chosen, out.model + ".tmp.keras")
+        Path(out.model + ".tmp.keras").replace(out.model)
+        hist = pd.DataFrame(history)
+        write_table(out.history, hist)
+        write_table(out.checkpoints, pd.DataFrame({"epoch": hist["epoch"], "path": [str(state / f"epoch_{e:03d}.keras") for e in hist["epoch"]],
+                                                   "chosen": hist["epoch"] == best}))
+        cnn.plot_curves(history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}")
+        row = history[best - 1]
+        info = {
+            "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
+            "validation": how, "checkpoint_split": checkpoint_split, "best_epoch": best, "why": why, "epochs_run": len(history),
+            "target": target, "human_stats": human_stats,
+            "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
+            "train_accuracy": row.get("accuracy", row.get("output_accuracy")),
+            "stopped_early": len(history) < spec["epochs"], "learning_rate_final": row.get("learning_rate"),
+            "nan_loss": bool(any(not np.isfinite(h.get("loss", 0.0)) for h in history)),
+            "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
+            **counts, "spec": spec,
+        }
+        write_json(out.info, info)
+        log.info("chosen checkpoint: epoch %d (%s)", best, why)
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821

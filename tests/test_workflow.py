@@ -112,6 +112,23 @@ def test_resaving_the_config_with_sorted_keys_and_other_spellings_reruns_nothing
         write_config(project, CONFIG)
 
 
+def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
+    """python scripts/<rule>.py dataset=...: the mock builds the job's snakemake object from the real workflow."""
+    import subprocess
+    import sys
+
+    out = project / "results/synth/compare/pca/validation.json"
+    before = json.loads(out.read_text())
+    out.unlink()
+    r = subprocess.run([sys.executable, "scripts/compare.py", "dataset=synth", "fs=pca", "split=validation"], cwd=project,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(out.read_text()) == before  # same inputs and params: same result
+    r = subprocess.run([sys.executable, "scripts/compare.py", "dataset=synth"], cwd=project, capture_output=True, text=True)
+    assert r.returncode != 0 and "give the wildcard(s) ['fs', 'split']" in r.stderr
+    snakemake(project)  # what depends on the rewritten file is brought up to date
+
+
 def test_same_config_gives_same_numbers(project, tmp_path):
     before = json.loads((project / "results/synth/summary.json").read_text())
     snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")

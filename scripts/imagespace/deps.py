@@ -14,10 +14,27 @@ from pathlib import Path
 LIBDIR = Path(__file__).resolve().parent
 
 
+def _is_main_guard(node) -> bool:
+    """``if __name__ == "__main__":``: what runs only when a script is started by hand (mock_snakemake)."""
+    t = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
+            and t.left.id == "__name__" and len(t.comparators) == 1
+            and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
+
+
+def _walk(tree):
+    """ast.walk without the bodies of main guards: a rule's run never executes them."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not _is_main_guard(c))
+
+
 def _modules(path: Path) -> list[str]:
-    """Absolute module names imported anywhere in *path* (including inside functions)."""
+    """Absolute module names imported anywhere in *path* (inside functions too; not under a main guard)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
