@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import cluster, clustering_tasks as tasks, pca  # noqa: E402
+from imagespace import cluster, pca  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_table# noqa: E402
 
 
@@ -15,12 +15,12 @@ def main(snakemake):
         import numpy as np
 
         p, out, inp = snakemake.params, snakemake.output, snakemake.input
-        X, rows = tasks.load_rows(inp.features, load_manifest(inp.manifest), p.split)
+        X, rows = cluster.load_rows(inp.features, load_manifest(inp.manifest), p.split)
         o = p.opts
         fit_kw = dict(covariance_type=o["covariance_type"], n_init=o["n_init"], reg_covar=o["reg_covar"], max_iter=o["max_iter"])
-        scan = cluster.gmm_scan(X, tasks.k_range(o, len(X)), p.seed, **fit_kw)
+        scan = cluster.gmm_scan(X, cluster.k_range(o, len(X)), p.seed, **fit_kw)
         write_table(out.table, scan)
-        k = tasks.resolve_k(o["k"], rows, scan)
+        k = cluster.resolve_k(o["k"], rows, scan)
         cluster.plot_gmm_scan(scan, out.scan, chosen_k=k)
         gmm = cluster.fit_gmm(X, k, p.seed, **fit_kw)
         pred = gmm.predict(X)
@@ -33,15 +33,12 @@ def main(snakemake):
             how = "decoded through the PCA"
         else:
             # no inverse map: show the real image nearest to each sample
-            from sklearn.neighbors import NearestNeighbors
-
-            nn = NearestNeighbors(n_neighbors=1).fit(X)
-            idx = nn.kneighbors(samples, return_distance=False)[:, 0]
+            idx = cluster.nearest_rows(X, samples)
             shown = images[rows["index"].to_numpy()[idx]]
             how = "nearest real image to each sample"
         cluster.plot_image_grid(np.asarray(shown), out.samples, titles=[f"sample {i + 1}" for i in range(len(samples))])
         log.info("GMM: %d samples drawn (%s)", len(samples), how)
-        tasks.finish("gmm", pred, rows, out,
+        cluster.finish("gmm", pred, rows, out,
                      {"params": dict(o), "seed": p.seed, "converged": bool(gmm.converged_), "samples": how,
                       "bic": float(gmm.bic(X)), "aic": float(gmm.aic(X))}, images)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import alignment, compare  # noqa: E402
+from imagespace import compare  # noqa: E402
 from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
-    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         o, w = snakemake.params.opts, snakemake.wildcards
         ids, H = load_human_table(snakemake.input.human)
@@ -29,7 +29,7 @@ def main(snakemake):
             raise InputError(f"{snakemake.input.human}: {len(unknown)} ids not in {snakemake.input.manifest} (e.g. {unknown[:3]})")
         labels = manifest.loc[ids, "label"].to_numpy()
         subtypes = manifest.loc[ids, "subtype"].to_numpy()
-        res = alignment.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
+        res = compare.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
                                    alpha=float(o["alpha"]), labels=labels,
                                    subtypes=subtypes if (subtypes != labels).any() else None)
         arrays = res.pop("_arrays")

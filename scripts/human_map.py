@@ -18,7 +18,7 @@ from imagespace.util import load_features, load_human_table, logged_errors, save
 
 
 def main(snakemake):
-    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         import numpy as np
 

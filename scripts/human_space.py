@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import compare, human  # noqa: E402
+from imagespace import human  # noqa: E402
 from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def main(snakemake):
         check = {"split": split, "n": len(ids), "dims": H.shape[1], "source": spec.get("path", "builtin"), "notes": notes}
         for key in ("label", "subtype"):
             if labels[key].nunique() > 1 and labels[key].duplicated().any():
-                r = compare.label_structure(H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed)
+                r = human.label_structure(H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed)
                 check[key] = {k: v for k, v in r.items() if k != "null"}
         for key in ("label", "subtype"):
             if key in check:

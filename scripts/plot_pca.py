@@ -10,7 +10,7 @@ from imagespace.util import load_features, load_images, load_manifest, logged_er
 
 
 def main(snakemake):
-    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         import numpy as np
 

@@ -5,14 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import plots  # noqa: E402
+from imagespace import alignment, plots  # noqa: E402
 from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table  # noqa: E402
 
 
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
-        import numpy as np
         import pandas as pd
 
         fs = load_features(snakemake.input.features)
@@ -24,10 +23,7 @@ def main(snakemake):
             table[f"dim_{j + 1}"] = fs.X[:, j]
         write_table(snakemake.output.table, table)
         # the map: the predicted space's two principal axes (it is already in human-space coordinates)
-        Xc = fs.X - fs.X.mean(axis=0)
-        _, s, vt = np.linalg.svd(Xc, full_matrices=False)
-        Y = Xc @ vt[:2].T
-        share = s[:2] ** 2 / max((s**2).sum(), 1e-12)
+        Y, share = alignment.principal_axes(fs.X, 2)
         title = (f"{snakemake.wildcards.dataset}: predicted human space ({snakemake.wildcards.fs}), "
                  f"axes 1-2 = {share.sum():.0%} of its variance")
         images = load_images(snakemake.input.images)

@@ -26,29 +26,10 @@ def main(snakemake):
         target = spec["target"]
         classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
         y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
-        human_stats = {}
-        if target in ("class", "triplet"):
-            train, val, how = cnn.split_rows(manifest, spec)
-            y_train, y_val = y[train], y[val]
-            # a split whose labels choose the checkpoint is not fully held out in the human comparison
-            checkpoint_split = spec["validation_split"] if how.startswith("split ") else None
-        else:
-            # regression on the human coordinates: train on the split that has them, validate on another one
-            # the checkpoint is chosen on a held-out part of the training split, so that every other
-            # split's human space stays a pure test set
-            row_of = {i: r for r, i in enumerate(manifest["id"])}
-            ids_h, H = load_human_table(snakemake.input.human_train)
-            rows_h = np.array([row_of[i] for i in ids_h])
-            sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
-            fit_i, hold_i, _ = cnn.split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})
-            train, val = rows_h[fit_i], rows_h[hold_i]
-            mean, sd = H[fit_i].mean(axis=0), H[fit_i].std(axis=0)
-            human_stats = {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}
-            y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
-            how = f"held-out {spec['validation_fraction']:.0%} of the human space's training images"
-            checkpoint_split = None
-            if target == "joint":
-                y_train["output"], y_val["output"] = y[train], y[val]
+        human = load_human_table(snakemake.input.human_train) if "human_train" in snakemake.input.keys() else None
+        t = cnn.training_targets(manifest, y, spec, human)
+        train, val, y_train, y_val, how = t["train"], t["val"], t["y_train"], t["y_val"], t["how"]
+        checkpoint_split, human_stats = t["checkpoint_split"], t["human_stats"]
         x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
         log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
         model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],

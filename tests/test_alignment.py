@@ -64,18 +64,18 @@ def test_rdm_cka_and_bootstrap_on_known_geometry():
     H = rng.normal(size=(80, 4))
     Q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
     F = 3.0 * H @ Q + 5.0
-    r = alignment.rdm_compare(H, F, n_perm=199, seed=0)
+    r = compare.rdm_compare(H, F, n_perm=199, seed=0)
     assert r["spearman"] == pytest.approx(1.0) and r["pearson"] == pytest.approx(1.0) and r["spearman_p"] == 1 / 200
-    assert alignment.linear_cka(H, F) == pytest.approx(1.0)
-    assert alignment.linear_cka(H, rng.normal(size=(80, 4))) < 0.3
+    assert compare.linear_cka(H, F) == pytest.approx(1.0)
+    assert compare.linear_cka(H, rng.normal(size=(80, 4))) < 0.3
     noisy = H + rng.normal(scale=0.7, size=H.shape)
-    b = alignment.bootstrap_disparity(H, noisy, n_boot=300, seed=0)
+    b = compare.bootstrap_disparity(H, noisy, n_boot=300, seed=0)
     obs = compare.fast_disparity(H, noisy)
     assert b["ci95"][0] < obs < b["ci95"][1] and b["ci95"][1] - b["ci95"][0] < 0.2
     assert b["bootstrap_bias"] < 0  # repeated images let the rotation fit better
     # the interval shrinks with more images
     H2 = rng.normal(size=(800, 4))
-    b2 = alignment.bootstrap_disparity(H2, H2 + rng.normal(scale=0.7, size=H2.shape), n_boot=300, seed=0)
+    b2 = compare.bootstrap_disparity(H2, H2 + rng.normal(scale=0.7, size=H2.shape), n_boot=300, seed=0)
     assert b2["bootstrap_sd"] < b["bootstrap_sd"] / 2
 
 
@@ -88,7 +88,7 @@ def test_mantel_null_is_the_rdm_with_images_permuted():
     rng = np.random.default_rng(7)
     H = rng.normal(size=(30, 3))
     F = H + rng.normal(scale=1.5, size=H.shape)
-    res = alignment.rdm_compare(H, F, n_perm=60, seed=11)
+    res = compare.rdm_compare(H, F, n_perm=60, seed=11)
     perm_rng = np.random.default_rng(11)
     DF = squareform(pdist(F))
     iu = np.triu_indices(30, 1)
@@ -104,14 +104,14 @@ def test_mantel_null_is_the_rdm_with_images_permuted():
 
 def test_mantel_p_values_are_uniform_under_the_null():
     rng = np.random.default_rng(5)
-    ps = [alignment.rdm_compare(rng.normal(size=(25, 3)), rng.normal(size=(25, 3)), n_perm=99, seed=i)["spearman_p"] for i in range(150)]
+    ps = [compare.rdm_compare(rng.normal(size=(25, 3)), rng.normal(size=(25, 3)), n_perm=99, seed=i)["spearman_p"] for i in range(150)]
     assert kstest(ps, "uniform").pvalue > 0.01
 
 
 def test_statistics_bundle_has_every_metric():
     rng = np.random.default_rng(6)
     H = rng.normal(size=(50, 3))
-    s = alignment.statistics(H, H @ np.diag([1, 2, 3]) + 0.1 * rng.normal(size=H.shape), n_perm=99, n_boot=50)
+    s = compare.statistics(H, H @ np.diag([1, 2, 3]) + 0.1 * rng.normal(size=H.shape), n_perm=99, n_boot=50)
     for key in ("disparity", "permutation_p", "ci95", "per_dim_r", "per_dim_r2", "rdm", "cka"):
         assert key in s
     assert len(s["per_dim_r2"]) == 3 and s["significant"]
@@ -120,9 +120,9 @@ def test_statistics_bundle_has_every_metric():
 def test_category_rdm_is_one_for_pure_categories_and_near_zero_for_noise():
     labels = np.repeat(["a", "b", "c"], 15)
     onehot = (labels[:, None] == np.array(["a", "b", "c"])).astype(float)  # within 0, between sqrt(2)
-    assert alignment.category_rdm(onehot, labels) == pytest.approx(1.0)
+    assert compare.category_rdm(onehot, labels) == pytest.approx(1.0)
     rng = np.random.default_rng(3)
-    null = [alignment.category_rdm(rng.normal(size=(45, 4)), labels) for _ in range(50)]
+    null = [compare.category_rdm(rng.normal(size=(45, 4)), labels) for _ in range(50)]
     assert abs(np.mean(null)) < 0.03
-    res = alignment.category_rdms(onehot, rng.normal(size=(45, 4)), labels, None)
+    res = compare.category_rdms(onehot, rng.normal(size=(45, 4)), labels, None)
     assert set(res) == {"label"} and res["label"]["human"] == pytest.approx(1.0) and abs(res["label"]["features"]) < 0.2

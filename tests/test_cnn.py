@@ -102,7 +102,7 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     assert "human_pred_cnn_h" not in s["compare"] and "cnn_h" not in s["clustering_by_feature_set"]
     hist = pd.read_csv(d / "cnn/cnn_h/history.csv", sep="\t")
     assert {"loss", "val_loss"} <= set(hist.columns) and len(hist) == 3
-    assert "running on CPU" in (work / "logs/tiny/train_cnn.log").read_text() or "GPU" in (work / "logs/tiny/train_cnn.log").read_text()
+    assert "running on CPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text() or "GPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text()
 
 
 def _train_pid(parent: int):
@@ -145,7 +145,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     assert not (work / "results/tiny/cnn/cnn/model.keras").exists()
 
     snakemake(work)
-    log = (work / "logs/tiny/train_cnn.log").read_text()
+    log = (work / "logs/tiny/train_cnn/cnn.log").read_text()
     assert "resuming from" in log
     h_ref = pd.read_csv(ref / "results/tiny/cnn/cnn/history.csv", sep="\t").drop(columns="seconds")
     h_res = pd.read_csv(work / "results/tiny/cnn/cnn/history.csv", sep="\t").drop(columns="seconds")

@@ -9,6 +9,7 @@ from scipy import stats
 from scipy.spatial import procrustes
 
 from imagespace import compare as C
+from imagespace import human
 
 
 def _rotation(k, rng):
@@ -180,7 +181,7 @@ def test_label_structure_detects_clusters():
     labels = np.repeat(np.array(["circle", "square", "triangle"]), 30)
     centres = {"circle": [0, 0], "square": [3, 0], "triangle": [0, 3]}
     H = np.array([centres[lab] for lab in labels]) + rng.normal(size=(90, 2))
-    res = C.label_structure(H, labels, n_perm=500, seed=0)
+    res = human.label_structure(H, labels, n_perm=500, seed=0)
     assert res["permutation_p"] < 0.01 and res["significant"]
     assert res["ratio"] < 1 and res["n_labels"] == 3
     # within/between means agree with a brute-force computation
@@ -199,7 +200,7 @@ def test_label_structure_not_fooled_by_shuffled_labels():
     labels = np.repeat(np.array(["circle", "square", "triangle"]), 30)
     H = np.repeat(np.array([[0, 0], [3, 0], [0, 3]]), 30, axis=0) + rng.normal(size=(90, 2))
     shuffled = labels[np.random.default_rng(7).permutation(90)]
-    res = C.label_structure(H, shuffled, n_perm=500, seed=0)
+    res = human.label_structure(H, shuffled, n_perm=500, seed=0)
     assert res["permutation_p"] > 0.05 and not res["significant"]
     assert res["verdict"].startswith("WARNING")
 
@@ -209,7 +210,7 @@ def test_label_structure_with_many_subtypes():
     sub = np.array([f"c{i % 3}_{i % 5}" for i in range(150)])
     codes = np.unique(sub, return_inverse=True)[1]
     H = rng.normal(size=(15, 3))[codes] * 2 + rng.normal(size=(150, 3))
-    res = C.label_structure(H, sub, n_perm=300, seed=0)
+    res = human.label_structure(H, sub, n_perm=300, seed=0)
     assert res["n_labels"] == 15 and res["permutation_p"] < 0.01
 
 

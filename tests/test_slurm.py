@@ -207,7 +207,7 @@ def test_workflow_through_slurm_matches_a_local_run(slurm, tmp_path):
             assert _field(info, "JOB_GRES") == "gpu:1", info
         else:
             assert _field(info, "TresPerJob") in ("", "(null)"), f"job {jobid} ({sorted(rules)}) asked for a GPU"
-    assert (work / "logs/tiny/train_cnn.log").read_text()
+    assert (work / "logs/tiny/train_cnn/cnn.log").read_text()
 
     # --- same results as the local run ---
     s_slurm = json.loads((work / "results/tiny/summary.json").read_text())

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from imagespace import compare as C
+from imagespace import human as H_
 from imagespace import synthetic as S
 
 
@@ -141,9 +142,9 @@ def test_human_space_recovered_from_latent_factors(data):
 
 def test_human_space_weights_shape_over_colour(data):
     H = S.human_space(data["latent"], data["labels"], k=4)
-    by_class = C.label_structure(H, data["labels"], n_perm=200, seed=0)
+    by_class = H_.label_structure(H, data["labels"], n_perm=200, seed=0)
     assert by_class["significant"] and by_class["ratio"] < 0.7
-    by_subtype = C.label_structure(H, data["subtypes"], n_perm=200, seed=0)
+    by_subtype = H_.label_structure(H, data["subtypes"], n_perm=200, seed=0)
     assert by_subtype["significant"] and by_subtype["ratio"] < by_class["ratio"]
 
 

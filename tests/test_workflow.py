@@ -202,7 +202,7 @@ def test_bad_human_file_fails_with_its_name_and_keeps_other_results(tmp_path):
     write_config(tmp_path, cfg)
     proc = snakemake(tmp_path, "--keep-going", check=False)
     assert proc.returncode != 0
-    log = (tmp_path / "logs/shapes/human_train.log").read_text()
+    log = (tmp_path / "logs/shapes/human_space/train.log").read_text()
     assert "human.txt" in log and "5 rows" in log and "18 image files" in log
     # the cause is on the console too, in one line, not only in the log
     cause = [ln for ln in proc.stderr.splitlines() if ln.startswith("imagespace error:")]

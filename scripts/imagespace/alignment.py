@@ -1,13 +1,12 @@
-"""Human alignment beyond Procrustes: supervised maps into the human space and their statistics.
+"""Supervised maps from a feature set into the human space.
 
 * :func:`cross_val_map` — a linear map (ridge with its penalty chosen by inner
   cross-validation, or PLS) from a feature set to the human coordinates. Rows of
   the training split get *out-of-fold* predictions (never in-sample); other rows
   get the predictions of a model fitted on the whole training split.
-* :func:`statistics` — for one (features, human space) pair: Procrustes disparity
-  with a bootstrap 95% CI over images, per-dimension r and R² after alignment,
-  RDM comparison (Spearman and Pearson over pairwise distances, with a Mantel
-  permutation p-value) and linear CKA.
+
+The statistics of a (features, human space) pair are in :mod:`imagespace.compare`
+(:func:`imagespace.compare.statistics`).
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
-from scipy.stats import rankdata
 
-from imagespace import compare
 
 log = logging.getLogger("imagespace.alignment")
 
@@ -112,121 +108,12 @@ def apply_map(X, W, b) -> np.ndarray:
     return X @ W + b
 
 
-def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Uncertainty of the Procrustes disparity over images, by resampling images with replacement.
+def principal_axes(X, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(scores on the first *k* principal axes, each axis's share of the variance) of a predicted space.
 
-    Resampled sets contain repeated images (about 63% distinct), which lets the
-    rotation fit them better: the bootstrap distribution sits below the observed
-    disparity (``bootstrap_bias``), and its percentile interval can miss the
-    observed value. ``ci95`` is therefore the normal interval observed ± 1.96
-    bootstrap sd (clipped to [0, 1]); the percentile interval is reported too.
+    Its map: the predicted space is already in human-space coordinates, so it is
+    only rotated onto its own main axes, not re-embedded.
     """
-    H = np.asarray(H, dtype=np.float64)
-    F, _ = compare.reduce_to(np.asarray(F, dtype=np.float64), H.shape[1])
-    obs = compare.fast_disparity(H, F)
-    rng = np.random.default_rng(seed)
-    vals = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, len(H), len(H))
-        vals[b] = compare.fast_disparity(H[idx], F[idx])
-    sd = float(vals.std(ddof=1))
-    lo, hi = np.percentile(vals, [2.5, 97.5])
-    return {
-        "bootstrap_sd": sd,
-        "bootstrap_bias": float(vals.mean() - obs),
-        "ci95": [max(0.0, obs - 1.96 * sd), min(1.0, obs + 1.96 * sd)],
-        "ci95_percentile": [float(lo), float(hi)],
-        "n_boot": n_boot,
-    }
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
-
-
-def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
-    """Correlation of the two representational dissimilarity matrices (Euclidean) with a Mantel test.
-
-    The null permutes the images of one RDM (rows and columns together), the
-    same row-shuffling scheme as the Procrustes baseline. p = (1 + #null >= observed) / (1 + n_perm).
-    A permutation of the images only reorders the pairwise distances, so their mean
-    and spread stay those of the observed ones: each null correlation is one dot
-    product, computed for a block of permutations at a time.
-    """
-    dh = pdist(np.asarray(H, dtype=np.float64))
-    df = pdist(np.asarray(F, dtype=np.float64))
-    n = len(H)
-    out = {"n_pairs": int(len(dh))}
-    rng = np.random.default_rng(seed)
-    perms = np.array([rng.permutation(n) for _ in range(n_perm)]).reshape(n_perm, n)
-    iu, ju = np.triu_indices(n, 1)
-    for name, a, b in (("pearson", dh, df), ("spearman", rankdata(dh), rankdata(df))):
-        obs = _corr(a, b)
-        ac, bc = a - a.mean(), squareform(b - b.mean()).ravel()
-        scale = np.sqrt((ac @ ac) * (bc @ bc) / 2)  # bc holds every pair twice
-        null = np.empty(n_perm)
-        for sl in compare._chunks(n_perm, len(a)):
-            P = perms[sl]
-            null[sl] = bc[P[:, iu] * n + P[:, ju]] @ ac / scale  # row p: the RDM of F with images permuted by p
-        out[name] = obs
-        out[f"{name}_p"] = float((1 + np.sum(null >= obs)) / (1 + n_perm))
-        out[f"{name}_null_mean"] = float(null.mean())
-        out[f"{name}_null_sd"] = float(null.std(ddof=1))
-    return out
-
-
-def category_rdm(F, groups) -> float:
-    """Spearman correlation of a representation's RDM with a category RDM (0 = same group, 1 = different).
-
-    How much of the representation's geometry is "same category close, different
-    far"; computed for the human space too, as the reference.
-    """
-    d = rankdata(pdist(np.asarray(F, dtype=np.float64)))
-    g = np.asarray(groups).astype(str)
-    codes = np.unique(g, return_inverse=True)[1].astype(np.float64)[:, None]
-    cat = rankdata((pdist(codes, "hamming") > 0).astype(np.float64))
-    if np.ptp(cat) == 0:
-        return float("nan")
-    return _corr(d, cat)
-
-
-def category_rdms(H, F, labels=None, subtypes=None) -> dict:
-    """{label|subtype: {features: rho, human: rho}} for the groupings that are given."""
-    out = {}
-    for name, groups in (("label", labels), ("subtype", subtypes)):
-        if groups is not None and len(set(map(str, groups))) > 1:
-            out[name] = {"features": category_rdm(F, groups), "human": category_rdm(H, groups)}
-    return out
-
-
-def linear_cka(H, F) -> float:
-    """Linear centred kernel alignment (Kornblith et al. 2019): 1 = same geometry up to rotation and scale."""
-    H = np.asarray(H, dtype=np.float64)
-    F = np.asarray(F, dtype=np.float64)
-    H = H - H.mean(axis=0)
-    F = F - F.mean(axis=0)
-    num = np.linalg.norm(F.T @ H, "fro") ** 2
-    den = np.linalg.norm(H.T @ H, "fro") * np.linalg.norm(F.T @ F, "fro")
-    return float(num / den) if den > 0 else float("nan")
-
-
-def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None,
-               subtypes=None) -> dict:
-    """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA,
-    and (given labels/subtypes) both spaces' RDM correlation with the category RDMs."""
-    res = compare.compare(H, F, n_perm=n_perm, seed=seed, alpha=alpha)
-    Ha, Fa = res["H_aligned"], res["F_aligned"]
-    ss = ((Ha - Ha.mean(axis=0)) ** 2).sum(axis=0)
-    r2 = 1 - ((Ha - Fa) ** 2).sum(axis=0) / np.where(ss > 0, ss, np.nan)
-    out = compare.summary(res)
-    out.update({
-        "per_dim_r2": [float(v) for v in r2],
-        **bootstrap_disparity(H, F, n_boot, seed),
-        "rdm": rdm_compare(H, F, n_perm, seed),
-        "cka": linear_cka(H, F),
-        "category_rdm": category_rdms(H, F, labels, subtypes),
-    })
-    out["_arrays"] = {k: res[k] for k in compare.ARRAY_KEYS}
-    return out
+    Xc = np.asarray(X, dtype=np.float64) - np.asarray(X, dtype=np.float64).mean(axis=0)
+    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
+    return Xc @ vt[:k].T, s[:k] ** 2 / max((s**2).sum(), 1e-12)

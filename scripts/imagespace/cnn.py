@@ -599,6 +599,45 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
     return train[~val_mask], train[val_mask], f"stratified {frac:.0%} of {tr_name!r} (seed {spec['seed']})"
 
 
+def training_targets(manifest, y, spec: dict, human=None) -> dict:
+    """Rows and targets of one training run from the manifest, the class indices *y* and the cnn settings.
+
+    Class and triplet targets train on ``train_split`` and validate on
+    ``validation_split`` (or a stratified share of the training split, see
+    :func:`split_rows`). Human and joint targets regress on the human coordinates
+    *human* = (ids, H) of the alignment's training split: they train and validate
+    on two parts of it, so that every other split's human space stays a pure test set.
+
+    Returns {train, val (manifest rows), y_train, y_val, how, checkpoint_split
+    (the split whose labels choose the checkpoint, or None), human_stats}.
+    """
+    from imagespace.config import with_defaults
+
+    spec = with_defaults(spec, "cnn")
+    target = spec["target"]
+    if target in ("class", "triplet"):
+        train, val, how = split_rows(manifest, spec)
+        # a split whose labels choose the checkpoint is not fully held out in the human comparison
+        checkpoint = spec["validation_split"] if how.startswith("split ") else None
+        return {"train": train, "val": val, "y_train": y[train], "y_val": y[val], "how": how,
+                "checkpoint_split": checkpoint, "human_stats": {}}
+    if human is None:
+        raise ValueError(f"cnn target {target!r} needs the human space of the training split")
+    ids_h, H = human
+    row_of = {i: r for r, i in enumerate(manifest["id"])}
+    rows_h = np.array([row_of[i] for i in ids_h])
+    sub = manifest.iloc[rows_h].assign(split="train").reset_index(drop=True)
+    fit_i, hold_i, _ = split_rows(sub, {**spec, "train_split": "train", "validation_split": "__none__"})
+    train, val = rows_h[fit_i], rows_h[hold_i]
+    mean, sd = H[fit_i].mean(axis=0), H[fit_i].std(axis=0)
+    y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
+    if target == "joint":
+        y_train["output"], y_val["output"] = y[train], y[val]
+    return {"train": train, "val": val, "y_train": y_train, "y_val": y_val,
+            "how": f"held-out {spec['validation_fraction']:.0%} of the human space's training images", "checkpoint_split": None,
+            "human_stats": {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}}
+
+
 def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> None:
     """Per-epoch curves: accuracy (train in training mode; validation in inference mode, for
     target triplet the nearest-centroid accuracy), loss, and the learning rate."""

@@ -9,7 +9,7 @@ is true:
   feature space onto the human space and a row-permutation test. A disparity
   that is no better than shuffled rows is reported loudly, because the most
   common cause is a broken join between feature rows and image ids.
-* :func:`label_structure` checks that the human space clusters by the labels
+* :func:`imagespace.human.label_structure` checks that the human space clusters by the labels
   the caller believes belong to its rows (class labels, subtypes).
 
 The permutation tests use a closed form of the Procrustes disparity: after
@@ -26,12 +26,12 @@ Plain library code: no Snakemake, deterministic for a given seed.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import numpy as np
 import scipy.linalg
 from scipy.spatial import procrustes as _scipy_procrustes
 from scipy.spatial.distance import pdist, squareform
+from scipy.stats import rankdata
 
 from imagespace.util import save_figure, to_jsonable
 
@@ -325,89 +325,125 @@ def summary(result: dict) -> dict:
     return to_jsonable({key: v for key, v in result.items() if key not in ARRAY_KEYS})
 
 
-# --------------------------------------------------------------------------- 5. labels
-def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: float = 0.05) -> dict:
-    """Check that the rows of ``H`` cluster by *labels* (does ``H`` belong to these images?).
+# --------------------------------------------------------------------------- 5. beyond Procrustes
+def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Uncertainty of the Procrustes disparity over images, by resampling images with replacement.
 
-    Statistic: ``ratio`` = mean Euclidean distance between rows with the same
-    label / mean distance between rows with different labels (over unordered
-    pairs). Clustered data give ratio < 1. The labels are shuffled ``n_perm``
-    times (``default_rng(seed)``) and
-    ``permutation_p = (1 + #{null ratio <= observed}) / (1 + n_perm)``.
-    Labels may be any hashable values (strings are typical: class labels or
-    subtypes). Needs O(n^2) memory for the distance matrix.
-
-    Returns ``n``, ``n_labels``, ``within_mean``, ``between_mean``, ``ratio``,
-    ``permutation_mean``, ``permutation_sd``, ``permutation_p``, ``z``,
-    ``significant``, ``verdict`` and ``null``.
+    Resampled sets contain repeated images (about 63% distinct), which lets the
+    rotation fit them better: the bootstrap distribution sits below the observed
+    disparity (``bootstrap_bias``), and its percentile interval can miss the
+    observed value. ``ci95`` is therefore the normal interval observed ± 1.96
+    bootstrap sd (clipped to [0, 1]); the percentile interval is reported too.
     """
-    H = _as_matrix(H, "human space H")
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != H.shape[0]:
-        raise ValueError(f"labels has shape {labels.shape} but H has {H.shape[0]} rows")
-    uniq, codes = np.unique(labels.astype(str), return_inverse=True)
-    n, c = H.shape[0], uniq.size
-    counts = np.bincount(codes, minlength=c)
-    n_within = float(np.sum(counts * (counts - 1)))  # ordered pairs
-    n_between = float(n * (n - 1)) - n_within
-    if c < 2 or n_within == 0:
-        raise ValueError(
-            f"label_structure needs >= 2 labels and a label with >= 2 rows (got {c} labels, sizes {counts.tolist()})"
-        )
-    D = squareform(pdist(H))
-    total = float(D.sum())
-    eye = np.eye(c)
-
-    def within_sums(code_rows: np.ndarray) -> np.ndarray:
-        """Sum of D over ordered same-label pairs, for each labelling in *code_rows*."""
-        out = np.empty(code_rows.shape[0])
-        for sl in _chunks(code_rows.shape[0], n * c * 2):
-            L = eye[code_rows[sl].T].reshape(n, -1)  # (n, p*c): one-hot labellings side by side
-            out[sl] = (L * (D @ L)).reshape(n, -1, c).sum(axis=(0, 2))  # one GEMM per chunk
-        return out
-
-    def ratio(within: np.ndarray) -> np.ndarray:
-        return (within / n_within) / ((total - within) / n_between)
-
-    within_obs = float(within_sums(codes[None, :])[0])
-    observed = float(ratio(within_obs))
-    perms = _permutations(n, int(n_perm), seed)
-    null = ratio(within_sums(codes[perms]))
-    mean, sd, z = _z(observed, null)
-    p = _p_value(null, observed)
-    within_mean = within_obs / n_within
-    between_mean = (total - within_obs) / n_between
-    significant = bool(p < alpha)
-    if significant:
-        verdict = (
-            f"Rows cluster by label: within/between distance ratio {observed:.3f} vs shuffled "
-            f"{mean:.3f} ± {sd:.3f} (p={p:.3g}, {c} labels)."
-        )
-        log.info(verdict)
-    else:
-        verdict = (
-            f"WARNING: within/between distance ratio {observed:.3f} is within the shuffled-label "
-            f"baseline {mean:.3f} ± {sd:.3f} (p={p:.2g}, {c} labels): the rows do not cluster by "
-            f"label — check that they are joined to the right images."
-        )
-        log.warning(verdict)
+    H = np.asarray(H, dtype=np.float64)
+    F, _ = reduce_to(np.asarray(F, dtype=np.float64), H.shape[1])
+    obs = fast_disparity(H, F)
+    rng = np.random.default_rng(seed)
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, len(H), len(H))
+        vals[b] = fast_disparity(H[idx], F[idx])
+    sd = float(vals.std(ddof=1))
+    lo, hi = np.percentile(vals, [2.5, 97.5])
     return {
-        "n": int(n),
-        "n_labels": int(c),
-        "within_mean": float(within_mean),
-        "between_mean": float(between_mean),
-        "ratio": observed,
-        "permutation_mean": mean,
-        "permutation_sd": sd,
-        "permutation_p": p,
-        "z": z,
-        "n_perm": int(n_perm),
-        "seed": seed,
-        "alpha": float(alpha),
-        "significant": significant,
-        "verdict": verdict,
-        "null": null,
+        "bootstrap_sd": sd,
+        "bootstrap_bias": float(vals.mean() - obs),
+        "ci95": [max(0.0, obs - 1.96 * sd), min(1.0, obs + 1.96 * sd)],
+        "ci95_percentile": [float(lo), float(hi)],
+        "n_boot": n_boot,
     }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
+    """Correlation of the two representational dissimilarity matrices (Euclidean) with a Mantel test.
+
+    The null permutes the images of one RDM (rows and columns together), the
+    same row-shuffling scheme as the Procrustes baseline. p = (1 + #null >= observed) / (1 + n_perm).
+    A permutation of the images only reorders the pairwise distances, so their mean
+    and spread stay those of the observed ones: each null correlation is one dot
+    product, computed for a block of permutations at a time.
+    """
+    dh = pdist(np.asarray(H, dtype=np.float64))
+    df = pdist(np.asarray(F, dtype=np.float64))
+    n = len(H)
+    out = {"n_pairs": int(len(dh))}
+    rng = np.random.default_rng(seed)
+    perms = np.array([rng.permutation(n) for _ in range(n_perm)]).reshape(n_perm, n)
+    iu, ju = np.triu_indices(n, 1)
+    for name, a, b in (("pearson", dh, df), ("spearman", rankdata(dh), rankdata(df))):
+        obs = _corr(a, b)
+        ac, bc = a - a.mean(), squareform(b - b.mean()).ravel()
+        scale = np.sqrt((ac @ ac) * (bc @ bc) / 2)  # bc holds every pair twice
+        null = np.empty(n_perm)
+        for sl in _chunks(n_perm, len(a)):
+            P = perms[sl]
+            null[sl] = bc[P[:, iu] * n + P[:, ju]] @ ac / scale  # row p: the RDM of F with images permuted by p
+        out[name] = obs
+        out[f"{name}_p"] = float((1 + np.sum(null >= obs)) / (1 + n_perm))
+        out[f"{name}_null_mean"] = float(null.mean())
+        out[f"{name}_null_sd"] = float(null.std(ddof=1))
+    return out
+
+
+def category_rdm(F, groups) -> float:
+    """Spearman correlation of a representation's RDM with a category RDM (0 = same group, 1 = different).
+
+    How much of the representation's geometry is "same category close, different
+    far"; computed for the human space too, as the reference.
+    """
+    d = rankdata(pdist(np.asarray(F, dtype=np.float64)))
+    g = np.asarray(groups).astype(str)
+    codes = np.unique(g, return_inverse=True)[1].astype(np.float64)[:, None]
+    cat = rankdata((pdist(codes, "hamming") > 0).astype(np.float64))
+    if np.ptp(cat) == 0:
+        return float("nan")
+    return _corr(d, cat)
+
+
+def category_rdms(H, F, labels=None, subtypes=None) -> dict:
+    """{label|subtype: {features: rho, human: rho}} for the groupings that are given."""
+    out = {}
+    for name, groups in (("label", labels), ("subtype", subtypes)):
+        if groups is not None and len(set(map(str, groups))) > 1:
+            out[name] = {"features": category_rdm(F, groups), "human": category_rdm(H, groups)}
+    return out
+
+
+def linear_cka(H, F) -> float:
+    """Linear centred kernel alignment (Kornblith et al. 2019): 1 = same geometry up to rotation and scale."""
+    H = np.asarray(H, dtype=np.float64)
+    F = np.asarray(F, dtype=np.float64)
+    H = H - H.mean(axis=0)
+    F = F - F.mean(axis=0)
+    num = np.linalg.norm(F.T @ H, "fro") ** 2
+    den = np.linalg.norm(H.T @ H, "fro") * np.linalg.norm(F.T @ F, "fro")
+    return float(num / den) if den > 0 else float("nan")
+
+
+def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None,
+               subtypes=None) -> dict:
+    """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA,
+    and (given labels/subtypes) both spaces' RDM correlation with the category RDMs."""
+    res = compare(H, F, n_perm=n_perm, seed=seed, alpha=alpha)
+    Ha, Fa = res["H_aligned"], res["F_aligned"]
+    ss = ((Ha - Ha.mean(axis=0)) ** 2).sum(axis=0)
+    r2 = 1 - ((Ha - Fa) ** 2).sum(axis=0) / np.where(ss > 0, ss, np.nan)
+    out = summary(res)
+    out.update({
+        "per_dim_r2": [float(v) for v in r2],
+        **bootstrap_disparity(H, F, n_boot, seed),
+        "rdm": rdm_compare(H, F, n_perm, seed),
+        "cka": linear_cka(H, F),
+        "category_rdm": category_rdms(H, F, labels, subtypes),
+    })
+    out["_arrays"] = {k: res[k] for k in ARRAY_KEYS}
+    return out
 
 
 # --------------------------------------------------------------------------- 6. plots

@@ -240,3 +240,36 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))
     return model, Y, info
+
+
+def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "") -> None:
+    """2-D PCA and t-SNE maps of a network's features, coloured by label and by K-Means cluster.
+
+    t-SNE runs through :func:`embed` with the configured
+    ``embeddings.tsne`` parameters; *clusters* is aligned with the rows of *X*
+    (NaN: a row that was not clustered).
+    """
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from sklearn.decomposition import PCA
+
+    from imagespace import plots
+    from imagespace.util import save_figure
+
+    X = np.asarray(X, dtype=np.float64)
+    Y_tsne, _, _ = embed("tsne", X, 2, params_for("tsne", tsne), int(seed))
+    proj = {"PCA": PCA(n_components=2, random_state=seed).fit_transform(X), "t-SNE": Y_tsne}
+    by_cluster = pd.Series(clusters).fillna(-2).astype(int).astype(str).replace("-2", "not clustered").to_numpy()
+    fig = Figure(figsize=(12, 10))
+    axes = fig.subplots(2, 2)
+    for r, (name, Y) in enumerate(proj.items()):
+        for col, (what, groups) in enumerate((("label", np.asarray(labels)), ("K-Means cluster", by_cluster))):
+            colors = plots.label_colors(groups)
+            ax = axes[r, col]
+            for g in sorted(colors):
+                m = groups == g
+                ax.scatter(Y[m, 0], Y[m, 1], s=10, color=colors[g], label=g, alpha=0.8)
+            ax.set_title(f"{name}, coloured by {what}")
+            ax.legend(fontsize=7, markerscale=1.5)
+    fig.suptitle(title)
+    save_figure(fig, path)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist, squareform
 
+from imagespace import compare
 from imagespace.util import InputError
 
 log = logging.getLogger("imagespace.human")
@@ -126,3 +129,88 @@ def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: in
     table.insert(0, "name", kept["name"].to_numpy())
     table.insert(0, "id", kept["id"].to_numpy())
     return table
+
+
+# --------------------------------------------------------------------------- does the space belong to these images?
+def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: float = 0.05) -> dict:
+    """Check that the rows of ``H`` cluster by *labels* (does ``H`` belong to these images?).
+
+    Statistic: ``ratio`` = mean Euclidean distance between rows with the same
+    label / mean distance between rows with different labels (over unordered
+    pairs). Clustered data give ratio < 1. The labels are shuffled ``n_perm``
+    times (``default_rng(seed)``) and
+    ``permutation_p = (1 + #{null ratio <= observed}) / (1 + n_perm)``.
+    Labels may be any hashable values (strings are typical: class labels or
+    subtypes). Needs O(n^2) memory for the distance matrix.
+
+    Returns ``n``, ``n_labels``, ``within_mean``, ``between_mean``, ``ratio``,
+    ``permutation_mean``, ``permutation_sd``, ``permutation_p``, ``z``,
+    ``significant``, ``verdict`` and ``null``.
+    """
+    H = compare._as_matrix(H, "human space H")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != H.shape[0]:
+        raise ValueError(f"labels has shape {labels.shape} but H has {H.shape[0]} rows")
+    uniq, codes = np.unique(labels.astype(str), return_inverse=True)
+    n, c = H.shape[0], uniq.size
+    counts = np.bincount(codes, minlength=c)
+    n_within = float(np.sum(counts * (counts - 1)))  # ordered pairs
+    n_between = float(n * (n - 1)) - n_within
+    if c < 2 or n_within == 0:
+        raise ValueError(
+            f"label_structure needs >= 2 labels and a label with >= 2 rows (got {c} labels, sizes {counts.tolist()})"
+        )
+    D = squareform(pdist(H))
+    total = float(D.sum())
+    eye = np.eye(c)
+
+    def within_sums(code_rows: np.ndarray) -> np.ndarray:
+        """Sum of D over ordered same-label pairs, for each labelling in *code_rows*."""
+        out = np.empty(code_rows.shape[0])
+        for sl in compare._chunks(code_rows.shape[0], n * c * 2):
+            L = eye[code_rows[sl].T].reshape(n, -1)  # (n, p*c): one-hot labellings side by side
+            out[sl] = (L * (D @ L)).reshape(n, -1, c).sum(axis=(0, 2))  # one GEMM per chunk
+        return out
+
+    def ratio(within: np.ndarray) -> np.ndarray:
+        return (within / n_within) / ((total - within) / n_between)
+
+    within_obs = float(within_sums(codes[None, :])[0])
+    observed = float(ratio(within_obs))
+    perms = compare._permutations(n, int(n_perm), seed)
+    null = ratio(within_sums(codes[perms]))
+    mean, sd, z = compare._z(observed, null)
+    p = compare._p_value(null, observed)
+    within_mean = within_obs / n_within
+    between_mean = (total - within_obs) / n_between
+    significant = bool(p < alpha)
+    if significant:
+        verdict = (
+            f"Rows cluster by label: within/between distance ratio {observed:.3f} vs shuffled "
+            f"{mean:.3f} ± {sd:.3f} (p={p:.3g}, {c} labels)."
+        )
+        log.info(verdict)
+    else:
+        verdict = (
+            f"WARNING: within/between distance ratio {observed:.3f} is within the shuffled-label "
+            f"baseline {mean:.3f} ± {sd:.3f} (p={p:.2g}, {c} labels): the rows do not cluster by "
+            f"label — check that they are joined to the right images."
+        )
+        log.warning(verdict)
+    return {
+        "n": int(n),
+        "n_labels": int(c),
+        "within_mean": float(within_mean),
+        "between_mean": float(between_mean),
+        "ratio": observed,
+        "permutation_mean": mean,
+        "permutation_sd": sd,
+        "permutation_p": p,
+        "z": z,
+        "n_perm": int(n_perm),
+        "seed": seed,
+        "alpha": float(alpha),
+        "significant": significant,
+        "verdict": verdict,
+        "null": null,
+    }

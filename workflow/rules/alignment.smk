@@ -8,7 +8,7 @@ rule human_map:
         info="results/{dataset}/alignment/human_pred_{base}.json",
         model="results/{dataset}/alignment/human_pred_{base}_map.npz",
     log:
-        "logs/{dataset}/human_map_{base}.log",
+        "logs/{dataset}/human_map/{base}.log",
     benchmark:
         "benchmarks/{dataset}/human_map_{base}.tsv"
     wildcard_constraints:
@@ -35,7 +35,7 @@ rule ensemble:
     output:
         features="results/{dataset}/features/ensemble_{name}.npz",
     log:
-        "logs/{dataset}/ensemble_{name}.log",
+        "logs/{dataset}/ensemble/{name}.log",
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -54,7 +54,7 @@ rule human_map_apply:
         features="results/{dataset}/features/human_pred_{base}.npz",
         info="results/{dataset}/alignment/human_pred_{base}.json",
     log:
-        "logs/{dataset}/human_map_apply_{base}.log",
+        "logs/{dataset}/human_map_apply/{base}.log",
     wildcard_constraints:
         dataset=datasets_regex(predicting=True),
     conda:
@@ -83,7 +83,7 @@ rule predicted_space:
             subcategory="7 predicted human space",
         ),
     log:
-        "logs/{dataset}/predicted_space_{fs}.log",
+        "logs/{dataset}/predicted_space/{fs}.log",
     conda:
         "../../envs/analysis.yaml"
     resources:

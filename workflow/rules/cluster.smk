@@ -66,7 +66,7 @@ rule cluster_kmeans:
         **cluster_out("kmeans", "scan", "silhouette"),
         table="results/{dataset}/clustering/{fs}/kmeans/scan.tsv",
     log:
-        "logs/{dataset}/cluster_{fs}_kmeans.log",
+        "logs/{dataset}/cluster_kmeans/{fs}.log",
     benchmark:
         "benchmarks/{dataset}/cluster_{fs}_kmeans.tsv"
     conda:
@@ -89,7 +89,7 @@ rule cluster_gmm:
         **cluster_out("gmm", "scan", "samples"),
         table="results/{dataset}/clustering/{fs}/gmm/scan.tsv",
     log:
-        "logs/{dataset}/cluster_{fs}_gmm.log",
+        "logs/{dataset}/cluster_gmm/{fs}.log",
     benchmark:
         "benchmarks/{dataset}/cluster_{fs}_gmm.tsv"
     conda:
@@ -111,7 +111,7 @@ rule cluster_dbscan:
     output:
         **cluster_out("dbscan", "kdistance"),
     log:
-        "logs/{dataset}/cluster_{fs}_dbscan.log",
+        "logs/{dataset}/cluster_dbscan/{fs}.log",
     benchmark:
         "benchmarks/{dataset}/cluster_{fs}_dbscan.tsv"
     conda:
@@ -133,7 +133,7 @@ rule cluster_agglomerative:
     output:
         **cluster_out("agglomerative", "dendrogram"),
     log:
-        "logs/{dataset}/cluster_{fs}_agglomerative.log",
+        "logs/{dataset}/cluster_agglomerative/{fs}.log",
     benchmark:
         "benchmarks/{dataset}/cluster_{fs}_agglomerative.tsv"
     conda:

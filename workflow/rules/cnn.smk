@@ -38,7 +38,7 @@ rule train_cnn:
         checkpoints="results/{dataset}/cnn/{variant}/checkpoints.tsv",
         info="results/{dataset}/cnn/{variant}/training.json",
     log:
-        "logs/{dataset}/train_{variant}.log",
+        "logs/{dataset}/train_cnn/{variant}.log",
     benchmark:
         "benchmarks/{dataset}/train_{variant}.tsv"
     conda:
@@ -67,7 +67,7 @@ rule cnn_features:
         features="results/{dataset}/features/{variant}.npz",
         info="results/{dataset}/cnn/{variant}/features.json",
     log:
-        "logs/{dataset}/features_{variant}.log",
+        "logs/{dataset}/cnn_features/{variant}.log",
     benchmark:
         "benchmarks/{dataset}/features_{variant}.tsv"
     conda:
@@ -95,7 +95,7 @@ rule cnn_maps:
             subcategory="6 CNN",
         ),
     log:
-        "logs/{dataset}/maps_{variant}.log",
+        "logs/{dataset}/cnn_maps/{variant}.log",
     benchmark:
         "benchmarks/{dataset}/cnn_maps_{variant}.tsv"
     conda:
@@ -105,7 +105,7 @@ rule cnn_maps:
         runtime=20,
     params:
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
-        perplexity=lambda w: S(w.dataset, "embeddings")["tsne"]["perplexity"],
+        tsne=lambda w: S(w.dataset, "embeddings")["tsne"],
     script:
         "../../scripts/cnn_maps.py"
 
@@ -139,7 +139,7 @@ rule evaluate_cnn:
             subcategory="6 CNN",
         ),
     log:
-        "logs/{dataset}/evaluate_{variant}.log",
+        "logs/{dataset}/evaluate_cnn/{variant}.log",
     benchmark:
         "benchmarks/{dataset}/evaluate_{variant}.tsv"
     conda:

@@ -19,7 +19,7 @@ rule compare:
             subcategory="5 human comparison",
         ),
     log:
-        "logs/{dataset}/compare_{fs}_{split}.log",
+        "logs/{dataset}/compare/{fs}_{split}.log",
     benchmark:
         "benchmarks/{dataset}/compare_{fs}_{split}.tsv"
     conda:

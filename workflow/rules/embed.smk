@@ -11,7 +11,7 @@ rule embed:
         features="results/{dataset}/features/{method}.npz",
         info="results/{dataset}/embed/{method}.json",
     log:
-        "logs/{dataset}/embed_{method}.log",
+        "logs/{dataset}/embed/{method}.log",
     benchmark:
         "benchmarks/{dataset}/embed_{method}.tsv"
     conda:
@@ -37,7 +37,7 @@ use rule embed as map_embed with:
         features="results/{dataset}/maps/{method}.npz",
         info="results/{dataset}/maps/{method}.json",
     log:
-        "logs/{dataset}/map_{method}.log",
+        "logs/{dataset}/map_embed/{method}.log",
     benchmark:
         "benchmarks/{dataset}/map_{method}.tsv"
     params:
@@ -87,7 +87,7 @@ rule plot_map:
             subcategory="3 maps",
         ),
     log:
-        "logs/{dataset}/plot_map_{mapmethod}.log",
+        "logs/{dataset}/plot_map/{mapmethod}.log",
     conda:
         "../../envs/analysis.yaml"
     resources:

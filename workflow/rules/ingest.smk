@@ -56,7 +56,7 @@ rule human_space:
         table="results/{dataset}/human/{split}.tsv",
         check="results/{dataset}/human/{split}_check.json",
     log:
-        "logs/{dataset}/human_{split}.log",
+        "logs/{dataset}/human_space/{split}.log",
     conda:
         "../../envs/analysis.yaml"
     resources:

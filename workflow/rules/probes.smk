@@ -6,7 +6,7 @@ rule probe:
     output:
         json="results/{dataset}/probes/{fs}.json",
     log:
-        "logs/{dataset}/probe_{fs}.log",
+        "logs/{dataset}/probe/{fs}.log",
     benchmark:
         "benchmarks/{dataset}/probe_{fs}.tsv"
     conda:
