@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import cluster, pca  # noqa: E402
+from imagespace import cluster, pca, plots  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, setup_logging, write_table# noqa: E402
 
 
@@ -36,7 +36,7 @@ def main(snakemake):
             idx = cluster.nearest_rows(X, samples)
             shown = images[rows["index"].to_numpy()[idx]]
             how = "nearest real image to each sample"
-        cluster.plot_image_grid(np.asarray(shown), out.samples, titles=[f"sample {i + 1}" for i in range(len(samples))])
+        plots.image_grid(np.asarray(shown), out.samples, titles=[f"sample {i + 1}" for i in range(len(samples))])
         log.info("GMM: %d samples drawn (%s)", len(samples), how)
         cluster.finish("gmm", pred, rows, out,
                      {"params": dict(o), "seed": p.seed, "converged": bool(gmm.converged_), "samples": how,

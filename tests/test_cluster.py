@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import make_blobs  # noqa: E402
 
-from imagespace import cluster  # noqa: E402
+from imagespace import cluster, plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CENTERS = [[0.0, 0.0], [8.0, 8.0], [-8.0, 8.0]]
@@ -268,11 +268,11 @@ def test_plots_write_png(tmp_path, blobs, blobs_noise):
 def test_plot_image_grid(tmp_path):
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 256, size=(13, 8, 8), dtype=np.uint8)
-    cluster.plot_image_grid(gray, tmp_path / "gray.png", titles=[f"#{i}" for i in range(13)], ncols=5)
+    plots.image_grid(gray, tmp_path / "gray.png", titles=[f"#{i}" for i in range(13)], ncols=5)
     assert_png(tmp_path / "gray.png")
     rgb = rng.normal(size=(4, 8, 8, 3)) * 100
     rgb[0] = 3.0  # constant image must not divide by zero
-    cluster.plot_image_grid(rgb, tmp_path / "rgb.png")
+    plots.image_grid(rgb, tmp_path / "rgb.png")
     assert_png(tmp_path / "rgb.png")
-    cluster.plot_image_grid(rng.random((3, 8, 8, 1)), tmp_path / "c1.png")
+    plots.image_grid(rng.random((3, 8, 8, 1)), tmp_path / "c1.png")
     assert_png(tmp_path / "c1.png")

@@ -91,7 +91,7 @@ def test_the_check_catches_an_import_added_without_its_package(tmp_path):
     lib = project / "scripts/imagespace/plots.py"  # an indirect import, inside a function
     lib.write_text(lib.read_text() + "\n\ndef _later():\n    import statsmodels.api  # noqa\n")
     problems = missing_packages(project)
-    assert problems["compare (analysis.yaml)"] == ["seaborn"]
+    assert "seaborn" in problems["compare (analysis.yaml)"]
     assert "statsmodels" in problems["plot_map (analysis.yaml)"]
     assert "statsmodels" not in str(problems.get("train_cnn (tensorflow.yaml)", ""))
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
+from imagespace import plots
 from imagespace.util import load_features, save_figure, to_jsonable, write_json, write_table
 
 log = logging.getLogger("imagespace.cluster")
@@ -124,13 +124,6 @@ def _integer_xaxis(ax) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _class_colors(n: int):
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
 
 
 # --------------------------------------------------------------------------- scoring
@@ -482,7 +475,7 @@ def plot_silhouette_diagram(X, labels, path, title: str = "", sample_size: int |
         save_figure(fig, path)
         return
     s = silhouette_samples(Xk, lk)
-    colors = _class_colors(len(clusters))
+    colors = plots.class_colors(len(clusters))
     gap = max(2, len(lk) // 100)
     y0 = gap
     for i, c in enumerate(clusters):
@@ -558,7 +551,7 @@ def plot_dendrogram(linkage_matrix, labels, path, truncate_p: int = 30) -> None:
     if labels is not None and len(labels) != n:
         raise ValueError(f"linkage matrix is for {n} points but {len(labels)} labels were given")
     classes = [] if labels is None else np.unique(labels).tolist()
-    colors = dict(zip(classes, _class_colors(len(classes))))
+    colors = dict(zip(classes, plots.class_colors(len(classes))))
     truncate = n > truncate_p
     kw = {"truncate_mode": "lastp", "p": truncate_p} if truncate else {}
     leaves = hierarchy.dendrogram(Z, no_plot=True, **kw)["leaves"]
@@ -598,7 +591,7 @@ def plot_cluster_sizes(y_pred, labels, path) -> None:
     order = sorted((c for c in ct.index if c != "noise"), key=lambda c: (len(c), c))  # "2" before "10"
     order += ["noise"] if "noise" in ct.index else []
     ct = ct.loc[order]
-    colors = _class_colors(ct.shape[1])
+    colors = plots.class_colors(ct.shape[1])
     fig = _new_figure((max(6, 0.4 * len(ct) + 2), 4.5))
     ax = fig.subplots()
     bottom = np.zeros(len(ct))
@@ -610,40 +603,6 @@ def plot_cluster_sizes(y_pred, labels, path) -> None:
     ax.set_xticks(x, [str(c) for c in ct.index], rotation=90 if len(ct) > 20 else 0)
     ax.set(xlabel="cluster", ylabel="images", title="cluster composition by class")
     ax.legend(title="class", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8, ncols=1 + ct.shape[1] // 20)
-    save_figure(fig, path)
-
-
-def plot_image_grid(images, path, titles=None, ncols: int = 10) -> None:
-    """Grid of images (n×H×W or n×H×W×C), each min-max normalised for display.
-
-    Single-channel images are drawn with the gray colormap; C=3/4 as RGB(A).
-    """
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim not in (3, 4):
-        raise ValueError(f"images must be n×H×W or n×H×W×C, got shape {images.shape}")
-    n = images.shape[0]
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"{len(titles)} titles for {n} images")
-    ncols = max(1, min(int(ncols), n))
-    nrows = max(1, math.ceil(n / ncols))
-    fig = _new_figure((1.2 * ncols, 1.2 * nrows + (0.25 * nrows if titles is not None else 0)))
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    for ax in axes:
-        ax.set_axis_off()
-    if n == 0:
-        axes[0].text(0.5, 0.5, "no images", ha="center", va="center")
-    for i in range(n):
-        img = images[i].astype(np.float64)
-        lo, hi = np.nanmin(img), np.nanmax(img)
-        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-        if img.ndim == 2:
-            axes[i].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        else:
-            axes[i].imshow(img, interpolation="nearest")
-        if titles is not None:
-            axes[i].set_title(str(titles[i]), fontsize=7)
     save_figure(fig, path)
 
 

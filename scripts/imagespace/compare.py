@@ -447,21 +447,14 @@ def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alph
 
 
 # --------------------------------------------------------------------------- 6. plots
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_permutation(null, observed: float, path, title: str = "Procrustes disparity vs shuffled rows") -> None:
     """Histogram of the null disparities with a vertical line at *observed*; p in the title."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
     null = np.asarray(null, dtype=float)
     p = _p_value(null, float(observed))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.hist(null, bins=min(50, max(10, null.size // 20)), color="0.6", edgecolor="0.3", label="shuffled rows")
     ax.axvline(observed, color="crimson", lw=2, label=f"observed {observed:.3f}")
     lo, hi = min(float(null.min()), observed), max(float(null.max()), observed)
@@ -482,7 +475,10 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
+    from imagespace.plots import label_colors
+
     A = np.asarray(H_aligned, dtype=float)
     B = np.asarray(F_aligned, dtype=float)
     if A.ndim == 1:
@@ -496,13 +492,14 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
     A, B = A[:, :2], B[:, :2]
     labels = np.asarray(labels).astype(str) if labels is not None else np.full(len(A), "all")
     uniq = np.unique(labels)
-    cmap = plt.get_cmap("tab10" if uniq.size <= 10 else "tab20")
-    fig, ax = plt.subplots(figsize=(6, 6))
+    colors = label_colors(uniq)
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     ax.add_collection(LineCollection(np.stack([A, B], axis=1), colors="0.6", linewidths=0.4, alpha=0.6))
     handles = []
     for i, lab in enumerate(uniq):
         m = labels == lab
-        col = cmap(i % cmap.N)
+        col = colors[str(lab)]
         ax.scatter(A[m, 0], A[m, 1], s=18, marker="o", color=col, alpha=0.8)
         ax.scatter(B[m, 0], B[m, 1], s=18, marker="x", color=col, alpha=0.8)
         handles.append(Line2D([], [], ls="", marker="s", color=col, label=lab))

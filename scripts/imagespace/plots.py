@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
@@ -18,12 +20,18 @@ def _display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
     return img, ("gray" if img.ndim == 2 else None)
 
 
-def label_colors(labels) -> dict:
+def class_colors(n: int) -> list:
+    """*n* distinct colours (tab10, or tab20 above 10), the same everywhere a class or cluster is drawn."""
     from matplotlib import colormaps
 
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def label_colors(labels) -> dict:
+    """{label: colour} over the sorted distinct labels (as strings)."""
     uniq = sorted(set(map(str, labels)))
-    cmap = colormaps["tab10" if len(uniq) <= 10 else "tab20"]
-    return {u: cmap(i % cmap.N) for i, u in enumerate(uniq)}
+    return dict(zip(uniq, class_colors(len(uniq))))
 
 
 def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str = "") -> None:
@@ -109,3 +117,37 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
               fontsize=7, loc="best", ncol=1 if len(colors) <= 10 else 2)
     ax.set_title(title)
     save_figure(fig, path, dpi=100)
+
+
+def image_grid(images, path, titles=None, ncols: int = 10) -> None:
+    """Grid of images (n×H×W or n×H×W×C), each min-max normalised for display.
+
+    Single-channel images are drawn with the gray colormap; C=3/4 as RGB(A).
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must be n×H×W or n×H×W×C, got shape {images.shape}")
+    n = images.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{len(titles)} titles for {n} images")
+    ncols = max(1, min(int(ncols), n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = Figure(figsize=(1.2 * ncols, 1.2 * nrows + (0.25 * nrows if titles is not None else 0)))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    if n == 0:
+        axes[0].text(0.5, 0.5, "no images", ha="center", va="center")
+    for i in range(n):
+        img = images[i].astype(np.float64)
+        lo, hi = np.nanmin(img), np.nanmax(img)
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if img.ndim == 2:
+            axes[i].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            axes[i].imshow(img, interpolation="nearest")
+        if titles is not None:
+            axes[i].set_title(str(titles[i]), fontsize=7)
+    save_figure(fig, path)

@@ -163,11 +163,9 @@ def write_table(path, df, **kw) -> None:
 
 
 def save_figure(fig, path, dpi: int = 110) -> None:
-    import matplotlib.pyplot as plt
-
+    """Write a matplotlib Figure atomically (figures are made with the Figure API: no pyplot state to close)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
 
 
 def save_npz(path, **arrays) -> None:
