@@ -38,42 +38,6 @@ def human_splits(config: dict, dataset: str) -> dict:
     return {k: v for k, v in human.items() if k != "builtin"}
 
 
-def human_dims(config: dict, dataset: str) -> int | None:
-    """Number of columns of the dataset's human space(s), read from the files at DAG time.
-
-    An unreadable file gives None here (the default k is used) so that the rest
-    of the workflow still runs; its human_space job then fails naming the file.
-    """
-    from imagespace.util import InputError
-
-    dims = set()
-    for split, spec in human_splits(config, dataset).items():
-        if spec.get("builtin"):
-            dims.add(int(spec["dims"]))
-            continue
-        path = Path(spec["path"])
-        if not path.is_file():
-            continue  # the human rule reports the missing file
-        from imagespace.human import read_matrix
-
-        try:
-            df = read_matrix(path, spec)
-        except InputError:
-            continue
-        dims.add(df.shape[1] - (1 if spec.get("id_column") else 0))
-    if len(dims) > 1:
-        raise ValueError(f"dataset {dataset!r}: human spaces of different splits have different dimensions {sorted(dims)}")
-    return dims.pop() if dims else None
-
-
-def n_components(config: dict, dataset: str) -> int:
-    """k for the k-D embeddings: configured, or the human space's dimensionality, or 8."""
-    k = stage(config, dataset, "embeddings")["n_components"]
-    if k == "auto":
-        return human_dims(config, dataset) or 8
-    return int(k)
-
-
 def image_options(cfg: dict | None) -> dict:
     """The ``images:`` block of a dataset config, defaults (from the schema) filled in and size as (height, width)."""
     o = fill_defaults(copy.deepcopy(cfg or {}), load_schema()["$defs"]["dataset"]["properties"]["images"], {})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from imagespace import config as iscfg
 from imagespace.embed import METHODS as EMBEDDINGS
@@ -78,6 +79,40 @@ class Registry:
 
     def human_splits(self, dataset: str) -> dict:
         return iscfg.canonical(iscfg.human_splits(self.config, dataset))
+
+    def human_dims(self, dataset: str) -> int | None:
+        """Number of columns of the dataset's human space(s), read from the files at DAG time.
+
+        An unreadable file gives None here (the default k is used) so that the rest
+        of the workflow still runs; its human_space job then fails naming the file.
+        """
+        from imagespace.util import InputError
+
+        dims = set()
+        for split, spec in self.human_splits(dataset).items():
+            if spec.get("builtin"):
+                dims.add(int(spec["dims"]))
+                continue
+            path = Path(spec["path"])
+            if not path.is_file():
+                continue  # the human rule reports the missing file
+            from imagespace.human import read_matrix
+
+            try:
+                df = read_matrix(path, spec)
+            except InputError:
+                continue
+            dims.add(df.shape[1] - (1 if spec.get("id_column") else 0))
+        if len(dims) > 1:
+            raise RegistryError(f"datasets.{dataset}.human: the splits' spaces have different dimensions {sorted(dims)}")
+        return dims.pop() if dims else None
+
+    def n_components(self, dataset: str) -> int:
+        """k for the k-D embeddings: configured, or the human space's dimensionality, or 8."""
+        k = self.stage(dataset, "embeddings")["n_components"]
+        if k == "auto":
+            return self.human_dims(dataset) or 8
+        return int(k)
 
     def embedding_methods(self, dataset: str) -> list[str]:
         return list(self.stage(dataset, "embeddings")["methods"])

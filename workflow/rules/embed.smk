@@ -21,7 +21,7 @@ rule embed:
         mem_mb=mem_from_input(4),
         runtime=60,
     params:
-        n_components=lambda w: iscfg.n_components(config, w.dataset),
+        n_components=lambda w: REG.n_components(w.dataset),
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
