@@ -204,3 +204,25 @@ def test_validation_leaves_the_callers_config_usable_twice():
     cfg = _base()
     once = copy.deepcopy(iscfg.validate(cfg))
     assert iscfg.validate(cfg) == once  # idempotent: filling defaults again changes nothing
+
+
+def test_method_tables_and_schema_enums_match():
+    """The library's tables name the methods; the schema's enums, the rules and the SLURM groups follow them."""
+    import re
+
+    from imagespace import cluster, cnn, embed, evaluation
+
+    schema = iscfg.load_schema()
+    props = schema["properties"]
+    assert props["embeddings"]["properties"]["methods"]["items"]["enum"] == list(embed.METHODS)
+    for m in embed.METHODS:  # each method has its own closed parameter block with defaults
+        block = props["embeddings"]["properties"][m]
+        assert block["additionalProperties"] is False and "default" in block, m
+    assert props["clustering"]["properties"]["methods"]["items"]["enum"] == list(cluster.METHODS)
+    assert props["cnn"]["properties"]["cluster_methods"]["items"]["enum"] == list(cluster.METHODS)
+    assert props["probes"]["properties"]["classifiers"]["items"]["enum"] == list(evaluation.PROBES)
+    assert props["cnn"]["properties"]["target"]["enum"] == list(cnn.TARGETS)
+    rules = re.findall(r"^rule (\w+):", (ROOT / "workflow/rules/cluster.smk").read_text(), flags=re.M)
+    assert rules == [f"cluster_{m}" for m in cluster.METHODS]
+    groups = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())["groups"]
+    assert all(f"cluster_{m}" in groups for m in cluster.METHODS)

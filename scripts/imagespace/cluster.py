@@ -36,6 +36,9 @@ from imagespace.util import load_features, save_figure, to_jsonable, write_json,
 
 log = logging.getLogger("imagespace.cluster")
 
+# the clustering methods; each has its rule cluster_<name> (its figures differ) in workflow/rules/cluster.smk
+METHODS = ("kmeans", "gmm", "dbscan", "agglomerative")
+
 NOISE = -1
 SELECT_CRITERIA = {"silhouette": "max", "bic": "min", "aic": "min"}
 

@@ -24,6 +24,8 @@ import numpy as np
 log = logging.getLogger("imagespace.cnn")
 
 PENULTIMATE = "penultimate"
+# what a network learns (cnn.target): the class, the human space, both, or a metric embedding
+TARGETS = ("class", "human", "joint", "triplet")
 
 # The rock-classification notebook's network, exactly (3,700,131 parameters, 251 biases at 128x128x1).
 NOTEBOOK_LAYERS = [
@@ -70,7 +72,26 @@ FASHION_LAYERS = [
     {"type": "dense", "units": 64, "activation": "relu", "name": PENULTIMATE},
 ]
 
-PRESETS = {"notebook": NOTEBOOK_LAYERS, "default": DEFAULT_LAYERS, "fashion": FASHION_LAYERS}
+# Five conv-BN-ReLU layers in VGG blocks (32-32, 64-64, 128) with a flatten and a 128-unit
+# penultimate layer: 944,874 parameters at 28x28x1. For small grey images with fine detail
+# (Fashion-MNIST: test accuracy 0.902 / 0.903 at seeds 42 / 7 in 10 epochs, configs/fashion_mnist.yaml,
+# where the fashion preset reaches 0.890).
+VGG_LAYERS = [
+    {"type": "conv", "filters": 32, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "conv", "filters": 32, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "maxpool", "size": 2},
+    {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "conv", "filters": 64, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "maxpool", "size": 2},
+    {"type": "dropout", "rate": 0.25},
+    {"type": "conv", "filters": 128, "kernel": 3, "activation": "relu", "batchnorm": True, "padding": "same"},
+    {"type": "flatten"},
+    {"type": "dropout", "rate": 0.25},
+    {"type": "dense", "units": 128, "activation": "relu", "batchnorm": True, "name": PENULTIMATE},
+    {"type": "dropout", "rate": 0.25},
+]
+
+PRESETS = {"notebook": NOTEBOOK_LAYERS, "default": DEFAULT_LAYERS, "fashion": FASHION_LAYERS, "vgg": VGG_LAYERS}
 
 
 def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
