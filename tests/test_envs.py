@@ -39,8 +39,10 @@ def rules_with_envs(root: Path) -> dict[str, tuple[Path, Path]]:
     out: dict[str, tuple[Path, Path]] = {}
     for smk in sorted((root / "workflow/rules").glob("*.smk")):
         text = smk.read_text()
-        for block in re.split(r"\n(?=rule |use rule )", text):
-            m = re.match(r"rule (\w+):", block)
+        for block in re.split(r"\n(?=\s*(?:rule |use rule |rule:))", text):
+            block = block.strip()
+            # rules made in a loop from a method table: rule: name: f"cluster_{_m.name}"
+            m = re.match(r"rule (\w+):", block) or re.match(r'rule:\s*name:\s*f?"([^"]+)"', block)
             if m:
                 conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
                 script = re.search(r'script:\s*\n\s*"([^"]+)"', block)

@@ -1,6 +1,5 @@
-"""Adding a method: in a copy of the project, a new embedding method touches three files (its library
-function and table entry, its schema block, a test) and appears in maps, comparisons, clustering and the
-leaderboard of a real run."""
+"""Adding a method: in a copy of the project, a new embedding method or clustering method touches three
+files (its library function and table entry, its schema block, a test) and reaches every stage of a real run."""
 
 from __future__ import annotations
 
@@ -102,3 +101,70 @@ def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_pa
     assert "randproj" in summary["compare"]
     assert any(row["feature_set"] == "randproj" for row in summary["alignment"]), summary["alignment"]
     assert "randproj" in (res / "summary.md").read_text()
+
+
+TOY_CLUSTER_FUNCTION = '''
+def _run_birch(X, rows, o, ctx):
+    from sklearn.cluster import Birch
+
+    k = resolve_k(o["k"], rows)
+    return Birch(n_clusters=k, threshold=o["threshold"]).fit_predict(X), {"params": dict(o)}
+
+
+'''
+TOY_CLUSTER_ENTRY = '        Method("birch", "BIRCH", _run_birch),\n'
+TOY_CLUSTER_SCHEMA = """      birch:
+        type: object
+        default: {}
+        description: scikit-learn Birch parameters.
+        additionalProperties: false
+        properties:
+          threshold: {type: number, default: 0.5, description: Subcluster radius.}
+          k: {anyOf: [{type: integer, minimum: 1}, {const: n_classes}], default: n_classes, description: Final k.}
+"""
+TOY_CLUSTER_TEST = '''import numpy as np
+from imagespace import cluster
+
+
+def test_birch_finds_two_blobs():
+    X = np.vstack([np.zeros((20, 2)), np.full((20, 2), 10.0)]) + np.random.default_rng(0).normal(size=(40, 2))
+    labels, extra = cluster.METHODS["birch"].run(X, None, {"k": 2, "threshold": 0.5}, None)
+    assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[-1]
+'''
+
+
+def test_a_new_clustering_method_needs_three_files_and_runs(tmp_path):
+    work = copy_project(tmp_path / "project")
+    lib = work / "scripts/imagespace/cluster.py"
+    text = lib.read_text()
+    assert text.count("METHODS: dict[str, Method] = {") == 1 and text.count('        Method("kmeans",') == 1
+    text = text.replace("METHODS: dict[str, Method] = {", TOY_CLUSTER_FUNCTION.lstrip("\n") + "METHODS: dict[str, Method] = {")
+    lib.write_text(text.replace('        Method("kmeans",', TOY_CLUSTER_ENTRY + '        Method("kmeans",'))
+    schema = work / "workflow/schemas/config.schema.yaml"
+    text = schema.read_text()
+    assert text.count("enum: [kmeans, gmm, dbscan, agglomerative]") == 2 and text.count("\n  stats:\n") == 1
+    text = text.replace("enum: [kmeans, gmm, dbscan, agglomerative]", "enum: [birch, kmeans, gmm, dbscan, agglomerative]")
+    schema.write_text(text.replace("\n  stats:\n", "\n" + TOY_CLUSTER_SCHEMA + "  stats:\n"))
+    (work / "tests").mkdir()
+    (work / "tests/test_birch.py").write_text(TOY_CLUSTER_TEST)
+
+    assert _changed_files(work) == ["scripts/imagespace/cluster.py", "tests/test_birch.py", "workflow/schemas/config.schema.yaml"]
+    import subprocess
+
+    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(work / "tests/test_birch.py")],
+                          cwd=work, capture_output=True, text=True, env={"PYTHONPATH": str(work / "scripts"), "PATH": "/usr/bin:/bin"})
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+
+    cfg = {
+        "datasets": {"shapes": {"source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 2},
+                                "images": {"size": None, "color": "gray"}}},
+        "embeddings": {"methods": ["lle"]},
+        "clustering": {"methods": ["birch", "kmeans"], "kmeans": {"k_max": 4}},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(work)
+    res = work / "results/shapes/clustering/pca/birch"
+    for f in ("assignments.tsv", "result.json", "sizes.png", "gallery.png"):
+        assert (res / f).is_file(), f
+    summary = json.loads((work / "results/shapes/summary.json").read_text())
+    assert 0 <= summary["clustering"]["birch"]["accuracy"] <= 1 and summary["clustering"]["birch"]["k"] == 3

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -36,8 +38,6 @@ from imagespace.util import load_features, save_figure, to_jsonable, write_json,
 
 log = logging.getLogger("imagespace.cluster")
 
-# the clustering methods; each has its rule cluster_<name> (its figures differ) in workflow/rules/cluster.smk
-METHODS = ("kmeans", "gmm", "dbscan", "agglomerative")
 
 NOISE = -1
 SELECT_CRITERIA = {"silhouette": "max", "bic": "min", "aic": "min"}
@@ -673,3 +673,124 @@ def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, image
 def nearest_rows(X, points) -> np.ndarray:
     """Index of the row of *X* nearest to each point (Euclidean): the real image shown for a sample."""
     return NearestNeighbors(n_neighbors=1).fit(X).kneighbors(points, return_distance=False)[:, 0]
+
+
+# --------------------------------------------------------------------------- the method table
+@dataclass(frozen=True)
+class Method:
+    """One clustering method: what it reads and draws, and how it runs.
+
+    Adding a method: its ``run`` function and a ``Method`` entry in :data:`METHODS`
+    here, its parameter block (with defaults) and enum entries in the config schema,
+    and a test. The rule ``cluster_<name>`` is made from this entry
+    (workflow/rules/cluster.smk); its figures are ``<figure>.png`` next to the
+    assignments, with the caption ``workflow/report/cluster_<figure>.rst`` where
+    one exists.
+
+    ``run(X, rows, opts, ctx)`` returns (labels, extra result fields); *ctx* has
+    ``out`` (the rule's outputs: one path per figure, ``table`` for a scan table),
+    ``seed``, ``large_n``, ``images`` and ``pca_model`` (or None).
+    """
+
+    name: str
+    title: str
+    run: Callable
+    figures: tuple[str, ...] = ()
+    table: bool = False  # writes the scan over k as scan.tsv
+    settings: tuple[str, ...] = ()  # shared clustering keys it reads besides its own block and split: seed, large_n
+    decode_pca: bool = False  # reads the PCA model when it clusters the pca feature set
+    threads: str = "config"  # "config" (the config's threads) or "one"
+    memory_factor: int = 4  # memory estimate: this many times the feature file
+    runtime: int = 30  # minutes
+
+
+@dataclass
+class Context:
+    out: object
+    seed: int | None = None
+    large_n: int | None = None
+    images: object = None
+    pca_model: str | None = None
+
+
+def _run_kmeans(X, rows, o, ctx):
+    # silhouettes are O(n^2): above clustering.large_n they are computed on a seeded sample of that size
+    sample = ctx.large_n if ctx.large_n is not None and len(X) > ctx.large_n else None
+    scan = kmeans_scan(X, k_range(o, len(X)), ctx.seed, n_init=o["n_init"], silhouette_sample_size=sample)
+    write_table(ctx.out.table, scan)
+    k = resolve_k(o["k"], rows, scan)
+    plot_kmeans_scan(scan, ctx.out.scan, chosen_k=k)
+    model = fit_kmeans(X, k, ctx.seed, n_init=o["n_init"])
+    plot_silhouette_diagram(X, model.labels_, ctx.out.silhouette, title=f"K-Means, k={k}", sample_size=sample, seed=ctx.seed)
+    strategy = ({"name": "exact", "n_points": len(X)} if sample is None
+                else {"name": "sampled silhouettes", "n_points": len(X), "silhouette_sample": sample})
+    return model.labels_, {"params": dict(o), "seed": ctx.seed, "inertia": float(model.inertia_), "strategy": strategy}
+
+
+def _run_gmm(X, rows, o, ctx):
+    from imagespace import pca
+
+    fit_kw = dict(covariance_type=o["covariance_type"], n_init=o["n_init"], reg_covar=o["reg_covar"], max_iter=o["max_iter"])
+    scan = gmm_scan(X, k_range(o, len(X)), ctx.seed, **fit_kw)
+    write_table(ctx.out.table, scan)
+    k = resolve_k(o["k"], rows, scan)
+    plot_gmm_scan(scan, ctx.out.scan, chosen_k=k)
+    gmm = fit_gmm(X, k, ctx.seed, **fit_kw)
+    pred = gmm.predict(X)
+    samples = gmm_samples(gmm, int(o["n_samples"]), ctx.seed)
+    if ctx.pca_model:
+        # samples live in PCA-score space: map them back to pixels through the PCA
+        res, shape = pca.load_model(ctx.pca_model)
+        shown = pca.reconstruct(res, samples).reshape((len(samples),) + shape)
+        how = "decoded through the PCA"
+    else:
+        # no inverse map: show the real image nearest to each sample
+        shown = ctx.images[rows["index"].to_numpy()[nearest_rows(X, samples)]]
+        how = "nearest real image to each sample"
+    plots.image_grid(np.asarray(shown), ctx.out.samples, titles=[f"sample {i + 1}" for i in range(len(samples))])
+    log.info("GMM: %d samples drawn (%s)", len(samples), how)
+    return pred, {"params": dict(o), "seed": ctx.seed, "converged": bool(gmm.converged_), "samples": how,
+                  "bic": float(gmm.bic(X)), "aic": float(gmm.aic(X))}
+
+
+def _run_dbscan(X, rows, o, ctx):
+    ms = int(o["min_samples"])
+    kd = kdistance(X, ms)
+    eps = choose_eps(kd) if o["eps"] == "auto" else float(o["eps"])
+    plot_kdistance(kd, eps, ms, ctx.out.kdistance)
+    pred = fit_dbscan(X, eps, ms)
+    return pred, {"params": dict(o), "eps": eps, "eps_source": "k-distance knee" if o["eps"] == "auto" else "config"}
+
+
+def _run_agglomerative(X, rows, o, ctx):
+    k = resolve_k(o["k"], rows)
+    labels = rows["label"].to_numpy()
+    if ctx.large_n is not None and len(X) > ctx.large_n:  # the tree is O(n^2) in memory: built on a stratified subsample
+        pred, Z, idx, strategy = fit_agglomerative_large(X, k, o["linkage"], ctx.large_n, ctx.seed, strata=labels)
+        plot_dendrogram(Z, labels[idx], ctx.out.dendrogram)
+    else:
+        pred, Z = fit_agglomerative(X, k, linkage=o["linkage"])
+        strategy = {"name": "exact", "n_points": len(X)}
+        plot_dendrogram(Z, labels, ctx.out.dendrogram)
+    return pred, {"params": dict(o), "strategy": strategy}
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("kmeans", "K-Means", _run_kmeans, figures=("scan", "silhouette"), table=True, settings=("seed", "large_n")),
+        Method("gmm", "Gaussian mixture (EM)", _run_gmm, figures=("scan", "samples"), table=True, settings=("seed",),
+               decode_pca=True, runtime=60),
+        Method("dbscan", "DBSCAN", _run_dbscan, figures=("kdistance",), threads="one"),
+        Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram",), settings=("seed", "large_n"),
+               threads="one", memory_factor=8),
+    )
+}
+
+
+def run(name: str, features_path, manifest, opts: dict, split: str, out, images, seed=None, large_n=None, pca_model=None) -> dict:
+    """One clustering job: rows of *split*, the method, its figures, then assignments, scores, sizes and gallery."""
+    m = METHODS[name]
+    X, rows = load_rows(features_path, manifest, split)
+    labels, extra = m.run(X, rows, opts, Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model))
+    return finish(name, labels, rows, out, extra, images)

@@ -1,148 +1,79 @@
-# One rule per method so that a parameter of one method reruns only that method.
-# Each clustering job reads a feature set by name (results/{dataset}/features/{fs}.npz).
-
-CLUSTER_IN = {
-    "features": "results/{dataset}/features/{fs}.npz",
-    "manifest": "results/{dataset}/ingest/manifest.tsv",
-    "images": "results/{dataset}/ingest/images.npy",
-}
+# One rule per clustering method, made from the library's method table (imagespace.cluster.METHODS),
+# so that a parameter of one method reruns only that method. Each job reads a feature set by name
+# (results/{dataset}/features/{fs}.npz).
+from imagespace.cluster import METHODS as CLUSTERINGS  # noqa: E402
 
 
-def cluster_params(method):
-    params = {
-        "opts": lambda w: S(w.dataset, "clustering")[method],
-        "split": lambda w: S(w.dataset, "clustering")["split"],
-    }
-    if method in (
-        "kmeans",
-        "gmm",
-        "agglomerative",
-    ):  # seeded (agglomerative: its subsample)
-        params["seed"] = lambda w: S(w.dataset, "clustering")["seed"]
-    if method in (
-        "kmeans",
-        "agglomerative",
-    ):  # quadratic parts switch strategy above large_n
-        params["large_n"] = lambda w: S(w.dataset, "clustering")["large_n"]
-    return params
+def cluster_inputs(method):
+    """Features, manifest and images; the PCA model where the method decodes through it (fs pca)."""
+
+    def f(wildcards):
+        d = wildcards.dataset
+        out = {
+            "features": f"results/{d}/features/{wildcards.fs}.npz",
+            "manifest": f"results/{d}/ingest/manifest.tsv",
+            "images": f"results/{d}/ingest/images.npy",
+        }
+        if method.decode_pca and wildcards.fs == "pca":
+            out["pca_model"] = f"results/{d}/pca/model.npz"
+        return out
+
+    return f
 
 
-def cluster_out(method, *figures):
-    d = f"results/{{dataset}}/clustering/{{fs}}/{method}"
-    out = {
-        "assignments": f"{d}/assignments.tsv",
-        "result": f"{d}/result.json",
-        "sizes": report(
-            f"{d}/sizes.png",
-            caption="../report/cluster_sizes.rst",
-            category="{dataset}",
-            subcategory="4 clustering",
-        ),
-    }
-    for fig in figures + ("gallery",):
+def cluster_out(method):
+    d = f"results/{{dataset}}/clustering/{{fs}}/{method.name}"
+    out = {"assignments": f"{d}/assignments.tsv", "result": f"{d}/result.json"}
+    if method.table:
+        out["table"] = f"{d}/scan.tsv"
+    for fig in ("sizes", "gallery") + method.figures:
+        caption = Path(workflow.basedir) / f"workflow/report/cluster_{fig}.rst"
         out[fig] = report(
             f"{d}/{fig}.png",
-            caption=f"../report/cluster_{fig}.rst",
+            caption=(
+                f"../report/cluster_{fig}.rst"
+                if caption.exists()
+                else "../report/cluster_figure.rst"
+            ),
             category="{dataset}",
             subcategory="4 clustering",
         )
     return out
 
 
-def gmm_inputs(wildcards):
-    extra = (
-        {"pca_model": f"results/{wildcards.dataset}/pca/model.npz"}
-        if wildcards.fs == "pca"
-        else {}
-    )
-    return {**CLUSTER_IN, **extra}
+def cluster_settings(method):
+    """The method's own block, the clustering split and the shared keys it reads (seed, large_n)."""
+    return {
+        "method": method.name,
+        "opts": lambda w: S(w.dataset, "clustering")[method.name],
+        "split": lambda w: S(w.dataset, "clustering")["split"],
+        "settings": lambda w: {
+            k: S(w.dataset, "clustering")[k] for k in method.settings
+        },
+    }
 
 
-rule cluster_kmeans:
-    input:
-        **CLUSTER_IN,
-        lib=lib("cluster_kmeans"),
-    output:
-        **cluster_out("kmeans", "scan", "silhouette"),
-        table="results/{dataset}/clustering/{fs}/kmeans/scan.tsv",
-    log:
-        "logs/{dataset}/cluster_kmeans/{fs}.log",
-    benchmark:
-        "benchmarks/{dataset}/cluster_{fs}_kmeans.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=mem_from_input(4, key="features"),
-        runtime=30,
-    params:
-        **cluster_params("kmeans"),
-    script:
-        "../../scripts/cluster_kmeans.py"
+for _m in CLUSTERINGS.values():
 
-
-rule cluster_gmm:
-    input:
-        unpack(gmm_inputs),
-        lib=lib("cluster_gmm"),
-    output:
-        **cluster_out("gmm", "scan", "samples"),
-        table="results/{dataset}/clustering/{fs}/gmm/scan.tsv",
-    log:
-        "logs/{dataset}/cluster_gmm/{fs}.log",
-    benchmark:
-        "benchmarks/{dataset}/cluster_{fs}_gmm.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=mem_from_input(4, key="features"),
-        runtime=60,
-    params:
-        **cluster_params("gmm"),
-    script:
-        "../../scripts/cluster_gmm.py"
-
-
-rule cluster_dbscan:
-    input:
-        **CLUSTER_IN,
-        lib=lib("cluster_dbscan"),
-    output:
-        **cluster_out("dbscan", "kdistance"),
-    log:
-        "logs/{dataset}/cluster_dbscan/{fs}.log",
-    benchmark:
-        "benchmarks/{dataset}/cluster_{fs}_dbscan.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_from_input(4, key="features"),
-        runtime=30,
-    params:
-        **cluster_params("dbscan"),
-    script:
-        "../../scripts/cluster_dbscan.py"
-
-
-rule cluster_agglomerative:
-    input:
-        **CLUSTER_IN,
-        lib=lib("cluster_agglomerative"),
-    output:
-        **cluster_out("agglomerative", "dendrogram"),
-    log:
-        "logs/{dataset}/cluster_agglomerative/{fs}.log",
-    benchmark:
-        "benchmarks/{dataset}/cluster_{fs}_agglomerative.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_from_input(8, key="features"),
-        runtime=30,
-    params:
-        **cluster_params("agglomerative"),
-    script:
-        "../../scripts/cluster_agglomerative.py"
+    rule:
+        name:
+            f"cluster_{_m.name}"
+        input:
+            unpack(cluster_inputs(_m)),
+            lib=lib("cluster"),
+        output:
+            **cluster_out(_m),
+        log:
+            f"logs/{{dataset}}/cluster_{_m.name}/{{fs}}.log",
+        benchmark:
+            f"benchmarks/{{dataset}}/cluster_{{fs}}_{_m.name}.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: config["threads"] if _m.threads == "config" else 1
+        resources:
+            mem_mb=mem_from_input(_m.memory_factor, key="features"),
+            runtime=_m.runtime,
+        params:
+            **cluster_settings(_m),
+        script:
+            "../../scripts/cluster.py"

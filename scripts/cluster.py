@@ -1,0 +1,26 @@
+"""Rules cluster_<method>: one clustering method on one feature set (imagespace.cluster.METHODS), its figures, scores."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
+
+from imagespace import cluster  # noqa: E402
+from imagespace.util import load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
+
+
+def main(snakemake):
+    setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        p, inp = snakemake.params, snakemake.input
+        cluster.run(p.method, inp.features, load_manifest(inp.manifest), p.opts, p.split, snakemake.output,
+                    load_images(inp.images), seed=p.settings.get("seed"), large_n=p.settings.get("large_n"),
+                    pca_model=inp.get("pca_model"))
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821
