@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import descriptors  # noqa: E402
+from imagespace import image_stats  # noqa: E402
 from imagespace.config import image_options  # noqa: E402
 from imagespace.util import InputError, load_images, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
@@ -33,14 +33,14 @@ def main(snakemake):
             if (paths == "").any():
                 raise InputError(f"{snakemake.input.manifest}: stats.size needs image files, but this dataset's images come "
                                  "from an array; set stats.size: null to describe the ingested array")
-            X = descriptors.describe_files(paths, size, img_opts, groups, n_jobs=snakemake.threads)
+            X = image_stats.describe_files(paths, size, img_opts, groups, n_jobs=snakemake.threads)
             where = f"the image files at {size[0]}x{size[1]}"
         else:
             arr = load_images(snakemake.input.images)
-            X = descriptors.describe_all((np.asarray(a) for a in arr), img_opts["background"], groups)
+            X = image_stats.describe_all((np.asarray(a) for a in arr), img_opts["background"], groups)
             where = f"the ingested array {arr.shape[1:]}"
         n_ch = 3 if img_opts["color"] == "rgb" else 1
-        names = descriptors.feature_names(n_ch, groups)
+        names = image_stats.feature_names(n_ch, groups)
         if X.shape[1] != len(names):
             raise RuntimeError(f"descriptor has {X.shape[1]} columns, names {len(names)}")
         bad = ~np.isfinite(X).all(axis=1)

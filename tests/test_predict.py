@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import shared, snakemake
 
-from imagespace import descriptors
+from imagespace import image_stats
 from imagespace.util import load_features
 
 
@@ -25,21 +25,21 @@ def test_descriptor_tracks_what_it_names():
     dark, light = base.copy(), base.copy()
     dark[8:56, 8:56] = 60
     light[8:56, 8:56] = 180
-    d, lt = descriptors.describe(dark), descriptors.describe(light)
+    d, lt = image_stats.describe(dark), image_stats.describe(light)
     assert d["colour"][0] < lt["colour"][0]  # mean lightness of the object
     # textures filling the frame (no silhouette edge): roughness and banding
     smooth = np.full((64, 64, 3), 120, np.uint8)
     rough = np.repeat(rng.integers(40, 200, (64, 64, 1)), 3, axis=2).astype(np.uint8)
-    assert descriptors.describe(rough)["gradient"][3] > 5 * descriptors.describe(smooth)["gradient"][3] + 0.1
+    assert image_stats.describe(rough)["gradient"][3] > 5 * image_stats.describe(smooth)["gradient"][3] + 0.1
     stripes = np.repeat(np.where((np.arange(64) // 3) % 2, 60, 200)[None, :, None], 64, axis=0).repeat(3, axis=2).astype(np.uint8)
-    assert descriptors.describe(stripes)["orientation"][0] > descriptors.describe(rough)["orientation"][0] + 0.3
+    assert image_stats.describe(stripes)["orientation"][0] > image_stats.describe(rough)["orientation"][0] + 0.3
     # the background is not part of the statistics: a larger white margin leaves the colour unchanged
     small = np.full((96, 96, 3), 255, np.uint8)
     small[24:72, 24:72] = 60
-    assert descriptors.describe(small)["colour"][:2] == pytest.approx(d["colour"][:2], abs=1e-6)
-    names = descriptors.feature_names(3)
-    assert len(names) == descriptors.describe_all([dark]).shape[1] and len(set(names)) == len(names)
-    assert descriptors.describe_all([dark[..., :1]]).shape[1] == len(descriptors.feature_names(1))
+    assert image_stats.describe(small)["colour"][:2] == pytest.approx(d["colour"][:2], abs=1e-6)
+    names = image_stats.feature_names(3)
+    assert len(names) == image_stats.describe_all([dark]).shape[1] and len(set(names)) == len(names)
+    assert image_stats.describe_all([dark[..., :1]]).shape[1] == len(image_stats.feature_names(1))
 
 
 def _config(rocks, new_images=None):
