@@ -23,7 +23,7 @@ alignment.map_feature_sets: ``all`` (every set the stage can use) and ``cnn``
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from imagespace import config as iscfg
@@ -50,11 +50,6 @@ class FeatureSet:
     trained_on_human: bool = False  # training-split rows are in-sample fits of the human space
     transferred: bool = False  # computed with another dataset's fitted models
     splits: str = "all"  # rows: "all" images, or only "fit" (the embeddings' fit split), see covers()
-
-
-@dataclass
-class DatasetSets:
-    sets: dict[str, FeatureSet] = field(default_factory=dict)
 
 
 class Registry:

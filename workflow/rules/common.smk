@@ -16,7 +16,6 @@ from imagespace import config as iscfg  # noqa: E402
 from imagespace import datasets  # noqa: E402
 from imagespace import deps  # noqa: E402
 from imagespace import featuresets  # noqa: E402
-from imagespace.embed import TRANSFORMS  # noqa: E402
 
 
 def _config_files():
