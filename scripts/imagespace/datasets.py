@@ -400,13 +400,14 @@ FOLDER_SOURCES = ("filename_labels", "class_folders", "csv_manifest")
 
 
 def source_folders(src: dict) -> list[str]:
-    """The image folders a source reads."""
+    """The image folders a source reads (none for the sources that read data files)."""
     kind = src["type"]
+    if kind not in FOLDER_SOURCES:
+        return []
     if kind in ("filename_labels", "class_folders"):
         return [d for d in (list((src.get("splits") or {}).values()) or [src.get("root")]) if d]
     if kind == "csv_manifest":
-        return [src.get("image_dir") or os.path.dirname(src["csv"]) or "."]
-    return []
+    return [src.get("image_dir") or os.path.dirname(src["csv"]) or "."]  # csv_manifest
 
 
 def source_data_files(src: dict) -> list[str]:
