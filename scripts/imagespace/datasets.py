@@ -406,7 +406,6 @@ def source_folders(src: dict) -> list[str]:
         return []
     if kind in ("filename_labels", "class_folders"):
         return [d for d in (list((src.get("splits") or {}).values()) or [src.get("root")]) if d]
-    if kind == "csv_manifest":
     return [src.get("image_dir") or os.path.dirname(src["csv"]) or "."]  # csv_manifest
 
 
