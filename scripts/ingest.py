@@ -22,6 +22,7 @@ def main(snakemake):
             snakemake.output.info,
             threads=snakemake.threads,
             on_error=settings["on_error"],
+            out_duplicates=snakemake.output.duplicates,
         )
 
 

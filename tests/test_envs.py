@@ -31,6 +31,7 @@ PROVIDERS = {
     "keras": {"keras", "tensorflow"},
     "jsonschema": {"jsonschema"},
     "psutil": {"psutil"},
+    "imagehash": {"imagehash"},
 }
 
 

@@ -5,6 +5,7 @@ Outputs (all written atomically):
 * ``manifest.tsv``  – index, id, split, name, label, subtype, path, orig_width, orig_height, orig_mode
 * ``images.npy``    – uint8 array (N, H, W, C) in manifest order; open with ``np.load(..., mmap_mode="r")``
 * ``skipped.tsv``   – every file or row that was not ingested, with the reason
+* ``duplicates.tsv`` – groups of identical or near-identical images (:mod:`imagespace.duplicates`)
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imagespace import duplicates as dup
 from imagespace import images as im
-from imagespace.config import image_options
+from imagespace.config import image_options, with_defaults
 from imagespace.datasets import Record, Skip, collect
 from imagespace.util import InputError, atomic_path, natural_key, write_json, write_table
 
@@ -28,24 +30,37 @@ MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", 
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
 
 
-def _decode(rec: Record, opts: dict):
+def _decode(rec: Record, opts: dict, hashes: bool = False):
+    """(image, (width, height, mode), error, (source hash, perceptual hash) or None)."""
     try:
         if rec.array is not None:
             arr = np.asarray(rec.array)
             orig = (arr.shape[1], arr.shape[0], f"array:{arr.dtype}")
             out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"])
-            return out, orig, None
-        out, (w, h), mode = im.load_image(
-            rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["exif_transpose"], opts["background"]
-        )
-        return out, (w, h, mode), None
+            source = arr.tobytes() if hashes else b""
+        else:
+            out, (w, h), mode = im.load_image(
+                rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["exif_transpose"], opts["background"]
+            )
+            orig = (w, h, mode)
+            source = Path(rec.path).read_bytes() if hashes else b""
+        return out, orig, None, ((dup.content_hash(source), dup.perceptual_hash(out)) if hashes else None)
     except Exception as exc:  # noqa: BLE001 - reported per file
-        return None, None, f"{type(exc).__name__}: {exc}"
+        return None, None, f"{type(exc).__name__}: {exc}", None
 
 
-def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, out_info=None, threads: int = 1, on_error: str = "skip"):
-    """Read every image of *dataset*, write manifest/arrays/skip list; return the manifest DataFrame."""
+def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, out_info=None, threads: int = 1, on_error: str = "skip",
+           out_duplicates=None):
+    """Read every image of *dataset*, write manifest/arrays/skip list (and duplicate groups); return the manifest DataFrame.
+
+    ``duplicates`` (dataset settings): ``check`` finds groups of identical or
+    near-identical images (:func:`imagespace.duplicates.find_groups`);
+    ``dedupe: keep_first`` keeps the first image of each group in manifest order
+    (train before validation before test) and lists the others in skipped.tsv.
+    """
     opts = image_options(ds_cfg.get("images"))
+    dcfg = with_defaults(ds_cfg.get("duplicates"), "dataset.duplicates")
+    check = bool(dcfg["check"])
     records, skips = collect(dataset, ds_cfg)
     seen = list(dict.fromkeys(r.split for r in records))  # config order for folder splits
     split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1, "test": 2}.get(s, 3), seen.index(s)))
@@ -58,7 +73,7 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     if opts["size"] is None:
         # native size: the first image that decodes sets the shape (an unreadable first file is skipped later)
         for rec in records:
-            first, _, err = _decode(rec, opts)
+            first, _, err, _ = _decode(rec, opts)
             if first is not None:
                 shape = first.shape
                 break
@@ -72,11 +87,12 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         shape = (opts["size"][0], opts["size"][1], c)
 
     out_images = Path(out_images)
-    rows, n_kept = [], 0
+    rows, n_kept, hashes = [], 0, []
+    groups, dropped = [], []
     with atomic_path(out_images, suffix=".npy") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records),) + tuple(shape))
         with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
-            for rec, (img, orig, err) in zip(records, pool.map(lambda r: _decode(r, opts), records)):
+            for rec, (img, orig, err, hh) in zip(records, pool.map(lambda r: _decode(r, opts, check), records)):
                 if err is None and img.shape != tuple(shape):
                     err = f"decoded shape {img.shape} differs from {tuple(shape)} (set images.size to resize)"
                 if err is not None:
@@ -88,20 +104,27 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
                     continue
                 arr[n_kept] = img
                 rows.append([n_kept, rec.id, rec.split, rec.name, rec.label, rec.subtype, rec.path, orig[0], orig[1], orig[2]])
+                hashes.append(hh)
                 n_kept += 1
         arr.flush()
         if n_kept == 0:
             raise InputError(f"dataset {dataset!r}: none of the {len(records)} images could be read")
-        if n_kept < len(records):
+        keep = np.arange(n_kept)
+        if check:
+            groups = dup.find_groups(arr[:n_kept], [h[0] for h in hashes], dcfg["max_hamming"], dcfg["max_pixel_difference"],
+                                     phashes=[h[1] for h in hashes])
+            if dcfg["dedupe"] == "keep_first":
+                dropped = [(r, g["rows"][0]) for g in groups for r in g["rows"][1:]]
+                keep = np.setdiff1d(keep, [r for r, _ in dropped])
+        if len(keep) < len(records):
             # compact: copy the kept rows into a correctly-shaped file, chunk by chunk
             del arr
             src = np.load(tmp, mmap_mode="r")
             tmp2 = tmp.with_name(tmp.name + ".compact.npy")
             try:
-                dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(n_kept,) + tuple(shape))
-                for a in range(0, n_kept, 1024):
-                    b = min(a + 1024, n_kept)  # src still has len(records) rows
-                    dst[a:b] = src[a:b]
+                dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(len(keep),) + tuple(shape))
+                for a in range(0, len(keep), 1024):
+                    dst[a:a + 1024] = src[keep[a:a + 1024]]
                 dst.flush()
                 del dst, src
                 os.replace(tmp2, tmp)
@@ -110,6 +133,22 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         else:
             del arr
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    table, counts = dup.describe(groups, manifest)
+    for r, first in dropped:
+        m, f = manifest.iloc[r], manifest.iloc[first]
+        skips.append(Skip(m["split"], m["name"], m["path"], f"duplicate of {f['id']} ({f['split']}); duplicates.dedupe: keep_first",
+                          "duplicate", True))
+    if dropped:
+        manifest = manifest.iloc[keep].reset_index(drop=True)
+        manifest["index"] = np.arange(len(manifest))
+        n_kept = len(manifest)
+        log.warning("dataset %s: %d duplicate images dropped (duplicates.dedupe: keep_first)", dataset, len(dropped))
+    if out_duplicates:
+        write_table(out_duplicates, table)
+    if counts["duplicate_groups"]:
+        log.warning("dataset %s: %d groups of duplicate images (%d images), %d spanning splits, %d with different labels; see %s",
+                    dataset, counts["duplicate_groups"], counts["duplicate_images"], counts["cross_split_duplicates"],
+                    counts["mixed_label_duplicates"], out_duplicates)
     skipped = pd.DataFrame([[s.split, s.name, s.path, s.kind, s.reason, s.is_image_file] for s in skips], columns=SKIP_COLUMNS)
     write_table(out_manifest, manifest)
     write_table(out_skipped, skipped)
@@ -124,6 +163,10 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         "splits": {s: int((manifest["split"] == s).sum()) for s in split_order},
         "classes": {str(k): int(v) for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))},
         "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        # after dedupe: keep_first every group is down to one image, so no copy crosses a split any more
+        "duplicates": {**counts, "checked": check, "dropped": len(dropped),
+                       "cross_split_remaining": 0 if dropped or not groups else counts["cross_split_duplicates"],
+                       "settings": dcfg} if check else {"checked": False},
     }
     if out_info:
         write_json(out_info, info)

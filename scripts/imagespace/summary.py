@@ -26,6 +26,9 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "splits": ing["splits"],
         "classes": ing["classes"],
         "image_shape": ing["shape"],
+        "ingest": {k: (ing.get("duplicates") or {}).get(k) for k in ("duplicate_groups", "duplicate_images", "identical_groups",
+                                                                  "cross_split_duplicates", "mixed_label_duplicates", "dropped",
+                                                                  "cross_split_remaining")},
         "pca": pc,
         "embeddings": {},
         "maps": {},
@@ -92,7 +95,40 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     out["alignment"] = leaderboard(out["compare"], out["alignment_splits"]) if out["compare"] else []
     if ing["n_skipped"]:
         out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
+    out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
+    for fs, by_method in out["clustering_by_feature_set"].items():
+        for method, e in by_method.items():
+            w = degenerate_clustering(e)
+            if w:
+                out["warnings"].append(f"clustering {method} on {fs}: {w}")
     return out
+
+
+def duplicate_warnings(d: dict) -> list[str]:
+    """Warnings for duplicate images that cross splits (leakage) or carry different labels (label noise)."""
+    out = []
+    if d.get("cross_split_remaining"):
+        out.append(f"{d['cross_split_remaining']} groups of duplicate images span splits: held-out images were also trained on, "
+                   "so held-out scores are optimistic (ingest/duplicates.tsv; duplicates.dedupe: keep_first drops the copies)")
+    if d.get("mixed_label_duplicates"):
+        out.append(f"{d['mixed_label_duplicates']} groups of duplicate images carry different labels (ingest/duplicates.tsv)")
+    return out
+
+
+# a clustering is degenerate when it has one cluster or one cluster holds more than this share of the images
+DOMINANT_SHARE = 0.9
+
+
+def degenerate_clustering(e: dict) -> str | None:
+    """Why a clustering result says nothing about structure (one cluster, or one cluster holding > 90%), or None."""
+    sizes = {k: v for k, v in (e.get("sizes") or {}).items() if k != "-1"}
+    n = e.get("n") or sum((e.get("sizes") or {}).values())
+    if e.get("k") == 1 or len(sizes) == 1:
+        noise = f", {e.get('n_noise')} noise points" if e.get("n_noise") else ""
+        return f"one cluster (k = 1{noise}): no structure found"
+    if sizes and n and max(sizes.values()) > DOMINANT_SHARE * n:
+        return f"one cluster holds {max(sizes.values())} of {n} images (> {DOMINANT_SHARE:.0%}): hardly any structure found"
+    return None
 
 
 EVAL_KEYS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "majority_rate", "majority_class", "chance_rate", "per_class",
@@ -207,6 +243,9 @@ def markdown(s: dict) -> str:
         f"- images: **{s['n_images']}** ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}), "
         f"shape {s['image_shape']}, skipped {s['n_skipped']}",
         f"- classes: {', '.join(f'{k} ({v})' for k, v in s['classes'].items())}",
+        *([f"- duplicates: {d['duplicate_groups']} groups ({d['duplicate_images']} images), {d['cross_split_duplicates']} spanning "
+           f"splits, {d['mixed_label_duplicates']} with different labels, {d['dropped']} dropped (ingest/duplicates.tsv)"]
+          if (d := s.get("ingest") or {}).get("duplicate_groups") is not None else []),
         f"- PCA ({pc['method']}, fitted on {pc['fit_split']}, {pc['n_fit']} × {pc['n_features']}): "
         f"**{pc['n_components_for_threshold']}** components for > {pc['threshold']:.0%} variance; "
         f"PC1 {pc['pc1_variance_ratio']:.3f}, PC2 {_f(pc['pc2_variance_ratio'])}",

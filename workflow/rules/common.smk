@@ -59,7 +59,14 @@ def target_datasets():
 def ingest_settings(dataset):
     """Only the keys that change what ingest writes (so a PCA setting never reruns ingest)."""
     ds = config["datasets"][dataset]
-    keys = ("source", "validation_fraction", "test_fraction", "split_seed", "on_error")
+    keys = (
+        "source",
+        "validation_fraction",
+        "test_fraction",
+        "split_seed",
+        "on_error",
+        "duplicates",
+    )
     return iscfg.canonical(
         {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
     )

@@ -25,6 +25,12 @@ rule ingest:
             category="{dataset}",
             subcategory="1 ingest",
         ),
+        duplicates=report(
+            "results/{dataset}/ingest/duplicates.tsv",
+            caption="../report/duplicates.rst",
+            category="{dataset}",
+            subcategory="1 ingest",
+        ),
         info="results/{dataset}/ingest/ingest.json",
     log:
         "logs/{dataset}/ingest.log",
