@@ -264,11 +264,8 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
     axes = fig.subplots(2, 2)
     for r, (name, Y) in enumerate(proj.items()):
         for col, (what, groups) in enumerate((("label", np.asarray(labels)), ("K-Means cluster", by_cluster))):
-            colors = plots.label_colors(groups)
             ax = axes[r, col]
-            for g in sorted(colors):
-                m = groups == g
-                ax.scatter(Y[m, 0], Y[m, 1], s=10, color=colors[g], label=g, alpha=0.8)
+            plots.scatter_groups(ax, Y, groups, s=10)
             ax.set_title(f"{name}, coloured by {what}")
             ax.legend(fontsize=7, markerscale=1.5)
     fig.suptitle(title)

@@ -10,6 +10,7 @@ Outputs (all written atomically):
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -39,11 +40,12 @@ def _decode(rec: Record, opts: dict, hashes: bool = False):
             out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"])
             source = arr.tobytes() if hashes else b""
         else:
+            source = Path(rec.path).read_bytes() if hashes else b""  # read once: decoded and hashed
             out, (w, h), mode = im.load_image(
-                rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["exif_transpose"], opts["background"]
+                io.BytesIO(source) if hashes else rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"],
+                opts["exif_transpose"], opts["background"]
             )
             orig = (w, h, mode)
-            source = Path(rec.path).read_bytes() if hashes else b""
         return out, orig, None, ((dup.content_hash(source), dup.perceptual_hash(out)) if hashes else None)
     except Exception as exc:  # noqa: BLE001 - reported per file
         return None, None, f"{type(exc).__name__}: {exc}", None

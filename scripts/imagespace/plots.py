@@ -72,20 +72,28 @@ def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None) -> None:
     save_figure(fig, path)
 
 
+def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12) -> None:
+    """The first two columns of *Y* on *ax*, one colour and one legend entry per label."""
+    colors = label_colors(labels)
+    labels = np.asarray(labels).astype(str)
+    for lab in sorted(colors):
+        m = labels == lab
+        ax.scatter(Y[m, 0], Y[m, 1], s=s, color=colors[lab], label=lab, alpha=0.8)
+
+
 def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None) -> None:
     fig = Figure(figsize=(6.5, 5.5))
     ax = fig.subplots()
     colors = label_colors(labels)
-    labels = np.asarray(labels).astype(str)
-    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
-    groups = np.asarray(marker_by).astype(str) if marker_by is not None else None
-    for lab in sorted(colors):
-        m = labels == lab
-        if groups is None:
-            ax.scatter(Y[m, 0], Y[m, 1], s=12, color=colors[lab], label=lab, alpha=0.8)
-        else:
+    if marker_by is None:
+        scatter_groups(ax, Y, labels)
+    else:
+        labels = np.asarray(labels).astype(str)
+        markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+        groups = np.asarray(marker_by).astype(str)
+        for lab in sorted(colors):
             for gi, g in enumerate(sorted(set(groups))):
-                mm = m & (groups == g)
+                mm = (labels == lab) & (groups == g)
                 ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8,
                            label=f"{lab} ({g})")
     ax.set_title(title)

@@ -1,6 +1,5 @@
 import os
 import re
-import sys
 from pathlib import Path
 
 import yaml
@@ -8,9 +7,8 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The analysis code lives in scripts/imagespace (plain importable Python); the
-# Snakefile uses its config helpers too.
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+# The analysis code lives in scripts/imagespace (plain importable Python, on sys.path from the
+# Snakefile); the rule files use its config helpers and registry.
 SCRIPTS = Path(workflow.basedir) / "scripts"
 from imagespace import config as iscfg  # noqa: E402
 from imagespace import datasets  # noqa: E402
