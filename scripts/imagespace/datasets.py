@@ -192,7 +192,8 @@ def csv_manifest(src: dict, dataset: str):
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
     label_col = src["label_column"]
-    need = [label_col] + [c for c in (src.get("file_column"), src.get("subtype_column"), src.get("split_column")) if c]
+    dropna = list(src.get("dropna") or [])
+    need = [label_col] + [c for c in (src.get("file_column"), src.get("subtype_column"), src.get("split_column")) if c] + dropna
     missing_cols = [c for c in need if c not in df.columns]
     if missing_cols:
         raise InputError(f"{csv_path}: missing column(s) {missing_cols}; columns are {list(df.columns)}")
@@ -204,6 +205,11 @@ def csv_manifest(src: dict, dataset: str):
         line = i + 2  # header is line 1
         if all(_missing(v) for v in row.values()):
             continue  # a blank line, not a data row
+        empty = [c for c in dropna if _missing(row[c])]
+        if empty:
+            skips.append(Skip(str(row[src["split_column"]]) if src.get("split_column") else "all", f"<row {line}>", str(csv_path),
+                              f"{csv_path} line {line}: empty value in column(s) {empty} (source.dropna)", "missing_value"))
+            continue
         try:
             name = row[src["file_column"]] if src.get("file_column") else _format_template(src["file_template"], row)
         except KeyError as exc:
@@ -442,8 +448,9 @@ def source_fingerprint(src: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def collect(dataset: str, ds_cfg: dict):
-    """Records and skips for a dataset, with the optional stratified train/validation split applied."""
+def collect(dataset: str, ds_cfg: dict, info: dict | None = None):
+    """Records and skips for a dataset: the images :func:`select` keeps, with the optional stratified
+    train/validation/test split applied. *info* receives what the selection left out."""
     from imagespace.config import with_defaults
 
     ds_cfg = with_defaults(ds_cfg, "dataset")
@@ -452,6 +459,9 @@ def collect(dataset: str, ds_cfg: dict):
     if kind not in SOURCES:
         raise InputError(f"dataset {dataset!r}: unknown source type {kind!r} (one of {sorted(SOURCES)})")
     records, skips = SOURCES[kind](src, dataset)
+    records, selection = select(records, skips, ds_cfg)
+    if info is not None:
+        info.update(selection)
     vfrac, tfrac = float(ds_cfg.get("validation_fraction") or 0), float(ds_cfg.get("test_fraction") or 0)
     if (vfrac or tfrac) and all(r.split == "all" for r in records):
         if vfrac + tfrac >= 1:
@@ -460,6 +470,57 @@ def collect(dataset: str, ds_cfg: dict):
         for s in skips:
             s.split = "train" if s.split == "all" else s.split
     return records, skips
+
+
+def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list[Record], dict]:
+    """The subset of *records* a dataset keeps: ``min_per_class``, ``max_per_class``, then ``subsample``.
+
+    * ``min_per_class``: classes with fewer images are dropped, each image listed in
+      *skips* (kind ``small_class``).
+    * ``max_per_class``: larger classes keep that many images, a seeded sample spread
+      over the splits in proportion.
+    * ``subsample``: a fraction (< 1) or a count (>= 1) of all images, the same share
+      of every class within every split (stratified, seeded).
+
+    Images left out by the last two are counted, not listed. Seeded by ``split_seed``.
+    Returns (kept records, {step: images left out}).
+    """
+    from imagespace.util import stratified_sample
+
+    seed = int(ds_cfg["split_seed"])
+    info = {"n_candidates": len(records)}
+    labels = np.array([r.label for r in records], dtype=object)
+    small = {c for c, n in zip(*np.unique(labels, return_counts=True)) if n < int(ds_cfg["min_per_class"])} if len(records) else set()
+    if small:
+        for r in records:
+            if r.label in small:
+                skips.append(Skip(r.split, r.name, r.path, f"class {r.label!r} has fewer than min_per_class = {ds_cfg['min_per_class']} "
+                                  "images", "small_class", True))
+        records = [r for r in records if r.label not in small]
+        log.warning("classes dropped (fewer than min_per_class = %s images): %s", ds_cfg["min_per_class"], sorted(small))
+    info["small_classes_dropped"] = sorted(small)
+    cap = ds_cfg["max_per_class"]
+    if cap is not None:
+        keep = []
+        for c in sorted({r.label for r in records}):
+            idx = [i for i, r in enumerate(records) if r.label == c]
+            if len(idx) > cap:
+                idx = [idx[j] for j in stratified_sample(len(idx), int(cap), seed, np.array([records[i].split for i in idx]))]
+            keep += idx
+        info["max_per_class_left_out"] = len(records) - len(keep)
+        records = [records[i] for i in sorted(keep)]
+    sub = ds_cfg["subsample"]
+    if sub is not None:
+        n = len(records)
+        m = int(round(sub * n)) if sub < 1 else min(int(sub), n)
+        if m < 1:
+            raise InputError(f"subsample {sub} keeps no image of the {n}")
+        strata = np.array([f"{r.split}\0{r.label}" for r in records])
+        keep = stratified_sample(n, m, seed, strata) if m < n else np.arange(n)
+        info["subsample_left_out"] = n - len(keep)
+        records = [records[i] for i in keep]
+    info["n_selected"] = len(records)
+    return records, info
 
 
 def assign_split(records: list[Record], fraction: float, seed: int, test_fraction: float = 0.0) -> None:

@@ -63,7 +63,8 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     opts = image_options(ds_cfg.get("images"))
     dcfg = with_defaults(ds_cfg.get("duplicates"), "dataset.duplicates")
     check = bool(dcfg["check"])
-    records, skips = collect(dataset, ds_cfg)
+    selection: dict = {}
+    records, skips = collect(dataset, ds_cfg, selection)
     seen = list(dict.fromkeys(r.split for r in records))  # config order for folder splits
     split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1, "test": 2}.get(s, 3), seen.index(s)))
     records.sort(key=lambda r: (split_order.index(r.split), r.name))
@@ -165,6 +166,7 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         "splits": {s: int((manifest["split"] == s).sum()) for s in split_order},
         "classes": {str(k): int(v) for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))},
         "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "selection": selection,
         # after dedupe: keep_first every group is down to one image, so no copy crosses a split any more
         "duplicates": {**counts, "checked": check, "dropped": len(dropped),
                        "cross_split_remaining": 0 if dropped or not groups else counts["cross_split_duplicates"],

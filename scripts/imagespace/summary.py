@@ -28,7 +28,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "image_shape": ing["shape"],
         "ingest": {k: (ing.get("duplicates") or {}).get(k) for k in ("duplicate_groups", "duplicate_images", "identical_groups",
                                                                   "cross_split_duplicates", "mixed_label_duplicates", "dropped",
-                                                                  "cross_split_remaining")},
+                                                                  "cross_split_remaining")}
+                  | {"selection": ing.get("selection")},
         "pca": pc,
         "embeddings": {},
         "maps": {},

@@ -64,6 +64,9 @@ def ingest_settings(dataset):
         "split_seed",
         "on_error",
         "duplicates",
+        "min_per_class",
+        "max_per_class",
+        "subsample",
     )
     return iscfg.canonical(
         {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
