@@ -276,3 +276,32 @@ def test_plot_image_grid(tmp_path):
     assert_png(tmp_path / "rgb.png")
     plots.image_grid(rng.random((3, 8, 8, 1)), tmp_path / "c1.png")
     assert_png(tmp_path / "c1.png")
+
+
+def test_no_subtypes_means_no_second_pair_of_scores():
+    """A dataset without subtypes (each subtype is the label) reports no subtype ARI/NMI, not a copy of the label's."""
+    y = np.repeat(["a", "b", "c"], 10)
+    pred = np.repeat([0, 1, 2], 10)
+    s = cluster.score_clustering(pred, y, y.copy())
+    assert s["ari"] == 1.0 and s["ari_subtype"] is None and s["nmi_subtype"] is None
+
+
+def test_many_classes_keep_legends_and_galleries_readable(tmp_path):
+    """60 generated classes: the map's legend lists at most 20 entries and says what it leaves out; the gallery
+    shows the 30 largest clusters and says how many it leaves out."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([f"class{i:02d}" for i in range(60)], np.arange(60) % 7 + 2)
+    Y = rng.normal(size=(len(labels), 2))
+    fig = plots.scatter_by_label(Y, labels, tmp_path / "map.png", marker_by=np.where(np.arange(len(labels)) % 3, "train", "test"))
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    classes = [t for t in texts if t.startswith("class")]
+    assert len(texts) <= plots.MAX_LEGEND + 2 and len(classes) == plots.MAX_LEGEND - 1
+    assert "... 41 more classes not listed" in texts and {"train", "test"} <= set(texts)
+    # the listed classes are the largest ones
+    counts = dict(zip(*np.unique(labels, return_counts=True)))
+    assert min(counts[c] for c in classes) >= max(counts[c] for c in counts if c not in classes)
+    rows = pd.DataFrame({"label": labels, "index": np.arange(len(labels))})
+    images = rng.integers(0, 255, size=(len(labels), 8, 8), dtype=np.uint8)
+    fig = cluster.gallery(pd.factorize(labels)[0], rows, images, tmp_path / "gallery.png")
+    assert fig._suptitle.get_text() == "showing the 30 largest of 60 clusters (30 not shown)"
+    assert (tmp_path / "gallery.png").read_bytes()[:4] == b"\x89PNG"

@@ -203,6 +203,8 @@ def score_clustering(y_pred, labels, subtypes=None) -> dict:
         "sizes": {str(_py(c)): int(n) for c, n in zip(clusters, counts)},
         "mapping": mapping,
     }
+    if subtypes is not None and np.array_equal(np.asarray(subtypes).astype(str), np.asarray(labels).astype(str)):
+        subtypes = None  # no subtypes (each image's subtype is its label): no second, identical pair of scores
     if subtypes is not None:
         subtypes = _labels(subtypes, "subtypes")
         if len(subtypes) != len(y_pred):
@@ -635,20 +637,31 @@ def k_range(opts: dict, n: int) -> list[int]:
     return list(range(int(opts["k_min"]), min(int(opts["k_max"]), n - 1) + 1))
 
 
-def gallery(labels_pred, rows: pd.DataFrame, images, path, per_cluster: int = 8, seed: int = 0) -> None:
-    """Example images per cluster: one row per cluster, titled with its size and majority class."""
-    from imagespace import plots
+# the gallery shows at most this many clusters (the largest) and says how many it leaves out
+GALLERY_CLUSTERS = 30
 
+
+def gallery(labels_pred, rows: pd.DataFrame, images, path, per_cluster: int = 8, seed: int = 0):
+    """Example images per cluster: one row per cluster, titled with its size and majority class. Above
+    GALLERY_CLUSTERS clusters the largest are shown and the title says so. Returns the figure."""
     rng = np.random.default_rng(seed)
+    ids = sorted(set(labels_pred.tolist()), key=lambda v: (v == -1, v))
+    shown = ids
+    if len(ids) > GALLERY_CLUSTERS:
+        sizes = {c: int((labels_pred == c).sum()) for c in ids}
+        keep = set(sorted((c for c in ids if c != -1), key=lambda c: -sizes[c])[:GALLERY_CLUSTERS])
+        shown = [c for c in ids if c in keep]
     out = []
-    for c in sorted(set(labels_pred.tolist()), key=lambda v: (v == -1, v)):
+    for c in shown:
         members = np.flatnonzero(labels_pred == c)
         pick = np.sort(rng.choice(members, size=min(per_cluster, len(members)), replace=False))
         top = rows["label"].iloc[members].value_counts()
         name = "noise" if c == -1 else f"cluster {c}"
         out.append((f"{name}\nn={len(members)}, {top.index[0]} {top.iloc[0] / len(members):.0%}",
                     [images[i] for i in rows["index"].to_numpy()[pick]]))
-    plots.image_rows(out[:30], path)
+    note = (f"showing the {len(shown)} largest of {len(ids)} clusters ({len(ids) - len(shown)} not shown)"
+            if len(shown) < len(ids) else "")
+    return plots.image_rows(out, path, suptitle=note)
 
 
 def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, images) -> dict:

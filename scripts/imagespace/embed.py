@@ -267,6 +267,5 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
             ax = axes[r, col]
             plots.scatter_groups(ax, Y, groups, s=10)
             ax.set_title(f"{name}, coloured by {what}")
-            ax.legend(fontsize=7, markerscale=1.5)
     fig.suptitle(title)
     save_figure(fig, path)

@@ -51,7 +51,7 @@ def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str
     save_figure(fig, path)
 
 
-def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None) -> None:
+def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None, suptitle: str = ""):
     """A grid with one row per (row_title, images) pair, e.g. originals vs reconstructions."""
     ncol = max(len(imgs) for _, imgs in rows)
     fig = Figure(figsize=(1.6 * ncol, 1.8 * len(rows)))
@@ -69,36 +69,68 @@ def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None) -> None:
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(name, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
     save_figure(fig, path)
+    return fig
+
+
+# legends list at most this many classes: the largest ones, then one entry saying how many are not listed
+MAX_LEGEND = 20
+
+
+def class_legend(ax, labels, colors: dict, extra_handles=(), **kw) -> None:
+    """A legend by class (at most MAX_LEGEND entries, the largest classes first when there are more)."""
+    from matplotlib.lines import Line2D
+
+    counts = _label_counts(labels)
+    shown = sorted(colors) if len(colors) <= MAX_LEGEND else sorted(sorted(counts, key=lambda c: -counts[c])[:MAX_LEGEND - 1])
+    handles = [Line2D([], [], ls="", marker="o", color=colors[c], label=c) for c in shown]
+    if len(shown) < len(colors):
+        handles.append(Line2D([], [], ls="", label=f"... {len(colors) - len(shown)} more classes not listed"))
+    ax.legend(handles=handles + list(extra_handles), fontsize=7, markerscale=1.2, loc="best",
+              ncol=1 if len(handles) <= 10 else 2, **kw)
+
+
+def _label_counts(labels) -> dict:
+    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
 
 
 def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12) -> None:
-    """The first two columns of *Y* on *ax*, one colour and one legend entry per label."""
+    """The first two columns of *Y* on *ax*, one colour per label, with a class legend (see class_legend)."""
     colors = label_colors(labels)
     labels = np.asarray(labels).astype(str)
     for lab in sorted(colors):
         m = labels == lab
-        ax.scatter(Y[m, 0], Y[m, 1], s=s, color=colors[lab], label=lab, alpha=0.8)
+        ax.scatter(Y[m, 0], Y[m, 1], s=s, color=colors[lab], alpha=0.8)
+    class_legend(ax, labels, colors)
 
 
-def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None) -> None:
+def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None):
+    """A 2-D map coloured by label; with *marker_by* (the split) one marker per group. The legend lists the
+    classes (at most MAX_LEGEND) and the markers, not every class x split pair. Returns the figure."""
+    from matplotlib.lines import Line2D
+
     fig = Figure(figsize=(6.5, 5.5))
     ax = fig.subplots()
-    colors = label_colors(labels)
     if marker_by is None:
         scatter_groups(ax, Y, labels)
     else:
+        colors = label_colors(labels)
         labels = np.asarray(labels).astype(str)
         markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
         groups = np.asarray(marker_by).astype(str)
+        kinds = sorted(set(groups))
         for lab in sorted(colors):
-            for gi, g in enumerate(sorted(set(groups))):
+            for gi, g in enumerate(kinds):
                 mm = (labels == lab) & (groups == g)
-                ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8,
-                           label=f"{lab} ({g})")
+                ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8)
+        split_handles = [Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)]
+        class_legend(ax, labels, colors, split_handles)
     ax.set_title(title)
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=1 if len(colors) <= 10 else 2)
     save_figure(fig, path)
+    return fig
 
 
 def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None) -> None:
