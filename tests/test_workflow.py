@@ -127,6 +127,12 @@ def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
     assert json.loads(out.read_text()) == before  # same inputs and params: same result
     r = subprocess.run([sys.executable, "scripts/compare.py", "dataset=synth"], cwd=project, capture_output=True, text=True)
     assert r.returncode != 0 and "give the wildcard(s) ['fs', 'split']" in r.stderr
+    # a rule whose memory estimate reads its inputs' sizes (mem_from_input)
+    fig = project / "results/synth/maps/tsne_labels.png"
+    fig.unlink()
+    r = subprocess.run([sys.executable, "scripts/plot_map.py", "dataset=synth", "mapmethod=tsne"], cwd=project,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and fig.read_bytes()[:4] == b"\x89PNG", r.stdout + r.stderr
     snakemake(project)  # what depends on the rewritten file is brought up to date
 
 

@@ -130,7 +130,12 @@ def mem_from_input(factor=3, floor=1000, key=None):
     """Memory estimate (MB) from the size of the inputs (or of input *key*), for the scheduler and cluster profiles."""
 
     def f(wildcards, input, attempt):
-        size = input.size_mb
+        try:
+            size = input.size_mb
+        except (
+            AttributeError
+        ):  # plain paths: a job built outside a run (imagespace.mock)
+            size = sum(os.path.getsize(p) for p in input if os.path.exists(p)) / 2**20
         if key and os.path.exists(input[key]):
             size = os.path.getsize(input[key]) / 1e6
         return int(max(floor, factor * size) * attempt)
