@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import summary  # noqa: E402
-from imagespace.util import logged_errors, setup_logging, write_json, write_text  # noqa: E402
+from imagespace.util import console, logged_errors, setup_logging, write_json, write_text  # noqa: E402
 
 
 def main(snakemake):
@@ -32,8 +32,8 @@ def main(snakemake):
         for w in s["warnings"]:
             log.warning("%s", w)
         if s["warnings"]:  # on the console too, not only in the log
-            print(f"imagespace: {len(s['warnings'])} warning(s) for dataset {snakemake.wildcards.dataset!r} "
-                  f"(top of {snakemake.output.md}):\n" + "\n".join(f"  - {w}" for w in s["warnings"]), file=sys.stderr)
+            console(f"imagespace: {len(s['warnings'])} warning(s) for dataset {snakemake.wildcards.dataset!r} "
+                    f"(top of {snakemake.output.md}):\n" + "\n".join(f"  - {w}" for w in s["warnings"]))
 
 
 if __name__ == "__main__":

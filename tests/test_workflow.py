@@ -138,8 +138,11 @@ def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
 
 def test_same_config_gives_same_numbers(project, tmp_path):
     before = json.loads((project / "results/synth/summary.json").read_text())
-    snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")
+    proc = snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")
     after = json.loads((project / "results/synth/summary.json").read_text())
+    # the summary's warnings reach the console, not only summary.md and the log (this tiny set has some)
+    assert after["warnings"] and "warning(s) for dataset 'synth'" in proc.stdout + proc.stderr
+    assert all(w in proc.stdout + proc.stderr for w in after["warnings"])
     assert after["compare"] == before["compare"]
     assert after["clustering"]["kmeans"] == before["clustering"]["kmeans"]
 

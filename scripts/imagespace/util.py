@@ -73,6 +73,13 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     return logging.getLogger("imagespace")
 
 
+def console(text: str) -> None:
+    """Write *text* on the console (the terminal's stderr, also after a rule's stderr went to its log)."""
+    stream = _CONSOLE if _CONSOLE is not None else sys.stderr
+    stream.write(text.rstrip("\n") + "\n")
+    stream.flush()
+
+
 def console_cause(exc: BaseException) -> None:
     """The failure's cause in one line on the console (the traceback is in the log)."""
     if _CONSOLE is None:
@@ -81,8 +88,7 @@ def console_cause(exc: BaseException) -> None:
     kind = "" if isinstance(exc, (InputError, ValueError)) else f"{type(exc).__name__}: "
     if len(text) > 500:
         text = text[:497] + "..."
-    _CONSOLE.write(f"imagespace error: {kind}{text} (traceback: {_LOGFILE})\n")
-    _CONSOLE.flush()
+    console(f"imagespace error: {kind}{text} (traceback: {_LOGFILE})")
 
 
 def die_with_parent(parent_pid: int) -> None:
