@@ -18,17 +18,6 @@ def main(snakemake):
                           snakemake.params.train_split, list(i.evaluation), list(i.probes))
         write_json(snakemake.output.json, s)
         write_text(snakemake.output.md, summary.markdown(s) + "\n")
-        if s["alignment"]:
-            import pandas as pd
-
-            from imagespace.util import write_table
-
-            write_table(snakemake.output.leaderboard, pd.DataFrame(s["alignment"]))
-            summary.plot_leaderboard(s["alignment"], snakemake.output.leaderboard_png, title=f"{snakemake.wildcards.dataset}: representations vs humans",
-                                     splits=s["alignment_splits"])
-        else:
-            write_text(snakemake.output.leaderboard, "feature_set\n")
-            summary.plot_leaderboard([], snakemake.output.leaderboard_png, title="no human space")
         for w in s["warnings"]:
             log.warning("%s", w)
         if s["warnings"]:  # on the console too, not only in the log

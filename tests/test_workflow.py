@@ -72,6 +72,9 @@ def test_complete_run_writes_summary_and_figures(project):
             assert 0 <= r["disparity"] <= 1 and r["permutation_p"] >= 1 / 200
     # the synthetic "human" space is a function of the images: PCA must beat shuffled rows
     assert s["compare"]["pca"]["train"]["permutation_p"] < 0.01
+    # a leaderboard only where there is a human space to rank against
+    assert (project / "results/synth/leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (project / "results/shapes/leaderboard.png").exists() and not (project / "results/shapes/leaderboard.tsv").exists()
     assert "compare" not in json.loads((project / "results/shapes/summary.json").read_text()) or not json.loads(
         (project / "results/shapes/summary.json").read_text()
     )["compare"]

@@ -147,4 +147,6 @@ def all_targets():
     out = []
     for d in target_datasets():
         out += [f"results/{d}/summary.json", f"results/{d}/summary.md"]
+        if compare_pairs(d):  # a human space to rank the representations against
+            out += [f"results/{d}/leaderboard.tsv", f"results/{d}/leaderboard.png"]
     return out

@@ -56,18 +56,6 @@ rule summary:
             category="{dataset}",
             subcategory="0 summary",
         ),
-        leaderboard=report(
-            "results/{dataset}/leaderboard.tsv",
-            caption="../report/leaderboard.rst",
-            category="{dataset}",
-            subcategory="0 summary",
-        ),
-        leaderboard_png=report(
-            "results/{dataset}/leaderboard.png",
-            caption="../report/leaderboard.rst",
-            category="{dataset}",
-            subcategory="0 summary",
-        ),
     log:
         "logs/{dataset}/summary.log",
     conda:
@@ -82,3 +70,32 @@ rule summary:
         train_split=lambda w: S(w.dataset, "alignment")["train_split"],
     script:
         "../../scripts/summary.py"
+
+
+# only for datasets compared with a human space (all_targets): no empty leaderboard without one
+rule leaderboard:
+    input:
+        summary="results/{dataset}/summary.json",
+        lib=lib("leaderboard"),
+    output:
+        table=report(
+            "results/{dataset}/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="{dataset}",
+            subcategory="0 summary",
+        ),
+        figure=report(
+            "results/{dataset}/leaderboard.png",
+            caption="../report/leaderboard.rst",
+            category="{dataset}",
+            subcategory="0 summary",
+        ),
+    log:
+        "logs/{dataset}/leaderboard.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../../scripts/leaderboard.py"
