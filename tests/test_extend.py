@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,30 +54,35 @@ def _changed_files(work: Path) -> list[str]:
     return out
 
 
-def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_path):
-    work = copy_project(tmp_path / "project")
-    # 1. the library: the method's function and its table entry
-    embed_py = work / "scripts/imagespace/embed.py"
-    text = embed_py.read_text()
-    assert text.count("METHODS: dict[str, Method] = {") == 1 and text.count('        Method("isomap",') == 1
-    text = text.replace("METHODS: dict[str, Method] = {", TOY_FUNCTION.lstrip("\n") + "METHODS: dict[str, Method] = {")
-    embed_py.write_text(text.replace('        Method("isomap",', TOY_ENTRY + '        Method("isomap",'))
-    # 2. the schema: the enum of methods and the method's parameter block
+def _add_method(work: Path, lib: str, function: str, entry: str, anchor: str, schema_edits, test_name: str, test: str) -> None:
+    """Add a method as a developer would, in three files: its function and table entry in *lib* (the entry
+    before the line *anchor*), the schema (*schema_edits*: (old, new, times old occurs)) and a test; check
+    that nothing else changed and that the new test passes."""
+    path = work / lib
+    text = path.read_text()
+    assert text.count("METHODS: dict[str, Method] = {") == 1 and text.count(anchor) == 1
+    text = text.replace("METHODS: dict[str, Method] = {", function.lstrip("\n") + "METHODS: dict[str, Method] = {")
+    path.write_text(text.replace(anchor, entry + anchor))
     schema = work / "workflow/schemas/config.schema.yaml"
     text = schema.read_text()
-    assert text.count("enum: [tsne, lle, mds, isomap]") == 1 and text.count("\n  clustering:\n") == 1
-    text = text.replace("enum: [tsne, lle, mds, isomap]", "enum: [tsne, lle, mds, isomap, randproj]")
-    schema.write_text(text.replace("\n  clustering:\n", "\n" + TOY_SCHEMA + "  clustering:\n"))
-    # 3. a test
+    for old, new, times in schema_edits:
+        assert text.count(old) == times, old
+        text = text.replace(old, new)
+    schema.write_text(text)
     (work / "tests").mkdir()
-    (work / "tests/test_randproj.py").write_text(TOY_TEST)
-
-    assert _changed_files(work) == ["scripts/imagespace/embed.py", "tests/test_randproj.py", "workflow/schemas/config.schema.yaml"]
-    import subprocess
-
-    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(work / "tests/test_randproj.py")],
+    (work / "tests" / test_name).write_text(test)
+    assert _changed_files(work) == sorted([lib, f"tests/{test_name}", "workflow/schemas/config.schema.yaml"])
+    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(work / "tests" / test_name)],
                           cwd=work, capture_output=True, text=True, env={"PYTHONPATH": str(work / "scripts"), "PATH": "/usr/bin:/bin"})
     assert unit.returncode == 0, unit.stdout + unit.stderr
+
+
+def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_path):
+    work = copy_project(tmp_path / "project")
+    _add_method(work, "scripts/imagespace/embed.py", TOY_FUNCTION, TOY_ENTRY, '        Method("isomap",',
+                [("enum: [tsne, lle, mds, isomap]", "enum: [tsne, lle, mds, isomap, randproj]", 1),
+                 ("\n  clustering:\n", "\n" + TOY_SCHEMA + "  clustering:\n", 1)],
+                "test_randproj.py", TOY_TEST)
 
     cfg = {
         "datasets": {
@@ -135,25 +141,10 @@ def test_birch_finds_two_blobs():
 
 def test_a_new_clustering_method_needs_three_files_and_runs(tmp_path):
     work = copy_project(tmp_path / "project")
-    lib = work / "scripts/imagespace/cluster.py"
-    text = lib.read_text()
-    assert text.count("METHODS: dict[str, Method] = {") == 1 and text.count('        Method("kmeans",') == 1
-    text = text.replace("METHODS: dict[str, Method] = {", TOY_CLUSTER_FUNCTION.lstrip("\n") + "METHODS: dict[str, Method] = {")
-    lib.write_text(text.replace('        Method("kmeans",', TOY_CLUSTER_ENTRY + '        Method("kmeans",'))
-    schema = work / "workflow/schemas/config.schema.yaml"
-    text = schema.read_text()
-    assert text.count("enum: [kmeans, gmm, dbscan, agglomerative]") == 2 and text.count("\n  stats:\n") == 1
-    text = text.replace("enum: [kmeans, gmm, dbscan, agglomerative]", "enum: [birch, kmeans, gmm, dbscan, agglomerative]")
-    schema.write_text(text.replace("\n  stats:\n", "\n" + TOY_CLUSTER_SCHEMA + "  stats:\n"))
-    (work / "tests").mkdir()
-    (work / "tests/test_birch.py").write_text(TOY_CLUSTER_TEST)
-
-    assert _changed_files(work) == ["scripts/imagespace/cluster.py", "tests/test_birch.py", "workflow/schemas/config.schema.yaml"]
-    import subprocess
-
-    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(work / "tests/test_birch.py")],
-                          cwd=work, capture_output=True, text=True, env={"PYTHONPATH": str(work / "scripts"), "PATH": "/usr/bin:/bin"})
-    assert unit.returncode == 0, unit.stdout + unit.stderr
+    _add_method(work, "scripts/imagespace/cluster.py", TOY_CLUSTER_FUNCTION, TOY_CLUSTER_ENTRY, '        Method("kmeans",',
+                [("enum: [kmeans, gmm, dbscan, agglomerative]", "enum: [birch, kmeans, gmm, dbscan, agglomerative]", 2),
+                 ("\n  stats:\n", "\n" + TOY_CLUSTER_SCHEMA + "  stats:\n", 1)],
+                "test_birch.py", TOY_CLUSTER_TEST)
 
     cfg = {
         "datasets": {"shapes": {"source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 2},

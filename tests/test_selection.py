@@ -48,22 +48,24 @@ def test_subsample_is_stratified_within_each_split_and_before_the_split_fraction
     assert {counts[("train", c)] for c in ("circle", "square", "triangle")} == {12}
 
 
+def _few_squares(tmp_path, n_per_class: int, squares: int) -> dict:
+    """A class-folder source of generated shapes in which the squares keep only *squares* images."""
+    synthetic.write_folder(tmp_path / "all", n_per_class=n_per_class, size=12, seed=1)
+    for p in sorted((tmp_path / "all/square").glob("*.png"))[squares:]:
+        p.unlink()
+    return {"type": "class_folders", "root": str(tmp_path / "all")}
+
+
 def test_max_per_class_caps_only_the_large_classes(tmp_path):
-    synthetic.write_folder(tmp_path / "all", n_per_class=10, size=12, seed=1)
-    for p in sorted((tmp_path / "all/square").glob("*.png"))[4:]:
-        p.unlink()  # squares: 4 images
     info = {}
-    records, _ = collect("f", {"source": {"type": "class_folders", "root": str(tmp_path / "all")}, "max_per_class": 6}, info)
+    records, _ = collect("f", {"source": _few_squares(tmp_path, 10, 4), "max_per_class": 6}, info)
     assert Counter(r.label for r in records) == {"circle": 6, "square": 4, "triangle": 6}
     assert info["max_per_class_left_out"] == 8
 
 
 def test_min_per_class_drops_small_classes_and_lists_their_images(tmp_path):
-    synthetic.write_folder(tmp_path / "all", n_per_class=6, size=12, seed=1)
-    for p in sorted((tmp_path / "all/square").glob("*.png"))[2:]:
-        p.unlink()  # squares: 2 images
     info = {}
-    records, skips = collect("f", {"source": {"type": "class_folders", "root": str(tmp_path / "all")}, "min_per_class": 3}, info)
+    records, skips = collect("f", {"source": _few_squares(tmp_path, 6, 2), "min_per_class": 3}, info)
     assert Counter(r.label for r in records) == {"circle": 6, "triangle": 6}
     small = [s for s in skips if s.kind == "small_class"]
     assert len(small) == 2 and all("'square'" in s.reason and "min_per_class = 3" in s.reason for s in small)
