@@ -741,3 +741,32 @@ def test_csv_manifest_line_numbers_with_blank_lines_and_bom(tmp_path):
         ("missing_file", f"{csv} line 5: image file not found"),
         ("missing_label", f"{csv} line 6: label column 'label' is empty"),
     ]
+
+
+def test_upscale_small_enlarges_by_integer_factors_and_never_beyond(tmp_path):
+    """images.upscale_small (pad): the seed's "x4 under 100 px, x2 under 200 px", then shrink to fit, pad."""
+    from imagespace.images import resize
+
+    def content_box(img):  # (height, width) of the dark object on the white padding
+        a = np.asarray(img)
+        rows, cols = np.flatnonzero((a < 128).any(axis=1)), np.flatnonzero((a < 128).any(axis=0))
+        return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+    rules = [[16, 4], [32, 2]]
+    black = lambda w, h: Image.new("L", (w, h), 0)  # noqa: E731
+    assert content_box(resize(black(12, 8), (64, 64), "pad", "nearest", upscale_small=rules)) == (32, 48)  # x4
+    assert content_box(resize(black(30, 20), (64, 64), "pad", "nearest", upscale_small=rules)) == (40, 60)  # x2
+    assert content_box(resize(black(50, 20), (64, 64), "pad", "nearest", upscale_small=rules)) == (20, 50)  # kept
+    assert content_box(resize(black(28, 12), (64, 32), "pad", "nearest", upscale_small=rules)) == (14, 32)  # x2 = 56 x 24, shrunk: 32 x 13.7
+    assert content_box(resize(black(50, 20), (64, 64), "pad", "nearest")) == (26, 64)  # without it: scaled to fit
+    # through ingest: the option is part of the images block
+    d = tmp_path / "imgs"
+    (d / "a").mkdir(parents=True)
+    black(30, 20).save(d / "a" / "small.png")
+    Image.new("L", (60, 40), 0).save(d / "a" / "large.png")
+    cfg = {"source": {"type": "class_folders", "root": str(d)}, "duplicates": {"check": False},
+           "images": {"size": [64, 64], "resize": "pad", "resample": "nearest", "upscale_small": [[32, 2]]}}
+    manifest, images, _, info = run(tmp_path, cfg)
+    boxes = {n: content_box(images[i][:, :, 0]) for i, n in enumerate(manifest["name"])}
+    assert boxes == {"a/large.png": (40, 60), "a/small.png": (40, 60)}
+    assert info["image_options"]["upscale_small"] == [[32.0, 2]]

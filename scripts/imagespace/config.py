@@ -51,6 +51,7 @@ def image_options(cfg: dict | None) -> dict:
         "resample": o["resample"],
         "exif_transpose": bool(o["exif_transpose"]),
         "background": tuple(o["background"]),
+        "upscale_small": None if o["upscale_small"] is None else [[float(b), int(f)] for b, f in o["upscale_small"]],
     }
 
 

@@ -67,6 +67,14 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
     return num
 
 
+def own_images(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of *manifest* that are images of the collection, not augmented copies made by ``balance``
+    (those have no human data)."""
+    if "augmented_from" not in manifest.columns:
+        return manifest
+    return manifest[manifest["augmented_from"].fillna("").astype(str) == ""]
+
+
 def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Return (table with columns id, name, dim_1..dim_k for ingested images of *split*, notes).
 
@@ -74,7 +82,7 @@ def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) 
     """
     path = Path(spec["path"])
     df = read_matrix(path, spec)
-    kept = manifest[manifest["split"] == split]
+    kept = own_images(manifest[manifest["split"] == split])
     notes: list[str] = []
     if spec.get("id_column"):
         id_col = spec["id_column"]
@@ -123,7 +131,7 @@ def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: in
     g = synthetic.generate(**kw)
     H = synthetic.human_space(g["latent"], g["labels"], k=dims, seed=int(kw.get("seed", 0)))
     by_name = {str(n): i for i, n in enumerate(g["names"])}
-    kept = manifest[manifest["split"] == split]
+    kept = own_images(manifest[manifest["split"] == split])
     rows = [by_name[n] for n in kept["name"]]
     table = pd.DataFrame(H[rows], columns=[f"dim_{i + 1}" for i in range(dims)])
     table.insert(0, "name", kept["name"].to_numpy())

@@ -182,7 +182,7 @@ def _describe_files(args) -> np.ndarray:
     def decoded():
         for p in paths:
             yield images.load_image(p, tuple(size), opts["color"], opts["resize"], opts["resample"],
-                                    opts["exif_transpose"], opts["background"])[0]
+                                    opts["exif_transpose"], opts["background"], opts.get("upscale_small"))[0]
 
     return describe_all(decoded(), opts["background"], groups)
 

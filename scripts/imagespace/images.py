@@ -52,14 +52,38 @@ def normalise_mode(img: Image.Image, color: str, background=(255, 255, 255)) -> 
     return img.convert("RGB")
 
 
-def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, background=(255, 255, 255)) -> Image.Image:
-    """Resize to ``size`` = (height, width) with mode stretch / center_crop / pad."""
+def upscale_factor(longer_side: int, rules) -> int:
+    """The enlargement ``upscale_small`` gives an image whose longer side is *longer_side*: the factor of
+    the first ``[below, factor]`` rule with ``longer_side < below``, else 1."""
+    for below, factor in rules or ():
+        if longer_side < below:
+            return int(factor)
+    return 1
+
+
+def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, background=(255, 255, 255),
+           upscale_small=None) -> Image.Image:
+    """Resize to ``size`` = (height, width) with mode stretch / center_crop / pad.
+
+    *upscale_small* (pad only; ``[[below, factor], ...]``): small images are enlarged by an
+    integer factor (:func:`upscale_factor`), then shrunk to fit if too large, never enlarged
+    further, and padded; without it pad scales every image to fit the frame.
+    """
     h, w = int(size[0]), int(size[1])
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode {mode!r} not one of {RESIZE_MODES}")
+    rs = RESAMPLE[resample]
+    if mode == "pad" and upscale_small is not None:
+        f = upscale_factor(max(img.size), upscale_small)
+        if f > 1:
+            img = img.resize((img.size[0] * f, img.size[1] * f), rs)
+        if img.size[0] <= w and img.size[1] <= h:  # fits: centred on the background, not enlarged
+            fill = Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0)) if img.mode == "L" else tuple(background)
+            canvas = Image.new(img.mode, (w, h), fill)
+            canvas.paste(img, ((w - img.size[0]) // 2, (h - img.size[1]) // 2))
+            return canvas
     if img.size == (w, h):
         return img  # exact no-op: pixels untouched
-    rs = RESAMPLE[resample]
     if mode == "stretch":
         return img.resize((w, h), rs)
     if mode == "center_crop":
@@ -69,7 +93,8 @@ def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, ba
     return ImageOps.pad(img, (w, h), method=rs, color=fill, centering=(0.5, 0.5))
 
 
-def load_image(path, size, color: str, resize_mode: str, resample: str, exif_transpose: bool = True, background=(255, 255, 255)):
+def load_image(path, size, color: str, resize_mode: str, resample: str, exif_transpose: bool = True, background=(255, 255, 255),
+               upscale_small=None):
     """Read one image file; return (array H x W x C uint8, original (width, height), original mode).
 
     Raises the underlying PIL/OS error for unreadable or truncated files; the
@@ -80,18 +105,20 @@ def load_image(path, size, color: str, resize_mode: str, resample: str, exif_tra
         orig_size, orig_mode = im.size, im.mode
         if exif_transpose:
             im = ImageOps.exif_transpose(im)
-        return from_pil(im, size, color, resize_mode, resample, background), orig_size, orig_mode
+        return from_pil(im, size, color, resize_mode, resample, background, upscale_small), orig_size, orig_mode
 
 
-def from_pil(im: Image.Image, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255)) -> np.ndarray:
+def from_pil(im: Image.Image, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255),
+             upscale_small=None) -> np.ndarray:
     im = normalise_mode(im, color, background)
     if size is not None:
-        im = resize(im, size, resize_mode, resample, background)
+        im = resize(im, size, resize_mode, resample, background, upscale_small)
     arr = np.asarray(im, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def from_array(arr: np.ndarray, size, color: str, resize_mode: str, resample: str) -> np.ndarray:
+def from_array(arr: np.ndarray, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255),
+               upscale_small=None) -> np.ndarray:
     """Bring an in-memory image (H x W, H x W x C; any numeric dtype) to the configured shape."""
     arr = np.asarray(arr)
     if arr.dtype != np.uint8:
@@ -104,4 +131,4 @@ def from_array(arr: np.ndarray, size, color: str, resize_mode: str, resample: st
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     im = Image.fromarray(arr)
-    return from_pil(im, size, color, resize_mode, resample)
+    return from_pil(im, size, color, resize_mode, resample, background, upscale_small)

@@ -2,7 +2,8 @@
 
 Outputs (all written atomically):
 
-* ``manifest.tsv``  – index, id, split, name, label, subtype, path, orig_width, orig_height, orig_mode
+* ``manifest.tsv``  – index, id, split, name, label, subtype, path, orig_width, orig_height, orig_mode, augmented_from, augmentation
+  (the last two: the source id and the transform of a copy made by ``balance``; empty otherwise)
 * ``images.npy``    – uint8 array (N, H, W, C) in manifest order; open with ``np.load(..., mmap_mode="r")``
 * ``skipped.tsv``   – every file or row that was not ingested, with the reason
 * ``duplicates.tsv`` – groups of identical or near-identical images (:mod:`imagespace.duplicates`)
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imagespace import balance
 from imagespace import duplicates as dup
 from imagespace import images as im
 from imagespace.config import image_options, with_defaults
@@ -27,7 +29,8 @@ from imagespace.util import InputError, atomic_path, natural_key, write_json, wr
 
 log = logging.getLogger("imagespace.ingest")
 
-MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode"]
+MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode",
+                    "augmented_from", "augmentation"]
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
 
 
@@ -37,13 +40,14 @@ def _decode(rec: Record, opts: dict, hashes: bool = False):
         if rec.array is not None:
             arr = np.asarray(rec.array)
             orig = (arr.shape[1], arr.shape[0], f"array:{arr.dtype}")
-            out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"])
+            out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["background"],
+                                opts["upscale_small"])
             source = arr.tobytes() if hashes else b""
         else:
             source = Path(rec.path).read_bytes() if hashes else b""  # read once: decoded and hashed
             out, (w, h), mode = im.load_image(
                 io.BytesIO(source) if hashes else rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"],
-                opts["exif_transpose"], opts["background"]
+                opts["exif_transpose"], opts["background"], opts["upscale_small"]
             )
             orig = (w, h, mode)
         return out, orig, None, ((dup.content_hash(source), dup.perceptual_hash(out)) if hashes else None)
@@ -92,6 +96,8 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     out_images = Path(out_images)
     rows, n_kept, hashes = [], 0, []
     groups, dropped = [], []
+    bcfg = with_defaults(ds_cfg.get("balance"), "dataset.balance")
+    bplan, balanced_out = None, []
     with atomic_path(out_images, suffix=".npy") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records),) + tuple(shape))
         with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
@@ -113,21 +119,37 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         if n_kept == 0:
             raise InputError(f"dataset {dataset!r}: none of the {len(records)} images could be read")
         keep = np.arange(n_kept)
+        manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS[:-2])
         if check:
             groups = dup.find_groups(arr[:n_kept], [h[0] for h in hashes], dcfg["max_hamming"], dcfg["max_pixel_difference"],
                                      phashes=[h[1] for h in hashes])
             if dcfg["dedupe"] == "keep_first":
                 dropped = [(r, g["rows"][0]) for g in groups for r in g["rows"][1:]]
                 keep = np.setdiff1d(keep, [r for r, _ in dropped])
-        if len(keep) < len(records):
-            # compact: copy the kept rows into a correctly-shaped file, chunk by chunk
+        entries = [(int(r), "") for r in keep]  # (decoded row, transform) of every image of the final array
+        if bcfg["target"] is not None:
+            kept = manifest.iloc[keep]
+            bplan = balance.plan(kept["label"], kept["split"], bcfg["target"], bcfg["augment"], bcfg["drop"],
+                                 int(with_defaults(ds_cfg, "dataset")["split_seed"]), square=shape[0] == shape[1])
+            balanced_out = np.setdiff1d(keep, keep[bplan.keep])
+            entries = [(int(keep[i]), "") for i in bplan.keep] + [(int(keep[i]), t) for i, t in bplan.copies]
+            rank = manifest["split"].map({s: i for i, s in enumerate(split_order)}).to_numpy()
+            names = manifest["name"].to_numpy()
+            entries.sort(key=lambda e: (rank[e[0]], names[e[0]] + (f"@{e[1]}" if e[1] else "")))
+        if [e[0] for e in entries] != list(range(len(records))):
+            # rewrite: the kept rows (and the augmented copies) into a correctly-shaped file, chunk by chunk
             del arr
             src = np.load(tmp, mmap_mode="r")
             tmp2 = tmp.with_name(tmp.name + ".compact.npy")
             try:
-                dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(len(keep),) + tuple(shape))
-                for a in range(0, len(keep), 1024):
-                    dst[a:a + 1024] = src[keep[a:a + 1024]]
+                dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(len(entries),) + tuple(shape))
+                for a in range(0, len(entries), 1024):
+                    part = entries[a:a + 1024]
+                    block = src[[r for r, _ in part]]
+                    for j, (_, t) in enumerate(part):
+                        if t:
+                            block[j] = balance.apply(block[j], t)
+                    dst[a:a + len(part)] = block
                 dst.flush()
                 del dst, src
                 os.replace(tmp2, tmp)
@@ -135,17 +157,32 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
                 tmp2.unlink(missing_ok=True)
         else:
             del arr
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     table, counts = dup.describe(groups, manifest)
     for r, first in dropped:
         m, f = manifest.iloc[r], manifest.iloc[first]
         skips.append(Skip(m["split"], m["name"], m["path"], f"duplicate of {f['id']} ({f['split']}); duplicates.dedupe: keep_first",
                           "duplicate", True))
     if dropped:
-        manifest = manifest.iloc[keep].reset_index(drop=True)
-        manifest["index"] = np.arange(len(manifest))
-        n_kept = len(manifest)
         log.warning("dataset %s: %d duplicate images dropped (duplicates.dedupe: keep_first)", dataset, len(dropped))
+    if bplan is not None:
+        for r in balanced_out:
+            m = manifest.iloc[r]
+            skips.append(Skip(m["split"], m["name"], m["path"], f"class {m['label']!r} has more than balance.target = "
+                              f"{bplan.target} training images", "balance", True))
+        selection["balance"] = bplan.info()
+        log.info("dataset %s: balanced the %s split to %d images per class: %d images left out, %d augmented copies added",
+                 dataset, bplan.split, bplan.target, len(balanced_out), len(bplan.copies))
+    src_rows = np.array([r for r, _ in entries], dtype=np.int64)
+    made = np.array([t for _, t in entries], dtype=object)
+    manifest = manifest.iloc[src_rows].reset_index(drop=True)
+    copy = made != ""
+    manifest["augmented_from"] = np.where(copy, manifest["id"], "")
+    manifest["augmentation"] = made
+    for col in ("id", "name"):
+        manifest.loc[copy, col] = manifest.loc[copy, col] + "@" + manifest.loc[copy, "augmentation"]
+    manifest["index"] = np.arange(len(manifest))
+    manifest = manifest[MANIFEST_COLUMNS]
+    n_kept = len(manifest)
     if out_duplicates:
         write_table(out_duplicates, table)
     if counts["duplicate_groups"]:

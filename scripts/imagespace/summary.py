@@ -13,9 +13,11 @@ CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
           cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
-          train_split: str = "train", evaluation: list[str] = (), probes: list[str] = ()) -> dict:
+          train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
+          min_trustworthiness: float = 0.0) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on
-    (the leaderboard ranks by the other splits first)."""
+    (the leaderboard ranks by the other splits first). Classes with fewer than *small_class_warning* images
+    (augmented copies not counted) and maps with a trustworthiness under *min_trustworthiness* are warnings."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -94,8 +96,11 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
                 out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
     out["alignment_splits"] = split_order({sp for v in out["compare"].values() for sp in v}, train_split)
     out["alignment"] = leaderboard(out["compare"], out["alignment_splits"]) if out["compare"] else []
-    if ing["n_skipped"]:
-        out["warnings"].append(f"{ing['n_skipped']} files/rows skipped at ingest ({ing['skipped_by_kind']}); see ingest/skipped.tsv")
+    problems = {k: v for k, v in ing["skipped_by_kind"].items() if k not in CHOSEN_SKIPS}
+    if problems:
+        out["warnings"].append(f"{sum(problems.values())} files/rows skipped at ingest ({problems}); see ingest/skipped.tsv")
+    out["warnings"] += small_class_warnings(ing, small_class_warning)
+    out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
     for fs, by_method in out["clustering_by_feature_set"].items():
         for method, e in by_method.items():
@@ -103,6 +108,34 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             if w:
                 out["warnings"].append(f"clustering {method} on {fs}: {w}")
     return out
+
+
+# images left out on purpose by a selection setting (listed in skipped.tsv, not a problem of the input)
+CHOSEN_SKIPS = ("small_class", "not_selected", "balance", "duplicate")
+
+
+def small_class_warnings(ing: dict, threshold: int) -> list[str]:
+    """A warning naming the classes with fewer than *threshold* images of their own (augmented copies not counted)."""
+    copies = ((ing.get("selection") or {}).get("balance") or {}).get("per_class") or {}
+    own = {c: n - (copies.get(c) or {}).get("added", 0) for c, n in ing["classes"].items()}
+    small = {c: n for c, n in own.items() if n < threshold}
+    if not small:
+        return []
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(small.items(), key=lambda kv: kv[1])[:10])
+    more = f" and {len(small) - 10} more" if len(small) > 10 else ""
+    return [f"{len(small)} of {len(own)} classes have fewer than {threshold} images (small_class_warning): {listed}{more}; "
+            "their per-class scores rest on very few images"]
+
+
+def trustworthiness_warnings(out: dict, threshold: float) -> list[str]:
+    """Warnings for 2-D maps whose trustworthiness is under *threshold*."""
+    warn = []
+    for name, info in sorted(out["maps"].items()):
+        t = (info.get("trustworthiness") or {}).get("value")
+        if t is not None and t < threshold:
+            warn.append(f"map {name}: trustworthiness {t:.3f} < {threshold:g}: many of the neighbours it shows are not neighbours "
+                        f"in {info['trustworthiness'].get('space', 'the input space')}; read its layout with care")
+    return warn
 
 
 def duplicate_warnings(d: dict) -> list[str]:

@@ -67,6 +67,7 @@ def ingest_settings(dataset):
         "min_per_class",
         "max_per_class",
         "subsample",
+        "balance",
     )
     return iscfg.canonical(
         {**{k: ds[k] for k in keys if k in ds}, "images": image_settings(dataset)}
