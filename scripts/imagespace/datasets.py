@@ -249,25 +249,49 @@ def to_uint8(values: np.ndarray, where) -> np.ndarray:
     non-negative whole numbers up to 65535 are 16-bit (divided by 257); anything else
     is scaled linearly from the dataset's range. Callers skip rows with NaN first.
     """
-    a = np.asarray(values)
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype == bool:
-        return a.astype(np.uint8) * 255
-    if not np.issubdtype(a.dtype, np.number):
-        raise InputError(f"{where}: image array has non-numeric dtype {a.dtype}")
-    f = np.nan_to_num(a.astype(np.float64))
-    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    return stacks_to_uint8([values], where)[0]
+
+
+def _as_float(a: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(a.astype(np.float64), copy=False)
+
+
+def stacks_to_uint8(arrays: list, where) -> list[np.ndarray]:
+    """:func:`to_uint8` for several stacks of one dataset (e.g. its train and test files) with ONE
+    scale decided from all of them together: a test file in 0..255 next to a train file whose
+    values happen to stay within 0..1 is not stretched differently. Returns one array per stack."""
+    arrays = [np.asarray(a) for a in arrays]
+    if all(a.dtype == np.uint8 for a in arrays):
+        return arrays
+    if all(a.dtype == bool for a in arrays):
+        return [a.astype(np.uint8) * 255 for a in arrays]
+    for a in arrays:
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise InputError(f"{where}: image array has non-numeric dtype {a.dtype}")
+    lo, hi, whole = np.inf, -np.inf, True
+    for a in arrays:  # one pass for the range, a second for the conversion: one float copy at a time
+        if not a.size:
+            continue
+        f = _as_float(a)
+        lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
+        whole = whole and (np.issubdtype(a.dtype, np.integer) or a.dtype == bool or np.array_equal(f, np.rint(f)))
+    if lo > hi:  # nothing but empty stacks
+        lo = hi = 0.0
     if lo >= 0 and hi <= 1.0:
-        f = f * 255.0
+        def scale(f):
+            return f * 255.0
     elif lo >= 0 and hi <= 255:
-        pass
-    elif lo >= 0 and hi <= 65535 and (np.issubdtype(a.dtype, np.integer) or np.array_equal(f, np.rint(f))):
-        f = f / 257.0
+        def scale(f):
+            return f
+    elif lo >= 0 and hi <= 65535 and whole:
+        def scale(f):
+            return f / 257.0
     else:
         log.warning("%s: pixel values span [%g, %g]; scaled linearly to 0..255", where, lo, hi)
-        f = (f - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(f)
-    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+
+        def scale(f):
+            return (f - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(f)
+    return [np.clip(np.rint(scale(_as_float(a))), 0, 255).astype(np.uint8) for a in arrays]
 
 
 def _array_records(images, labels, subtypes=None, names=None, split_values=None):
@@ -282,10 +306,71 @@ def _array_records(images, labels, subtypes=None, names=None, split_values=None)
     return recs
 
 
+def _label_key(value) -> str:
+    """The text a label value is matched on in ``class_names``: 3, "3", "03", "3.0" and 3.0 are all "3"."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    s = str(value).strip()
+    try:
+        return str(int(s))
+    except ValueError:
+        pass
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def _class_name_map(names, where: str) -> dict[str, str]:
+    """{label key: class name} from ``class_names``: a list indexed by the label value, or a
+    {label value: name} mapping (keys may be numbers or text). Two labels may share a name
+    (their classes are merged); one label with two names is an error."""
+    if isinstance(names, dict):
+        items = list(names.items())
+    elif isinstance(names, (list, tuple, np.ndarray)):
+        items = list(enumerate(names))
+    else:
+        raise InputError(f"{where}: class_names must be a list or a {{label: name}} mapping, not {type(names).__name__}")
+    out: dict[str, str] = {}
+    for k, v in items:
+        if _missing(v):
+            continue  # no name: an error only where that label occurs
+        key, name = _label_key(k), str(v).strip()
+        if out.get(key, name) != name:
+            raise InputError(f"{where}: class_names gives label {k!r} two names, {out[key]!r} and {name!r}")
+        out[key] = name
+    return out
+
+
+def _short(obj, limit: int = 200) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _name_labels(labels, table: dict[str, str], names_given, where) -> list[str]:
+    """The class name of every label value; a value without a name is an InputError naming *where* (the labels file)."""
+    labels = list(labels)
+    keys = {v: _label_key(v) for v in dict.fromkeys(labels)}
+    missing = [v for v, k in keys.items() if k not in table]
+    if missing:
+        shown = ", ".join(repr(str(v)) for v in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise InputError(f"{where}: label value(s) {shown} have no name in class_names {_short(names_given)}")
+    return [table[keys[v]] for v in labels]
+
+
 def npz(src: dict, dataset: str):
+    """A NumPy archive: ``images_key`` / ``labels_key`` arrays, optional ``split_key``.
+
+    Class names come from ``class_names_key`` (an array in the archive, indexed by the
+    label value) or from the config's ``class_names`` (list or mapping); giving both is
+    an error, so that the names never depend on which one silently wins.
+    """
     path = Path(src["path"])
     if not path.is_file():
         raise InputError(f"{path}: NumPy archive of dataset {dataset!r} does not exist")
+    if src.get("class_names_key") and src.get("class_names") is not None:
+        raise InputError(f"dataset {dataset!r}: source.class_names and source.class_names_key both name the classes; give one")
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001
@@ -301,8 +386,15 @@ def npz(src: dict, dataset: str):
             raise InputError(f"{path}: {ik!r} has {len(images)} images but {lk!r} has {len(labels)} labels")
         images = to_uint8(images, f"{path} [{ik!r}]")
         if src.get("class_names_key"):
-            names = z[src["class_names_key"]]
-            labels = np.array([str(names[int(v)]) for v in labels])
+            ck = src["class_names_key"]
+            if ck not in keys:
+                raise InputError(f"{path}: class name array {ck!r} not in archive (has {keys})")
+            given = [str(n) for n in z[ck]]
+            table = _class_name_map(given, f"{path} [{ck!r}]")
+            labels = np.array(_name_labels(labels.tolist(), table, given, f"{path} [{lk!r}]"))
+        elif src.get("class_names") is not None:
+            table = _class_name_map(src["class_names"], f"dataset {dataset!r}: source.class_names")
+            labels = np.array(_name_labels(labels.tolist(), table, src["class_names"], f"{path} [{lk!r}]"))
         splits = None
         if src.get("split_key"):
             sk = src["split_key"]
@@ -314,17 +406,45 @@ def npz(src: dict, dataset: str):
     return _array_records(images, labels, split_values=splits), []
 
 
-def pixel_csv(src: dict, dataset: str):
-    """One image per CSV row (header row; optional id column); labels in a separate CSV."""
-    path, lpath = Path(src["path"]), Path(src["labels_path"])
+def _pixel_csv_pairs(src: dict, dataset: str) -> list[tuple[str, Path, Path]]:
+    """(split, pixel CSV, label CSV) for each file pair: ``split_files`` or ``path`` + ``labels_path`` (split "all")."""
+    single = [k for k in ("path", "labels_path") if src.get(k)]
+    if "split_files" in src:
+        if single:
+            raise InputError(f"dataset {dataset!r}: source.split_files replaces source.path and source.labels_path; "
+                             f"give one or the other (remove source.{' and source.'.join(single)})")
+        sf = src["split_files"]
+        if not isinstance(sf, dict) or not sf:
+            raise InputError(f"dataset {dataset!r}: source.split_files must map each split to {{path, labels_path}}")
+        pairs = []
+        for split, files in sf.items():
+            files = files if isinstance(files, dict) else {}
+            lack = [k for k in ("path", "labels_path") if not files.get(k)]
+            if lack:
+                raise InputError(f"dataset {dataset!r}: source.split_files.{split} needs {' and '.join(lack)}")
+            pairs.append((str(split), Path(files["path"]), Path(files["labels_path"])))
+        return pairs
+    if len(single) < 2:
+        lack = [f"source.{k}" for k in ("path", "labels_path") if k not in single]
+        raise InputError(f"dataset {dataset!r}: pixel_csv needs source.path and source.labels_path, or source.split_files "
+                         f"({{split: {{path, labels_path}}}}); {' and '.join(lack)} missing")
+    return [("all", Path(src["path"]), Path(src["labels_path"]))]
+
+
+def _read_pixel_pair(split: str, path: Path, lpath: Path, src: dict, dataset: str, n_pix: int, shape: tuple) -> dict:
+    """One pixel/label CSV pair: float pixel values (NaN where unreadable), row names and labels, not yet scaled."""
     for p in (path, lpath):
         if not p.is_file():
-            raise InputError(f"{p}: file of dataset {dataset!r} does not exist")
-    shape = tuple(int(s) for s in src["shape"])
-    n_pix = int(np.prod(shape))
+            raise InputError(f"{p}: file of dataset {dataset!r}{'' if split == 'all' else f' (split {split!r})'} does not exist")
     id_col = src.get("id_column")
-    pix = pd.read_csv(path, dtype={id_col: str} if id_col else None)  # ids stay text ("007" is not 7)
-    lab = pd.read_csv(lpath, dtype=str, keep_default_na=False)
+    try:
+        pix = pd.read_csv(path, dtype={id_col: str} if id_col else None)  # ids stay text ("007" is not 7)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: cannot read pixel CSV: {exc}") from exc
+    try:
+        lab = pd.read_csv(lpath, dtype=str, keep_default_na=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{lpath}: cannot read label CSV: {exc}") from exc
     label_col = src.get("label_column", lab.columns[-1])
     if label_col not in lab.columns:
         raise InputError(f"{lpath}: label column {label_col!r} not found; columns are {list(lab.columns)}")
@@ -335,35 +455,60 @@ def pixel_csv(src: dict, dataset: str):
             dup = df[id_col][df[id_col].duplicated()]
             if len(dup):
                 raise InputError(f"{p}: duplicate ids in column {id_col!r}, e.g. {dup.iloc[0]!r}")
-        ids = pix[id_col].astype(str).tolist()
+        names = pix[id_col].astype(str).tolist()
         lab_map = dict(zip(lab[id_col].astype(str), lab[label_col]))
+        labels = [lab_map.get(n) for n in names]
         pix = pix.drop(columns=[id_col])
     else:
         if len(pix) != len(lab):
             raise InputError(f"{lpath}: {len(lab)} label rows but {path} has {len(pix)} pixel rows (no id_column to join on)")
-        ids = [None] * len(pix)
-        lab_map = None
+        width = max(6, len(str(len(pix))))
+        names = [f"{i:0{width}d}" for i in range(len(pix))]
+        labels = lab[label_col].tolist()
     if pix.shape[1] != n_pix:
         raise InputError(f"{path}: rows have {pix.shape[1]} pixel columns but shape {list(shape)} needs {n_pix}")
     values = pix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    good = ~np.isnan(values).any(axis=1)
-    # one pixel scale for the whole file (rows with bad values are skipped below and do not count)
-    pixels = np.zeros(values.shape, dtype=np.uint8)
-    if good.any():
-        pixels[good] = to_uint8(values[good], path)
+    return {"split": split, "path": path, "lpath": lpath, "values": values, "good": ~np.isnan(values).any(axis=1),
+            "names": names, "labels": labels, "all_labels": [v for v in lab[label_col] if not _missing(v)]}
+
+
+def pixel_csv(src: dict, dataset: str):
+    """One image per CSV row (header row; optional id column); labels in a separate CSV.
+
+    ``path`` + ``labels_path`` give one file pair (split "all"); ``split_files``
+    ({split: {path, labels_path}}) one pair per split, each read the same way. The
+    pixel scale (see :func:`to_uint8`) is decided once, from the readable rows of all
+    files together. ``class_names`` (list indexed by label value, or mapping) turns
+    label values into names; a label value in a labels file without a name is an error.
+    """
+    pairs = _pixel_csv_pairs(src, dataset)
+    if not src.get("shape"):
+        raise InputError(f"dataset {dataset!r}: pixel_csv needs source.shape ([height, width] or [height, width, channels])")
+    shape = tuple(int(s) for s in src["shape"])
+    n_pix = int(np.prod(shape))
+    parts = [_read_pixel_pair(split, path, lpath, src, dataset, n_pix, shape) for split, path, lpath in pairs]
+    table = None
+    if src.get("class_names") is not None:
+        table = _class_name_map(src["class_names"], f"dataset {dataset!r}: source.class_names")
+        for part in parts:  # every label value in the labels files needs a name, used or not
+            _name_labels(part["all_labels"], table, src["class_names"], part["lpath"])
+    # one pixel scale for all files (rows with bad values are skipped below and do not count)
+    where = ", ".join(str(part["path"]) for part in parts)
+    scaled = stacks_to_uint8([part["values"][part["good"]] for part in parts], where)
     records, skips = [], []
-    width = max(6, len(str(len(values))))
-    for i, row in enumerate(values):
-        name = ids[i] if id_col else f"{i:0{width}d}"
-        if np.isnan(row).any():
-            skips.append(Skip("all", name, str(path), f"{path} data row {i + 1}: non-numeric or missing pixel values", "bad_row", True))
-            continue
-        label = lab_map.get(name) if lab_map is not None else lab[label_col].iloc[i]
-        if _missing(label):
-            skips.append(Skip("all", name, str(path), f"{lpath}: no label for row {name}", "missing_label", True))
-            continue
-        img = pixels[i].reshape(shape)
-        records.append(Record("all", name, str(label), str(label), array=img))
+    for part, good_pixels in zip(parts, scaled):
+        split, path, lpath = part["split"], part["path"], part["lpath"]
+        pixels = np.zeros(part["values"].shape, dtype=np.uint8)
+        pixels[part["good"]] = good_pixels
+        for i, (name, label) in enumerate(zip(part["names"], part["labels"])):
+            if not part["good"][i]:
+                skips.append(Skip(split, name, str(path), f"{path} data row {i + 1}: non-numeric or missing pixel values", "bad_row", True))
+                continue
+            if _missing(label):
+                skips.append(Skip(split, name, str(path), f"{lpath}: no label for row {name}", "missing_label", True))
+                continue
+            label = table[_label_key(label)] if table is not None else str(label)
+            records.append(Record(split, name, label, label, array=pixels[i].reshape(shape)))
     return records, skips
 
 
@@ -417,8 +562,13 @@ def source_folders(src: dict) -> list[str]:
 
 def source_data_files(src: dict) -> list[str]:
     """The data files (not image folders) a source reads: the rule's inputs."""
-    return {"csv_manifest": [src.get("csv")], "npz": [src.get("path")],
-            "pixel_csv": [src.get("path"), src.get("labels_path")]}.get(src["type"], [])
+    kind = src["type"]
+    if kind == "pixel_csv" and src.get("split_files"):
+        files = [f.get(k) for f in src["split_files"].values() if isinstance(f, dict) for k in ("path", "labels_path")]
+    else:
+        files = {"csv_manifest": [src.get("csv")], "npz": [src.get("path")],
+                 "pixel_csv": [src.get("path"), src.get("labels_path")]}.get(kind, [])
+    return [f for f in files if f]  # a missing key is reported by the source itself, naming the dataset
 
 
 def source_fingerprint(src: dict) -> str:
