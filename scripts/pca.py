@@ -23,7 +23,9 @@ def main(snakemake):
         fit_rows = np.arange(len(manifest)) if fit_split == "all" else np.flatnonzero(manifest["split"] == fit_split)
         if len(fit_rows) < 3:
             raise ValueError(f"pca.fit_split {fit_split!r} selects {len(fit_rows)} images of {snakemake.input.manifest}")
-        scale = 1.0 / 255.0 if opts["scale"] == "unit" else 1.0
+        scale = {"unit": 1.0 / 255.0, "raw": 1.0}.get(opts["scale"])
+        if opts["scale"] == "standardize":  # per-pixel z-scores over the fitted rows, in column chunks of the memmap
+            scale = pca.standardizing_scale(X, fit_rows)
         # keep as many component vectors as the threshold needs (at least 10, for maps and comparisons)
         res = pca.fit(X, fit_rows, scale, threshold=opts["threshold"], min_store=10)
         d = res.n_components_for(opts["threshold"])

@@ -34,7 +34,7 @@ def main(snakemake):
         scores = feats.rows(manifest["id"].to_numpy()[pick]).astype(np.float64)
         rows = [("original", [images[i] for i in pick])]
         for k in sorted({min(2, d), min(10, d), d}):
-            rec = pca.reconstruct(res, scores[:, :k]).reshape((len(pick),) + shape)
+            rec = pca.to_pixels(res, pca.reconstruct(res, scores[:, :k])).reshape((len(pick),) + shape)
             rows.append((f"{k} PCs", list(rec)))
         plots.image_rows(rows, snakemake.output.reconstruction, titles=manifest["label"].to_numpy()[pick])
 

@@ -76,3 +76,53 @@ def test_embedding_parameters_are_pinned_and_seeded():
     assert y.shape == (50, 2) and y_other.shape == (10, 2) and info["n_transformed"] == 10
     _, none, info = embed.embed("tsne", X[:50], 2, embed.params_for("tsne", {"max_iter": 250}), seed=0, X_other=X[50:])
     assert none is None and info["n_transformed"] == 0
+
+
+@pytest.mark.parametrize("n,p", [(40, 300), (300, 40)])
+def test_standardized_pca_gives_z_scores_and_matches_sklearn(n, p, tmp_path):
+    """pca.scale: standardize: every pixel a z-score over the fitted rows (a constant pixel stays 0)."""
+    from sklearn.preprocessing import StandardScaler
+
+    X = _data(n, p)
+    X[:, 7] = 200  # a constant pixel
+    fit_rows = np.arange(0, n, 2)
+    scale = pca.standardizing_scale(X, fit_rows, chunk_bytes=4096)  # small chunks: the out-of-core path
+    res = pca.fit(X, fit_rows, scale, chunk_bytes=4096)
+    scaled = pca.reconstruct(res, res.fit_scores)  # every component: the fitted rows, scaled
+    Z = scaled - res.mean  # centred: the z-scores
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-9)
+    sd = Z.std(axis=0)
+    np.testing.assert_allclose(np.delete(sd, 7), 1, rtol=1e-6)
+    assert sd[7] == pytest.approx(0, abs=1e-9)
+    ref_scaled = StandardScaler().fit(X[fit_rows].astype(float))
+    np.testing.assert_allclose(Z, ref_scaled.transform(X[fit_rows].astype(float)), atol=1e-6)
+    ref = PCA(svd_solver="full").fit(ref_scaled.transform(X[fit_rows].astype(float)))
+    r = len(res.explained_variance_ratio)
+    np.testing.assert_allclose(res.explained_variance_ratio, ref.explained_variance_ratio_[:r], rtol=1e-6, atol=1e-12)
+    # held-out rows are standardized with the fitted rows' means and sds
+    other = np.arange(1, n, 2)
+    k = res.components.shape[0]
+    theirs = ref.transform(ref_scaled.transform(X[other].astype(float)))[:, :k]
+    ours = pca.transform(res, X, other)
+    signs = np.sign(np.sum(ours * theirs, axis=0))
+    np.testing.assert_allclose(ours * signs, theirs, atol=1e-6)
+    # the model round-trips, and pixels come back in 0..255
+    pca.save_model(tmp_path / "m.npz", res, (p,))
+    back, _ = pca.load_model(tmp_path / "m.npz")
+    np.testing.assert_allclose(pca.to_pixels(back, scaled), X[fit_rows], atol=1e-3)
+
+
+def test_standardizing_needs_no_float64_copy_of_the_pixels():
+    """The per-pixel statistics and the fit work on column/row chunks: peak memory stays far below
+    one float64 copy of the matrix (500 x 20,000 = 80 MB)."""
+    import tracemalloc
+
+    X = _data(500, 20_000)
+    tracemalloc.start()
+    try:
+        scale = pca.standardizing_scale(X, chunk_bytes=4 << 20)
+        pca.fit(X, scale=scale, n_store=10, chunk_bytes=4 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.4 * X.size * 8, f"peak {peak / 1e6:.0f} MB"

@@ -108,7 +108,7 @@ def test_split_files_train_and_test(tmp_path):
     y_train, y_test = [0, 1, 2, 1, 0], [2, 2, 1]
     sf = {"train": write_pair(tmp_path / "d", "train", x_train, y_train), "test": write_pair(tmp_path / "d", "test", x_test, y_test)}
     cfg = {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "class_names": ["a", "b", "c"]},
-           "images": {"size": None}, "validation_fraction": 0.2}  # the files' own splits win: no random split
+           "images": {"size": None}}
     manifest, images, skipped, _ = run(tmp_path, cfg)
     assert len(skipped) == 0
     assert manifest["split"].value_counts().to_dict() == {"train": 5, "test": 3}

@@ -89,3 +89,52 @@ def test_dropna_skips_rows_with_an_empty_required_column(tmp_path):
 
     with pytest.raises(InputError, match=r"missing column\(s\) \['seasons'\]"):
         collect("p", {"source": {**src, "dropna": ["seasons"]}})
+
+
+def test_held_out_fractions_are_drawn_from_the_train_split_of_a_source_with_splits(tmp_path, caplog):
+    """x_train/x_test files or train/test folders: validation_fraction carves validation out of train only."""
+    synthetic.write_folder(tmp_path / "train", n_per_class=20, size=12, seed=1)
+    synthetic.write_folder(tmp_path / "test", n_per_class=8, size=12, seed=2)
+    src = {"type": "class_folders", "splits": {"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}}
+    records, _ = collect("f", {"source": src, "validation_fraction": 0.25})
+    counts = _counts(records)
+    assert {counts[("validation", c)] for c in ("circle", "square", "triangle")} == {5}
+    assert {counts[("train", c)] for c in ("circle", "square", "triangle")} == {15}
+    assert {counts[("test", c)] for c in ("circle", "square", "triangle")} == {8}  # untouched
+    val = {r.name for r in records if r.split == "validation"}
+    assert all((tmp_path / "train" / n).is_file() for n in val)  # drawn from train only
+    # a fraction whose split the source has is ignored, and said so
+    with caplog.at_level("WARNING"):
+        records, _ = collect("f", {"source": src, "test_fraction": 0.2})
+    assert "test_fraction = 0.2 ignored" in caplog.text
+    assert _counts(records) == _counts(collect("f", {"source": src})[0])
+    # nothing to draw from
+    src_new = {"type": "class_folders", "splits": {"new": str(tmp_path / "test")}}
+    with pytest.raises(Exception, match="validation_fraction = 0.25 needs a 'train' split"):
+        collect("f", {"source": src_new, "validation_fraction": 0.25})
+
+
+def test_a_subsample_still_joins_a_human_space_by_sorted_file_names(tmp_path):
+    """Rows of a human space in sorted file-name order: the images a subsample leaves out are listed
+    (kind not_selected), so every kept image still gets its own row."""
+    import numpy as np
+    import pandas as pd
+
+    from imagespace import human
+    from imagespace.ingest import ingest
+    from imagespace.util import load_manifest
+
+    synthetic.write_folder(tmp_path / "all", n_per_class=10, size=12, seed=1)
+    files = sorted(str(p.relative_to(tmp_path / "all")) for p in (tmp_path / "all").rglob("*.png"))
+    H = np.arange(len(files) * 2, dtype=float).reshape(-1, 2)  # row i: 2i, 2i + 1
+    np.savetxt(tmp_path / "h.txt", H)
+    cfg = {"source": {"type": "class_folders", "root": str(tmp_path / "all")}, "subsample": 0.5,
+           "images": {"size": [12, 12]}, "duplicates": {"check": False}}
+    out = tmp_path / "out"
+    ingest("h", cfg, out / "m.tsv", out / "i.npy", out / "s.tsv", out / "i.json")
+    manifest, skipped = load_manifest(out / "m.tsv"), pd.read_csv(out / "s.tsv", sep="\t", keep_default_na=False)
+    assert len(manifest) == 15 and (skipped["kind"] == "not_selected").sum() == 15
+    table, _ = human.join({"path": str(tmp_path / "h.txt"), "order": "sorted_filenames"}, "all", manifest, skipped)
+    assert len(table) == 15
+    for _, r in table.iterrows():
+        assert r["dim_1"] == 2 * files.index(r["name"])

@@ -613,13 +613,37 @@ def collect(dataset: str, ds_cfg: dict, info: dict | None = None):
     if info is not None:
         info.update(selection)
     vfrac, tfrac = float(ds_cfg.get("validation_fraction") or 0), float(ds_cfg.get("test_fraction") or 0)
+    if vfrac + tfrac >= 1:
+        raise InputError(f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images")
     if (vfrac or tfrac) and all(r.split == "all" for r in records):
-        if vfrac + tfrac >= 1:
-            raise InputError(f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images")
         assign_split(records, vfrac, int(ds_cfg["split_seed"]), tfrac)
         for s in skips:
             s.split = "train" if s.split == "all" else s.split
+    elif vfrac or tfrac:
+        carve_from_train(dataset, records, vfrac, tfrac, int(ds_cfg["split_seed"]))
     return records, skips
+
+
+def carve_from_train(dataset: str, records: list[Record], vfrac: float, tfrac: float, seed: int) -> None:
+    """A source with splits of its own (folders, split files, a split column): the held-out splits it
+    lacks are drawn from its ``train`` split (stratified, seeded), as shares of the training images;
+    a fraction whose split the source already has is ignored, with a warning."""
+    present = {r.split for r in records}
+    for name, frac in (("validation_fraction", vfrac), ("test_fraction", tfrac)):
+        split = name.split("_")[0]
+        if frac and split in present:
+            log.warning("dataset %s: %s = %g ignored: the source has a %r split of its own", dataset, name, frac, split)
+        elif frac and "train" not in present:
+            raise InputError(f"dataset {dataset!r}: {name} = {frac:g} needs a 'train' split to draw from, "
+                             f"but the source's splits are {sorted(present)}")
+    vfrac = 0.0 if "validation" in present else vfrac
+    tfrac = 0.0 if "test" in present else tfrac
+    if not (vfrac or tfrac):
+        return
+    train = [r for r in records if r.split == "train"]
+    assign_split(train, vfrac, seed, tfrac)
+    log.info("dataset %s: %d validation and %d test images drawn from the source's train split", dataset,
+             sum(r.split == "validation" for r in train), sum(r.split == "test" for r in train))
 
 
 def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list[Record], dict]:
@@ -632,7 +656,8 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
     * ``subsample``: a fraction (< 1) or a count (>= 1) of all images, the same share
       of every class within every split (stratified, seeded).
 
-    Images left out by the last two are counted, not listed. Seeded by ``split_seed``.
+    Images left out by the last two are listed in *skips* too (kind ``not_selected``: human
+    spaces joined by sorted file names need every image file), and counted. Seeded by ``split_seed``.
     Returns (kept records, {step: images left out}).
     """
     from imagespace.util import stratified_sample
@@ -658,6 +683,7 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
                 idx = [idx[j] for j in stratified_sample(len(idx), int(cap), seed, np.array([records[i].split for i in idx]))]
             keep += idx
         info["max_per_class_left_out"] = len(records) - len(keep)
+        _not_selected(records, keep, skips, f"max_per_class = {cap}")
         records = [records[i] for i in sorted(keep)]
     sub = ds_cfg["subsample"]
     if sub is not None:
@@ -668,9 +694,15 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
         strata = np.array([f"{r.split}\0{r.label}" for r in records])
         keep = stratified_sample(n, m, seed, strata) if m < n else np.arange(n)
         info["subsample_left_out"] = n - len(keep)
+        _not_selected(records, keep, skips, f"subsample = {sub:g}")
         records = [records[i] for i in keep]
     info["n_selected"] = len(records)
     return records, info
+
+
+def _not_selected(records: list[Record], keep, skips: list[Skip], why: str) -> None:
+    kept = set(int(i) for i in keep)
+    skips += [Skip(r.split, r.name, r.path, f"left out by {why}", "not_selected", True) for i, r in enumerate(records) if i not in kept]
 
 
 def assign_split(records: list[Record], fraction: float, seed: int, test_fraction: float = 0.0) -> None:

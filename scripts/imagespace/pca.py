@@ -28,7 +28,7 @@ class PCAResult:
     total_variance: float
     fit_scores: np.ndarray  # (n_fit, r) float64 scores of the fitted rows (full rank: isometric to the centred pixels)
     method: str
-    scale: float
+    scale: float | np.ndarray  # one factor, or one per pixel column (scale: standardize)
 
     def n_components_for(self, threshold: float) -> int:
         """Smallest d whose cumulative explained-variance ratio exceeds *threshold* (scikit-learn's rule)."""
@@ -41,12 +41,29 @@ def _chunks(total: int, size: int):
         yield a, min(total, a + size)
 
 
-def column_mean(X, rows, scale: float, chunk: int) -> np.ndarray:
+def _cols(scale, a: int, b: int):
+    """The scale factor(s) of columns a..b: the scalar itself, or the slice of a per-column vector."""
+    return scale[a:b] if np.ndim(scale) else scale
+
+
+def column_mean(X, rows, scale, chunk: int) -> np.ndarray:
     p = X.shape[1]
     mean = np.empty(p)
     for a, b in _chunks(p, chunk):
-        mean[a:b] = X[rows, a:b].astype(np.float64).mean(axis=0) * scale
+        mean[a:b] = X[rows, a:b].astype(np.float64).mean(axis=0) * _cols(scale, a, b)
     return mean
+
+
+def standardizing_scale(X, rows=None, chunk_bytes: int = 64 << 20) -> np.ndarray:
+    """Per-column factors 1 / sd (population sd over rows *rows* of the uint8 matrix *X*) that make
+    every pixel a z-score once centred; a constant column gets 1 (it is 0 after centring), as in
+    scikit-learn's StandardScaler. Computed over column chunks: no float64 copy of *X*."""
+    n_all, p = X.shape
+    rows = np.arange(n_all) if rows is None else np.asarray(rows)
+    sd = np.empty(p)
+    for a, b in _chunks(p, max(1, chunk_bytes // (8 * max(1, len(rows))))):
+        sd[a:b] = X[rows, a:b].astype(np.float64).std(axis=0)
+    return np.where(sd > 1e-12, 1.0 / np.where(sd > 1e-12, sd, 1.0), 1.0)
 
 
 def _eigen(M: np.ndarray, n: int, rank_tol: float):
@@ -70,7 +87,7 @@ def _n_keep(evals: np.ndarray, total_ss: float, n: int, r: int, n_store, thresho
 
 
 def fit(
-    X, fit_rows=None, scale: float = 1.0, n_store: int | None = None, threshold: float | None = None,
+    X, fit_rows=None, scale: float | np.ndarray = 1.0, n_store: int | None = None, threshold: float | None = None,
     min_store: int = 10, chunk_bytes: int = 64 << 20, rank_tol: float = 1e-10,
 ) -> PCAResult:
     """Fit PCA on rows *fit_rows* of the 2-D uint8 matrix *X* (n x p, may be a memmap).
@@ -78,7 +95,8 @@ def fit(
     ``n_store`` limits how many component vectors (p floats each) are kept; with
     ``threshold`` it is the number of components needed for that variance
     fraction (at least ``min_store``). The eigenvalues and the full-rank scores of
-    the fitted rows are always kept.
+    the fitted rows are always kept. *scale* multiplies the pixels: one factor (1/255
+    for 0..1 intensities) or one per column (:func:`standardizing_scale`: z-scores).
     """
     n_all, p = X.shape
     rows = np.arange(n_all) if fit_rows is None else np.asarray(fit_rows)
@@ -91,7 +109,7 @@ def fit(
         col_chunk = max(1, chunk_bytes // (8 * n))
         G = np.zeros((n, n))
         for a, b in _chunks(p, col_chunk):
-            B = X[rows, a:b].astype(np.float64) * scale - mean[a:b]
+            B = X[rows, a:b].astype(np.float64) * _cols(scale, a, b) - mean[a:b]
             G += B @ B.T
         evals, U, total_ss, r = _eigen(G, n, rank_tol)
         s = np.sqrt(evals[:r])
@@ -99,7 +117,7 @@ def fit(
         comps = np.empty((n_keep, p), dtype=np.float32)
         W = U[:, :n_keep] / s[:n_keep]  # (n, n_keep)
         for a, b in _chunks(p, col_chunk):
-            B = X[rows, a:b].astype(np.float64) * scale - mean[a:b]
+            B = X[rows, a:b].astype(np.float64) * _cols(scale, a, b) - mean[a:b]
             comps[:, a:b] = (W.T @ B).astype(np.float32)
         scores = U * s
     else:
@@ -132,13 +150,19 @@ def transform(res: PCAResult, X, rows, n_components: int | None = None, chunk_by
     out = np.zeros((len(rows), k))
     col_chunk = max(1, chunk_bytes // (8 * max(1, len(rows))))
     for a, b in _chunks(p, col_chunk):
-        B = X[rows, a:b].astype(np.float64) * res.scale - res.mean[a:b]
+        B = X[rows, a:b].astype(np.float64) * _cols(res.scale, a, b) - res.mean[a:b]
         out += B @ res.components[:k, a:b].T.astype(np.float64)
     return out
 
 
+def to_pixels(res: PCAResult, Z: np.ndarray) -> np.ndarray:
+    """Rows of the scaled space (e.g. from :func:`reconstruct`) back in pixel values (0..255)."""
+    return np.asarray(Z, dtype=np.float64) / res.scale
+
+
 def reconstruct(res: PCAResult, scores: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """Back to (scaled) pixel space from scores on the first ``scores.shape[1]`` components.
+    """Back to the scaled pixel space from scores on the first ``scores.shape[1]`` components
+    (:func:`to_pixels` gives pixel values).
 
     Works through blocks of pixel columns, so the float32 components are never
     copied to float64 as a whole (158 x 640,000 would be 0.8 GB).
@@ -178,6 +202,6 @@ def load_model(path) -> tuple[PCAResult, tuple]:
             float(z["total_variance"]),
             np.empty((0, 0)),
             str(z["method"]),
-            float(z["scale"]),
+            float(z["scale"]) if z["scale"].ndim == 0 else z["scale"].astype(np.float64),
         )
         return res, tuple(int(v) for v in z["image_shape"])
