@@ -21,11 +21,22 @@ def _display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def class_colors(n: int) -> list:
-    """*n* distinct colours (tab10, or tab20 above 10), the same everywhere a class or cluster is drawn."""
+    """*n* distinct colours, the same everywhere a class or cluster is drawn (RGBA tuples).
+
+    Up to 10: matplotlib's tab10 (the figures' colours since the start). Above 10: colorcet's Glasbey palette
+    ``glasbey_category10``, whose first 10 colours are tab10 and whose later ones were each chosen to be as far as
+    possible, perceptually (CAM02-UCS), from all before it, so that any number of classes gets colours that stay
+    apart (tab20 had near-twins and repeated itself after 20). The palette has 256 colours; beyond that they repeat.
+    """
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    if n <= 10:
+        cmap = colormaps["tab10"]
+        return [cmap(i) for i in range(n)]
+    import colorcet
+
+    palette = colorcet.glasbey_category10
+    return [(*map(float, palette[i % len(palette)]), 1.0) for i in range(n)]
 
 
 def label_colors(labels) -> dict:
@@ -54,7 +65,11 @@ def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str
 def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None, suptitle: str = ""):
     """A grid with one row per (row_title, images) pair, e.g. originals vs reconstructions."""
     ncol = max(len(imgs) for _, imgs in rows)
-    fig = Figure(figsize=(1.6 * ncol, 1.8 * len(rows)))
+    height = 1.8 * len(rows)
+    fig = Figure(figsize=(1.6 * ncol, height))
+    # matplotlib's margins are shares of the height: capped in inches, so that a tall grid (a gallery of 30
+    # clusters) has no hand's breadth of blank between its title and its first row
+    fig.subplots_adjust(top=1 - min(0.12 * height, 0.7) / height, bottom=min(0.11 * height, 1.0) / height)
     axes = np.atleast_2d(fig.subplots(len(rows), ncol, squeeze=False))
     for r, (name, imgs) in enumerate(rows):
         for c in range(ncol):
@@ -70,26 +85,38 @@ def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None, suptitle: 
                 ax.axis("off")
         axes[r, 0].set_ylabel(name, fontsize=8)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(suptitle, y=1 - min(0.02 * height, 0.15) / height)
     save_figure(fig, path)
     return fig
 
 
-# legends list at most this many classes: the largest ones, then one entry saying how many are not listed
+# a legend has at most this many entries: the largest classes, one entry saying how many are not listed, and
+# the extra entries (the split's markers)
 MAX_LEGEND = 20
 
 
-def class_legend(ax, labels, colors: dict, extra_handles=(), **kw) -> None:
-    """A legend by class (at most MAX_LEGEND entries, the largest classes first when there are more)."""
+def class_legend(ax, labels, colors: dict, extra_handles=(), handle=None, outside: bool = False, **kw) -> None:
+    """A legend by class, at most MAX_LEGEND entries in all (*extra_handles* included): when the classes do not
+    fit, the largest ones and a last entry saying how many are not listed.
+
+    *handle(colour, label)* draws one class's entry (default: a dot of the class colour). With *outside* (a figure
+    of one map), the two-column legend of more than 10 classes goes to the right of the axes, not over the points."""
     from matplotlib.lines import Line2D
 
+    if handle is None:
+        def handle(color, label):
+            return Line2D([], [], ls="", marker="o", color=color, label=label)
+    room = max(2, MAX_LEGEND - len(extra_handles))
     counts = _label_counts(labels)
-    shown = sorted(colors) if len(colors) <= MAX_LEGEND else sorted(sorted(counts, key=lambda c: -counts[c])[:MAX_LEGEND - 1])
-    handles = [Line2D([], [], ls="", marker="o", color=colors[c], label=c) for c in shown]
+    shown = sorted(colors) if len(colors) <= room else sorted(sorted(counts, key=lambda c: -counts[c])[:room - 1])
+    handles = [handle(colors[c], c) for c in shown]
     if len(shown) < len(colors):
         handles.append(Line2D([], [], ls="", label=f"... {len(colors) - len(shown)} more classes not listed"))
-    ax.legend(handles=handles + list(extra_handles), fontsize=7, markerscale=1.2, loc="best",
-              ncol=1 if len(handles) <= 10 else 2, **kw)
+    where = {"loc": "best"}
+    if outside and len(handles) > 10:  # two columns: more than 10 classes
+        where = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+    ax.legend(handles=handles + list(extra_handles), fontsize=7, markerscale=1.2, ncol=1 if len(handles) <= 10 else 2,
+              **{**where, **kw})
 
 
 def _label_counts(labels) -> dict:
@@ -97,14 +124,14 @@ def _label_counts(labels) -> dict:
     return dict(zip(values.tolist(), counts.tolist()))
 
 
-def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12) -> None:
+def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12, outside: bool = False) -> None:
     """The first two columns of *Y* on *ax*, one colour per label, with a class legend (see class_legend)."""
     colors = label_colors(labels)
     labels = np.asarray(labels).astype(str)
     for lab in sorted(colors):
         m = labels == lab
         ax.scatter(Y[m, 0], Y[m, 1], s=s, color=colors[lab], alpha=0.8)
-    class_legend(ax, labels, colors)
+    class_legend(ax, labels, colors, outside=outside)
 
 
 def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None):
@@ -115,7 +142,7 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
     fig = Figure(figsize=(6.5, 5.5))
     ax = fig.subplots()
     if marker_by is None:
-        scatter_groups(ax, Y, labels)
+        scatter_groups(ax, Y, labels, outside=True)
     else:
         colors = label_colors(labels)
         labels = np.asarray(labels).astype(str)
@@ -127,14 +154,15 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
                 mm = (labels == lab) & (groups == g)
                 ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8)
         split_handles = [Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)]
-        class_legend(ax, labels, colors, split_handles)
+        class_legend(ax, labels, colors, split_handles, outside=True)
     ax.set_title(title)
     save_figure(fig, path)
     return fig
 
 
-def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None) -> None:
-    """The 2-D map with image thumbnails at their coordinates (a random subset of n images)."""
+def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None):
+    """The 2-D map with image thumbnails at their coordinates (a random subset of n images), framed in their class
+    colour; the legend lists the classes as :func:`class_legend` does. Returns the figure."""
     fig = Figure(figsize=(10, 9))
     ax = fig.subplots()
     colors = label_colors(labels)
@@ -153,10 +181,11 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
         ax.add_artist(ab)
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab) for lab, c in colors.items()],
-              fontsize=7, loc="best", ncol=1 if len(colors) <= 10 else 2)
+    class_legend(ax, labels, colors, handle=lambda c, lab: Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab),
+                 outside=True)
     ax.set_title(title)
     save_figure(fig, path, dpi=100)
+    return fig
 
 
 def image_grid(images, path, titles=None, ncols: int = 10) -> None:
