@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -17,9 +17,12 @@ def main(snakemake):
         fs = load_features(snakemake.input.features)
         labels = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids, "label"].to_numpy()
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
-        embed.plot_feature_maps(fs.X, labels, clusters.reindex(fs.ids), snakemake.output.maps, seed=snakemake.params.seed,
-                              tsne=snakemake.params.tsne,
-                              title=f"{snakemake.wildcards.dataset}: {snakemake.wildcards.variant} penultimate features ({len(fs.X)} images)")
+        v = snakemake.wildcards.variant
+        trust = embed.plot_feature_maps(fs.X, labels, clusters.reindex(fs.ids), snakemake.output.maps, seed=snakemake.params.seed,
+                                        tsne=snakemake.params.tsne, trust=snakemake.params.trust,
+                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(fs.X)} images)")
+        write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(fs.ids),
+                                           "trustworthiness_by_map": trust})
 
 
 if __name__ == "__main__":

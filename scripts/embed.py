@@ -31,13 +31,19 @@ def main(snakemake):
         Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
                                        X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
                                        landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
-        ids = src.ids[fit]
+        ids, X = src.ids[fit], src.X[fit]
         if Y_other is not None:
             Y = np.vstack([Y, Y_other])
             ids = np.concatenate([ids, src.ids[~fit]])
+            X = np.vstack([X, src.X[~fit]])
         elif (~fit).any():
             log.info("%s has no out-of-sample transform: %d rows outside split %r are not embedded", method, int((~fit).sum()), p.fit_split)
         info.update({"input": snakemake.input.features, "fit_split": p.fit_split, "n_rows": len(ids)})
+        info["trustworthiness"] = embed.trustworthiness(
+            X, Y, p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=manifest.loc[ids, "label"].to_numpy(),
+            space=f"its input ({Path(snakemake.input.features).stem} features, {X.shape[1]} dimensions)")
+        log.info("%s: trustworthiness %.3f (%d neighbours, %d rows)", method, info["trustworthiness"]["value"],
+                 info["trustworthiness"]["n_neighbors"], info["trustworthiness"]["n_rows"])
         save_features(snakemake.output.features, Y, ids, **info)
         write_json(snakemake.output.info, info)
 

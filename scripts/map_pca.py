@@ -1,11 +1,12 @@
-"""Rule map_pca: the 2-D PCA map is the first two components of the pca feature set."""
+"""Rule map_pca: the 2-D PCA map is the first two components of the pca feature set; its trustworthiness."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace.util import load_features, logged_errors, save_features, setup_logging  # noqa: E402
+from imagespace import embed  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -13,6 +14,11 @@ def main(snakemake):
     with logged_errors():
         fs = load_features(snakemake.input.features)
         save_features(snakemake.output.features, fs.X[:, :2], fs.ids, method="pca", n_components=2)
+        p = snakemake.params
+        labels = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids, "label"].to_numpy()
+        trust = embed.trustworthiness(fs.X, fs.X[:, :2], p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
+                                      space=f"the pca feature set ({fs.X.shape[1]} components)")
+        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(fs.ids), "trustworthiness": trust})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         i = snakemake.input
-        s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info), list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
+        s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info) + [p for p in i.cnn_maps if p.endswith(".json")], list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
                           list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
                           snakemake.params.train_split, list(i.evaluation), list(i.probes),
                           snakemake.params.small_class_warning, snakemake.params.min_trustworthiness)

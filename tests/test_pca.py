@@ -126,3 +126,21 @@ def test_standardizing_needs_no_float64_copy_of_the_pixels():
     finally:
         tracemalloc.stop()
     assert peak < 0.4 * X.size * 8, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_trustworthiness_separates_faithful_from_random_maps_and_warns():
+    """embed.trustworthiness: ~1 for a map that keeps the neighbourhoods, ~0.5 for a random one; sampled above
+    max_rows; the summary warns below the threshold only."""
+    from imagespace.summary import trustworthiness_warnings
+
+    rng = np.random.default_rng(0)
+    plane = rng.normal(size=(600, 2))
+    X = np.hstack([plane * 10, rng.normal(scale=0.01, size=(600, 30))])  # 2-D data in 32 dimensions
+    good = embed.trustworthiness(X, plane, 5, 2000, seed=0, space="x")
+    rand = embed.trustworthiness(X, rng.normal(size=(600, 2)), 5, 2000, seed=0)
+    assert good["value"] > 0.99 and good["n_rows"] == 600 == good["of"]
+    assert 0.45 < rand["value"] < 0.6
+    sampled = embed.trustworthiness(X, plane, 5, 200, seed=0, strata=np.repeat(["a", "b", "c"], 200))
+    assert abs(sampled["n_rows"] - 200) <= 3 and sampled["of"] == 600  # per-class rounding: at most 1 per class and sampled["value"] > 0.99
+    warn = trustworthiness_warnings({"trustworthiness": {"good map": good, "random map": rand}}, 0.7)
+    assert len(warn) == 1 and warn[0].startswith("random map: trustworthiness 0.5")

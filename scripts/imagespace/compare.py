@@ -477,7 +477,7 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
 
     from matplotlib.figure import Figure
 
-    from imagespace.plots import label_colors
+    from imagespace.plots import class_legend, label_colors
 
     A = np.asarray(H_aligned, dtype=float)
     B = np.asarray(F_aligned, dtype=float)
@@ -496,21 +496,18 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
     fig = Figure(figsize=(6, 6))
     ax = fig.subplots()
     ax.add_collection(LineCollection(np.stack([A, B], axis=1), colors="0.6", linewidths=0.4, alpha=0.6))
-    handles = []
     for i, lab in enumerate(uniq):
         m = labels == lab
         col = colors[str(lab)]
         ax.scatter(A[m, 0], A[m, 1], s=18, marker="o", color=col, alpha=0.8)
         ax.scatter(B[m, 0], B[m, 1], s=18, marker="x", color=col, alpha=0.8)
-        handles.append(Line2D([], [], ls="", marker="s", color=col, label=lab))
-    handles += [
-        Line2D([], [], ls="", marker="o", color="k", label="human"),
-        Line2D([], [], ls="", marker="x", color="k", label="features (aligned)"),
-    ]
+    kinds = [Line2D([], [], ls="", marker="o", color="k", label="human"),
+             Line2D([], [], ls="", marker="x", color="k", label="features (aligned)")]
     ax.autoscale()
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("aligned dim 1")
     ax.set_ylabel("aligned dim 2")
     ax.set_title(title)
-    ax.legend(handles=handles, fontsize=7, frameon=False, loc="best", ncol=1 if len(handles) <= 12 else 2)
+    class_legend(ax, labels, colors, extra_handles=kinds, outside=True, frameon=False,
+                 handle=lambda c, lab: Line2D([], [], ls="", marker="s", color=c, label=lab))
     save_figure(fig, path)

@@ -242,12 +242,31 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
     return model, Y, info
 
 
-def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "") -> None:
+def trustworthiness(X, Y, n_neighbors: int, max_rows: int, seed: int, strata=None, space: str = "") -> dict:
+    """:func:`sklearn.manifold.trustworthiness` of the embedding *Y* of the rows of *X*.
+
+    It is 1 when every image's *n_neighbors* nearest neighbours in *Y* are also among its nearest in *X*
+    and falls as neighbours intrude that are far apart in *X* (about 0.5 for a random layout). It needs
+    all pairwise distances, so above *max_rows* rows it is computed on a seeded sample (label-stratified
+    with *strata*) of *max_rows* rows, which the result records.
+    """
+    from sklearn.manifold import trustworthiness as tw
+
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    n = len(X)
+    rows = stratified_sample(n, int(max_rows), seed, strata) if n > max_rows else np.arange(n)
+    k = int(min(n_neighbors, max(1, len(rows) // 2 - 1)))
+    value = float(tw(X[rows], Y[rows], n_neighbors=k))
+    return {"value": round(value, 4), "n_neighbors": k, "n_rows": int(len(rows)), "of": int(n), "space": space}
+
+
+def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "", trust: dict | None = None) -> dict:
     """2-D PCA and t-SNE maps of a network's features, coloured by label and by K-Means cluster.
 
     t-SNE runs through :func:`embed` with the configured
     ``embeddings.tsne`` parameters; *clusters* is aligned with the rows of *X*
-    (NaN: a row that was not clustered).
+    (NaN: a row that was not clustered). Returns ``{map: trustworthiness}`` (:func:`trustworthiness`
+    with the settings *trust*: n_neighbors, max_rows) of both maps against the features.
     """
     import pandas as pd
     from matplotlib.figure import Figure
@@ -269,3 +288,7 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
             ax.set_title(f"{name}, coloured by {what}")
     fig.suptitle(title)
     save_figure(fig, path)
+    trust = trust or {"n_neighbors": 5, "max_rows": 2000}
+    return {name.lower().replace("-", ""): trustworthiness(X, Y, trust["n_neighbors"], trust["max_rows"], int(seed),
+                                                           strata=np.asarray(labels), space="the network's features")
+            for name, Y in proj.items()}

@@ -35,6 +35,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "pca": pc,
         "embeddings": {},
         "maps": {},
+        "trustworthiness": {},
         "clustering": {},
         "clustering_by_feature_set": {},
         "compare": {},
@@ -74,9 +75,16 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     for path in embed:
         info = read_json(path)
         out["embeddings"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
+        if info.get("trustworthiness"):
+            out["trustworthiness"][f"{info['method']} ({info['n_components']}-D)"] = info["trustworthiness"]
     for path in maps:
         info = read_json(path)
-        out["maps"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
+        for name, t in (info.get("trustworthiness_by_map") or {}).items():  # the PCA and t-SNE maps of a CNN's features
+            out["trustworthiness"][f"{info['method']} {name} map"] = t
+        if info.get("trustworthiness"):
+            out["trustworthiness"][f"{info['method']} map"] = info["trustworthiness"]
+        if "params" in info:  # an embedding method's map (the PCA map has no parameters)
+            out["maps"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
     for path in clustering:
         r = read_json(path)
         fs, method = Path(path).parts[-3], Path(path).parts[-2]
@@ -128,13 +136,13 @@ def small_class_warnings(ing: dict, threshold: int) -> list[str]:
 
 
 def trustworthiness_warnings(out: dict, threshold: float) -> list[str]:
-    """Warnings for 2-D maps whose trustworthiness is under *threshold*."""
+    """Warnings for maps and embeddings whose trustworthiness is under *threshold*."""
     warn = []
-    for name, info in sorted(out["maps"].items()):
-        t = (info.get("trustworthiness") or {}).get("value")
-        if t is not None and t < threshold:
-            warn.append(f"map {name}: trustworthiness {t:.3f} < {threshold:g}: many of the neighbours it shows are not neighbours "
-                        f"in {info['trustworthiness'].get('space', 'the input space')}; read its layout with care")
+    for name, t in sorted(out["trustworthiness"].items()):
+        if t.get("value") is not None and t["value"] < threshold:
+            warn.append(f"{name}: trustworthiness {t['value']:.3f} < {threshold:g} (embeddings.trustworthiness.warn_below): "
+                        f"many of the neighbours it shows are not neighbours in {t.get('space') or 'its input'}; "
+                        "read its layout with care")
     return warn
 
 
@@ -378,6 +386,15 @@ def markdown(s: dict) -> str:
                   "| prediction | models from | images | table | map |", "|---|---|---|---|---|"]
         for fs, r in s["predicted_human_space"].items():
             lines.append(f"| {fs} | {r['models_from']} | {r['n_images']} | `{r['table']}` | `{r['map']}` |")
+        lines.append("")
+    if s.get("trustworthiness"):
+        lines += ["## Trustworthiness of the maps and embeddings", "",
+                  "sklearn.manifold.trustworthiness against the space each was computed from: 1 = every shown neighbour is a "
+                  "neighbour there, about 0.5 = a random layout.", "",
+                  "| map or embedding | trustworthiness | neighbours | rows scored | against |", "|---|---|---|---|---|"]
+        for name, t in sorted(s["trustworthiness"].items()):
+            rows = f"{t['n_rows']} of {t['of']}" if t["n_rows"] < t["of"] else str(t["n_rows"])
+            lines.append(f"| {name} | {t['value']:.3f} | {t['n_neighbors']} | {rows} | {t['space']} |")
         lines.append("")
     emb = list(s["embeddings"].values()) + list(s["maps"].values())
     if emb:

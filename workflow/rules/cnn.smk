@@ -94,6 +94,7 @@ rule cnn_maps:
             category="{dataset}",
             subcategory="6 CNN",
         ),
+        info="results/{dataset}/maps/{variant}_features.json",
     log:
         "logs/{dataset}/cnn_maps/{variant}.log",
     benchmark:
@@ -106,6 +107,7 @@ rule cnn_maps:
     params:
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
         tsne=lambda w: S(w.dataset, "embeddings")["tsne"],
+        trust=trust_settings,
     script:
         "../../scripts/cnn_maps.py"
 

@@ -1,3 +1,9 @@
+def trust_settings(wildcards):
+    """The trustworthiness settings of a map's job; not the warning threshold, which the summary applies."""
+    t = S(wildcards.dataset, "embeddings")["trustworthiness"]
+    return {k: v for k, v in t.items() if k != "warn_below"}
+
+
 def embed_input(wildcards):
     return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
 
@@ -28,6 +34,7 @@ rule embed:
         scale=lambda w: {
             k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
         },
+        trust=trust_settings,
     script:
         "../../scripts/embed.py"
 
@@ -48,14 +55,17 @@ use rule embed as map_embed with:
         scale=lambda w: {
             k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
         },
+        trust=trust_settings,
 
 
 rule map_pca:
     input:
         features="results/{dataset}/features/pca.npz",
+        manifest="results/{dataset}/ingest/manifest.tsv",
         lib=lib("map_pca"),
     output:
         features="results/{dataset}/maps/pca.npz",
+        info="results/{dataset}/maps/pca.json",
     log:
         "logs/{dataset}/map_pca.log",
     conda:
@@ -63,6 +73,9 @@ rule map_pca:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        trust=trust_settings,
+        seed=lambda w: S(w.dataset, "embeddings")["seed"],
     script:
         "../../scripts/map_pca.py"
 

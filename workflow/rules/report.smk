@@ -8,7 +8,8 @@ def summary_inputs(wildcards):
             f"results/{d}/pca/reconstruction.png",
         ],
         "embed": [f"results/{d}/embed/{m}.json" for m in kd_embeddings(d)],
-        "map_info": [f"results/{d}/maps/{m}.json" for m in embedding_methods(d)],
+        "map_info": [f"results/{d}/maps/{m}.json" for m in embedding_methods(d)]
+        + [f"results/{d}/maps/pca.json"],
         "maps": [
             f"results/{d}/maps/{m}_{kind}.png"
             for m in map_methods(d)
@@ -32,9 +33,10 @@ def summary_inputs(wildcards):
         ],
         "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
         "cnn_maps": [
-            f"results/{d}/maps/{v}_features.png"
+            f"results/{d}/maps/{v}_features.{ext}"
             for v in cnn_variants(d)
             if (v, "kmeans") in cluster_targets(d)
+            for ext in ("png", "json")
         ],
         "maps_human": [f"results/{d}/alignment/{fs}.json" for fs in REG.predictions(d)],
         "predicted": [f"results/{d}/predicted/{fs}.tsv" for fs in predicted_sets(d)],
