@@ -211,6 +211,219 @@ def test_choose_eps_dbscan_recovers_blobs(blobs_noise):
     np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5))
 
 
+# --------------------------------------------------------------------------- DBSCAN default: the scan
+def bridged_blobs(seed, d=2, n=250, bridge=60, background=0.05):
+    """Four round blobs (std 1) on the corners of a square of side 7, joined along its sides by thin bridges of
+    points, in a sparse uniform background. Bridges and background are labelled -1. The knee of the k-distance
+    curve lies at the bridges' density, so the earlier default merges everything into one cluster."""
+    rng = np.random.default_rng(seed)
+    centers = np.zeros((4, d))
+    centers[1, 0] = centers[2, 1] = centers[3, 0] = centers[3, 1] = 7.0
+    X, y = make_blobs(n_samples=[n] * 4, centers=centers, cluster_std=1.0, random_state=seed)
+    parts, labels = [X], [y]
+    for a, b in [(0, 1), (0, 2), (1, 3), (2, 3)]:
+        t = rng.uniform(size=(bridge, 1))
+        parts.append(centers[a] + t * (centers[b] - centers[a]) + rng.normal(scale=0.3, size=(bridge, d)))
+        labels.append(np.full(bridge, -1))
+    m = int(background * len(X))
+    parts.append(rng.uniform(X.min(0) - 2, X.max(0) + 2, size=(m, d)))
+    labels.append(np.full(m, -1))
+    return np.vstack(parts), np.concatenate(labels)
+
+
+@pytest.mark.parametrize("seed,d", [(0, 2), (1, 2), (2, 4)])
+def test_dbscan_default_finds_the_blobs_the_knee_merges(seed, d):
+    """The old default (eps at the knee) gives one cluster; the default scan gives the 4 blobs. The count is exact:
+    on 8 seeds of this data (d = 2 and 4) the scan found exactly 4 every time, with ARI >= 0.95 on the blob points."""
+    X, y = bridged_blobs(seed, d=d, bridge=60 if d == 2 else 40, background=0.05 if d == 2 else 0.0)
+    knee = cluster.fit_dbscan(X, cluster.choose_eps(cluster.kdistance(X, 5)), 5)
+    assert len(set(knee.tolist()) - {-1}) == 1
+
+    labels, info, scan, _ = cluster.fit_dbscan_auto(X, seed=0)
+    blob = y >= 0
+    assert len(set(labels.tolist()) - {-1}) == 4
+    assert cluster.score_clustering(labels[blob], y[blob])["ari"] > 0.9
+    assert info["noise_fraction"] == pytest.approx(np.mean(labels == -1)) and info["noise_fraction"] <= 0.5
+    sel = info["selection"]
+    assert sel["mode"] == "scan" and sel["fallback"] is None and sel["criterion"] == "silhouette_coverage"
+    # the chosen row is the best admissible one, and its eps and min_samples are what was fitted
+    ok = scan[scan["admissible"]]
+    chosen = scan[scan["chosen"]]
+    assert len(chosen) == 1 and chosen["score"].iloc[0] == ok["score"].max()
+    assert chosen["min_samples"].iloc[0] == info["min_samples"] and chosen["eps"].iloc[0] == pytest.approx(info["eps"])
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, info["eps"], info["min_samples"]))
+
+
+def test_dbscan_candidate_rules():
+    X = np.r_[np.zeros((10, 2)), np.full((10, 2), 5.0), np.full((5, 2), 20.0)] + np.random.default_rng(0).normal(size=(25, 2)) * 0.1
+    two = np.r_[np.zeros(10, int), np.ones(10, int), np.full(5, -1)]
+    r = cluster.dbscan_candidate(X, two, max_noise=0.5, criterion="silhouette_coverage")
+    assert r["admissible"] and r["k"] == 2 and r["noise_fraction"] == pytest.approx(0.2)
+    assert r["score"] == pytest.approx(r["silhouette"] * 0.8) and r["silhouette"] > 0.9
+    assert cluster.dbscan_candidate(X, two, 0.5, "silhouette")["score"] == pytest.approx(r["silhouette"])
+    assert cluster.dbscan_candidate(X, two, 0.1, "silhouette")["reason"] == "noise 20% > 10%"  # too much noise
+    one = np.r_[np.zeros(24, int), [1]]
+    assert cluster.dbscan_candidate(X, one, 0.5, "silhouette")["reason"] == "one cluster holds 96%"
+    r1 = cluster.dbscan_candidate(X, np.zeros(25, int), 0.5, "silhouette")
+    assert not r1["admissible"] and r1["reason"] == "1 cluster" and np.isnan(r1["score"])
+    with pytest.raises(ValueError):
+        cluster.dbscan_candidate(X, two, 0.5, "dbcv")
+
+
+def test_dbscan_scan_on_a_seeded_sample_is_reproducible():
+    """Above scan_n rows the scan runs on a seeded sample; the chosen quantile is applied to all rows."""
+    X, _ = bridged_blobs(3)
+    a, info, scan, _ = cluster.fit_dbscan_auto(X, scan_n=400, seed=5)
+    b, info_b, scan_b, _ = cluster.fit_dbscan_auto(X, scan_n=400, seed=5)
+    np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(scan, scan_b)
+    assert info == info_b
+    sel = info["selection"]
+    assert sel["scan_rows"] == 400 and sel["scan_sampled"] and sel["scan_seed"] == 5
+    assert sel["min_samples_scanned"] == [5, 10, 20, 40] and len(scan) == 4 * len(cluster.EPS_QUANTILES)
+    # eps on all rows = the chosen quantile of all rows' core distances (the same share of core points)
+    cd = cluster.core_distances(X, info["min_samples"])
+    assert info["eps"] == pytest.approx(np.quantile(cd, sel["quantile"]))
+    assert np.mean(cd <= info["eps"]) == pytest.approx(sel["quantile"], abs=0.01)
+    assert len(set(a.tolist()) - {-1}) == 4
+
+
+def test_dbscan_explicit_eps_and_min_samples_override_the_scan(blobs_noise):
+    X, _ = blobs_noise
+    labels, info, scan, curve = cluster.fit_dbscan_auto(X, eps=1.2, min_samples=7)
+    assert info["selection"]["mode"] == "config" and info["eps"] == 1.2 and info["min_samples"] == 7
+    assert len(scan) == 1 and scan["chosen"].all() and np.isnan(scan["quantile"].iloc[0])
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, 1.2, 7))
+    # a fixed min_samples with eps auto: only eps is scanned
+    _, info, scan, _ = cluster.fit_dbscan_auto(X, min_samples=8)
+    assert set(scan["min_samples"]) == {8} and info["min_samples"] == 8 and len(scan) == len(cluster.EPS_QUANTILES)
+    # eps: knee is the earlier default (min_samples auto = 5)
+    labels, info, scan, curve = cluster.fit_dbscan_auto(X, eps="knee")
+    eps = cluster.choose_eps(cluster.kdistance(X, 5))
+    assert info["selection"]["mode"] == "knee" and info["eps"] == eps and info["min_samples"] == 5
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5))
+
+
+def test_dbscan_without_density_structure_falls_back_to_the_knee_and_says_so():
+    X = np.random.default_rng(0).normal(size=(300, 50))  # one Gaussian in 50-D: no admissible candidate
+    labels, info, scan, _ = cluster.fit_dbscan_auto(X)
+    sel = info["selection"]
+    assert sel["n_admissible"] == 0 and not scan["chosen"].any() and "knee" in sel["fallback"]
+    assert info["eps"] == cluster.choose_eps(cluster.kdistance(X, 5)) and info["min_samples"] == 5
+
+
+def test_min_samples_grid_and_core_distances():
+    assert cluster.min_samples_grid([40, 5, 10, 20, 5], 2000) == [5, 10, 20, 40]
+    assert cluster.min_samples_grid([5, 10, 20, 40], 45) == [5, 10]  # at most a quarter of the rows
+    assert cluster.min_samples_grid([20, 40], 12) == [3]
+    X = np.array([[0.0], [1.0], [3.0], [6.0]])
+    np.testing.assert_allclose(cluster.core_distances(X, 2), [1.0, 1.0, 2.0, 3.0])  # 1st nearest other point
+    np.testing.assert_allclose(cluster.core_distances(X, 1), 0.0)
+    # with eps = a point's core distance it is a core point (sklearn counts the point itself)
+    assert cluster.fit_dbscan(X, 2.0, 2).tolist() == [0, 0, 0, -1]
+
+
+# --------------------------------------------------------------------------- HDBSCAN
+def test_hdbscan_finds_blobs_and_labels_noise_minus_one(blobs_noise):
+    X, y = blobs_noise
+    labels = cluster.fit_hdbscan(X, min_cluster_size=15)
+    assert set(labels.tolist()) <= {-1, 0, 1, 2} and (labels == -1).any()
+    blob = y >= 0
+    assert cluster.hungarian_accuracy(y[blob], labels[blob])[0] > 0.85
+    assert (labels[~blob] == -1).mean() > 0.5  # the uniform background is mostly noise
+    np.testing.assert_array_equal(labels, cluster.fit_hdbscan(X, min_cluster_size=15))  # deterministic
+    # through the method table, with the schema's options; noise scored like DBSCAN's
+    pred, extra = cluster.METHODS["hdbscan"].run(
+        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"}, None)
+    np.testing.assert_array_equal(pred, labels)
+    s = cluster.score_clustering(pred, y)
+    assert s["n_noise"] == int((pred == -1).sum()) and extra["noise_fraction"] == pytest.approx(s["n_noise"] / len(X))
+    assert s["k"] == 3 and "-1" not in s["mapping"]
+    # more rows than the data has: capped, no error
+    assert len(cluster.fit_hdbscan(X[:6], min_cluster_size=50, min_samples=50)) == 6
+
+
+# --------------------------------------------------------------------------- clustering.scale
+def test_scale_features_standardize_and_none():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(5, 10, 200), rng.normal(-3, 0.01, 200), np.full(200, 7.0), rng.integers(0, 3, 200)]
+    Z, info = cluster.scale_features(X, "standardize")
+    np.testing.assert_allclose(Z[:, [0, 1, 3]].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z[:, [0, 1, 3]].std(axis=0), 1.0, rtol=1e-12)
+    assert (Z[:, 2] == 0).all() and info["constant_columns"] == 1  # a constant column becomes 0
+    np.testing.assert_allclose(cluster.unscale_features(Z, info), X, rtol=1e-12, atol=1e-12)
+    assert cluster.scaling_record(info, 4) == {"name": "standardize", "n_columns": 4, "constant_columns": 1}
+    same, info = cluster.scale_features(X, "none")
+    assert same is X and info == {"name": "none"}  # unscaled runs keep their numbers bit for bit
+    with pytest.raises(ValueError):
+        cluster.scale_features(X, "minmax")
+
+
+def test_standardize_lets_informative_columns_count():
+    """Four blobs in 2 columns plus 3 wide noise columns: K-Means finds the blobs only on standardized columns."""
+    centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0], [6.0, 6.0]])
+    X, y = make_blobs(n_samples=[200] * 4, centers=centers, cluster_std=1.0, random_state=0)
+    X = np.c_[X, np.random.default_rng(0).normal(scale=8.0, size=(len(X), 3))]
+    raw = cluster.fit_kmeans(cluster.scale_features(X, "none")[0], 4, seed=0).labels_
+    std = cluster.fit_kmeans(cluster.scale_features(X, "standardize")[0], 4, seed=0).labels_
+    assert cluster.score_clustering(raw, y)["ari"] < 0.2 < 0.9 < cluster.score_clustering(std, y)["ari"]
+
+
+def _job(tmp_path, X, labels):
+    """The files and outputs of one clustering job on a generated feature set."""
+    from types import SimpleNamespace
+
+    from imagespace.util import save_features
+
+    ids = [f"r{i:04d}" for i in range(len(X))]
+    save_features(tmp_path / "f.npz", X, ids)
+    manifest = pd.DataFrame({"index": np.arange(len(X)), "id": ids, "split": "train", "label": labels.astype(str),
+                             "subtype": labels.astype(str)})
+    images = np.random.default_rng(0).integers(0, 255, size=(len(X), 8, 8), dtype=np.uint8)
+    figures = {f for m in cluster.METHODS.values() for f in m.figures} | {"sizes", "gallery"}
+    out = SimpleNamespace(assignments=tmp_path / "a.tsv", result=tmp_path / "r.json", table=tmp_path / "scan.tsv",
+                          **{f: tmp_path / f"{f}.png" for f in figures})
+    return manifest, images, out
+
+
+def test_run_clusters_the_scaled_matrix_and_records_it(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    X = np.c_[rng.normal(100, 20, 60), rng.normal(0, 0.5, 60)]
+    manifest, images, out = _job(tmp_path, X, rng.integers(0, 2, 60))
+    seen = []
+
+    def record(Xc, rows, o, ctx):
+        seen.append(Xc)
+        return np.arange(len(Xc)) % 2, {}
+
+    monkeypatch.setitem(cluster.METHODS, "record", cluster.Method("record", "record", record))
+    r = cluster.run("record", tmp_path / "f.npz", manifest, {}, "all", out, images, scale="standardize")
+    np.testing.assert_allclose(seen[0].mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(seen[0].std(axis=0), 1.0, rtol=1e-9)
+    assert r["scale"] == {"name": "standardize", "n_columns": 2, "constant_columns": 0}
+    r = cluster.run("record", tmp_path / "f.npz", manifest, {}, "all", out, images)
+    np.testing.assert_allclose(seen[1], X.astype(np.float32), rtol=1e-6)  # default none: as stored
+    assert r["scale"] == {"name": "none", "n_columns": 2}
+
+
+def test_run_dbscan_and_hdbscan_jobs_write_their_results(tmp_path):
+    X, y = bridged_blobs(0, n=60, bridge=15)
+    manifest, images, out = _job(tmp_path, X, y)
+    opts = {"eps": "auto", "min_samples": "auto", "scan_min_samples": [5, 10, 20, 40], "criterion": "silhouette_coverage",
+            "max_noise": 0.5, "scan_n": 2000}
+    r = cluster.run("dbscan", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=42)
+    assert r["k"] == 4 and r["selection"]["mode"] == "scan" and r["selection"]["criterion"] == "silhouette_coverage"
+    assert r["min_samples"] in (5, 10, 20, 40) and r["eps"] > 0 and r["noise_fraction"] == pytest.approx(r["n_noise"] / len(X))
+    assert json.loads(out.result.read_text())["selection"]["quantile"] == r["selection"]["quantile"]
+    scan = pd.read_csv(out.table, sep="\t")
+    assert scan["chosen"].sum() == 1 and set(scan["min_samples"]) == {5, 10, 20, 40}
+    for f in ("eps_scan", "kdistance", "sizes", "gallery"):
+        assert_png(getattr(out, f))
+    r = cluster.run("hdbscan", tmp_path / "f.npz", manifest,
+                    {"min_cluster_size": 5, "min_samples": None, "cluster_selection_method": "eom"}, "all", out, images)
+    assert r["method"] == "hdbscan" and r["k"] >= 1 and 0 <= r["noise_fraction"] <= 1
+
+
 def test_gmm_samples_reproducible_and_non_mutating(blobs):
     X, _ = blobs
     gmm = cluster.fit_gmm(X, 3, seed=0)
@@ -295,8 +508,9 @@ def test_many_classes_keep_legends_and_galleries_readable(tmp_path):
     fig = plots.scatter_by_label(Y, labels, tmp_path / "map.png", marker_by=np.where(np.arange(len(labels)) % 3, "train", "test"))
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     classes = [t for t in texts if t.startswith("class")]
-    assert len(texts) <= plots.MAX_LEGEND + 2 and len(classes) == plots.MAX_LEGEND - 1
-    assert "... 41 more classes not listed" in texts and {"train", "test"} <= set(texts)
+    # the two split markers count within the 20 entries: 17 classes, the note and the markers
+    assert len(texts) <= plots.MAX_LEGEND and len(classes) == plots.MAX_LEGEND - 3
+    assert "... 43 more classes not listed" in texts and {"train", "test"} <= set(texts)
     # the listed classes are the largest ones
     counts = dict(zip(*np.unique(labels, return_counts=True)))
     assert min(counts[c] for c in classes) >= max(counts[c] for c in counts if c not in classes)

@@ -106,3 +106,4 @@ def test_degenerate_clusterings_are_named():
         {"k": 1, "n": 100, "n_noise": 40, "sizes": {"-1": 40, "0": 60}})
     assert "holds 95 of 100" in summary.degenerate_clustering({"k": 3, "n": 100, "sizes": {"0": 95, "1": 3, "2": 2}})
     assert summary.degenerate_clustering({"k": 3, "n": 90, "sizes": {"0": 30, "1": 30, "2": 30}}) is None
+    assert summary.degenerate_clustering({"k": 0, "n": 50, "n_noise": 50, "sizes": {"-1": 50}}) == "no cluster: all 50 images are noise"

@@ -8,9 +8,11 @@ given seed always gives identical results.
 
 Conventions
 -----------
-* Cluster labels are whatever the algorithm returns; DBSCAN's noise label ``-1``
-  is never treated as a cluster when matching clusters to classes (noise points
-  always count as wrongly labelled).
+* Cluster labels are whatever the algorithm returns; the noise label ``-1`` of
+  DBSCAN and HDBSCAN is never treated as a cluster when matching clusters to
+  classes (noise points always count as wrongly labelled).
+* Labels are never used to choose anything: scans (k, DBSCAN's eps and
+  min_samples) are scored by unsupervised criteria only.
 * Plots are drawn on :class:`matplotlib.figure.Figure` objects (the
   object-oriented API, rendered by Agg for PNG) and written atomically with
   :func:`imagespace.util.save_figure`; pyplot's global state and the session's
@@ -28,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import DBSCAN, KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples, silhouette_score
+from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, pairwise_distances, silhouette_samples, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -301,6 +303,75 @@ def fit_dbscan(X, eps: float, min_samples: int) -> np.ndarray:
     return labels
 
 
+def fit_hdbscan(X, min_cluster_size: int = 5, min_samples: int | None = None,
+                cluster_selection_method: str = "eom") -> np.ndarray:
+    """:class:`sklearn.cluster.HDBSCAN` labels; every noise point is labelled ``-1``.
+
+    Deterministic (no seed). ``min_cluster_size`` is capped at the number of
+    rows and ``min_samples`` (None = ``min_cluster_size``) below it. scikit-learn's
+    special labels for infinite (-2) and missing (-3) values, impossible for
+    finite features, would also become ``-1``.
+    """
+    X = _as_matrix(X)
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError("HDBSCAN needs at least 2 points")
+    mcs = max(2, min(int(min_cluster_size), n))
+    ms = None if min_samples is None else max(1, min(int(min_samples), n - 1))
+    labels = HDBSCAN(min_cluster_size=mcs, min_samples=ms, cluster_selection_method=cluster_selection_method,
+                     copy=True).fit_predict(X)
+    labels = np.where(labels < 0, NOISE, labels).astype(np.int64)
+    k = len(set(labels.tolist()) - {NOISE})
+    log.info("HDBSCAN min_cluster_size=%d min_samples=%s (%s): %d clusters, %d noise points", mcs, ms,
+             cluster_selection_method, k, int((labels == NOISE).sum()))
+    return labels
+
+
+# --------------------------------------------------------------------------- scaling
+SCALINGS = ("none", "standardize")
+
+
+def scale_features(X, how: str = "none") -> tuple[np.ndarray, dict]:
+    """The matrix that is clustered: *X* as given (``none``) or z-scored per column (``standardize``).
+
+    ``standardize`` subtracts each column's mean and divides by its (population)
+    standard deviation, so every column has mean 0 and standard deviation 1 and
+    counts equally in Euclidean distances; a constant column (standard deviation
+    0) becomes all zeros. Returns ``(X, info)``: *info* holds ``name`` and, for
+    ``standardize``, ``mean`` and ``std`` (the divisor, 1 for constant columns;
+    for :func:`unscale_features`) and ``constant_columns``. ``none`` returns *X*
+    itself, unchanged and uncopied (the numbers of unscaled runs stay bit for bit).
+    """
+    X = _as_matrix(X)
+    if how == "none":
+        return X, {"name": "none"}
+    if how != "standardize":
+        raise ValueError(f"unknown scaling {how!r}; choose one of {list(SCALINGS)}")
+    X = X.astype(np.float64)
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    constant = ~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))
+    std = np.where(constant, 1.0, std)
+    Z = (X - mean) / std
+    Z[:, constant] = 0.0
+    log.info("standardized %d columns (%d constant ones set to 0)", X.shape[1], int(constant.sum()))
+    return Z, {"name": "standardize", "mean": mean, "std": std, "constant_columns": int(constant.sum())}
+
+
+def unscale_features(Z, info: dict) -> np.ndarray:
+    """Map points of the clustered (scaled) space back to the feature set's units (inverse of :func:`scale_features`)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    return Z if info["name"] == "none" else Z * info["std"] + info["mean"]
+
+
+def scaling_record(info: dict, n_columns: int) -> dict:
+    """What result.json says about the scaling (no per-column arrays)."""
+    out = {"name": info["name"], "n_columns": int(n_columns)}
+    if info["name"] == "standardize":
+        out["constant_columns"] = int(info["constant_columns"])
+    return out
+
+
 # --------------------------------------------------------------------------- scans
 def kmeans_scan(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_size: int | None = None) -> pd.DataFrame:
     """Fit one k-means per k; columns ``k``, ``inertia``, ``silhouette``.
@@ -416,6 +487,225 @@ def choose_eps(kdist) -> float:
     return float(d[int(np.argmax(x - y))])
 
 
+# --------------------------------------------------------------------------- DBSCAN scan
+# eps candidates of the scan: these quantiles of the core distances, i.e. the share of core points
+EPS_QUANTILES = tuple(round(q, 2) for q in np.arange(0.10, 0.951, 0.05))
+# min_samples when it is auto but not scanned (a fixed eps, or eps: knee): the earlier default
+DBSCAN_MIN_SAMPLES = 5
+# a candidate whose largest cluster holds more than this share of the points found no structure
+# (the summary's threshold for a degenerate clustering)
+DOMINANT_SHARE = 0.9
+DBSCAN_CRITERIA = ("silhouette_coverage", "silhouette")
+# the scan computes all pairwise distances of its rows once when there are at most this many (n² doubles: 128 MB)
+PRECOMPUTE_MAX = 4000
+SCAN_COLUMNS = ["min_samples", "quantile", "eps", "k", "noise_fraction", "largest_share", "silhouette",
+                "silhouette_coverage", "score", "admissible", "reason", "chosen"]
+
+
+def core_distances(X, min_samples: int) -> np.ndarray:
+    """Each point's core distance for DBSCAN(min_samples), in row order (not sorted).
+
+    scikit-learn counts a point itself among its *min_samples* neighbours, so a
+    point is a core point at ``eps`` exactly when the distance to its
+    ``(min_samples - 1)``-th nearest other point is at most ``eps``: the
+    ``q``-quantile of these distances as eps makes a share ``q`` of the points
+    core points (ties aside). ``min_samples = 1`` makes every point a core point
+    (all distances 0).
+    """
+    X = _as_matrix(X)
+    m = int(min_samples) - 1
+    if m < 0 or m >= X.shape[0]:
+        raise ValueError(f"min_samples must be in [1, n] = [1, {X.shape[0]}], got {min_samples}")
+    if m == 0:
+        return np.zeros(X.shape[0])
+    dist, _ = NearestNeighbors(n_neighbors=m).fit(X).kneighbors()  # no X: each point's own entry is left out
+    return dist[:, -1]
+
+
+def dbscan_candidate(X, labels, max_noise: float, criterion: str, min_samples=None, quantile=None, eps=None,
+                     silhouette_sample: int | None = None, seed: int = 0, D=None) -> dict:
+    """One row of :func:`dbscan_scan`: what the labels of a DBSCAN fit say about structure, without class labels.
+
+    ``silhouette`` is the mean silhouette of the clustered (non-noise) points and
+    ``silhouette_coverage`` that times their share, i.e. the mean silhouette over
+    all points with every noise point scoring 0 (so noise lowers the score).
+    A candidate is ``admissible`` when it has at least 2 clusters, at most
+    *max_noise* noise and no cluster holding more than :data:`DOMINANT_SHARE` of
+    the points; silhouettes are computed for admissible candidates only (NaN
+    otherwise; on a seeded sample of *silhouette_sample* clustered points when
+    given) and ``score`` is the *criterion*'s column. *D*: the points' pairwise
+    distances, when already computed (then *X* is not used).
+    """
+    if criterion not in DBSCAN_CRITERIA:
+        raise ValueError(f"unknown DBSCAN criterion {criterion!r}; choose one of {list(DBSCAN_CRITERIA)}")
+    labels = np.asarray(labels)
+    n = len(labels)
+    keep = labels != NOISE
+    sizes = np.unique(labels[keep], return_counts=True)[1]
+    k = len(sizes)
+    noise = 1.0 - keep.sum() / n
+    largest = sizes.max() / n if k else 0.0
+    if k < 2:
+        reason = f"{k} cluster{'s' if k != 1 else ''}"
+    elif noise > max_noise:
+        reason = f"noise {noise:.0%} > {max_noise:.0%}"
+    elif largest > DOMINANT_SHARE:
+        reason = f"one cluster holds {largest:.0%}"
+    else:
+        reason = ""
+    if reason:
+        sil = float("nan")
+    elif D is not None:
+        sil = float(silhouette_score(D[np.ix_(keep, keep)], labels[keep], metric="precomputed"))
+    else:
+        sil = _silhouette(X[keep], labels[keep], seed, silhouette_sample)
+    if not reason and not np.isfinite(sil):
+        reason = "silhouette undefined"
+    row = {"min_samples": min_samples, "quantile": quantile, "eps": eps, "k": int(k), "noise_fraction": float(noise),
+           "largest_share": float(largest), "silhouette": sil, "silhouette_coverage": sil * (1.0 - noise),
+           "admissible": not reason, "reason": reason, "chosen": False}
+    row["score"] = row[criterion]
+    return row
+
+
+def dbscan_scan(X, min_samples_values, max_noise: float = 0.5, criterion: str = "silhouette_coverage",
+                quantiles=EPS_QUANTILES) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """DBSCAN over a grid of min_samples and eps, scored without labels; returns ``(table, labels of the best)``.
+
+    For each min_samples the eps candidates are the *quantiles* of the core
+    distances (:func:`core_distances`): with eps at quantile ``q`` a share ``q``
+    of the points are core points, so the grid adapts to the data's scale and
+    dimension. Each fit is a row of :func:`dbscan_candidate`; the chosen row
+    (``chosen`` True) is the admissible one with the highest score, the first
+    in grid order on ties. Without any admissible candidate nothing is chosen
+    and the labels are None. Deterministic. Up to :data:`PRECOMPUTE_MAX` rows the
+    pairwise distances are computed once and shared by all fits and silhouettes.
+    """
+    X = _as_matrix(X)
+    D = pairwise_distances(X) if len(X) <= PRECOMPUTE_MAX else None
+    if D is not None:
+        np.fill_diagonal(D, 0.0)
+        D_sorted = np.sort(D, axis=1)  # column 0 is the point itself
+    rows, best, best_labels = [], None, None
+    for ms in min_samples_values:
+        ms = int(ms)
+        if not 1 <= ms <= len(X):
+            raise ValueError(f"min_samples must be in [1, n] = [1, {len(X)}], got {ms}")
+        cd = D_sorted[:, ms - 1] if D is not None else core_distances(X, ms)
+        for q in quantiles:
+            eps = float(np.quantile(cd, q))
+            if eps <= 0:  # duplicates: eps must be positive
+                eps = float(np.min(cd[cd > 0])) if (cd > 0).any() else 1e-12
+            if D is not None:
+                labels = DBSCAN(eps=eps, min_samples=ms, metric="precomputed").fit_predict(D)
+            else:
+                labels = DBSCAN(eps=eps, min_samples=ms).fit_predict(X)
+            row = dbscan_candidate(X, labels, max_noise, criterion, ms, float(q), eps, D=D)
+            rows.append(row)
+            if row["admissible"] and (best is None or row["score"] > rows[best]["score"]):
+                best, best_labels = len(rows) - 1, labels
+    if best is not None:
+        rows[best]["chosen"] = True
+    df = pd.DataFrame(rows, columns=SCAN_COLUMNS)
+    log.info("DBSCAN scan: %d candidates on %d rows, %d admissible", len(df), len(X), int(df["admissible"].sum()))
+    return df, best_labels
+
+
+def _core_label(min_samples: int) -> str:
+    m = int(min_samples) - 1
+    suffix = "th" if 10 <= m % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(m % 10, "th")
+    return f"core distance (to the {m}{suffix} nearest other point)"
+
+
+def min_samples_grid(values, n: int) -> list[int]:
+    """The scanned min_samples values usable on *n* rows: at most n // 4 (a cluster holds at least min_samples
+    points, so larger values leave room for at most 3 clusters), at least 2; sorted, no duplicates."""
+    cap = max(2, n // 4)
+    grid = sorted({int(v) for v in values if 2 <= int(v) <= cap})
+    return grid or [min(cap, n - 1)]
+
+
+def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 10, 20, 40), max_noise: float = 0.5,
+                    criterion: str = "silhouette_coverage", scan_n: int | None = 2000, seed: int = 0) -> tuple:
+    """DBSCAN with eps and min_samples given or chosen; returns ``(labels, info, scan table, curve)``.
+
+    * ``eps="auto"`` (the default): :func:`dbscan_scan` over eps (quantiles of
+      the core distances) and, with ``min_samples="auto"``, over
+      *scan_min_samples* (:func:`min_samples_grid`), on a seeded random sample
+      of *scan_n* rows (all rows when there are no more; None = all rows). The
+      choice is then applied to all rows: the same min_samples and eps at the
+      same quantile of all rows' core distances (the same share of core points;
+      eps itself shrinks as rows are added). Without an admissible candidate it
+      falls back to ``eps="knee"`` and says so (``selection.fallback``).
+    * ``eps="knee"``: the knee of the k-distance curve (:func:`choose_eps`), the
+      earlier default, which often merges everything into one cluster.
+    * a number: that eps, no scan.
+
+    An integer *min_samples* is used as given (with eps auto only eps is
+    scanned); ``"auto"`` without an eps scan means :data:`DBSCAN_MIN_SAMPLES`.
+    The scan never sees class labels. *curve* is ``(sorted distances, eps,
+    min_samples, what the distances are)`` for :func:`plot_kdistance`.
+    """
+    X = _as_matrix(X)
+    n = X.shape[0]
+    fixed_ms = None if min_samples == "auto" else int(min_samples)
+    info = {"selection": {}}
+    sel = info["selection"]
+    scan = None
+    if eps == "auto":
+        if scan_n is not None and n > int(scan_n):
+            pick = np.sort(np.random.default_rng(seed).choice(n, size=int(scan_n), replace=False))
+        else:
+            pick = None
+        Xs = X if pick is None else X[pick]
+        grid = [fixed_ms] if fixed_ms is not None else min_samples_grid(scan_min_samples, len(Xs))
+        scan, best_labels = dbscan_scan(Xs, grid, max_noise=max_noise, criterion=criterion)
+        sel.update({"mode": "scan", "criterion": criterion, "max_noise": float(max_noise),
+                    "max_largest_share": DOMINANT_SHARE, "scan_rows": len(Xs), "scan_sampled": pick is not None,
+                    "scan_seed": seed if pick is not None else None, "min_samples_scanned": grid,
+                    "quantiles_scanned": list(EPS_QUANTILES), "n_candidates": len(scan),
+                    "n_admissible": int(scan["admissible"].sum()), "fallback": None})
+        if best_labels is not None:
+            best = scan[scan["chosen"]].iloc[0]
+            ms, q = int(best["min_samples"]), float(best["quantile"])
+            sel.update({"quantile": q, "score": float(best["score"]), "eps_on_scan_rows": float(best["eps"])})
+            if pick is None:
+                labels, eps_value = best_labels, float(best["eps"])
+                cd = core_distances(X, ms)
+            else:
+                cd = core_distances(X, ms)
+                eps_value = float(np.quantile(cd, q))
+                eps_value = eps_value if eps_value > 0 else float(best["eps"])
+                labels = fit_dbscan(X, eps_value, ms)
+            curve = (np.sort(cd), eps_value, ms, _core_label(ms))
+            log.info("DBSCAN scan chose min_samples=%d, eps=%.6g (quantile %.2f, %s %.4f)", ms, eps_value, q,
+                     criterion, best["score"])
+        else:
+            sel["fallback"] = (f"none of the {len(scan)} candidates has >= 2 clusters, <= {max_noise:.0%} noise and no "
+                               f"cluster over {DOMINANT_SHARE:.0%}: eps at the k-distance knee instead")
+            log.warning("DBSCAN scan: %s", sel["fallback"])
+            eps = "knee"
+    if eps == "knee":
+        ms = min(fixed_ms if fixed_ms is not None else DBSCAN_MIN_SAMPLES, n - 1)
+        kd = kdistance(X, ms)
+        eps_value = choose_eps(kd)
+        curve = (kd, eps_value, ms, f"distance to the {ms}-th nearest neighbour")
+        sel.setdefault("mode", "knee")
+        labels = fit_dbscan(X, eps_value, ms)
+    elif eps != "auto":
+        ms = fixed_ms if fixed_ms is not None else DBSCAN_MIN_SAMPLES
+        eps_value = float(eps)
+        cd = core_distances(X, min(ms, n))
+        curve = (np.sort(cd), eps_value, ms, _core_label(min(ms, n)))
+        sel["mode"] = "config"
+        labels = fit_dbscan(X, eps_value, ms)
+    info.update({"eps": float(eps_value), "min_samples": int(ms), "noise_fraction": float(np.mean(labels == NOISE))})
+    if scan is None:  # one row: what the fixed parameters gave (silhouette on a sample of at most scan_n rows)
+        row = dbscan_candidate(X, labels, max_noise, criterion, ms, float("nan"), eps_value, silhouette_sample=scan_n, seed=seed)
+        scan = pd.DataFrame([{**row, "chosen": True}], columns=SCAN_COLUMNS)
+    return labels, info, scan, curve
+
+
 # --------------------------------------------------------------------------- sampling
 def gmm_samples(gmm: GaussianMixture, n: int, seed: int) -> np.ndarray:
     """Draw *n* samples from a fitted GaussianMixture, reproducibly for *seed*.
@@ -515,17 +805,57 @@ def plot_gmm_scan(df: pd.DataFrame, path, chosen_k=None) -> None:
     save_figure(fig, path)
 
 
-def plot_kdistance(kdist, eps, min_samples, path) -> None:
-    """Sorted k-distance curve with the chosen eps marked."""
-    kdist = np.asarray(kdist)
+def plot_kdistance(kdist, eps, min_samples, path, ylabel: str | None = None, title: str = "k-distance curve") -> None:
+    """Sorted k-distance (or core-distance) curve with the chosen eps marked."""
+    kdist = np.sort(np.asarray(kdist))
     fig = _new_figure((6, 4))
     ax = fig.subplots()
     ax.plot(np.arange(len(kdist)), kdist, lw=1.5)
-    ax.axhline(eps, color="red", ls="--", label=f"eps = {eps:.4g}")
-    ax.set(xlabel="points sorted by distance", ylabel=f"distance to {min_samples}-th nearest neighbour",
-           title="k-distance curve")
+    share = float(np.mean(kdist <= eps))
+    ax.axhline(eps, color="red", ls="--", label=f"eps = {eps:.4g} ({share:.0%} of the points below)")
+    ax.set(xlabel="points sorted by distance", ylabel=ylabel or f"distance to {min_samples}-th nearest neighbour",
+           title=f"{title} (min_samples = {min_samples})")
     ax.grid(alpha=0.3)
     ax.legend()
+    save_figure(fig, path)
+
+
+def plot_dbscan_scan(scan: pd.DataFrame, path, criterion: str = "silhouette_coverage", note: str = "") -> None:
+    """The DBSCAN scan: score, clusters and noise share against the eps quantile, one line per min_samples.
+
+    Admissible candidates are filled markers, the others crosses (their score is
+    undefined); the chosen candidate is a star. A scan of one fixed candidate is
+    drawn as a single point per panel.
+    """
+    fig = _new_figure((13, 4))
+    axes = fig.subplots(1, 3)
+    x_col = "quantile" if scan["quantile"].notna().any() else "eps"
+    colors = plots.class_colors(scan["min_samples"].nunique())
+    for i, (ms, g) in enumerate(scan.groupby("min_samples", sort=True)):
+        c = colors[i]
+        x = g[x_col].astype(float).to_numpy()
+        ok = g["admissible"].astype(bool).to_numpy()
+        for ax, col in zip(axes, ("score", "k", "noise_fraction")):
+            y = g[col].astype(float).to_numpy()
+            ax.plot(x, y, "-", color=c, alpha=0.5, lw=1)
+            ax.plot(x[ok], y[ok], "o", color=c, ms=4, label=f"min_samples = {ms}" if col == "score" else None)
+            ax.plot(x[~ok], y[~ok], "x", color=c, ms=4)
+    chosen = scan[scan["chosen"].astype(bool)]
+    for ax, col in zip(axes, ("score", "k", "noise_fraction")):
+        if not chosen.empty:
+            ax.plot(chosen[x_col].astype(float), chosen[col].astype(float), "*", color="black", ms=14, zorder=5,
+                    label="chosen" if col == "score" else None)
+        ax.set_xlabel("eps: quantile of the core distances" if x_col == "quantile" else "eps")
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel=criterion.replace("_", " "), title="score (admissible candidates)")
+    if not np.isfinite(scan["score"].astype(float)).any():
+        axes[0].text(0.5, 0.5, "no admissible candidate", ha="center", va="center", transform=axes[0].transAxes)
+    axes[1].set(ylabel="clusters (noise excluded)", title="number of clusters")
+    axes[1].yaxis.get_major_locator().set_params(integer=True)
+    axes[2].set(ylabel="noise share", title="noise", ylim=(-0.02, 1.02))
+    axes[0].legend(fontsize=8)
+    if note:
+        fig.suptitle(note, fontsize=9)
     save_figure(fig, path)
 
 
@@ -700,16 +1030,18 @@ class Method:
     assignments, with the caption ``workflow/report/cluster_<figure>.rst`` where
     one exists.
 
-    ``run(X, rows, opts, ctx)`` returns (labels, extra result fields); *ctx* has
+    ``run(X, rows, opts, ctx)`` returns (labels, extra result fields); *X* is
+    already scaled as ``clustering.scale`` says (:func:`scale_features`); *ctx* has
     ``out`` (the rule's outputs: one path per figure, ``table`` for a scan table),
-    ``seed``, ``large_n``, ``images`` and ``pca_model`` (or None).
+    ``seed``, ``large_n``, ``images``, ``pca_model`` (or None) and ``scaling``
+    (the info of :func:`scale_features`, to map points back to feature units).
     """
 
     name: str
     title: str
     run: Callable
     figures: tuple[str, ...] = ()
-    table: bool = False  # writes the scan over k as scan.tsv
+    table: bool = False  # writes its scan (over k; over eps and min_samples) as scan.tsv
     settings: tuple[str, ...] = ()  # shared clustering keys it reads besides its own block and split: seed, large_n
     decode_pca: bool = False  # reads the PCA model when it clusters the pca feature set
     threads: str = "config"  # "config" (the config's threads) or "one"
@@ -724,6 +1056,7 @@ class Context:
     large_n: int | None = None
     images: object = None
     pca_model: str | None = None
+    scaling: dict | None = None
 
 
 def _run_kmeans(X, rows, o, ctx):
@@ -752,9 +1085,10 @@ def _run_gmm(X, rows, o, ctx):
     pred = gmm.predict(X)
     samples = gmm_samples(gmm, int(o["n_samples"]), ctx.seed)
     if ctx.pca_model:
-        # samples live in PCA-score space: map them back to pixels through the PCA
+        # samples live in (scaled) PCA-score space: map them back to scores, then to pixels through the PCA
         res, shape = pca.load_model(ctx.pca_model)
-        shown = pca.reconstruct(res, samples).reshape((len(samples),) + shape)
+        scores = unscale_features(samples, ctx.scaling or {"name": "none"})
+        shown = pca.reconstruct(res, scores).reshape((len(samples),) + shape)
         how = "decoded through the PCA"
     else:
         # no inverse map: show the real image nearest to each sample
@@ -767,12 +1101,27 @@ def _run_gmm(X, rows, o, ctx):
 
 
 def _run_dbscan(X, rows, o, ctx):
-    ms = int(o["min_samples"])
-    kd = kdistance(X, ms)
-    eps = choose_eps(kd) if o["eps"] == "auto" else float(o["eps"])
-    plot_kdistance(kd, eps, ms, ctx.out.kdistance)
-    pred = fit_dbscan(X, eps, ms)
-    return pred, {"params": dict(o), "eps": eps, "eps_source": "k-distance knee" if o["eps"] == "auto" else "config"}
+    seed = 0 if ctx.seed is None else ctx.seed
+    pred, info, scan, (curve, eps, ms, what) = fit_dbscan_auto(
+        X, o["eps"], o["min_samples"], scan_min_samples=o["scan_min_samples"], max_noise=o["max_noise"],
+        criterion=o["criterion"], scan_n=o["scan_n"], seed=seed)
+    write_table(ctx.out.table, scan)
+    sel = info["selection"]
+    if sel["mode"] == "scan":
+        note = (f"{sel['n_candidates']} candidates on {sel['scan_rows']} "
+                f"{'sampled ' if sel['scan_sampled'] else ''}rows, {sel['n_admissible']} admissible; "
+                + (sel["fallback"] or f"chosen: min_samples {ms}, eps at quantile {sel['quantile']:.2f}"))
+    else:
+        note = f"no scan (eps {'from the k-distance knee' if sel['mode'] == 'knee' else 'fixed in the config'})"
+    plot_dbscan_scan(scan, ctx.out.eps_scan, o["criterion"], note)
+    plot_kdistance(curve, eps, ms, ctx.out.kdistance, ylabel=what,
+                   title="k-distance curve" if what.startswith("distance") else "core distances")
+    return pred, {"params": dict(o), **info}
+
+
+def _run_hdbscan(X, rows, o, ctx):
+    pred = fit_hdbscan(X, o["min_cluster_size"], o["min_samples"], o["cluster_selection_method"])
+    return pred, {"params": dict(o), "noise_fraction": float(np.mean(pred == NOISE))}
 
 
 def _run_agglomerative(X, rows, o, ctx):
@@ -794,16 +1143,22 @@ METHODS: dict[str, Method] = {
         Method("kmeans", "K-Means", _run_kmeans, figures=("scan", "silhouette"), table=True, settings=("seed", "large_n")),
         Method("gmm", "Gaussian mixture (EM)", _run_gmm, figures=("scan", "samples"), table=True, settings=("seed",),
                decode_pca=True, runtime=60),
-        Method("dbscan", "DBSCAN", _run_dbscan, figures=("kdistance",), threads="one"),
+        Method("dbscan", "DBSCAN", _run_dbscan, figures=("eps_scan", "kdistance"), table=True, settings=("seed",),
+               threads="one"),
         Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram",), settings=("seed", "large_n"),
                threads="one", memory_factor=8),
+        Method("hdbscan", "HDBSCAN", _run_hdbscan, threads="one"),
     )
 }
 
 
-def run(name: str, features_path, manifest, opts: dict, split: str, out, images, seed=None, large_n=None, pca_model=None) -> dict:
-    """One clustering job: rows of *split*, the method, its figures, then assignments, scores, sizes and gallery."""
+def run(name: str, features_path, manifest, opts: dict, split: str, out, images, seed=None, large_n=None, pca_model=None,
+        scale: str = "none") -> dict:
+    """One clustering job: rows of *split*, scaled as *scale* says (:func:`scale_features`), the method, its figures,
+    then assignments, scores, sizes and gallery. The result records the scaling."""
     m = METHODS[name]
     X, rows = load_rows(features_path, manifest, split)
-    labels, extra = m.run(X, rows, opts, Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model))
-    return finish(name, labels, rows, out, extra, images)
+    X, scaling = scale_features(X, scale)
+    ctx = Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling)
+    labels, extra = m.run(X, rows, opts, ctx)
+    return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images)

@@ -8,7 +8,8 @@ from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
                 "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "category_rdm", "n", "k", "feature_dims", "reduction", "verdict")
-CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n", "strategy")
+CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n", "strategy",
+                "eps", "min_samples", "noise_fraction", "selection", "scale")
 
 
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
@@ -165,6 +166,8 @@ def degenerate_clustering(e: dict) -> str | None:
     """Why a clustering result says nothing about structure (one cluster, or one cluster holding > 90%), or None."""
     sizes = {k: v for k, v in (e.get("sizes") or {}).items() if k != "-1"}
     n = e.get("n") or sum((e.get("sizes") or {}).values())
+    if e.get("k") == 0 or (e.get("sizes") and not sizes):
+        return f"no cluster: all {n} images are noise"
     if e.get("k") == 1 or len(sizes) == 1:
         noise = f", {e.get('n_noise')} noise points" if e.get("n_noise") else ""
         return f"one cluster (k = 1{noise}): no structure found"
@@ -358,12 +361,13 @@ def markdown(s: dict) -> str:
             "",
             "Accuracy after optimal one-to-one cluster-to-class matching (Hungarian); majority = many-to-one mapping.",
             "",
-            "| feature set | method | k | accuracy | majority | ARI | NMI | ARI subtype | NMI subtype | strategy |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| feature set | method | k | noise | accuracy | majority | ARI | NMI | ARI subtype | NMI subtype | strategy |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for fs, methods in s["clustering_by_feature_set"].items():
             for m, r in methods.items():
-                lines.append(f"| {fs} | {m} | {r['k']} | {_f(r['accuracy'], '{:.2%}')} | {_f(r['majority_accuracy'], '{:.2%}')} | "
+                noise = f"{r['n_noise'] / r['n']:.0%}" if r.get("n_noise") and r.get("n") else "–"
+                lines.append(f"| {fs} | {m} | {r['k']} | {noise} | {_f(r['accuracy'], '{:.2%}')} | {_f(r['majority_accuracy'], '{:.2%}')} | "
                              f"{_f(r['ari'])} | {_f(r['nmi'])} | {_f(r['ari_subtype'])} | {_f(r['nmi_subtype'])} | "
                              f"{_strategy(r.get('strategy'))} |")
         lines.append("")

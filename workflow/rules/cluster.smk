@@ -42,11 +42,12 @@ def cluster_out(method):
 
 
 def cluster_settings(method):
-    """The method's own block, the clustering split and the shared keys it reads (seed, large_n)."""
+    """The method's own block, the clustering split and scaling (every method) and the shared keys it reads (seed, large_n)."""
     return {
         "method": method.name,
         "opts": lambda w: S(w.dataset, "clustering")[method.name],
         "split": lambda w: S(w.dataset, "clustering")["split"],
+        "scale": lambda w: S(w.dataset, "clustering")["scale"],
         "settings": lambda w: {
             k: S(w.dataset, "clustering")[k] for k in method.settings
         },
