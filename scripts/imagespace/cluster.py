@@ -1088,7 +1088,7 @@ def _run_gmm(X, rows, o, ctx):
         # samples live in (scaled) PCA-score space: map them back to scores, then to pixels through the PCA
         res, shape = pca.load_model(ctx.pca_model)
         scores = unscale_features(samples, ctx.scaling or {"name": "none"})
-        shown = pca.reconstruct(res, scores).reshape((len(samples),) + shape)
+        shown = pca.to_pixels(res, pca.reconstruct(res, scores)).reshape((len(samples),) + shape)
         how = "decoded through the PCA"
     else:
         # no inverse map: show the real image nearest to each sample
