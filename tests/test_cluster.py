@@ -254,6 +254,26 @@ def test_dbscan_default_finds_the_blobs_the_knee_merges(seed, d):
     np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, info["eps"], info["min_samples"]))
 
 
+def test_dbscan_scan_is_compared_with_structureless_data_and_warned_about():
+    """A scan always finds some admissible "clusters" in a Gaussian cloud's tails; the blobs beat that null score,
+    uniform noise does not, and the summary says so."""
+    from imagespace import summary
+
+    X, _ = bridged_blobs(0)
+    _, info, _, _ = cluster.fit_dbscan_auto(X, seed=0)
+    sel = info["selection"]
+    assert sel["beats_null"] and sel["score"] > sel["null_score"] + 0.2
+    U = np.random.default_rng(1).uniform(size=(1000, 5))  # no density structure at all
+    labels, info_u, _, _ = cluster.fit_dbscan_auto(U, seed=0)
+    sel_u = info_u["selection"]
+    assert sel_u["fallback"] is None and len(set(labels.tolist()) - {-1}) >= 2  # the scan still reports clusters...
+    assert sel_u["beats_null"] is False  # ...and the null comparison flags them
+    entry = {"k": 3, "n": 1000, "sizes": {"0": 400, "1": 300, "2": 300}, "selection": sel_u}
+    s = {"clustering_by_feature_set": {"pca": {"dbscan": entry}}}
+    text = [w for w in summary.clustering_warnings(s)]
+    assert len(text) == 1 and "no higher than the same scan gives on structureless Gaussian data" in text[0]
+
+
 def test_dbscan_candidate_rules():
     X = np.r_[np.zeros((10, 2)), np.full((10, 2), 5.0), np.full((5, 2), 20.0)] + np.random.default_rng(0).normal(size=(25, 2)) * 0.1
     two = np.r_[np.zeros(10, int), np.ones(10, int), np.full(5, -1)]

@@ -625,6 +625,21 @@ def min_samples_grid(values, n: int) -> list[int]:
     return grid or [min(cap, n - 1)]
 
 
+def null_scan_score(X, min_samples_values, max_noise: float, criterion: str, seed: int) -> float:
+    """The best admissible scan score on structureless data like *X*: a seeded Gaussian sample with *X*'s
+    mean and covariance, as many rows, scanned on the same grid (NaN when no candidate is admissible).
+
+    A Gaussian cloud has no clusters, yet its thinning tails let the scan find "clusters" scoring about
+    0.1-0.25; a score on the data that does not beat this says nothing about structure.
+    """
+    X = _as_matrix(X)
+    rng = np.random.default_rng(seed)
+    G = rng.multivariate_normal(X.mean(axis=0), np.cov(X, rowvar=False), size=len(X), method="eigh")
+    df, _ = dbscan_scan(G, min_samples_values, max_noise=max_noise, criterion=criterion)
+    ok = df[df["admissible"]]
+    return float(ok["score"].max()) if len(ok) else float("nan")
+
+
 def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 10, 20, 40), max_noise: float = 0.5,
                     criterion: str = "silhouette_coverage", scan_n: int | None = 2000, seed: int = 0) -> tuple:
     """DBSCAN with eps and min_samples given or chosen; returns ``(labels, info, scan table, curve)``.
@@ -636,7 +651,9 @@ def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 1
       choice is then applied to all rows: the same min_samples and eps at the
       same quantile of all rows' core distances (the same share of core points;
       eps itself shrinks as rows are added). Without an admissible candidate it
-      falls back to ``eps="knee"`` and says so (``selection.fallback``).
+      falls back to ``eps="knee"`` and says so (``selection.fallback``). The best score
+      is compared with the same scan on structureless data (:func:`null_scan_score`):
+      ``selection.beats_null`` is False when the data's clusters score no better.
     * ``eps="knee"``: the knee of the k-distance curve (:func:`choose_eps`), the
       earlier default, which often merges everything into one cluster.
     * a number: that eps, no scan.
@@ -669,6 +686,10 @@ def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 1
             best = scan[scan["chosen"]].iloc[0]
             ms, q = int(best["min_samples"]), float(best["quantile"])
             sel.update({"quantile": q, "score": float(best["score"]), "eps_on_scan_rows": float(best["eps"])})
+            null = null_scan_score(Xs, grid, max_noise, criterion, seed)
+            sel.update({"null_score": null, "beats_null": bool(not np.isfinite(null) or best["score"] > null)})
+            log.info("DBSCAN scan: best %s %.4f; structureless Gaussian data of the same covariance: %.4f", criterion,
+                     best["score"], null)
             if pick is None:
                 labels, eps_value = best_labels, float(best["eps"])
                 cd = core_distances(X, ms)

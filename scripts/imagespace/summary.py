@@ -111,12 +111,24 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     out["warnings"] += small_class_warnings(ing, small_class_warning)
     out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
+    out["warnings"] += clustering_warnings(out)
+    return out
+
+
+def clustering_warnings(out: dict) -> list[str]:
+    """Degenerate clusterings, and DBSCAN scans whose best score is no better than on structureless data."""
+    warn = []
     for fs, by_method in out["clustering_by_feature_set"].items():
         for method, e in by_method.items():
             w = degenerate_clustering(e)
             if w:
-                out["warnings"].append(f"clustering {method} on {fs}: {w}")
-    return out
+                warn.append(f"clustering {method} on {fs}: {w}")
+            sel = e.get("selection") or {}
+            if sel.get("beats_null") is False:
+                warn.append(f"clustering {method} on {fs}: its best scan score ({sel['score']:.3f}) is no higher than the same "
+                            f"scan gives on structureless Gaussian data of the same covariance ({sel['null_score']:.3f}): "
+                            f"its {e.get('k')} clusters need not be structure")
+    return warn
 
 
 # images left out on purpose by a selection setting (listed in skipped.tsv, not a problem of the input)
