@@ -70,8 +70,12 @@ rule summary:
             model_owner(w.dataset) if prediction_source(w.dataset) else None
         ),
         train_split=lambda w: S(w.dataset, "alignment")["train_split"],
-        small_class_warning=lambda w: config["datasets"][w.dataset]["small_class_warning"],
-        min_trustworthiness=lambda w: S(w.dataset, "embeddings")["trustworthiness"]["warn_below"],
+        small_class_warning=lambda w: config["datasets"][w.dataset][
+            "small_class_warning"
+        ],
+        min_trustworthiness=lambda w: S(w.dataset, "embeddings")["trustworthiness"][
+            "warn_below"
+        ],
     script:
         "../../scripts/summary.py"
 
