@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from imagespace import balance, synthetic  # noqa: E402
 from imagespace.ingest import ingest  # noqa: E402
-from imagespace.summary import small_class_warnings  # noqa: E402
+from imagespace.summary import selection_line, small_class_warnings  # noqa: E402
 from imagespace.util import load_manifest  # noqa: E402
 
 
@@ -103,5 +103,6 @@ def test_ingest_balances_the_training_split_of_a_generated_folder(tmp_path):
     warn = small_class_warnings(info, 10)
     assert len(warn) == 1 and "square (8)" in warn[0] and "1 of 3 classes" in warn[0]
     assert small_class_warnings(info, 8) == []
+    assert selection_line(info["selection"]) == "train split balanced to 12 per class: 12 images left out, 6 flipped/turned copies added"
     again = _ingest(tmp_path, cfg, "again")
     assert again[0].equals(manifest) and np.array_equal(again[1], images)  # seeded

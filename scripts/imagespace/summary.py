@@ -292,6 +292,21 @@ def _strategy(st: dict | None) -> str:
     return str(st)
 
 
+def selection_line(sel: dict) -> str:
+    """What the selection settings left out and added (ingest.json selection), in words; "" when nothing."""
+    parts = []
+    if sel.get("small_classes_dropped"):
+        parts.append(f"classes dropped (min_per_class): {', '.join(map(str, sel['small_classes_dropped']))}")
+    for key, what in (("max_per_class_left_out", "max_per_class"), ("subsample_left_out", "subsample")):
+        if sel.get(key):
+            parts.append(f"{sel[key]} images left out by {what}")
+    b = sel.get("balance")
+    if b:
+        parts.append(f"{b['split']} split balanced to {b['target']} per class: {b['dropped']} images left out, {b['added']} "
+                     f"flipped/turned copies added" + (f", {len(b['short_of_target'])} classes short" if b["short_of_target"] else ""))
+    return "; ".join(parts)
+
+
 def markdown(s: dict) -> str:
     pc = s["pca"]
     lines = [
@@ -303,6 +318,7 @@ def markdown(s: dict) -> str:
         *([f"- duplicates: {d['duplicate_groups']} groups ({d['duplicate_images']} images), {d['cross_split_duplicates']} spanning "
            f"splits, {d['mixed_label_duplicates']} with different labels, {d['dropped']} dropped (ingest/duplicates.tsv)"]
           if (d := s.get("ingest") or {}).get("duplicate_groups") is not None else []),
+        *([f"- selection: {selection_line(sel)}"] if (sel := (s.get("ingest") or {}).get("selection") or {}) and selection_line(sel) else []),
         f"- PCA ({pc['method']}, fitted on {pc['fit_split']}, {pc['n_fit']} × {pc['n_features']}): "
         f"**{pc['n_components_for_threshold']}** components for > {pc['threshold']:.0%} variance; "
         f"PC1 {pc['pc1_variance_ratio']:.3f}, PC2 {_f(pc['pc2_variance_ratio'])}",
