@@ -107,3 +107,23 @@ def test_degenerate_clusterings_are_named():
     assert "holds 95 of 100" in summary.degenerate_clustering({"k": 3, "n": 100, "sizes": {"0": 95, "1": 3, "2": 2}})
     assert summary.degenerate_clustering({"k": 3, "n": 90, "sizes": {"0": 30, "1": 30, "2": 30}}) is None
     assert summary.degenerate_clustering({"k": 0, "n": 50, "n_noise": 50, "sizes": {"-1": 50}}) == "no cluster: all 50 images are noise"
+
+
+def test_faint_different_strokes_are_not_duplicates_but_a_noisy_copy_is():
+    """Sparse images (faint strokes on black, like Chinese MNIST) differ by under one grey level on average even
+    when they show different characters; the pixel correlation keeps them apart, and still joins a real copy."""
+    rng = np.random.default_rng(0)
+    imgs = np.zeros((4, 32, 32), dtype=np.uint8)
+    imgs[0, 10, 4:28] = 20  # a faint horizontal stroke
+    imgs[1, 4:28, 16] = 20  # a faint vertical stroke
+    imgs[2, 22, 4:28] = 20  # the horizontal stroke lower down
+    imgs[3] = imgs[0] + (rng.random((32, 32)) < 0.1)  # a copy of 0, one grey level brighter at 10% of its pixels
+    mad = lambda a, b: np.abs(imgs[a].astype(int) - imgs[b]).mean()  # noqa: E731
+    assert mad(0, 1) < 1.0 and mad(0, 2) < 1.0  # the mean difference alone would call them duplicates
+    everything = [0] * 4  # every pair is a hash candidate
+    groups = D.find_groups(imgs, ["a", "b", "c", "d"], max_hamming=64, phashes=everything)
+    assert [g["rows"] for g in groups] == [[0, 3]]
+    assert groups[0]["kind"] == "near" and groups[0]["min_correlation"] > 0.99
+    assert D.pixel_correlation(imgs[0], imgs[2]) < 0.1
+    loose = D.find_groups(imgs, ["a", "b", "c", "d"], max_hamming=64, phashes=everything, min_correlation=-1)
+    assert [g["rows"] for g in loose] == [[0, 1, 2, 3]]  # what the mean difference alone did

@@ -122,7 +122,7 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS[:-2])
         if check:
             groups = dup.find_groups(arr[:n_kept], [h[0] for h in hashes], dcfg["max_hamming"], dcfg["max_pixel_difference"],
-                                     phashes=[h[1] for h in hashes])
+                                     phashes=[h[1] for h in hashes], min_correlation=dcfg["min_correlation"])
             if dcfg["dedupe"] == "keep_first":
                 dropped = [(r, g["rows"][0]) for g in groups for r in g["rows"][1:]]
                 keep = np.setdiff1d(keep, [r for r, _ in dropped])
