@@ -313,7 +313,9 @@ def markdown(s: dict) -> str:
         f"# imagespace summary: {s['dataset']}",
         "",
         f"- images: **{s['n_images']}** ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}), "
-        f"shape {s['image_shape']}, skipped {s['n_skipped']}",
+        f"shape {s['image_shape']}, skipped {s['n_skipped']}"
+        + (f" ({chosen} of them left out by the selection settings)" if (chosen := sum(
+            v for k, v in s["skipped_by_kind"].items() if k in CHOSEN_SKIPS)) else ""),
         f"- classes: {', '.join(f'{k} ({v})' for k, v in s['classes'].items())}",
         *([f"- duplicates: {d['duplicate_groups']} groups ({d['duplicate_images']} images), {d['cross_split_duplicates']} spanning "
            f"splits, {d['mixed_label_duplicates']} with different labels, {d['dropped']} dropped (ingest/duplicates.tsv)"]
