@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-from imagespace.util import save_figure
+from imagespace.util import natural_key, save_figure
 
 
 def _display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -40,8 +40,8 @@ def class_colors(n: int) -> list:
 
 
 def label_colors(labels) -> dict:
-    """{label: colour} over the sorted distinct labels (as strings)."""
-    uniq = sorted(set(map(str, labels)))
+    """{label: colour} over the distinct labels (as strings) in natural order (2 before 10)."""
+    uniq = sorted(set(map(str, labels)), key=natural_key)
     return dict(zip(uniq, class_colors(len(uniq))))
 
 
@@ -108,7 +108,8 @@ def class_legend(ax, labels, colors: dict, extra_handles=(), handle=None, outsid
             return Line2D([], [], ls="", marker="o", color=color, label=label)
     room = max(2, MAX_LEGEND - len(extra_handles))
     counts = _label_counts(labels)
-    shown = sorted(colors) if len(colors) <= room else sorted(sorted(counts, key=lambda c: -counts[c])[:room - 1])
+    shown = (sorted(colors, key=natural_key) if len(colors) <= room
+             else sorted(sorted(counts, key=lambda c: -counts[c])[:room - 1], key=natural_key))
     handles = [handle(colors[c], c) for c in shown]
     if len(shown) < len(colors):
         handles.append(Line2D([], [], ls="", label=f"... {len(colors) - len(shown)} more classes not listed"))
@@ -128,7 +129,7 @@ def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12, outside: bool = Fal
     """The first two columns of *Y* on *ax*, one colour per label, with a class legend (see class_legend)."""
     colors = label_colors(labels)
     labels = np.asarray(labels).astype(str)
-    for lab in sorted(colors):
+    for lab in sorted(colors, key=natural_key):
         m = labels == lab
         ax.scatter(Y[m, 0], Y[m, 1], s=s, color=colors[lab], alpha=0.8)
     class_legend(ax, labels, colors, outside=outside)
@@ -149,7 +150,7 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
         markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
         groups = np.asarray(marker_by).astype(str)
         kinds = sorted(set(groups))
-        for lab in sorted(colors):
+        for lab in sorted(colors, key=natural_key):
             for gi, g in enumerate(kinds):
                 mm = (labels == lab) & (groups == g)
                 ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8)
