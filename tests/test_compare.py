@@ -225,3 +225,81 @@ def test_plots_are_written(tmp_path):
         p = tmp_path / name
         assert p.exists() and p.stat().st_size > 1000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- category RDMs: tau-a, rho-a
+def _tau_a_brute(x, y):
+    """Kendall tau-a by counting every pair: (concordant - discordant) / (n (n - 1) / 2)."""
+    n, s = len(x), 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            s += np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
+    return s / (n * (n - 1) / 2)
+
+
+def _rho_a_ref(x, y):
+    """rsatoolbox's rho-a: covariance of the mid-ranks over the variance of untied ranks (n^3 - n) / 12."""
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    n = len(x)
+    return float(((rx - rx.mean()) * (ry - ry.mean())).sum() * 12 / (n**3 - n))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tau_a_equals_a_pair_count(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 40))
+    x = rng.normal(size=n)
+    y = x + rng.normal(size=n)
+    if seed % 2:  # ties in both vectors, as a category RDM has
+        x, y = np.round(x), (y > 0).astype(float)
+    assert C.kendall_tau_a(x, y) == pytest.approx(_tau_a_brute(x, y), abs=1e-12)
+    assert C.spearman_rho_a(x, y) == pytest.approx(_rho_a_ref(x, y), abs=1e-12)
+    b = stats.kendalltau(x, y, variant="b").statistic
+    c = stats.kendalltau(x, y, variant="c").statistic
+    if seed % 2 == 0:  # no ties: tau-a = tau-b, rho-a = Spearman
+        assert C.kendall_tau_a(x, y) == pytest.approx(b, abs=1e-12)
+        assert C.spearman_rho_a(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    else:  # ties shrink tau-a below tau-b; tau-c = 2 (C - D) m / (n^2 (m - 1)), m = fewer distinct values
+        assert abs(C.kendall_tau_a(x, y)) < abs(b)
+        m = min(len(np.unique(x)), len(np.unique(y)))
+        assert C.kendall_tau_a(x, y) == pytest.approx(c * n * (m - 1) / (m * (n - 1)), abs=1e-12)
+    assert C.kendall_tau_a(x, np.ones(n)) == 0.0
+
+
+def test_category_rdm_tau_a_against_brute_force_and_its_ceiling():
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(2)
+    labels = np.repeat(["a", "b", "c"], 6)
+    F = rng.normal(size=(18, 3)) + (labels[:, None] == np.array(["a", "b", "c"])) * 2.0
+    d = pdist(F)
+    cat = (pdist(np.unique(labels, return_inverse=True)[1][:, None].astype(float)) > 0).astype(float)
+    assert C.category_rdm(F, labels, "tau_a") == pytest.approx(_tau_a_brute(d, cat), abs=1e-12)
+    assert C.category_rdm(F, labels, "rho_a") == pytest.approx(_rho_a_ref(d, cat), abs=1e-12)
+    # a perfectly categorical RDM: Spearman 1, tau-a at its ceiling (within x between pairs / all pairs) < 1
+    onehot = (labels[:, None] == np.array(["a", "b", "c"])).astype(float)
+    top = C.category_rdm(onehot, labels, "tau_a")
+    n_pairs, within = 18 * 17 // 2, 3 * (6 * 5 // 2)
+    assert top == pytest.approx(within * (n_pairs - within) / (n_pairs * (n_pairs - 1) / 2))
+    assert top == pytest.approx(C.category_tau_a_max(labels)) and top < 1
+    assert C.category_rdm(onehot, labels) == pytest.approx(1.0)
+    res = C.category_rdms(onehot, F, labels, None)["label"]
+    assert res["human_tau_a"] == pytest.approx(top) and res["tau_a_max"] == pytest.approx(top)
+    assert 0 < res["features_tau_a"] < top and set(res) >= {"features", "human", "features_rho_a", "human_rho_a"}
+    with pytest.raises(ValueError, match="method"):
+        C.category_rdm(F, labels, "pearson")
+
+
+def test_bootstrap_disparity_refits_the_reduction_on_each_resample():
+    rng = np.random.default_rng(4)
+    H = rng.normal(size=(50, 3))
+    F = H @ rng.normal(size=(3, 7)) + rng.normal(size=(50, 7))
+    res = C.bootstrap_disparity(H, F, n_boot=20, seed=9)
+    draws = np.random.default_rng(9)
+    vals = []
+    for _ in range(20):
+        idx = draws.integers(0, 50, 50)
+        vals.append(procrustes(H[idx], C.reduce_to(F[idx], 3)[0])[2])
+    assert res["bootstrap_sd"] == pytest.approx(np.std(vals, ddof=1), rel=1e-9)
+    obs = C.procrustes_disparity(H, F)["disparity"]
+    assert res["bootstrap_bias"] == pytest.approx(np.mean(vals) - obs, abs=1e-9)

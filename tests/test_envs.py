@@ -25,6 +25,7 @@ PROVIDERS = {
     "sklearn": {"scikit-learn"},
     "pandas": {"pandas"},
     "PIL": {"pillow"},
+    "skimage": {"scikit-image"},
     "matplotlib": {"matplotlib", "matplotlib-base"},
     "yaml": {"pyyaml"},
     "tensorflow": {"tensorflow", "tensorflow-cpu"},

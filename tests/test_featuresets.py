@@ -109,3 +109,41 @@ def test_predict_human_space_from_is_checked():
     s = reg.spec("new", "human_pred_stats")
     assert s.transferred and s.rule == "human_map_apply" and s.human
     assert reg.model_owner("new") == "shapes"
+
+
+def test_backbones_are_fixed_feature_sets_with_their_keyword_and_transfer_to_new_images():
+    reg = registry(backbones={"enabled": ["resnet50", "vgg16"]},
+                   clustering={"feature_sets": ["bb"], "methods": ["kmeans"]},
+                   alignment={"map_feature_sets": ["stats", "bb"]},
+                   datasets__new__predict_human_space_from="shapes")
+    sets = reg.sets("shapes")
+    bb = [fs for fs, s in sets.items() if s.kind == "backbone"]
+    assert bb == ["bb_resnet50", "bb_vgg16"] and {sets[fs].rule for fs in bb} == {"backbone_features"}
+    assert not sets["bb_resnet50"].human and reg.covers("shapes", "bb_resnet50", "train")  # nothing fitted: every split
+    assert {fs for fs, _ in reg.cluster_targets("shapes")} == {"bb_resnet50", "bb_vgg16"}  # bb = every backbone
+    assert {"bb_resnet50", "bb_vgg16"} <= {fs for fs, _ in reg.compare_pairs("shapes")}  # compare: all
+    assert {"bb_resnet50", "human_pred_bb_vgg16"} <= set(reg.probe_sets("shapes"))
+    assert reg.mapped_feature_sets("shapes") == ["stats", "bb_resnet50", "bb_vgg16"]
+    # like stats, a backbone is not fitted on the data: its map into the human space predicts new images
+    assert reg.predicted_sets("new") == ["human_pred_stats", "human_pred_bb_resnet50", "human_pred_bb_vgg16"]
+    assert "bb_vgg16" in reg.transferred("new")
+    s = reg.spec("new", "bb_vgg16")
+    assert s.transferred and s.kind == "backbone" and s.rule == "backbone_features"
+    assert reg.backbone_spec("shapes", "vgg16")["weights"] == "imagenet"
+
+
+def test_backbone_settings_overrides_and_names_in_feature_set_lists():
+    reg = registry(backbones={"enabled": ["resnet50"], "resnet50": {"layer": "conv4_block6_out"}},
+                   datasets__shapes__backbones={"enabled": ["mobilenetv2"], "mobilenetv2": {"pooling": "max"}},
+                   compare={"feature_sets": ["pca", "bb_resnet50", "bb_mobilenetv2"]})
+    assert reg.backbones("shapes") == ["mobilenetv2"] and reg.backbones("new") == ["resnet50"]
+    assert reg.backbone_spec("shapes", "mobilenetv2")["pooling"] == "max"
+    assert reg.backbone_spec("new", "resnet50")["layer"] == "conv4_block6_out"
+    # a backbone that could be enabled but is not is ignored; a name that cannot be one is an error
+    assert {fs for fs, _ in reg.compare_pairs("shapes") if not fs.startswith("human_pred_")} == {"pca", "bb_mobilenetv2"}
+    with pytest.raises(RegistryError, match=r"compare.feature_sets: 'bb_resnet5' is not a feature set; did you mean 'bb_resnet50'"):
+        registry(compare={"feature_sets": ["bb_resnet5"]})
+    with pytest.raises(iscfg.ConfigError, match=r"backbones.resnet50.pool: unknown key; did you mean `pooling`"):
+        registry(backbones={"resnet50": {"pool": "avg"}})
+    with pytest.raises(iscfg.ConfigError, match=r"datasets.shapes.backbones.enabled.0: 'resnet18' is not one of"):
+        registry(datasets__shapes__backbones={"enabled": ["resnet18"]})

@@ -329,6 +329,11 @@ def summary(result: dict) -> dict:
 def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
     """Uncertainty of the Procrustes disparity over images, by resampling images with replacement.
 
+    Each resample goes through the whole procedure of :func:`procrustes_disparity`: the reduction of
+    ``F`` to ``k`` columns (:func:`reduce_to`, a PCA when ``F`` is wider than the human space) is
+    refitted on the resample, then the Procrustes alignment. (A PCA fitted once on all images would
+    leave its own sampling variability out of the interval.)
+
     Resampled sets contain repeated images (about 63% distinct), which lets the
     rotation fit them better: the bootstrap distribution sits below the observed
     disparity (``bootstrap_bias``), and its percentile interval can miss the
@@ -336,13 +341,16 @@ def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
     bootstrap sd (clipped to [0, 1]); the percentile interval is reported too.
     """
     H = np.asarray(H, dtype=np.float64)
-    F, _ = reduce_to(np.asarray(F, dtype=np.float64), H.shape[1])
-    obs = fast_disparity(H, F)
+    F = np.asarray(F, dtype=np.float64)
+    k = H.shape[1]
+    F = F if F.ndim == 2 and F.shape[1] > k else reduce_to(F, k)[0]  # no PCA: reduce once, nothing is fitted
+    refit = F.shape[1] > k
+    obs = fast_disparity(H, reduce_to(F, k)[0] if refit else F)
     rng = np.random.default_rng(seed)
     vals = np.empty(n_boot)
     for b in range(n_boot):
         idx = rng.integers(0, len(H), len(H))
-        vals[b] = fast_disparity(H[idx], F[idx])
+        vals[b] = fast_disparity(H[idx], reduce_to(F[idx], k)[0] if refit else F[idx])
     sd = float(vals.std(ddof=1))
     lo, hi = np.percentile(vals, [2.5, 97.5])
     return {
@@ -391,27 +399,121 @@ def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
     return out
 
 
-def category_rdm(F, groups) -> float:
-    """Spearman correlation of a representation's RDM with a category RDM (0 = same group, 1 = different).
+def _tie_pairs(x: np.ndarray) -> int:
+    """Number of pairs of entries of *x* with equal values: sum over tie groups of t (t - 1) / 2."""
+    _, counts = np.unique(x, return_counts=True)
+    counts = counts.astype(np.int64)
+    return int((counts * (counts - 1) // 2).sum())
 
-    How much of the representation's geometry is "same category close, different
-    far"; computed for the human space too, as the reference.
+
+def kendall_tau_a(x, y) -> float:
+    """Kendall's tau-a: (concordant - discordant pairs) / all n (n - 1) / 2 pairs; tied pairs count 0.
+
+    Unlike tau-b (``scipy.stats.kendalltau``'s default) the denominator does not shrink with the
+    ties, so a model that predicts ties (a category RDM of 0s and 1s) is not rewarded for them:
+    its tau-a is at most the share of pairs it does not tie (Nili et al. 2014, rsatoolbox's
+    ``tau-a``). Computed in O(n log n) from tau-b: ``con - dis = tau_b * sqrt((n0 - x_ties)
+    (n0 - y_ties))`` with ``n0 = n (n - 1) / 2``. 0 when either vector is constant.
     """
-    d = rankdata(pdist(np.asarray(F, dtype=np.float64)))
+    from scipy.stats import kendalltau
+
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"tau-a needs vectors of equal length, got {x.size} and {y.size}")
+    n = x.size
+    n0 = n * (n - 1) // 2
+    if n0 == 0:
+        return float("nan")
+    tx, ty = _tie_pairs(x), _tie_pairs(y)
+    if tx == n0 or ty == n0:
+        return 0.0
+    tau_b = kendalltau(x, y, variant="b").statistic
+    tau = tau_b * np.sqrt(float(n0 - tx)) * np.sqrt(float(n0 - ty)) / n0
+    return float(min(1.0, max(-1.0, tau)))
+
+
+def spearman_rho_a(x, y) -> float:
+    """Spearman's rho without tie correction (rsatoolbox's ``rho-a``): 12 sum (r_x - m)(r_y - m) / (n^3 - n).
+
+    The ranks are mid-ranks (ties share their mean rank) but the denominator is that of untied
+    ranks, so ties lower the value as in tau-a; equal to Spearman's rho when there are no ties.
+    """
+    rx = rankdata(np.asarray(x, dtype=np.float64).ravel())
+    ry = rankdata(np.asarray(y, dtype=np.float64).ravel())
+    if rx.shape != ry.shape:
+        raise ValueError(f"rho-a needs vectors of equal length, got {rx.size} and {ry.size}")
+    n = rx.size
+    if n < 2:
+        return float("nan")
+    m = (n + 1) / 2
+    return float(12.0 * ((rx - m) @ (ry - m)) / (n**3 - n))
+
+
+def _category_vectors(F, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(distances of F, category RDM: 0 = same group, 1 = different), both as condensed vectors."""
+    d = pdist(np.asarray(F, dtype=np.float64))
     g = np.asarray(groups).astype(str)
     codes = np.unique(g, return_inverse=True)[1].astype(np.float64)[:, None]
-    cat = rankdata((pdist(codes, "hamming") > 0).astype(np.float64))
+    cat = (pdist(codes, "hamming") > 0).astype(np.float64)
+    return d, cat
+
+
+def category_rdm(F, groups, method: str = "spearman") -> float:
+    """Correlation of a representation's RDM (Euclidean) with a category RDM (0 = same group, 1 = different).
+
+    How much of the representation's geometry is "same category close, different far";
+    computed for the human space too, as the reference. *method*:
+
+    * ``"tau_a"``: Kendall's tau-a (:func:`kendall_tau_a`), the measure for a model RDM full of
+      ties (Nili et al. 2014); its maximum is the share of untied pairs, :func:`category_tau_a_max`.
+    * ``"rho_a"``: Spearman without tie correction (:func:`spearman_rho_a`), as rsatoolbox.
+    * ``"spearman"`` (default, kept for continuity): Pearson correlation of the mid-ranks, which
+      with a two-valued category RDM is a rank-biserial-type correlation that treats the ties as
+      information and reaches 1 for a perfectly categorical representation.
+
+    NaN when there is a single group (no pair differs).
+    """
+    d, cat = _category_vectors(F, groups)
     if np.ptp(cat) == 0:
         return float("nan")
-    return _corr(d, cat)
+    if method == "spearman":
+        return _corr(rankdata(d), rankdata(cat))
+    if method == "tau_a":
+        return kendall_tau_a(d, cat)
+    if method == "rho_a":
+        return spearman_rho_a(d, cat)
+    raise ValueError(f"unknown category RDM method {method!r} (spearman, tau_a, rho_a)")
+
+
+def category_tau_a_max(groups) -> float:
+    """The largest tau-a any RDM can reach against the category RDM of *groups*: within x between pairs / all pairs.
+
+    (A representation that puts every between-group pair farther apart than every within-group pair.)
+    """
+    g = np.asarray(groups).astype(str)
+    _, counts = np.unique(g, return_counts=True)
+    n = g.size
+    n_pairs = n * (n - 1) // 2
+    within = int((counts * (counts - 1) // 2).sum())
+    between = n_pairs - within
+    n0 = n_pairs * (n_pairs - 1) // 2
+    return float(within * between / n0) if n0 else float("nan")
 
 
 def category_rdms(H, F, labels=None, subtypes=None) -> dict:
-    """{label|subtype: {features: rho, human: rho}} for the groupings that are given."""
+    """{label|subtype: {...}} for the groupings that are given: ``features`` / ``human`` (Spearman, kept for
+    continuity), ``features_tau_a`` / ``human_tau_a`` (Kendall tau-a, the headline), ``features_rho_a`` /
+    ``human_rho_a`` and ``tau_a_max`` (the ceiling of tau-a for this grouping)."""
     out = {}
     for name, groups in (("label", labels), ("subtype", subtypes)):
         if groups is not None and len(set(map(str, groups))) > 1:
-            out[name] = {"features": category_rdm(F, groups), "human": category_rdm(H, groups)}
+            entry = {"features": category_rdm(F, groups), "human": category_rdm(H, groups)}
+            for method in ("tau_a", "rho_a"):
+                entry[f"features_{method}"] = category_rdm(F, groups, method)
+                entry[f"human_{method}"] = category_rdm(H, groups, method)
+            entry["tau_a_max"] = category_tau_a_max(groups)
+            out[name] = entry
     return out
 
 

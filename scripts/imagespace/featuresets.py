@@ -12,12 +12,13 @@ Kinds:
 * ``descriptor``: hand-made image statistics (``stats``);
 * ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
 * ``cnn``: the penultimate layer of a trained network (a CNN variant);
+* ``backbone``: a layer of a pretrained ``keras.applications`` network (``bb_<name>``, :mod:`imagespace.backbones`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
 * ``ensemble``: the average of predictions of the human space (``ensemble_<name>``).
 
 Keywords in the ``feature_sets`` lists of compare, clustering, probes and
-alignment.map_feature_sets: ``all`` (every set the stage can use) and ``cnn``
-(every CNN variant).
+alignment.map_feature_sets: ``all`` (every set the stage can use), ``cnn``
+(every CNN variant) and ``bb`` (every backbone).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagespace import config as iscfg
+from imagespace.backbones import BACKBONES
+from imagespace.backbones import feature_set as backbone_set
 from imagespace.embed import METHODS as EMBEDDINGS
 from imagespace.embed import TRANSFORMS
 
-KINDS = ("pixels", "descriptor", "embedding", "cnn", "prediction", "ensemble")
-KEYWORDS = ("all", "cnn")
+KINDS = ("pixels", "descriptor", "embedding", "cnn", "backbone", "prediction", "ensemble")
+KEYWORDS = ("all", "cnn", "bb")
+KEYWORD_KINDS = {"cnn": "cnn", "bb": "backbone"}  # keyword -> the kind of set it stands for
 PRED, ENS = "human_pred_", "ensemble_"
 
 
@@ -126,6 +130,14 @@ class Registry:
         base = {k: v for k, v in c.items() if k not in ("variants", "enabled", "cluster_methods")}
         return iscfg.canonical(iscfg.deep_merge(base, c["variants"][variant]))
 
+    def backbones(self, dataset: str) -> list[str]:
+        """Pretrained backbones computed for a dataset (feature sets bb_<name>)."""
+        return list(self.stage(dataset, "backbones")["enabled"])
+
+    def backbone_spec(self, dataset: str, name: str) -> dict:
+        """Settings of one backbone (backbones.<name>, after the dataset's overrides)."""
+        return iscfg.canonical(self.stage(dataset, "backbones")[name])
+
     def trained_on_human_cnn(self, dataset: str, fs: str) -> bool:
         """A CNN variant of the dataset trained on the human space (target human or joint)."""
         return fs in self.cnn_variants(dataset) and self.cnn_spec(dataset, fs)["target"] in ("human", "joint")
@@ -169,7 +181,7 @@ class Registry:
             return self._transferable(src, spec.base)
         if spec.kind == "ensemble":
             return all(self._transferable(src, m) for m in spec.members)
-        return spec.kind in ("descriptor", "cnn")
+        return spec.kind in ("descriptor", "backbone", "cnn")
 
     def predicted_sets(self, dataset: str) -> list[str]:
         """Human-space predictions computed for a dataset from its source's models (predict_human_space_from)."""
@@ -183,7 +195,7 @@ class Registry:
             if not candidates:
                 raise RegistryError(
                     f"{where}: {src!r} has no human-space prediction that transfers to new images "
-                    "(enable stats or a CNN there, and map it with alignment.map_feature_sets)"
+                    "(enable stats, a backbone or a CNN there, and map it with alignment.map_feature_sets)"
                 )
             return candidates
         for fs in wanted:
@@ -235,6 +247,8 @@ class Registry:
         for v in self.cnn_variants(dataset):
             on_human = self.trained_on_human_cnn(dataset, v)
             out[v] = FeatureSet(v, "cnn", "cnn_features", human=on_human, trained_on_human=on_human)
+        for b in self.backbones(dataset):
+            out[backbone_set(b)] = FeatureSet(backbone_set(b), "backbone", "backbone_features")
         p = self.prediction_source(dataset)
         if p is not None:  # the source's models applied to these images: no maps or ensembles of its own
             src_sets = self.sets(p[0])
@@ -300,7 +314,7 @@ class Registry:
     def _expand(self, dataset: str, key: str, names: list[str], available: dict[str, FeatureSet]) -> set[str]:
         """The sets a feature_sets list names: keywords expanded, sets not computed for this dataset
         (stats when disabled, a method not run) ignored, names that cannot be a feature set at all rejected."""
-        possible = set(KEYWORDS) | {"pca", "stats"} | set(EMBEDDINGS) | set(available)
+        possible = set(KEYWORDS) | {"pca", "stats"} | set(EMBEDDINGS) | {backbone_set(b) for b in BACKBONES} | set(available)
         for fs in names:
             if fs not in possible and not fs.startswith((PRED, ENS)):
                 raise RegistryError(
@@ -310,8 +324,9 @@ class Registry:
         out = {fs for fs in names if fs in available}
         if "all" in names:
             out |= set(available)
-        if "cnn" in names:
-            out |= {fs for fs, s in available.items() if s.kind == "cnn"}
+        for kw, kind in KEYWORD_KINDS.items():
+            if kw in names:
+                out |= {fs for fs, s in available.items() if s.kind == kind}
         return out
 
     def covers(self, dataset: str, fs: str, split: str) -> bool:

@@ -4,10 +4,16 @@ Interpretable, fitting-free numbers of the kind people use when they judge
 materials: lightness and colour (opponent channels, saturation), gradient and
 Laplacian energy over scales (roughness, grain size), orientation coherence
 (banding, layering), local contrast and colour variety, uniform local binary
-pattern histograms (micro-texture), the radial power spectrum (coarseness), a
+pattern histograms (micro-texture), histograms of oriented gradients (edge
+directions, rotation-aligned), grey-level co-occurrence statistics (texture
+contrast, homogeneity, regularity), the radial power spectrum (coarseness), a
 grey-level granulometry (size of bright and dark grains), the object's
 silhouette (fill, elongation, solidity, boundary roughness) and specular
 highlights (shine).
+
+LBP, HOG, GLCM and the silhouette measures are scikit-image's
+(``local_binary_pattern``, ``hog``, ``graycomatrix``/``graycoprops``,
+``regionprops``); the rest is scipy.ndimage.
 
 Statistics are taken over the *object* pixels: those that differ from the
 background colour the images were padded with (all pixels when that would leave
@@ -20,8 +26,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-GROUPS = ("colour", "gradient", "orientation", "local", "lbp", "spectrum", "granulometry", "shape", "highlights")
+GROUPS = ("colour", "gradient", "orientation", "local", "lbp", "hog", "glcm", "spectrum", "granulometry", "shape",
+          "highlights")
+# the workflow's default (schema stats.groups): hog is opt-in, see the schema's note on its cost
+DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "hog")
 _PCT = (5, 25, 50, 75, 95)
+LBP_RADII = (1, 2, 4)
+HOG_ORIENTATIONS = 8  # 22.5 degree bins: a quarter turn is a shift by exactly 4 bins
+HOG_GRIDS = (32, 8)  # cells across the shorter image side: fine and coarse edge structure at any image size
+GLCM_LEVELS = 32
+GLCM_DISTANCES = (1, 2, 4, 8)
+GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 
 
 def object_mask(img: np.ndarray, background=(255, 255, 255), tol: float = 0.08, min_fraction: float = 0.05) -> np.ndarray:
@@ -35,18 +51,26 @@ def object_mask(img: np.ndarray, background=(255, 255, 255), tol: float = 0.08, 
     return mask
 
 
-def _uniform_lbp(gray: np.ndarray, radius: int) -> np.ndarray:
-    """Rotation-invariant uniform LBP code (0..8 = number of brighter neighbours, 9 = non-uniform)."""
-    n = 8
-    bits = []
-    for k in range(n):
-        a = 2 * np.pi * k / n
-        dy, dx = int(round(-radius * np.sin(a))), int(round(radius * np.cos(a)))
-        shifted = np.roll(np.roll(gray, dy, axis=0), dx, axis=1)
-        bits.append(shifted >= gray)
-    bits = np.stack(bits, axis=-1)
-    transitions = (bits != np.roll(bits, 1, axis=-1)).sum(axis=-1)
-    return np.where(transitions <= 2, bits.sum(axis=-1), n + 1)
+def _to_uint8(gray: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
+
+
+def lbp_codes(gray8: np.ndarray, radius: float, points: int = 8) -> np.ndarray:
+    """Rotation-invariant uniform LBP codes (0..P = number of brighter neighbours, P + 1 = non-uniform).
+
+    scikit-image's ``local_binary_pattern(method="uniform")``: neighbours on a circle,
+    bilinearly interpolated. Outside the image it reads zeros, which would turn every
+    border pixel's outer neighbours dark; the image is mirrored out by ``radius + 1``
+    pixels first (numpy ``reflect``), so border pixels see the image's own texture,
+    never the opposite border.
+    """
+    from skimage.feature import local_binary_pattern
+
+    gray8 = np.asarray(gray8)
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(gray8, pad, mode="reflect")
+    codes = local_binary_pattern(padded, points, radius, method="uniform")[pad:-pad, pad:-pad]
+    return codes.astype(np.int64)
 
 
 def _laplacian(gray: np.ndarray, sigma: float) -> np.ndarray:
@@ -73,6 +97,7 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
         img = img / 255.0
     mask = object_mask(img, background)
     gray = img.mean(axis=-1)
+    gray8 = _to_uint8(gray)
     mx, mn = img.max(axis=-1), img.min(axis=-1)
     sat = (mx - mn) / (mx + 1e-6)
     chans = [gray]
@@ -110,10 +135,14 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
         out["local"] = f
     if "lbp" in groups:
         f = []
-        for radius in (1, 2, 4):
-            h = np.bincount(_uniform_lbp(gray, radius)[mask], minlength=10)[:10].astype(float)
+        for radius in LBP_RADII:
+            h = np.bincount(lbp_codes(gray8, radius)[mask], minlength=10)[:10].astype(float)
             f += [float(x) for x in h / max(h.sum(), 1.0)]
         out["lbp"] = f
+    if "hog" in groups:
+        out["hog"] = hog_features(gray, mask)
+    if "glcm" in groups:
+        out["glcm"] = glcm_features(gray8, mask)
     if "spectrum" in groups:
         filled = np.where(mask, gray, gray[mask].mean())
         power = np.abs(np.fft.fftshift(np.fft.fft2(filled - filled.mean()))) ** 2
@@ -138,24 +167,103 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
     return out
 
 
-def _shape(mask: np.ndarray) -> list[float]:
-    """Silhouette: fill fraction, minor/major axis ratio, solidity, boundary roughness, bounding-box fill."""
-    from scipy.spatial import ConvexHull, QhullError
+def hog_features(gray: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Histograms of oriented gradients pooled over the object, per grid in :data:`HOG_GRIDS`.
 
-    m = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
-    ys, xs = np.nonzero(m)
-    if len(ys) < 3:
-        return [float(m.mean()), 1.0, 1.0, 1.0, 1.0]
-    ev = np.sort(np.linalg.eigvalsh(np.cov(np.vstack([ys, xs]))))
-    area = float(m.sum())
-    perimeter = float((m ^ ndimage.binary_erosion(m)).sum())
-    box = float((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
-    try:
-        hull = ConvexHull(np.c_[ys, xs]).volume
-    except QhullError:
-        hull = area
-    return [float(m.mean()), float(np.sqrt(ev[0] / max(ev[1], 1e-9))), area / max(hull, 1.0),
-            perimeter**2 / area / (4 * np.pi), area / box]
+    scikit-image's ``hog`` (8 unsigned orientations, 2x2-cell blocks, L2-Hys block
+    normalisation, so contrast does not matter) with cells of ``min(H, W) / grid``
+    pixels, hence the same coarse-to-fine meaning and length at any image size. The
+    block histograms of blocks mostly on the object are averaged into one
+    distribution over orientations, rolled so that the dominant orientation comes
+    first (a rotated photograph gives the same numbers). Per grid: the 8 aligned
+    orientation fractions, their normalised entropy (1 = no preferred direction) and
+    the mean total-variation distance of a block's histogram from the pooled one
+    (how much the local edge direction varies over the object).
+    """
+    from skimage.feature import hog
+
+    f: list[float] = []
+    n_or = HOG_ORIENTATIONS
+    for grid in HOG_GRIDS:
+        cell = max(2, int(round(min(gray.shape) / grid)))
+        ncy, ncx = gray.shape[0] // cell, gray.shape[1] // cell
+        if ncy < 2 or ncx < 2:
+            f += [1.0 / n_or] * n_or + [1.0, 0.0]
+            continue
+        blocks = hog(gray, orientations=n_or, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
+                     block_norm="L2-Hys", feature_vector=False).sum(axis=(2, 3))  # (ncy-1, ncx-1, n_or)
+        cells = mask[: ncy * cell, : ncx * cell].reshape(ncy, cell, ncx, cell).mean(axis=(1, 3))
+        on = (cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]) / 4 >= 0.5
+        h = blocks[on] if on.any() else blocks.reshape(-1, n_or)
+        h = h[h.sum(axis=1) > 0]  # flat blocks have no direction
+        h = h / h.sum(axis=1, keepdims=True) if len(h) else np.full((1, n_or), 1.0 / n_or)
+        pooled = h.mean(axis=0)
+        aligned = np.roll(pooled, -int(np.argmax(pooled)))
+        p = pooled[pooled > 0]
+        entropy = float(-(p * np.log(p)).sum() / np.log(n_or)) if p.size else 1.0
+        variety = float(0.5 * np.abs(h - pooled).sum(axis=1).mean())
+        f += [float(x) for x in aligned] + [entropy, variety]
+    return f
+
+
+def glcm_features(gray8: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Grey-level co-occurrence statistics of the object's pixel pairs.
+
+    scikit-image's ``graycomatrix`` (symmetric) of the lightness in
+    :data:`GLCM_LEVELS` absolute levels, at each distance in :data:`GLCM_DISTANCES`
+    and the four directions 0, 45, 90, 135 degrees. Background pixels get a level of
+    their own whose row and column are dropped, so only pairs of two object pixels
+    count. Per distance: ``graycoprops`` contrast, dissimilarity (both in lightness
+    units: divided by (levels - 1)^2 and levels - 1), homogeneity, energy,
+    correlation and ASM averaged over the directions (a quarter turn of the
+    image permutes the directions, so it changes nothing), then per distance the
+    contrast anisotropy (max - min) / (max + min) over the directions (banding).
+    """
+    from skimage.feature import graycomatrix, graycoprops
+
+    q = (gray8.astype(np.int64) * GLCM_LEVELS) // 256
+    q = np.where(mask, q, GLCM_LEVELS).astype(np.uint8)
+    P = graycomatrix(q, list(GLCM_DISTANCES), list(GLCM_ANGLES), levels=GLCM_LEVELS + 1, symmetric=True)
+    P = P[:GLCM_LEVELS, :GLCM_LEVELS].astype(np.float64)  # pairs of object pixels only
+    props = {p: graycoprops(P, p) for p in GLCM_PROPS}  # each (n_distances, n_angles)
+    # grey-level differences in lightness units (0..1), as everywhere else in the descriptor: in
+    # level units contrast reaches hundreds and would swamp every other column of an unscaled PCA
+    props["contrast"] = props["contrast"] / (GLCM_LEVELS - 1) ** 2
+    props["dissimilarity"] = props["dissimilarity"] / (GLCM_LEVELS - 1)
+    f: list[float] = []
+    for i in range(len(GLCM_DISTANCES)):
+        f += [float(props[p][i].mean()) for p in GLCM_PROPS]
+    for i in range(len(GLCM_DISTANCES)):
+        c = props["contrast"][i]
+        f.append(float((c.max() - c.min()) / max(c.max() + c.min(), 1e-12)))
+    return f
+
+
+def _shape(mask: np.ndarray) -> list[float]:
+    """Silhouette of the largest connected object region (scikit-image ``regionprops``).
+
+    Fill (area / image area), minor/major axis ratio, eccentricity, solidity (area /
+    convex area), extent (area / bounding-box area), isoperimetric ratio P^2 / (4 pi A)
+    (1 for a disc; Crofton perimeter estimate, within 1% of 2 pi r for discs of a few
+    dozen pixels), convexity (convex hull perimeter / perimeter: boundary roughness
+    apart from elongation) and equivalent diameter / maximum Feret diameter.
+    """
+    from skimage.measure import label, perimeter_crofton, regionprops
+
+    # closed on an edge-padded copy: scipy's closing would otherwise erode an object touching the frame
+    m = ndimage.binary_fill_holes(ndimage.binary_closing(np.pad(mask, 2, mode="edge"), iterations=2)[2:-2, 2:-2])
+    regions = regionprops(label(m, connectivity=2))
+    if not regions:
+        return [0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    r = max(regions, key=lambda x: x.area)
+    area = float(r.area)
+    per = float(r.perimeter_crofton)
+    if area < 3 or per <= 0 or r.axis_major_length <= 0:
+        return [area / m.size, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    hull_per = float(perimeter_crofton(r.image_convex))
+    return [area / m.size, float(r.axis_minor_length / r.axis_major_length), float(r.eccentricity),
+            float(r.solidity), float(r.extent), per**2 / (4 * np.pi * area), min(hull_per / per, 1.0),
+            float(r.equivalent_diameter_area / max(r.feret_diameter_max, 1e-9))]
 
 
 def feature_names(n_channels: int = 3, groups=GROUPS) -> list[str]:

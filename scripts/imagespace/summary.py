@@ -15,10 +15,12 @@ CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
           cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
-          min_trustworthiness: float = 0.0) -> dict:
+          min_trustworthiness: float = 0.0, paired: list[str] | None = None) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on
     (the leaderboard ranks by the other splits first). Classes with fewer than *small_class_warning* images
-    (augmented copies not counted) and maps with a trustworthiness under *min_trustworthiness* are warnings."""
+    (augmented copies not counted) and maps with a trustworthiness under *min_trustworthiness* are warnings.
+    *paired*: the paired-bootstrap tables (compare/paired_<split>.tsv); None = those next to the *compare*
+    results, where they exist."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -104,7 +106,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             if key in r and not r[key]["significant"]:
                 out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
     out["alignment_splits"] = split_order({sp for v in out["compare"].values() for sp in v}, train_split)
-    out["alignment"] = leaderboard(out["compare"], out["alignment_splits"]) if out["compare"] else []
+    out["alignment_paired"] = paired_summary(paired_tables(compare) if paired is None else list(paired), out["compare"])
+    out["alignment"] = leaderboard(out["compare"], out["alignment_splits"], out["alignment_paired"]) if out["compare"] else []
     problems = {k: v for k, v in ing["skipped_by_kind"].items() if k not in CHOSEN_SKIPS}
     if problems:
         out["warnings"].append(f"{sum(problems.values())} files/rows skipped at ingest ({problems}); see ingest/skipped.tsv")
@@ -240,9 +243,55 @@ def split_order(splits, train_split: str = "train") -> list[str]:
     return sorted(splits, key=lambda sp: (sp == train_split, sp))
 
 
-def leaderboard(compare: dict, splits: list[str]) -> list[dict]:
+def paired_tables(compare_paths) -> list[str]:
+    """The paired-bootstrap tables next to the compare results (results/<d>/compare/paired_<split>.tsv) that exist."""
+    out = []
+    for path in compare_paths:
+        p = Path(path)
+        table = p.parents[1] / f"paired_{p.stem}.tsv"
+        if table.exists() and str(table) not in out:
+            out.append(str(table))
+    return out
+
+
+def paired_summary(paths, compare: dict) -> dict:
+    """alignment_paired.<split>: the paired bootstrap of every two feature sets of the split (``pairs``, one
+    entry per statistic and pair, as in compare/paired_<split>.tsv) and the top row (lowest disparity) against
+    every other row (``versus_top``: {statistic: {other: diff = top - other, CI, p, p_adjusted (corrected over
+    the top row's comparisons), beaten}}), with ``top_beats`` / ``not_beaten``: the rows the top row is / is not
+    significantly closer to the human space than (disparity)."""
+    import pandas as pd
+
+    from imagespace.paired import METRICS, versus_top
+
+    out = {}
+    for path in paths:
+        split = Path(path).stem.removeprefix("paired_")
+        df = pd.read_csv(path, sep="\t")
+        rows = df.astype(object).where(df.notna(), None).to_dict("records")
+        names = sorted((fs for fs in compare if split in compare[fs]), key=lambda fs: compare[fs][split]["disparity"])
+        if not rows or len(names) < 2:
+            continue
+        alpha, correction = float(rows[0]["alpha"]), str(rows[0]["correction"])
+        top = names[0]
+        vs = {m: versus_top(rows, top, names[1:], m, alpha, correction) for m in METRICS}
+        out[split] = {
+            "n": int(rows[0]["n"]), "n_bootstrap": int(rows[0]["n_bootstrap"]), "alpha": alpha, "correction": correction,
+            "top": top,
+            "top_beats": [o for o in names[1:] if vs["disparity"].get(o, {}).get("beaten")],
+            "not_beaten": [o for o in names[1:] if not vs["disparity"].get(o, {}).get("beaten")],
+            "versus_top": vs,
+            "pairs": [{k: v for k, v in r.items() if k not in ("split", "alpha", "correction")} for r in rows],
+        }
+    return out
+
+
+def leaderboard(compare: dict, splits: list[str], paired: dict | None = None) -> list[dict]:
     """One row per feature set, columns split x metric, sorted best first by the disparity on
-    *splits* in order (:func:`split_order`: the held-out splits first)."""
+    *splits* in order (:func:`split_order`: the held-out splits first). With *paired*
+    (:func:`paired_summary`): each row's paired comparison with the split's top row
+    (``<split>_vs_top_p``: corrected p of the disparity difference; ``<split>_beaten_by_top``: the top
+    row is significantly closer; ``<split>_rho_vs_top_p``: the same for the RDM Spearman rho)."""
     rows = []
     for fs, by_split in compare.items():
         row = {"feature_set": fs}
@@ -256,9 +305,17 @@ def leaderboard(compare: dict, splits: list[str]) -> list[dict]:
                 f"{sp}_permutation_p": r["permutation_p"], f"{sp}_rdm_spearman": rdm.get("spearman"),
                 f"{sp}_mantel_p": rdm.get("spearman_p"), f"{sp}_cka": r.get("cka"), f"{sp}_mean_r": r.get("mean_r"),
             })
+            pr = (paired or {}).get(sp)
+            if pr:
+                d, rho = pr["versus_top"]["disparity"].get(fs), pr["versus_top"]["rdm_spearman"].get(fs)
+                row.update({f"{sp}_vs_top_p": d["p_adjusted"] if d else None,
+                            f"{sp}_beaten_by_top": d["beaten"] if d else None,
+                            f"{sp}_rho_vs_top_p": rho["p_adjusted"] if rho else None})
             for group, v in (r.get("category_rdm") or {}).items():
-                row[f"{sp}_rdm_{group}"] = v["features"]
-                row[f"{sp}_human_rdm_{group}"] = v["human"]
+                # Kendall tau-a (a category RDM is all ties); older results hold Spearman only
+                row[f"{sp}_tau_a_{group}"] = v.get("features_tau_a")
+                row[f"{sp}_human_tau_a_{group}"] = v.get("human_tau_a")
+                row[f"{sp}_tau_a_max_{group}"] = v.get("tau_a_max")
         rows.append(row)
     key = [f"{sp}_disparity" for sp in splits]
     rows.sort(key=lambda r: tuple(r.get(k, 2.0) for k in key))
@@ -330,25 +387,33 @@ def markdown(s: dict) -> str:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
     if s["alignment"]:
         splits = s["alignment_splits"]
+        paired = s.get("alignment_paired") or {}
         lines += [
             "## Leaderboard: which representation matches the human space",
             "",
             "Procrustes disparity (bootstrap 95% CI, permutation p against shuffled rows), RDM Spearman ρ and linear CKA; best first. "
             "`human_pred_<x>` rows are cross-validated linear maps of <x> into the human space "
-            "(out-of-fold on the split they were trained on).",
+            "(out-of-fold on the split they were trained on). "
+            "vs top: the paired-bootstrap p of the disparity difference to the split's top row "
+            + (f"({next(iter(paired.values()))['correction']}-corrected over the top row's comparisons); "
+               "**✓** = the top row is significantly closer to the human space." if paired else "(not computed)."),
             "",
-            "| feature set | " + " | ".join(f"{sp}: disparity [95% CI] | ρ | CKA" for sp in splits) + " |",
-            "|---|" + "---|---|---|" * len(splits),
+            "| feature set | " + " | ".join(f"{sp}: disparity [95% CI] | ρ | CKA | vs top" for sp in splits) + " |",
+            "|---|" + "---|---|---|---|" * len(splits),
         ]
         for r in s["alignment"]:
             cells = []
             for sp in splits:
                 if f"{sp}_disparity" in r:
+                    top = (paired.get(sp) or {}).get("top")
+                    vs = ("top" if r["feature_set"] == top else
+                          f"{'**✓** ' if r.get(f'{sp}_beaten_by_top') else ''}p {_p(r.get(f'{sp}_vs_top_p'), relation=True)}"
+                          if r.get(f"{sp}_vs_top_p") is not None else "–")
                     cells.append(f"{_f(r[f'{sp}_disparity'])} [{_f(r[f'{sp}_ci95_low'])}, {_f(r[f'{sp}_ci95_high'])}], "
                                  f"p {_p(r[f'{sp}_permutation_p'], relation=True)} | "
-                                 f"{_f(r[f'{sp}_rdm_spearman'])} | {_f(r[f'{sp}_cka'])}")
+                                 f"{_f(r[f'{sp}_rdm_spearman'])} | {_f(r[f'{sp}_cka'])} | {vs}")
                 else:
-                    cells.append("– | – | –")
+                    cells.append("– | – | – | –")
             lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")
         lines.append("")
         for v, c in s["cnn"].items():
@@ -357,15 +422,22 @@ def markdown(s: dict) -> str:
                 lines.append(f"Note: `{v}` chose its checkpoint by {how} on split {c['checkpoint_split']!r}, so its rows "
                              "of that split (and those of maps and ensembles built on it) are not fully held out.")
                 lines.append("")
-        groups = [g for g in ("label", "subtype") if any(f"{sp}_rdm_{g}" in r for r in s["alignment"] for sp in splits)]
+        lines += markdown_paired(s)
+        groups = [g for g in ("label", "subtype") if any(f"{sp}_tau_a_{g}" in r for r in s["alignment"] for sp in splits)]
         if groups:
-            lines += ["### Category structure: RDM Spearman ρ with the category RDMs (same group = 0, else 1)", "",
-                      "| feature set | " + " | ".join(f"{sp}: {g}" for sp in splits for g in groups) + " |",
+            def first(key):
+                return next((x.get(key) for x in s["alignment"] if x.get(key) is not None), None)
+
+            lines += ["### Category structure: Kendall τa of each RDM with the category RDMs (same group = 0, else 1)", "",
+                      "τa counts tied pairs as neither concordant nor discordant, so a 0/1 category RDM is not rewarded for its "
+                      "ties; its ceiling (an RDM with every between-group pair farther than every within-group pair) is the "
+                      "share of untied pairs, given in the header.", "",
+                      "| feature set | " + " | ".join(f"{sp}: {g} (max {_f(first(f'{sp}_tau_a_max_{g}'))})" for sp in splits for g in groups)
+                      + " |",
                       "|---|" + "---|" * (len(splits) * len(groups))]
-            for r in [{"feature_set": "**human space**", **{f"{sp}_rdm_{g}": next((x.get(f"{sp}_human_rdm_{g}") for x in s["alignment"]
-                                                                                   if x.get(f"{sp}_human_rdm_{g}") is not None), None)
+            for r in [{"feature_set": "**human space**", **{f"{sp}_tau_a_{g}": first(f"{sp}_human_tau_a_{g}")
                                                          for sp in splits for g in groups}}] + s["alignment"]:
-                lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_rdm_{g}")) for sp in splits for g in groups) + " |")
+                lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_tau_a_{g}")) for sp in splits for g in groups) + " |")
             lines.append("")
     lines += markdown_probes(s)
     lines += markdown_classification(s)
@@ -441,6 +513,49 @@ def markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
+#: rows of the split's leaderboard whose pairwise comparisons the summary page lists
+PAIRED_TOP = 5
+
+
+def markdown_paired(s: dict) -> list[str]:
+    """Per split: which rows the top row beats, and the paired differences among the top PAIRED_TOP rows."""
+    paired = s.get("alignment_paired") or {}
+    lines = []
+    for sp in s["alignment_splits"]:
+        pr = paired.get(sp)
+        if not pr:
+            continue
+        top5 = [r["feature_set"] for r in sorted((r for r in s["alignment"] if f"{sp}_disparity" in r),
+                                                  key=lambda r: r[f"{sp}_disparity"])][:PAIRED_TOP]
+        lines += [f"### Paired comparisons on {sp} ({pr['n']} images, {pr['n_bootstrap']} paired bootstrap draws)", "",
+                  f"Each draw resamples the images once and scores both rows on it; difference = first row − second row, "
+                  "normal 95% CI from the bootstrap standard error, two-sided p; "
+                  + (f"p adj. = Holm-corrected over all {len(pr['pairs']) // 2} pairs of the split, per statistic."
+                     if pr["correction"] == "holm" else "p adj. = p (compare.paired.correction: none)."), "",
+                  f"- top row `{pr['top']}` is significantly closer to the human space (disparity, {pr['correction']} over its "
+                  f"{len(pr['top_beats']) + len(pr['not_beaten'])} comparisons, p < {pr['alpha']:g}) than "
+                  f"{len(pr['top_beats'])}: {', '.join(f'`{x}`' for x in pr['top_beats']) or 'none'}",
+                  f"- not distinguishable from it: {', '.join(f'`{x}`' for x in pr['not_beaten']) or 'none'}", "",
+                  "| pair | Δ disparity [95% CI] | p | p adj. | Δ RDM ρ [95% CI] | p | p adj. |", "|---|---|---|---|---|---|---|"]
+        by = {(r["metric"], r["a"], r["b"]): r for r in pr["pairs"]}
+        for i, a in enumerate(top5):
+            for b in top5[i + 1:]:
+                cells = []
+                for metric in ("disparity", "rdm_spearman"):
+                    r, sign = by.get((metric, a, b)), 1
+                    if r is None and (metric, b, a) in by:
+                        r, sign = by[(metric, b, a)], -1
+                    if r is None:
+                        cells.append("– | – | –")
+                        continue
+                    lo, hi = (r["ci95_low"], r["ci95_high"]) if sign > 0 else (-r["ci95_high"], -r["ci95_low"])
+                    cells.append(f"{sign * r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {_p(r['p'])} | "
+                                 f"{'**' if r['significant'] else ''}{_p(r['p_adjusted'])}{'**' if r['significant'] else ''}")
+                lines.append(f"| `{a}` − `{b}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def markdown_probes(s: dict) -> list[str]:
     if not s.get("probes"):
         return []
@@ -501,10 +616,18 @@ def plot_leaderboard(rows: list[dict], path, title: str = "", splits: list[str] 
         lo = vals - np.array([r.get(f"{sp}_ci95_low", np.nan) for r in rows])
         hi = np.array([r.get(f"{sp}_ci95_high", np.nan) for r in rows]) - vals
         ax.barh(y + j * h, vals, height=h, xerr=[lo, hi], label=sp, capsize=2)
+        beaten = [r.get(f"{sp}_beaten_by_top") for r in rows]
+        marked = any(b is not None for b in beaten)
+        for i, b in enumerate(beaten):  # rows the split's top row does not significantly beat (paired bootstrap)
+            if marked and b is False and np.isfinite(vals[i]):
+                ax.text(min(0.99, vals[i] + (hi[i] if np.isfinite(hi[i]) else 0) + 0.01), y[i] + j * h, "n.s.",
+                        va="center", fontsize=7)
     ax.set_yticks(y + h * (len(splits) - 1) / 2, [r["feature_set"] for r in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("Procrustes disparity vs human space (lower = closer), 95% bootstrap CI")
+    paired = any(r.get(f"{sp}_beaten_by_top") is not None for r in rows for sp in splits)
+    ax.set_xlabel("Procrustes disparity vs human space (lower = closer), 95% bootstrap CI"
+                  + ("\nn.s. = not significantly farther than the split's top row (paired bootstrap, corrected)" if paired else ""))
     ax.set_title(title)
     ax.legend()
     save_figure(fig, path)

@@ -34,3 +34,44 @@ rule compare:
         },
     script:
         "../../scripts/compare.py"
+
+
+def paired_inputs(wildcards):
+    d, sp = wildcards.dataset, wildcards.split
+    return {
+        "features": [
+            f"results/{d}/features/{fs}.npz" for fs, s in compare_pairs(d) if s == sp
+        ],
+        "human": f"results/{d}/human/{sp}.tsv",
+        "manifest": f"results/{d}/ingest/manifest.tsv",
+        "lib": lib("paired"),
+    }
+
+
+# every two feature sets compared on one split: paired bootstrap over the images, and the RDM heatmaps
+rule paired:
+    input:
+        unpack(paired_inputs),
+    output:
+        table="results/{dataset}/compare/paired_{split}.tsv",
+        heatmap=report(
+            "results/{dataset}/compare/rdm_{split}.png",
+            caption="../report/rdm_heatmaps.rst",
+            category="{dataset}",
+            subcategory="5 human comparison",
+        ),
+    log:
+        "logs/{dataset}/compare/paired_{split}.log",
+    benchmark:
+        "benchmarks/{dataset}/paired_{split}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        opts=lambda w: {
+            k: S(w.dataset, "compare")[k] for k in ("seed", "alpha", "paired")
+        },
+    script:
+        "../../scripts/paired.py"

@@ -1,0 +1,78 @@
+# Pretrained keras.applications backbones as feature sets bb_<name> (imagespace.backbones).
+# A dataset predicted from another (predict_human_space_from) runs that one's settings, as stats does.
+from imagespace.backbones import BACKBONES  # noqa: E402
+
+
+def backbone_spec(dataset, name):
+    return REG.backbone_spec(model_owner(dataset), name)
+
+
+def backbone_features_inputs(wildcards):
+    """Images and manifest; the weights: weights_path, or the Keras cache file rule backbone_weights records."""
+    d, name = wildcards.dataset, wildcards.backbone
+    spec = backbone_spec(d, name)
+    out = {
+        "images": f"results/{d}/ingest/images.npy",
+        "manifest": f"results/{d}/ingest/manifest.tsv",
+    }
+    if spec["weights_path"]:
+        out["weights"] = spec["weights_path"]
+    elif spec["weights"] == "imagenet":
+        out["weights"] = (
+            f"results/{model_owner(d)}/backbones/{name}/imagenet_weights.json"
+        )
+    return out
+
+
+rule backbone_weights:
+    input:
+        lib=lib("backbone_weights"),
+    output:
+        info="results/{dataset}/backbones/{backbone}/imagenet_weights.json",
+    log:
+        "logs/{dataset}/backbone_weights/{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    # the only job that downloads: it runs on the submitting machine (under SLURM the login
+    # node, where the network is more often reachable) and fails fast when it is not
+    localrule: True
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        # only what selects the weights file
+        spec=lambda w: {
+            k: backbone_spec(w.dataset, w.backbone)[k] for k in ("include_top", "size")
+        },
+        timeout=lambda w: S(w.dataset, "backbones")["download_timeout"],
+    script:
+        "../../scripts/backbone_weights.py"
+
+
+rule backbone_features:
+    input:
+        unpack(backbone_features_inputs),
+        lib=lib("backbone_features"),
+    output:
+        features="results/{dataset}/features/bb_{backbone}.npz",
+        info="results/{dataset}/backbones/{backbone}/features.json",
+    log:
+        "logs/{dataset}/backbone_features/{backbone}.log",
+    benchmark:
+        "benchmarks/{dataset}/features_bb_{backbone}.tsv"
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=lambda w: backbone_spec(w.dataset, w.backbone),
+    script:
+        "../../scripts/backbone_features.py"
