@@ -528,7 +528,7 @@ def markdown_paired(s: dict) -> list[str]:
         top5 = [r["feature_set"] for r in sorted((r for r in s["alignment"] if f"{sp}_disparity" in r),
                                                   key=lambda r: r[f"{sp}_disparity"])][:PAIRED_TOP]
         lines += [f"### Paired comparisons on {sp} ({pr['n']} images, {pr['n_bootstrap']} paired bootstrap draws)", "",
-                  f"Each draw resamples the images once and scores both rows on it; difference = first row − second row, "
+                  "Each draw resamples the images once and scores both rows on it; difference = first row − second row, "
                   "normal 95% CI from the bootstrap standard error, two-sided p; "
                   + (f"p adj. = Holm-corrected over all {len(pr['pairs']) // 2} pairs of the split, per statistic."
                      if pr["correction"] == "holm" else "p adj. = p (compare.paired.correction: none)."), "",
