@@ -6,19 +6,21 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
     setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         fs = load_features(snakemake.input.features)
-        save_features(snakemake.output.features, fs.X[:, :2], fs.ids, method="pca", n_components=2)
+        m = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids]
+        own = own_images(m)  # the collection's own images: no augmented copies (balance) on the map
+        X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
+        save_features(snakemake.output.features, X[:, :2], ids, method="pca", n_components=2)
         p = snakemake.params
-        labels = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids, "label"].to_numpy()
-        trust = embed.trustworthiness(fs.X, fs.X[:, :2], p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
-                                      space=f"the pca feature set ({fs.X.shape[1]} components)")
-        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(fs.ids), "trustworthiness": trust})
+        trust = embed.trustworthiness(X, X[:, :2], p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
+                                      space=f"the pca feature set ({X.shape[1]} components)")
+        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust})
 
 
 if __name__ == "__main__":

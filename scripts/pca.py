@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import pca  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, save_features, setup_logging, write_json, write_table# noqa: E402
+from imagespace.util import load_images, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json, write_table  # noqa: E402
 
 
 def main(snakemake):
@@ -20,7 +20,8 @@ def main(snakemake):
         images = load_images(snakemake.input.images)
         X = images.reshape(len(images), -1)  # a view of the memory map: no copy
         fit_split = opts["fit_split"]
-        fit_rows = np.arange(len(manifest)) if fit_split == "all" else np.flatnonzero(manifest["split"] == fit_split)
+        own = own_images(manifest)  # augmented copies (balance) are projected, not fitted
+        fit_rows = np.flatnonzero(own if fit_split == "all" else own & (manifest["split"] == fit_split).to_numpy())
         if len(fit_rows) < 3:
             raise ValueError(f"pca.fit_split {fit_split!r} selects {len(fit_rows)} images of {snakemake.input.manifest}")
         scale = {"unit": 1.0 / 255.0, "raw": 1.0}.get(opts["scale"])

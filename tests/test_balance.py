@@ -106,3 +106,34 @@ def test_ingest_balances_the_training_split_of_a_generated_folder(tmp_path):
     assert selection_line(info["selection"]) == "train split balanced to 12 per class: 12 images left out, 6 flipped/turned copies added"
     again = _ingest(tmp_path, cfg, "again")
     assert again[0].equals(manifest) and np.array_equal(again[1], images)  # seeded
+
+
+@pytest.mark.workflow
+def test_copies_train_but_the_descriptive_stages_see_only_the_collection(tmp_path):
+    """A real Snakemake run with balance: the PCA projects the copies (a probe or a CNN can train on them), but the
+    PCA is fitted, the maps drawn and the clusters found on the collection's own images only."""
+    import json
+
+    import yaml
+    from conftest import copy_project, snakemake
+
+    from imagespace.util import load_features
+
+    work = copy_project(tmp_path / "project")
+    cfg = {"targets": ["b"], "datasets": {"b": {
+        "source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 4}, "images": {"size": None},
+        "validation_fraction": 0.25, "balance": {"target": 12, "augment": ["hflip", "rot180"]}}},
+        "embeddings": {"methods": ["tsne"], "tsne": {"max_iter": 250}}, "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}}}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    targets = ["results/b/pca/pca.json", "results/b/clustering/pca/kmeans/result.json", "results/b/maps/tsne.json",
+               "results/b/maps/pca.json"]
+    snakemake(work, *targets)
+    manifest = load_manifest(work / "results/b/ingest/manifest.tsv")
+    copies = manifest["augmented_from"] != ""
+    assert copies.sum() == 9 and set(manifest.loc[copies, "split"]) == {"train"}  # 3 classes x (12 - 9 training images)
+    own = int((~copies).sum())
+    read = lambda p: json.loads((work / "results/b" / p).read_text())  # noqa: E731
+    assert read("pca/pca.json")["n_fit"] == own
+    assert len(load_features(work / "results/b/features/pca.npz").ids) == len(manifest)  # copies projected
+    assert read("clustering/pca/kmeans/result.json")["n"] == own
+    assert read("maps/tsne.json")["n_rows"] == own and read("maps/pca.json")["n_rows"] == own

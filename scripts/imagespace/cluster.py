@@ -36,7 +36,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
 from imagespace import plots
-from imagespace.util import load_features, save_figure, to_jsonable, write_json, write_table
+from imagespace.util import load_features, own_images, save_figure, to_jsonable, write_json, write_table
 
 log = logging.getLogger("imagespace.cluster")
 
@@ -967,7 +967,8 @@ def load_rows(features_path, manifest: pd.DataFrame, split: str):
     """(X, rows of the manifest) for the clustered split, in the feature set's row order."""
     fs = load_features(features_path)
     m = manifest.set_index("id").loc[fs.ids]
-    keep = np.ones(len(m), bool) if split == "all" else (m["split"] == split).to_numpy()
+    keep = own_images(m)  # augmented copies (balance) are training material, not part of the collection
+    keep &= True if split == "all" else (m["split"] == split).to_numpy()
     if keep.sum() < 3:
         raise ValueError(f"clustering.split {split!r} selects {int(keep.sum())} rows of {features_path}")
     return fs.X[keep].astype(np.float64), m[keep].reset_index()

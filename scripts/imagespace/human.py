@@ -70,9 +70,9 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
 def own_images(manifest: pd.DataFrame) -> pd.DataFrame:
     """The rows of *manifest* that are images of the collection, not augmented copies made by ``balance``
     (those have no human data)."""
-    if "augmented_from" not in manifest.columns:
-        return manifest
-    return manifest[manifest["augmented_from"].fillna("").astype(str) == ""]
+    from imagespace.util import own_images as own
+
+    return manifest[own(manifest)]
 
 
 def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

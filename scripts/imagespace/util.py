@@ -248,6 +248,15 @@ def load_manifest(path):
     return pd.read_csv(path, sep="\t", dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str}, keep_default_na=False)
 
 
+def own_images(manifest) -> np.ndarray:
+    """Boolean mask of the manifest rows that are images of the collection, not augmented copies made by
+    ``balance`` (training material only: the CNN and the probes train on them; PCA, embeddings, clustering
+    and the human comparison describe the collection's own images)."""
+    if "augmented_from" not in manifest.columns:
+        return np.ones(len(manifest), dtype=bool)
+    return np.array(manifest["augmented_from"].fillna("").astype(str) == "", dtype=bool)  # a writable copy
+
+
 def load_images(path) -> np.ndarray:
     """The ingested array, memory-mapped read-only (no copy in RAM)."""
     return np.load(path, mmap_mode="r")
