@@ -18,9 +18,8 @@ Weights (``weights`` / ``weights_path`` of a backbone's block):
 * ``none``: random initialisation seeded by ``seed``, or with ``weights_path`` the
   weights saved (``model.save_weights``) from a network built without pretrained weights.
 
-TensorFlow/Keras are imported inside the functions only. The table of backbones
-(:data:`BACKBONES`, also the PyTorch ones of :mod:`imagespace.backbones_torch`) lives in
-:mod:`imagespace.backbone_table`, which the workflow reads at DAG time.
+TensorFlow/Keras are imported inside the functions only: the workflow reads
+:data:`BACKBONES` at DAG time.
 """
 
 from __future__ import annotations
@@ -32,14 +31,42 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-# the table, framework-free: shared with imagespace.backbones_torch and the workflow
-from imagespace.backbone_table import BACKBONES, BackboneError, input_size, key
-
 log = logging.getLogger(__name__)
+
+PREFIX = "bb_"  # feature set bb_<name>
+
+
+@dataclass(frozen=True)
+class Backbone:
+    constructor: str  # keras.applications.<constructor>
+    module: str  # keras.applications.<module>.preprocess_input
+    default_size: int  # the network's own input size (ImageNet training)
+
+
+BACKBONES = {
+    "resnet50": Backbone("ResNet50", "resnet50", 224),
+    "inceptionv3": Backbone("InceptionV3", "inception_v3", 299),
+    "efficientnetb0": Backbone("EfficientNetB0", "efficientnet", 224),
+    "mobilenetv2": Backbone("MobileNetV2", "mobilenet_v2", 224),
+    "vgg16": Backbone("VGG16", "vgg16", 224),
+}
+
+
+class BackboneError(ValueError):
+    """A backbone that cannot be built or run as configured; the message names the backbone and the key."""
+
+
+def feature_set(name: str) -> str:
+    return PREFIX + name
+
+
+def key(name: str, k: str) -> str:
+    return f"backbones.{name}.{k}"
 
 
 # --------------------------------------------------------------------------- devices, sizes
@@ -61,6 +88,19 @@ def configure(threads: int) -> str:
         msg = f"no GPU visible: running on CPU with {threads} threads"
     log.info("TensorFlow %s, %s", tf.__version__, msg)
     return msg
+
+
+def input_size(name: str, spec: dict) -> tuple[int, int]:
+    """(height, width) the images are resized to: backbones.<name>.size, or the network's own size."""
+    b = BACKBONES[name]
+    size = spec["size"]
+    if size is None:
+        return b.default_size, b.default_size
+    hw = (int(size), int(size)) if not isinstance(size, (list, tuple)) else (int(size[0]), int(size[1]))
+    if spec["include_top"] and hw != (b.default_size, b.default_size):
+        raise BackboneError(f"{key(name, 'size')}: {size!r} with include_top true; the full network takes only its own "
+                            f"size {b.default_size} (set size: null, or include_top: false)")
+    return hw
 
 
 # --------------------------------------------------------------------------- weights
@@ -279,10 +319,8 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
 
     Returns (float32 matrix n x dims, info: backbone, layer, pooling, dims, input size, weights, seconds).
     """
-    if name not in BACKBONES or BACKBONES[name].framework != "keras":
-        known = ", ".join(n for n, b in BACKBONES.items() if b.framework == "keras")
-        raise BackboneError(f"backbones: {name!r} is not a keras.applications backbone (known: {known}; "
-                            "framework torch: imagespace.backbones_torch)")
+    if name not in BACKBONES:
+        raise BackboneError(f"backbones: unknown backbone {name!r} (known: {', '.join(BACKBONES)})")
     t0 = time.perf_counter()
     size = input_size(name, spec)
     model, weights = build(name, spec, cached)
