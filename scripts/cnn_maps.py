@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, own_images, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -15,13 +15,15 @@ def main(snakemake):
         import pandas as pd
 
         fs = load_features(snakemake.input.features)
-        labels = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids, "label"].to_numpy()
+        m = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids]
+        own = own_images(m)  # the collection's own images: no augmented copies (balance) on the maps
+        X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
         v = snakemake.wildcards.variant
-        trust = embed.plot_feature_maps(fs.X, labels, clusters.reindex(fs.ids), snakemake.output.maps, seed=snakemake.params.seed,
+        trust = embed.plot_feature_maps(X, labels, clusters.reindex(ids), snakemake.output.maps, seed=snakemake.params.seed,
                                         tsne=snakemake.params.tsne, trust=snakemake.params.trust,
-                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(fs.X)} images)")
-        write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(fs.ids),
+                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)")
+        write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(ids),
                                            "trustworthiness_by_map": trust})
 
 
