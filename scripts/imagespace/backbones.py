@@ -18,8 +18,9 @@ Weights (``weights`` / ``weights_path`` of a backbone's block):
 * ``none``: random initialisation seeded by ``seed``, or with ``weights_path`` the
   weights saved (``model.save_weights``) from a network built without pretrained weights.
 
-TensorFlow/Keras are imported inside the functions only: the workflow reads
-:data:`BACKBONES` at DAG time.
+TensorFlow/Keras are imported inside the functions only. The table of backbones
+(:data:`BACKBONES`, also the PyTorch ones of :mod:`imagespace.backbones_torch`) lives in
+:mod:`imagespace.backbone_table`, which the workflow reads at DAG time.
 """
 
 from __future__ import annotations
@@ -31,76 +32,23 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+# the table, framework-free: shared with imagespace.backbones_torch and the workflow
+from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key
+
 log = logging.getLogger(__name__)
-
-PREFIX = "bb_"  # feature set bb_<name>
-
-
-@dataclass(frozen=True)
-class Backbone:
-    constructor: str  # keras.applications.<constructor>
-    module: str  # keras.applications.<module>.preprocess_input
-    default_size: int  # the network's own input size (ImageNet training)
-
-
-BACKBONES = {
-    "resnet50": Backbone("ResNet50", "resnet50", 224),
-    "inceptionv3": Backbone("InceptionV3", "inception_v3", 299),
-    "efficientnetb0": Backbone("EfficientNetB0", "efficientnet", 224),
-    "mobilenetv2": Backbone("MobileNetV2", "mobilenet_v2", 224),
-    "vgg16": Backbone("VGG16", "vgg16", 224),
-}
-
-
-class BackboneError(ValueError):
-    """A backbone that cannot be built or run as configured; the message names the backbone and the key."""
-
-
-def feature_set(name: str) -> str:
-    return PREFIX + name
-
-
-def key(name: str, k: str) -> str:
-    return f"backbones.{name}.{k}"
 
 
 # --------------------------------------------------------------------------- devices, sizes
 def configure(threads: int) -> str:
-    """TensorFlow thread pools, GPU memory growth; returns a description of the device that runs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    """TensorFlow thread pools, GPU memory growth; returns a description of the device that runs
+    (the CNN rules' set-up, without op determinism: inference is deterministic without it)."""
+    from imagespace.cnn import configure_tensorflow
 
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(threads))))
-    gpus = tf.config.list_physical_devices("GPU")
-    for g in gpus:
-        with contextlib.suppress(RuntimeError):
-            tf.config.experimental.set_memory_growth(g, True)
-    if gpus:
-        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-        msg = f"GPU: {', '.join(names)}"
-    else:
-        msg = f"no GPU visible: running on CPU with {threads} threads"
-    log.info("TensorFlow %s, %s", tf.__version__, msg)
-    return msg
-
-
-def input_size(name: str, spec: dict) -> tuple[int, int]:
-    """(height, width) the images are resized to: backbones.<name>.size, or the network's own size."""
-    b = BACKBONES[name]
-    size = spec["size"]
-    if size is None:
-        return b.default_size, b.default_size
-    hw = (int(size), int(size)) if not isinstance(size, (list, tuple)) else (int(size[0]), int(size[1]))
-    if spec["include_top"] and hw != (b.default_size, b.default_size):
-        raise BackboneError(f"{key(name, 'size')}: {size!r} with include_top true; the full network takes only its own "
-                            f"size {b.default_size} (set size: null, or include_top: false)")
-    return hw
+    return configure_tensorflow(threads, deterministic=False)
 
 
 # --------------------------------------------------------------------------- weights
@@ -299,13 +247,7 @@ def preprocess(name: str, batch, size: tuple[int, int]) -> np.ndarray:
 
     from keras import ops
 
-    x = np.asarray(batch)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    elif x.shape[-1] != 3:
-        raise BackboneError(f"backbone {name}: images with {x.shape[-1]} channels (1 or 3 needed)")
+    x = as_rgb(name, batch)
     x = x.astype(np.float32)
     if tuple(x.shape[1:3]) != tuple(size):
         x = ops.convert_to_numpy(ops.image.resize(x, size, interpolation="bilinear", antialias=True))
@@ -319,8 +261,10 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
 
     Returns (float32 matrix n x dims, info: backbone, layer, pooling, dims, input size, weights, seconds).
     """
-    if name not in BACKBONES:
-        raise BackboneError(f"backbones: unknown backbone {name!r} (known: {', '.join(BACKBONES)})")
+    if name not in BACKBONES or BACKBONES[name].framework != "keras":
+        known = ", ".join(n for n, b in BACKBONES.items() if b.framework == "keras")
+        raise BackboneError(f"backbones: {name!r} is not a keras.applications backbone (known: {known}; "
+                            "framework torch: imagespace.backbones_torch)")
     t0 = time.perf_counter()
     size = input_size(name, spec)
     model, weights = build(name, spec, cached)

@@ -12,7 +12,8 @@ Kinds:
 * ``descriptor``: hand-made image statistics (``stats``);
 * ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
 * ``cnn``: the penultimate layer of a trained network (a CNN variant);
-* ``backbone``: a layer of a pretrained ``keras.applications`` network (``bb_<name>``, :mod:`imagespace.backbones`);
+* ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.backbone_table`: ``keras.applications``
+  in :mod:`imagespace.backbones`, PyTorch in :mod:`imagespace.backbones_torch`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
 * ``ensemble``: the average of predictions of the human space (``ensemble_<name>``).
 
@@ -28,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagespace import config as iscfg
-from imagespace.backbones import BACKBONES
-from imagespace.backbones import feature_set as backbone_set
+from imagespace.backbone_table import BACKBONES
+from imagespace.backbone_table import feature_set as backbone_set
+from imagespace.backbone_table import rule as backbone_rule
 from imagespace.embed import METHODS as EMBEDDINGS
 from imagespace.embed import TRANSFORMS
 
@@ -248,7 +250,7 @@ class Registry:
             on_human = self.trained_on_human_cnn(dataset, v)
             out[v] = FeatureSet(v, "cnn", "cnn_features", human=on_human, trained_on_human=on_human)
         for b in self.backbones(dataset):
-            out[backbone_set(b)] = FeatureSet(backbone_set(b), "backbone", "backbone_features")
+            out[backbone_set(b)] = FeatureSet(backbone_set(b), "backbone", backbone_rule(b))
         p = self.prediction_source(dataset)
         if p is not None:  # the source's models applied to these images: no maps or ensembles of its own
             src_sets = self.sets(p[0])

