@@ -98,3 +98,14 @@ def check_features(F, name: str, layer: str, log) -> int:
     if len(const) == F.shape[1]:
         raise ValueError(f"backbone {name}: every feature of layer {layer} is constant; they carry no information")
     return int(len(const))
+
+
+def sha256(path) -> str:
+    """Hex SHA-256 of a (weights) file, read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

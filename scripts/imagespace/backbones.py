@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import logging
 import os
 import socket
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 # the table, framework-free: shared with imagespace.backbones_torch and the workflow
-from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key
+from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key, sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +91,6 @@ def _constructor(name: str):
 def _arch_kwargs(name: str, spec: dict) -> dict:
     h, w = input_size(name, spec)
     return {"include_top": bool(spec["include_top"]), "input_shape": (h, w, 3)}
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _reason(exc: BaseException, origin) -> str:

@@ -34,14 +34,13 @@ settings, instead of the (often much smaller) ingested array being scaled up.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key
+from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key, sha256
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +82,6 @@ def packaged_weights(name: str) -> Path:
     if not path.is_file():
         raise BackboneError(f"backbone {name}: the weights file {path} of package {module} is missing; reinstall it")
     return path
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build(name: str, spec: dict):
