@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import backbones  # noqa: E402
-from imagespace.backbone_table import check_features  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, read_json, save_features, setup_logging, write_json  # noqa: E402
+from imagespace.backbone_table import backbone_images, check_features  # noqa: E402
+from imagespace.util import load_manifest, logged_errors, read_json, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -16,16 +16,14 @@ def main(snakemake):
         name, spec = snakemake.wildcards.backbone, snakemake.params.spec
         device = backbones.configure(snakemake.threads)  # before the network is built
         manifest = load_manifest(snakemake.input.manifest)
-        images = load_images(snakemake.input.images)
-        if len(images) != len(manifest):
-            raise ValueError(f"{snakemake.input.images}: {len(images)} images, but the manifest lists {len(manifest)}")
+        images, source = backbone_images(manifest, snakemake.input.images, name, spec, snakemake.params.images)
         # weights imagenet without weights_path: the Keras cache file that rule backbone_weights recorded
         cached = None
         if spec["weights"] == "imagenet" and not spec["weights_path"]:
             cached = read_json(snakemake.input.weights)["path"]
         F, info = backbones.extract(images, name, spec, cached=cached)
         n_constant = check_features(F, name, info["layer"], log)
-        info.update(device=device, n_constant=n_constant)
+        info.update(source=source, device=device, n_constant=n_constant)
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="backbone", **info)
         write_json(snakemake.output.info, info)
 

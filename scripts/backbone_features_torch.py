@@ -11,9 +11,8 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import backbones_torch  # noqa: E402
-from imagespace.backbone_table import check_features, input_size  # noqa: E402
-from imagespace.config import image_options  # noqa: E402
-from imagespace.util import InputError, load_images, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace.backbone_table import backbone_images, check_features  # noqa: E402
+from imagespace.util import load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -22,19 +21,7 @@ def main(snakemake):
         name, spec = snakemake.wildcards.backbone, snakemake.params.spec
         device = backbones_torch.configure(snakemake.threads)
         manifest = load_manifest(snakemake.input.manifest)
-        if spec["from_files"]:
-            paths = manifest["path"].fillna("").astype(str)
-            if (paths == "").any():
-                raise InputError(f"{snakemake.input.manifest}: backbones.{name}.from_files needs image files, but this "
-                                 "dataset's images come from an array; set from_files: false")
-            size = input_size(name, spec)
-            images = backbones_torch.FileImages(paths, size, image_options(snakemake.params.images))
-            source = f"the image files decoded at {size[0]}x{size[1]}"
-        else:
-            images = load_images(snakemake.input.images)
-            if len(images) != len(manifest):
-                raise ValueError(f"{snakemake.input.images}: {len(images)} images, but the manifest lists {len(manifest)}")
-            source = f"the ingested array {tuple(images.shape[1:])}"
+        images, source = backbone_images(manifest, snakemake.input.images, name, spec, snakemake.params.images)
         F, info = backbones_torch.extract(images, name, spec)
         n_constant = check_features(F, name, info["layer"], log)
         info.update(source=source, device=device, n_constant=n_constant)

@@ -1,11 +1,18 @@
-"""Rule ensemble: the average of several predictions of the human space (rows joined by image id)."""
+"""Rule ensemble: the average of several predictions of the human space (rows joined by image id).
+
+Equal weights (the list form of ``alignment.ensembles``), or the weights a greedy
+selection chose on the training split of the dataset that owns the models
+(``results/<owner>/alignment/ensemble_<name>.json``, rule ensemble_weights): a
+dataset that predicts from another reuses its weights, never reselects.
+"""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace.util import InputError, load_features, logged_errors, save_features, setup_logging  # noqa: E402
+from imagespace import ensemble  # noqa: E402
+from imagespace.util import InputError, load_features, logged_errors, read_json, save_features, setup_logging  # noqa: E402
 
 
 def main(snakemake):
@@ -13,6 +20,7 @@ def main(snakemake):
     with logged_errors():
         import numpy as np
 
+        o = snakemake.params.opts
         paths = list(snakemake.input.members)
         members = [load_features(p) for p in paths]
         for path, m in zip(paths, members):
@@ -24,11 +32,37 @@ def main(snakemake):
         ids = np.array([i for i in members[0].ids if i in common])
         if not len(ids):
             raise InputError(f"members {paths} share no image; cannot average")
-        X = np.mean([m.rows(ids) for m in members], axis=0)
         in_sample = sorted({s for m in members if (s := m.meta.get("in_sample_split"))})
-        log.info("ensemble of %d members over %d images: %s", len(members), len(ids), paths)
+        extra = {}
+        wfiles = snakemake.input.weights
+        wfiles = [wfiles] if isinstance(wfiles, str) else list(wfiles)
+        if wfiles:  # greedy: the owner's weights, chosen on its training split
+            wpath = wfiles[0]
+            chosen = read_json(wpath)
+            if list(chosen["candidates"]) != list(o["candidates"]):
+                raise InputError(f"{wpath}: weights for candidates {chosen['candidates']}, but {o['key']} lists {o['candidates']}; "
+                                 "rerun rule ensemble_weights")
+            weights = [float(chosen["weights"][c]) for c in o["candidates"]]
+            extra = {"select": "greedy", "weights": dict(zip(o["candidates"], weights)), "weights_from": wpath,
+                     "chosen_on": chosen["chosen_on"]}
+        else:
+            weights = [1.0] * len(members)
+        rows = [m.rows(ids) for m in members]
+        X = ensemble.combine(rows, weights)
+        nested = (chosen.get("out_of_fold") or {}) if wfiles and not snakemake.params.transferred else {}
+        if nested:  # the training rows: the weights chosen without each row's fold (out-of-fold, like the members)
+            fold_of = nested["fold_of"]
+            for f, fw in enumerate(nested["fold_weights"]):
+                sel = np.array([fold_of.get(str(i)) == f for i in ids])
+                if sel.any():
+                    X[sel] = ensemble.combine([r[sel] for r in rows], [float(fw[c]) for c in o["candidates"]])
+            extra["out_of_fold_rows"] = int(sum(str(i) in fold_of for i in ids))
+        elif wfiles and not snakemake.params.transferred:
+            in_sample = [o["train_split"]]  # weights without nested folds: the training rows chose them
+        log.info("ensemble of %d members over %d images, weights %s: %s", len(members), len(ids),
+                 [round(w / sum(weights), 3) for w in weights], paths)
         save_features(snakemake.output.features, X, ids, kind="ensemble", members=paths,
-                      in_sample_split=in_sample[0] if in_sample else None)
+                      in_sample_split=in_sample[0] if in_sample else None, **extra)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ def main(snakemake):
         s = summary.build(snakemake.wildcards.dataset, i.ingest, i.pca, list(i.embed), list(i.map_info) + [p for p in i.cnn_maps if p.endswith(".json")], list(i.clustering), list(i.compare), list(i.human), list(i.cnn),
                           list(i.maps_human), list(i.predicted), snakemake.params.predicted_from,
                           snakemake.params.train_split, list(i.evaluation), list(i.probes),
-                          snakemake.params.small_class_warning, snakemake.params.min_trustworthiness, list(i.paired))
+                          snakemake.params.small_class_warning, snakemake.params.min_trustworthiness, list(i.paired),
+                          fitted_on=snakemake.params.fitted_on, backbones=list(i.backbones),
+                          ensembles=list(i.ensembles), settings=snakemake.params.settings)
         write_json(snakemake.output.json, s)
         write_text(snakemake.output.md, summary.markdown(s) + "\n")
         for w in s["warnings"]:

@@ -126,3 +126,67 @@ def test_category_rdm_is_one_for_pure_categories_and_near_zero_for_noise():
     assert abs(np.mean(null)) < 0.03
     res = compare.category_rdms(onehot, rng.normal(size=(45, 4)), labels, None)
     assert set(res) == {"label"} and res["label"]["human"] == pytest.approx(1.0) and abs(res["label"]["features"]) < 0.2
+
+
+SMALL_GRID = {"alphas": tuple(np.logspace(-2, 4, 7)), "max_pls": 8}
+
+
+def _pls_friendly(seed, n=150, p=100):
+    # two latent factors behind many noisy features, and behind the human space: a two-component PLS problem
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 2))
+    X = Z @ rng.normal(size=(2, p)) + rng.normal(size=(n, p))
+    return X, Z @ rng.normal(size=(2, 3)) + 0.1 * rng.normal(size=(n, 3))
+
+
+def _ridge_friendly(seed, n=150, p=60):
+    # many small effects of independent features: no low-rank structure for PLS to find
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    return X, 0.3 * X @ rng.normal(size=(p, 3)) + rng.normal(size=(n, 3))
+
+
+@pytest.mark.parametrize("make, expected", [(_pls_friendly, "pls"), (_ridge_friendly, "ridge")])
+def test_auto_method_chooses_what_the_data_favour_inside_every_fold(make, expected):
+    X, H = make(0)
+    oof, _, info = alignment.cross_val_map(X, H, method="auto", folds=4, seed=0, **SMALL_GRID)
+    assert info["method"] == "auto"
+    assert info["final_penalty"]["method"] == expected
+    assert [f["method"] for f in info["fold_penalties"]] == [expected] * 4
+    penalty = "n_components" if expected == "pls" else "alpha"
+    assert all(penalty in f for f in info["fold_penalties"] + [info["final_penalty"]])
+    # one search over both grids on the same inner folds: its best inner score is the better of the two
+    # methods' own searches, and the method it picks is the one whose search scored higher
+    fitted = {m: alignment.make_model(m, **SMALL_GRID).fit(X, H) for m in ("ridge", "pls", "auto")}
+    assert fitted["auto"].best_score_ == pytest.approx(max(fitted["ridge"].best_score_, fitted["pls"].best_score_), abs=1e-12)
+    assert max(("ridge", "pls"), key=lambda m: fitted[m].best_score_) == expected
+    assert alignment._penalty(fitted["auto"]) == alignment._penalty(fitted[expected])
+
+
+@pytest.mark.parametrize("make", [_pls_friendly, _ridge_friendly])
+def test_auto_method_predictions_stay_out_of_fold_and_its_map_is_affine(make):
+    X, H = make(1, n=80)
+    oof, pred, info = alignment.cross_val_map(X[:60], H[:60], X[60:], method="auto", folds=4, seed=0, **SMALL_GRID)
+    # a training row's prediction never sees its own target: perturbing it changes only the other rows' predictions
+    H2 = H[:60].copy()
+    H2[7] += 50.0
+    oof2, _, _ = alignment.cross_val_map(X[:60], H2, X[60:], method="auto", folds=4, seed=0, **SMALL_GRID)
+    np.testing.assert_array_equal(oof2[7], oof[7])
+    assert np.abs(oof2 - oof).max() > 1e-6  # (while it does move the rows that were trained on it)
+    # the stored map (W, b) is the final model, whichever method it chose
+    W, b = info["affine"]
+    np.testing.assert_allclose(alignment.apply_map(X[60:], W, b), pred, rtol=1e-8, atol=1e-8)
+
+
+def test_penalty_names_the_method_and_warns_at_the_edge_of_its_grid(caplog):
+    X, H = _pls_friendly(2, n=60, p=20)
+    for method in ("ridge", "pls", "auto"):
+        model = alignment.make_model(method, alphas=(1.0, 10.0), max_pls=2).fit(X, H)  # two values: always an edge
+        with caplog.at_level("WARNING", logger="imagespace.alignment"):
+            caplog.clear()
+            p = alignment._penalty(model)
+        assert p["method"] in ("ridge", "pls") and (method == "auto" or p["method"] == method)
+        assert ("alpha" in p) == (p["method"] == "ridge") and ("n_components" in p) == (p["method"] == "pls")
+        assert any(p["method"] in r.getMessage() and "edge of the grid" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match=r"unknown mapping method 'lasso' \(ridge, pls, auto\)"):
+        alignment.make_model("lasso")

@@ -95,6 +95,21 @@ def test_features_equal_a_direct_keras_call_at_the_last_and_at_a_named_layer(net
     np.testing.assert_allclose(F, ref, rtol=1e-4, atol=1e-5)
 
 
+def test_a_list_of_layers_is_their_pooled_outputs_side_by_side_and_tta_averages_the_views(network, images):
+    _, path = network
+    s = dict(weights="none", weights_path=str(path), batch_size=4)
+    a, _ = backbones.extract(images, NAME, spec(layer="block_6_expand_relu", **s))
+    b, _ = backbones.extract(images, NAME, spec(**s))  # out_relu
+    both, info = backbones.extract(images, NAME, spec(layer=["block_6_expand_relu", "out_relu"], **s))
+    assert info["layer"] == "block_6_expand_relu+out_relu" and both.shape == (len(images), a.shape[1] + b.shape[1])
+    np.testing.assert_allclose(both, np.hstack([a, b]), rtol=1e-4, atol=1e-5)
+    mirror = np.ascontiguousarray(images[:, ::-1])
+    m, _ = backbones.extract(mirror, NAME, spec(**s))
+    t, info = backbones.extract(images, NAME, spec(tta=["vflip"], **s))
+    assert info["tta"] == ["vflip"] and np.abs(b - m).max() > 0.1 * np.abs(b).max()  # not flip-invariant
+    np.testing.assert_allclose(t, (b + m) / 2, rtol=1e-4, atol=1e-5)
+
+
 def test_unknown_layer_is_a_config_error_listing_the_layers(network, images):
     _, path = network
     with pytest.raises(backbones.BackboneError) as e:

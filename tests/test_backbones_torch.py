@@ -249,3 +249,26 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
     for out in (f"compare/bb_{NAME}/validation.json", f"compare/human_pred_bb_{NAME}/validation.json",
                 f"probes/bb_{NAME}.json"):
         assert f"{d}/{out}" in plan, out
+
+
+@needs_torch
+def test_a_list_of_layers_is_their_pooled_outputs_side_by_side_and_tta_averages_the_views(images):
+    """layer: [a, b] = the columns of layer a then of layer b, each exactly as extracted alone; tta averages the
+    features of the image and of its listed flips, so tta: [vflip] of an image equals that of its upside-down copy (the images are vertical gradients)."""
+    from imagespace import backbones_torch
+
+    s = dict(weights="none", seed=1, size=64)
+    a, _ = backbones_torch.extract(images, NAME, spec(layer="_blocks.6", **s))
+    b, _ = backbones_torch.extract(images, NAME, spec(layer="_blocks.15", **s))
+    both, info = backbones_torch.extract(images, NAME, spec(layer=["_blocks.6", "_blocks.15"], **s))
+    assert info["layer"] == "_blocks.6+_blocks.15" and both.shape == (len(images), a.shape[1] + b.shape[1])
+    np.testing.assert_allclose(both, np.hstack([a, b]), rtol=1e-5, atol=1e-6)
+    flipped, _ = backbones_torch.extract(np.ascontiguousarray(images[:, ::-1]), NAME, spec(layer="_blocks.6", **s))
+    t, info = backbones_torch.extract(images, NAME, spec(layer="_blocks.6", tta=["vflip"], **s))
+    assert info["tta"] == ["vflip"]
+    np.testing.assert_allclose(t, (a + flipped) / 2, rtol=1e-5, atol=1e-6)
+    t_mirror, _ = backbones_torch.extract(np.ascontiguousarray(images[:, ::-1]), NAME, spec(layer="_blocks.6", tta=["vflip"], **s))
+    np.testing.assert_allclose(t, t_mirror, rtol=1e-5, atol=1e-6)
+    assert np.abs(a - flipped).max() > 0.1 * np.abs(a).max()  # the features of the flipped images differ: the test can fail
+    with pytest.raises(backbone_table.BackboneError, match=r"names a module twice"):
+        backbones_torch.extract(images[:1], NAME, spec(layer=["_blocks.6", "_blocks.6"], **s))

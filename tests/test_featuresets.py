@@ -95,6 +95,74 @@ def test_ensemble_cycles_unknown_members_and_members_that_do_not_predict_the_spa
         registry(datasets__shapes__alignment={"ensembles": {"a": ["tsne"]}})
 
 
+def test_greedy_ensembles_object_form_candidates_and_what_they_may_contain():
+    reg = registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_pca", "human_pred_stats"]},
+                                                              "avg": ["human_pred_pca", "ensemble_best"]}})
+    sets = reg.sets("shapes")
+    best = sets["ensemble_best"]
+    assert best.kind == "ensemble" and best.rule == "ensemble" and best.select == "greedy" and best.human
+    assert best.members == ("human_pred_pca", "human_pred_stats")  # every candidate is an input
+    # the defaults of the object form, also for an entry only the dataset sets (validation fills no override block)
+    e = reg.ensemble_settings("shapes", "ensemble_best")
+    assert e["select"] == "greedy" and e["max_rounds"] == 25 and e["key"] == "datasets.shapes.alignment.ensembles.best"
+    assert e["owner"] == "shapes" and e["train_split"] == "train"
+    # its training rows get weights chosen without their own fold (nested): scored on every split, as its members
+    assert reg.covers("shapes", "ensemble_best", "train") and reg.covers("shapes", "ensemble_best", "validation")
+    assert reg.covers("shapes", "ensemble_avg", "train") and sets["ensemble_avg"].select == "equal"
+    assert not best.trained_on_human
+    # the list form, and the object form with select: equal, average with equal weights as before
+    reg2 = registry(datasets__shapes__alignment={"ensembles": {"eq": {"candidates": ["human_pred_pca", "human_pred_stats"],
+                                                                      "select": "equal"},
+                                                               "lst": ["human_pred_pca", "human_pred_stats"]}})
+    for name in ("ensemble_eq", "ensemble_lst"):
+        s = reg2.spec("shapes", name)
+        assert s.select == "equal" and s.members == ("human_pred_pca", "human_pred_stats") and not s.trained_on_human
+        assert reg2.covers("shapes", name, "train")
+
+
+def test_greedy_ensemble_errors_name_the_key_and_the_candidate():
+    cnn = {"enabled": True, "variants": {"cnn": {}, "cnn_h": {"target": "human"}}}
+    with pytest.raises(RegistryError, match=r"datasets\.shapes\.alignment\.ensembles\.best: candidate 'cnn_h' is in-sample on the "
+                                            r"training split \(it was fitted"):
+        registry(cnn=cnn, datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_stats", "cnn_h"]}}})
+    # a map of a network trained on the training split's labels: its out-of-fold rows there are still fitted rows
+    with pytest.raises(RegistryError, match=r"ensembles\.best: candidate 'human_pred_cnn' is not out-of-fold on the training "
+                                            r"split \(maps cnn, a network trained on the train split"):
+        registry(cnn=cnn, datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_cnn", "human_pred_pca"]}}})
+    # a greedy ensemble is out-of-fold on the training split (nested folds), so it may be a candidate itself
+    registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_pca"]},
+                                                        "top": {"candidates": ["ensemble_best", "human_pred_stats"]}}})
+    # equal weights choose nothing on those rows: the network may be averaged in (not scored on train)
+    registry(cnn=cnn, datasets__shapes__alignment={"ensembles": {"both": {"candidates": ["human_pred_cnn", "cnn_h"], "select": "equal"}}})
+    with pytest.raises(RegistryError, match=r"ensembles\.best: candidate 'human_pred_pcaa' is not a feature set.*did you mean 'human_pred_pca'"):
+        registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_pcaa"]}}})
+    with pytest.raises(RegistryError, match=r"candidate 'tsne' does not predict the human space"):
+        registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["tsne"]}}})
+    with pytest.raises(RegistryError, match=r"cycle: ensemble_a -> ensemble_b -> ensemble_a"):
+        registry(datasets__shapes__alignment={"ensembles": {"a": {"candidates": ["ensemble_b"]}, "b": ["ensemble_a"]}})
+    # unknown keys and values of the object form are schema errors
+    with pytest.raises(iscfg.ConfigError, match=r"alignment\.ensembles\.best\.selec: unknown key; did you mean `select`"):
+        registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_pca"], "selec": "greedy"}}})
+    with pytest.raises(iscfg.ConfigError, match=r"datasets\.shapes\.alignment\.ensembles\.best\.select: 'gready' is not valid here "
+                                               r"\('gready' is not one of \['greedy', 'equal'\]\)"):
+        registry(datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_pca"], "select": "gready"}}})
+    with pytest.raises(iscfg.ConfigError, match=r"ensembles\.best: .*'candidates' is a required property"):
+        registry(datasets__shapes__alignment={"ensembles": {"best": {"select": "greedy"}}})
+
+
+def test_a_predicting_dataset_uses_the_owners_greedy_ensemble():
+    reg = registry(cnn={"enabled": True},
+                   datasets__shapes__alignment={"ensembles": {"best": {"candidates": ["human_pred_stats", "ensemble_eq"]},
+                                                              "eq": ["human_pred_stats"], "both": ["ensemble_best", "human_pred_cnn"]}},
+                   datasets__new__predict_human_space_from={"dataset": "shapes", "feature_sets": ["ensemble_both"]})
+    s = reg.spec("new", "ensemble_best")
+    assert s.transferred and s.select == "greedy" and s.members == ("human_pred_stats", "ensemble_eq")
+    e = reg.ensemble_settings("new", "ensemble_best")
+    assert e["owner"] == "shapes" and e["key"] == "datasets.shapes.alignment.ensembles.best"
+    assert reg.transferred("new") == ["stats", "human_pred_stats", "ensemble_eq", "ensemble_best", "cnn", "human_pred_cnn",
+                                      "ensemble_both"]
+
+
 def test_predict_human_space_from_is_checked():
     with pytest.raises(RegistryError, match=r"datasets.new.predict_human_space_from: 'nope' is not another dataset"):
         registry(datasets__new__predict_human_space_from="nope")

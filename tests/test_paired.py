@@ -202,3 +202,48 @@ def test_summary_folds_paired_tables_into_the_leaderboard(tmp_path):
     # discovered next to the compare results
     (tmp_path / "fs").mkdir()
     assert summary.paired_tables([str(tmp_path / "fs" / "validation.json")]) == [str(table)]
+
+
+def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_paired_tests(tmp_path):
+    """The leaderboard's top row must not depend on held-out numbers: it is the lowest out-of-fold disparity on the
+    maps' training split among eligible rows, and the paired tests on the held-out split are made against it, even
+    where another row is (significantly) closer there."""
+    import pandas as pd
+
+    from imagespace import summary
+
+    rng = np.random.default_rng(11)
+    H, good, bad = _pair(rng, n=150, noise_a=0.2, noise_b=1.5)
+    feats = {"good": good, "bad": bad, "mid": good + 0.6 * rng.normal(size=good.shape)}
+    boot = P.bootstrap(H, feats, n_boot=300, seed=1)
+    rows = P.pairs_table(boot, split="validation")
+    for r in rows:
+        r.update(alpha=0.05, correction="holm")
+    table = tmp_path / "paired_validation.tsv"
+    pd.DataFrame(rows).to_csv(table, sep="\t", index=False)
+    val = dict(zip(boot["names"], boot["observed"]["disparity"]))
+    assert val["good"] < val["mid"] < val["bad"]
+    # on train, "mid" is lowest; "cnn" is lower still but was trained on train's labels, so its train rows are fitted
+    train = {"good": 0.30, "mid": 0.25, "bad": 0.60, "cnn": 0.10}
+    compare = {fs: {sp: {"disparity": d, "permutation_p": 0.001, "ci95": [d - 0.05, d + 0.05], "rdm": {"spearman": 0.5}}
+                    for sp, d in (("train", train[fs]), ("validation", val.get(fs))) if d is not None}
+               for fs in train}
+    sel = summary.select_representation(compare, "train", {"cnn": "trained on train's labels"})
+    assert sel["chosen"] == "mid" and sel["ranked"] == ["mid", "good", "bad"] and "cnn" in sel["excluded"]
+    # changing any held-out number cannot change the choice
+    for fs in ("good", "bad", "mid"):
+        worse = {k: {**v, "validation": {**v["validation"], "disparity": 0.99}} if k == fs else v for k, v in compare.items()}
+        assert summary.select_representation(worse, "train", {"cnn": "x"})["chosen"] == "mid"
+    pr = summary.paired_summary([str(table)], compare, sel["chosen"])["validation"]
+    assert pr["top"] == "mid" and pr["top_is"] == "chosen"
+    assert pr["top_beats"] == ["bad"] and pr["beat_top"] == ["good"]  # "good" is significantly closer on validation
+    splits = summary.split_order({"train", "validation"}, "train")
+    board = summary.leaderboard(compare, splits, {"validation": pr}, sel)
+    assert [r["feature_set"] for r in board] == ["mid", "good", "bad", "cnn"] and board[0]["chosen"]
+    assert board[-1]["selection_rank"] is None
+    s = {"alignment": board, "alignment_splits": splits, "alignment_paired": {"validation": pr}, "alignment_selection": sel,
+         "warnings": [], "cnn": {}}
+    md = "\n".join(summary.markdown_paired(s))
+    assert "top row `mid` (the chosen representation)" in md and "significantly closer than it here" in md and "`good`" in md
+    # without a training-split score nothing is selected, and the held-out ranking is only descriptive
+    assert summary.select_representation({"a": {"validation": {"disparity": 0.3}}}, "train") is None

@@ -58,7 +58,12 @@ def _config(rocks, new_images=None):
                           "validation": {"path": str(rocks / "mds_120.txt"), "order": "sorted_filenames"}},
                 "stats": {"enabled": True},
                 "cnn": {"enabled": True, "epochs": 2, "batch_size": 32, "variants": {"cnn_h": {"target": "human"}}},
-                "alignment": {"ensembles": {"both": ["human_pred_stats", "cnn_h"]}},
+                # equal weights (with the network trained on the human space), and weights chosen by greedy
+                # selection on out-of-fold training rows (human_pred_cnn may not be a candidate: its network was
+                # trained on those rows' labels)
+                "alignment": {"ensembles": {"both": ["human_pred_stats", "cnn_h"],
+                                            "best": {"candidates": ["human_pred_stats", "ensemble_eq"]},
+                                            "eq": ["human_pred_stats"]}},
             },
             # a folder of new photographs, no human data: the rocks_a models predict their coordinates
             "rocks_new": {
@@ -80,8 +85,8 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     snakemake(tmp_path)
     a, new = tmp_path / "results/rocks_a", tmp_path / "results/rocks_new"
     s = json.loads((new / "summary.json").read_text())
-    # the class network (variant cnn, the default) mapped by ridge, the human-target network, the stats map, the ensemble
-    predicted = {"human_pred_stats", "human_pred_cnn", "cnn_h", "ensemble_both"}
+    # the class network (variant cnn, the default) mapped by ridge, the human-target network, the stats map, the ensembles
+    predicted = {"human_pred_stats", "human_pred_cnn", "cnn_h", "ensemble_both", "ensemble_best"}
     assert set(s["predicted_human_space"]) == predicted
     assert s["compare"] == {} and s["predicted_human_space"]["ensemble_both"]["models_from"] == "rocks_a"
     for fs in sorted(predicted):
@@ -96,6 +101,16 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     # the new dataset trained nothing and fitted no map of its own
     assert not (new / "cnn/cnn_h/model.keras").exists() and not (new / "alignment/human_pred_stats_map.npz").exists()
     assert (a / "alignment/human_pred_stats_map.npz").exists()
+    # nor chose ensemble weights: the greedy ensemble averages with the weights chosen on rocks_a's training rocks
+    assert not (new / "alignment/ensemble_best.json").exists()
+    chosen = json.loads((a / "alignment/ensemble_best.json").read_text())
+    assert chosen["n_rows"] == 360 and sum(chosen["weights"].values()) == pytest.approx(1.0)
+    meta = load_features(new / "features/ensemble_best.npz").meta
+    assert meta["weights_from"] == "results/rocks_a/alignment/ensemble_best.json" and meta["weights"] == chosen["weights"]
+    assert meta["in_sample_split"] is None  # new images: the weights were not chosen on them
+    # on rocks_a the training rocks are out-of-fold: weights chosen without each rock's fold
+    assert load_features(a / "features/ensemble_best.npz").meta["in_sample_split"] is None
+    assert chosen["out_of_fold"]["folds"] == 5 and len(chosen["out_of_fold"]["fold_of"]) == 360
 
 
 @pytest.mark.workflow

@@ -256,3 +256,84 @@ def test_missing_label_column_shows_its_cause_on_the_console(tmp_path):
     assert len(cause) == 1 and "styles.csv" in cause[0] and "master_category" in cause[0], console[-3000:]
     assert files[0] not in console  # no list of every input image
     assert max(len(ln) for ln in console.splitlines()) < 1000
+
+
+def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reused_by_predicting_datasets(tmp_path):
+    """A greedy ensemble of two ridge/PLS maps (method auto): its weights come from the training split's
+    out-of-fold predictions only and are stored with the dataset; a dataset predicting from it reads that file."""
+    from imagespace import ensemble
+    from imagespace.util import load_features, load_human_table
+
+    cfg = {
+        "datasets": {
+            "synth": {
+                "source": {"type": "synthetic", "n_per_class": 20, "size": 16, "seed": 1},
+                "images": {"size": None, "color": "rgb"},
+                "validation_fraction": 0.25,
+                "human": {"builtin": True, "dims": 4},
+                "stats": {"enabled": True},
+                "alignment": {"method": "auto", "folds": 3, "map_feature_sets": ["pca", "stats"],
+                              "ensembles": {"best": {"candidates": ["human_pred_stats", "human_pred_pca"]}}},
+            },
+        },
+        "embeddings": {"methods": []},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 3}},
+        "compare": {"n_permutations": 19, "n_bootstrap": 10},
+    }
+    write_config(tmp_path, cfg)
+    d = tmp_path / "results/synth"
+    targets = ["results/synth/features/ensemble_best.npz", "results/synth/compare/ensemble_best/validation.json"]
+    snakemake(tmp_path, *targets)
+    chosen = json.loads((d / "alignment/ensemble_best.json").read_text())
+    assert chosen["candidates"] == ["human_pred_stats", "human_pred_pca"] and chosen["select"] == "greedy"
+    assert sum(chosen["weights"].values()) == pytest.approx(1.0) and chosen["rounds"] >= 1
+    assert chosen["n_rows"] == 45 and "out-of-fold" in chosen["chosen_on"] and "validation not used" in chosen["chosen_on"]
+    assert chosen["disparity"] <= min(chosen["candidate_disparity"].values()) + 1e-12
+    # the choice is the greedy selection on the training rows alone (validation rows play no part)
+    ids, H = load_human_table(d / "human/train.tsv")
+    members = {c: load_features(d / f"features/{c}.npz") for c in chosen["candidates"]}
+    again = ensemble.greedy_selection(H, {c: m.rows(ids) for c, m in members.items()}, max_rounds=25)
+    assert again["weights"] == pytest.approx(chosen["weights"])
+    # held-out images get the weighted average; each training row the average with the weights chosen without its
+    # fold (nested), so the training split stays out-of-fold and is scored
+    ens = load_features(d / "features/ensemble_best.npz")
+    w = [chosen["weights"][c] for c in chosen["candidates"]]
+    other = np.array([i for i in ens.ids if i not in set(ids)])
+    expected = ensemble.combine([m.rows(other) for m in members.values()], w)
+    np.testing.assert_allclose(ens.rows(other), expected, rtol=1e-5, atol=1e-6)
+    nested = ensemble.nested_greedy(H, {c: m.rows(ids) for c, m in members.items()}, 25, folds=3, seed=0)
+    np.testing.assert_allclose(ens.rows(ids), nested["prediction"], rtol=1e-5, atol=1e-6)
+    assert chosen["out_of_fold"]["disparity"] == pytest.approx(nested["disparity"])
+    # the nested training rows are honest: a fold's rows never chose their own weights
+    for f, fw in enumerate(chosen["out_of_fold"]["fold_weights"]):
+        rest = np.array([chosen["out_of_fold"]["fold_of"][i] != f for i in ids])
+        redo = ensemble.greedy_selection(H[rest], {c: m.rows(ids)[rest] for c, m in members.items()}, 25)["weights"]
+        assert redo == pytest.approx(fw)
+    assert ens.meta["in_sample_split"] is None and ens.meta["out_of_fold_rows"] == len(ids)
+    assert ens.meta["weights_from"].endswith("alignment/ensemble_best.json")
+    from imagespace import config as iscfg
+    from imagespace.featuresets import Registry
+
+    pairs = Registry(iscfg.validate(json.loads(json.dumps(cfg)))).compare_pairs("synth")
+    assert ("ensemble_best", "train") in pairs and ("ensemble_best", "validation") in pairs  # scored on both splits
+    # method auto: every fold and the final map say which method and penalty the inner CV chose
+    info = json.loads((d / "alignment/human_pred_stats.json").read_text())
+    assert info["method"] == "auto" and len(info["fold_penalties"]) == 3
+    for p in info["fold_penalties"] + [info["final_penalty"]]:
+        assert p["method"] in ("ridge", "pls") and ("alpha" in p or "n_components" in p)
+    assert planned_jobs(tmp_path, *targets) == []
+
+    # a dataset predicting from it (with a network, planned only): the owner's weights file, no selection of its own
+    cfg["datasets"]["synth"]["cnn"] = {"enabled": True}
+    cfg["datasets"]["synth"]["alignment"]["map_feature_sets"].append("cnn")
+    cfg["datasets"]["synth"]["alignment"]["ensembles"]["tr"] = {"candidates": ["human_pred_stats", "ensemble_eq"]}
+    cfg["datasets"]["synth"]["alignment"]["ensembles"]["eq"] = ["human_pred_stats"]
+    cfg["datasets"]["new"] = {"source": {"type": "synthetic", "n_per_class": 5, "size": 16, "seed": 9},
+                              "predict_human_space_from": {"dataset": "synth", "feature_sets": ["ensemble_tr"]}}
+    write_config(tmp_path, cfg)
+    plan = snakemake(tmp_path, "-n", "results/new/features/ensemble_tr.npz")
+    blocks = re.split(r"\n(?=rule \w+:)", plan.stdout + plan.stderr)
+    weights = [b for b in blocks if b.startswith("rule ensemble_weights:")]
+    assert len(weights) == 1 and "output: results/synth/alignment/ensemble_tr.json" in weights[0]
+    (new_ens,) = [b for b in blocks if b.startswith("rule ensemble:") and "output: results/new/features/ensemble_tr.npz" in b]
+    assert "results/synth/alignment/ensemble_tr.json" in new_ens and "results/new/features/ensemble_eq.npz" in new_ens

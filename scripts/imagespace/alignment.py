@@ -1,7 +1,8 @@
 """Supervised maps from a feature set into the human space.
 
 * :func:`cross_val_map` — a linear map (ridge with its penalty chosen by inner
-  cross-validation, or PLS) from a feature set to the human coordinates. Rows of
+  cross-validation, PLS with its components chosen so, or ``auto``: the inner CV
+  chooses between the two as well) from a feature set to the human coordinates. Rows of
   the training split get *out-of-fold* predictions (never in-sample); other rows
   get the predictions of a model fitted on the whole training split.
 
@@ -19,45 +20,73 @@ import numpy as np
 log = logging.getLogger("imagespace.alignment")
 
 DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 17))
+METHODS = ("ridge", "pls", "auto")  # alignment.method; auto: the inner CV chooses between ridge and PLS
 
 
 def make_model(method: str = "ridge", alphas=DEFAULT_ALPHAS, max_pls: int = 20, inner_folds: int = 5, seed: int = 0):
-    """Standardise features, then ridge (alpha by inner CV) or PLS (components by inner CV).
+    """Standardise features, then ridge (alpha by inner CV), PLS (components by inner CV) or
+    ``auto`` (one inner CV over both: every ridge alpha and every PLS component count compete).
 
     The scaler is part of the pipeline the inner CV refits on each inner training
-    fold, so the rows that judge a penalty never shape the standardisation.
+    fold, so the rows that judge a penalty never shape the standardisation. With
+    ``auto`` the pipeline's last step ``reg`` is itself a searched parameter
+    (a grid of two dicts), so the choice of method is made like that of a penalty.
     """
     from sklearn.cross_decomposition import PLSRegression
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV, KFold
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     inner = KFold(inner_folds, shuffle=True, random_state=seed)
+    alphas = [float(a) for a in alphas]
+    components = list(range(1, max(1, int(max_pls)) + 1))
     if method == "ridge":
-        grid = {"ridge__alpha": [float(a) for a in alphas]}
-        return GridSearchCV(make_pipeline(StandardScaler(), Ridge()), grid, cv=inner)
+        return GridSearchCV(make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": alphas}, cv=inner)
     if method == "pls":
-        grid = {"plsregression__n_components": list(range(1, max_pls + 1))}
-        return GridSearchCV(make_pipeline(StandardScaler(), PLSRegression(scale=False)), grid, cv=inner)
-    raise ValueError(f"unknown mapping method {method!r} (ridge or pls)")
+        return GridSearchCV(make_pipeline(StandardScaler(), PLSRegression(scale=False)), {"plsregression__n_components": components},
+                            cv=inner)
+    if method == "auto":
+        grid = [{"reg": [Ridge()], "reg__alpha": alphas}, {"reg": [PLSRegression(scale=False)], "reg__n_components": components}]
+        return GridSearchCV(Pipeline([("scale", StandardScaler()), ("reg", Ridge())]), grid, cv=inner)
+    raise ValueError(f"unknown mapping method {method!r} ({', '.join(METHODS)})")
+
+
+def _method_of(estimator) -> str:
+    from sklearn.cross_decomposition import PLSRegression
+
+    return "pls" if isinstance(estimator, PLSRegression) else "ridge"
 
 
 def _penalty(model) -> dict:
-    """The penalty the inner CV chose; a warning when it lies on the edge of the grid searched."""
-    (key, values), = model.param_grid.items()
-    chosen = model.best_params_[key]
+    """The method and penalty the inner CV chose (``{"method": "ridge", "alpha": a}`` or
+    ``{"method": "pls", "n_components": c}``); a warning when the penalty lies on the edge of that
+    method's grid."""
+    grids = model.param_grid if isinstance(model.param_grid, list) else [model.param_grid]
+    best = model.best_params_
+    if "reg" in best:  # auto: the grid whose estimator won
+        method = _method_of(best["reg"])
+        grid = next(g for g in grids if _method_of(g["reg"][0]) == method)
+        key = "reg__alpha" if method == "ridge" else "reg__n_components"
+    else:
+        (grid,) = grids
+        (key,) = grid
+        method = "ridge" if key.startswith("ridge__") else "pls"
+    values, chosen = grid[key], best[key]
     if len(values) > 1 and chosen in (values[0], values[-1]):
-        log.warning("%s chosen at the edge of the grid searched (%s..%s): widen the grid", key, values[0], values[-1])
+        log.warning("%s: %s chosen at the edge of the grid searched (%s..%s): widen the grid", method, key.split("__", 1)[1],
+                    values[0], values[-1])
     name = key.split("__", 1)[1]
-    return {name: float(chosen) if name == "alpha" else int(chosen)}
+    return {"method": method, name: float(chosen) if name == "alpha" else int(chosen)}
 
 
 def cross_val_map(X_train, H_train, X_other=None, method: str = "ridge", folds: int = 5, seed: int = 0, **kw):
     """(out-of-fold predictions for the training rows, predictions for X_other, info).
 
     The outer folds give every training row a prediction from a model that never
-    saw it; the penalty is chosen inside each outer fold by inner CV.
+    saw it; the penalty (and with ``method="auto"`` the method) is chosen inside each
+    outer fold by inner CV, so the choice never sees the rows it predicts; the final
+    model's choice comes from inner CV on all training rows.
     ``info["affine"]`` is ``(W, b)`` of the model fitted on all training rows:
     new images get ``X @ W + b`` (:func:`apply_map`).
     """

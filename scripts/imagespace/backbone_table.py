@@ -109,3 +109,44 @@ def sha256(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class FileImages:
+    """Image files decoded on demand at *size* with a dataset's image options (option from_files): len() and slices."""
+
+    def __init__(self, paths, size: tuple[int, int], opts: dict):
+        self.paths, self.size, self.opts = [str(p) for p in paths], (int(size[0]), int(size[1])), opts
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, sl: slice):
+        import numpy as np
+
+        from imagespace import images
+
+        o = self.opts
+        # load_image takes (width, height), as PIL does: a square network input makes the order moot
+        return np.stack([images.load_image(p, (self.size[1], self.size[0]), o["color"], o["resize"], o["resample"],
+                                           o["exif_transpose"], o["background"], o.get("upscale_small"))[0]
+                         for p in self.paths[sl]])
+
+
+def backbone_images(manifest, images_path: str, name: str, spec: dict, image_settings: dict):
+    """(images, where they come from) for backbone *name*: the ingested array *images_path*, or with
+    ``from_files`` every image file of the *manifest* decoded at the network's input size with the
+    dataset's own image settings (:class:`FileImages`)."""
+    from imagespace.config import image_options
+    from imagespace.util import InputError, load_images
+
+    if spec["from_files"]:
+        paths = manifest["path"].fillna("").astype(str)
+        if (paths == "").any():
+            raise InputError(f"backbones.{name}.from_files needs image files, but this dataset's images come from an "
+                             "array; set from_files: false")
+        size = input_size(name, spec)
+        return FileImages(paths, size, image_options(image_settings)), f"the image files decoded at {size[0]}x{size[1]}"
+    images = load_images(images_path)
+    if len(images) != len(manifest):
+        raise ValueError(f"{images_path}: {len(images)} images, but the manifest lists {len(manifest)}")
+    return images, f"the ingested array {tuple(images.shape[1:])}"

@@ -207,29 +207,47 @@ def default_layer(model, include_top: bool) -> str:
 
 
 def feature_model(name: str, spec: dict, model):
-    """*model* up to backbone.<name>.layer, its output pooled over the spatial axes: (model, layer name, pooled)."""
+    """*model* up to backbone.<name>.layer, its output pooled over the spatial axes: (model, layer name, pooled).
+    A list of layers: their pooled outputs concatenated, in the order listed (name: the layers joined by +)."""
     import keras
 
     names = [layer.name for layer in model.layers]
     layer = spec["layer"] or default_layer(model, spec["include_top"])
-    if layer not in names:
-        near = difflib.get_close_matches(layer, names, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-        top = "" if spec["include_top"] else " (the classifier's layers exist only with include_top: true)"
-        raise BackboneError(f"{key(name, 'layer')}: {layer!r} is not a layer of backbone {name}{hint}{top}. "
-                            f"Its layers: {', '.join(names)}")
-    out = model.get_layer(layer).output
-    pooled = len(out.shape) > 2
-    if len(out.shape) == 4:
-        pool = keras.layers.GlobalAveragePooling2D if spec["pooling"] == "avg" else keras.layers.GlobalMaxPooling2D
-        out = pool(name="bb_pool")(out)
-    elif len(out.shape) == 3:
-        pool = keras.layers.GlobalAveragePooling1D if spec["pooling"] == "avg" else keras.layers.GlobalMaxPooling1D
-        out = pool(name="bb_pool")(out)
-    elif len(out.shape) != 2:
-        raise BackboneError(f"{key(name, 'layer')}: layer {layer!r} has output shape {tuple(out.shape)}; "
-                            "only 2-D (vector) and 3-D/4-D (pooled) outputs make features")
-    return keras.Model(model.inputs, out, name=f"bb_{name}_{layer}"), layer, pooled
+    layers = [layer] if isinstance(layer, str) else list(layer)
+    if len(set(layers)) != len(layers):
+        raise BackboneError(f"{key(name, 'layer')}: {layers} names a layer twice")
+    outs, pooled = [], False
+    for i, one in enumerate(layers):
+        if one not in names:
+            near = difflib.get_close_matches(one, names, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            top = "" if spec["include_top"] else " (the classifier's layers exist only with include_top: true)"
+            raise BackboneError(f"{key(name, 'layer')}: {one!r} is not a layer of backbone {name}{hint}{top}. "
+                                f"Its layers: {', '.join(names)}")
+        out = model.get_layer(one).output
+        pooled = pooled or len(out.shape) > 2
+        suffix = "" if len(layers) == 1 else f"_{i}"
+        if len(out.shape) == 4:
+            pool = keras.layers.GlobalAveragePooling2D if spec["pooling"] == "avg" else keras.layers.GlobalMaxPooling2D
+            out = pool(name=f"bb_pool{suffix}")(out)
+        elif len(out.shape) == 3:
+            pool = keras.layers.GlobalAveragePooling1D if spec["pooling"] == "avg" else keras.layers.GlobalMaxPooling1D
+            out = pool(name=f"bb_pool{suffix}")(out)
+        elif len(out.shape) != 2:
+            raise BackboneError(f"{key(name, 'layer')}: layer {one!r} has output shape {tuple(out.shape)}; "
+                                "only 2-D (vector) and 3-D/4-D (pooled) outputs make features")
+        outs.append(out)
+    out = outs[0] if len(outs) == 1 else keras.layers.Concatenate(name="bb_layers")(outs)
+    label = "+".join(layers)
+    return keras.Model(model.inputs, out, name=f"bb_{name}_{'_'.join(layers)}"), label, pooled
+
+
+#: test-time augmentations (option tta): views of a uint8 batch (n, H, W, C) whose features are averaged with the original's
+TTA = {
+    "hflip": lambda b: b[:, :, ::-1],
+    "vflip": lambda b: b[:, ::-1],
+    "rot180": lambda b: b[:, ::-1, ::-1],
+}
 
 
 def preprocess(name: str, batch, size: tuple[int, int]) -> np.ndarray:
@@ -261,12 +279,19 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
     model, weights = build(name, spec, cached)
     fmodel, layer, pooled = feature_model(name, spec, model)
     bs = int(spec["batch_size"])
-    rows = [np.asarray(fmodel.predict_on_batch(preprocess(name, images[i:i + bs], size)), dtype=np.float32)
-            for i in range(0, len(images), bs)]
+    views = ["none", *spec["tta"]]
+
+    def batch_features(batch):  # the features of every view, averaged (one view: the image itself)
+        batch = np.asarray(batch)
+        return np.mean([np.asarray(fmodel.predict_on_batch(preprocess(name, batch if v == "none" else
+                                                                      np.ascontiguousarray(TTA[v](batch)), size)),
+                                   dtype=np.float32) for v in views], axis=0, dtype=np.float32)
+
+    rows = [batch_features(images[i:i + bs]) for i in range(0, len(images), bs)]
     F = np.concatenate(rows) if rows else np.zeros((0, int(fmodel.output.shape[-1])), np.float32)
     info = {"backbone": name, "network": BACKBONES[name].constructor, "layer": layer,
             "pooling": spec["pooling"] if pooled else None, "include_top": bool(spec["include_top"]),
-            "input_size": list(size), "weights": weights, "n": len(F), "dims": int(F.shape[1]),
+            "input_size": list(size), "tta": list(spec["tta"]), "weights": weights, "n": len(F), "dims": int(F.shape[1]),
             "batch_size": bs, "seconds": round(time.perf_counter() - t0, 2)}
     log.info("%s: %d images x %d features from layer %s (%s) in %.1f s", name, len(F), F.shape[1], layer, weights,
              info["seconds"])

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key, sha256
+from imagespace.backbone_table import BACKBONES, BackboneError, FileImages, as_rgb, input_size, key, sha256  # noqa: F401 (FileImages: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -144,62 +144,64 @@ def _pool(out, pooling: str):
 
 def feature_fn(name: str, spec: dict, model):
     """(function, layer name) for backbone.<name>.layer: the function maps an input tensor to
-    (features (n, dims), whether the layer's output was pooled over spatial axes)."""
+    (features (n, dims), whether a layer's output was pooled over spatial axes). A list of layers
+    gives their pooled outputs side by side, in the order listed, from one forward pass."""
     import torch
 
     layer = spec["layer"]
     if layer is None:  # the penultimate representation: the head's activations, pooled (avg: the classifier's input)
         return (lambda x: (_pool(model.extract_features(x), spec["pooling"]), True)), "extract_features"
+    layers = [layer] if isinstance(layer, str) else list(layer)
+    if len(set(layers)) != len(layers):
+        raise BackboneError(f"{key(name, 'layer')}: {layers} names a module twice")
     modules = dict(model.named_modules())
     modules.pop("", None)
-    if layer not in modules:
-        near = difflib.get_close_matches(layer, list(modules), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-        raise BackboneError(f"{key(name, 'layer')}: {layer!r} is not a module of backbone {name}{hint or '.'} "
-                            f"Its modules: {', '.join(modules)} (null: the pooled head activations, the classifier's input)")
-    caught: list = []
+    for one in layers:
+        if one not in modules:
+            near = difflib.get_close_matches(one, list(modules), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            raise BackboneError(f"{key(name, 'layer')}: {one!r} is not a module of backbone {name}{hint or '.'} "
+                                f"Its modules: {', '.join(modules)} (null: the pooled head activations, the classifier's input)")
+    caught: dict = {one: [] for one in layers}
 
-    def hook(_module, _inputs, output):
-        caught.append(output)
+    def hook_for(one):
+        def hook(_module, _inputs, output):
+            caught[one].append(output)
+        return hook
 
     def run(x):
-        caught.clear()
-        handle = modules[layer].register_forward_hook(hook)
+        for c in caught.values():
+            c.clear()
+        handles = [modules[one].register_forward_hook(hook_for(one)) for one in layers]
         try:
             model(x)
         finally:
-            handle.remove()
-        if len(caught) != 1:
-            raise BackboneError(f"{key(name, 'layer')}: module {layer!r} of backbone {name} runs {len(caught)} times "
-                                "in one forward pass (a shared module), so its output is ambiguous; name the module "
-                                "around it (e.g. its block), or layer: null for the head's activations")
-        out = caught[0]
-        if not isinstance(out, torch.Tensor) or out.ndim not in (2, 3, 4):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise BackboneError(f"{key(name, 'layer')}: module {layer!r} gives {shape}; only 2-D (vector) and "
-                                "3-D/4-D (pooled) outputs make features")
-        return _pool(out, spec["pooling"]), out.ndim > 2
+            for h in handles:
+                h.remove()
+        parts, pooled = [], False
+        for one in layers:
+            if len(caught[one]) != 1:
+                raise BackboneError(f"{key(name, 'layer')}: module {one!r} of backbone {name} runs {len(caught[one])} times "
+                                    "in one forward pass (a shared module), so its output is ambiguous; name the module "
+                                    "around it (e.g. its block), or layer: null for the head's activations")
+            out = caught[one][0]
+            if not isinstance(out, torch.Tensor) or out.ndim not in (2, 3, 4):
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise BackboneError(f"{key(name, 'layer')}: module {one!r} gives {shape}; only 2-D (vector) and "
+                                    "3-D/4-D (pooled) outputs make features")
+            parts.append(_pool(out, spec["pooling"]))
+            pooled = pooled or out.ndim > 2
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)), pooled
 
-    return run, layer
+    return run, "+".join(layers)
 
 
-class FileImages:
-    """Image files decoded on demand at *size* with a dataset's image options (option from_files): len() and slices."""
-
-    def __init__(self, paths, size: tuple[int, int], opts: dict):
-        self.paths, self.size, self.opts = [str(p) for p in paths], (int(size[0]), int(size[1])), opts
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, sl: slice) -> np.ndarray:
-        from imagespace import images
-
-        o = self.opts
-        # load_image takes (width, height), as PIL does: a square network input makes the order moot
-        return np.stack([images.load_image(p, (self.size[1], self.size[0]), o["color"], o["resize"], o["resample"],
-                                           o["exif_transpose"], o["background"], o.get("upscale_small"))[0]
-                         for p in self.paths[sl]])
+#: test-time augmentations (option tta): views of a uint8 batch (n, H, W, C) whose features are averaged with the original's
+TTA = {
+    "hflip": lambda b: b[:, :, ::-1],
+    "vflip": lambda b: b[:, ::-1],
+    "rot180": lambda b: b[:, ::-1, ::-1],
+}
 
 
 def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
@@ -217,10 +219,16 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
     fn, layer = feature_fn(name, spec, model)
     bs = int(spec["batch_size"])
     rows, pooled = [], False
+    views = ["none", *spec["tta"]]
     with torch.no_grad():
         for i in range(0, len(images), bs):
-            f, pooled = fn(preprocess(name, images[i:i + bs], size))
-            rows.append(f.numpy().astype(np.float32, copy=False))
+            batch = images[i:i + bs]
+            f = None
+            for v in views:  # the features of every view, averaged (one view: the image itself)
+                x = batch if v == "none" else np.ascontiguousarray(TTA[v](np.asarray(batch)))
+                g, pooled = fn(preprocess(name, x, size))
+                f = g if f is None else f + g
+            rows.append((f / len(views)).numpy().astype(np.float32, copy=False))
     F = np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
     import efficientnet_lite_pytorch
 
@@ -228,6 +236,7 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
             "network": f"{BACKBONES[name].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__}, "
                        f"torch {torch.__version__})",
             "layer": layer, "pooling": spec["pooling"] if pooled else None, "input_size": list(size),
+            "tta": list(spec["tta"]),
             "normalisation": f"(x - {MEAN:g}) / {STD:g}", "weights": weights,
             "weights_sha256": sha256(source) if source else None, "n": len(F), "dims": int(F.shape[1]),
             "batch_size": bs, "seconds": round(time.perf_counter() - t0, 2)}

@@ -229,7 +229,13 @@ def _schema_errors(instance, root: dict) -> list[tuple[tuple, str]]:
         if e.validator == "additionalProperties":
             continue  # unknown keys are reported by unknown_keys, with a suggestion
         if e.validator in ("oneOf", "anyOf") and e.context:
-            msg = f"{_short(e.instance)} is not valid here ({jsonschema.exceptions.best_match(e.context).message[:200]})"
+            ctx = e.context
+            if isinstance(e.instance, (dict, list)):  # a mapping or list: the branch of its own type says what is wrong
+                ctx = [c for c in ctx if not (c.validator == "type" and not c.relative_path)] or ctx
+            best = jsonschema.exceptions.best_match(ctx)
+            if isinstance(e.instance, (dict, list)) and best.relative_path:
+                path += tuple(str(p) for p in best.relative_path)
+            msg = f"{_short(best.instance if len(path) > len(e.absolute_path) else e.instance)} is not valid here ({best.message[:200]})"
         else:
             msg = e.message if len(e.message) <= 240 else e.message[:237] + "..."
         out.append((path, msg))

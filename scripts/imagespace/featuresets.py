@@ -15,7 +15,10 @@ Kinds:
 * ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.backbone_table`: ``keras.applications``
   in :mod:`imagespace.backbones`, PyTorch in :mod:`imagespace.backbones_torch`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
-* ``ensemble``: the average of predictions of the human space (``ensemble_<name>``).
+* ``ensemble``: the average of predictions of the human space (``ensemble_<name>``): equal weights
+  (``alignment.ensembles.<name>: [members]``), or weights chosen by greedy forward selection on the
+  out-of-fold predictions of the training split (``{candidates: [...], select: greedy}``,
+  :mod:`imagespace.ensemble`).
 
 Keywords in the ``feature_sets`` lists of compare, clustering, probes and
 alignment.map_feature_sets: ``all`` (every set the stage can use), ``cnn``
@@ -51,7 +54,8 @@ class FeatureSet:
     kind: str
     rule: str  # the rule that writes results/<dataset>/features/<name>.npz
     base: str | None = None  # prediction: the set it maps
-    members: tuple[str, ...] = ()  # ensemble: the predictions it averages
+    members: tuple[str, ...] = ()  # ensemble: the predictions it averages (greedy: every candidate)
+    select: str = ""  # ensemble: "equal" weights, or "greedy" (weights chosen on the training split)
     human: bool = False  # rows are coordinates of the human space
     trained_on_human: bool = False  # training-split rows are in-sample fits of the human space
     transferred: bool = False  # computed with another dataset's fitted models
@@ -257,23 +261,25 @@ class Registry:
             for fs in self.transferred(dataset):
                 s = src_sets[fs]
                 rule = {"prediction": "human_map_apply", "ensemble": "ensemble"}.get(s.kind, s.rule)
-                out[fs] = FeatureSet(fs, s.kind, rule, base=s.base, members=s.members, human=s.human, transferred=True)
+                out[fs] = FeatureSet(fs, s.kind, rule, base=s.base, members=s.members, select=s.select, human=s.human,
+                                     transferred=True)
             return out
         for fs in self.mapped_feature_sets(dataset, out):
             out[PRED + fs] = FeatureSet(PRED + fs, "prediction", "human_map", base=fs, human=True)
-        ens = self.stage(dataset, "alignment")["ensembles"]
-        names = {ENS + k: tuple(v) for k, v in ens.items()}
+        ens = {ENS + k: ensemble_settings(v) for k, v in self.stage(dataset, "alignment")["ensembles"].items()}
+        names = {name: tuple(e["candidates"]) for name, e in ens.items()}
         for name, members in names.items():
             where = f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}"
+            what = "candidate" if ens[name]["select"] == "greedy" else "member"
             for m in members:
                 if m not in out and m not in names:
                     raise RegistryError(
-                        f"{where}: member {m!r} is not a feature set of this dataset "
+                        f"{where}: {what} {m!r} is not a feature set of this dataset "
                         f"(available: {sorted(set(out) | set(names))}){_hint(m, list(out) + list(names))}"
                     )
                 if m in out and not out[m].human:
                     raise RegistryError(
-                        f"{where}: member {m!r} does not predict the human space (use human_pred_<feature set>, "
+                        f"{where}: {what} {m!r} does not predict the human space (use human_pred_<feature set>, "
                         "a CNN variant with target human/joint, or another ensemble)"
                     )
 
@@ -293,14 +299,84 @@ class Registry:
             for m in names[name]:
                 if m in names:
                     add(m)
-            members = names[name]
+            members, select = names[name], ens[name]["select"]
+            if select == "greedy":  # weights chosen on the training split's rows: those must be out-of-fold
+                split = self.stage(dataset, "alignment")["train_split"]
+                for m in members:
+                    fitted = self._fitted_why(dataset, out, m, split)
+                    if fitted and not out[m].trained_on_human:
+                        raise RegistryError(
+                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}: candidate {m!r} is not out-of-fold "
+                            f"on the training split ({fitted}: its rows there were fitted to their labels, so they look "
+                            "better than new images would); select: greedy would favour it unfairly. Remove it from the "
+                            "candidates, or use the list form (equal weights)"
+                        )
+                    if out[m].trained_on_human:
+                        why = ("its weights were chosen on those rows" if out[m].kind == "ensemble"
+                               else "it was fitted to the human coordinates of those rows")
+                        raise RegistryError(
+                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}: candidate {m!r} is in-sample on the "
+                            f"training split ({why}); select: greedy chooses weights on out-of-fold predictions of that split "
+                            "only (human_pred_<feature set> maps, or equal-weight ensembles of them). Remove it from the "
+                            "candidates, or use the list form (equal weights)"
+                        )
+            # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.ensemble)
             trained = any(out[m].trained_on_human for m in members)
-            out[name] = FeatureSet(name, "ensemble", "ensemble", members=members, human=True, trained_on_human=trained)
+            out[name] = FeatureSet(name, "ensemble", "ensemble", members=members, select=select, human=True,
+                                   trained_on_human=trained)
             done.add(name)
 
         for name in names:
             add(name)
         return out
+
+    def fitted_on(self, dataset: str, split: str) -> dict[str, str]:
+        """{feature set: why}: the sets whose rows of *split* were fitted with supervision there (a CNN trained
+        on that split's labels, maps and ensembles built on one), so their score on *split* is not a held-out
+        score and they cannot be chosen on it (:func:`imagespace.summary.select_representation`)."""
+        sets = self.sets(dataset)
+        owner = self.model_owner(dataset)
+        return {fs: w for fs in sets if (w := self._fitted_why(owner, sets, fs, split))}
+
+    def _fitted_why(self, owner: str, sets: dict, fs: str, split: str) -> str | None:
+        """Why feature set *fs* is fitted on the rows of *split* (a CNN trained there, or built on one), else None."""
+        s = sets[fs]
+        if s.kind == "cnn" and self.cnn_spec(owner, fs)["train_split"] == split:
+            return f"network trained on the {split} split"
+        if s.kind == "prediction":
+            w = self._fitted_why(owner, sets, s.base, split)
+            return f"maps {s.base}, a {w}" if w else None
+        if s.kind == "ensemble":
+            return next((f"member {m}: {w}" for m in s.members if (w := self._fitted_why(owner, sets, m, split))), None)
+        return None
+
+    def fixed_settings(self, dataset: str) -> dict:
+        """Settings fixed in the config that shape the feature sets compared with the human space (descriptor
+        size, backbone layers and inputs), as the dataset that owns the models uses them: the summary lists them
+        among its choices, as choices the workflow did not make."""
+        owner = self.model_owner(dataset)
+        out = {}
+        if "stats" in self.sets(dataset):
+            out["stats.size"] = self.stage(owner, "stats")["size"]
+        for b in self.backbones(owner):
+            spec = self.backbone_spec(owner, b)
+            for k in ("layer", "from_files", "tta", "size"):
+                if k in spec:
+                    out[f"backbones.{b}.{k}"] = spec[k]
+        return out
+
+    def ensemble_settings(self, dataset: str, fs: str) -> dict:
+        """Settings of ensemble *fs* (``ensemble_<name>``) as configured for the dataset that owns its models:
+        ``{candidates, select, max_rounds, key, owner, train_split}``; ``key`` is the config key, for messages."""
+        spec = self.spec(dataset, fs)
+        if spec.kind != "ensemble":
+            raise RegistryError(f"datasets.{dataset}: {fs!r} is not an ensemble")
+        owner = self.model_owner(dataset) if spec.transferred else dataset
+        name = fs[len(ENS):]
+        e = ensemble_settings(self.stage(owner, "alignment")["ensembles"][name])
+        a = self.stage(owner, "alignment")
+        return {**e, "key": f"datasets.{owner}.alignment.ensembles.{name}", "owner": owner,
+                "train_split": a["train_split"], "folds": int(a["folds"]), "seed": int(a["seed"])}
 
     def mapped_feature_sets(self, dataset: str, base: dict[str, FeatureSet] | None = None) -> list[str]:
         """Sets mapped into the human space (needs a human space on the alignment's train split)."""
@@ -405,6 +481,15 @@ class Registry:
     def predictions(self, dataset: str) -> list[str]:
         """The dataset's own maps into the human space (not transferred ones): their alignment reports."""
         return [fs for fs, s in self.sets(dataset).items() if s.kind == "prediction" and not s.transferred]
+
+
+def ensemble_settings(value) -> dict:
+    """One ``alignment.ensembles`` entry as ``{candidates, select, max_rounds}``: a list is equal weights;
+    the object form gets the schema's defaults (a dataset's own entries are not filled by validation)."""
+    if isinstance(value, (list, tuple)):
+        return {"candidates": list(value), "select": "equal", "max_rounds": None}
+    e = iscfg.with_defaults(value, "ensemble")
+    return {"candidates": list(e["candidates"]), "select": e["select"], "max_rounds": int(e["max_rounds"])}
 
 
 def _hint(name: str, candidates) -> str:

@@ -8,6 +8,8 @@ from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
                 "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "category_rdm", "n", "k", "feature_dims", "reduction", "verdict")
+BACKBONE_KEYS = ("framework", "network", "layer", "pooling", "input_size", "source", "weights", "weights_sha256", "dims", "n",
+                 "n_constant", "device", "seconds")
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n", "strategy",
                 "eps", "min_samples", "noise_fraction", "selection", "scale")
 
@@ -15,12 +17,18 @@ CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype
 def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str], clustering: list[str], compare: list[str], human: list[str],
           cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
-          min_trustworthiness: float = 0.0, paired: list[str] | None = None) -> dict:
-    """The summary of one dataset; *train_split* is the split the maps into the human space are trained on
-    (the leaderboard ranks by the other splits first). Classes with fewer than *small_class_warning* images
-    (augmented copies not counted) and maps with a trustworthiness under *min_trustworthiness* are warnings.
-    *paired*: the paired-bootstrap tables (compare/paired_<split>.tsv); None = those next to the *compare*
-    results, where they exist."""
+          min_trustworthiness: float = 0.0, paired: list[str] | None = None, fitted_on: dict | None = None,
+          backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None) -> dict:
+    """The summary of one dataset; *train_split* is the split the maps into the human space are trained on:
+    the leaderboard's chosen representation is the one with the lowest out-of-fold disparity there
+    (:func:`select_representation`; *fitted_on*: {feature set: why its *train_split* score is not held out},
+    those are not chosen), so no held-out split ever selects. Classes with fewer than *small_class_warning*
+    images (augmented copies not counted) and maps with a trustworthiness under *min_trustworthiness* are
+    warnings. *paired*: the paired-bootstrap tables (compare/paired_<split>.tsv); None = those next to the
+    *compare* results, where they exist. *backbones*: the backbones' features.json (network, layer, weights
+    and their sha256). *ensembles*: the weights files of greedy ensembles (alignment/ensemble_<name>.json).
+    *settings*: settings fixed in the config that a user may have tuned ({name: value}), listed under
+    ``choices`` as "fixed in the config"."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -48,8 +56,18 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "predicted_human_space": {},
         "classification": {},
         "probes": {},
+        "backbones": {},
         "warnings": [],
     }
+    for path in backbones:
+        r = read_json(path)
+        out["backbones"][r["backbone"]] = {k: r.get(k) for k in BACKBONE_KEYS}
+    out["ensemble_weights"] = {}
+    for path in ensembles:
+        r = read_json(path)
+        out["ensemble_weights"][r["ensemble"]] = {k: r.get(k) for k in ("select", "weights", "rounds", "disparity",
+                                                                        "candidate_disparity", "chosen_on", "n_rows")} | {
+            "out_of_fold_disparity": (r.get("out_of_fold") or {}).get("disparity")}
     add_classification(out, evaluation)
     add_probes(out, probes)
     for path in predicted:
@@ -106,8 +124,12 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             if key in r and not r[key]["significant"]:
                 out["warnings"].append(f"human space {r['split']}: no {key} structure — {r[key]['verdict']}")
     out["alignment_splits"] = split_order({sp for v in out["compare"].values() for sp in v}, train_split)
-    out["alignment_paired"] = paired_summary(paired_tables(compare) if paired is None else list(paired), out["compare"])
-    out["alignment"] = leaderboard(out["compare"], out["alignment_splits"], out["alignment_paired"]) if out["compare"] else []
+    out["alignment_selection"] = select_representation(out["compare"], train_split, fitted_on)
+    chosen = (out["alignment_selection"] or {}).get("chosen")
+    out["alignment_paired"] = paired_summary(paired_tables(compare) if paired is None else list(paired), out["compare"], chosen)
+    out["alignment"] = (leaderboard(out["compare"], out["alignment_splits"], out["alignment_paired"], out["alignment_selection"])
+                        if out["compare"] else [])
+    out["choices"] = choices(out, settings or {})
     problems = {k: v for k, v in ing["skipped_by_kind"].items() if k not in CHOSEN_SKIPS}
     if problems:
         out["warnings"].append(f"{sum(problems.values())} files/rows skipped at ingest ({problems}); see ingest/skipped.tsv")
@@ -243,6 +265,58 @@ def split_order(splits, train_split: str = "train") -> list[str]:
     return sorted(splits, key=lambda sp: (sp == train_split, sp))
 
 
+def choices(s: dict, settings: dict) -> list[dict]:
+    """How every setting that decides a reported number was made: ``{what, value, how, data}``, where data
+    says which rows the choice looked at ("training split, out-of-fold", "none: fixed in the config", ...)."""
+    out = []
+    sel = s.get("alignment_selection")
+    if sel:
+        out.append({"what": "chosen representation (leaderboard top row)", "value": sel["chosen"], "how": sel["how"],
+                    "data": f"split {sel['split']} (out-of-fold)"})
+    for fs, r in s["human_maps"].items():
+        fp = r.get("final_penalty") or {}
+        value = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in fp.items())
+        out.append({"what": f"{fs}: map and its penalty", "value": value or r.get("method"),
+                    "how": f"{r.get('method')}: inner cross-validation within each of the {r.get('outer_folds')} outer folds "
+                           f"(out-of-fold rows), then on all {r.get('n_train')} training rows", "data": f"split {r.get('train_split')}"})
+    for fs, r in s["ensemble_weights"].items():
+        w = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("weights") or {}).items() if v)
+        out.append({"what": f"{fs}: members and weights", "value": w,
+                    "how": f"{r.get('select')} forward selection on out-of-fold predictions; the training rows' own "
+                           "predictions use weights chosen without their fold", "data": r.get("chosen_on")})
+    for v, c in s["cnn"].items():
+        if c.get("checkpoint_split"):
+            out.append({"what": f"{v}: checkpoint (epoch)", "value": c.get("best_epoch"),
+                        "how": "best epoch on the checkpoint split", "data": f"split {c['checkpoint_split']}"})
+    for name, value in settings.items():
+        out.append({"what": name, "value": value, "how": "fixed in the config",
+                    "data": "none seen by the workflow (if it was tuned by comparing held-out scores, those scores are optimistic)"})
+    return out
+
+
+def select_representation(compare: dict, split: str, fitted_on: dict | None = None) -> dict | None:
+    """The representation the leaderboard recommends, chosen on the maps' training split *split* alone.
+
+    Its rows are out-of-fold predictions (``human_pred_<x>``, ensembles of them) or representations
+    fitted without any human data, so the lowest disparity there is an honest choice; the held-out
+    splits then measure the chosen row without having selected it. Feature sets in *fitted_on*
+    ({name: reason}: e.g. a CNN trained on that split's labels, whose rows of it are fitted, not
+    held out) are not eligible. None when no feature set is compared on *split*.
+    """
+    scored = {fs: v[split]["disparity"] for fs, v in compare.items() if split in v and v[split].get("disparity") is not None}
+    excluded = {fs: why for fs, why in (fitted_on or {}).items() if fs in scored}
+    eligible = {fs: d for fs, d in scored.items() if fs not in excluded}
+    if not eligible:
+        return None
+    ranked = sorted(eligible, key=lambda fs: (eligible[fs], fs))
+    return {
+        "split": split, "chosen": ranked[0], "disparity": eligible[ranked[0]], "ranked": ranked, "excluded": excluded,
+        "not_scored": sorted(fs for fs in compare if fs not in scored),
+        "how": f"lowest Procrustes disparity on split {split!r} among {len(ranked)} feature sets whose rows of it are "
+               "out-of-fold predictions or representations fitted without them; no other split was looked at",
+    }
+
+
 def paired_tables(compare_paths) -> list[str]:
     """The paired-bootstrap tables next to the compare results (results/<d>/compare/paired_<split>.tsv) that exist."""
     out = []
@@ -254,9 +328,10 @@ def paired_tables(compare_paths) -> list[str]:
     return out
 
 
-def paired_summary(paths, compare: dict) -> dict:
+def paired_summary(paths, compare: dict, chosen: str | None = None) -> dict:
     """alignment_paired.<split>: the paired bootstrap of every two feature sets of the split (``pairs``, one
-    entry per statistic and pair, as in compare/paired_<split>.tsv) and the top row (lowest disparity) against
+    entry per statistic and pair, as in compare/paired_<split>.tsv) and the top row (*chosen*, the row
+    :func:`select_representation` chose, when it is compared on the split; else the split's lowest disparity) against
     every other row (``versus_top``: {statistic: {other: diff = top - other, CI, p, p_adjusted (corrected over
     the top row's comparisons), beaten}}), with ``top_beats`` / ``not_beaten``: the rows the top row is / is not
     significantly closer to the human space than (disparity)."""
@@ -273,22 +348,28 @@ def paired_summary(paths, compare: dict) -> dict:
         if not rows or len(names) < 2:
             continue
         alpha, correction = float(rows[0]["alpha"]), str(rows[0]["correction"])
-        top = names[0]
-        vs = {m: versus_top(rows, top, names[1:], m, alpha, correction) for m in METRICS}
+        top = chosen if chosen in names else names[0]
+        others = [o for o in names if o != top]
+        vs = {m: versus_top(rows, top, others, m, alpha, correction) for m in METRICS}
         out[split] = {
             "n": int(rows[0]["n"]), "n_bootstrap": int(rows[0]["n_bootstrap"]), "alpha": alpha, "correction": correction,
-            "top": top,
-            "top_beats": [o for o in names[1:] if vs["disparity"].get(o, {}).get("beaten")],
-            "not_beaten": [o for o in names[1:] if not vs["disparity"].get(o, {}).get("beaten")],
+            "top": top, "top_is": "chosen" if top == chosen else "lowest disparity",
+            "top_beats": [o for o in others if vs["disparity"].get(o, {}).get("beaten")],
+            "not_beaten": [o for o in others if not vs["disparity"].get(o, {}).get("beaten")],
+            # rows significantly closer than a top row chosen on another split
+            "beat_top": [o for o in others if (e := vs["disparity"].get(o)) and not e["top_better"] and e["diff"] != 0
+                         and e["p_adjusted"] < alpha],
             "versus_top": vs,
             "pairs": [{k: v for k, v in r.items() if k not in ("split", "alpha", "correction")} for r in rows],
         }
     return out
 
 
-def leaderboard(compare: dict, splits: list[str], paired: dict | None = None) -> list[dict]:
-    """One row per feature set, columns split x metric, sorted best first by the disparity on
-    *splits* in order (:func:`split_order`: the held-out splits first). With *paired*
+def leaderboard(compare: dict, splits: list[str], paired: dict | None = None, selection: dict | None = None) -> list[dict]:
+    """One row per feature set, columns split x metric. With *selection* (:func:`select_representation`)
+    the rows are ranked by the selection split's out-of-fold disparity (the chosen row first, ``chosen``
+    true), and rows not eligible there follow, by the other splits; without it, best first by the
+    disparity on *splits* in order (:func:`split_order`: the held-out splits first). With *paired*
     (:func:`paired_summary`): each row's paired comparison with the split's top row
     (``<split>_vs_top_p``: corrected p of the disparity difference; ``<split>_beaten_by_top``: the top
     row is significantly closer; ``<split>_rho_vs_top_p``: the same for the RDM Spearman rho)."""
@@ -318,7 +399,11 @@ def leaderboard(compare: dict, splits: list[str], paired: dict | None = None) ->
                 row[f"{sp}_tau_a_max_{group}"] = v.get("tau_a_max")
         rows.append(row)
     key = [f"{sp}_disparity" for sp in splits]
-    rows.sort(key=lambda r: tuple(r.get(k, 2.0) for k in key))
+    rank = {fs: i for i, fs in enumerate((selection or {}).get("ranked", []))}
+    for r in rows:
+        r["selection_rank"] = rank[r["feature_set"]] + 1 if r["feature_set"] in rank else None
+        r["chosen"] = bool(selection) and r["feature_set"] == selection["chosen"]
+    rows.sort(key=lambda r: (rank.get(r["feature_set"], len(rank)), tuple(r.get(k, 2.0) for k in key)))
     return rows
 
 
@@ -388,13 +473,28 @@ def markdown(s: dict) -> str:
     if s["alignment"]:
         splits = s["alignment_splits"]
         paired = s.get("alignment_paired") or {}
+        sel = s.get("alignment_selection")
+        lines += ["## Leaderboard: which representation matches the human space", ""]
+        if sel:
+            held = [sp for sp in splits if sp != sel["split"]]
+            r0 = next(r for r in s["alignment"] if r["feature_set"] == sel["chosen"])
+            lines += [
+                f"**Chosen representation: `{sel['chosen']}`**, the lowest out-of-fold disparity on `{sel['split']}` "
+                f"({sel['disparity']:.3f}) among {len(sel['ranked'])} eligible feature sets; "
+                + (f"no other split was looked at, so its {', '.join(held)} "
+                   + " / ".join(f"disparity {_f(r0.get(f'{sp}_disparity'))} [{_f(r0.get(f'{sp}_ci95_low'))}, "
+                                f"{_f(r0.get(f'{sp}_ci95_high'))}]" for sp in held if f"{sp}_disparity" in r0)
+                   + " is an unbiased estimate for new images of these classes." if held else "there is no held-out split.")
+                + (f" Not eligible: {', '.join(f'`{fs}` ({why})' for fs, why in sel['excluded'].items())}." if sel["excluded"] else ""),
+                "",
+            ]
         lines += [
-            "## Leaderboard: which representation matches the human space",
-            "",
-            "Procrustes disparity (bootstrap 95% CI, permutation p against shuffled rows), RDM Spearman ρ and linear CKA; best first. "
-            "`human_pred_<x>` rows are cross-validated linear maps of <x> into the human space "
+            "Procrustes disparity (bootstrap 95% CI, permutation p against shuffled rows), RDM Spearman ρ and linear CKA; "
+            + (f"ranked by the out-of-fold disparity on `{sel['split']}` (rows not eligible last), never by a held-out split. "
+               if sel else "best first. ")
+            + "`human_pred_<x>` rows are cross-validated linear maps of <x> into the human space "
             "(out-of-fold on the split they were trained on). "
-            "vs top: the paired-bootstrap p of the disparity difference to the split's top row "
+            "vs top: the paired-bootstrap p of the disparity difference to the split's top row (the chosen one) "
             + (f"({next(iter(paired.values()))['correction']}-corrected over the top row's comparisons); "
                "**✓** = the top row is significantly closer to the human space." if paired else "(not computed)."),
             "",
@@ -414,7 +514,8 @@ def markdown(s: dict) -> str:
                                  f"{_f(r[f'{sp}_rdm_spearman'])} | {_f(r[f'{sp}_cka'])} | {vs}")
                 else:
                     cells.append("– | – | – | –")
-            lines.append(f"| {r['feature_set']} | " + " | ".join(cells) + " |")
+            name = f"**{r['feature_set']}** (chosen)" if r.get("chosen") else r["feature_set"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
         for v, c in s["cnn"].items():
             if c.get("checkpoint_split") in splits:
@@ -423,6 +524,11 @@ def markdown(s: dict) -> str:
                              "of that split (and those of maps and ensembles built on it) are not fully held out.")
                 lines.append("")
         lines += markdown_paired(s)
+        if s.get("choices"):
+            lines += ["### How each choice was made", "",
+                      "| choice | value | how | data it looked at |", "|---|---|---|---|"]
+            lines += [f"| {c['what']} | {c['value']} | {c['how']} | {c['data']} |" for c in s["choices"]]
+            lines.append("")
         groups = [g for g in ("label", "subtype") if any(f"{sp}_tau_a_{g}" in r for r in s["alignment"] for sp in splits)]
         if groups:
             def first(key):
@@ -439,6 +545,16 @@ def markdown(s: dict) -> str:
                                                          for sp in splits for g in groups}}] + s["alignment"]:
                 lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_tau_a_{g}")) for sp in splits for g in groups) + " |")
             lines.append("")
+    if s.get("backbones"):
+        lines += ["## Backbones (pretrained networks as feature sets bb_<name>)", "",
+                  "| backbone | network | layer (pooling) | input | weights (sha256) | features | device | seconds |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for b, r in s["backbones"].items():
+            size = "×".join(map(str, r.get("input_size") or [])) + (f", {r['source']}" if r.get("source") else "")
+            sha = f" (`{r['weights_sha256'][:12]}…`)" if r.get("weights_sha256") else ""
+            lines.append(f"| bb_{b} | {r.get('network')} | {r.get('layer')} ({r.get('pooling') or '–'}) | {size} | "
+                         f"{r.get('weights')}{sha} | {r.get('dims')} | {r.get('device') or '–'} | {_f(r.get('seconds'), '{:.1f}')} |")
+        lines.append("")
     lines += markdown_probes(s)
     lines += markdown_classification(s)
     if s["compare"]:
@@ -525,17 +641,18 @@ def markdown_paired(s: dict) -> list[str]:
         pr = paired.get(sp)
         if not pr:
             continue
-        top5 = [r["feature_set"] for r in sorted((r for r in s["alignment"] if f"{sp}_disparity" in r),
-                                                  key=lambda r: r[f"{sp}_disparity"])][:PAIRED_TOP]
+        top5 = [r["feature_set"] for r in s["alignment"] if f"{sp}_disparity" in r][:PAIRED_TOP]  # leaderboard order
         lines += [f"### Paired comparisons on {sp} ({pr['n']} images, {pr['n_bootstrap']} paired bootstrap draws)", "",
                   "Each draw resamples the images once and scores both rows on it; difference = first row − second row, "
                   "normal 95% CI from the bootstrap standard error, two-sided p; "
                   + (f"p adj. = Holm-corrected over all {len(pr['pairs']) // 2} pairs of the split, per statistic."
                      if pr["correction"] == "holm" else "p adj. = p (compare.paired.correction: none)."), "",
-                  f"- top row `{pr['top']}` is significantly closer to the human space (disparity, {pr['correction']} over its "
+                  f"- top row `{pr['top']}` ({'the chosen representation' if pr.get('top_is') == 'chosen' else 'lowest disparity here'}) is significantly closer to the human space (disparity, {pr['correction']} over its "
                   f"{len(pr['top_beats']) + len(pr['not_beaten'])} comparisons, p < {pr['alpha']:g}) than "
                   f"{len(pr['top_beats'])}: {', '.join(f'`{x}`' for x in pr['top_beats']) or 'none'}",
-                  f"- not distinguishable from it: {', '.join(f'`{x}`' for x in pr['not_beaten']) or 'none'}", "",
+                  f"- not distinguishable from it: {', '.join(f'`{x}`' for x in pr['not_beaten'] if x not in pr.get('beat_top', [])) or 'none'}",
+                  *([f"- significantly closer than it here (not chosen, since the choice never looks at {sp}): "
+                     + ", ".join(f"`{x}`" for x in pr["beat_top"])] if pr.get("beat_top") else []), "",
                   "| pair | Δ disparity [95% CI] | p | p adj. | Δ RDM ρ [95% CI] | p | p adj. |", "|---|---|---|---|---|---|---|"]
         by = {(r["metric"], r["a"], r["b"]): r for r in pr["pairs"]}
         for i, a in enumerate(top5):

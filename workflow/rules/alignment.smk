@@ -25,12 +25,46 @@ rule human_map:
         "../../scripts/human_map.py"
 
 
+def ensemble_weights_file(w):
+    """A greedy ensemble's weights, chosen on the dataset that owns the models (none for equal weights)."""
+    fs = f"ensemble_{w.name}"
+    if REG.spec(w.dataset, fs).select != "greedy":
+        return []
+    return [f"results/{model_owner(w.dataset)}/alignment/{fs}.json"]
+
+
+rule ensemble_weights:
+    input:
+        candidates=lambda w: [
+            f"results/{w.dataset}/features/{m}.npz"
+            for m in REG.spec(w.dataset, f"ensemble_{w.name}").members
+        ],
+        human=lambda w: f"results/{w.dataset}/human/{S(w.dataset, 'alignment')['train_split']}.tsv",
+        lib=lib("ensemble_weights"),
+    output:
+        weights="results/{dataset}/alignment/ensemble_{name}.json",
+    log:
+        "logs/{dataset}/ensemble_weights/{name}.log",
+    wildcard_constraints:
+        dataset=datasets_regex(predicting=False),
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        opts=lambda w: REG.ensemble_settings(w.dataset, f"ensemble_{w.name}"),
+    script:
+        "../../scripts/ensemble_weights.py"
+
+
 rule ensemble:
     input:
         members=lambda w: [
             f"results/{w.dataset}/features/{m}.npz"
             for m in REG.spec(w.dataset, f"ensemble_{w.name}").members
         ],
+        weights=ensemble_weights_file,
         lib=lib("ensemble"),
     output:
         features="results/{dataset}/features/ensemble_{name}.npz",
@@ -41,6 +75,9 @@ rule ensemble:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        opts=lambda w: REG.ensemble_settings(w.dataset, f"ensemble_{w.name}"),
+        transferred=lambda w: REG.spec(w.dataset, f"ensemble_{w.name}").transferred,
     script:
         "../../scripts/ensemble.py"
 

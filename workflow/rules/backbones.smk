@@ -75,6 +75,8 @@ rule backbone_features:
         runtime=60,
     params:
         spec=lambda w: backbone_spec(w.dataset, w.backbone),
+        # the files (from_files) are decoded as ingest decodes them for this dataset
+        images=lambda w: image_settings(w.dataset),
     script:
         "../../scripts/backbone_features.py"
 

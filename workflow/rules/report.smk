@@ -37,6 +37,15 @@ def summary_inputs(wildcards):
             f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
         ],
         "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
+        "backbones": [
+            f"results/{d}/backbones/{b}/features.json" for b in REG.backbones(d)
+        ],
+        # the weights of greedy ensembles, chosen on this dataset's training split
+        "ensembles": [
+            f"results/{d}/alignment/{fs}.json"
+            for fs, s in REG.sets(d).items()
+            if s.kind == "ensemble" and s.select == "greedy" and not s.transferred
+        ],
         "cnn_maps": [
             f"results/{d}/maps/{v}_features.{ext}"
             for v in cnn_variants(d)
@@ -75,6 +84,11 @@ rule summary:
             model_owner(w.dataset) if prediction_source(w.dataset) else None
         ),
         train_split=lambda w: S(w.dataset, "alignment")["train_split"],
+        # feature sets whose rows of that split were fitted with supervision: never the chosen representation
+        fitted_on=lambda w: REG.fitted_on(
+            w.dataset, S(w.dataset, "alignment")["train_split"]
+        ),
+        settings=lambda w: REG.fixed_settings(w.dataset),
         small_class_warning=lambda w: config["datasets"][w.dataset][
             "small_class_warning"
         ],
