@@ -303,3 +303,28 @@ def test_bootstrap_disparity_refits_the_reduction_on_each_resample():
     assert res["bootstrap_sd"] == pytest.approx(np.std(vals, ddof=1), rel=1e-9)
     obs = C.procrustes_disparity(H, F)["disparity"]
     assert res["bootstrap_bias"] == pytest.approx(np.mean(vals) - obs, abs=1e-9)
+
+
+def test_an_svd_that_lapack_gesdd_cannot_finish_falls_back_to_gesvd(monkeypatch):
+    """gesdd fails to converge on some bootstrap resamples with many repeated rows (seen on the rocks' backbone
+    features); the reduction then uses gesvd and gives the same decomposition."""
+    import scipy.linalg
+
+    from imagespace import compare
+
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(60, 20))
+    expected, _ = compare.reduce_to(F, 4)
+    real = scipy.linalg.svd
+    drivers = []
+
+    def svd(a, *args, lapack_driver="gesdd", **kw):
+        drivers.append(lapack_driver)
+        if lapack_driver == "gesdd":
+            raise np.linalg.LinAlgError("SVD did not converge")
+        return real(a, *args, lapack_driver=lapack_driver, **kw)
+
+    monkeypatch.setattr(compare.scipy.linalg, "svd", svd)
+    got, _ = compare.reduce_to(F, 4)
+    assert drivers == ["gesdd", "gesvd"]
+    np.testing.assert_allclose(got, expected, atol=1e-10)

@@ -106,6 +106,17 @@ def _chunks(total: int, per_item: int):
 
 
 # --------------------------------------------------------------------------- 1. dimensions
+def thin_svd(X):
+    """``scipy.linalg.svd(X, full_matrices=False)``; when LAPACK's divide-and-conquer driver (gesdd) does not
+    converge, which happens on some matrices with repeated rows (bootstrap resamples), the slower QR-based
+    gesvd, which does."""
+    try:
+        return scipy.linalg.svd(X, full_matrices=False, check_finite=False)
+    except np.linalg.LinAlgError:
+        log.info("gesdd did not converge on a %d x %d matrix; using gesvd", *X.shape)
+        return scipy.linalg.svd(X, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+
+
 def reduce_to(F, k: int) -> tuple[np.ndarray, str]:
     """Bring the feature matrix ``F`` (n x d) to ``k`` columns.
 
@@ -133,7 +144,7 @@ def reduce_to(F, k: int) -> tuple[np.ndarray, str]:
         out[:, :d] = F
         return out, f"zero-padded from {d} to {k} dims (standard Procrustes padding)"
     Fc = F - F.mean(axis=0)
-    U, S, Vt = scipy.linalg.svd(Fc, full_matrices=False, check_finite=False)
+    U, S, Vt = thin_svd(Fc)
     m = min(k, S.size)
     U, S, Vt = U[:, :m], S[:m], Vt[:m]
     signs = np.sign(Vt[np.arange(m), np.argmax(np.abs(Vt), axis=1)])

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import norm
 
-from imagespace.compare import _as_matrix, _standardise, reduce_to
+from imagespace.compare import _as_matrix, _standardise, reduce_to, thin_svd
 
 #: the statistics compared; for each, whether larger is better
 METRICS = {"disparity": False, "rdm_spearman": True}
@@ -64,7 +64,7 @@ class _Prepared:
             # the PCA of compare.reduce_to is redone on each resample (a reduction fitted once on the full
             # split would hide its own sampling variability: paired p-values come out too small). The
             # scores U S of the centred matrix carry every distance and every resample's PCA (a rotation).
-            U, S, _ = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)
+            U, S, _ = thin_svd(X - X.mean(axis=0))
             r = int(np.sum(S > S[0] * 1e-12)) if S.size and S[0] > 0 else 0
             if r > k:
                 X, self.pca, self.k = U[:, :r] * S[:r], True, int(k)

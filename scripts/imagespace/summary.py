@@ -739,12 +739,15 @@ def plot_leaderboard(rows: list[dict], path, title: str = "", splits: list[str] 
             if marked and b is False and np.isfinite(vals[i]):
                 ax.text(min(0.99, vals[i] + (hi[i] if np.isfinite(hi[i]) else 0) + 0.01), y[i] + j * h, "n.s.",
                         va="center", fontsize=7)
-    ax.set_yticks(y + h * (len(splits) - 1) / 2, [r["feature_set"] for r in rows])
+    ax.set_yticks(y + h * (len(splits) - 1) / 2, [f"{r['feature_set']} (chosen)" if r.get("chosen") else r["feature_set"]
+                                                  for r in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     paired = any(r.get(f"{sp}_beaten_by_top") is not None for r in rows for sp in splits)
+    ranked = any(r.get("selection_rank") for r in rows)
     ax.set_xlabel("Procrustes disparity vs human space (lower = closer), 95% bootstrap CI"
-                  + ("\nn.s. = not significantly farther than the split's top row (paired bootstrap, corrected)" if paired else ""))
+                  + ("\nranked by the out-of-fold disparity on the maps' training split (held-out splits never rank)" if ranked else "")
+                  + ("\nn.s. = not significantly farther than the chosen (top) row (paired bootstrap, corrected)" if paired else ""))
     ax.set_title(title)
     ax.legend()
     save_figure(fig, path)
