@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 CONFIG ?=
+# pytest workers for make test (pytest-xdist; each test file stays in one worker, so module fixtures run once)
+TEST_JOBS ?= 2
 
 .PHONY: install torch run rocks parity report test test-torch test-slurm lint format clean
 
@@ -38,7 +40,7 @@ report: install
 test: install
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile
 
 test-torch: torch
 	$(PY) -m pytest -q -ra tests/test_backbones_torch.py tests/test_envs.py
