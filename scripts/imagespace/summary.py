@@ -496,7 +496,9 @@ def markdown(s: dict) -> str:
             "(out-of-fold on the split they were trained on). "
             "vs top: the paired-bootstrap p of the disparity difference to the split's top row (the chosen one) "
             + (f"({next(iter(paired.values()))['correction']}-corrected over the top row's comparisons); "
-               "**✓** = the top row is significantly closer to the human space." if paired else "(not computed)."),
+               "**✓** = the top row is significantly closer to the human space; **closer** = this row is significantly "
+               "closer than the chosen top row on that split (which the choice, made on the training split, cannot see)."
+               if paired else "(not computed)."),
             "",
             "| feature set | " + " | ".join(f"{sp}: disparity [95% CI] | ρ | CKA | vs top" for sp in splits) + " |",
             "|---|" + "---|---|---|---|" * len(splits),
@@ -506,8 +508,9 @@ def markdown(s: dict) -> str:
             for sp in splits:
                 if f"{sp}_disparity" in r:
                     top = (paired.get(sp) or {}).get("top")
-                    vs = ("top" if r["feature_set"] == top else
-                          f"{'**✓** ' if r.get(f'{sp}_beaten_by_top') else ''}p {_p(r.get(f'{sp}_vs_top_p'), relation=True)}"
+                    closer = r["feature_set"] in ((paired.get(sp) or {}).get("beat_top") or [])
+                    mark = "**✓** " if r.get(f"{sp}_beaten_by_top") else ("**closer** " if closer else "")
+                    vs = ("top" if r["feature_set"] == top else f"{mark}p {_p(r.get(f'{sp}_vs_top_p'), relation=True)}"
                           if r.get(f"{sp}_vs_top_p") is not None else "–")
                     cells.append(f"{_f(r[f'{sp}_disparity'])} [{_f(r[f'{sp}_ci95_low'])}, {_f(r[f'{sp}_ci95_high'])}], "
                                  f"p {_p(r[f'{sp}_permutation_p'], relation=True)} | "
