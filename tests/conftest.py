@@ -58,3 +58,13 @@ def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
         ds = re.search(r"results/([^/]+)/", out.group(1)).group(1) if out else ""
         jobs.append((m.group(1), ds))
     return jobs
+
+
+#: the test files that run the most Snakemake work, first: make test hands whole files to two pytest-xdist
+#: workers in collection order, and a long file started last leaves the other worker idle until it ends
+HEAVY_FIRST = ("test_workflow.py", "test_cnn.py", "test_predict.py", "test_rocks.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    first = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: each file keeps its own order
