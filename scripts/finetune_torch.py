@@ -9,7 +9,9 @@ curves. Nothing of any other split is read.
 finetune_features (output ``features``): applies a fitted state (this dataset's, or with
 predict_human_space_from the source dataset's) to every image of the manifest, in manifest order: target
 human gives the predicted coordinates, target class the penultimate activations. The training rows of the
-state's own dataset are in-sample (meta ``in_sample_split``).
+state's own dataset are in-sample (meta ``in_sample_split``), unless ``out_of_fold`` is set: then
+finetune_torch also fine-tunes one network per outer fold of the alignment (``alignment.folds``,
+``alignment.seed``), and each training row gets the prediction of the network that did not see it.
 
 Images: the ingested array, or with ``from_files`` every image file decoded again at the network's input
 size with the dataset's own image settings. Never imports TensorFlow (env torch.yaml).
@@ -68,7 +70,15 @@ def train(snakemake, log, device: str) -> None:
                              f"(splits: {sorted(set(manifest['split']))})")
         targets, labels = manifest["label"].to_numpy()[rows], None
     log.info("fine-tuning %s (target %s) on the %d images of split %r", s["backbone"], s["target"], len(rows), split)
-    state, info = finetune_torch.finetune(images_of(snakemake, manifest, spec, rows), targets, spec, labels=labels)
+    imgs = images_of(snakemake, manifest, spec, rows)
+    if s["out_of_fold"]:
+        import torch
+
+        folds, seed = snakemake.params.folds, snakemake.params.fold_seed
+        state, info, oof = finetune_torch.finetune_out_of_fold(imgs, targets, spec, labels=labels, folds=folds, seed=seed)
+        state["out_of_fold"] = {"ids": [str(i) for i in manifest["id"].to_numpy()[rows]], "prediction": torch.from_numpy(oof)}
+    else:
+        state, info = finetune_torch.finetune(imgs, targets, spec, labels=labels)
     info.update(variant=snakemake.wildcards.ft, device=device, train_split=split,
                 train_ids=manifest["id"].to_numpy()[rows].tolist())
     state["train_split"] = split
@@ -88,13 +98,23 @@ def features(snakemake, log, device: str) -> None:
     spec = state["settings"]
     F = finetune_torch.predict(state, images_of(snakemake, manifest, spec))
     own = snakemake.params.own_model  # False: another dataset's network applied to these images
+    oof = state.get("out_of_fold") if own else None
+    if oof is not None:  # the training rows: the prediction of the fold's network that did not see them
+        row_of = {str(i): r for r, i in enumerate(manifest["id"])}
+        missing = [i for i in oof["ids"] if i not in row_of]
+        if missing:
+            raise InputError(f"{snakemake.input.model}: {len(missing)} training ids are not in {snakemake.input.manifest} "
+                             f"(first: {missing[:3]}); rerun finetune_torch")
+        F[[row_of[i] for i in oof["ids"]]] = oof["prediction"].numpy()
     info = {"variant": snakemake.wildcards.ft, "device": device, "n": len(F), "dims": int(F.shape[1]),
             "target": state["target"], "epochs": state["epochs"], "seeds": spec["seeds"], "unfreeze": spec["unfreeze"],
-            "tta": spec["tta"], "model": str(snakemake.input.model), "weights_sha256": training.get("weights_sha256")}
+            "tta": spec["tta"], "model": str(snakemake.input.model), "weights_sha256": training.get("weights_sha256"),
+            "out_of_fold_rows": 0 if oof is None else len(oof["ids"])}
     log.info("%s: %d images x %d features (%s)", snakemake.wildcards.ft, len(F), F.shape[1],
              "predicted coordinates" if state["target"] == "human" else "penultimate activations")
     save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", framework="torch",
-                  in_sample_split=state.get("train_split") if own else None, **info)
+                  in_sample_split=state.get("train_split") if own and oof is None else None,
+                  out_of_fold_split=state.get("train_split") if oof is not None else None, **info)
     write_json(snakemake.output.info, info)
 
 

@@ -18,7 +18,8 @@ def main(snakemake):
                           snakemake.params.train_split, list(i.evaluation), list(i.probes),
                           snakemake.params.small_class_warning, snakemake.params.min_trustworthiness, list(i.paired),
                           fitted_on=snakemake.params.fitted_on, backbones=list(i.backbones),
-                          ensembles=list(i.ensembles), settings=snakemake.params.settings)
+                          ensembles=list(i.ensembles), settings=snakemake.params.settings,
+                          finetune=list(i.finetune))
         write_json(snakemake.output.json, s)
         write_text(snakemake.output.md, summary.markdown(s) + "\n")
         for w in s["warnings"]:

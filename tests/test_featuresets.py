@@ -215,3 +215,45 @@ def test_backbone_settings_overrides_and_names_in_feature_set_lists():
         registry(backbones={"resnet50": {"pool": "avg"}})
     with pytest.raises(iscfg.ConfigError, match=r"datasets.shapes.backbones.enabled.0: 'resnet18' is not one of"):
         registry(datasets__shapes__backbones={"enabled": ["resnet18"]})
+
+
+def test_finetune_schema_defaults_are_the_library_defaults():
+    """The schema's finetune block and imagespace.finetune_torch.DEFAULTS (which rejects unknown keys) agree."""
+    from imagespace import finetune_torch
+
+    props = iscfg.load_schema()["properties"]["finetune"]["properties"]
+    assert set(props) - {"enabled", "variants"} == set(finetune_torch.DEFAULTS)
+    for k, v in finetune_torch.DEFAULTS.items():
+        assert props[k]["default"] == v, k
+
+
+def test_finetune_variants_are_routed_and_only_out_of_fold_ones_are_eligible_or_greedy_candidates():
+    base = {"datasets": {"d": {"source": {"type": "synthetic"}, "human": {"builtin": True, "dims": 3},
+                               "validation_fraction": 0.25}},
+            "stats": {"enabled": True},
+            "finetune": {"enabled": True, "variants": {"ft": {}, "ft_oof": {"out_of_fold": True}, "ft_cls": {"target": "class"}}}}
+    reg = Registry(iscfg.validate(copy.deepcopy(base)))
+    sets = reg.sets("d")
+    assert {sets[v].rule for v in ("ft", "ft_oof", "ft_cls")} == {"finetune_features"}
+    assert sets["ft"].human and sets["ft"].trained_on_human  # in-sample on the training split
+    assert sets["ft_oof"].human and not sets["ft_oof"].trained_on_human  # out-of-fold there, like a map
+    assert sets["ft_cls"].kind == "cnn" and not sets["ft_cls"].human
+    # predictions of the human space are not mapped again; the class network's features are
+    assert "human_pred_ft" not in sets and "human_pred_ft_oof" not in sets and "human_pred_ft_cls" in sets
+    pairs = reg.compare_pairs("d")
+    assert ("ft", "train") not in pairs and ("ft", "validation") in pairs and ("ft_oof", "train") in pairs
+    fitted = reg.fitted_on("d", "train")
+    assert set(fitted) == {"ft", "ft_cls", "human_pred_ft_cls"} and "labels" in fitted["ft_cls"]
+    assert reg.fixed_settings("d")["finetune.ft_oof.unfreeze"] == 2
+    ok = copy.deepcopy(base)
+    ok["alignment"] = {"ensembles": {"g": {"candidates": ["human_pred_stats", "ft_oof"], "select": "greedy"}}}
+    assert Registry(iscfg.validate(ok)).sets("d")["ensemble_g"].members == ("human_pred_stats", "ft_oof")
+    for bad, why in (("ft", "in-sample"), ("human_pred_ft_cls", "not out-of-fold")):
+        cfg = copy.deepcopy(base)
+        cfg["alignment"] = {"ensembles": {"g": {"candidates": ["human_pred_stats", bad], "select": "greedy"}}}
+        with pytest.raises(RegistryError, match=rf"ensembles\.g: candidate '{bad}' is {why}"):
+            Registry(iscfg.validate(cfg))
+    cfg = copy.deepcopy(base)
+    cfg["finetune"]["variants"]["ft_x"] = {"unfreez": 3}
+    with pytest.raises(iscfg.ConfigError, match="unfreez"):
+        iscfg.validate(cfg)

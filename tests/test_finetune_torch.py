@@ -207,71 +207,95 @@ def test_class_target_gives_penultimate_features_and_probabilities(task):
     assert loss[-1] < loss[0]
 
 
-RULE_DRIVER = """
-import importlib.util, json, sys
-job = json.load(open(sys.argv[1]))
-spec = importlib.util.spec_from_file_location("finetune_rule", job["script"])
-rule = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rule)
+def test_out_of_fold_rows_come_from_networks_that_never_saw_them(task):
+    """finetune_out_of_fold: the folds are the maps' (KFold(folds, shuffle, seed) over the rows given); each fold's
+    rows are predicted by a network fine-tuned on the other folds' rows alone, exactly as a separate call would
+    (deterministic training), so changing the targets of a fold's rows leaves that fold's predictions as they were
+    and changes the others'; the returned state is the network fine-tuned on every row."""
+    from sklearn.model_selection import KFold
 
-class NS(dict):
-    __getattr__ = dict.__getitem__
+    n = 48
+    train, Y = task["train"].subset(range(n)), task["Y"][:n]
+    s = spec(epochs=2)
+    state, info, oof = ft.finetune_out_of_fold(train, Y, s, folds=3, seed=5)
+    folds = list(KFold(3, shuffle=True, random_state=5).split(Y))
+    o = info["out_of_fold"]
+    assert o["folds"] == 3 and o["seed"] == 5 and len(o["per_fold"]) == 3
+    for f, (tr, te) in enumerate(folds):
+        assert [o["fold_of"][i] for i in te] == [f] * len(te) and o["per_fold"][f]["n_fit"] == len(tr)
+    tr, te = folds[0]
+    alone, _ = ft.finetune(train.subset(tr), Y[tr], s)
+    np.testing.assert_allclose(oof[te], ft.predict(alone, train.subset(te)), rtol=1e-5, atol=1e-4)
+    full, _ = ft.finetune(train, Y, s)
+    np.testing.assert_allclose(ft.predict(state, task["test"]), ft.predict(full, task["test"]), rtol=1e-5, atol=1e-4)
+    assert o["disparity"] == pytest.approx(ft.procrustes_disparity(Y, oof))
+    Y2 = Y.copy()
+    Y2[te] = Y2[te][::-1] + 40.0  # other targets for fold 0's rows
+    _, _, oof2 = ft.finetune_out_of_fold(train, Y2, s, folds=3, seed=5)
+    np.testing.assert_allclose(oof2[te], oof[te], rtol=1e-5, atol=1e-4)
+    assert np.abs(oof2[folds[1][1]] - oof[folds[1][1]]).max() > 1.0  # fold 0's rows trained the other folds' networks
+    with pytest.raises(ft.FinetuneError, match="out_of_fold"):
+        ft.settings(spec(target="class", out_of_fold=True))
 
-for step in job["steps"]:
-    rule.main(NS({k: NS(v) if isinstance(v, dict) else v for k, v in step.items()}))
-"""
 
+@pytest.mark.workflow
+def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_be_chosen(tmp_path):
+    """A real Snakemake run: ft (target human, out_of_fold) and ft_cls (target class) on a synthetic dataset.
 
-def test_rule_script_trains_on_the_training_rows_then_writes_every_image(tmp_path, task):
-    """scripts/finetune_torch.py as rule finetune_torch (target human: the human table's rows only) and then as
-    rule finetune_features (every manifest row; the training rows in-sample), in a subprocess (the script sends
-    the process's stderr to its log)."""
+    ft's training rows are the predictions of the fold networks (training.json -> out_of_fold), so it is scored
+    on the training split, is eligible to be the chosen row and is a candidate of a greedy ensemble; its other
+    rows are the network fitted on every training row. ft_cls is fitted on the training labels: its map into the
+    human space (human_pred_ft_cls) is not eligible, with the reason. Editing a finetune setting reruns the
+    fine-tuning and what depends on it, not the stats features.
+    """
     import json
-    import subprocess
-    import sys
 
-    import pandas as pd
+    import yaml
 
-    from conftest import ROOT
-    from imagespace.util import load_features, read_json
+    from conftest import planned_jobs, snakemake
+    from imagespace.util import load_features, load_human_table
 
-    n = 40
-    ids = [f"im{i:03d}" for i in range(n)]
-    split = np.where(np.arange(n) < 30, "train", "validation")
-    labels = np.where(task["Y"][:n].mean(axis=1) > 125, "b", "d")
-    pd.DataFrame({"index": range(n), "id": ids, "name": ids, "label": labels, "subtype": labels, "split": split,
-                  "path": ""}).to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
-    np.save(tmp_path / "images.npy", task["X"][:n])
-    train = np.flatnonzero(split == "train")
-    human = pd.DataFrame({"id": [ids[i] for i in train], "name": [ids[i] for i in train]})
-    for j in range(2):
-        human[f"dim_{j + 1}"] = task["Y"][train, j]
-    human.to_csv(tmp_path / "human_train.tsv", sep="\t", index=False)
-    files = {k: str(tmp_path / v) for k, v in [("manifest", "manifest.tsv"), ("images", "images.npy"),
-                                                ("human_train", "human_train.tsv"), ("model", "ft/model.pt"),
-                                                ("info", "ft/training.json"), ("history", "ft/history.tsv"),
-                                                ("features", "features/ft.npz"), ("finfo", "ft/features.json")]}
-    common = {"threads": 2, "wildcards": {"ft": "ft", "dataset": "tiny"}}
-    job = {"script": str(ROOT / "scripts/finetune_torch.py"), "steps": [
-        {**common, "log": [str(tmp_path / "train.log")],
-         "input": {k: files[k] for k in ("manifest", "images", "human_train")},
-         "output": {k: files[k] for k in ("model", "info", "history")},
-         "params": {"spec": spec(epochs=1), "train_split": "train", "images": {}}},
-        {**common, "log": [str(tmp_path / "features.log")],
-         "input": {"model": files["model"], "training": files["info"], "manifest": files["manifest"], "images": files["images"]},
-         "output": {"features": files["features"], "info": files["finfo"]},
-         "params": {"own_model": True, "images": {}}},
-    ]}
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    (tmp_path / "driver.py").write_text(RULE_DRIVER)
-    proc = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "job.json")], capture_output=True, text=True)
-    assert proc.returncode == 0, (tmp_path / "train.log").read_text()[-3000:] + proc.stderr[-2000:]
-    info = read_json(files["info"])
-    assert info["train_ids"] == [ids[i] for i in train] and info["n_train"] == 30 and info["train_split"] == "train"
-    history = pd.read_csv(files["history"], sep="\t")
-    assert list(history["run"]) == ["final"] and list(history["epoch"]) == [1]
-    fs = load_features(files["features"])
-    assert fs.X.shape == (n, 2) and list(fs.ids) == ids
-    assert fs.meta["in_sample_split"] == "train" and fs.meta["kind"] == "cnn" and fs.meta["target"] == "human"
-    log = (tmp_path / "train.log").read_text()
-    assert "fine-tuned efficientnet_lite0 (unfreeze 1, 1 epochs, 1 seed(s)) on 30 images" in log and "% done" in log
+    cfg = {
+        "datasets": {"tiny": {
+            "source": {"type": "synthetic", "n_per_class": 8, "size": 16, "seed": 2},
+            "images": {"size": None, "color": "rgb"},
+            "validation_fraction": 0.25,
+            "human": {"builtin": True, "dims": 3},
+        }},
+        "embeddings": {"methods": []},
+        "stats": {"enabled": True},
+        "compare": {"n_permutations": 19, "n_bootstrap": 10, "feature_sets": []},
+        "probes": {"enabled": False},
+        "clustering": {"feature_sets": []},
+        "alignment": {"map_feature_sets": ["stats", "cnn"], "folds": 2,
+                      "ensembles": {"best": {"candidates": ["human_pred_stats", "ft"], "select": "greedy"}}},
+        "finetune": {"enabled": True, "size": 64, "epochs": 1, "unfreeze": 1, "augment": ["vflip"], "batch_size": 16,
+                     "variants": {"ft": {"out_of_fold": True}, "ft_cls": {"target": "class"}}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    d = tmp_path / "results/tiny"
+    snakemake(tmp_path, "results/tiny/summary.json")
+    info = json.loads((d / "finetune/ft/training.json").read_text())
+    oof = info["out_of_fold"]
+    assert oof["folds"] == 2 and len(oof["per_fold"]) == 2 and info["n_train"] == len(oof["fold_of"])
+    fs = load_features(d / "features/ft.npz")
+    ids, H = load_human_table(d / "human/train.tsv")
+    assert fs.meta["in_sample_split"] is None and fs.meta["out_of_fold_split"] == "train"
+    assert fs.meta["out_of_fold_rows"] == len(ids) == info["n_train"]
+    assert oof["disparity"] == pytest.approx(ft.procrustes_disparity(H, fs.rows(ids)), abs=1e-5)
+    s = json.loads((d / "summary.json").read_text())
+    assert "train" in s["compare"]["ft"] and "train" in s["compare"]["ensemble_best"]
+    sel = s["alignment_selection"]
+    assert "ft" not in sel["excluded"] and "human_pred_ft_cls" in sel["excluded"]
+    assert "labels" in sel["excluded"]["human_pred_ft_cls"]
+    assert s["finetune"]["ft"]["out_of_fold_folds"] == 2 and s["finetune"]["ft_cls"]["target"] == "class"
+    assert load_features(d / "features/ft_cls.npz").X.shape[1] == 1280
+    weights = json.loads((d / "alignment/ensemble_best.json").read_text())
+    assert set(weights["weights"]) == {"human_pred_stats", "ft"}
+    md = (d / "summary.md").read_text()
+    assert "## Fine-tuned networks" in md and "ft: fine-tuning epochs" in md
+    cfg["finetune"]["variants"]["ft"]["learning_rate"] = 2e-3
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rules = {r for r, _ in planned_jobs(tmp_path, "results/tiny/summary.json")}
+    assert {"finetune_torch", "finetune_features", "ensemble_weights", "summary"} <= rules
+    assert not rules & {"image_stats", "human_map", "ingest"}, rules

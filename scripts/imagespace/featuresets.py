@@ -11,7 +11,8 @@ Kinds:
 * ``pixels``: the PCA scores of the pixel arrays (``pca``);
 * ``descriptor``: hand-made image statistics (``stats``);
 * ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
-* ``cnn``: the penultimate layer of a trained network (a CNN variant);
+* ``cnn``: the penultimate layer of a trained network (a CNN variant), or a fine-tuned pretrained network
+  (``ft``, ``ft_<name>``, :mod:`imagespace.finetune_torch`): with target human its predicted coordinates;
 * ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.backbone_table`: ``keras.applications``
   in :mod:`imagespace.backbones`, PyTorch in :mod:`imagespace.backbones_torch`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
@@ -144,6 +145,18 @@ class Registry:
         """Settings of one backbone (backbones.<name>, after the dataset's overrides)."""
         return iscfg.canonical(self.stage(dataset, "backbones")[name])
 
+    def finetune_variants(self, dataset: str) -> list[str]:
+        """Fine-tuned network variants of a dataset (each is also the name of its feature set)."""
+        f = self.stage(dataset, "finetune")
+        return list(f["variants"]) if f["enabled"] else []
+
+    def finetune_spec(self, dataset: str, variant: str) -> dict:
+        """Settings of one fine-tuning variant: the finetune block overridden by the variant's own keys
+        (enabled and variants removed: imagespace.finetune_torch.settings rejects unknown keys)."""
+        f = self.stage(dataset, "finetune")
+        base = {k: v for k, v in f.items() if k not in ("variants", "enabled")}
+        return iscfg.canonical(iscfg.deep_merge(base, f["variants"][variant]))
+
     def trained_on_human_cnn(self, dataset: str, fs: str) -> bool:
         """A CNN variant of the dataset trained on the human space (target human or joint)."""
         return fs in self.cnn_variants(dataset) and self.cnn_spec(dataset, fs)["target"] in ("human", "joint")
@@ -253,6 +266,14 @@ class Registry:
         for v in self.cnn_variants(dataset):
             on_human = self.trained_on_human_cnn(dataset, v)
             out[v] = FeatureSet(v, "cnn", "cnn_features", human=on_human, trained_on_human=on_human)
+        for v in self.finetune_variants(dataset):
+            spec = self.finetune_spec(dataset, v)
+            on_human = spec["target"] == "human"
+            if v in out:
+                raise RegistryError(f"datasets.{dataset}.finetune.variants: {v!r} is already a feature set")
+            # out_of_fold: the training rows are predicted by networks that did not see them, like a map's
+            out[v] = FeatureSet(v, "cnn", "finetune_features", human=on_human,
+                                trained_on_human=on_human and not spec["out_of_fold"])
         for b in self.backbones(dataset):
             out[backbone_set(b)] = FeatureSet(backbone_set(b), "backbone", backbone_rule(b))
         p = self.prediction_source(dataset)
@@ -317,7 +338,7 @@ class Registry:
                         raise RegistryError(
                             f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}: candidate {m!r} is in-sample on the "
                             f"training split ({why}); select: greedy chooses weights on out-of-fold predictions of that split "
-                            "only (human_pred_<feature set> maps, or equal-weight ensembles of them). Remove it from the "
+                            "only (human_pred_<feature set> maps, finetune variants with out_of_fold: true, or equal-weight ensembles of them). Remove it from the "
                             "candidates, or use the list form (equal weights)"
                         )
             # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.ensemble)
@@ -341,6 +362,13 @@ class Registry:
     def _fitted_why(self, owner: str, sets: dict, fs: str, split: str) -> str | None:
         """Why feature set *fs* is fitted on the rows of *split* (a CNN trained there, or built on one), else None."""
         s = sets[fs]
+        if s.rule == "finetune_features":
+            spec = self.finetune_spec(owner, fs)
+            if spec["target"] == "class" and spec["train_split"] == split:
+                return f"network fine-tuned on the {split} split's labels"
+            if spec["target"] == "human" and not spec["out_of_fold"] and self.stage(owner, "alignment")["train_split"] == split:
+                return f"network fine-tuned on the {split} split's human coordinates"
+            return None
         if s.kind == "cnn" and self.cnn_spec(owner, fs)["train_split"] == split:
             return f"network trained on the {split} split"
         if s.kind == "prediction":
@@ -363,6 +391,11 @@ class Registry:
             for k in ("layer", "from_files", "tta", "size"):
                 if k in spec:
                     out[f"backbones.{b}.{k}"] = spec[k]
+        for v in self.finetune_variants(owner):
+            if v in self.sets(dataset):
+                spec = self.finetune_spec(owner, v)
+                for k in ("unfreeze", "learning_rate", "augment", "seeds"):
+                    out[f"finetune.{v}.{k}"] = spec[k]
         return out
 
     def ensemble_settings(self, dataset: str, fs: str) -> dict:
@@ -386,7 +419,7 @@ class Registry:
         base = base if base is not None else {k: v for k, v in self.sets(dataset).items() if v.kind not in ("prediction", "ensemble")}
         wanted = self._expand(dataset, "alignment.map_feature_sets", a["map_feature_sets"], base)
         # networks trained on the human space already predict it: they are not mapped again
-        return [fs for fs in base if fs in wanted and not base[fs].trained_on_human]
+        return [fs for fs in base if fs in wanted and not base[fs].human]
 
     # ------------------------------------------------------------ which stage uses what
     def _expand(self, dataset: str, key: str, names: list[str], available: dict[str, FeatureSet]) -> set[str]:
@@ -430,10 +463,10 @@ class Registry:
 
     def compare_pairs(self, dataset: str) -> list[tuple[str, str]]:
         """(feature set, split) compared with the human space: the sets named in compare.feature_sets
-        and every prediction of the human space."""
+        and every prediction of the human space (maps, ensembles, networks trained on it)."""
         sets = self.sets(dataset)
         wanted = self._expand(dataset, "compare.feature_sets", self.stage(dataset, "compare")["feature_sets"], sets)
-        fss = [fs for fs, s in sets.items() if fs in wanted or s.kind in ("prediction", "ensemble")]
+        fss = [fs for fs, s in sets.items() if fs in wanted or s.human]
         return [(fs, sp) for fs in fss for sp in self.human_splits(dataset) if self.covers(dataset, fs, sp)]
 
     def cluster_targets(self, dataset: str) -> list[tuple[str, str]]:

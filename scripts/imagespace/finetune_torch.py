@@ -88,6 +88,7 @@ DEFAULTS = {
     # read by the rule script only
     "from_files": False,  # decode the image files at the network's input size instead of resizing the ingested array
     "train_split": "train",  # target class: the split whose labels train it (target human: alignment.train_split)
+    "out_of_fold": False,  # target human: also one network per outer fold, for out-of-fold training-row predictions
 }
 
 
@@ -131,6 +132,8 @@ def settings(spec: dict | None) -> dict:
         raise FinetuneError(f"finetune.dropout: {s['dropout']!r} (0 <= dropout < 1)")
     if s["head_init"] not in ("zero", "random"):
         raise FinetuneError(f"finetune.head_init: {s['head_init']!r} (zero or random)")
+    if s["out_of_fold"] and s["target"] != "human":
+        raise FinetuneError("finetune.out_of_fold: only for target human (out-of-fold predictions of the human space)")
     if s["drop_connect"] is not None and not 0 <= float(s["drop_connect"]) < 1:
         raise FinetuneError(f"finetune.drop_connect: {s['drop_connect']!r} (0 <= p < 1, or null)")
     s["augment"] = list(augmentations(s["augment"]))
@@ -702,6 +705,56 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
     log.info("fine-tuned %s (unfreeze %d, %d epochs, %d seed(s)) on %d images in %.1f s", s["backbone"], s["unfreeze"],
              epochs, len(seeds), n, info["seconds"])
     return state, info
+
+
+def finetune_out_of_fold(images, targets, spec: dict, labels=None, folds: int = 5, seed: int = 0):
+    """:func:`finetune` on all training rows, plus out-of-fold predictions of those rows (target human).
+
+    The rows are split by ``KFold(folds, shuffle=True, random_state=seed)`` in the order given: the same
+    outer folds as the maps into the human space (:func:`imagespace.alignment.cross_val_map`) when the rows
+    come in the human table's order. For each fold a network is fine-tuned with the same settings on the
+    other folds' rows alone (``epochs: auto`` chooses its epochs on an inner hold-out of those rows) and
+    predicts the fold's rows. The frozen part is computed once for all of them. So every training row gets
+    a prediction from a network that never saw it, like a map's out-of-fold rows, and the fine-tuned
+    network can be scored on the training split and be a candidate of a greedy ensemble.
+
+    Returns (state of the network fitted on all rows, info with ``out_of_fold``: folds, seed, each row's
+    fold, each fold's epochs and disparity, the disparity of all out-of-fold rows; the (n, k) out-of-fold
+    predictions).
+    """
+    from sklearn.model_selection import KFold
+
+    s = settings(spec)
+    if s["target"] != "human":
+        raise FinetuneError("finetune.out_of_fold: only for target human")
+    Y = np.asarray(targets, dtype=np.float64)
+    n = len(Y)
+    if len(images) != n:
+        raise FinetuneError(f"finetune: {len(images)} images but {n} targets")
+    ff = images if isinstance(images, FrozenFeatures) else frozen_features(images, spec)
+    lab = None if labels is None else np.asarray(labels)
+    folds = max(2, min(int(folds), n))
+    oof = np.empty(Y.shape, dtype=np.float32)
+    fold_of = np.empty(n, dtype=int)
+    per_fold, t0 = [], time.perf_counter()
+    for f, (tr, te) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(Y)):
+        log.info("out-of-fold: fold %d of %d (%d rows fitted, %d predicted)", f + 1, folds, len(tr), len(te))
+        st, inf = finetune(ff.subset(tr), Y[tr], spec, labels=None if lab is None else lab[tr])
+        oof[te] = predict(st, ff.subset(te))
+        fold_of[te] = f
+        per_fold.append({"fold": f, "n_fit": len(tr), "n_predicted": len(te), "epochs": st["epochs"],
+                         "disparity": procrustes_disparity(Y[te], oof[te]), "seconds": inf["seconds"]})
+    oof_seconds = time.perf_counter() - t0
+    state, info = finetune(ff, Y, spec, labels=lab)
+    info["out_of_fold"] = {
+        "folds": folds, "seed": int(seed), "fold_of": fold_of.tolist(), "per_fold": per_fold,
+        "disparity": procrustes_disparity(Y, oof), "r2": r2(Y, oof), "seconds": round(oof_seconds, 2),
+        "note": "each training row is predicted by the network fine-tuned on the other folds' rows",
+    }
+    info["seconds"] = round(info["seconds"] + oof_seconds, 2)
+    log.info("out-of-fold disparity over %d training rows: %.4f (%d folds, %.0f s)", n,
+             info["out_of_fold"]["disparity"], folds, oof_seconds)
+    return state, info, oof
 
 
 # --------------------------------------------------------------------------- applying a fitted state

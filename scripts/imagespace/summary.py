@@ -18,7 +18,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
           cnn: list[str] = (), maps_human: list[str] = (), predicted: list[str] = (), predicted_from: str | None = None,
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
           min_trustworthiness: float = 0.0, paired: list[str] | None = None, fitted_on: dict | None = None,
-          backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None) -> dict:
+          backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None,
+          finetune: list[str] = ()) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on:
     the leaderboard's chosen representation is the one with the lowest out-of-fold disparity there
     (:func:`select_representation`; *fitted_on*: {feature set: why its *train_split* score is not held out},
@@ -28,7 +29,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     *compare* results, where they exist. *backbones*: the backbones' features.json (network, layer, weights
     and their sha256). *ensembles*: the weights files of greedy ensembles (alignment/ensemble_<name>.json).
     *settings*: settings fixed in the config that a user may have tuned ({name: value}), listed under
-    ``choices`` as "fixed in the config"."""
+    ``choices`` as "fixed in the config". *finetune*: the fine-tuned networks' training.json (epochs, how
+    they were chosen, the out-of-fold disparity of the training rows)."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -68,6 +70,17 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         out["ensemble_weights"][r["ensemble"]] = {k: r.get(k) for k in ("select", "weights", "rounds", "disparity",
                                                                         "candidate_disparity", "chosen_on", "n_rows")} | {
             "out_of_fold_disparity": (r.get("out_of_fold") or {}).get("disparity")}
+    out["finetune"] = {}
+    for path in finetune:
+        r = read_json(path)
+        inner, oof = r.get("inner") or {}, r.get("out_of_fold") or {}
+        out["finetune"][r["variant"]] = {
+            "backbone": r.get("backbone"), "target": r.get("target"), "unfreeze": (r.get("settings") or {}).get("unfreeze"),
+            "epochs": r.get("epochs"), "epochs_setting": r.get("epochs_setting"), "epochs_why": inner.get("why"),
+            "n_train": r.get("n_train"), "train_split": r.get("train_split"),
+            "out_of_fold_disparity": oof.get("disparity"), "out_of_fold_folds": oof.get("folds"),
+            "fold_epochs": [f["epochs"] for f in oof.get("per_fold", [])] or None,
+            "weights_sha256": r.get("weights_sha256"), "seconds": r.get("seconds")}
     add_classification(out, evaluation)
     add_probes(out, probes)
     for path in predicted:
@@ -284,6 +297,16 @@ def choices(s: dict, settings: dict) -> list[dict]:
         out.append({"what": f"{fs}: members and weights", "value": w,
                     "how": f"{r.get('select')} forward selection on out-of-fold predictions; the training rows' own "
                            "predictions use weights chosen without their fold", "data": r.get("chosen_on")})
+    for v, f in (s.get("finetune") or {}).items():
+        auto = f.get("epochs_setting") == "auto"
+        how = (f"{f['epochs_why']}, on an inner hold-out of the training rows; then trained on all of them" if auto
+               else "fixed in the config")
+        if f.get("out_of_fold_folds"):
+            how += (f"; each of {f['out_of_fold_folds']} outer folds has its own network"
+                    + (" (its epochs chosen the same way without the fold)" if auto else "")
+                    + ", which predicts the fold's training rows")
+        out.append({"what": f"{v}: fine-tuning epochs", "value": f.get("epochs"), "how": how,
+                    "data": f"split {f.get('train_split')}" + ("" if auto else " (none: fixed)")})
     for v, c in s["cnn"].items():
         if c.get("checkpoint_split"):
             out.append({"what": f"{v}: checkpoint (epoch)", "value": c.get("best_epoch"),
@@ -557,6 +580,17 @@ def markdown(s: dict) -> str:
             sha = f" (`{r['weights_sha256'][:12]}…`)" if r.get("weights_sha256") else ""
             lines.append(f"| bb_{b} | {r.get('network')} | {r.get('layer')} ({r.get('pooling') or '–'}) | {size} | "
                          f"{r.get('weights')}{sha} | {r.get('dims')} | {r.get('device') or '–'} | {_f(r.get('seconds'), '{:.1f}')} |")
+        lines.append("")
+    if s.get("finetune"):
+        lines += ["## Fine-tuned networks (feature sets ft, ft_<name>)", "",
+                  "| variant | backbone | target | unfrozen blocks | epochs | training rows | out-of-fold disparity (folds) | seconds |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for v, r in s["finetune"].items():
+            oof = (f"{_f(r.get('out_of_fold_disparity'))} ({r['out_of_fold_folds']})" if r.get("out_of_fold_folds")
+                   else "– (in-sample on the training split)")
+            lines.append(f"| {v} | {r.get('backbone')} | {r.get('target')} | {r.get('unfreeze')} | {r.get('epochs')} "
+                         f"({r.get('epochs_setting')}) | {r.get('n_train')} ({r.get('train_split')}) | {oof} | "
+                         f"{_f(r.get('seconds'), '{:.0f}')} |")
         lines.append("")
     lines += markdown_probes(s)
     lines += markdown_classification(s)

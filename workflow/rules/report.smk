@@ -37,6 +37,12 @@ def summary_inputs(wildcards):
             f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
         ],
         "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
+        # fine-tuned networks trained on this dataset (their epochs and out-of-fold scores)
+        "finetune": [
+            f"results/{d}/finetune/{v}/training.json"
+            for v in REG.finetune_variants(d)
+            if not prediction_source(d)
+        ],
         "backbones": [
             f"results/{d}/backbones/{b}/features.json" for b in REG.backbones(d)
         ],
