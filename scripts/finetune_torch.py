@@ -2,13 +2,13 @@
 
 finetune_torch (output ``model``): fine-tunes the last blocks of the pretrained network
 (:mod:`imagespace.finetune_torch`) on the training rows only: target human on the human coordinates of the
-alignment's training split (input ``human_train``, the rows of the human-space table), target class on the
+alignment's training split (input ``human_train``, the rows of the human-space table), target class or triplet on the
 labels of ``train_split``. Writes the fitted state (``torch.save``, atomic), the training info and the loss
 curves. Nothing of any other split is read.
 
 finetune_features (output ``features``): applies a fitted state (this dataset's, or with
 predict_human_space_from the source dataset's) to every image of the manifest, in manifest order: target
-human gives the predicted coordinates, target class the penultimate activations. The training rows of the
+human gives the predicted coordinates, target class the penultimate activations, target triplet the embedding. The training rows of the
 state's own dataset are in-sample (meta ``in_sample_split``), unless ``out_of_fold`` is set: then
 finetune_torch also fine-tunes one network per outer fold of the alignment (``alignment.folds``,
 ``alignment.seed``), and each training row gets the prediction of the network that did not see it.

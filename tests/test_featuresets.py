@@ -231,7 +231,8 @@ def test_finetune_variants_are_routed_and_only_out_of_fold_ones_are_eligible_or_
     base = {"datasets": {"d": {"source": {"type": "synthetic"}, "human": {"builtin": True, "dims": 3},
                                "validation_fraction": 0.25}},
             "stats": {"enabled": True},
-            "finetune": {"enabled": True, "variants": {"ft": {}, "ft_oof": {"out_of_fold": True}, "ft_cls": {"target": "class"}}}}
+            "finetune": {"enabled": True, "variants": {"ft": {}, "ft_oof": {"out_of_fold": True}, "ft_cls": {"target": "class"},
+                                      "ft_tri": {"target": "triplet"}}}}
     reg = Registry(iscfg.validate(copy.deepcopy(base)))
     sets = reg.sets("d")
     assert {sets[v].rule for v in ("ft", "ft_oof", "ft_cls")} == {"finetune_features"}
@@ -243,7 +244,8 @@ def test_finetune_variants_are_routed_and_only_out_of_fold_ones_are_eligible_or_
     pairs = reg.compare_pairs("d")
     assert ("ft", "train") not in pairs and ("ft", "validation") in pairs and ("ft_oof", "train") in pairs
     fitted = reg.fitted_on("d", "train")
-    assert set(fitted) == {"ft", "ft_cls", "human_pred_ft_cls"} and "labels" in fitted["ft_cls"]
+    assert set(fitted) == {"ft", "ft_cls", "human_pred_ft_cls", "ft_tri", "human_pred_ft_tri"}
+    assert "labels" in fitted["ft_cls"] and "labels" in fitted["ft_tri"] and not sets["ft_tri"].human
     assert reg.fixed_settings("d")["finetune.ft_oof.unfreeze"] == 2
     ok = copy.deepcopy(base)
     ok["alignment"] = {"ensembles": {"g": {"candidates": ["human_pred_stats", "ft_oof"], "select": "greedy"}}}

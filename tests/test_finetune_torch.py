@@ -207,6 +207,41 @@ def test_class_target_gives_penultimate_features_and_probabilities(task):
     assert loss[-1] < loss[0]
 
 
+def test_triplet_loss_equals_the_keras_cnns_semihard_loss():
+    """The fine-tuning's triplet loss (torch) and the Keras CNN's (imagespace.metric, tested against a loop over
+    the triplets there) give the same number on the same embeddings and labels."""
+    import torch
+
+    metric = pytest.importorskip("imagespace.metric")
+    rng = np.random.default_rng(3)
+    e = rng.normal(size=(12, 4)).astype(np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 1, 0, 2])  # class 3 has no positive
+    got = float(ft.triplet_loss(torch.from_numpy(e), torch.from_numpy(y), 0.3))
+    want = float(metric.semihard_triplet_loss(y, e, margin=0.3))
+    assert got == pytest.approx(want, rel=1e-5) and got > 0
+    assert float(ft.triplet_loss(torch.from_numpy(e[:3]), torch.from_numpy(y[:3]), 0.3)) == 0.0  # one class: no negatives
+
+
+def test_triplet_target_learns_a_unit_embedding_where_classes_are_separated(task):
+    """Target triplet on bright/dark labels: held-out images are classified by their nearest class centroid of the
+    training embedding. Chance is 0.5 (binomial sd 0.065 for 60 images); the class target reaches about 0.8 here."""
+    Y = task["Y"]
+    labels = np.where(Y.mean(axis=1) > np.median(Y[:N_TRAIN].mean(axis=1)), "bright", "dark")
+    state, info = ft.finetune(task["train"], labels[:N_TRAIN], spec(target="triplet", epochs=8, embedding_dims=8))
+    assert info["dims"] == 8 and state["out_dim"] == 8
+    E, Et = ft.predict(state, task["train"]), ft.predict(state, task["test"])
+    assert Et.shape == (N_TEST, 8)
+    np.testing.assert_allclose(np.linalg.norm(Et, axis=1), 1, atol=1e-5)
+    centroids = np.stack([E[labels[:N_TRAIN] == c].mean(axis=0) for c in ("bright", "dark")])
+    guess = np.array(["bright", "dark"])[np.argmin(((Et[:, None] - centroids[None]) ** 2).sum(-1), axis=1)]
+    accuracy = (guess == labels[N_TRAIN:]).mean()
+    print(f"triplet nearest-centroid accuracy {accuracy:.3f}")
+    assert accuracy > 0.7, accuracy
+    loss = [h["loss"] for h in info["curves"]["0"]]
+    assert loss[-1] < loss[0]
+
+
 def test_out_of_fold_rows_come_from_networks_that_never_saw_them(task):
     """finetune_out_of_fold: the folds are the maps' (KFold(folds, shuffle, seed) over the rows given); each fold's
     rows are predicted by a network fine-tuned on the other folds' rows alone, exactly as a separate call would
@@ -240,12 +275,12 @@ def test_out_of_fold_rows_come_from_networks_that_never_saw_them(task):
 
 @pytest.mark.workflow
 def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_be_chosen(tmp_path):
-    """A real Snakemake run: ft (target human, out_of_fold) and ft_cls (target class) on a synthetic dataset.
+    """A real Snakemake run: ft (target human, out_of_fold) and ft_tri (target triplet) on a synthetic dataset.
 
     ft's training rows are the predictions of the fold networks (training.json -> out_of_fold), so it is scored
     on the training split, is eligible to be the chosen row and is a candidate of a greedy ensemble; its other
-    rows are the network fitted on every training row. ft_cls is fitted on the training labels: its map into the
-    human space (human_pred_ft_cls) is not eligible, with the reason. Editing a finetune setting reruns the
+    rows are the network fitted on every training row. ft_tri is fitted on the training labels (a unit-length
+    embedding): its map into the human space (human_pred_ft_tri) is not eligible, with the reason. Editing a finetune setting reruns the
     fine-tuning and what depends on it, not the stats features.
     """
     import json
@@ -270,7 +305,7 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
         "alignment": {"map_feature_sets": ["stats", "cnn"], "folds": 2,
                       "ensembles": {"best": {"candidates": ["human_pred_stats", "ft"], "select": "greedy"}}},
         "finetune": {"enabled": True, "size": 64, "epochs": 1, "unfreeze": 1, "augment": ["vflip"], "batch_size": 16,
-                     "variants": {"ft": {"out_of_fold": True}, "ft_cls": {"target": "class"}}},
+                     "variants": {"ft": {"out_of_fold": True}, "ft_tri": {"target": "triplet", "embedding_dims": 8}}},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     d = tmp_path / "results/tiny"
@@ -286,14 +321,23 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
     s = json.loads((d / "summary.json").read_text())
     assert "train" in s["compare"]["ft"] and "train" in s["compare"]["ensemble_best"]
     sel = s["alignment_selection"]
-    assert "ft" not in sel["excluded"] and "human_pred_ft_cls" in sel["excluded"]
-    assert "labels" in sel["excluded"]["human_pred_ft_cls"]
-    assert s["finetune"]["ft"]["out_of_fold_folds"] == 2 and s["finetune"]["ft_cls"]["target"] == "class"
-    assert load_features(d / "features/ft_cls.npz").X.shape[1] == 1280
+    assert "ft" not in sel["excluded"] and "human_pred_ft_tri" in sel["excluded"]
+    assert "labels" in sel["excluded"]["human_pred_ft_tri"]
+    assert s["finetune"]["ft"]["out_of_fold_folds"] == 2 and s["finetune"]["ft_tri"]["target"] == "triplet"
+    tri = load_features(d / "features/ft_tri.npz").X
+    assert tri.shape[1] == 8 and np.allclose(np.linalg.norm(tri, axis=1), 1, atol=1e-5)
     weights = json.loads((d / "alignment/ensemble_best.json").read_text())
     assert set(weights["weights"]) == {"human_pred_stats", "ft"}
     md = (d / "summary.md").read_text()
     assert "## Fine-tuned networks" in md and "ft: fine-tuning epochs" in md
+    # new images predicted with tiny's network fitted on all its training rows (no fold networks, nothing in-sample)
+    cfg["datasets"]["new"] = {"source": {"type": "synthetic", "n_per_class": 3, "size": 16, "seed": 9},
+                              "predict_human_space_from": {"dataset": "tiny", "feature_sets": ["ft"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path, "results/new/predicted/ft.tsv")
+    new = load_features(tmp_path / "results/new/features/ft.npz")
+    assert new.meta["in_sample_split"] is None and new.meta["out_of_fold_rows"] == 0 and new.X.shape[1] == 3
+    assert (tmp_path / "logs/new/finetune_features/ft.log").exists() and not (tmp_path / "results/new/finetune/ft/model.pt").exists()
     cfg["finetune"]["variants"]["ft"]["learning_rate"] = 2e-3
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rules = {r for r, _ in planned_jobs(tmp_path, "results/tiny/summary.json")}

@@ -364,7 +364,7 @@ class Registry:
         s = sets[fs]
         if s.rule == "finetune_features":
             spec = self.finetune_spec(owner, fs)
-            if spec["target"] == "class" and spec["train_split"] == split:
+            if spec["target"] in ("class", "triplet") and spec["train_split"] == split:
                 return f"network fine-tuned on the {split} split's labels"
             if spec["target"] == "human" and not spec["out_of_fold"] and self.stage(owner, "alignment")["train_split"] == split:
                 return f"network fine-tuned on the {split} split's human coordinates"

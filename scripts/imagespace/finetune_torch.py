@@ -1,5 +1,6 @@
 """Transfer learning on a pretrained PyTorch backbone (EfficientNet-Lite0): fine-tune its last blocks to the
-human space (target ``human``, regression) or to the class labels (target ``class``), CPU only.
+human space (target ``human``, regression), to the class labels (target ``class``) or to an embedding in
+which images of a class are close (target ``triplet``), CPU only.
 
 After Sanders & Nosofsky (2020), who fine-tuned ImageNet networks to predict the MDS coordinates of
 rock photographs and then predicted new rocks. The network and its ImageNet weights are those of
@@ -31,9 +32,11 @@ seed (sample order, augmentation drawn) per run, deterministic algorithms: the s
 of threads give bit-identical predictions.
 
 **Targets.** human: an (n, k) float array, standardised on the training rows (mean, sd), MSE loss;
-predictions un-standardised. class: n labels, cross-entropy. Features (:func:`predict`): for human the
-predicted coordinates (k columns); for class the penultimate activations (the pooled activations of the
-fine-tuned head conv, 1280), like the Keras CNN's feature set.
+predictions un-standardised. class: n labels, cross-entropy. triplet: n labels, the semi-hard triplet
+loss (:func:`triplet_loss`, ``margin``) of an ``embedding_dims``-D L2-normalised embedding (the new head,
+randomly initialised). Features (:func:`predict`): for human the predicted coordinates (k columns); for
+class the penultimate activations (the pooled activations of the fine-tuned head conv, 1280), like the
+Keras CNN's feature set; for triplet the unit-length embedding.
 
 The fitted state (:func:`save`, :func:`load`): a dict of plain types and tensors (``torch.load(...,
 weights_only=True)`` reads it): the settings, the state_dict of the unfrozen part and the head of each seed,
@@ -56,7 +59,7 @@ from imagespace.backbone_table import BACKBONES, input_size, sha256
 log = logging.getLogger("imagespace.finetune_torch")
 
 FORMAT = "imagespace.finetune_torch/1"
-TARGETS = ("human", "class")
+TARGETS = ("human", "class", "triplet")
 AUGMENTS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
 SQUARE_ONLY = {"rot90", "rot270", "transpose", "transverse"}  # they swap height and width
 
@@ -87,7 +90,9 @@ DEFAULTS = {
     "log_every": 30.0,  # seconds between progress lines
     # read by the rule script only
     "from_files": False,  # decode the image files at the network's input size instead of resizing the ingested array
-    "train_split": "train",  # target class: the split whose labels train it (target human: alignment.train_split)
+    "train_split": "train",  # target class/triplet: the split whose labels train it (human: alignment.train_split)
+    "embedding_dims": 64,  # target triplet: dimensions of the embedding (the new head's output, L2-normalised)
+    "margin": 0.2,  # target triplet: margin of the semi-hard triplet loss (Euclidean distances of unit vectors, 0 to 2)
     "out_of_fold": False,  # target human: also one network per outer fold, for out-of-fold training-row predictions
 }
 
@@ -134,6 +139,10 @@ def settings(spec: dict | None) -> dict:
         raise FinetuneError(f"finetune.head_init: {s['head_init']!r} (zero or random)")
     if s["out_of_fold"] and s["target"] != "human":
         raise FinetuneError("finetune.out_of_fold: only for target human (out-of-fold predictions of the human space)")
+    if int(s["embedding_dims"]) < 2:
+        raise FinetuneError(f"finetune.embedding_dims: {s['embedding_dims']!r} (at least 2)")
+    if not float(s["margin"]) > 0:
+        raise FinetuneError(f"finetune.margin: {s['margin']!r} (must be positive)")
     if s["drop_connect"] is not None and not 0 <= float(s["drop_connect"]) < 1:
         raise FinetuneError(f"finetune.drop_connect: {s['drop_connect']!r} (0 <= p < 1, or null)")
     s["augment"] = list(augmentations(s["augment"]))
@@ -280,7 +289,9 @@ def _make_trainable(model, cut: int, out_dim: int, s: dict):
             dims = model._conv_head.out_channels
             self.dropout = nn.Dropout(float(s["dropout"]))
             self.fc = nn.Linear(dims, out_dim)
-            if s["head_init"] == "zero":  # predictions start at the targets' mean (regression) or uniform (classes)
+            # predictions start at the targets' mean (regression) or uniform (classes); an embedding of zeros
+            # has no direction to normalise, so target triplet starts random
+            if s["head_init"] == "zero" and s["target"] != "triplet":
                 nn.init.zeros_(self.fc.weight)
                 nn.init.zeros_(self.fc.bias)
 
@@ -495,15 +506,48 @@ def _optimizer(net, s: dict):
     return torch.optim.AdamW(params, lr=lr, weight_decay=float(s["weight_decay"]), fused=True)  # one kernel per tensor
 
 
-def _loss(out, y, target: str):
+def triplet_loss(emb, y, margin: float):
+    """Triplet loss with online semi-hard negative mining, as the Keras CNN's (:func:`imagespace.metric.
+    semihard_triplet_loss`, after tensorflow_addons' TripletSemiHardLoss), of embeddings *emb* with labels *y*.
+
+    Every ordered anchor-positive pair (a, p) with the same label is one triplet; its negative is the closest
+    one farther from the anchor than the positive (semi-hard), or the farthest negative when there is none.
+    Loss = mean over the pairs whose anchor has a negative of max(d(a,p) - d(a,n) + margin, 0), d Euclidean
+    (0 for a batch without such a pair). Batch-hard mining collapses a new head here (every embedding the
+    same, the loss stuck at the margin); semi-hard does not.
+    """
+    import torch
+
+    sq = ((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1)
+    d = torch.sqrt(sq.clamp_min(1e-12))
+    same = y[:, None] == y[None, :]
+    negative = ~same
+    positive = same & ~torch.eye(len(y), dtype=torch.bool)
+    d_ap, d_an = d[:, :, None], d[:, None, :]
+    semihard = negative[:, None, :] & (d_an > d_ap)
+    big = d.max().detach() + 1.0
+    semihard_min = torch.where(semihard, d_an, big).min(dim=2).values
+    farthest = torch.where(negative, d, torch.full_like(d, -1.0)).max(dim=1).values
+    d_neg = torch.where(semihard.any(dim=2), semihard_min, farthest[:, None])
+    valid = positive & negative.any(dim=1)[:, None]
+    if not valid.any():
+        return (emb * 0).sum()
+    return torch.relu(d - d_neg + float(margin))[valid].mean()
+
+
+def _loss(out, y, s: dict):
     import torch.nn.functional as F
 
-    return F.mse_loss(out, y) if target == "human" else F.cross_entropy(out, y)
+    if s["target"] == "triplet":
+        return triplet_loss(F.normalize(out, dim=1), y, s["margin"])
+    return F.mse_loss(out, y) if s["target"] == "human" else F.cross_entropy(out, y)
 
 
 def _evaluate(net, ff: FrozenFeatures, target: str, tta: bool = True, batch: int = 64):
-    """(outputs averaged over augmentations: standardised predictions, or class probabilities; pooled features)."""
+    """(outputs averaged over augmentations: standardised predictions, class probabilities, or the unit-length
+    embedding (triplet: the normalised mean of the views' normalised embeddings); pooled features)."""
     import torch
+    import torch.nn.functional as F
 
     net.eval()
     x = ff.x if tta else ff.x[:, :1]
@@ -514,14 +558,20 @@ def _evaluate(net, ff: FrozenFeatures, target: str, tta: bool = True, batch: int
             xb = x[a:a + batch]
             o, f = net(_nhwc(xb.reshape(-1, *xb.shape[2:])))
             o = o.reshape(len(xb), A, -1)
-            outs.append(o.mean(dim=1) if target == "human" else torch.softmax(o, dim=-1).mean(dim=1))
+            if target == "triplet":
+                outs.append(F.normalize(F.normalize(o, dim=-1).mean(dim=1), dim=-1))
+            else:
+                outs.append(o.mean(dim=1) if target == "human" else torch.softmax(o, dim=-1).mean(dim=1))
             feats.append(f.reshape(len(xb), A, -1).mean(dim=1))
     return torch.cat(outs), torch.cat(feats)
 
 
-def _inner_loss(pred, y, target: str) -> float:
+def _inner_loss(pred, y, target: str, margin: float = 0.2) -> float:
     import torch
+    import torch.nn.functional as F
 
+    if target == "triplet":  # all inner rows as one batch
+        return float(triplet_loss(F.normalize(pred, dim=1), y, margin))
     if target == "human":
         return float(((pred - y) ** 2).mean())
     p = pred.clamp_min(1e-12)
@@ -536,7 +586,8 @@ def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int,
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    out_dim = y.shape[1] if s["target"] == "human" else int(s["_n_classes"])
+    out_dim = {"human": lambda: y.shape[1], "class": lambda: int(s["_n_classes"]),
+               "triplet": lambda: int(s["embedding_dims"])}[s["target"]]()
     net = _make_trainable(model, cut, out_dim, s)
     opt = _optimizer(net, s)
     n, A = ff.x.shape[:2]
@@ -552,7 +603,7 @@ def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int,
             idx = torch.from_numpy(order[a:a + bs])
             xb = _nhwc(ff.x[idx, torch.from_numpy(aug[a:a + bs])])
             out, _ = net(xb)
-            loss = _loss(out, y[idx], s["target"])
+            loss = _loss(out, y[idx], s)
             if not torch.isfinite(loss):
                 raise FinetuneError(f"{run}: the training loss is {float(loss)} at epoch {epoch + 1}; "
                                     "lower finetune.learning_rate")
@@ -566,7 +617,7 @@ def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int,
         if inner is not None:
             pred, _ = _evaluate(net, inner[0], s["target"], s["tta"])
             inner_preds.append(pred)
-            row["inner_loss"] = _inner_loss(pred, inner[1], s["target"])
+            row["inner_loss"] = _inner_loss(pred, inner[1], s["target"], s["margin"])
             prog.add(len(inner[0]) * (inner[0].x.shape[1] if s["tta"] else 1) / 3)
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
@@ -647,7 +698,7 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
             _, hist, p = _fit_one(model, cut, ff_fit, y_fit, s, seed, E, prog, f"inner run, seed {seed}", (ff_in, y_in))
             curves[str(seed)] = hist
             preds.append(p)
-        ens = [_inner_loss(torch.stack([p[e] for p in preds]).mean(dim=0), y_in, s["target"]) for e in range(E)]
+        ens = [_inner_loss(torch.stack([p[e] for p in preds]).mean(dim=0), y_in, s["target"], s["margin"]) for e in range(E)]
         best = int(np.argmin(ens)) + 1
         extra = {}
         if s["target"] == "human":
@@ -680,14 +731,16 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
     import efficientnet_lite_pytorch
 
     state = {
-        "format": FORMAT, "settings": public, "cut": cut, "out_dim": int(y_all.shape[1]) if s["target"] == "human" else len(classes),
+        "format": FORMAT, "settings": public, "cut": cut,
+        "out_dim": {"human": lambda: int(y_all.shape[1]), "class": lambda: len(classes),
+                    "triplet": lambda: int(s["embedding_dims"])}[s["target"]](),
         "target": s["target"], "classes": classes, "mean": None if mean is None else [float(v) for v in mean],
         "sd": None if sd is None else [float(v) for v in sd], "epochs": epochs, "members": members,
         "frozen_checksum": ff.checksum, "weights_sha256": sha256(source) if source else None,
         "torch_version": str(torch.__version__),
     }
     info = {
-        "settings": public, "target": s["target"], "n_train": n, "dims": state["out_dim"] if s["target"] == "human" else 1280,
+        "settings": public, "target": s["target"], "n_train": n, "dims": 1280 if s["target"] == "class" else state["out_dim"],
         "classes": classes, "backbone": s["backbone"], "input_size": list(size),
         "network": f"{BACKBONES[s['backbone']].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__})",
         "weights": weights_desc, "weights_sha256": state["weights_sha256"], "torch_version": str(torch.__version__),
@@ -794,7 +847,7 @@ def predict(state: dict, images, tta: bool | None = None, output: str = "feature
                             "weights file, size or initialisation): its predictions would be meaningless")
     size = input_size(s["backbone"], _backbone_spec(s))
     nets = _members(state, model)
-    kind = "prediction" if output == "features" and state["target"] == "human" else output
+    kind = "prediction" if output == "features" and state["target"] in ("human", "triplet") else output
     if output == "features" and state["target"] == "class":
         kind = "penultimate"
 
@@ -806,6 +859,8 @@ def predict(state: dict, images, tta: bool | None = None, output: str = "feature
         r = torch.stack(res).mean(dim=0).double().numpy()
         if kind == "prediction" and state["target"] == "human":
             r = r * np.asarray(state["sd"]) + np.asarray(state["mean"])
+        if kind == "prediction" and state["target"] == "triplet":  # the seeds' mean embedding, unit length again
+            r = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
         return r
 
     if isinstance(images, FrozenFeatures):
