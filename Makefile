@@ -37,13 +37,14 @@ parity: install
 report: install
 	$(VENV)/bin/snakemake --cores $(CORES) --report report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-test: install
+# the optional PyTorch extra too: the backbone and fine-tuning tests run, they do not skip
+test: install torch
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile
 
 test-torch: torch
-	$(PY) -m pytest -q -ra tests/test_backbones_torch.py tests/test_envs.py
+	$(PY) -m pytest -q -ra tests/test_backbones_torch.py tests/test_finetune_torch.py tests/test_envs.py
 
 test-slurm: install
 	IMAGESPACE_REQUIRE_SLURM=1 $(PY) -m pytest -q -ra -m slurm tests/test_slurm.py

@@ -62,7 +62,7 @@ def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
 
 #: the test files that run the most Snakemake work, first: make test hands whole files to two pytest-xdist
 #: workers in collection order, and a long file started last leaves the other worker idle until it ends
-HEAVY_FIRST = ("test_workflow.py", "test_cnn.py", "test_predict.py", "test_rocks.py")
+HEAVY_FIRST = ("test_workflow.py", "test_cnn.py", "test_predict.py", "test_rocks.py", "test_finetune_torch.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
