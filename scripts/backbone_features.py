@@ -23,7 +23,8 @@ def main(snakemake):
             cached = read_json(snakemake.input.weights)["path"]
         F, info = backbones.extract(images, name, spec, cached=cached)
         n_constant = check_features(F, name, info["layer"], log)
-        info.update(source=source, device=device, n_constant=n_constant)
+        # the feature set: bb_<name>, or bb_<name>_<variant> (backbones.<name>.variants)
+        info.update(source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem)
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="backbone", **info)
         write_json(snakemake.output.info, info)
 

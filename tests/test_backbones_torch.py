@@ -230,7 +230,7 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
                 "images": {"size": None, "color": "rgb"},
                 "validation_fraction": 0.25,
                 "human": {"builtin": True, "dims": 3},
-                "backbones": {"enabled": [NAME], NAME: {"size": 64}},
+                "backbones": {"enabled": [NAME], NAME: {"size": 64, "variants": {"b6": {"layer": "_blocks.6"}}}},
             },
         },
         "embeddings": {"methods": []},
@@ -247,8 +247,13 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
     assert "TensorFlow" not in log
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json").stdout
     for out in (f"compare/bb_{NAME}/validation.json", f"compare/human_pred_bb_{NAME}/validation.json",
-                f"probes/bb_{NAME}.json"):
+                f"probes/bb_{NAME}.json", f"compare/human_pred_bb_{NAME}_b6/train.json"):
         assert f"{d}/{out}" in plan, out
+    # a variant (backbones.<name>.variants.b6): its own feature set, the base settings with its layer
+    snakemake(tmp_path, f"{d}/alignment/human_pred_bb_{NAME}_b6.json")
+    var = json.loads((tmp_path / d / f"backbones/{NAME}_b6/features.json").read_text())
+    assert var["layer"] == "_blocks.6" and var["input_size"] == [64, 64] and var["feature_set"] == f"bb_{NAME}_b6"
+    assert var["dims"] == 80 and info["dims"] == 1280  # _blocks.6 of EfficientNet-Lite0 has 80 channels
 
 
 @needs_torch

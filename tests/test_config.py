@@ -101,10 +101,10 @@ def test_schema_closes_every_block_and_describes_every_stage_key():
         if "properties" in node and "additionalProperties" not in node:
             open_blocks.append(path or "(top level)")
         for k, v in node.get("properties", {}).items():
-            if not str(v.get("$ref", "")).startswith("#/properties/"):
+            if not iscfg._is_override(v):  # override blocks refer to a block walked on its own
                 walk(v, f"{path}.{k}")
         for key in ("additionalProperties", "items"):
-            if isinstance(node.get(key), dict) and not str(node[key].get("$ref", "")).startswith("#/properties/"):
+            if isinstance(node.get(key), dict) and not iscfg._is_override(node[key]):
                 walk(node[key], f"{path}.*")
         for branch in node.get("oneOf", []) + node.get("anyOf", []):
             walk(branch, path)
@@ -125,7 +125,7 @@ def _keys(node, schema, path):
     for k, v in node.get("properties", {}).items():
         r = iscfg._resolve(v, schema)
         yield f"{path}.{k}", r
-        if not str(v.get("$ref", "")).startswith("#/properties/"):
+        if not iscfg._is_override(v):
             yield from _keys(v, schema, f"{path}.{k}")
 
 
@@ -146,10 +146,10 @@ def test_no_second_copy_of_the_schema_defaults():
             r = iscfg._resolve(v, schema)
             if "default" in r:
                 defaults.setdefault(k, []).append(r["default"])
-            if not str(v.get("$ref", "")).startswith("#/properties/"):
+            if not iscfg._is_override(v):
                 collect(v)
         extra = node.get("additionalProperties")
-        if isinstance(extra, dict) and not str(extra.get("$ref", "")).startswith("#/properties/"):
+        if isinstance(extra, dict) and not iscfg._is_override(extra):
             collect(extra)
 
     collect(schema)

@@ -259,3 +259,32 @@ def test_finetune_variants_are_routed_and_only_out_of_fold_ones_are_eligible_or_
     cfg["finetune"]["variants"]["ft_x"] = {"unfreez": 3}
     with pytest.raises(iscfg.ConfigError, match="unfreez"):
         iscfg.validate(cfg)
+
+
+def test_backbone_variants_are_feature_sets_with_the_base_settings_overridden():
+    base = {"datasets": {"d": {"source": {"type": "synthetic"}, "human": {"builtin": True, "dims": 3},
+                               "validation_fraction": 0.25}},
+            "backbones": {"enabled": ["efficientnet_lite0", "resnet50"],
+                          "efficientnet_lite0": {"size": 96, "tta": ["hflip"], "variants": {"b6": {"layer": "_blocks.6"},
+                                                                                           "big": {"size": 160}}},
+                          "resnet50": {"variants": {"c4": {"layer": "conv4_block6_out"}}}}}
+    reg = Registry(iscfg.validate(copy.deepcopy(base)))
+    assert [fs for fs, _, _ in reg.backbone_sets("d")] == ["bb_efficientnet_lite0", "bb_efficientnet_lite0_b6",
+                                                           "bb_efficientnet_lite0_big", "bb_resnet50", "bb_resnet50_c4"]
+    b6 = reg.backbone_spec("d", "efficientnet_lite0", "b6")
+    assert b6["layer"] == "_blocks.6" and b6["size"] == 96 and b6["tta"] == ["hflip"] and "variants" not in b6
+    assert reg.backbone_spec("d", "efficientnet_lite0", "big")["layer"] is None
+    sets = reg.sets("d")
+    assert sets["bb_resnet50_c4"].rule == "backbone_features" and sets["bb_efficientnet_lite0_b6"].rule == "backbone_features_torch"
+    # every variant is mapped into the human space (keyword bb) and compared on the training split: the chosen row can be any
+    assert {"human_pred_bb_efficientnet_lite0_b6", "human_pred_bb_resnet50_c4"} <= set(sets)
+    assert ("human_pred_bb_efficientnet_lite0_big", "train") in reg.compare_pairs("d")
+    assert reg.fixed_settings("d")["backbones.efficientnet_lite0.variants.b6.layer"] == "_blocks.6"
+    cfg = copy.deepcopy(base)
+    cfg["backbones"]["resnet50"]["variants"]["c4"]["size"] = 128  # Keras: one weights file per network and size
+    with pytest.raises(RegistryError, match=r"backbones\.resnet50\.variants\.c4: \['size'\] cannot differ"):
+        Registry(iscfg.validate(cfg))
+    cfg = copy.deepcopy(base)
+    cfg["backbones"]["efficientnet_lite0"]["variants"]["b6"]["layr"] = "_blocks.6"
+    with pytest.raises(iscfg.ConfigError, match="layr"):
+        iscfg.validate(cfg)

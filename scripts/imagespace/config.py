@@ -165,8 +165,9 @@ def coerce_numbers(value, schema: dict, root: dict):
 
 
 def _is_override(sub: dict) -> bool:
-    """A block of overrides of a top-level stage block (dataset stage blocks, CNN variants): no defaults there."""
-    return isinstance(sub, dict) and str(sub.get("$ref", "")).startswith("#/properties/")
+    """A block of overrides (dataset stage blocks, CNN and backbone variants: a reference to a top-level block, or
+    marked ``x-overrides``): no defaults there."""
+    return isinstance(sub, dict) and (str(sub.get("$ref", "")).startswith("#/properties/") or bool(sub.get("x-overrides")))
 
 
 def fill_defaults(value, schema: dict, root: dict):

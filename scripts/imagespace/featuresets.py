@@ -141,9 +141,29 @@ class Registry:
         """Pretrained backbones computed for a dataset (feature sets bb_<name>)."""
         return list(self.stage(dataset, "backbones")["enabled"])
 
-    def backbone_spec(self, dataset: str, name: str) -> dict:
-        """Settings of one backbone (backbones.<name>, after the dataset's overrides)."""
-        return iscfg.canonical(self.stage(dataset, "backbones")[name])
+    def backbone_spec(self, dataset: str, name: str, variant: str | None = None) -> dict:
+        """Settings of one backbone (backbones.<name>, after the dataset's overrides), or of one of its variants
+        (those settings overridden by backbones.<name>.variants.<variant>); without the variants key."""
+        block = self.stage(dataset, "backbones")[name]
+        spec = {k: v for k, v in block.items() if k != "variants"}
+        if variant is not None:
+            spec = iscfg.deep_merge(spec, block["variants"][variant])
+        return iscfg.canonical(spec)
+
+    def backbone_sets(self, dataset: str) -> list[tuple[str, str, str | None]]:
+        """(feature set, backbone, variant or None) of every backbone feature set: bb_<name>, bb_<name>_<variant>."""
+        out = []
+        for b in self.backbones(dataset):
+            out.append((backbone_set(b), b, None))
+            variants = self.stage(dataset, "backbones")[b].get("variants") or {}
+            for v, over in variants.items():
+                bad = sorted(set(over) & ({"weights", "weights_path", "include_top", "variants"}
+                                          | ({"size"} if BACKBONES[b].framework == "keras" else set())))
+                if bad:
+                    raise RegistryError(f"datasets.{dataset}: backbones.{b}.variants.{v}: {bad} cannot differ between "
+                                        "variants (the weights are per network); make it another backbone")
+                out.append((f"{backbone_set(b)}_{v}", b, v))
+        return out
 
     def finetune_variants(self, dataset: str) -> list[str]:
         """Fine-tuned network variants of a dataset (each is also the name of its feature set)."""
@@ -274,8 +294,8 @@ class Registry:
             # out_of_fold: the training rows are predicted by networks that did not see them, like a map's
             out[v] = FeatureSet(v, "cnn", "finetune_features", human=on_human,
                                 trained_on_human=on_human and not spec["out_of_fold"])
-        for b in self.backbones(dataset):
-            out[backbone_set(b)] = FeatureSet(backbone_set(b), "backbone", backbone_rule(b))
+        for fs, b, _ in self.backbone_sets(dataset):
+            out[fs] = FeatureSet(fs, "backbone", backbone_rule(b))
         p = self.prediction_source(dataset)
         if p is not None:  # the source's models applied to these images: no maps or ensembles of its own
             src_sets = self.sets(p[0])
@@ -386,11 +406,14 @@ class Registry:
         out = {}
         if "stats" in self.sets(dataset):
             out["stats.size"] = self.stage(owner, "stats")["size"]
-        for b in self.backbones(owner):
-            spec = self.backbone_spec(owner, b)
+        for fs, b, v in self.backbone_sets(owner):
+            if fs not in self.sets(dataset):
+                continue
+            spec = self.backbone_spec(owner, b, v)
+            where = f"backbones.{b}" + (f".variants.{v}" if v else "")
             for k in ("layer", "from_files", "tta", "size"):
                 if k in spec:
-                    out[f"backbones.{b}.{k}"] = spec[k]
+                    out[f"{where}.{k}"] = spec[k]
         for v in self.finetune_variants(owner):
             if v in self.sets(dataset):
                 spec = self.finetune_spec(owner, v)

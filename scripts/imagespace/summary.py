@@ -63,7 +63,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     }
     for path in backbones:
         r = read_json(path)
-        out["backbones"][r["backbone"]] = {k: r.get(k) for k in BACKBONE_KEYS}
+        out["backbones"][r.get("feature_set") or f"bb_{r['backbone']}"] = {k: r.get(k) for k in BACKBONE_KEYS}
     out["ensemble_weights"] = {}
     for path in ensembles:
         r = read_json(path)
@@ -572,13 +572,13 @@ def markdown(s: dict) -> str:
                 lines.append(f"| {r['feature_set']} | " + " | ".join(_f(r.get(f"{sp}_tau_a_{g}")) for sp in splits for g in groups) + " |")
             lines.append("")
     if s.get("backbones"):
-        lines += ["## Backbones (pretrained networks as feature sets bb_<name>)", "",
+        lines += ["## Backbones (pretrained networks as feature sets bb_<name>, bb_<name>_<variant>)", "",
                   "| backbone | network | layer (pooling) | input | weights (sha256) | features | device | seconds |",
                   "|---|---|---|---|---|---|---|---|"]
         for b, r in s["backbones"].items():
             size = "×".join(map(str, r.get("input_size") or [])) + (f", {r['source']}" if r.get("source") else "")
             sha = f" (`{r['weights_sha256'][:12]}…`)" if r.get("weights_sha256") else ""
-            lines.append(f"| bb_{b} | {r.get('network')} | {r.get('layer')} ({r.get('pooling') or '–'}) | {size} | "
+            lines.append(f"| {b} | {r.get('network')} | {r.get('layer')} ({r.get('pooling') or '–'}) | {size} | "
                          f"{r.get('weights')}{sha} | {r.get('dims')} | {r.get('device') or '–'} | {_f(r.get('seconds'), '{:.1f}')} |")
         lines.append("")
     if s.get("finetune"):

@@ -1,17 +1,19 @@
 # Pretrained backbones as feature sets bb_<name>: keras.applications (imagespace.backbones, env tensorflow.yaml)
 # and PyTorch (imagespace.backbones_torch, env torch.yaml), one table (imagespace.backbone_table).
 # A dataset predicted from another (predict_human_space_from) runs that one's settings, as stats does.
+# Variants (backbones.<name>.variants.<v>): feature sets bb_<name>_<v>, wildcard bbv = "_<v>" ("" for bb_<name>).
 from imagespace.backbone_table import names as backbone_names  # noqa: E402
 
 
-def backbone_spec(dataset, name):
-    return REG.backbone_spec(model_owner(dataset), name)
+def backbone_spec(dataset, name, bbv=""):
+    """The settings of backbone *name*, or of its variant *bbv* ("_<variant>")."""
+    return REG.backbone_spec(model_owner(dataset), name, bbv[1:] or None)
 
 
 def backbone_features_inputs(wildcards):
     """Images and manifest; the weights: weights_path, or the Keras cache file rule backbone_weights records."""
     d, name = wildcards.dataset, wildcards.backbone
-    spec = backbone_spec(d, name)
+    spec = backbone_spec(d, name, wildcards.bbv)
     out = {
         "images": f"results/{d}/ingest/images.npy",
         "manifest": f"results/{d}/ingest/manifest.tsv",
@@ -58,14 +60,15 @@ rule backbone_features:
         unpack(backbone_features_inputs),
         lib=lib("backbone_features"),
     output:
-        features="results/{dataset}/features/bb_{backbone}.npz",
-        info="results/{dataset}/backbones/{backbone}/features.json",
+        features="results/{dataset}/features/bb_{backbone}{bbv}.npz",
+        info="results/{dataset}/backbones/{backbone}{bbv}/features.json",
     log:
-        "logs/{dataset}/backbone_features/{backbone}.log",
+        "logs/{dataset}/backbone_features/{backbone}{bbv}.log",
     benchmark:
-        "benchmarks/{dataset}/features_bb_{backbone}.tsv"
+        "benchmarks/{dataset}/features_bb_{backbone}{bbv}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("keras")),
+        bbv=r"(_[A-Za-z0-9]+)?",
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["threads"]
@@ -74,7 +77,7 @@ rule backbone_features:
         mem_mb=4000,
         runtime=60,
     params:
-        spec=lambda w: backbone_spec(w.dataset, w.backbone),
+        spec=lambda w: backbone_spec(w.dataset, w.backbone, w.bbv),
         # the files (from_files) are decoded as ingest decodes them for this dataset
         images=lambda w: image_settings(w.dataset),
     script:
@@ -88,7 +91,7 @@ def backbone_features_torch_inputs(wildcards):
         "images": f"results/{d}/ingest/images.npy",
         "manifest": f"results/{d}/ingest/manifest.tsv",
     }
-    path = backbone_spec(d, name)["weights_path"]
+    path = backbone_spec(d, name, wildcards.bbv)["weights_path"]
     if path:
         out["weights"] = path
     return out
@@ -101,14 +104,15 @@ rule backbone_features_torch:
         unpack(backbone_features_torch_inputs),
         lib=lib("backbone_features_torch"),
     output:
-        features="results/{dataset}/features/bb_{backbone}.npz",
-        info="results/{dataset}/backbones/{backbone}/features.json",
+        features="results/{dataset}/features/bb_{backbone}{bbv}.npz",
+        info="results/{dataset}/backbones/{backbone}{bbv}/features.json",
     log:
-        "logs/{dataset}/backbone_features/{backbone}.log",
+        "logs/{dataset}/backbone_features/{backbone}{bbv}.log",
     benchmark:
-        "benchmarks/{dataset}/features_bb_{backbone}.tsv"
+        "benchmarks/{dataset}/features_bb_{backbone}{bbv}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("torch")),
+        bbv=r"(_[A-Za-z0-9]+)?",
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -116,7 +120,7 @@ rule backbone_features_torch:
         mem_mb=3000,
         runtime=30,
     params:
-        spec=lambda w: backbone_spec(w.dataset, w.backbone),
+        spec=lambda w: backbone_spec(w.dataset, w.backbone, w.bbv),
         # the files (from_files) are decoded as ingest decodes them for this dataset
         images=lambda w: image_settings(w.dataset),
     script:

@@ -44,7 +44,8 @@ def summary_inputs(wildcards):
             if not prediction_source(d)
         ],
         "backbones": [
-            f"results/{d}/backbones/{b}/features.json" for b in REG.backbones(d)
+            f"results/{d}/backbones/{fs[len('bb_'):]}/features.json"
+            for fs, _, _ in REG.backbone_sets(d)
         ],
         # the weights of greedy ensembles, chosen on this dataset's training split
         "ensembles": [
