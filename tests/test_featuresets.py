@@ -288,3 +288,19 @@ def test_backbone_variants_are_feature_sets_with_the_base_settings_overridden():
     cfg["backbones"]["efficientnet_lite0"]["variants"]["b6"]["layr"] = "_blocks.6"
     with pytest.raises(iscfg.ConfigError, match="layr"):
         iscfg.validate(cfg)
+
+
+def test_stats_variants_are_descriptor_sets_that_only_change_size_or_groups():
+    base = {"datasets": {"d": {"source": {"type": "synthetic"}, "human": {"builtin": True, "dims": 3},
+                               "validation_fraction": 0.25}},
+            "stats": {"enabled": True, "size": [128, 128], "variants": {"s256": {"size": [256, 256]}, "tex": {"groups": ["lbp"]}}}}
+    reg = Registry(iscfg.validate(copy.deepcopy(base)))
+    assert reg.stats_sets("d") == [("stats", None), ("stats_s256", "s256"), ("stats_tex", "tex")]
+    assert reg.stats_spec("d", "s256")["size"] == [256, 256] and reg.stats_spec("d", "tex")["size"] == [128, 128]
+    assert "variants" not in reg.stats_spec("d") and reg.sets("d")["stats_tex"].kind == "descriptor"
+    assert "human_pred_stats_s256" in reg.sets("d")
+    assert reg.fixed_settings("d")["stats.variants.s256.size"] == [256, 256]
+    cfg = copy.deepcopy(base)
+    cfg["stats"]["variants"]["bad"] = {"enabled": False}
+    with pytest.raises(RegistryError, match=r"stats\.variants\.bad: \['enabled'\] cannot be set per variant"):
+        Registry(iscfg.validate(cfg))

@@ -271,7 +271,8 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
                 "images": {"size": None, "color": "rgb"},
                 "validation_fraction": 0.25,
                 "human": {"builtin": True, "dims": 4},
-                "stats": {"enabled": True},
+                # a variant: another feature set of descriptors, stats_tex (only the texture groups)
+                "stats": {"enabled": True, "variants": {"tex": {"groups": ["lbp", "glcm"]}}},
                 "alignment": {"method": "auto", "folds": 3, "map_feature_sets": ["pca", "stats"],
                               "ensembles": {"best": {"candidates": ["human_pred_stats", "human_pred_pca"]}}},
             },
@@ -282,8 +283,11 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     }
     write_config(tmp_path, cfg)
     d = tmp_path / "results/synth"
-    targets = ["results/synth/features/ensemble_best.npz", "results/synth/compare/ensemble_best/validation.json"]
+    targets = ["results/synth/features/ensemble_best.npz", "results/synth/compare/ensemble_best/validation.json",
+               "results/synth/compare/human_pred_stats_tex/train.json"]
     snakemake(tmp_path, *targets)
+    tex, full = load_features(d / "features/stats_tex.npz"), load_features(d / "features/stats.npz")
+    assert tex.X.shape[1] < full.X.shape[1] and json.loads((d / "stats/stats_tex.json").read_text())["groups"] == ["lbp", "glcm"]
     chosen = json.loads((d / "alignment/ensemble_best.json").read_text())
     assert chosen["candidates"] == ["human_pred_stats", "human_pred_pca"] and chosen["select"] == "greedy"
     assert sum(chosen["weights"].values()) == pytest.approx(1.0) and chosen["rounds"] >= 1

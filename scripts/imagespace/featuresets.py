@@ -137,6 +137,26 @@ class Registry:
         base = {k: v for k, v in c.items() if k not in ("variants", "enabled", "cluster_methods")}
         return iscfg.canonical(iscfg.deep_merge(base, c["variants"][variant]))
 
+    def stats_sets(self, dataset: str) -> list[tuple[str, str | None]]:
+        """(feature set, variant or None) of the image statistics: stats, stats_<variant> (stats.variants)."""
+        st = self.stage(dataset, "stats")
+        if not st["enabled"]:
+            return []
+        for v, over in (st.get("variants") or {}).items():
+            bad = sorted(set(over) - {"size", "groups"})
+            if bad:
+                raise RegistryError(f"datasets.{dataset}: stats.variants.{v}: {bad} cannot be set per variant "
+                                    "(only size and groups)")
+        return [("stats", None)] + [(f"stats_{v}", v) for v in st.get("variants") or {}]
+
+    def stats_spec(self, dataset: str, variant: str | None = None) -> dict:
+        """Settings of the image statistics (stats), or of variant *variant* (stats.variants.<variant>)."""
+        st = self.stage(dataset, "stats")
+        spec = {k: v for k, v in st.items() if k != "variants"}
+        if variant is not None:
+            spec = iscfg.deep_merge(spec, st["variants"][variant])
+        return iscfg.canonical(spec)
+
     def backbones(self, dataset: str) -> list[str]:
         """Pretrained backbones computed for a dataset (feature sets bb_<name>)."""
         return list(self.stage(dataset, "backbones")["enabled"])
@@ -279,8 +299,8 @@ class Registry:
 
     def _build(self, dataset: str) -> dict[str, FeatureSet]:
         out: dict[str, FeatureSet] = {"pca": FeatureSet("pca", "pixels", "pca")}
-        if self.stage(dataset, "stats")["enabled"]:
-            out["stats"] = FeatureSet("stats", "descriptor", "image_stats")
+        for fs, _ in self.stats_sets(dataset):
+            out[fs] = FeatureSet(fs, "descriptor", "image_stats")
         for m in self.embedding_methods(dataset):
             out[m] = FeatureSet(m, "embedding", "embed", splits="all" if m in TRANSFORMS else "fit")
         for v in self.cnn_variants(dataset):
@@ -404,8 +424,9 @@ class Registry:
         among its choices, as choices the workflow did not make."""
         owner = self.model_owner(dataset)
         out = {}
-        if "stats" in self.sets(dataset):
-            out["stats.size"] = self.stage(owner, "stats")["size"]
+        for fs, v in self.stats_sets(owner):
+            if fs in self.sets(dataset):
+                out["stats.size" if v is None else f"stats.variants.{v}.size"] = self.stats_spec(owner, v)["size"]
         for fs, b, v in self.backbone_sets(owner):
             if fs not in self.sets(dataset):
                 continue
@@ -461,6 +482,8 @@ class Registry:
         for kw, kind in KEYWORD_KINDS.items():
             if kw in names:
                 out |= {fs for fs, s in available.items() if s.kind == kind}
+        if "stats" in names:  # stats stands for the descriptors and their variants (stats.variants)
+            out |= {fs for fs, s in available.items() if s.kind == "descriptor"}
         return out
 
     def covers(self, dataset: str, fs: str, split: str) -> bool:
