@@ -111,7 +111,7 @@ def features(snakemake, log, device: str) -> None:
             "tta": spec["tta"], "model": str(snakemake.input.model), "weights_sha256": training.get("weights_sha256"),
             "out_of_fold_rows": 0 if oof is None else len(oof["ids"])}
     log.info("%s: %d images x %d features (%s)", snakemake.wildcards.ft, len(F), F.shape[1],
-             "predicted coordinates" if state["target"] == "human" else "penultimate activations")
+             {"human": "predicted coordinates", "class": "penultimate activations", "triplet": "embedding"}[state["target"]])
     save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", framework="torch",
                   in_sample_split=state.get("train_split") if own and oof is None else None,
                   out_of_fold_split=state.get("train_split") if oof is not None else None, **info)

@@ -246,7 +246,19 @@ def test_finetune_variants_are_routed_and_only_out_of_fold_ones_are_eligible_or_
     fitted = reg.fitted_on("d", "train")
     assert set(fitted) == {"ft", "ft_cls", "human_pred_ft_cls", "ft_tri", "human_pred_ft_tri"}
     assert "labels" in fitted["ft_cls"] and "labels" in fitted["ft_tri"] and not sets["ft_tri"].human
-    assert reg.fixed_settings("d")["finetune.ft_oof.unfreeze"] == 2
+    assert reg.fixed_settings("d")["finetune.variants.ft_oof.unfreeze"] == 2
+    # the library's checks run at start-up and name the variant's key
+    bad = copy.deepcopy(base)
+    bad["finetune"]["variants"]["ft_x"] = {"target": "class", "out_of_fold": True}
+    with pytest.raises(RegistryError, match=r"datasets\.d\.finetune\.variants\.ft_x: finetune\.out_of_fold"):
+        Registry(iscfg.validate(bad))
+    # a dataset predicting from d trains nothing: it applies d's networks
+    pred = copy.deepcopy(base)
+    pred["datasets"]["new"] = {"source": {"type": "synthetic"}, "predict_human_space_from": {"dataset": "d",
+                                                                                             "feature_sets": ["ft_oof"]}}
+    reg = Registry(iscfg.validate(pred))
+    assert reg.finetune_variants("new") == [] and reg.sets("new")["ft_oof"].transferred
+    assert "ft" not in reg.sets("new") and "ft_cls" not in reg.sets("new")
     ok = copy.deepcopy(base)
     ok["alignment"] = {"ensembles": {"g": {"candidates": ["human_pred_stats", "ft_oof"], "select": "greedy"}}}
     assert Registry(iscfg.validate(ok)).sets("d")["ensemble_g"].members == ("human_pred_stats", "ft_oof")

