@@ -326,6 +326,12 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     for p in info["fold_penalties"] + [info["final_penalty"]]:
         assert p["method"] in ("ridge", "pls") and ("alpha" in p or "n_components" in p)
     assert planned_jobs(tmp_path, *targets) == []
+    # another ensemble is only that ensemble: the maps it averages are not refitted
+    more = json.loads(json.dumps(cfg))
+    more["datasets"]["synth"]["alignment"]["ensembles"]["eq2"] = ["human_pred_stats", "human_pred_pca"]
+    write_config(tmp_path, more)
+    assert {r for r, _ in planned_jobs(tmp_path, *targets, "results/synth/features/ensemble_eq2.npz")} == {"ensemble"}
+    write_config(tmp_path, cfg)
 
     # a dataset predicting from it (with a network, planned only): the owner's weights file, no selection of its own
     cfg["datasets"]["synth"]["cnn"] = {"enabled": True}

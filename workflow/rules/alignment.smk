@@ -20,7 +20,11 @@ rule human_map:
         mem_mb=2000,
         runtime=20,
     params:
-        opts=lambda w: S(w.dataset, "alignment"),
+        # only what a map uses: adding an ensemble or another mapped set does not refit every map
+        opts=lambda w: {
+            k: S(w.dataset, "alignment")[k]
+            for k in ("method", "folds", "seed", "train_split")
+        },
     script:
         "../../scripts/human_map.py"
 
