@@ -37,7 +37,9 @@ def main(snakemake):
         Y = oof if pred is None else np.vstack([oof, pred])
         all_ids = ids if pred is None else np.concatenate([ids, other])
         info.update({"base": snakemake.wildcards.base, "train_split": o["train_split"], "n_train": len(ids), "n_other": len(other),
-                     "note": "training-split rows are out-of-fold predictions"})
+                     "note": "training-split rows are out-of-fold predictions",
+                     # images predicted far outside the training rows' predictions (a summary warning)
+                     "extreme_rows": alignment.extreme_rows(oof, Y, all_ids)})
         save_features(snakemake.output.features, Y, all_ids, kind="human_pred", **info)
         write_json(snakemake.output.info, info)
 

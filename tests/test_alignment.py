@@ -190,3 +190,33 @@ def test_penalty_names_the_method_and_warns_at_the_edge_of_its_grid(caplog):
         assert any(p["method"] in r.getMessage() and "edge of the grid" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match=r"unknown mapping method 'lasso' \(ridge, pls, auto\)"):
         alignment.make_model("lasso")
+
+
+def test_a_feature_constant_on_the_training_rows_cannot_blow_up_a_new_images_prediction():
+    """A channel ~0 on every training row (sd 1e-7) and slightly active on a new image: plain standardising gives
+    it z ~ 1e5 and the prediction flies off; the floored scale keeps it within the training predictions' range.
+    extreme_rows flags a row that does lie far out."""
+    from imagespace import alignment
+
+    rng = np.random.default_rng(0)
+    n, d = 200, 30
+    X = rng.normal(size=(n, d))
+    H = X[:, :3] @ rng.normal(size=(3, 2)) + 0.1 * rng.normal(size=(n, 2))
+    X[:, 7] = 1e-7 * rng.normal(size=n)  # a dead channel
+    new = rng.normal(size=(5, d))
+    new[:, 7] = 0.0
+    new[0, 7] = 0.01  # the new image where it wakes up
+    oof, pred, info = alignment.cross_val_map(X, H, new, method="ridge", folds=3)
+    spread = np.linalg.norm(oof - oof.mean(axis=0), axis=1)
+    dist = np.linalg.norm(pred - oof.mean(axis=0), axis=1)
+    assert dist[0] < 3 * spread.max(), (dist[0], spread.max())
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    plain = make_pipeline(StandardScaler(), Ridge(alpha=info["final_penalty"]["alpha"])).fit(X, H)
+    plain_dist = np.linalg.norm(plain.predict(new[:1]) - oof.mean(axis=0))
+    assert plain_dist > 10 * spread.max()  # the failure the floor prevents: the test can fail
+    far = alignment.extreme_rows(oof, np.vstack([oof[:3], plain.predict(new[:1])]), ["a", "b", "c", "new"])
+    assert [r["id"] for r in far] == ["new"] and far[0]["ratio"] >= 10
+    assert alignment.extreme_rows(oof, oof, np.arange(n).astype(str)) == []

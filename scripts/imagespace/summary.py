@@ -91,6 +91,12 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     for path in maps_human:
         r = read_json(path)
         out["human_maps"][f"human_pred_{r['base']}"] = r
+        far = r.get("extreme_rows") or []
+        if far:
+            out["warnings"].append(
+                f"human_pred_{r['base']}: {len(far)} image(s) predicted at least 10x the median distance of the training "
+                f"predictions from their centre (farthest: {far[0]['id']}, {far[0]['ratio']:g}x): they dominate the "
+                "disparity of their split; their features lie outside the range the map was fitted on")
     for path in cnn:
         r = read_json(path)
         entry = out["cnn"].setdefault(r["variant"], {})
