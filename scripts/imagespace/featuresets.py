@@ -135,8 +135,7 @@ class Registry:
     def cnn_spec(self, dataset: str, variant: str) -> dict:
         """Settings of one CNN variant: the cnn block overridden by the variant's own keys."""
         c = self.stage(dataset, "cnn")
-        base = {k: v for k, v in c.items() if k not in ("variants", "enabled", "cluster_methods")}
-        return iscfg.canonical(iscfg.deep_merge(base, c["variants"][variant]))
+        return _overridden(c, c["variants"][variant], drop=("variants", "enabled", "cluster_methods"))
 
     def stats_sets(self, dataset: str) -> list[tuple[str, str | None]]:
         """(feature set, variant or None) of the image statistics: stats, stats_<variant> (stats.variants)."""
@@ -155,10 +154,7 @@ class Registry:
     def stats_spec(self, dataset: str, variant: str | None = None) -> dict:
         """Settings of the image statistics (stats), or of variant *variant* (stats.variants.<variant>)."""
         st = self.stage(dataset, "stats")
-        spec = {k: v for k, v in st.items() if k != "variants"}
-        if variant is not None:
-            spec = iscfg.deep_merge(spec, st["variants"][variant])
-        return iscfg.canonical(spec)
+        return _overridden(st, st["variants"][variant] if variant is not None else None)
 
     def backbones(self, dataset: str) -> list[str]:
         """Pretrained backbones computed for a dataset (feature sets bb_<name>)."""
@@ -168,10 +164,7 @@ class Registry:
         """Settings of one backbone (backbones.<name>, after the dataset's overrides), or of one of its variants
         (those settings overridden by backbones.<name>.variants.<variant>); without the variants key."""
         block = self.stage(dataset, "backbones")[name]
-        spec = {k: v for k, v in block.items() if k != "variants"}
-        if variant is not None:
-            spec = iscfg.deep_merge(spec, block["variants"][variant])
-        return iscfg.canonical(spec)
+        return _overridden(block, block["variants"][variant] if variant is not None else None)
 
     def backbone_sets(self, dataset: str) -> list[tuple[str, str, str | None]]:
         """(feature set, backbone, variant or None) of every backbone feature set: bb_<name>, bb_<name>_<variant>."""
@@ -201,8 +194,7 @@ class Registry:
         """Settings of one fine-tuning variant: the finetune block overridden by the variant's own keys
         (enabled and variants removed: imagespace.finetune_torch.settings rejects unknown keys)."""
         f = self.stage(dataset, "finetune")
-        base = {k: v for k, v in f.items() if k not in ("variants", "enabled")}
-        return iscfg.canonical(iscfg.deep_merge(base, f["variants"][variant]))
+        return _overridden(f, f["variants"][variant], drop=("variants", "enabled"))
 
     def trained_on_human_cnn(self, dataset: str, fs: str) -> bool:
         """A CNN variant of the dataset trained on the human space (target human or joint)."""
@@ -579,6 +571,11 @@ class Registry:
     def predictions(self, dataset: str) -> list[str]:
         """The dataset's own maps into the human space (not transferred ones): their alignment reports."""
         return [fs for fs, s in self.sets(dataset).items() if s.kind == "prediction" and not s.transferred]
+
+
+def _overridden(block: dict, overrides: dict | None, drop: tuple[str, ...] = ("variants",)) -> dict:
+    """A settings block without the keys *drop* (its variants, ...), overridden by a variant's keys (None: none)."""
+    return iscfg.canonical(iscfg.deep_merge({k: v for k, v in block.items() if k not in drop}, overrides))
 
 
 def ensemble_settings(value) -> dict:
