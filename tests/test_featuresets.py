@@ -291,7 +291,9 @@ def test_backbone_variants_are_feature_sets_with_the_base_settings_overridden():
     # every variant is mapped into the human space (keyword bb) and compared on the training split: the chosen row can be any
     assert {"human_pred_bb_efficientnet_lite0_b6", "human_pred_bb_resnet50_c4"} <= set(sets)
     assert ("human_pred_bb_efficientnet_lite0_big", "train") in reg.compare_pairs("d")
-    assert reg.fixed_settings("d")["backbones.efficientnet_lite0.variants.b6.layer"] == "_blocks.6"
+    fixed = reg.fixed_settings("d")
+    assert fixed["backbones.efficientnet_lite0.variants.b6.layer"] == "_blocks.6" and fixed["backbones.efficientnet_lite0.size"] == 96
+    assert "backbones.efficientnet_lite0.variants.b6.size" not in fixed  # a variant lists what it changes
     cfg = copy.deepcopy(base)
     cfg["backbones"]["resnet50"]["variants"]["c4"]["size"] = 128  # Keras: one weights file per network and size
     with pytest.raises(RegistryError, match=r"backbones\.resnet50\.variants\.c4: \['size'\] cannot differ"):

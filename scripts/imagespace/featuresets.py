@@ -430,8 +430,8 @@ class Registry:
 
     def fixed_settings(self, dataset: str) -> dict:
         """Settings fixed in the config that shape the feature sets compared with the human space (descriptor
-        sizes, backbone layers and inputs, and the fine-tuning's blocks, learning rate, augmentations and seeds),
-        of every variant, as the dataset that owns the models uses them: the summary lists them among its
+        sizes, backbone layers and inputs, and the fine-tuning's blocks, learning rate, augmentations and seeds;
+        of a backbone variant, what it changes), as the dataset that owns the models uses them: the summary lists them among its
         choices, as choices the workflow did not make (it chooses among the variants: the chosen row)."""
         owner = self.model_owner(dataset)
         out = {}
@@ -441,10 +441,10 @@ class Registry:
         for fs, b, v in self.backbone_sets(owner):
             if fs not in self.sets(dataset):
                 continue
-            spec = self.backbone_spec(owner, b, v)
+            spec, base = self.backbone_spec(owner, b, v), self.backbone_spec(owner, b)
             where = f"backbones.{b}" + (f".variants.{v}" if v else "")
             for k in ("layer", "from_files", "tta", "size"):
-                if k in spec:
+                if k in spec and (v is None or spec[k] != base[k]):  # a variant: what it changes
                     out[f"{where}.{k}"] = spec[k]
         for v in self.finetune_variants(owner):
             if v in self.sets(dataset):
