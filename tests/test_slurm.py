@@ -34,7 +34,7 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # A fixed state dir (override: IMAGESPACE_SLURM_STATE): a run killed before its teardown leaves PID
 # files that the next start (and stop_slurm.sh) find again.
 STATE = Path(os.environ.get("IMAGESPACE_SLURM_STATE", "/tmp/imagespace-slurm-test"))
-RUN_TIMEOUT_S = 480  # the SLURM run takes about 3 minutes on 2 cores
+RUN_TIMEOUT_S = 720  # a guard against a hang: the SLURM run took 8 to 10 minutes on 2 shared cores (each job step parses the workflow again)
 
 
 def _unavailable(reason: str):

@@ -8,6 +8,7 @@ static check of the per-rule conda environments. Standard library only.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -31,8 +32,12 @@ def _walk(tree):
         todo.extend(c for c in ast.iter_child_nodes(node) if not _is_main_guard(c))
 
 
-def _modules(path: Path) -> list[str]:
-    """Absolute module names imported anywhere in *path* (inside functions too; not under a main guard)."""
+@functools.lru_cache(maxsize=None)
+def _modules(path: Path) -> tuple[str, ...]:
+    """Absolute module names imported anywhere in *path* (inside functions too; not under a main guard).
+
+    Cached per process: the workflow asks for every rule's modules while it parses, and the rule scripts share
+    most library modules (each job of a cluster run parses the workflow again)."""
     found = []
     for node in _walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -41,7 +46,7 @@ def _modules(path: Path) -> list[str]:
             found.append(node.module)
             if node.module == "imagespace":
                 found += [f"imagespace.{a.name}" for a in node.names]
-    return found
+    return tuple(found)
 
 
 def scan(script, libdir: Path = LIBDIR) -> tuple[list[Path], set[str]]:
