@@ -8,7 +8,7 @@ CONFIG ?=
 # pytest workers for make test (pytest-xdist; each test file stays in one worker, so module fixtures run once)
 TEST_JOBS ?= 2
 
-.PHONY: install torch run rocks parity report test test-torch test-slurm lint format clean
+.PHONY: install torch browser run rocks parity report test test-torch test-slurm lint format clean
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -25,6 +25,14 @@ $(VENV)/.installed-torch: $(VENV)/.installed requirements-torch.txt
 
 torch: $(VENV)/.installed-torch
 
+# Debian's Chromium, for the interactive map's browser test (tests/browser.py); needs root or sudo
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	@chromium --version 2>/dev/null
+
 run: install
 	$(VENV)/bin/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
@@ -37,8 +45,9 @@ parity: install
 report: install
 	$(VENV)/bin/snakemake --cores $(CORES) --report report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-# the optional PyTorch extra too: the backbone and fine-tuning tests run, they do not skip
-test: install torch
+# the optional PyTorch extra too: the backbone and fine-tuning tests run, they do not skip; Chromium for the
+# interactive map's browser test
+test: install torch browser
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile

@@ -39,6 +39,8 @@ include: "workflow/rules/cluster.smk"
 include: "workflow/rules/alignment.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/probes.smk"
+include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/explore.smk"
 include: "workflow/rules/report.smk"
 
 

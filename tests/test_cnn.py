@@ -34,7 +34,9 @@ def tiny_config(epochs=3, n_per_class=30, size=16, **cnn_extra):
         },
         "embeddings": {"methods": []},
         "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
-        "compare": {"n_permutations": 99, "n_bootstrap": 50},
+        "compare": {"n_permutations": 99, "n_bootstrap": 50, "paired": {"n_bootstrap": 100}},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
     }
     cfg["datasets"]["tiny"]["cnn"].update(cnn_extra)
     return cfg
@@ -121,11 +123,12 @@ def _train_pid(parent: int):
 def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     cfg = tiny_config(epochs=6, n_per_class=60, size=24)
     ref = write(tmp_path / "ref", cfg)
-    snakemake(ref)
+    target = "results/tiny/features/cnn.npz"  # the network and its features: nothing downstream is under test
+    snakemake(ref, target)
 
     work = write(tmp_path / "killed", cfg)
     snakefile = ROOT / "Snakefile"
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(work), "--cores", "2"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(work), "--cores", "2", target]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     state = work / "results/tiny/cnn/cnn/checkpoints/state.json"
     killed_at = None
@@ -144,7 +147,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     assert proc.returncode != 0
     assert not (work / "results/tiny/cnn/cnn/model.keras").exists()
 
-    snakemake(work)
+    snakemake(work, target)
     log = (work / "logs/tiny/train_cnn/cnn.log").read_text()
     assert "resuming from" in log
     h_ref = pd.read_csv(ref / "results/tiny/cnn/cnn/history.csv", sep="\t").drop(columns="seconds")

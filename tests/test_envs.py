@@ -33,6 +33,9 @@ PROVIDERS = {
     "jsonschema": {"jsonschema"},
     "psutil": {"psutil"},
     "imagehash": {"imagehash"},
+    "bokeh": {"bokeh"},
+    "umap": {"umap-learn"},
+    "openTSNE": {"opentsne"},
     # the optional PyTorch extra (requirements-torch.txt; envs/torch.yaml, the last two from PyPI via pip:)
     "torch": {"pytorch", "pytorch-cpu"},
     "efficientnet_lite_pytorch": {"efficientnet-lite-pytorch"},

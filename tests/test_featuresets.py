@@ -318,3 +318,18 @@ def test_stats_variants_are_descriptor_sets_that_only_change_size_or_groups():
     cfg["stats"]["variants"]["bad"] = {"enabled": False}
     with pytest.raises(RegistryError, match=r"stats\.variants\.bad: \['enabled'\] cannot be set per variant"):
         Registry(iscfg.validate(cfg))
+
+
+def test_retrieval_and_explore_sets_and_the_opentsne_dimension_limit():
+    r = registry(embeddings__methods=["tsne", "opentsne"], compare__feature_sets=["pca", "tsne"])
+    # retrieval: every set computed anyway (opentsne is only a map, so it is not searched); explore: no maps twice
+    assert "opentsne" not in r.retrieval_sets("shapes") and {"pca", "tsne", "stats"} <= set(r.retrieval_sets("shapes"))
+    assert "pca" not in r.explore_sets("shapes") and "stats" in r.explore_sets("shapes")
+    assert registry(retrieval__feature_sets=["stats"]).retrieval_sets("shapes") == ["stats"]
+    assert registry(retrieval__enabled=False).retrieval_sets("shapes") == []
+    with pytest.raises(RegistryError, match=r"retrieval.feature_sets: 'stat' is not a feature set this dataset can search.*'stats'"):
+        registry(retrieval__feature_sets=["stat"])
+    # the human space has 3 dimensions: openTSNE can give that k-D set; with 4 it cannot, said at start-up
+    registry(embeddings__methods=["opentsne"], compare__feature_sets=["opentsne"])
+    with pytest.raises(RegistryError, match=r"embedding 'opentsne' is used as a 4-D feature set .* at most 3 dimensions"):
+        registry(embeddings__methods=["opentsne"], embeddings__n_components=4, compare__feature_sets=["opentsne"])

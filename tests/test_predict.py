@@ -74,7 +74,11 @@ def _config(rocks, new_images=None):
         },
         "embeddings": {"methods": []},
         "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 3}},
-        "compare": {"n_permutations": 99, "n_bootstrap": 50},
+        "compare": {"n_permutations": 99, "n_bootstrap": 50, "paired": {"n_bootstrap": 100}},
+        "probes": {"enabled": False},
+        # a query folder: rocks_new's photos ranked against rocks_a's training rocks through rocks_a's models
+        "retrieval": {"feature_sets": ["stats", "cnn"], "k": [1, 5], "n_bootstrap": 100},
+        "explore": {"enabled": False},
     }
 
 

@@ -58,6 +58,7 @@ def _config() -> dict:
         "embeddings": {"methods": []},
         "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
         "compare": {"n_permutations": 99},
+        "retrieval": {"feature_sets": ["pca", "cnn"]},
     }
 
 

@@ -100,6 +100,68 @@ def test_human_map_scores_its_training_split_out_of_fold(project):
     assert np.abs(pred.rows(val_ids) - alignment.apply_map(base.rows(val_ids), W, b)).max() < 1e-4 * scale
 
 
+def test_find_similar_images_and_precision_at_k(project):
+    """Every feature set's neighbours: the validation images' come from the training images, nobody is their own
+    neighbour, and the precision@k in the summary is the neighbours table's label agreement."""
+    import pandas as pd
+
+    d = project / "results/synth"
+    s = json.loads((d / "summary.json").read_text())
+    assert {"pca", "tsne", "lle", "mds"} <= set(s["retrieval"])
+    r = s["retrieval"]["pca"]
+    assert r["headline"] == "validation" and r["gallery_split"] == "train" and r["ks"] == [1, 5, 10]
+    t = pd.read_csv(d / "retrieval/pca_neighbours.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert len(t) == 60 * 10 and (t["id"] != t["neighbour_id"]).all()
+    train = set(t.loc[t["split"] == "train", "id"])
+    assert set(t["neighbour_id"]) <= train and len(train) == r["n_gallery"]
+    val = t[(t["split"] == "validation") & (t["rank"].astype(int) <= 5)]
+    assert r["splits"]["validation"]["precision"]["5"]["mean"] == pytest.approx((val["label"] == val["neighbour_label"]).mean())
+    # synthetic shapes: PCA retrieves far above chance (3 classes of 15 training images: chance 1/3)
+    assert r["splits"]["validation"]["precision"]["1"]["mean"] > r["splits"]["validation"]["chance"] + 0.2
+    md = (d / "summary.md").read_text()
+    assert "## Find similar images: retrieval precision@k" in md and "| pca | validation | 15 |" in md
+    assert (d / "retrieval/pca_gallery.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_interactive_map_in_a_real_browser(project, tmp_path):
+    """The page the workflow writes, in headless Chromium, offline: every image is a point, hovering one shows its
+    thumbnail, choosing a class highlights exactly its images, and every map and colouring is offered."""
+    import browser
+
+    d = project / "results/synth"
+    info = json.loads((d / "explore/map.json").read_text())
+    s = json.loads((d / "summary.json").read_text())
+    assert "explore/map.html" in (d / "summary.md").read_text()
+    with browser.page((d / "explore/map.html").as_uri()) as (pg, outside, errors):
+        got = browser.points(pg)
+        assert got["n"] == got["shown"] == s["n_images"] == 60
+        assert got["maps"][:4] == ["pca", "tsne", "lle", "mds"] and "human space" in got["maps"]
+        assert "human_pred_pca" in got["maps"] and got["maps"] == list(info["maps"])
+        assert {"label", "split", "clusters pca/kmeans", "clusters pca/hdbscan", "human dim_1"} <= set(got["colourings"])
+        # hover: the real mouse on a point; the tooltip shows that image's thumbnail and name
+        tip = browser.hover(pg, 7)
+        assert len(tip["tips"]) >= 1
+        t0 = tip["tips"][0]
+        assert t0["src"].startswith("data:image/png;base64,") and t0["width"] > 8 and tip["point"]["name"] in t0["text"]
+        # highlight: choose a class; exactly its images are selected, and they stay so on another map
+        classes = got["highlight"][1:]
+        browser.choose(pg, "highlight_select", classes[0])
+        assert browser.points(pg)["selected"] == 20
+        browser.choose(pg, "map_select", "tsne")
+        assert browser.points(pg)["selected"] == 20
+        browser.choose(pg, "colour_select", "clusters pca/kmeans")
+        assert browser.points(pg)["highlight"][0] == "(none)" and browser.points(pg)["selected"] == 0
+        shot = tmp_path / "map.png"
+        pg.screenshot(path=str(shot))
+        assert not outside, f"the page asked the network for {outside[:3]}"
+        assert not errors, errors
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # the canvas is drawn: many distinct colours (points in the categorical palette), not a blank page
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
 def test_nothing_reruns_after_a_complete_run(project):
     assert planned_jobs(project) == []
 
@@ -164,7 +226,8 @@ def test_parameter_change_reruns_only_that_method_of_that_dataset(project):
     dry = snakemake(project, "-n")
     for block in re.split(r"\n(?=rule \w+:)", dry.stdout + dry.stderr):
         m = re.match(r"rule (\w+):", block.strip())
-        if m and m.group(1) not in ("all", "summary", "leaderboard", "paired"):  # paired reads every compared set
+        # paired reads every compared set, explore every map
+        if m and m.group(1) not in ("all", "summary", "leaderboard", "paired", "explore"):
             assert "tsne" in re.search(r"output: ([^\n]+)", block).group(1), block
     snakemake(project)
     s = json.loads((project / "results/synth/summary.json").read_text())

@@ -1,4 +1,4 @@
-"""Manifold embeddings (t-SNE, LLE, metric MDS, Isomap) with every parameter pinned.
+"""Manifold embeddings (t-SNE, LLE, metric MDS, Isomap, UMAP, openTSNE) with every parameter pinned.
 
 scikit-learn changes defaults between releases (1.9: MDS n_init 4 -> 1, new
 ``init``, tolerance); every parameter used here is therefore set explicitly from
@@ -35,6 +35,7 @@ class Method:
     quadratic: Callable[[int], bool] = lambda k: False  # cost quadratic in n at k dimensions: landmarks above large_n
     extension: str = "knn"  # how rows beyond the landmarks are placed: transform, stress or knn
     adjust: Callable[[dict, int, int | None], dict] = lambda p, n, large_n: p  # parameters for n fitted rows
+    max_components: int | None = None  # the most dimensions the method embeds into (None: any)
 
     def __post_init__(self):
         if self.extension not in EXTENSIONS:
@@ -96,6 +97,39 @@ def _isomap(k, p, seed, n_jobs):
     return Isomap(n_components=k, n_jobs=n_jobs, **p)
 
 
+def _umap(k, p, seed, n_jobs):
+    # numba compiles UMAP's and pynndescent's kernels on first use; cache=True keeps them on disk
+    # (NUMBA_CACHE_DIR, set by the embed rules), so a machine pays that once, not in every job
+    import umap
+
+    return umap.UMAP(n_components=k, random_state=seed, n_jobs=1, **p)
+
+
+class OpenTSNE:
+    """openTSNE behind scikit-learn's fit_transform / transform: FFT-accelerated interpolation in 1-2 dimensions
+    (linear in n), Barnes-Hut in 3; ``transform`` places new rows in the fitted embedding."""
+
+    def __init__(self, n_components, seed, n_jobs, **p):
+        self.n_components, self.seed, self.n_jobs, self.p = n_components, seed, n_jobs, p
+        self.method = "fft" if n_components <= 2 else "bh"
+        self.embedding_ = None
+
+    def fit_transform(self, X):
+        import openTSNE
+
+        self.embedding_ = openTSNE.TSNE(n_components=self.n_components, random_state=self.seed, n_jobs=self.n_jobs,
+                                        negative_gradient_method=self.method, verbose=False, **self.p).fit(X)
+        self.kl_divergence_ = float(self.embedding_.kl_divergence)
+        return np.asarray(self.embedding_)
+
+    def transform(self, X):
+        return np.asarray(self.embedding_.transform(np.asarray(X, dtype=np.float64)))
+
+
+def _opentsne(k, p, seed, n_jobs):
+    return OpenTSNE(k, seed, n_jobs, **p)
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -104,6 +138,8 @@ METHODS: dict[str, Method] = {
         Method("mds", "metric MDS", _mds, quadratic=lambda k: True, extension="stress"),
         Method("isomap", "Isomap", _isomap, transform=True, quadratic=lambda k: True, extension="transform",
                adjust=_fewer_neighbours),
+        Method("umap", "UMAP", _umap, transform=True, adjust=_fewer_neighbours),
+        Method("opentsne", "openTSNE", _opentsne, transform=True, adjust=_tsne_adjust, max_components=3),
     )
 }
 # methods with an out-of-sample transform (rows outside the fit set can be embedded)
@@ -198,6 +234,9 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
     """
     n = X_fit.shape[0]
     m = method(method_name)
+    if m.max_components is not None and n_components > m.max_components:
+        raise ValueError(f"embedding method {m.name!r} embeds into at most {m.max_components} dimensions, not "
+                         f"{n_components} (embeddings.n_components); use it for the 2-D maps only, or set n_components")
     if large_n is not None and m.quadratic(n_components) and n > int(large_n) and int(landmarks) < n:
         idx = stratified_sample(n, int(landmarks), seed, strata)
         rest = np.setdiff1d(np.arange(n), idx)
@@ -235,7 +274,7 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
     model = m.build(n_components, p, seed, n_jobs)
     Y = model.fit_transform(np.asarray(X, dtype=np.float64))
     info = {"method": m.name, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
-            "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if m.name == "tsne" else {})}}
+            "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if m.name in ("tsne", "opentsne") else {})}}
     for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))

@@ -79,6 +79,22 @@ class Registry:
             self.probe_sets(d)
             self.compare_pairs(d)
             self.cluster_targets(d)
+            self.retrieval_sets(d)
+            self.explore_sets(d)
+            self._check_kd_embeddings(d)
+
+    def _check_kd_embeddings(self, dataset: str) -> None:
+        """A method limited to a few dimensions (openTSNE: 3) cannot give a k-D feature set that a stage asks for."""
+        from imagespace.embed import METHODS as methods
+
+        k = None
+        for m in self.kd_embeddings(dataset):
+            cap = methods[m].max_components
+            if cap is not None and (k := k or self.n_components(dataset)) > cap:
+                raise RegistryError(
+                    f"datasets.{dataset}: embedding {m!r} is used as a {k}-D feature set (by compare, clustering, probes or "
+                    f"retrieval: feature_sets), but {m} embeds into at most {cap} dimensions: drop it from those lists "
+                    f"(its 2-D map is drawn anyway), or set embeddings.n_components to {cap} or less")
 
     # ------------------------------------------------------------ settings
     def stage(self, dataset: str, name: str) -> dict:
@@ -558,13 +574,47 @@ class Registry:
             return [fs for fs in sets if fs not in idle or fs in named]
         return [fs for fs in sets if fs in wanted]
 
+    def retrieval_sets(self, dataset: str) -> list[str]:
+        """Sets searched for nearest neighbours (retrieval.feature_sets). A dataset with predict_human_space_from
+        (a query folder) searches the sets it computes with its source's models, against the source's gallery."""
+        r = self.stage(dataset, "retrieval")
+        if not r["enabled"]:
+            return []
+        sets = self.sets(dataset)
+        if self.prediction_source(dataset) is not None:
+            sets = {fs: s for fs, s in sets.items() if s.transferred}
+        named = [fs for fs in r["feature_sets"] if fs not in KEYWORDS]
+        for fs in named:
+            if fs not in sets:
+                raise RegistryError(
+                    f"datasets.{dataset}: retrieval.feature_sets: {fs!r} is not a feature set this dataset can search "
+                    f"(available: {list(sets)}){_hint(fs, list(sets))}"
+                )
+        wanted = self._expand(dataset, "retrieval.feature_sets", r["feature_sets"], sets)
+        if "all" in r["feature_sets"]:
+            idle = set(self.embedding_methods(dataset)) - set(self._consumed_embeddings(dataset))
+            return [fs for fs in sets if fs not in idle or fs in named]
+        return [fs for fs in sets if fs in wanted]
+
+    def explore_sets(self, dataset: str) -> list[str]:
+        """Feature sets given a map of their own on the interactive page (explore.feature_sets): descriptors,
+        networks, human-space predictions and ensembles (PCA and the embeddings are maps already)."""
+        e = self.stage(dataset, "explore")
+        if not e["enabled"]:
+            return []
+        sets = {fs: s for fs, s in self.sets(dataset).items() if s.kind not in ("pixels", "embedding")}
+        wanted = self._expand(dataset, "explore.feature_sets", e["feature_sets"], sets)
+        return [fs for fs in sets if fs in wanted]
+
     def _consumed_embeddings(self, dataset: str) -> list[str]:
         used = {fs for fs, _ in self.compare_pairs(dataset)} | {fs for fs, _ in self.cluster_targets(dataset)}
         return [m for m in self.embedding_methods(dataset) if m in used]
 
     def kd_embeddings(self, dataset: str) -> list[str]:
-        """k-D embeddings something consumes (a comparison, a clustering or a named probe): only those are computed."""
-        named = set(self.stage(dataset, "probes")["feature_sets"]) if self.stage(dataset, "probes")["enabled"] else set()
+        """k-D embeddings something consumes (a comparison, a clustering, a named probe or retrieval set): only those
+        are computed."""
+        named = {fs for st in ("probes", "retrieval") if self.stage(dataset, st)["enabled"]
+                 for fs in self.stage(dataset, st)["feature_sets"]}
         used = set(self._consumed_embeddings(dataset)) | named
         return [m for m in self.embedding_methods(dataset) if m in used]
 

@@ -19,7 +19,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
           min_trustworthiness: float = 0.0, paired: list[str] | None = None, fitted_on: dict | None = None,
           backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None,
-          finetune: list[str] = ()) -> dict:
+          finetune: list[str] = (), retrieval: list[str] = (), explore: list[str] = ()) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on:
     the leaderboard's chosen representation is the one with the lowest out-of-fold disparity there
     (:func:`select_representation`; *fitted_on*: {feature set: why its *train_split* score is not held out},
@@ -30,7 +30,9 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     and their sha256). *ensembles*: the weights files of greedy ensembles (alignment/ensemble_<name>.json).
     *settings*: settings fixed in the config that a user may have tuned ({name: value}), listed under
     ``choices`` as "fixed in the config". *finetune*: the fine-tuned networks' training.json (epochs, how
-    they were chosen, the out-of-fold disparity of the training rows)."""
+    they were chosen, the out-of-fold disparity of the training rows). *retrieval*: the retrieval results
+    (precision@k per split; a precision@1 within 0.05 of chance is a warning). *explore*: the interactive
+    map's description (explore/map.json, next to map.html)."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -83,6 +85,11 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             "weights_sha256": r.get("weights_sha256"), "seconds": r.get("seconds")}
     add_classification(out, evaluation)
     add_probes(out, probes)
+    add_retrieval(out, retrieval)
+    out["interactive_map"] = None
+    for path in explore:
+        r = read_json(path)
+        out["interactive_map"] = {"page": str(Path(path).with_suffix(".html")), **r}
     for path in predicted:
         fs = Path(path).stem
         n = sum(1 for _ in open(path, encoding="utf-8")) - 1
@@ -276,6 +283,17 @@ def add_probes(out: dict, paths) -> None:
         if best <= base + 0.05:
             out["warnings"].append(f"probes {fs}: best probe accuracy {best:.3f} on {r['headline']} is within 0.05 of chance "
                                    f"({base:.3f}, majority class or shuffled labels): this representation does not separate the classes")
+
+
+def add_retrieval(out: dict, paths) -> None:
+    """retrieval.<feature set> = {metric, gallery_split, n_gallery, label, headline, ks, splits: {split: {n, chance,
+    precision: {k: {mean, ci}}}}}; the results' own warnings (precision@1 within 0.05 of chance) join the summary's."""
+    out["retrieval"] = {}
+    for path in paths:
+        r = read_json(path)
+        out["retrieval"][r["feature_set"]] = {k: r.get(k) for k in ("metric", "gallery_split", "n_gallery", "label", "headline",
+                                                                    "ks", "splits", "gallery_dataset")}
+        out["warnings"].extend(r.get("warnings", []))
 
 
 def split_order(splits, train_split: str = "train") -> list[str]:
@@ -499,6 +517,10 @@ def markdown(s: dict) -> str:
     ]
     if s["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
+    if im := s.get("interactive_map"):
+        lines += [f"**Interactive map: [{Path(im['page']).name}](explore/{Path(im['page']).name})** (open it in a browser, "
+                  f"offline): {im['n_points']} images, {len(im['maps'])} maps ({', '.join(im['maps'])}), colour by "
+                  f"{', '.join(im['colourings'])}; hover a point for its image ({im['n_thumbnails']} with a thumbnail).", ""]
     if s["alignment"]:
         splits = s["alignment_splits"]
         paired = s.get("alignment_paired") or {}
@@ -599,6 +621,7 @@ def markdown(s: dict) -> str:
                          f"{_f(r.get('seconds'), '{:.0f}')} |")
         lines.append("")
     lines += markdown_probes(s)
+    lines += markdown_retrieval(s)
     lines += markdown_classification(s)
     if s["compare"]:
         lines += [
@@ -732,6 +755,37 @@ def markdown_probes(s: dict) -> list[str]:
         cells = [f"{_f(by_probe[p]['accuracy'])} / {_f(by_probe[p]['macro_f1'])}" if p in by_probe else "–" for p in probes]
         shuffled = [v["shuffled_accuracy"] for v in by_probe.values() if v["shuffled_accuracy"] is not None]
         lines.append(f"| {fs} | {first['split']} | " + " | ".join(cells) + f" | {_f(max(shuffled) if shuffled else None)} |")
+    return lines + [""]
+
+
+def markdown_retrieval(s: dict) -> list[str]:
+    if not s.get("retrieval"):
+        return []
+    first = next(iter(s["retrieval"].values()))
+    ks = first["ks"]
+    where = ("its source's" if first.get("gallery_dataset") else "the") + f" {first['gallery_split']!r} split"
+    lines = ["## Find similar images: retrieval precision@k", "",
+             f"For every image, its nearest neighbours ({first['metric']} distance) among the images of {where} "
+             f"({first['n_gallery']} images; an image is never its own neighbour). Precision@k = share of the k nearest with "
+             f"the query's {first['label']}, averaged over a split's images [95% bootstrap interval]; chance = the share of the "
+             "gallery with the query's label (a random ranking). Every image's neighbours: retrieval/<feature set>_neighbours.tsv; "
+             "a gallery of examples: retrieval/<feature set>_gallery.png.", "",
+             "| feature set | split | n | " + " | ".join(f"P@{k}" for k in ks) + " | chance |",
+             "|---|---|---|" + "---|" * len(ks) + "---|"]
+
+    def key(item):
+        r = item[1]
+        sp = r["splits"].get(r["headline"]) if r["headline"] else None
+        return -(sp["precision"][str(ks[0])]["mean"] if sp and str(ks[0]) in sp["precision"] else -1)
+
+    for fs, r in sorted(s["retrieval"].items(), key=key):
+        order = ([r["headline"]] if r["headline"] else []) + [sp for sp in r["splits"] if sp != r["headline"]]
+        for sp in order:
+            v = r["splits"][sp]
+            cells = [f"{_f(v['precision'][str(k)]['mean'])} [{_f(v['precision'][str(k)]['ci'][0])}, "
+                     f"{_f(v['precision'][str(k)]['ci'][1])}]" if str(k) in v["precision"] else "–" for k in ks]
+            loo = " (leave-one-out)" if v.get("leave_one_out") else ""
+            lines.append(f"| {fs} | {sp}{loo} | {v['n']} | " + " | ".join(cells) + f" | {_f(v['chance'])} |")
     return lines + [""]
 
 

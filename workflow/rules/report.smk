@@ -37,6 +37,16 @@ def summary_inputs(wildcards):
             f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
         ],
         "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
+        "explore": (
+            [f"results/{d}/explore/map.json", f"results/{d}/explore/map.html"]
+            if S(d, "explore")["enabled"]
+            else []
+        ),
+        "retrieval": [
+            f"results/{d}/retrieval/{fs}{ext}"
+            for fs in REG.retrieval_sets(d)
+            for ext in (".json", "_gallery.png")
+        ],
         # fine-tuned networks trained on this dataset (their epochs and out-of-fold scores)
         "finetune": [
             f"results/{d}/finetune/{v}/training.json"
