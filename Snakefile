@@ -14,6 +14,7 @@ configfile: "config.yaml"
 # the method tables of the library name the methods a wildcard may take
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from imagespace.embed import METHODS as EMBEDDINGS  # noqa: E402
+from imagespace.cluster import METHODS as CLUSTER_METHODS  # noqa: E402
 
 
 wildcard_constraints:
@@ -25,6 +26,7 @@ wildcard_constraints:
     variant=r"cnn(_[A-Za-z0-9]+)?",
     base=r"[A-Za-z0-9_]+",
     name=r"[A-Za-z0-9]+",
+    clm="|".join(CLUSTER_METHODS),
 
 
 include: "workflow/rules/common.smk"

@@ -361,6 +361,35 @@ def scenario_fashion_50k(work: Path, cores: int, timeout: float) -> dict:
     return scenario_fashion(work, cores, timeout, n=50_000)
 
 
+MAP_METHODS = ("tsne", "umap", "opentsne")
+
+
+def scenario_maps_50k(work: Path, cores: int, timeout: float, n: int = 50_000) -> dict:
+    """The 2-D maps of 50,000 Fashion-MNIST images (the 10,000 plus the harness's copies) by scikit-learn's
+    t-SNE (Barnes-Hut), UMAP and openTSNE (FFT), from the PCA components: each map's wall time, peak memory and
+    trustworthiness side by side, in one run. Targets: UMAP and openTSNE each <= 5 min and <= 8 GB."""
+    cfg = fashion_config(work, n, cnn=False)
+    ds = cfg["datasets"]["fashion"]
+    ds["embeddings"] = {"methods": list(MAP_METHODS), "input": "pca"}
+    (work / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
+    targets = [f"results/fashion/maps/{m}.json" for m in MAP_METHODS]
+    cold = run_snakemake(work, targets, cores, timeout)
+    rules = rules_benchmarks(work, "fashion")
+    maps = {}
+    for m in MAP_METHODS:
+        f = work / f"results/fashion/maps/{m}.json"
+        r = json.loads(f.read_text()) if f.exists() else {}
+        job = (rules.get("jobs") or {}).get(f"map_{m}", {})
+        maps[m] = {"wall_s": job.get("wall_s"), "max_pss_mb": job.get("max_pss_mb"), "trustworthiness": r.get("trustworthiness"),
+                   "strategy": r.get("strategy"), "params": r.get("params")}
+    checks = []
+    for m in ("umap", "opentsne"):
+        w = maps[m]["wall_s"]
+        checks.append(check(f"{m}_wall_s", w, "<= 300", w is not None and w <= 300))
+    checks.append(check("peak_pss_mb", cold["peak_pss_mb"], "<= 8192", cold["peak_pss_mb"] <= 8192 and cold["returncode"] == 0))
+    return {"n": n, "runs": {"cold": cold}, "rules": rules, "maps": maps, "checks": checks}
+
+
 def _slope(ns, ts) -> float | None:
     """Exponent b of t ~ n^b: log-log least squares (two points: the slope between them)."""
     import numpy as np
@@ -444,6 +473,7 @@ SCENARIOS = {
     "rocks_default": scenario_rocks_default,
     "fashion_10k": scenario_fashion,
     "fashion_50k": scenario_fashion_50k,
+    "maps_50k": scenario_maps_50k,
     "scaling": scenario_scaling,
     "kill": scenario_kill,
 }

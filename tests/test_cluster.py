@@ -400,7 +400,7 @@ def _job(tmp_path, X, labels):
     manifest = pd.DataFrame({"index": np.arange(len(X)), "id": ids, "split": "train", "label": labels.astype(str),
                              "subtype": labels.astype(str)})
     images = np.random.default_rng(0).integers(0, 255, size=(len(X), 8, 8), dtype=np.uint8)
-    figures = {f for m in cluster.METHODS.values() for f in m.figures} | {"sizes", "gallery"}
+    figures = {f for m in cluster.METHODS.values() for f in m.figures} | {"sizes", "gallery", "medoids"}
     out = SimpleNamespace(assignments=tmp_path / "a.tsv", result=tmp_path / "r.json", table=tmp_path / "scan.tsv",
                           **{f: tmp_path / f"{f}.png" for f in figures})
     return manifest, images, out
@@ -539,3 +539,33 @@ def test_many_classes_keep_legends_and_galleries_readable(tmp_path):
     fig = cluster.gallery(pd.factorize(labels)[0], rows, images, tmp_path / "gallery.png")
     assert fig._suptitle.get_text() == "showing the 30 largest of 60 clusters (30 not shown)"
     assert (tmp_path / "gallery.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_medoid_is_the_member_nearest_all_others_and_its_label_mix_is_reported(tmp_path):
+    rng = np.random.default_rng(3)
+    # two clusters; in the first, one point sits exactly at the centre of a ring of eight
+    ring = np.c_[np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)]
+    X = np.vstack([ring, [[0, 0]], rng.normal(10, 0.5, (12, 2))])
+    pred = np.array([0] * 9 + [1] * 12)
+    labels = np.array(["a"] * 6 + ["b"] * 3 + ["b"] * 12)
+    manifest, images, out = _job(tmp_path, X, labels)
+    med = cluster.medoid_rows(X, pred)
+    assert med[0] == 8  # the centre
+    d = ((X[9:, None, :] - X[None, 9:, :]) ** 2).sum(-1) ** 0.5
+    assert med[1] == 9 + int(np.argmin(d.sum(axis=1)))
+    info = cluster.plot_medoids(pred, X, manifest, images, out.medoids)
+    assert info[0] == {"id": "r0008", "n": 9, "labels": {"a": round(6 / 9, 4), "b": round(3 / 9, 4)}}
+    assert info[1]["labels"] == {"b": 1.0} and out.medoids.read_bytes()[:4] == b"\x89PNG"
+    # noise has no medoid
+    assert -1 not in cluster.medoid_rows(X, np.where(pred == 1, -1, 0))
+
+
+def test_silhouette_grid_scores_each_k_as_scikit_learn_does(tmp_path):
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 0.3, (20, 2)) for c in ((0, 0), (5, 0), (0, 5))])
+    means = cluster.plot_silhouette_grid(X, range(2, 6), 0, tmp_path / "grid.png", n_init=4)
+    assert sorted(means) == [2, 3, 4, 5] and max(means, key=means.get) == 3
+    for k, v in means.items():
+        assert v == pytest.approx(silhouette_score(X, cluster.fit_kmeans(X, k, 0, n_init=4).labels_))

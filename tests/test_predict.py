@@ -115,6 +115,21 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     # on rocks_a the training rocks are out-of-fold: weights chosen without each rock's fold
     assert load_features(a / "features/ensemble_best.npz").meta["in_sample_split"] is None
     assert chosen["out_of_fold"]["folds"] == 5 and len(chosen["out_of_fold"]["fold_of"]) == 360
+    # the query folder: each new photo's nearest training rocks (through rocks_a's models) are exactly those the
+    # same photo has as one of rocks_a's validation rocks, in the same order, at the same distances
+    assert set(s["retrieval"]) == {"stats", "cnn", "cnn_h"}
+    for fs in ("stats", "cnn"):
+        q = pd.read_csv(new / f"retrieval/{fs}_neighbours.tsv", sep="\t", dtype=str, keep_default_na=False)
+        own = pd.read_csv(a / f"retrieval/{fs}_neighbours.tsv", sep="\t", dtype=str, keep_default_na=False)
+        own = own[own["split"] == "validation"].set_index(["name", "rank"])
+        assert len(q) == 120 * 5 and q["neighbour_id"].str.startswith("train/").all()
+        assert q["neighbour_id"].tolist() == own.loc[list(zip(q["name"], q["rank"])), "neighbour_id"].tolist()
+        np.testing.assert_allclose(q["distance"].astype(float), own.loc[list(zip(q["name"], q["rank"])), "distance"].astype(float),
+                                   atol=2e-5)
+        r_new = s["retrieval"][fs]["splits"]["new"]["precision"]["1"]["mean"]
+        r_own = json.loads((a / "summary.json").read_text())["retrieval"][fs]["splits"]["validation"]["precision"]["1"]["mean"]
+        assert r_new == r_own
+    assert "its source's 'train' split" in (new / "summary.md").read_text()
 
 
 @pytest.mark.workflow

@@ -1016,10 +1016,116 @@ def gallery(labels_pred, rows: pd.DataFrame, images, path, per_cluster: int = 8,
     return plots.image_rows(out, path, suptitle=note)
 
 
-def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, images) -> dict:
-    """Write assignments, scores, the cluster-size chart and the gallery; return the result dict.
+# a medoid is the member with the least summed distance to the others; above this many members, to a seeded
+# sample of this many of them (the medoid itself is still chosen among all members)
+MEDOID_SAMPLE = 1000
 
-    *out* holds the paths ``assignments``, ``result``, ``sizes`` and ``gallery``.
+
+def medoid_rows(X, labels_pred, seed: int = 0) -> dict:
+    """{cluster: row of its medoid}: the member with the least summed Euclidean distance to the cluster's members
+    (to a seeded sample of MEDOID_SAMPLE of them in larger clusters). Noise (-1) has no medoid."""
+    from sklearn.metrics import pairwise_distances
+
+    X = _as_matrix(X)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for c in sorted(set(labels_pred.tolist()) - {NOISE}):
+        members = np.flatnonzero(labels_pred == c)
+        ref = members if len(members) <= MEDOID_SAMPLE else np.sort(rng.choice(members, MEDOID_SAMPLE, replace=False))
+        total = np.zeros(len(members))
+        for a in range(0, len(members), 2048):
+            total[a:a + 2048] = pairwise_distances(X[members[a:a + 2048]], X[ref]).sum(axis=1)
+        out[int(c)] = int(members[int(np.argmin(total))])
+    return out
+
+
+def plot_medoids(labels_pred, X, rows: pd.DataFrame, images, path, seed: int = 0, ncols: int = 8) -> dict:
+    """The representative (medoid) image of every cluster, titled with the cluster's size and label mix
+    (the three largest shares). Returns {cluster: {"id", "n", "labels": {label: share}}}."""
+    from matplotlib.figure import Figure
+
+    from imagespace.plots import _display
+    from imagespace.util import save_figure
+
+    med = medoid_rows(X, labels_pred, seed)
+    clusters = sorted(med, key=lambda c: -int((labels_pred == c).sum()))[:GALLERY_CLUSTERS]
+    info = {}
+    n = max(1, len(clusters))
+    cols = min(ncols, n)
+    nrows = -(-n // cols)
+    fig = Figure(figsize=(2.0 * cols, 2.5 * nrows + 0.5))
+    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, c in zip(axes, clusters):
+        members = np.flatnonzero(labels_pred == c)
+        mix = rows["label"].iloc[members].value_counts(normalize=True)
+        info[c] = {"id": str(rows["id"].iloc[med[c]]), "n": int(len(members)),
+                   "labels": {str(k): round(float(v), 4) for k, v in mix.items()}}
+        img, cmap = _display(np.asarray(images[rows["index"].to_numpy()[med[c]]]))
+        ax.imshow(img, cmap=cmap)
+        ax.set_title(f"cluster {c} (n={len(members)})\n" + "\n".join(f"{k} {v:.0%}" for k, v in mix.iloc[:3].items()),
+                     fontsize=7)
+    left = len(med) - len(clusters)
+    fig.suptitle("medoid of each cluster (the member nearest all others) and its label mix"
+                 + (f"; the {len(clusters)} largest of {len(med)} clusters" if left else ""), fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return info
+
+
+def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | None = None) -> dict:
+    """Silhouette diagrams of K-Means for every k in *ks*, side by side (each with its mean as a dashed line):
+    how well each k's clusters hold together. Returns {k: mean silhouette}."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import silhouette_samples
+
+    from imagespace.util import save_figure
+
+    X = _as_matrix(X)
+    rows = np.arange(len(X))
+    if sample_size is not None and len(X) > sample_size:
+        rows = np.sort(np.random.default_rng(seed).choice(len(X), sample_size, replace=False))
+    ks = [k for k in ks if 2 <= k < len(X)]
+    cols = min(len(ks), 4) or 1
+    nrows = max(1, -(-len(ks) // cols))
+    fig = Figure(figsize=(4.2 * cols, 3.6 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
+    means = {}
+    for ax, k in zip(axes, ks):
+        pred = fit_kmeans(X, k, seed, n_init=n_init).labels_[rows]
+        coef = silhouette_samples(X[rows], pred)
+        means[k] = float(coef.mean())
+        pad, pos, ticks = max(1, len(rows) // 30), 0, []
+        for c in range(k):
+            v = np.sort(coef[pred == c])
+            colour = plots_colour(c, k)
+            ax.fill_betweenx(np.arange(pos, pos + len(v)), 0, v, facecolor=colour, edgecolor=colour, alpha=0.7)
+            ticks.append(pos + len(v) / 2)
+            pos += len(v) + pad
+        ax.axvline(means[k], color="red", linestyle="--")
+        ax.set_yticks(ticks, [str(c) for c in range(k)])
+        ax.set_xlim(-0.2, 1)
+        ax.set_title(f"k={k}: mean silhouette {means[k]:.3f}", fontsize=9)
+        ax.set_xlabel("silhouette coefficient", fontsize=8)
+    for ax in axes[len(ks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return means
+
+
+def plots_colour(i: int, k: int):
+    from matplotlib import colormaps
+
+    return colormaps["Spectral"](i / max(1, k))
+
+
+def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, images, X=None, seed: int = 0) -> dict:
+    """Write assignments, scores, the cluster-size chart, the gallery and the medoids; return the result dict.
+
+    *out* holds the paths ``assignments``, ``result``, ``sizes``, ``gallery`` and ``medoids`` (the medoids need the
+    clustered features *X*).
     """
     labels_pred = np.asarray(labels_pred)
     assign = rows[["id", "split", "label", "subtype"]].copy()
@@ -1027,9 +1133,11 @@ def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, image
     write_table(out.assignments, assign)
     scores = score_clustering(labels_pred, rows["label"].to_numpy(), rows["subtype"].to_numpy())
     result = {"method": method, "n": int(len(rows)), **extra, **scores}
-    write_json(out.result, result)
     plot_cluster_sizes(labels_pred, rows["label"].to_numpy(), out.sizes)
     gallery(labels_pred, rows, images, out.gallery)
+    if X is not None and getattr(out, "medoids", None):
+        result["medoids"] = plot_medoids(labels_pred, X, rows, images, out.medoids, seed=seed or 0)
+    write_json(out.result, result)
     log.info("%s: k=%s accuracy %.4f (majority %.4f) ARI %.3f NMI %.3f", method, scores["k"], scores["accuracy"],
              scores["majority_accuracy"], scores["ari"], scores["nmi"])
     return result
@@ -1090,9 +1198,11 @@ def _run_kmeans(X, rows, o, ctx):
     plot_kmeans_scan(scan, ctx.out.scan, chosen_k=k)
     model = fit_kmeans(X, k, ctx.seed, n_init=o["n_init"])
     plot_silhouette_diagram(X, model.labels_, ctx.out.silhouette, title=f"K-Means, k={k}", sample_size=sample, seed=ctx.seed)
+    grid = plot_silhouette_grid(X, range(2, 6), ctx.seed, ctx.out.silhouettes, n_init=o["n_init"], sample_size=sample)
     strategy = ({"name": "exact", "n_points": len(X)} if sample is None
                 else {"name": "sampled silhouettes", "n_points": len(X), "silhouette_sample": sample})
-    return model.labels_, {"params": dict(o), "seed": ctx.seed, "inertia": float(model.inertia_), "strategy": strategy}
+    return model.labels_, {"params": dict(o), "seed": ctx.seed, "inertia": float(model.inertia_), "strategy": strategy,
+                           "silhouettes_k2_5": grid}
 
 
 def _run_gmm(X, rows, o, ctx):
@@ -1162,7 +1272,8 @@ def _run_agglomerative(X, rows, o, ctx):
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("kmeans", "K-Means", _run_kmeans, figures=("scan", "silhouette"), table=True, settings=("seed", "large_n")),
+        Method("kmeans", "K-Means", _run_kmeans, figures=("scan", "silhouette", "silhouettes"), table=True,
+               settings=("seed", "large_n")),
         Method("gmm", "Gaussian mixture (EM)", _run_gmm, figures=("scan", "samples"), table=True, settings=("seed",),
                decode_pca=True, runtime=60),
         Method("dbscan", "DBSCAN", _run_dbscan, figures=("eps_scan", "kdistance"), table=True, settings=("seed",),
@@ -1183,4 +1294,4 @@ def run(name: str, features_path, manifest, opts: dict, split: str, out, images,
     X, scaling = scale_features(X, scale)
     ctx = Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling)
     labels, extra = m.run(X, rows, opts, ctx)
-    return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images)
+    return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images, X=X, seed=seed)

@@ -85,7 +85,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
             "weights_sha256": r.get("weights_sha256"), "seconds": r.get("seconds")}
     add_classification(out, evaluation)
     add_probes(out, probes)
-    add_retrieval(out, retrieval)
+    add_retrieval(out, retrieval, train_split, fitted_on)
     out["interactive_map"] = None
     for path in explore:
         r = read_json(path)
@@ -285,14 +285,20 @@ def add_probes(out: dict, paths) -> None:
                                    f"({base:.3f}, majority class or shuffled labels): this representation does not separate the classes")
 
 
-def add_retrieval(out: dict, paths) -> None:
+def add_retrieval(out: dict, paths, train_split: str = "train", fitted_on: dict | None = None) -> None:
     """retrieval.<feature set> = {metric, gallery_split, n_gallery, label, headline, ks, splits: {split: {n, chance,
-    precision: {k: {mean, ci}}}}}; the results' own warnings (precision@1 within 0.05 of chance) join the summary's."""
+    precision: {k: {mean, ci}}, in_sample}}}; the results' own warnings (precision@1 within 0.05 of chance) join the
+    summary's. A split the feature set was fitted on (*fitted_on*: {feature set: why} for *train_split*: a network
+    trained on its labels, say) gets ``in_sample``: its neighbours there are not those of new images."""
     out["retrieval"] = {}
     for path in paths:
         r = read_json(path)
-        out["retrieval"][r["feature_set"]] = {k: r.get(k) for k in ("metric", "gallery_split", "n_gallery", "label", "headline",
-                                                                    "ks", "splits", "gallery_dataset")}
+        entry = {k: r.get(k) for k in ("metric", "gallery_split", "n_gallery", "label", "headline", "ks", "splits",
+                                       "gallery_dataset")}
+        why = (fitted_on or {}).get(r["feature_set"])
+        for sp, v in entry["splits"].items():
+            v["in_sample"] = why if (why and sp == train_split and not r.get("gallery_dataset")) else None
+        out["retrieval"][r["feature_set"]] = entry
         out["warnings"].extend(r.get("warnings", []))
 
 
@@ -454,6 +460,11 @@ def leaderboard(compare: dict, splits: list[str], paired: dict | None = None, se
     return rows
 
 
+def _some(names, n: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f", … {len(names) - n} more" if len(names) > n else "")
+
+
 def _f(v, fmt="{:.3f}"):
     return "–" if v is None else (fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
 
@@ -519,8 +530,9 @@ def markdown(s: dict) -> str:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
     if im := s.get("interactive_map"):
         lines += [f"**Interactive map: [{Path(im['page']).name}](explore/{Path(im['page']).name})** (open it in a browser, "
-                  f"offline): {im['n_points']} images, {len(im['maps'])} maps ({', '.join(im['maps'])}), colour by "
-                  f"{', '.join(im['colourings'])}; hover a point for its image ({im['n_thumbnails']} with a thumbnail).", ""]
+                  f"offline): {im['n_points']} images on {len(im['maps'])} maps ({_some(im['maps'])}), coloured by any of "
+                  f"{len(im['colourings'])} variables ({_some(im['colourings'])}); hover a point for its image "
+                  f"({im['n_thumbnails']} with a thumbnail), highlight a class or cluster.", ""]
     if s["alignment"]:
         splits = s["alignment_splits"]
         paired = s.get("alignment_paired") or {}
@@ -769,7 +781,8 @@ def markdown_retrieval(s: dict) -> list[str]:
              f"({first['n_gallery']} images; an image is never its own neighbour). Precision@k = share of the k nearest with "
              f"the query's {first['label']}, averaged over a split's images [95% bootstrap interval]; chance = the share of the "
              "gallery with the query's label (a random ranking). Every image's neighbours: retrieval/<feature set>_neighbours.tsv; "
-             "a gallery of examples: retrieval/<feature set>_gallery.png.", "",
+             "a gallery of examples: retrieval/<feature set>_gallery.png. † = the feature set was fitted on that split "
+             "(its images are not new to it, so its neighbours there look better than new images' would).", "",
              "| feature set | split | n | " + " | ".join(f"P@{k}" for k in ks) + " | chance |",
              "|---|---|---|" + "---|" * len(ks) + "---|"]
 
@@ -785,6 +798,7 @@ def markdown_retrieval(s: dict) -> list[str]:
             cells = [f"{_f(v['precision'][str(k)]['mean'])} [{_f(v['precision'][str(k)]['ci'][0])}, "
                      f"{_f(v['precision'][str(k)]['ci'][1])}]" if str(k) in v["precision"] else "–" for k in ks]
             loo = " (leave-one-out)" if v.get("leave_one_out") else ""
+            loo += f" †in-sample: {v['in_sample']}" if v.get("in_sample") else ""
             lines.append(f"| {fs} | {sp}{loo} | {v['n']} | " + " | ".join(cells) + f" | {_f(v['chance'])} |")
     return lines + [""]
 

@@ -26,7 +26,7 @@ def cluster_out(method):
     out = {"assignments": f"{d}/assignments.tsv", "result": f"{d}/result.json"}
     if method.table:
         out["table"] = f"{d}/scan.tsv"
-    for fig in ("sizes", "gallery") + method.figures:
+    for fig in ("sizes", "gallery", "medoids") + method.figures:
         caption = Path(workflow.basedir) / f"workflow/report/cluster_{fig}.rst"
         out[fig] = report(
             f"{d}/{fig}.png",
@@ -78,3 +78,64 @@ for _m in CLUSTERINGS.values():
             **cluster_settings(_m),
         script:
             "../../scripts/cluster.py"
+
+
+# one clustering colouring every 2-D map of its dataset
+rule cluster_on_maps:
+    input:
+        assignments="results/{dataset}/clustering/{fs}/{clm}/assignments.tsv",
+        maps=lambda w: [f"results/{w.dataset}/maps/{m}.npz" for m in map_methods(w.dataset)],
+        lib=lib("cluster_on_maps"),
+    output:
+        figure=report(
+            "results/{dataset}/clustering/{fs}/{clm}/maps.png",
+            caption="../report/cluster_on_maps.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        ),
+    log:
+        "logs/{dataset}/cluster_on_maps/{fs}_{clm}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/cluster_on_maps.py"
+
+
+# K-Means regions and Gaussian-mixture density fitted on the 2-D PCA map, as the notebooks drew them
+rule pca_cluster_maps:
+    input:
+        map="results/{dataset}/maps/pca.npz",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        lib=lib("pca_cluster_maps"),
+    output:
+        kmeans=report(
+            "results/{dataset}/maps/pca_kmeans.png",
+            caption="../report/pca_cluster_maps.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        ),
+        gmm=report(
+            "results/{dataset}/maps/pca_gmm.png",
+            caption="../report/pca_cluster_maps.rst",
+            category="{dataset}",
+            subcategory="4 clustering",
+        ),
+        info="results/{dataset}/maps/pca_clusters.json",
+    log:
+        "logs/{dataset}/pca_cluster_maps.log",
+    benchmark:
+        "benchmarks/{dataset}/pca_cluster_maps.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        kmeans=lambda w: S(w.dataset, "clustering")["kmeans"],
+        gmm=lambda w: S(w.dataset, "clustering")["gmm"],
+        seed=lambda w: S(w.dataset, "clustering")["seed"],
+    script:
+        "../../scripts/pca_cluster_maps.py"

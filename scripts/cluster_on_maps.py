@@ -1,0 +1,33 @@
+"""Rule cluster_on_maps: one clustering's assignments colouring every 2-D map of the dataset."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
+
+from imagespace import clustermaps  # noqa: E402
+from imagespace.util import load_features, logged_errors, setup_logging  # noqa: E402
+
+
+def main(snakemake):
+    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        import pandas as pd
+
+        a = pd.read_csv(snakemake.input.assignments, sep="\t", dtype=str, keep_default_na=False)
+        maps = {}
+        for path in snakemake.input.maps:
+            f = load_features(path)
+            maps[Path(path).stem] = (f.ids, f.X[:, :2])
+        w = snakemake.wildcards
+        shown = clustermaps.plot_on_maps(maps, dict(zip(a["id"], a["cluster"])), snakemake.output.figure,
+                                         title=f"{w.dataset}: {w.clm} clusters of {w.fs} on every map")
+        log.info("coloured points per map: %s", shown)
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821
