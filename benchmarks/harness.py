@@ -390,6 +390,58 @@ def scenario_maps_50k(work: Path, cores: int, timeout: float, n: int = 50_000) -
     return {"n": n, "runs": {"cold": cold}, "rules": rules, "maps": maps, "checks": checks}
 
 
+def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000) -> dict:
+    """The interactive map at 50,000 points (Fashion-MNIST and the harness's copies; three maps: PCA and two
+    random 2-D layouts standing in for embeddings, label/split and two clusterings as colourings, the default
+    3,000 thumbnails), opened in headless Chromium: page size, time to build it, time until the plot is drawn,
+    and the time from a mouse move onto a point until its thumbnail shows. Targets: drawn <= 10 s, hover <= 1 s."""
+    import numpy as np
+    import pandas as pd
+
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
+    import browser  # noqa: E402  (tests/browser.py: Chromium through Playwright, offline)
+    from imagespace import explore
+
+    path = fashion_subset(work, n)
+    with np.load(path) as z:
+        x, y = z["x_test"], z["y_test"]
+    rng = np.random.default_rng(0)
+    ids = [f"img{i:05d}" for i in range(n)]
+    manifest = pd.DataFrame({"index": np.arange(n), "id": ids, "name": [f"{i}.png" for i in ids], "label": y.astype(str),
+                             "subtype": "", "split": np.where(rng.random(n) < 0.8, "train", "validation")})
+    flat = x.reshape(n, -1).astype(np.float32) / 255
+    flat -= flat.mean(axis=0)
+    pcs = np.linalg.svd(flat[:5000], full_matrices=False)[2][:2]
+    maps = {"pca": (ids, flat @ pcs.T), "layout_a": (ids, rng.normal(size=(n, 2))), "layout_b": (ids, rng.normal(size=(n, 2)))}
+    colourings = {f"clusters {k}": ("categorical", dict(zip(ids, rng.integers(0, k, n).astype(str)))) for k in (10, 25)}
+    t0 = time.monotonic()
+    html, info = explore.build_page(manifest, maps, colourings, images=x, thumbnails=3000, title="fashion 50k")
+    build_s = time.monotonic() - t0
+    page = work / "map.html"
+    page.write_text(html)
+    t0 = time.monotonic()
+    with browser.page(page.as_uri()) as (pg, outside, errors):
+        drawn_s = time.monotonic() - t0
+        got = browser.points(pg)
+        with_thumb = [i for i, (_, t) in enumerate(zip(ids, pg.evaluate("() => Bokeh.documents[0].get_model_by_name('points')"
+                                                                            ".data_source.data.thumb.map(t => t.startsWith('data:image/png'))")))
+                      if t][:5]
+        hovers = []
+        for i in with_thumb:
+            t1 = time.monotonic()
+            browser.hover(pg, i)
+            hovers.append(round(time.monotonic() - t1, 3))
+            pg.mouse.move(5, 5)
+        t1 = time.monotonic()
+        browser.choose(pg, "map_select", "layout_a")
+        switch_s = time.monotonic() - t1
+    checks = [check("drawn_s", round(drawn_s, 2), "<= 10", drawn_s <= 10 and got["n"] == n),
+              check("hover_s_max", max(hovers) if hovers else None, "<= 1", bool(hovers) and max(hovers) <= 1)]
+    return {"n": n, "page_mb": round(len(html.encode()) / 1e6, 2), "build_s": round(build_s, 2), "drawn_s": round(drawn_s, 2),
+            "points_in_page": got["n"], "hover_s": hovers, "map_switch_s": round(switch_s, 2), "thumbnails": info["n_thumbnails"],
+            "network_requests": outside, "page_errors": errors, "checks": checks}
+
+
 def _slope(ns, ts) -> float | None:
     """Exponent b of t ~ n^b: log-log least squares (two points: the slope between them)."""
     import numpy as np
@@ -474,6 +526,7 @@ SCENARIOS = {
     "fashion_10k": scenario_fashion,
     "fashion_50k": scenario_fashion_50k,
     "maps_50k": scenario_maps_50k,
+    "explore_50k": scenario_explore_50k,
     "scaling": scenario_scaling,
     "kill": scenario_kill,
 }

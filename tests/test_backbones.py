@@ -186,8 +186,10 @@ def test_backbone_features_flow_into_clustering_compare_probes_and_the_human_map
             "imnet": {"source": {"type": "synthetic", "n_per_class": 4, "size": 16}, "backbones": {"enabled": ["resnet50"]}},
         },
         "embeddings": {"methods": []},
-        "clustering": {"feature_sets": ["bb"], "methods": ["kmeans"], "kmeans": {"k_max": 3}},
+        "clustering": {"feature_sets": ["bb"], "methods": ["kmeans"], "kmeans": {"k_max": 3}, "on_maps": False},
         "compare": {"n_permutations": 19, "n_bootstrap": 10},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
         "alignment": {"map_feature_sets": ["bb"], "folds": 2},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))

@@ -235,6 +235,9 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
         },
         "embeddings": {"methods": []},
         "compare": {"n_permutations": 19, "n_bootstrap": 10},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
+        "clustering": {"on_maps": False},
         "alignment": {"map_feature_sets": ["bb"], "folds": 2},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))

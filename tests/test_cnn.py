@@ -33,7 +33,7 @@ def tiny_config(epochs=3, n_per_class=30, size=16, **cnn_extra):
             }
         },
         "embeddings": {"methods": []},
-        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}, "on_maps": False},
         "compare": {"n_permutations": 99, "n_bootstrap": 50, "paired": {"n_bootstrap": 100}},
         "retrieval": {"enabled": False},
         "explore": {"enabled": False},

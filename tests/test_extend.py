@@ -94,8 +94,10 @@ def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_pa
             }
         },
         "embeddings": {"methods": ["randproj"], "fit_split": "train"},
-        "clustering": {"feature_sets": ["pca", "randproj"], "methods": ["kmeans"], "kmeans": {"k_max": 4}},
+        "clustering": {"feature_sets": ["pca", "randproj"], "methods": ["kmeans"], "kmeans": {"k_max": 4}, "on_maps": False},
         "compare": {"n_permutations": 99, "n_bootstrap": 50},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(work)

@@ -56,9 +56,10 @@ def _config() -> dict:
             }
         },
         "embeddings": {"methods": []},
-        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}, "on_maps": False},
         "compare": {"n_permutations": 99},
         "retrieval": {"feature_sets": ["pca", "cnn"]},
+        "explore": {"enabled": False},
     }
 
 

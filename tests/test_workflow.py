@@ -60,10 +60,18 @@ def test_complete_run_writes_summary_and_figures(project):
         for m in ("kmeans", "gmm", "dbscan", "agglomerative"):
             c = s["clustering"][m]
             assert 0 <= c["accuracy"] <= 1 and -1 <= c["ari"] <= 1 and 0 <= c["nmi"] <= 1 and c["k"] >= 1
+        # every cluster but noise has a medoid: one of its own members
+        r = json.loads((project / f"results/{ds}/clustering/pca/kmeans/result.json").read_text())
+        a = {row.split("\t")[0]: row.split("\t")[-1] for row in
+             (project / f"results/{ds}/clustering/pca/kmeans/assignments.tsv").read_text().splitlines()[1:]}
+        assert sorted(r["medoids"]) == sorted({v for v in a.values()}, key=int)
+        assert all(a[m["id"]] == c and m["n"] == list(a.values()).count(c) for c, m in r["medoids"].items())
         assert (project / f"results/{ds}/summary.md").read_text().startswith("# imagespace summary")
         for fig in ("pca/variance.png", "pca/reconstruction.png", "maps/tsne_labels.png", "maps/pca_thumbnails.png",
                     "clustering/pca/kmeans/silhouette.png", "clustering/pca/agglomerative/dendrogram.png",
-                    "clustering/pca/dbscan/gallery.png", "clustering/pca/gmm/samples.png"):
+                    "clustering/pca/dbscan/gallery.png", "clustering/pca/gmm/samples.png", "clustering/pca/kmeans/silhouettes.png",
+                    "clustering/pca/kmeans/medoids.png", "clustering/pca/hdbscan/maps.png", "maps/pca_kmeans.png",
+                    "maps/pca_gmm.png"):
             assert (project / f"results/{ds}/{fig}").read_bytes()[:4] == b"\x89PNG"
     s = json.loads((project / "results/synth/summary.json").read_text())
     for fs in ("pca", "tsne", "lle", "mds"):

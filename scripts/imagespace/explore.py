@@ -18,6 +18,8 @@ import numpy as np
 
 # colours of a categorical colouring: Bokeh's Category20 (then grey for the rest, "other")
 NOISE = "#bbbbbb"
+# the tooltip image of a point without a thumbnail (above explore.thumbnails): one transparent pixel
+NO_THUMB = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 
 def thumbnail_uri(img: np.ndarray, size: int) -> str:
@@ -116,7 +118,7 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
         cols["split"] = ("categorical", dict(zip(ids, m["split"].astype(str))))
     cols.update(colourings)
     # thumbnails: every image up to the limit, else a stratified, seeded sample of that many
-    thumb = [""] * n
+    thumb = [NO_THUMB] * n
     with_thumb = np.arange(n) if n <= thumbnails else (stratified_sample(n, thumbnails, seed, m["label"].to_numpy())
                                                        if thumbnails > 0 else np.array([], dtype=int))
     if images is not None:

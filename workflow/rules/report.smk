@@ -20,10 +20,15 @@ def summary_inputs(wildcards):
             for fs, m in cluster_targets(d)
         ],
         # every clustering on every map, and clusterings of the 2-D PCA map itself
-        "cluster_figures": [
-            f"results/{d}/clustering/{fs}/{m}/maps.png" for fs, m in cluster_targets(d)
-        ]
-        + [f"results/{d}/maps/pca_{m}.png" for m in ("kmeans", "gmm")],
+        "cluster_figures": (
+            [
+                f"results/{d}/clustering/{fs}/{m}/maps.png"
+                for fs, m in cluster_targets(d)
+            ]
+            + [f"results/{d}/maps/pca_{m}.png" for m in ("kmeans", "gmm")]
+            if S(d, "clustering")["on_maps"]
+            else []
+        ),
         "compare": [
             f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
         ],
