@@ -121,3 +121,10 @@ def test_gallery_figure_is_drawn(tmp_path):
 
     w, h = Image.open(out).size
     assert w > h > 100  # 3 rows of 1 query + 4 neighbours
+
+
+def test_an_empty_label_column_is_an_error_naming_the_key():
+    m = _manifest([0, 1] * 10, ["train"] * 20)
+    X = np.random.default_rng(7).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="retrieval.label: 'subtype' is empty for every image"):
+        retrieval.retrieve(X, m["id"], m, label="subtype")

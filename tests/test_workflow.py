@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 
 import numpy as np
@@ -157,10 +159,17 @@ def test_interactive_map_in_a_real_browser(project, tmp_path):
         assert browser.points(pg)["selected"] == 20
         browser.choose(pg, "map_select", "tsne")
         assert browser.points(pg)["selected"] == 20
-        browser.choose(pg, "colour_select", "clusters pca/kmeans")
-        assert browser.points(pg)["highlight"][0] == "(none)" and browser.points(pg)["selected"] == 0
+        # the screenshot: t-SNE map, one class highlighted, the tooltip of one of its images
+        labels = pg.evaluate("() => Bokeh.documents[0].get_model_by_name('points').data_source.data.label")
+        tip = browser.hover(pg, labels.index(classes[0]))
+        assert tip["tips"] and tip["point"]["name"] in tip["tips"][0]["text"]
         shot = tmp_path / "map.png"
         pg.screenshot(path=str(shot))
+        if os.environ.get("IMAGESPACE_SCREENSHOT"):  # keep it, to look at
+            shutil.copy(shot, os.environ["IMAGESPACE_SCREENSHOT"])
+        pg.mouse.move(5, 5)
+        browser.choose(pg, "colour_select", "clusters pca/kmeans")
+        assert browser.points(pg)["highlight"][0] == "(none)" and browser.points(pg)["selected"] == 0
         assert not outside, f"the page asked the network for {outside[:3]}"
         assert not errors, errors
     from PIL import Image

@@ -29,7 +29,7 @@ def _prepare(X: np.ndarray, metric: str) -> np.ndarray:
 
 
 def nearest(X_query: np.ndarray, X_gallery: np.ndarray, k: int, metric: str = "cosine", exclude=None,
-            chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+            chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(indices, distances), each len(X_query) x k: the k nearest gallery rows of each query row, nearest first.
 
     *exclude*: for each query row, a gallery index it may not return (the query itself when it lies in the
@@ -129,6 +129,9 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
         raise ValueError(f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {ids[bad][0]})")
     splits = m["split"].to_numpy().astype(str)
     y = m[label].to_numpy().astype(str)
+    if (y == "").all():
+        raise ValueError(f"retrieval.label: {label!r} is empty for every image of this dataset: nothing to match "
+                         "(use label: label, or a source that gives subtypes)")
     names = m["name"].to_numpy().astype(str) if "name" in m.columns else ids
     if X_gallery is None:
         g_rows = np.flatnonzero(splits == gallery_split)
