@@ -128,3 +128,13 @@ def test_an_empty_label_column_is_an_error_naming_the_key():
     X = np.random.default_rng(7).normal(size=(20, 3))
     with pytest.raises(ValueError, match="retrieval.label: 'subtype' is empty for every image"):
         retrieval.retrieve(X, m["id"], m, label="subtype")
+
+
+def test_the_warning_needs_every_k_near_chance():
+    def result(p1, p5):
+        return {"headline": "validation", "ks": [1, 5], "splits": {"validation": {"chance": 0.333, "precision": {
+            "1": {"mean": p1}, "5": {"mean": p5}}}}}
+
+    assert retrieval.degenerate_warnings(result(0.35, 0.37), "a")  # both within 0.05: warned, naming the best k
+    assert "0.370 at k=5" in retrieval.degenerate_warnings(result(0.35, 0.37), "a")[0]
+    assert not retrieval.degenerate_warnings(result(0.35, 0.46), "b")  # one k well above chance: not degenerate

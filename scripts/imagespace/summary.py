@@ -31,7 +31,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     *settings*: settings fixed in the config that a user may have tuned ({name: value}), listed under
     ``choices`` as "fixed in the config". *finetune*: the fine-tuned networks' training.json (epochs, how
     they were chosen, the out-of-fold disparity of the training rows). *retrieval*: the retrieval results
-    (precision@k per split; a precision@1 within 0.05 of chance is a warning). *explore*: the interactive
+    (precision@k per split; every precision@k within 0.05 of chance is a warning). *explore*: the interactive
     map's description (explore/map.json, next to map.html)."""
     ing = read_json(ingest)
     pc = read_json(pca)
@@ -287,7 +287,7 @@ def add_probes(out: dict, paths) -> None:
 
 def add_retrieval(out: dict, paths, train_split: str = "train", fitted_on: dict | None = None) -> None:
     """retrieval.<feature set> = {metric, gallery_split, n_gallery, label, headline, ks, splits: {split: {n, chance,
-    precision: {k: {mean, ci}}, in_sample}}}; the results' own warnings (precision@1 within 0.05 of chance) join the
+    precision: {k: {mean, ci}}, in_sample}}}; the results' own warnings (every precision@k within 0.05 of chance) join the
     summary's. A split the feature set was fitted on (*fitted_on*: {feature set: why} for *train_split*: a network
     trained on its labels, say) gets ``in_sample``: its neighbours there are not those of new images."""
     out["retrieval"] = {}
