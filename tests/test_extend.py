@@ -80,7 +80,7 @@ def _add_method(work: Path, lib: str, function: str, entry: str, anchor: str, sc
 def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_path):
     work = copy_project(tmp_path / "project")
     _add_method(work, "scripts/imagespace/embed.py", TOY_FUNCTION, TOY_ENTRY, '        Method("isomap",',
-                [("enum: [tsne, lle, mds, isomap]", "enum: [tsne, lle, mds, isomap, randproj]", 1),
+                [("enum: [tsne, lle, mds, isomap, umap, opentsne]", "enum: [tsne, lle, mds, isomap, umap, opentsne, randproj]", 1),
                  ("\n  clustering:\n", "\n" + TOY_SCHEMA + "  clustering:\n", 1)],
                 "test_randproj.py", TOY_TEST)
 

@@ -12,6 +12,7 @@ The page needs nothing but itself: no CDN, no server, no image files beside it.
 from __future__ import annotations
 
 import base64
+import html
 import io
 
 import numpy as np
@@ -182,12 +183,12 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
                      + (" (a stratified sample)" if 0 < len(with_thumb) < n else "")
                      + ". Hover a point for its image; drag to pan, scroll to zoom, box-select or highlight to pick.</p>"),
                width=260, name="info")
-    legends_js = legends
     draw_legend = """
+        function esc(t) { return String(t).replace(/[&<>"']/g, ch => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch])); }
         function legend_html(key) {
           const items = legends[key] || [];
           if (!items.length) return '<p><i>continuous: dark = low, yellow = high (2%-98% range)</i></p>';
-          return items.map(([v, c]) => `<div><span style="display:inline-block;width:12px;height:12px;background:${c};margin-right:6px"></span>${v}</div>`).join('');
+          return items.map(([v, c]) => `<div><span style="display:inline-block;width:12px;height:12px;background:${c};margin-right:6px"></span>${esc(v)}</div>`).join('');
         }
     """
     on_map = CustomJS(args=dict(source=source, plot=p), code="""
@@ -200,7 +201,7 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
         source.selected.change.emit();
     """)
     map_select.js_on_change("value", on_map)
-    on_colour = CustomJS(args=dict(source=source, hi=hi_select, legend=legend_div, legends=legends_js),
+    on_colour = CustomJS(args=dict(source=source, hi=hi_select, legend=legend_div, legends=legends),
                          code=draw_legend + """
         const d = source.data, key = cb_obj.value;
         d.colour = d['c__' + key].slice(); d.value = d['v__' + key].map(v => v === '' ? '' : key + ': ' + v);
@@ -222,13 +223,13 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     hi_select.js_on_change("value", on_highlight)
     # the legend of the first colouring, drawn in Python
     legend_div.text = "".join(f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
-                              f'margin-right:6px"></span>{v}</div>' for v, c in legends[first_col]) or \
+                              f'margin-right:6px"></span>{html.escape(v)}</div>' for v, c in legends[first_col]) or \
         "<p><i>continuous: dark = low, yellow = high (2%-98% range)</i></p>"
     data["value"] = [("" if v == "" else f"{first_col}: {v}") for v in data[f"v__{first_col}"]]
     source.data["value"] = data["value"]
     layout = row(p, column(map_select, col_select, hi_select, info, legend_div))
-    html = file_html(layout, resources=INLINE, title=f"imagespace: {title}")
-    return html, described
+    page = file_html(layout, resources=INLINE, title=f"imagespace: {title}")
+    return page, described
 
 
 def from_files(manifest_path, images_path, maps: list, features: list, clusters: list, human: list, settings: dict,
