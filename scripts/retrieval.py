@@ -21,9 +21,9 @@ def main(snakemake):
             gallery = (load_features(inp.gallery_features), load_manifest(inp.gallery_manifest))
         result, table, figure = retrieval.run(
             features, manifest, p, gallery=gallery, images=load_images(inp.images),
-            gallery_images=load_images(inp.gallery_images) if gallery else None)
+            gallery_images=load_images(inp.gallery_images) if gallery else None, strict_queries=False)
         result["feature_set"] = fs_name
-        result["warnings"] = retrieval.degenerate_warnings(result, fs_name)
+        result["warnings"] = retrieval.degenerate_warnings(result, fs_name) + [f"retrieval {fs_name}: {n}" for n in result["notes"]]
         write_table(snakemake.output.neighbours, table)
         figure(snakemake.output.gallery, title=f"{snakemake.wildcards.dataset} / {fs_name}: nearest {result['metric']} "
                                               f"neighbours in {result['gallery_split']!r}")

@@ -331,5 +331,10 @@ def test_retrieval_and_explore_sets_and_the_opentsne_dimension_limit():
         registry(retrieval__feature_sets=["stat"])
     # the human space has 3 dimensions: openTSNE can give that k-D set; with 4 it cannot, said at start-up
     registry(embeddings__methods=["opentsne"], compare__feature_sets=["opentsne"])
-    with pytest.raises(RegistryError, match=r"embedding 'opentsne' is used as a 4-D feature set .* at most 3 dimensions"):
+    with pytest.raises(RegistryError, match=r"embedding 'opentsne' is named as a 4-D feature set .* at most 3 dimensions"):
         registry(embeddings__methods=["opentsne"], embeddings__n_components=4, compare__feature_sets=["opentsne"])
+    # `all` leaves it out: its 2-D map only
+    r = registry(embeddings__methods=["tsne", "opentsne"], embeddings__n_components=4, compare__feature_sets=["all"],
+                 clustering__feature_sets=["all"])
+    assert "opentsne" not in {fs for fs, _ in r.compare_pairs("shapes")} | {fs for fs, _ in r.cluster_targets("shapes")}
+    assert "tsne" in {fs for fs, _ in r.compare_pairs("shapes")} and "opentsne" in r.map_methods("shapes")

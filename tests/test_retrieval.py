@@ -138,3 +138,17 @@ def test_the_warning_needs_every_k_near_chance():
     assert retrieval.degenerate_warnings(result(0.35, 0.37), "a")  # both within 0.05: warned, naming the best k
     assert "0.370 at k=5" in retrieval.degenerate_warnings(result(0.35, 0.37), "a")[0]
     assert not retrieval.degenerate_warnings(result(0.35, 0.46), "b")  # one k well above chance: not degenerate
+
+
+def test_a_k_beyond_the_gallery_is_scored_at_the_gallery_depth_and_zero_rows_are_far_from_everything():
+    m = _manifest([0, 1, 0, 1, 0, 1], ["train"] * 3 + ["validation"] * 3)
+    X = np.random.default_rng(8).normal(size=(6, 3))
+    X[4] = 0.0  # a dead-layer row
+    res, table = retrieval.retrieve(X, m["id"], m, ks=(1, 10), n_bootstrap=10)
+    # 3 training images: a held-out image has 3 neighbours, a training image 2 (itself excluded)
+    assert res["ks"] == [1, 2] and table.groupby("id").size().max() == 2
+    assert res["zero_rows"] == 1
+    assert (table.loc[table["id"] == "4", "distance"].astype(float) == 1.0).all()
+    # queries not in this dataset: a note (the block is shared by every dataset), not an error
+    res, _, _ = retrieval.run(FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1], queries=["elsewhere.png"]), strict_queries=False)
+    assert "elsewhere.png" in res["notes"][0] and "all zero" in res["notes"][1]

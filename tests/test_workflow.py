@@ -129,7 +129,7 @@ def test_find_similar_images_and_precision_at_k(project):
     # synthetic shapes: PCA retrieves far above chance (3 classes of 15 training images: chance 1/3)
     assert r["splits"]["validation"]["precision"]["1"]["mean"] > r["splits"]["validation"]["chance"] + 0.2
     md = (d / "summary.md").read_text()
-    assert "## Find similar images: retrieval precision@k" in md and "| pca | validation | 15 |" in md
+    assert "## Find similar images: retrieval precision@k" in md and "| pca | validation | 15 | 45 |" in md
     assert (d / "retrieval/pca_gallery.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1086,7 +1086,7 @@ def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | N
     rows = np.arange(len(X))
     if sample_size is not None and len(X) > sample_size:
         rows = np.sort(np.random.default_rng(seed).choice(len(X), sample_size, replace=False))
-    ks = [k for k in ks if 2 <= k < len(X)]
+    ks = [k for k in ks if 2 <= k < len(rows)]
     cols = min(len(ks), 4) or 1
     nrows = max(1, -(-len(ks) // cols))
     fig = Figure(figsize=(4.2 * cols, 3.6 * nrows))
@@ -1094,6 +1094,11 @@ def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | N
     means = {}
     for ax, k in zip(axes, ks):
         pred = fit_kmeans(X, k, seed, n_init=n_init).labels_[rows]
+        if len(set(pred.tolist())) < 2:  # identical points: K-Means found one cluster, the silhouette is undefined
+            means[k] = None
+            ax.text(0.5, 0.5, f"k={k}: one distinct cluster\n(silhouette undefined)", ha="center", va="center")
+            ax.axis("off")
+            continue
         coef = silhouette_samples(X[rows], pred)
         means[k] = float(coef.mean())
         pad, pos, ticks = max(1, len(rows) // 30), 0, []

@@ -98,8 +98,8 @@ def _isomap(k, p, seed, n_jobs):
 
 
 def _umap(k, p, seed, n_jobs):
-    # numba compiles UMAP's and pynndescent's kernels on first use; cache=True keeps them on disk
-    # (NUMBA_CACHE_DIR, set by the embed rules), so a machine pays that once, not in every job
+    # numba compiles UMAP's and pynndescent's kernels on first use; those marked cache=True are kept on disk
+    # (beside the installed package, or in NUMBA_CACHE_DIR), so an environment pays that once, not in every job
     import umap
 
     return umap.UMAP(n_components=k, random_state=seed, n_jobs=1, **p)

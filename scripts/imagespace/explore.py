@@ -168,7 +168,7 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
                          name="points")
     hover = HoverTool(renderers=[renderer], tooltips="""
         <div class="is-tip" style="max-width:220px">
-          <img class="is-thumb" src="@thumb" style="max-width:96px;max-height:96px;image-rendering:pixelated" alt="">
+          <img class="is-thumb" src="@thumb" style="width:96px;height:auto;image-rendering:pixelated" alt="">
           <div><b>@name</b></div>
           <div>label: @label · split: @split</div>
           <div class="is-value">@value</div>

@@ -83,6 +83,16 @@ class Registry:
             self.explore_sets(d)
             self._check_kd_embeddings(d)
 
+    def _capped(self, dataset: str) -> set[str]:
+        """Embedding methods of the dataset that embed into fewer dimensions than its k-D sets need."""
+        from imagespace.embed import METHODS as methods
+
+        capped = [m for m in self.embedding_methods(dataset) if methods[m].max_components is not None]
+        if not capped:
+            return set()
+        k = self.n_components(dataset)
+        return {m for m in capped if k > methods[m].max_components}
+
     def _check_kd_embeddings(self, dataset: str) -> None:
         """A method limited to a few dimensions (openTSNE: 3) cannot give a k-D feature set that a stage asks for."""
         from imagespace.embed import METHODS as methods
@@ -92,9 +102,9 @@ class Registry:
             cap = methods[m].max_components
             if cap is not None and (k := k or self.n_components(dataset)) > cap:
                 raise RegistryError(
-                    f"datasets.{dataset}: embedding {m!r} is used as a {k}-D feature set (by compare, clustering, probes or "
-                    f"retrieval: feature_sets), but {m} embeds into at most {cap} dimensions: drop it from those lists "
-                    f"(its 2-D map is drawn anyway), or set embeddings.n_components to {cap} or less")
+                    f"datasets.{dataset}: embedding {m!r} is named as a {k}-D feature set (in compare, clustering, probes "
+                    f"or retrieval: feature_sets), but {m} embeds into at most {cap} dimensions: drop it from those lists "
+                    f"(its 2-D map is drawn anyway; `all` leaves it out), or set embeddings.n_components to {cap} or less")
 
     # ------------------------------------------------------------ settings
     def stage(self, dataset: str, name: str) -> dict:
@@ -504,8 +514,8 @@ class Registry:
                     f"(this dataset's: {sorted(available)}; keywords: {', '.join(KEYWORDS)})"
                 )
         out = {fs for fs in names if fs in available}
-        if "all" in names:
-            out |= set(available)
+        if "all" in names:  # but not a method that cannot give this dataset's k-D set (openTSNE: 3-D): only its map
+            out |= {fs for fs in available if fs not in self._capped(dataset)}
         for kw, kind in KEYWORD_KINDS.items():
             if kw in names:
                 out |= {fs for fs, s in available.items() if s.kind == kind}

@@ -18,14 +18,18 @@ METRICS = ("cosine", "euclidean")
 
 
 def _prepare(X: np.ndarray, metric: str) -> np.ndarray:
+    """Rows as the metric compares them: unit vectors for cosine (an all-zero row stays zero: its cosine
+    similarity to everything is 0, so its distance to everything is 1, the distance of orthogonal vectors)."""
     X = np.asarray(X, dtype=np.float64)
     if metric == "cosine":
         norm = np.linalg.norm(X, axis=1, keepdims=True)
-        if (norm == 0).any():
-            raise ValueError(f"{int((norm == 0).sum())} rows are all zero: their cosine distance is undefined "
-                             "(use metric: euclidean)")
-        X = X / norm
+        X = X / np.where(norm == 0, 1.0, norm)
     return X
+
+
+def zero_rows(X) -> int:
+    """How many rows are all zero (a dead layer gives them): cosine distance treats them as unrelated to all."""
+    return int((np.abs(np.asarray(X)).sum(axis=1) == 0).sum())
 
 
 def nearest(X_query: np.ndarray, X_gallery: np.ndarray, k: int, metric: str = "cosine", exclude=None,
@@ -147,15 +151,24 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
         if len(keep) == 0:
             keep, gallery_split = np.arange(len(g_ids)), "all"
         G, g_ids = np.asarray(X_gallery, dtype=np.float64)[keep], g_ids[keep]
+        bad = ~np.isfinite(G).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} gallery rows hold NaN or infinite values (first id: {g_ids[bad][0]})")
         gm = gm.iloc[keep]
         g_y = gm[label].to_numpy().astype(str)
         g_names = gm["name"].to_numpy().astype(str) if "name" in gm.columns else g_ids
         exclude = None
+    # a k beyond the gallery (less the query itself) is scored at the largest depth there is
+    depth = len(G) - (0 if exclude is None else 1)
+    if depth < 1:
+        raise ValueError(f"retrieval.gallery_split {gallery_split!r} has {len(G)} image(s): no neighbour to rank")
+    ks = sorted({min(k, depth) for k in ks})
     idx, dist = nearest(X, G, max(ks), metric, exclude)
     in_gallery = None if exclude is None else exclude >= 0
     same_count, n_other = chance(y, g_y, in_gallery)
     result = {"metric": metric, "ks": [k for k in ks if k <= idx.shape[1]], "gallery_split": gallery_split,
-              "n_gallery": int(len(G)), "label": label, "splits": {}}
+              "n_gallery": int(len(G)), "label": label, "splits": {},
+              "zero_rows": zero_rows(X) + (zero_rows(G) if exclude is None else 0) if metric == "cosine" else 0}
     known = np.isin(y, np.unique(g_y))
     for sp in dict.fromkeys(splits.tolist()):
         rows = np.flatnonzero((splits == sp) & known)
@@ -250,16 +263,20 @@ def _own(features, manifest):
     return features.X[keep], features.ids[keep]
 
 
-def query_rows(ids, splits, names, headline, queries, n: int, seed: int) -> np.ndarray:
-    """Rows drawn in the gallery figure: the images named in *queries* (file names; unknown ones are errors),
-    then random rows (seeded) of the *headline* split, *n* in all."""
+def query_rows(ids, splits, names, headline, queries, n: int, seed: int, missing: list | None = None) -> np.ndarray:
+    """Rows drawn in the gallery figure: the images named in *queries* (file names; a name this dataset does not
+    have is appended to *missing*, or is an error without that list), then random rows (seeded) of the
+    *headline* split, *n* in all."""
     names = np.asarray(names).astype(str)
     chosen = []
     for q in queries:
         hit = np.flatnonzero(names == q)
         if len(hit) == 0:
-            raise ValueError(f"retrieval.queries: {q!r} is not the name of an image of this dataset "
-                             f"(e.g. {names[:3].tolist()})")
+            if missing is None:
+                raise ValueError(f"retrieval.queries: {q!r} is not the name of an image of this dataset "
+                                 f"(e.g. {names[:3].tolist()})")
+            missing.append(q)
+            continue
         chosen.append(int(hit[0]))
     pool = np.flatnonzero(np.asarray(splits).astype(str) == headline) if headline is not None else np.arange(len(ids))
     pool = np.setdiff1d(pool, chosen)
@@ -269,12 +286,13 @@ def query_rows(ids, splits, names, headline, queries, n: int, seed: int) -> np.n
     return np.array(chosen, dtype=np.int64)
 
 
-def run(features, manifest, settings: dict, gallery=None, images=None, gallery_images=None):
+def run(features, manifest, settings: dict, gallery=None, images=None, gallery_images=None, strict_queries: bool = True):
     """The retrieval rule's work on loaded inputs: (result, neighbours table, draw(path, title)).
 
     *features*: a :class:`imagespace.util.FeatureSet`; *gallery*: (FeatureSet, manifest) of the dataset
     searched when it is another one (a query folder). *images*, *gallery_images*: the ingested arrays, rows
-    in manifest order, for the figure."""
+    in manifest order, for the figure. *strict_queries*: a name in ``queries`` that this dataset lacks is an
+    error (else a note in ``result["notes"]``: the workflow's block is shared by every dataset)."""
     p = settings
     X, ids = _own(features, manifest)
     kw = dict(ks=p["k"], metric=p["metric"], gallery_split=p["gallery_split"], label=p["label"],
@@ -290,7 +308,14 @@ def run(features, manifest, settings: dict, gallery=None, images=None, gallery_i
     k = max(result["ks"])
     m = manifest.set_index("id").loc[ids.tolist()]
     names = m["name"].to_numpy().astype(str) if "name" in m.columns else ids
-    rows = query_rows(ids, m["split"].to_numpy(), names, result["headline"], p["queries"], p["n_queries"], p["seed"])
+    missing: list[str] = []
+    rows = query_rows(ids, m["split"].to_numpy(), names, result["headline"], p["queries"], p["n_queries"], p["seed"],
+                      missing if strict_queries is False else None)
+    result["notes"] = ([f"retrieval.queries: {missing} are not names of images of this dataset; not drawn"]
+                       if missing else [])
+    if result["zero_rows"]:
+        result["notes"].append(f"{result['zero_rows']} feature rows are all zero: with cosine distance they are "
+                               "equally far (1) from every image; their neighbours are arbitrary (lowest index)")
 
     def draw(path, title: str = "") -> None:
         row_of = {i: r for r, i in enumerate(manifest["id"].astype(str).tolist())}

@@ -774,17 +774,17 @@ def markdown_retrieval(s: dict) -> list[str]:
     if not s.get("retrieval"):
         return []
     first = next(iter(s["retrieval"].values()))
-    ks = first["ks"]
+    ks = sorted({k for r in s["retrieval"].values() for k in r["ks"]})
     where = ("its source's" if first.get("gallery_dataset") else "the") + f" {first['gallery_split']!r} split"
     lines = ["## Find similar images: retrieval precision@k", "",
              f"For every image, its nearest neighbours ({first['metric']} distance) among the images of {where} "
-             f"({first['n_gallery']} images; an image is never its own neighbour). Precision@k = share of the k nearest with "
+             f"(an image is never its own neighbour; n gallery = how many it is ranked against). Precision@k = share of the k nearest with "
              f"the query's {first['label']}, averaged over a split's images [95% bootstrap interval]; chance = the share of the "
              "gallery with the query's label (a random ranking). Every image's neighbours: retrieval/<feature set>_neighbours.tsv; "
              "a gallery of examples: retrieval/<feature set>_gallery.png. † = the feature set was fitted on that split "
              "(its images are not new to it, so its neighbours there look better than new images' would).", "",
-             "| feature set | split | n | " + " | ".join(f"P@{k}" for k in ks) + " | chance |",
-             "|---|---|---|" + "---|" * len(ks) + "---|"]
+             "| feature set | split | n | n gallery | " + " | ".join(f"P@{k}" for k in ks) + " | chance |",
+             "|---|---|---|---|" + "---|" * len(ks) + "---|"]
 
     def key(item):
         r = item[1]
@@ -799,7 +799,7 @@ def markdown_retrieval(s: dict) -> list[str]:
                      f"{_f(v['precision'][str(k)]['ci'][1])}]" if str(k) in v["precision"] else "–" for k in ks]
             loo = " (leave-one-out)" if v.get("leave_one_out") else ""
             loo += f" †in-sample: {v['in_sample']}" if v.get("in_sample") else ""
-            lines.append(f"| {fs} | {sp}{loo} | {v['n']} | " + " | ".join(cells) + f" | {_f(v['chance'])} |")
+            lines.append(f"| {fs} | {sp}{loo} | {v['n']} | {r['n_gallery']} | " + " | ".join(cells) + f" | {_f(v['chance'])} |")
     return lines + [""]
 
 

@@ -3,6 +3,7 @@
 rule cluster_on_maps:
     input:
         assignments="results/{dataset}/clustering/{fs}/{clm}/assignments.tsv",
+        manifest="results/{dataset}/ingest/manifest.tsv",
         maps=lambda w: [
             f"results/{w.dataset}/maps/{m}.npz" for m in map_methods(w.dataset)
         ],
