@@ -1102,10 +1102,10 @@ def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | N
         coef = silhouette_samples(X[rows], pred)
         means[k] = float(coef.mean())
         pad, pos, ticks = max(1, len(rows) // 30), 0, []
+        colours = plots.class_colors(k)  # as plot_silhouette_diagram colours its clusters
         for c in range(k):
             v = np.sort(coef[pred == c])
-            colour = plots_colour(c, k)
-            ax.fill_betweenx(np.arange(pos, pos + len(v)), 0, v, facecolor=colour, edgecolor=colour, alpha=0.7)
+            ax.fill_betweenx(np.arange(pos, pos + len(v)), 0, v, facecolor=colours[c], edgecolor=colours[c], alpha=0.7)
             ticks.append(pos + len(v) / 2)
             pos += len(v) + pad
         ax.axvline(means[k], color="red", linestyle="--")
@@ -1118,12 +1118,6 @@ def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | N
     fig.tight_layout()
     save_figure(fig, path)
     return means
-
-
-def plots_colour(i: int, k: int):
-    from matplotlib import colormaps
-
-    return colormaps["Spectral"](i / max(1, k))
 
 
 def finish(method: str, labels_pred, rows: pd.DataFrame, out, extra: dict, images, X=None, seed: int = 0) -> dict:

@@ -566,42 +566,33 @@ class Registry:
 
     def probe_sets(self, dataset: str) -> list[str]:
         """Sets probed: those named in probes.feature_sets; ``all`` adds every set computed anyway."""
-        p = self.stage(dataset, "probes")
-        if not p["enabled"]:
+        if not self.stage(dataset, "probes")["enabled"]:
             return []
-        sets = self.sets(dataset)
-        named = [fs for fs in p["feature_sets"] if fs not in KEYWORDS]
-        for fs in named:
-            if fs not in sets:
-                raise RegistryError(
-                    f"datasets.{dataset}: probes.feature_sets: {fs!r} is not a feature set of this dataset "
-                    f"(available: {list(sets)}){_hint(fs, list(sets))}"
-                )
-        wanted = self._expand(dataset, "probes.feature_sets", p["feature_sets"], sets)
-        if "all" in p["feature_sets"]:
-            # k-D embeddings nothing else consumes are not computed just to be probed
-            idle = set(self.embedding_methods(dataset)) - set(self._consumed_embeddings(dataset))
-            return [fs for fs in sets if fs not in idle or fs in named]
-        return [fs for fs in sets if fs in wanted]
+        return self._listed(dataset, "probes", self.sets(dataset), "a feature set of this dataset")
 
     def retrieval_sets(self, dataset: str) -> list[str]:
         """Sets searched for nearest neighbours (retrieval.feature_sets). A dataset with predict_human_space_from
         (a query folder) searches the sets it computes with its source's models, against the source's gallery."""
-        r = self.stage(dataset, "retrieval")
-        if not r["enabled"]:
+        if not self.stage(dataset, "retrieval")["enabled"]:
             return []
         sets = self.sets(dataset)
         if self.prediction_source(dataset) is not None:
             sets = {fs: s for fs, s in sets.items() if s.transferred}
-        named = [fs for fs in r["feature_sets"] if fs not in KEYWORDS]
+        return self._listed(dataset, "retrieval", sets, "a feature set this dataset can search")
+
+    def _listed(self, dataset: str, stage: str, sets: dict[str, FeatureSet], what: str) -> list[str]:
+        """The sets of *sets* that <stage>.feature_sets names: a name not among them is an error; ``all`` adds
+        every set computed anyway (k-D embeddings nothing else consumes are not computed just for this stage)."""
+        listed = self.stage(dataset, stage)["feature_sets"]
+        named = [fs for fs in listed if fs not in KEYWORDS]
         for fs in named:
             if fs not in sets:
                 raise RegistryError(
-                    f"datasets.{dataset}: retrieval.feature_sets: {fs!r} is not a feature set this dataset can search "
+                    f"datasets.{dataset}: {stage}.feature_sets: {fs!r} is not {what} "
                     f"(available: {list(sets)}){_hint(fs, list(sets))}"
                 )
-        wanted = self._expand(dataset, "retrieval.feature_sets", r["feature_sets"], sets)
-        if "all" in r["feature_sets"]:
+        wanted = self._expand(dataset, f"{stage}.feature_sets", listed, sets)
+        if "all" in listed:
             idle = set(self.embedding_methods(dataset)) - set(self._consumed_embeddings(dataset))
             return [fs for fs in sets if fs not in idle or fs in named]
         return [fs for fs in sets if fs in wanted]

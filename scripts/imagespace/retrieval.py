@@ -215,6 +215,7 @@ def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_
     query's and red when not, titled with its distance."""
     from matplotlib.figure import Figure
 
+    from imagespace.evaluation import _short
     from imagespace.plots import _display
     from imagespace.util import save_figure
 
@@ -227,10 +228,10 @@ def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_
     fig = Figure(figsize=(1.5 * (k + 1), 1.7 * q + 0.6))
     axes = np.atleast_2d(fig.subplots(q, k + 1, squeeze=False))
     for r, (qi, row) in enumerate(zip(queries, idx)):
-        cells = [(images["query"][qi], f"query\n{_short(names[qi] if names is not None else y_query[qi])}", "black")]
+        cells = [(images["query"][qi], f"query\n{_short(names[qi] if names is not None else y_query[qi], 16)}", "black")]
         for j, g in enumerate(row):
             ok = y_gallery[g] == y_query[qi]
-            cells.append((images["gallery"][gallery_images_rows[g]], f"{_short(y_gallery[g])}\nd={dist[r, j]:.3f}",
+            cells.append((images["gallery"][gallery_images_rows[g]], f"{_short(y_gallery[g], 16)}\nd={dist[r, j]:.3f}",
                           "tab:green" if ok else "tab:red"))
         for c, (img, text, colour) in enumerate(cells):
             ax = axes[r, c]
@@ -242,16 +243,12 @@ def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_
                 s.set_edgecolor(colour)
                 s.set_linewidth(3 if c else 1)
             ax.set_title(text, fontsize=7)
-        axes[r, 0].set_ylabel(_short(y_query[qi]), fontsize=8)
+        axes[r, 0].set_ylabel(_short(y_query[qi], 16), fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
 
-
-def _short(text, width: int = 16) -> str:
-    text = str(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _own(features, manifest):
