@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import clustermaps  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, setup_logging  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, own_rows, setup_logging  # noqa: E402
 
 
 def main(snakemake):
@@ -16,11 +16,10 @@ def main(snakemake):
 
         a = pd.read_csv(snakemake.input.assignments, sep="\t", dtype=str, keep_default_na=False)
         manifest = load_manifest(snakemake.input.manifest)
-        own = set(manifest.loc[own_images(manifest), "id"].astype(str))  # not balance's augmented copies
         maps = {}
         for path in snakemake.input.maps:
             f = load_features(path)
-            keep = [i in own for i in f.ids.tolist()]
+            keep = own_rows(f.ids, manifest)  # not balance's augmented copies
             maps[Path(path).stem] = (f.ids[keep], f.X[keep, :2])
         w = snakemake.wildcards
         shown = clustermaps.plot_on_maps(maps, dict(zip(a["id"], a["cluster"])), snakemake.output.figure,

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
+from imagespace.util import load_features, load_manifest, logged_errors, own_images, own_rows, save_features, setup_logging, write_json  # noqa: E402
 
 
 def main(snakemake):
@@ -19,8 +19,7 @@ def main(snakemake):
         manifest = load_manifest(snakemake.input.manifest).set_index("id")
         split = manifest.loc[src.ids, "split"].to_numpy()
         own = own_images(manifest.reset_index())  # augmented copies (balance) are not fitted
-        own_ids = set(manifest.index[own])
-        fit = np.array([i in own_ids for i in src.ids]) & (True if p.fit_split == "all" else split == p.fit_split)
+        fit = own_rows(src.ids, manifest.reset_index()) & (True if p.fit_split == "all" else split == p.fit_split)
         wanted = int(own.sum()) if p.fit_split == "all" else int((own & (manifest["split"] == p.fit_split).to_numpy()).sum())
         if fit.sum() < wanted:
             raise ValueError(

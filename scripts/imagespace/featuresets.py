@@ -97,10 +97,10 @@ class Registry:
         """A method limited to a few dimensions (openTSNE: 3) cannot give a k-D feature set that a stage asks for."""
         from imagespace.embed import METHODS as methods
 
-        k = None
+        capped = self._capped(dataset)
         for m in self.kd_embeddings(dataset):
-            cap = methods[m].max_components
-            if cap is not None and (k := k or self.n_components(dataset)) > cap:
+            if m in capped:
+                k, cap = self.n_components(dataset), methods[m].max_components
                 raise RegistryError(
                     f"datasets.{dataset}: embedding {m!r} is named as a {k}-D feature set (in compare, clustering, probes "
                     f"or retrieval: feature_sets), but {m} embeds into at most {cap} dimensions: drop it from those lists "

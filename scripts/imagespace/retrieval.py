@@ -166,7 +166,7 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
     idx, dist = nearest(X, G, max(ks), metric, exclude)
     in_gallery = None if exclude is None else exclude >= 0
     same_count, n_other = chance(y, g_y, in_gallery)
-    result = {"metric": metric, "ks": [k for k in ks if k <= idx.shape[1]], "gallery_split": gallery_split,
+    result = {"metric": metric, "ks": ks, "gallery_split": gallery_split,
               "n_gallery": int(len(G)), "label": label, "splits": {},
               "zero_rows": zero_rows(X) + (zero_rows(G) if exclude is None else 0) if metric == "cosine" else 0}
     known = np.isin(y, np.unique(g_y))
@@ -250,13 +250,11 @@ def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_
     save_figure(fig, path)
 
 
-
 def _own(features, manifest):
-    """The feature rows of the collection's own images (not ``balance``'s augmented copies), with their manifest."""
-    from imagespace.util import own_images
+    """(X, ids) of the feature rows of the collection's own images (not ``balance``'s augmented copies)."""
+    from imagespace.util import own_rows
 
-    own_ids = set(manifest.loc[own_images(manifest), "id"].astype(str))
-    keep = np.array([i in own_ids for i in features.ids.tolist()], dtype=bool)
+    keep = own_rows(features.ids, manifest)
     return features.X[keep], features.ids[keep]
 
 
@@ -307,7 +305,7 @@ def run(features, manifest, settings: dict, gallery=None, images=None, gallery_i
     names = m["name"].to_numpy().astype(str) if "name" in m.columns else ids
     missing: list[str] = []
     rows = query_rows(ids, m["split"].to_numpy(), names, result["headline"], p["queries"], p["n_queries"], p["seed"],
-                      missing if strict_queries is False else None)
+                      None if strict_queries else missing)
     result["notes"] = ([f"retrieval.queries: {missing} are not names of images of this dataset; not drawn"]
                        if missing else [])
     if result["zero_rows"]:

@@ -257,6 +257,13 @@ def own_images(manifest) -> np.ndarray:
     return np.array(manifest["augmented_from"].fillna("").astype(str) == "", dtype=bool)  # a writable copy
 
 
+def own_rows(ids, manifest) -> np.ndarray:
+    """Boolean mask over *ids* (rows of a feature set or map): True for the collection's own images, False for
+    ``balance``'s augmented copies (see :func:`own_images`)."""
+    own_ids = set(manifest.loc[own_images(manifest), "id"].astype(str))
+    return np.array([str(i) in own_ids for i in ids], dtype=bool)
+
+
 def load_images(path) -> np.ndarray:
     """The ingested array, memory-mapped read-only (no copy in RAM)."""
     return np.load(path, mmap_mode="r")
