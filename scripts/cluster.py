@@ -15,7 +15,8 @@ def main(snakemake):
         p, inp = snakemake.params, snakemake.input
         cluster.run(p.method, inp.features, load_manifest(inp.manifest), p.opts, p.split, snakemake.output,
                     load_images(inp.images), seed=p.settings.get("seed"), large_n=p.settings.get("large_n"),
-                    pca_model=inp.get("pca_model"), scale=p.scale)
+                    pca_model=inp.get("pca_model"), scale=p.scale,
+                    threads=snakemake.threads)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ def main(snakemake):
         dead = cnn.dead_units(F)
         if dead:
             log.warning("%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead)
-        if len(dead) == F.shape[1]:
-            raise ValueError(f"{snakemake.input.model}: every penultimate unit is dead; the features carry no information")
+        if len(dead) == F.shape[1]:  # a collapsed network: its features are kept, and every use of them says so
+            log.warning("%s: every penultimate unit is dead (the network collapsed); the features carry no information",
+                        snakemake.input.model)
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", variant=snakemake.wildcards.variant,
                       best_epoch=train["best_epoch"], dead_units=dead, target=target,
                       in_sample_split=None if target in ("class", "triplet") else "the split whose human space trained it")

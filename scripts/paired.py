@@ -31,6 +31,12 @@ def main(snakemake):
                 features[Path(path).stem] = fs.rows(ids).astype("float64")
             except KeyError as exc:
                 raise InputError(f"{path}: no rows for images of {snakemake.input.human}: {exc}") from exc
+        constant = [m for m, F in features.items() if not (F != F[0]).any()]
+        for m in constant:  # a collapsed network: nothing to rank (its compare result says why)
+            log.warning("%s: every row is the same on %s (a collapsed network?): left out of the paired comparisons", m, w.split)
+            del features[m]
+        if not features:
+            raise InputError(f"{w.dataset}, {w.split}: every feature set of the paired comparison is constant: {constant}")
         boot = paired.bootstrap(H, features, n_boot=int(o["paired"]["n_bootstrap"]), seed=int(o["seed"]))
         # rows in order of their observed disparity (best first), so that a is the better-ranked row of each pair
         rank = sorted(range(len(boot["names"])), key=lambda r: boot["observed"]["disparity"][r])

@@ -144,6 +144,22 @@ def test_gmm_scan_bic_minimum_at_true_k(blobs):
     assert row == df[df.k == 3].iloc[0].to_dict() | {"k": 3, "converged": True}
 
 
+def test_parallel_gmm_scan_is_the_sequential_scan_and_keeps_the_refit_model(blobs):
+    """One process per core, largest k first: the same table as one k after another in this process with one
+    BLAS thread (bitwise), and the kept model of k=3 predicts exactly what a refit at k=3 predicts."""
+    from threadpoolctl import threadpool_limits
+
+    X, _ = blobs
+    with threadpool_limits(1):
+        seq = cluster.gmm_scan(X, range(1, 7), seed=3, n_init=2)
+        refit = cluster.fit_gmm(X, 3, 3, n_init=2)
+    par, models = cluster.gmm_scan_models(X, range(1, 7), 3, n_init=2, n_jobs=2, keep=[3])
+    pd.testing.assert_frame_equal(seq, par)
+    assert list(models) == [3]
+    np.testing.assert_array_equal(models[3].predict(X), refit.predict(X))
+    np.testing.assert_array_equal(models[3].means_, refit.means_)
+
+
 def test_select_k_rules():
     df = pd.DataFrame({"k": [4, 2, 3, 1], "silhouette": [0.5, 0.7, 0.7, np.nan], "bic": [3.0, 1.0, 2.0, 1.0]})
     assert cluster.select_k(df, "silhouette") == 2  # tie -> smallest k, NaN ignored

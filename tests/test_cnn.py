@@ -179,6 +179,29 @@ def test_dead_penultimate_units_are_detected():
     assert cnn.dead_units(F) == list(range(8))
 
 
+def test_a_collapsed_network_is_a_warning_not_a_crash(tmp_path):
+    """Every penultimate unit dead (as the notebook's network at seed 42 on the rocks): the run completes, the
+    comparisons say the set explains nothing (disparity 1, the exact limit), and the summary warns at the top."""
+    layers = [{"type": "conv", "filters": 4, "kernel": 3}, {"type": "globalpool"},
+              {"type": "dense", "units": 6, "activation": "relu", "name": cnn.PENULTIMATE, "bias_init": -1e4}]
+    work = write(tmp_path / "w", tiny_config(epochs=1, architecture=layers, cluster_methods=[]))
+    snakemake(work, "--cores", "2")
+    s = json.loads((work / "results/tiny/summary.json").read_text())
+    assert any("all 6 penultimate units are dead" in w and "collapsed" in w for w in s["warnings"]), s["warnings"]
+    cmp_ = s["compare"]["cnn"]
+    for split, r in cmp_.items():
+        assert r["disparity"] == 1.0 and r["permutation_p"] == 1.0 and r["significant"] is False, (split, r)
+        assert "carries no information" in r["verdict"]
+    md = (work / "results/tiny/summary.md").read_text()
+    assert md.index("network collapsed") < md.index("## ", md.index("## Warnings") + 3)
+    # left out of the paired comparisons, and said so (not "not distinguishable")
+    assert "cnn" in s["alignment_paired"]["validation"]["not_compared"]
+    assert "cnn" not in s["alignment_paired"]["validation"]["not_beaten"]
+    assert "not compared (every row the same" in md
+    probes = json.loads((work / "results/tiny/probes/cnn.json").read_text())
+    assert probes["headline"] is None and "no probe was fitted" in probes["degenerate"]
+
+
 # --------------------------------------------------------------------------- issue: supervised results you can trust
 def _shapes(n_per_class=40, size=28, seed=3):
     from imagespace import synthetic

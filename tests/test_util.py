@@ -61,3 +61,39 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     for w in alive:
         w.kill()
     assert not alive, f"workers {[w.pid for w in alive]} outlived their killed parent"
+
+
+def _square(x):
+    return x * x
+
+
+def test_process_map_keeps_task_order_and_counts_progress(caplog):
+    import logging
+
+    from imagespace.util import Progress, process_map
+
+    tasks = [3, 1, 4, 1, 5, 9, 2, 6]
+    with caplog.at_level(logging.INFO, logger="imagespace"):
+        with Progress("squares", sum(tasks), every=0.0) as prog:
+            out = process_map(_square, tasks, n_jobs=2, costs=tasks, progress=prog)
+    assert out == [t * t for t in tasks]
+    assert prog.done == sum(tasks)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("squares:")]
+    assert lines and "100.0% done" in lines[-1] and "ETA 0 s" in lines[-1]
+    assert process_map(_square, tasks, n_jobs=1) == out
+
+
+def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
+    """The heartbeat logs during a long step (no add), with the percent of the work done before it."""
+    import logging
+    import time
+
+    from imagespace.util import Progress
+
+    with caplog.at_level(logging.INFO, logger="imagespace"):
+        with Progress("long", 4, every=0.2) as prog:
+            prog.add(1)
+            time.sleep(1.0)
+    beats = [r.getMessage() for r in caplog.records if "still working" in r.getMessage()]
+    assert len(beats) >= 2 and all("25.0% done" in b for b in beats)
+    assert "ETA" in beats[-1] and "unknown" not in beats[-1]

@@ -36,7 +36,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
 from imagespace import plots
-from imagespace.util import load_features, own_images, save_figure, to_jsonable, write_json, write_table
+from imagespace.util import (Progress, load_features, own_images, process_map, save_figure, to_jsonable, write_json,
+                             write_table)
 
 log = logging.getLogger("imagespace.cluster")
 
@@ -381,13 +382,26 @@ def kmeans_scan(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_s
     instead.
     """
     X = _as_matrix(X)
+    ks = [int(k) for k in k_values]
     rows = []
-    for k in k_values:
-        model = fit_kmeans(X, int(k), seed, n_init)
-        sil = _silhouette(X, model.labels_, seed, silhouette_sample_size)
-        rows.append({"k": int(k), "inertia": float(model.inertia_), "silhouette": sil})
-        log.info("k-means scan k=%d: silhouette %.4f", k, sil)
+    with Progress(f"k-means scan k={ks[0]}..{ks[-1]}" if ks else "k-means scan", sum(ks)) as prog:
+        for k in ks:
+            model = fit_kmeans(X, k, seed, n_init)
+            sil = _silhouette(X, model.labels_, seed, silhouette_sample_size)
+            rows.append({"k": k, "inertia": float(model.inertia_), "silhouette": sil})
+            log.info("k-means scan k=%d: silhouette %.4f", k, sil)
+            prog.add(k)
     return pd.DataFrame(rows, columns=["k", "inertia", "silhouette"])
+
+
+def _gmm_row(model: GaussianMixture, X, k: int) -> dict:
+    return {
+        "k": int(k),
+        "bic": float(model.bic(X)),
+        "aic": float(model.aic(X)),
+        "converged": bool(model.converged_),
+        "log_likelihood": float(model.score(X) * X.shape[0]),
+    }
 
 
 def fit_gmm_k(
@@ -402,19 +416,52 @@ def fit_gmm_k(
     """One row of :func:`gmm_scan`: ``{k, bic, aic, converged, log_likelihood}``.
 
     ``log_likelihood`` is the total log-likelihood of *X* (sum over points).
-    Lets a workflow run one job per k and concatenate the rows.
     """
     X = _as_matrix(X)
-    model = fit_gmm(X, k, seed, covariance_type, n_init, reg_covar, max_iter)
-    row = {
-        "k": int(k),
-        "bic": float(model.bic(X)),
-        "aic": float(model.aic(X)),
-        "converged": bool(model.converged_),
-        "log_likelihood": float(model.score(X) * X.shape[0]),
-    }
+    row = _gmm_row(fit_gmm(X, k, seed, covariance_type, n_init, reg_covar, max_iter), X, k)
     log.info("GMM scan k=%d: BIC %.6g AIC %.6g", k, row["bic"], row["aic"])
     return row
+
+
+def _gmm_scan_task(task):
+    X, k, seed, fit_kw, keep = task
+    model = fit_gmm(X, k, seed, **fit_kw)
+    return _gmm_row(model, X, k), (model if keep else None)
+
+
+def gmm_scan_models(
+    X,
+    k_values,
+    seed: int,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    *,
+    n_jobs: int = 1,
+    keep=(),
+    every: float = 30.0,
+) -> tuple[pd.DataFrame, dict]:
+    """The scan of :func:`gmm_scan` and the fitted mixtures of the k in *keep* ({k: model}).
+
+    Every k is fitted independently with ``random_state=seed`` (exactly the mixture that
+    :func:`fit_gmm` gives for that k), so the k run in *n_jobs* processes, the largest first;
+    a kept mixture is the one a refit at that k would give. Progress (weighted by k, the cost
+    of an EM step) is logged every *every* seconds with an ETA.
+    """
+    X = _as_matrix(X)
+    ks = [int(k) for k in k_values]
+    keep = {int(k) for k in keep}
+    fit_kw = dict(covariance_type=covariance_type, n_init=n_init, reg_covar=reg_covar, max_iter=max_iter)
+    with Progress(f"GMM scan k={ks[0]}..{ks[-1]} (n_init={n_init}, {n_jobs} process{'es' if n_jobs > 1 else ''})",
+                  sum(ks), every=every) as prog:
+        results = process_map(_gmm_scan_task, [(X, k, seed, fit_kw, k in keep) for k in ks], n_jobs, costs=ks,
+                              progress=prog)
+    for row, _ in results:
+        log.info("GMM scan k=%d: BIC %.6g AIC %.6g%s", row["k"], row["bic"], row["aic"],
+                 "" if row["converged"] else " (not converged)")
+    df = pd.DataFrame([r for r, _ in results], columns=["k", "bic", "aic", "converged", "log_likelihood"])
+    return df, {r["k"]: m for r, m in results if m is not None}
 
 
 def gmm_scan(
@@ -425,11 +472,11 @@ def gmm_scan(
     n_init: int = 1,
     reg_covar: float = 1e-6,
     max_iter: int = 100,
+    *,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """:func:`fit_gmm_k` for every k; columns ``k, bic, aic, converged, log_likelihood``."""
-    X = _as_matrix(X)
-    rows = [fit_gmm_k(X, int(k), seed, covariance_type, n_init, reg_covar, max_iter) for k in k_values]
-    return pd.DataFrame(rows, columns=["k", "bic", "aic", "converged", "log_likelihood"])
+    """One mixture per k; columns ``k, bic, aic, converged, log_likelihood`` (:func:`fit_gmm_k` for every k)."""
+    return gmm_scan_models(X, k_values, seed, covariance_type, n_init, reg_covar, max_iter, n_jobs=n_jobs)[0]
 
 
 def select_k(scan_df: pd.DataFrame, criterion: str) -> int:
@@ -1162,8 +1209,9 @@ class Method:
     ``run(X, rows, opts, ctx)`` returns (labels, extra result fields); *X* is
     already scaled as ``clustering.scale`` says (:func:`scale_features`); *ctx* has
     ``out`` (the rule's outputs: one path per figure, ``table`` for a scan table),
-    ``seed``, ``large_n``, ``images``, ``pca_model`` (or None) and ``scaling``
-    (the info of :func:`scale_features`, to map points back to feature units).
+    ``seed``, ``large_n``, ``images``, ``pca_model`` (or None), ``scaling``
+    (the info of :func:`scale_features`, to map points back to feature units) and
+    ``threads`` (the job's cores).
     """
 
     name: str
@@ -1186,6 +1234,7 @@ class Context:
     images: object = None
     pca_model: str | None = None
     scaling: dict | None = None
+    threads: int = 1
 
 
 def _run_kmeans(X, rows, o, ctx):
@@ -1208,11 +1257,14 @@ def _run_gmm(X, rows, o, ctx):
     from imagespace import pca
 
     fit_kw = dict(covariance_type=o["covariance_type"], n_init=o["n_init"], reg_covar=o["reg_covar"], max_iter=o["max_iter"])
-    scan = gmm_scan(X, k_range(o, len(X)), ctx.seed, **fit_kw)
+    # a k fixed in advance (an integer, n_classes) is kept from the scan: the same fit as a refit
+    known = None if o["k"] in SELECT_CRITERIA else resolve_k(o["k"], rows)
+    scan, models = gmm_scan_models(X, k_range(o, len(X)), ctx.seed, **fit_kw, n_jobs=ctx.threads,
+                                   keep=() if known is None else (known,))
     write_table(ctx.out.table, scan)
     k = resolve_k(o["k"], rows, scan)
     plot_gmm_scan(scan, ctx.out.scan, chosen_k=k)
-    gmm = fit_gmm(X, k, ctx.seed, **fit_kw)
+    gmm = models.get(k) or fit_gmm(X, k, ctx.seed, **fit_kw)
     pred = gmm.predict(X)
     samples = gmm_samples(gmm, int(o["n_samples"]), ctx.seed)
     if ctx.pca_model:
@@ -1285,12 +1337,12 @@ METHODS: dict[str, Method] = {
 
 
 def run(name: str, features_path, manifest, opts: dict, split: str, out, images, seed=None, large_n=None, pca_model=None,
-        scale: str = "none") -> dict:
+        scale: str = "none", threads: int = 1) -> dict:
     """One clustering job: rows of *split*, scaled as *scale* says (:func:`scale_features`), the method, its figures,
     then assignments, scores, sizes and gallery. The result records the scaling."""
     m = METHODS[name]
     X, rows = load_rows(features_path, manifest, split)
     X, scaling = scale_features(X, scale)
-    ctx = Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling)
+    ctx = Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling, threads=threads)
     labels, extra = m.run(X, rows, opts, ctx)
     return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images, X=X, seed=seed)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imagespace.util import Progress
+
 log = logging.getLogger("imagespace.cnn")
 
 PENULTIMATE = "penultimate"
@@ -433,44 +435,49 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
         history = []
     n = len(x_train)
     has_val = x_val is not None and len(x_val) > 0
-    for epoch in range(start, epochs):
-        if stop_early(history, monitor, patience, min_delta):
-            log.info("early stopping after epoch %d: %s did not improve for %d epochs", len(history), monitor, patience)
-            break
-        reseed(model, int(seed), epoch)
-        lr = learning_rate_for(schedule, base_lr, epoch, epochs, history, monitor)
-        model.optimizer.learning_rate.assign(lr)
-        t0 = time.perf_counter()
-        if target == "triplet":
-            from imagespace.metric import class_balanced_batches
+    # percent done and ETA with every epoch, and every 30 s within a long one (early stopping may end sooner)
+    prog = Progress(f"CNN training, epochs {start + 1}..{epochs}", max(epochs - start, 1), logger=log)
+    try:
+        for epoch in range(start, epochs):
+            if stop_early(history, monitor, patience, min_delta):
+                log.info("early stopping after epoch %d: %s did not improve for %d epochs", len(history), monitor, patience)
+                break
+            reseed(model, int(seed), epoch)
+            lr = learning_rate_for(schedule, base_lr, epoch, epochs, history, monitor)
+            model.optimizer.learning_rate.assign(lr)
+            t0 = time.perf_counter()
+            if target == "triplet":
+                from imagespace.metric import class_balanced_batches
 
-            tri = settings["triplet"]
-            P, K = int(tri["classes_per_batch"]), int(tri["per_class"])
-            batches = class_balanced_batches(np.asarray(y_train), P, K, int(seed) + epoch)
-            order = batches.reshape(-1)
-            bs = batches.shape[1]
-        else:
-            order = np.random.default_rng(int(seed) + epoch).permutation(n)
-            bs = int(batch_size)
-        y_ord = {k: v[order] for k, v in y_train.items()} if isinstance(y_train, dict) else y_train[order]
-        h = model.fit(x_train[order], y_ord, batch_size=bs, epochs=1, shuffle=False, verbose=0, class_weight=class_weight)
-        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items() if k != "learning_rate"}, "learning_rate": lr}
-        if recal:
-            recalibrate_batchnorm(model, x_train, seed=int(seed) + epoch)
-        if has_val:
-            row.update(validation_scores(model, x_val, y_val, target, x_train, y_train))
-        dt = time.perf_counter() - t0
-        row["seconds"] = dt
-        history.append(row)
-        ck = state_dir / f"epoch_{epoch + 1:03d}.keras"
-        _save_atomic(model, ck)
-        tmp = meta_path.with_name(".state.json.tmp")
-        tmp.write_text(json.dumps({"epoch": epoch + 1, "fingerprint": fp, "history": history}))
-        os.replace(tmp, meta_path)
-        log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, epochs,
-                 ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")), dt)
-        if on_epoch is not None:
-            on_epoch(epoch + 1)
+                tri = settings["triplet"]
+                P, K = int(tri["classes_per_batch"]), int(tri["per_class"])
+                batches = class_balanced_batches(np.asarray(y_train), P, K, int(seed) + epoch)
+                order = batches.reshape(-1)
+                bs = batches.shape[1]
+            else:
+                order = np.random.default_rng(int(seed) + epoch).permutation(n)
+                bs = int(batch_size)
+            y_ord = {k: v[order] for k, v in y_train.items()} if isinstance(y_train, dict) else y_train[order]
+            h = model.fit(x_train[order], y_ord, batch_size=bs, epochs=1, shuffle=False, verbose=0, class_weight=class_weight)
+            row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items() if k != "learning_rate"}, "learning_rate": lr}
+            if recal:
+                recalibrate_batchnorm(model, x_train, seed=int(seed) + epoch)
+            if has_val:
+                row.update(validation_scores(model, x_val, y_val, target, x_train, y_train))
+            dt = time.perf_counter() - t0
+            row["seconds"] = dt
+            history.append(row)
+            ck = state_dir / f"epoch_{epoch + 1:03d}.keras"
+            _save_atomic(model, ck)
+            tmp = meta_path.with_name(".state.json.tmp")
+            tmp.write_text(json.dumps({"epoch": epoch + 1, "fingerprint": fp, "history": history}))
+            os.replace(tmp, meta_path)
+            prog.add(1, force=True, extra=f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")) + f", {dt:.1f} s")
+            if on_epoch is not None:
+                on_epoch(epoch + 1)
+    finally:
+        prog.close()
     return model, history
 
 

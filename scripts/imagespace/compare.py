@@ -33,7 +33,7 @@ from scipy.spatial import procrustes as _scipy_procrustes
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata
 
-from imagespace.util import save_figure, to_jsonable
+from imagespace.util import Progress, save_figure, to_jsonable
 
 log = logging.getLogger("imagespace.compare")
 
@@ -99,10 +99,19 @@ def _permutations(n: int, n_perm: int, seed) -> np.ndarray:
     return rng.permuted(np.tile(np.arange(n), (n_perm, 1)), axis=1)
 
 
-def _chunks(total: int, per_item: int):
+def _chunks(total: int, per_item: int, what: str | None = None):
+    """Slices of range(total) of about _CHUNK_ELEMENTS / per_item items; with *what*, progress every 30 s."""
     step = max(1, _CHUNK_ELEMENTS // max(1, per_item))
-    for start in range(0, total, step):
-        yield slice(start, min(total, start + step))
+    prog = Progress(what, total) if what else None
+    try:
+        for start in range(0, total, step):
+            sl = slice(start, min(total, start + step))
+            yield sl
+            if prog is not None:
+                prog.add(sl.stop - sl.start)
+    finally:
+        if prog is not None:
+            prog.close()
 
 
 # --------------------------------------------------------------------------- 1. dimensions
@@ -224,7 +233,7 @@ def _null_disparities(Hs: np.ndarray, Fs: np.ndarray, perms: np.ndarray) -> np.n
     n, k = Hs.shape
     out = np.empty(perms.shape[0])
     HsT = Hs.T
-    for sl in _chunks(perms.shape[0], n * k):
+    for sl in _chunks(perms.shape[0], n * k, f"Procrustes permutation test ({perms.shape[0]} permutations, n={n})"):
         Fp = Fs[perms[sl]]  # (p, n, k)
         C = np.matmul(HsT, Fp)  # (p, k, k)
         s = np.linalg.svd(C, compute_uv=False).sum(axis=1)
@@ -400,7 +409,7 @@ def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
         ac, bc = a - a.mean(), squareform(b - b.mean()).ravel()
         scale = np.sqrt((ac @ ac) * (bc @ bc) / 2)  # bc holds every pair twice
         null = np.empty(n_perm)
-        for sl in _chunks(n_perm, len(a)):
+        for sl in _chunks(n_perm, len(a), f"RDM permutation test, {name} ({n_perm} permutations, n={n})"):
             P = perms[sl]
             null[sl] = bc[P[:, iu] * n + P[:, ju]] @ ac / scale  # row p: the RDM of F with images permuted by p
         out[name] = obs
@@ -542,7 +551,13 @@ def linear_cka(H, F) -> float:
 def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None,
                subtypes=None) -> dict:
     """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA,
-    and (given labels/subtypes) both spaces' RDM correlation with the category RDMs."""
+    and (given labels/subtypes) both spaces' RDM correlation with the category RDMs.
+
+    A constant feature set (every row the same, e.g. a collapsed network) explains nothing: see :func:`constant_result`.
+    """
+    H, F = _check_pair(H, F)
+    if not np.any(F != F[0]):
+        return constant_result(H, F, n_perm, seed)
     res = compare(H, F, n_perm=n_perm, seed=seed, alpha=alpha)
     Ha, Fa = res["H_aligned"], res["F_aligned"]
     ss = ((Ha - Ha.mean(axis=0)) ** 2).sum(axis=0)
@@ -557,6 +572,30 @@ def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alph
     })
     out["_arrays"] = {k: res[k] for k in ARRAY_KEYS}
     return out
+
+
+def constant_result(H, F, n_perm: int, seed: int) -> dict:
+    """The result of :func:`statistics` for a feature set whose rows are all the same.
+
+    Procrustes is undefined for it (scipy raises), but its limit is exact: the centred features are
+    0, so the best rotation and scale explain none of the human space and the disparity is 1, for
+    the real rows and every permutation alike (p = 1). Correlations with it are undefined (None).
+    ``degenerate`` says why; the summary lists it as a warning.
+    """
+    n, k = H.shape
+    why = (f"every one of the {n} rows of the feature set is the same ({F.shape[1]} dims): it carries no "
+           "information (a collapsed network, or constant features)")
+    log.warning("%s; disparity 1 (nothing of the human space explained), correlations undefined", why)
+    return {
+        "disparity": 1.0, "permutation_mean": 1.0, "permutation_sd": 0.0, "permutation_p": 1.0, "z": None,
+        "significant": False, "mean_r": None, "per_dim_r": [None] * k, "per_dim_r2": [None] * k,
+        "n_perm": int(n_perm), "seed": seed, "n": int(n), "k": int(k), "feature_dims": int(F.shape[1]),
+        "reduction": "none (constant)", "ci95": [1.0, 1.0], "bootstrap_sd": 0.0,
+        "rdm": {"n_pairs": int(n * (n - 1) // 2), "pearson": None, "pearson_p": None, "spearman": None, "spearman_p": None},
+        "cka": None, "category_rdm": {}, "degenerate": why,
+        "verdict": f"Undefined: {why}. Its disparity is 1 by the limit (nothing explained).",
+        "_arrays": {"null": np.ones(int(n_perm)), "H_aligned": _standardise(H, "human space H"), "F_aligned": np.zeros((n, k))},
+    }
 
 
 # --------------------------------------------------------------------------- 6. plots

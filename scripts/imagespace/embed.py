@@ -7,13 +7,16 @@ the config, and the effective parameters are written next to each embedding.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from imagespace.util import stratified_sample
+from imagespace.util import Progress, stratified_sample
 
 log = logging.getLogger("imagespace.embed")
 
@@ -117,8 +120,22 @@ class OpenTSNE:
     def fit_transform(self, X):
         import openTSNE
 
+        calls = {}
+        if getattr(self, "callback", None) is not None:  # progress (_fit_progress): iterations across both phases
+            done = {"phase": 0, "last": 0}
+            ee = int(self.p["early_exaggeration_iter"])
+
+            def report(iteration, error, embedding):  # openTSNE keeps it for transform too: only while fitting
+                if iteration < done["last"]:
+                    done["phase"] = ee
+                done["last"] = iteration
+                if getattr(self, "callback", None) is not None:
+                    self.callback(done["phase"] + iteration)
+                return False  # never stop the optimisation
+
+            calls = {"callbacks": report, "callbacks_every_iters": 50}
         self.embedding_ = openTSNE.TSNE(n_components=self.n_components, random_state=self.seed, n_jobs=self.n_jobs,
-                                        negative_gradient_method=self.method, verbose=False, **self.p).fit(X)
+                                        negative_gradient_method=self.method, verbose=False, **self.p, **calls).fit(X)
         self.kl_divergence_ = float(self.embedding_.kl_divergence)
         return np.asarray(self.embedding_)
 
@@ -272,13 +289,69 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
     n = X.shape[0]
     p = m.adjust(dict(params), n, large_n)
     model = m.build(n_components, p, seed, n_jobs)
-    Y = model.fit_transform(np.asarray(X, dtype=np.float64))
+    with _fit_progress(m.name, model, n):
+        Y = model.fit_transform(np.asarray(X, dtype=np.float64))
     info = {"method": m.name, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
             "strategy": {"name": "exact", "n_points": n, **({"solver": model.method} if m.name in ("tsne", "opentsne") else {})}}
     for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))
     return model, Y, info
+
+
+# iteration lines of scikit-learn's verbose t-SNE ("[t-SNE] Iteration 50: ...", every 50) and MDS ("Iteration 3, stress ...")
+_ITERATION_LINES = {"tsne": re.compile(r"\[t-SNE\] Iteration (\d+):"), "mds": re.compile(r"^Iteration (\d+), stress", re.M)}
+
+
+class _IterationCounter(io.TextIOBase):
+    """A stdout that turns an estimator's verbose iteration lines into progress (restarts add up)."""
+
+    def __init__(self, pattern, prog: Progress):
+        self.pattern, self.prog, self.base, self.last = pattern, prog, 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        for match in self.pattern.finditer(text):
+            it = int(match.group(1))
+            if it < self.last:  # the next restart (MDS n_init)
+                self.base += self.last
+                self.last = 0
+            self.prog.add(self.base + it - self.prog.done)
+            self.last = it
+        return len(text)
+
+
+@contextlib.contextmanager
+def _fit_progress(name: str, model, n: int):
+    """Percent done and ETA every 30 s while *model* fits: from its iteration lines (scikit-learn t-SNE and MDS; the
+    ETA assumes every iteration runs, so it is an upper bound), openTSNE's callbacks, or, for methods that report
+    nothing (LLE, Isomap, UMAP), the elapsed time alone."""
+    what = f"{name} on {n} points"
+    # MDS restarts in worker processes (n_init > 1, n_jobs > 1) print where this process cannot count them
+    parallel_restarts = name == "mds" and (getattr(model, "n_init", 1) or 1) > 1 and getattr(model, "n_jobs", 1) not in (None, 1)
+    if name in _ITERATION_LINES and hasattr(model, "verbose") and not parallel_restarts:
+        total = int(model.max_iter or 1000) * (int(getattr(model, "n_init", 1) or 1) if name == "mds" else 1)
+        with Progress(f"{what} (at most {total} iterations)", total) as prog:
+            model.set_params(verbose=2)
+            try:
+                with contextlib.redirect_stdout(_IterationCounter(_ITERATION_LINES[name], prog)):
+                    yield
+            finally:
+                model.set_params(verbose=0)
+        return
+    if isinstance(model, OpenTSNE):
+        total = int(model.p["n_iter"]) + int(model.p["early_exaggeration_iter"])
+        with Progress(f"{what} ({total} iterations)", total) as prog:
+            model.callback = lambda it: prog.add(it - prog.done)
+            try:
+                yield
+            finally:
+                model.callback = None
+        return
+    with Progress(f"{what} (no progress reported by the method: elapsed time only)", float("inf")):
+        yield
 
 
 def trustworthiness(X, Y, n_neighbors: int, max_rows: int, seed: int, strata=None, space: str = "") -> dict:

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imagespace.backbone_table import BACKBONES, input_size, sha256
+from imagespace.util import Progress
 
 log = logging.getLogger("imagespace.finetune_torch")
 
@@ -195,27 +196,6 @@ def _transform(x, aug: str):
     if aug == "transverse":
         return x.flip(2, 3).transpose(2, 3)
     raise FinetuneError(f"unknown augmentation {aug!r}")
-
-
-# --------------------------------------------------------------------------- progress
-class _Progress:
-    """Logs percent done and the estimated time left, at most every *every* seconds (and when asked)."""
-
-    def __init__(self, what: str, total: float, every: float):
-        self.what, self.total, self.every = what, max(float(total), 1e-9), float(every)
-        self.t0 = self.last = time.perf_counter()
-        self.done = 0.0
-
-    def add(self, units: float, extra: str = "", force: bool = False) -> None:
-        self.done += units
-        now = time.perf_counter()
-        if force or now - self.last >= self.every:
-            self.last = now
-            el = now - self.t0
-            frac = min(self.done / self.total, 1.0)
-            eta = el / frac * (1 - frac) if frac > 0 else float("nan")
-            log.info("%s: %5.1f%% done, %.0f s elapsed, ETA %.0f s%s", self.what, 100 * frac, el, eta,
-                     f" ({extra})" if extra else "")
 
 
 # --------------------------------------------------------------------------- the network, split in two
@@ -403,7 +383,8 @@ def _compute_frozen(model, images, s: dict, augs, cut: int, size, what: str) -> 
     _check_augs_fit(augs, size)
     t0 = time.perf_counter()
     n, bs = len(images), int(s["cache_batch_size"])
-    prog = _Progress(f"{what}: frozen part of {n} images x {len(augs)} augmentations", n * len(augs), s["log_every"])
+    prog = Progress(f"{what}: frozen part of {n} images x {len(augs)} augmentations", n * len(augs), s["log_every"],
+                    logger=log, heartbeat=False)
     out = None
     with torch.no_grad():
         for a in range(0, n, bs):
@@ -578,7 +559,7 @@ def _inner_loss(pred, y, target: str, margin: float = 0.2) -> float:
     return float(-torch.log(p[torch.arange(len(y)), y]).mean())
 
 
-def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int, prog: _Progress, run: str,
+def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int, prog: Progress, run: str,
              inner: tuple | None = None):
     """Train one network (seed) for *epochs* on ff/y; with *inner* = (ff_inner, y_inner) its predictions
     on the inner rows after every epoch. Returns (net, history, inner predictions per epoch)."""
@@ -685,7 +666,7 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
         E = int(s["max_epochs"])
         eval_units = len(in_r) * (len(augs) if s["tta"] else 1) / 3
         total = len(seeds) * E * (len(fit_r) + eval_units) + len(seeds) * E * epoch_units  # the retrain: at most E
-        prog = _Progress("fine-tune", total, s["log_every"])
+        prog = Progress("fine-tune", total, s["log_every"], logger=log, heartbeat=False)
         y_fit, mean_fit, sd_fit = targets_of(fit_r)
         if s["target"] == "human":
             y_in = torch.from_numpy(((y_raw[in_r] - mean_fit) / sd_fit).astype(np.float32))
@@ -718,7 +699,7 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
         epochs = best
     else:
         epochs = int(s["epochs"])
-        prog = _Progress("fine-tune", len(seeds) * epochs * epoch_units, s["log_every"])
+        prog = Progress("fine-tune", len(seeds) * epochs * epoch_units, s["log_every"], logger=log, heartbeat=False)
     y_all, mean, sd = targets_of(np.arange(n))
     members, curves, t0 = [], {}, time.perf_counter()
     for seed in seeds:
@@ -866,7 +847,7 @@ def predict(state: dict, images, tta: bool | None = None, output: str = "feature
     if isinstance(images, FrozenFeatures):
         return apply(_advance(model, images.select_augs(augs), cut)).astype(np.float32)
     n, bs = len(images), max(int(s["cache_batch_size"]), 1)
-    prog = _Progress(f"predict: {n} images x {len(augs)} augmentations", n, s["log_every"])
+    prog = Progress(f"predict: {n} images x {len(augs)} augmentations", n, s["log_every"], logger=log, heartbeat=False)
     rows = []
     for a in range(0, n, bs):
         ff = _compute_frozen_quiet(model, images[a:a + bs], s, augs, cut, size)

@@ -276,10 +276,20 @@ def feature_names(n_channels: int = 3, groups=GROUPS) -> list[str]:
 
 def describe_all(images, background=(255, 255, 255), groups=GROUPS) -> np.ndarray:
     """One descriptor row per image (an iterable of arrays)."""
+    from imagespace.util import Progress
+
     rows = []
-    for img in images:
-        d = describe(img, background, groups)
-        rows.append([x for g in d for x in d[g]])
+    # progress every 30 s when the number of images is known (the workers' chunks of files are counted by their caller)
+    prog = Progress(f"image statistics of {len(images)} images", len(images)) if hasattr(images, "__len__") else None
+    try:
+        for img in images:
+            d = describe(img, background, groups)
+            rows.append([x for g in d for x in d[g]])
+            if prog is not None:
+                prog.add(1)
+    finally:
+        if prog is not None:
+            prog.close()
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -299,14 +309,9 @@ def describe_files(paths, size, opts: dict, groups=GROUPS, n_jobs: int = 1, chun
     """Descriptors of image files decoded at *size* with the dataset's image options, in *n_jobs* processes."""
     paths = list(paths)
     tasks = [(paths[i:i + chunk], size, opts, tuple(groups)) for i in range(0, len(paths), chunk)]
-    if n_jobs <= 1 or len(tasks) <= 1:
-        parts = [_describe_files(t) for t in tasks]
-    else:
-        import os
-        from concurrent.futures import ProcessPoolExecutor
+    from imagespace.util import Progress, process_map
 
-        from imagespace.util import die_with_parent
-
-        with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            parts = list(pool.map(_describe_files, tasks))
+    with Progress(f"image statistics of {len(paths)} files ({n_jobs} process{'es' if n_jobs > 1 else ''})",
+                  len(paths)) as prog:
+        parts = process_map(_describe_files, tasks, n_jobs, costs=[len(t[0]) for t in tasks], progress=prog)
     return np.vstack(parts) if parts else np.empty((0, 0))

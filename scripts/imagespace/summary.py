@@ -117,7 +117,11 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         else:
             entry["dead_units"] = r["dead_units"]
             entry["feature_dims"] = r["dims"]
-            if r["dead_units"]:
+            if r["dead_units"] and len(r["dead_units"]) == r["dims"]:
+                out["warnings"].append(f"cnn {r['variant']}: all {r['dims']} penultimate units are dead (the same value for "
+                                       "every image): the network collapsed and its features carry no information; "
+                                       "try another cnn.seed or a lower cnn.optimizer.learning_rate")
+            elif r["dead_units"]:
                 out["warnings"].append(f"cnn {r['variant']}: {len(r['dead_units'])} of {r['dims']} penultimate units dead: {r['dead_units']}")
     for path in embed:
         info = read_json(path)
@@ -408,7 +412,9 @@ def paired_summary(paths, compare: dict, chosen: str | None = None) -> dict:
             "n": int(rows[0]["n"]), "n_bootstrap": int(rows[0]["n_bootstrap"]), "alpha": alpha, "correction": correction,
             "top": top, "top_is": "chosen" if top == chosen else "lowest disparity",
             "top_beats": [o for o in others if vs["disparity"].get(o, {}).get("beaten")],
-            "not_beaten": [o for o in others if not vs["disparity"].get(o, {}).get("beaten")],
+            "not_beaten": [o for o in others if o in vs["disparity"] and not vs["disparity"][o]["beaten"]],
+            # rows the paired comparison left out (every row the same: a collapsed network)
+            "not_compared": [o for o in others if o not in vs["disparity"]],
             # rows significantly closer than a top row chosen on another split
             "beat_top": [o for o in others if (e := vs["disparity"].get(o)) and not e["top_better"] and e["diff"] != 0
                          and e["p_adjusted"] < alpha],
@@ -730,7 +736,9 @@ def markdown_paired(s: dict) -> list[str]:
                   f"{len(pr['top_beats'])}: {', '.join(f'`{x}`' for x in pr['top_beats']) or 'none'}",
                   f"- not distinguishable from it: {', '.join(f'`{x}`' for x in pr['not_beaten'] if x not in pr.get('beat_top', [])) or 'none'}",
                   *([f"- significantly closer than it here (not chosen, since the choice never looks at {sp}): "
-                     + ", ".join(f"`{x}`" for x in pr["beat_top"])] if pr.get("beat_top") else []), "",
+                     + ", ".join(f"`{x}`" for x in pr["beat_top"])] if pr.get("beat_top") else []),
+                  *(["- not compared (every row the same, e.g. a collapsed network): "
+                     + ", ".join(f"`{x}`" for x in pr["not_compared"])] if pr.get("not_compared") else []), "",
                   "| pair | Δ disparity [95% CI] | p | p adj. | Δ RDM ρ [95% CI] | p | p adj. |", "|---|---|---|---|---|---|---|"]
         by = {(r["metric"], r["a"], r["b"]): r for r in pr["pairs"]}
         for i, a in enumerate(top5):

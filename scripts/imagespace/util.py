@@ -110,6 +110,102 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+class Progress:
+    """Percent done and the estimated time left in the log, at least every *every* seconds while work runs.
+
+    ``add(units)`` records finished work (any unit: images, epochs, or a cost such as k for a
+    mixture with k components); a line is logged when *every* seconds have passed since the
+    last one. A background thread also logs while no unit finishes, so a step longer than
+    *every* still reports (its percent then stays, the elapsed time grows). The ETA is the
+    remaining work at the rate so far. Use as a context manager (the thread ends on exit)
+    or call :meth:`close`; ``heartbeat=False`` starts no thread (lines only from :meth:`add`).
+    """
+
+    def __init__(self, what: str, total: float, every: float = 30.0, logger: logging.Logger | None = None,
+                 heartbeat: bool = True):
+        import threading
+        import time
+
+        self._time = time.perf_counter
+        self.what, self.total, self.every = what, max(float(total), 1e-9), float(every)
+        self.log = logger or log
+        self.t0 = self.last = self._time()
+        self.done = self._done_at_last = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if heartbeat:
+            threading.Thread(target=self._beat, daemon=True).start()
+
+    def line(self, extra: str = "") -> str:
+        el = self._time() - self.t0
+        if self.total == float("inf"):  # work of unknown size: the elapsed time only
+            return f"{self.what}: {el:.0f} s elapsed" + (f" ({extra})" if extra else "")
+        frac = min(self.done / self.total, 1.0)
+        eta = f"ETA {el / frac * (1 - frac):.0f} s" if frac > 0 else "ETA unknown"
+        return f"{self.what}: {100 * frac:5.1f}% done, {el:.0f} s elapsed, {eta}" + (f" ({extra})" if extra else "")
+
+    def _emit(self, extra: str = "") -> None:
+        self.last, self._done_at_last = self._time(), self.done
+        self.log.info("%s", self.line(extra))
+
+    def add(self, units: float = 1.0, extra: str = "", force: bool = False) -> None:
+        with self._lock:
+            self.done += units
+            if force or self._time() - self.last >= self.every:
+                self._emit(extra)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(self.every, 5.0)):
+            with self._lock:
+                if self._time() - self.last >= self.every:
+                    self._emit("still working" if self.done == self._done_at_last else "")
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _limit_threads_in_worker(parent_pid: int, threads: int) -> None:
+    die_with_parent(parent_pid)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+
+
+def process_map(fn, tasks: list, n_jobs: int, costs: list[float] | None = None, progress: Progress | None = None) -> list:
+    """``[fn(t) for t in tasks]``, in *n_jobs* worker processes (each with one BLAS/OpenMP thread) when n_jobs > 1.
+
+    Tasks start in decreasing *costs* (the longest first, so the processes finish together);
+    results come back in the order of *tasks*. Each finished task adds its cost to *progress*.
+    Workers end with their parent (:func:`die_with_parent`).
+    """
+    costs = [1.0] * len(tasks) if costs is None else [float(c) for c in costs]
+    out: list = [None] * len(tasks)
+    if n_jobs <= 1 or len(tasks) <= 1:
+        for i, t in enumerate(tasks):
+            out[i] = fn(t)
+            if progress is not None:
+                progress.add(costs[i])
+        return out
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    order = sorted(range(len(tasks)), key=lambda i: -costs[i])
+    with ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks)), initializer=_limit_threads_in_worker,
+                             initargs=(os.getpid(), 1)) as pool:
+        futures = {pool.submit(fn, tasks[i]): i for i in order}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            out[i] = fut.result()
+            if progress is not None:
+                progress.add(costs[i])
+    return out
+
+
 @contextlib.contextmanager
 def logged_errors() -> Iterator[None]:
     """Log any exception (with traceback) and show its cause on the console before re-raising it."""
