@@ -243,9 +243,14 @@ def parity_figures(work: Path) -> dict:
         cnn = c["cnn"]["cnn"]
         out.update({"cnn_best_val_accuracy": round(cnn["val_accuracy"], 4), "cnn_best_epoch": cnn["best_epoch"],
                     "cnn_epochs_run": cnn["epochs_run"],
+                    "cnn_dead_units": len(cnn.get("dead_units") or []),
                     "cnn_disparity_train": round(c["compare"]["cnn"]["train"]["disparity"], 3),
                     "cnn_disparity_validation": round(c["compare"]["cnn"]["validation"]["disparity"], 3)})
     return out
+
+
+def _round(v, nd: int):
+    return None if v is None else round(v, nd)
 
 
 def notebook_figures(path: Path) -> dict:
@@ -254,23 +259,32 @@ def notebook_figures(path: Path) -> dict:
     a, b = r.get("partA", {}), r.get("partB", {})
     out = {}
     if "pca_full" in a:
-        out.update({"pca_components_90": a["pca_full"]["d_90pct"], "pc1_ratio": round(a["pca_full"]["evr_first2"][0], 3),
-                    "pc2_ratio": round(a["pca_full"]["evr_first2"][1], 3)})
+        out.update({"pca_components_90": a["pca_full"]["d_90pct"], "pc1_ratio": _round(a["pca_full"]["evr_first2"][0], 3),
+                    "pc2_ratio": _round(a["pca_full"]["evr_first2"][1], 3)})
     for k in ("pca", "mds", "lle"):
         if k in a.get("procrustes8", {}):
-            out[f"disparity_{k}8_train"] = round(a["procrustes8"][k]["disparity"], 3)
+            out[f"disparity_{k}8_train"] = _round(a["procrustes8"][k]["disparity"], 3)
     if "kmeans" in a:
-        out["kmeans3_accuracy"] = round(a["kmeans"]["sklearn19_default_n_init_auto"]["k3_hungarian_accuracy"], 4)
+        out["kmeans3_accuracy"] = _round(a["kmeans"]["sklearn19_default_n_init_auto"]["k3_hungarian_accuracy"], 4)
     if "gmm3" in a:
-        out["gmm3_accuracy"] = round(a["gmm3"]["hungarian_accuracy"], 4)
+        out["gmm3_accuracy"] = _round(a["gmm3"]["hungarian_accuracy"], 4)
     if "best_val_accuracy" in b:
-        out.update({"cnn_best_val_accuracy": round(b["best_val_accuracy"], 4), "cnn_best_epoch": b["best_val_epoch"],
+        out.update({"cnn_best_val_accuracy": _round(b["best_val_accuracy"], 4), "cnn_best_epoch": b["best_val_epoch"],
                     "cnn_epochs_run": len(b["history"]["val_accuracy"])})
         f = b.get("features", {}).get("best_val", {})
         if "train" in f:
-            out["cnn_disparity_train"] = round(f["train"]["disparity"], 3)
-            out["cnn_disparity_validation"] = round(f["val"]["disparity"], 3)
+            out["cnn_disparity_train"] = _round(f["train"]["disparity"], 3)
+            out["cnn_disparity_validation"] = _round(f["val"]["disparity"], 3)
+            out["cnn_dead_units"] = len(f["train"].get("dead_columns_all_zero", []))
     return out
+
+
+def _figures(fn, *args) -> dict:
+    """A contender's numbers; a failure to read them is recorded, never the end of the scenario."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def parity_checks(figures: dict) -> list[dict]:
@@ -324,11 +338,11 @@ def scenario_notebook_vs_workflow(work: Path, cores: int, timeout: float) -> dic
                     nb = json.loads((d / "notebook.json").read_text())
                     res["stages_wall_s"] = {k: v["wall_s"] for k, v in nb["timings"].items()}
                     res["script_summary"] = nb.get("summary")
-                    res["figures"] = notebook_figures(d / "notebook.json")
+                    res["figures"] = _figures(notebook_figures, d / "notebook.json")
             else:
                 prepare(d, "configs/rocks_parity.yaml")
                 res = run_snakemake(d, [], cores, timeout)
-                res["figures"] = parity_figures(d) if res["returncode"] == 0 else {}
+                res["figures"] = _figures(parity_figures, d) if res["returncode"] == 0 else {}
                 res["rules"] = {ds: rules_benchmarks(d, ds) for ds in ("rocks_parity", "rocks_parity_cnn")}
             print(f"  repeat {r + 1}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}",
                   flush=True)
@@ -348,6 +362,134 @@ def scenario_notebook_vs_workflow(work: Path, cores: int, timeout: float) -> dic
             "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
             "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
             "quality": quality, "checks": checks}
+
+
+CLUSTIMAGE = "clustimage==1.7.1"
+CLUSTIMAGE_VENV = Path(os.environ.get("IMAGESPACE_CLUSTIMAGE_VENV", ROOT / "benchmarks/.venv-clustimage"))
+ROCKS_REGEX = r"^(?P<subtype>(?P<label>[^_]+)_[^_]+)_"
+
+
+def clustimage_python() -> Path:
+    """clustimage's own virtualenv (made and filled from PyPI on first use), apart from the project's packages."""
+    py = CLUSTIMAGE_VENV / "bin/python"
+    stamp = CLUSTIMAGE_VENV / ".installed"
+    if not stamp.exists() or stamp.read_text().strip() != CLUSTIMAGE:
+        subprocess.run([sys.executable, "-m", "venv", str(CLUSTIMAGE_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", CLUSTIMAGE], check=True)
+        stamp.write_text(CLUSTIMAGE)
+    return py
+
+
+def clustimage_equivalent(work: Path) -> dict:
+    """The workflow doing clustimage's work: the 360 training rocks at 128 x 128 colour, PCA to 95% of the
+    variance, a 2-D t-SNE map, Ward clustering of the PCA features with k chosen by silhouette over 3..25."""
+    cfg = {"targets": ["rocks128"], "datasets": {"rocks128": {
+        "source": {"type": "filename_labels", "splits": {"train": str(SHARED / "rocks/Training")},
+                   "label_regex": ROCKS_REGEX, "classes": ["I", "M", "S"]},
+        "images": {"size": [128, 128], "color": "rgb", "resize": "stretch", "resample": "box"},
+        "pca": {"threshold": 0.95, "fit_split": "all", "scale": "unit"},
+        "embeddings": {"methods": ["tsne"], "n_components": 2},
+        "clustering": {"feature_sets": ["pca"], "methods": ["agglomerative"], "split": "all", "on_maps": False,
+                       "agglomerative": {"linkage": "ward", "k": "silhouette", "k_min": 3, "k_max": 25}},
+        "probes": {"enabled": False}, "retrieval": {"enabled": False}, "explore": {"enabled": False}}}}
+    merged = _merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg)
+    merged["targets"] = ["rocks128"]
+    merged["datasets"] = cfg["datasets"]
+    (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return merged
+
+
+def _rock_labels(names: list[str]) -> tuple[list[str], list[str]]:
+    ms = [re.match(ROCKS_REGEX, n) for n in names]
+    return [m["label"] for m in ms], [m["subtype"] for m in ms]
+
+
+def scenario_clustimage_vs_workflow(work: Path, cores: int, timeout: float) -> dict:
+    """Side by side in one run: clustimage 1.7.1 (in its own virtualenv from PyPI; load -> PCA 95% -> t-SNE ->
+    Ward with a silhouette scan over 3..25) and the workflow doing the same work, on the 360 training rocks at
+    128 x 128, alternating, 3 repeats each (IMAGESPACE_REPEATS), every run cold. Both tools' ARI against the
+    labels and the subtypes. Target: wall-time ratio workflow / clustimage <= 0.5."""
+    from sklearn.metrics import adjusted_rand_score
+
+    py = clustimage_python()
+    repeats = int(os.environ.get("IMAGESPACE_REPEATS", "3"))
+    runs: dict[str, list] = {"clustimage": [], "workflow": []}
+    order = []
+    for r in range(repeats):
+        for who in (("clustimage", "workflow") if r % 2 == 0 else ("workflow", "clustimage")):
+            d = work / f"{who}_{r + 1}"
+            d.mkdir()
+            order.append(who)
+            if who == "clustimage":
+                res = run_process([str(py), str(ROOT / "benchmarks/clustimage_run.py"), str(SHARED / "rocks/Training"),
+                                   str(d / "clustimage.json")], timeout, cwd=d)
+                tail = res.pop("output")
+                if (d / "clustimage.json").exists():
+                    c = json.loads((d / "clustimage.json").read_text())
+                    y, sub = _rock_labels(c["filenames"])
+                    res["quality"] = {"k": c["n_clusters"], "n_pca_components": c["n_pca_components"],
+                                      "ari_label": round(adjusted_rand_score(y, c["labels"]), 4),
+                                      "ari_subtype": round(adjusted_rand_score(sub, c["labels"]), 4)}
+                elif res["returncode"]:
+                    res["log_tail"] = tail[-3000:]
+            else:
+                clustimage_equivalent(d)
+                res = run_snakemake(d, [], cores, timeout)
+                s = d / "results/rocks128/summary.json"
+                if s.exists():
+                    summ = json.loads(s.read_text())
+                    agg = summ["clustering"]["agglomerative"]
+                    res["quality"] = {"k": agg["k"], "n_pca_components": summ["pca"]["n_components_for_threshold"],
+                                      "ari_label": round(agg["ari"], 4), "ari_subtype": round(agg["ari_subtype"], 4)}
+                res["rules"] = rules_benchmarks(d, "rocks128")
+            print(f"  repeat {r + 1}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}, "
+                  f"{res.get('quality')}", flush=True)
+            runs[who].append(res)
+    ok = all(x["returncode"] == 0 for v in runs.values() for x in v)
+    ratio = _spread([w["wall_s"] / c["wall_s"] for c, w in zip(runs["clustimage"], runs["workflow"])])
+    checks = [check("wall_ratio_workflow_over_clustimage", ratio, "<= 0.5 in every repeat", ok and ratio["max"] <= 0.5)]
+    return {"order": order, "runs": runs, "wall_ratio": ratio,
+            "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
+            "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
+            "quality": {k: v[-1].get("quality") for k, v in runs.items()}, "checks": checks}
+
+
+def scenario_dryrun_1m(work: Path, cores: int, timeout: float, n: int = 1_000_000) -> dict:
+    """snakemake -n on a generated csv_manifest of 10^6 images (IMAGESPACE_DRYRUN_N) in 10 classes and 3 splits,
+    every file present (empty: a dry run decodes nothing), with the default battery and a 10-epoch CNN:
+    the DAG in < 60 s, with the same jobs as for a small collection (one job per stage, not per image)."""
+    n = int(os.environ.get("IMAGESPACE_DRYRUN_N", n))
+    img = work / "images"
+    img.mkdir()
+    t0 = time.perf_counter()
+    rng = __import__("random").Random(0)
+    with open(work / "manifest.csv", "w") as fh:
+        fh.write("file,label,split\n")
+        for i in range(n):
+            name = f"img{i:07d}.png"
+            (img / name).touch()
+            fh.write(f"{name},c{i % 10},{rng.choice(('train', 'train', 'train', 'validation', 'test'))}\n")
+    generate_s = time.perf_counter() - t0
+    cfg = {"targets": ["million"], "datasets": {"million": {
+        "source": {"type": "csv_manifest", "csv": str(work / "manifest.csv"), "image_dir": str(img),
+                   "file_column": "file", "label_column": "label", "split_column": "split"},
+        "images": {"size": [64, 64], "color": "rgb"},
+        "cnn": {"enabled": True, "epochs": 10}}}}
+    merged = _merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg)
+    merged["targets"], merged["datasets"] = cfg["targets"], cfg["datasets"]
+    (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    res = run_process([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+                       "--cores", str(cores), "-n", "--quiet", "rules"], timeout)
+    out = res.pop("output")
+    counts = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", out, flags=re.M):
+        counts[m[1]] = int(m[2])
+    total = counts.pop("total", None)
+    ok = res["returncode"] == 0
+    checks = [check("dry_run_wall_s", res["wall_s"], "< 60", ok and res["wall_s"] < 60),
+              check("jobs", total, "one per stage and feature set (< 500), not per image", ok and total is not None and total < 500)]
+    return {"n_images": n, "generate_s": round(generate_s, 1), "dry_run": res, "jobs_by_rule": counts, "n_jobs": total,
+            "log_tail": out[-3000:] if not ok else "", "checks": checks}
 
 
 def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
@@ -435,28 +577,55 @@ STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("emb
 
 
 def stage_times(rules: dict) -> dict:
-    out = {k: 0.0 for k in STAGES}
+    """Summed job wall times per stage; every other job (alignment, probes, retrieval, plots, summary) is "other"."""
+    out = {k: 0.0 for k in (*STAGES, "other")}
     for job, r in (rules.get("jobs") or {}).items():
-        for stage, prefixes in STAGES.items():
-            if job.startswith(prefixes):
-                out[stage] += r["wall_s"]
+        stage = next((st for st, prefixes in STAGES.items() if job.startswith(prefixes)), "other")
+        out[stage] += r["wall_s"]
     return {k: round(v, 2) for k, v in out.items()}
 
 
-FASHION_TARGETS = ((10_000, 900, 4096), (50_000, 3600, 8192))  # (up to n images, seconds, MB)
+FASHION_TARGETS = ((10_000, 240, 4096), (50_000, 900, 8192))  # (up to n images, seconds, MB)
 
 
 def fashion_targets(n: int) -> tuple[int, int]:
-    """The scale targets that apply at n images: <= 15 min / 4 GB up to 10,000, <= 60 min / 8 GB up to 50,000."""
+    """The scale targets that apply at n images: the whole battery <= 4 min / 4 GB up to 10,000,
+    <= 15 min / 8 GB up to 50,000."""
     for upto, limit_s, limit_mb in FASHION_TARGETS:
         if n <= upto:
             return limit_s, limit_mb
     return FASHION_TARGETS[-1][1:]
 
 
+def battery_quality(work: Path, dataset: str) -> dict:
+    """What the battery found, next to its time: K-Means ARI (pca), the best probe accuracy (held-out split),
+    the CNN's held-out accuracy, and every map's trustworthiness."""
+    path = work / f"results/{dataset}/summary.json"
+    if not path.exists():
+        return {}
+    s = json.loads(path.read_text())
+    q = {}
+    km = (s.get("clustering") or {}).get("kmeans") or {}
+    if "ari" in km:
+        q["kmeans_ari"] = round(km["ari"], 4)
+        q["kmeans_feature_set"] = km.get("feature_set")
+    best = None
+    for fs, probes in (s.get("probes") or {}).items():
+        for name, r in (probes or {}).items():
+            if isinstance(r, dict) and r.get("accuracy") is not None and (best is None or r["accuracy"] > best[0]):
+                best = (r["accuracy"], fs, name, r.get("split"))
+    if best:
+        q["best_probe"] = {"accuracy": round(best[0], 4), "feature_set": best[1], "probe": best[2], "split": best[3]}
+    for variant, splits in (s.get("classification") or {}).items():
+        if variant.startswith("cnn"):
+            q[f"{variant}_accuracy"] = {sp: round(r["accuracy"], 4) for sp, r in splits.items() if "accuracy" in r}
+    q["trustworthiness"] = {k: v["value"] for k, v in (s.get("trustworthiness") or {}).items() if "value" in v}
+    return q
+
+
 def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cnn: bool = True) -> dict:
     """Fashion-MNIST, 10,000 images, the whole battery (embeddings, clustering with model selection,
-    a 10-epoch CNN and its features): <= 15 min and <= 4 GB."""
+    a 10-epoch CNN and its features) and what it found (battery_quality): <= 4 min and <= 4 GB."""
     cfg = fashion_config(work, n, cnn=cnn)
     (work / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
     cold = run_snakemake(work, [], cores, timeout)
@@ -473,12 +642,12 @@ def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cn
         if isinstance(r, dict) and "strategy" in r:
             strategies[str(f.relative_to(work / "results/fashion"))] = r["strategy"]
     return {"n": n, "runs": {"cold": cold}, "rules": rules, "stages_s": stage_times(rules), "strategies": strategies,
-            "checks": checks}
+            "quality": battery_quality(work, "fashion"), "checks": checks}
 
 
 def scenario_fashion_50k(work: Path, cores: int, timeout: float) -> dict:
     """Fashion-MNIST grown to 50,000 images (the 10,000 plus flipped/shifted/noised copies), whole battery:
-    <= 60 min and <= 8 GB."""
+    <= 15 min and <= 8 GB."""
     return scenario_fashion(work, cores, timeout, n=50_000)
 
 
@@ -618,7 +787,8 @@ def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 
     """The whole Fashion-MNIST battery (embeddings, clustering with model selection, a 10-epoch CNN) at
     n = 1k, 2k, 5k, 10k, 50k (IMAGESPACE_SCALING_SIZES; IMAGESPACE_SCALING_CNN=0 leaves the CNN out):
     per-stage wall times with the exponent b of time ~ n^b, the strategy every method ran with, and the
-    scale targets (<= 15 min / 4 GB at 10,000 images, <= 60 min / 8 GB at 50,000)."""
+    quality at every point (battery_quality), and the scale targets (<= 4 min / 4 GB at 10,000 images,
+    <= 15 min / 8 GB at 50,000)."""
     env = os.environ.get("IMAGESPACE_SCALING_SIZES")
     sizes = [int(v) for v in env.split(",")] if env else list(sizes)
     cnn = os.environ.get("IMAGESPACE_SCALING_CNN", "1") != "0"
@@ -630,11 +800,12 @@ def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 
         run, rules = res["runs"]["cold"], res["rules"]
         points.append({"n": n, "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "peak_pss_mb": run["peak_pss_mb"],
                        "returncode": run["returncode"], "processes_left_behind": run["processes_left_behind"],
-                       "stages_s": res["stages_s"], "strategies": res["strategies"],
+                       "stages_s": res["stages_s"], "strategies": res["strategies"], "quality": res["quality"],
                        "jobs_s": {k: round(v["wall_s"], 2) for k, v in (rules.get("jobs") or {}).items()},
                        "log_tail": run["log_tail"]})
         checks += res["checks"]
-        print(f"  n={n}: {run['wall_s']} s, {run['peak_pss_mb']} MB, stages {res['stages_s']}", flush=True)
+        print(f"  n={n}: {run['wall_s']} s, {run['peak_pss_mb']} MB, stages {res['stages_s']}, quality {res['quality']}",
+              flush=True)
         shutil.rmtree(sub, ignore_errors=True)
     exponents = scaling_exponents(points)
     checks.insert(0, check("all_runs_ok", [p["returncode"] for p in points], "all 0", all(p["returncode"] == 0 for p in points)))
@@ -644,6 +815,8 @@ def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 
 SCENARIOS = {
     "rocks_parity": scenario_rocks_parity,
     "notebook_vs_workflow": scenario_notebook_vs_workflow,
+    "clustimage_vs_workflow": scenario_clustimage_vs_workflow,
+    "dryrun_1m": scenario_dryrun_1m,
     "rocks_default": scenario_rocks_default,
     "fashion_10k": scenario_fashion,
     "fashion_50k": scenario_fashion_50k,

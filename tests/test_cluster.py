@@ -460,6 +460,27 @@ def test_run_dbscan_and_hdbscan_jobs_write_their_results(tmp_path):
     assert r["method"] == "hdbscan" and r["k"] >= 1 and 0 <= r["noise_fraction"] <= 1
 
 
+def test_agglomerative_silhouette_scan_cuts_one_tree_and_picks_the_true_k(tmp_path):
+    """Four blobs: the scan's cuts are the labels fit_agglomerative gives at each k, the best silhouette is at k=4,
+    and the job with k: silhouette uses that cut (exact, and above large_n on a stratified subsample's tree)."""
+    X, y = make_blobs(n_samples=200, centers=[[0, 0], [8, 0], [0, 8], [8, 8]], cluster_std=1.0, random_state=3)
+    _, Z = cluster.fit_agglomerative(X, 2)
+    scan = cluster.agglomerative_scan(X, Z, range(2, 9))
+    for k in (2, 4, 7):
+        labels, _ = cluster.fit_agglomerative(X, k)
+        assert scan.loc[scan.k == k, "silhouette"].item() == pytest.approx(cluster._silhouette(X, labels))
+    assert cluster.select_k(scan, "silhouette") == 4
+    manifest, images, out = _job(tmp_path, X, y)
+    opts = {"linkage": "ward", "k": "silhouette", "k_min": 2, "k_max": 8}
+    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=0)
+    assert r["k"] == 4 and r["strategy"]["name"] == "exact" and cluster.hungarian_accuracy(y, np.asarray(
+        pd.read_csv(out.assignments, sep="\t")["cluster"]))[0] > 0.99
+    assert pd.read_csv(out.table, sep="\t")["k"].tolist() == list(range(2, 9))
+    assert_png(out.scan)
+    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=0, large_n=120)
+    assert r["k"] == 4 and r["strategy"]["name"] == "subsample" and r["strategy"]["n_tree"] == 120
+
+
 def test_gmm_samples_reproducible_and_non_mutating(blobs):
     X, _ = blobs
     gmm = cluster.fit_gmm(X, 3, seed=0)

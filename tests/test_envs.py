@@ -83,6 +83,18 @@ def missing_packages(root: Path) -> dict[str, list[str]]:
     return problems
 
 
+def test_every_rule_writes_a_benchmark_file():
+    """No unbenchmarked rule: the harness adds up every job's time and memory from these files."""
+    missing = []
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"\n(?=\s*(?:rule |rule:))", smk.read_text()):
+            block = block.strip()
+            m = re.match(r"rule (\w+):", block) or re.match(r'rule:\s*name:\s*f?"([^"]+)"', block)
+            if m and not re.search(r'benchmark:\s*\n\s*f?"benchmarks/\{\{?dataset\}?\}/[^"]+\.tsv"', block):
+                missing.append(f"{smk.name}: {m.group(1)}")
+    assert missing == []
+
+
 def test_every_rule_names_an_existing_pinned_env():
     rules = rules_with_envs(ROOT)
     assert len(rules) >= 15

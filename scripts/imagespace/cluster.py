@@ -271,16 +271,51 @@ def fit_agglomerative(X, k: int, linkage: str = "ward") -> tuple[np.ndarray, np.
     return labels, Z
 
 
-def fit_agglomerative_large(X, k: int, linkage: str, n_sub: int, seed: int, strata=None):
+def agglomerative_scan(X, Z, k_values, seed: int | None = None, sample_size: int | None = None) -> pd.DataFrame:
+    """Cut one tree (linkage matrix *Z* of the rows of *X*) at every k: columns ``k``, ``n_clusters``, ``silhouette``.
+
+    The tree is built once; each cut is ``fcluster(Z, k, "maxclust")`` (the labels
+    :func:`fit_agglomerative` gives at that k). ``sample_size`` scores a seeded sample.
+    """
+    X = _as_matrix(X)
+    rows = []
+    for k in k_values:
+        labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust")
+        rows.append({"k": int(k), "n_clusters": int(len(np.unique(labels))),
+                     "silhouette": _silhouette(X, labels, seed, sample_size)})
+    return pd.DataFrame(rows, columns=["k", "n_clusters", "silhouette"])
+
+
+def plot_silhouette_scan(df: pd.DataFrame, path, chosen_k=None, title: str = "agglomerative: silhouette of each cut") -> None:
+    """Mean silhouette against k, with the chosen k marked."""
+    fig = _new_figure((6, 4))
+    ax = fig.subplots()
+    ax.plot(df["k"], df["silhouette"], "o-", color="C1")
+    ax.set(xlabel="k", ylabel="mean silhouette", title=title)
+    if chosen_k is not None:
+        ax.axvline(chosen_k, color="grey", ls="--", label=f"chosen k={chosen_k}")
+        ax.legend()
+    ax.grid(alpha=0.3)
+    _integer_xaxis(ax)
+    save_figure(fig, path)
+
+
+def fit_agglomerative_large(X, k: int, linkage: str, n_sub: int, seed: int, strata=None, tree=None):
     """Agglomerative clustering for many rows: the tree on *n_sub* (stratified) rows, the rest to the nearest centroid.
 
-    Returns ``(labels, linkage_matrix of the subsample, subsample indices, strategy)``.
+    *tree*: ``(subsample indices, linkage matrix)`` already built (as :func:`stratified_sample` and
+    ``hierarchy.linkage`` give them for these arguments). Returns ``(labels, linkage_matrix of the
+    subsample, subsample indices, strategy)``.
     """
     from imagespace.util import stratified_sample
 
     X = _as_matrix(X)
-    idx = stratified_sample(len(X), int(n_sub), seed, strata)
-    sub_labels, Z = fit_agglomerative(X[idx], k, linkage)
+    if tree is None:
+        idx = stratified_sample(len(X), int(n_sub), seed, strata)
+        sub_labels, Z = fit_agglomerative(X[idx], k, linkage)
+    else:
+        idx, Z = tree
+        sub_labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
     centroids = np.stack([X[idx][sub_labels == c].mean(axis=0) for c in range(sub_labels.max() + 1)])
     labels = np.empty(len(X), dtype=np.int64)
     sq = (centroids**2).sum(1)
@@ -1308,13 +1343,23 @@ def _run_hdbscan(X, rows, o, ctx):
 
 
 def _run_agglomerative(X, rows, o, ctx):
-    k = resolve_k(o["k"], rows)
     labels = rows["label"].to_numpy()
-    if ctx.large_n is not None and len(X) > ctx.large_n:  # the tree is O(n^2) in memory: built on a stratified subsample
-        pred, Z, idx, strategy = fit_agglomerative_large(X, k, o["linkage"], ctx.large_n, ctx.seed, strata=labels)
+    large = ctx.large_n is not None and len(X) > ctx.large_n
+    # one tree (on large_n stratified rows above large_n), cut at every k of the scan: the silhouette of each cut
+    from imagespace.util import stratified_sample
+
+    idx = stratified_sample(len(X), int(ctx.large_n), ctx.seed, labels) if large else np.arange(len(X))
+    Z = hierarchy.linkage(_as_matrix(X)[idx], method=o["linkage"])
+    scan = agglomerative_scan(X[idx], Z, k_range(o, len(idx)), ctx.seed)
+    write_table(ctx.out.table, scan)
+    k = resolve_k(o["k"], rows, scan)
+    plot_silhouette_scan(scan, ctx.out.scan, chosen_k=k)
+    if large:  # the tree is O(n^2) in memory: built on a stratified subsample, the rest to the nearest centroid
+        pred, Z, idx, strategy = fit_agglomerative_large(X, k, o["linkage"], ctx.large_n, ctx.seed, strata=labels,
+                                                         tree=(idx, Z))
         plot_dendrogram(Z, labels[idx], ctx.out.dendrogram)
-    else:
-        pred, Z = fit_agglomerative(X, k, linkage=o["linkage"])
+    else:  # the cut fit_agglomerative makes, of the same tree
+        pred = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
         strategy = {"name": "exact", "n_points": len(X)}
         plot_dendrogram(Z, labels, ctx.out.dendrogram)
     return pred, {"params": dict(o), "strategy": strategy}
@@ -1329,8 +1374,8 @@ METHODS: dict[str, Method] = {
                decode_pca=True, runtime=60),
         Method("dbscan", "DBSCAN", _run_dbscan, figures=("eps_scan", "kdistance"), table=True, settings=("seed",),
                threads="one"),
-        Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram",), settings=("seed", "large_n"),
-               threads="one", memory_factor=8),
+        Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram", "scan"), table=True,
+               settings=("seed", "large_n"), threads="one", memory_factor=8),
         Method("hdbscan", "HDBSCAN", _run_hdbscan, threads="one"),
     )
 }

@@ -49,6 +49,8 @@ rule ensemble_weights:
         weights="results/{dataset}/alignment/ensemble_{name}.json",
     log:
         "logs/{dataset}/ensemble_weights/{name}.log",
+    benchmark:
+        "benchmarks/{dataset}/ensemble_weights_{name}.tsv"
     wildcard_constraints:
         dataset=datasets_regex(predicting=False),
     conda:
@@ -74,6 +76,8 @@ rule ensemble:
         features="results/{dataset}/features/ensemble_{name}.npz",
     log:
         "logs/{dataset}/ensemble/{name}.log",
+    benchmark:
+        "benchmarks/{dataset}/ensemble_{name}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -96,6 +100,8 @@ rule human_map_apply:
         info="results/{dataset}/alignment/human_pred_{base}.json",
     log:
         "logs/{dataset}/human_map_apply/{base}.log",
+    benchmark:
+        "benchmarks/{dataset}/human_map_apply_{base}.tsv"
     wildcard_constraints:
         dataset=datasets_regex(predicting=True),
     conda:
@@ -125,6 +131,8 @@ rule predicted_space:
         ),
     log:
         "logs/{dataset}/predicted_space/{fs}.log",
+    benchmark:
+        "benchmarks/{dataset}/predicted_space_{fs}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

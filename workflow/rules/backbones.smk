@@ -34,6 +34,8 @@ rule backbone_weights:
         info="results/{dataset}/backbones/{backbone}/imagenet_weights.json",
     log:
         "logs/{dataset}/backbone_weights/{backbone}.log",
+    benchmark:
+        "benchmarks/{dataset}/backbone_weights_{backbone}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("keras")),
     # the only job that downloads: it runs on the submitting machine (under SLURM the login

@@ -17,6 +17,8 @@ rule cluster_on_maps:
         ),
     log:
         "logs/{dataset}/cluster_on_maps/{fs}_{clm}.log",
+    benchmark:
+        "benchmarks/{dataset}/cluster_on_maps_{fs}_{clm}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -68,6 +68,8 @@ rule map_pca:
         info="results/{dataset}/maps/pca.json",
     log:
         "logs/{dataset}/map_pca.log",
+    benchmark:
+        "benchmarks/{dataset}/map_pca.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -101,6 +103,8 @@ rule plot_map:
         ),
     log:
         "logs/{dataset}/plot_map/{mapmethod}.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_map_{mapmethod}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

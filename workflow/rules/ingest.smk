@@ -63,6 +63,8 @@ rule human_space:
         check="results/{dataset}/human/{split}_check.json",
     log:
         "logs/{dataset}/human_space/{split}.log",
+    benchmark:
+        "benchmarks/{dataset}/human_space_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -55,6 +55,8 @@ rule plot_pca:
         ),
     log:
         "logs/{dataset}/plot_pca.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_pca.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -101,6 +101,8 @@ rule summary:
         ),
     log:
         "logs/{dataset}/summary.log",
+    benchmark:
+        "benchmarks/{dataset}/summary.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -146,6 +148,8 @@ rule leaderboard:
         ),
     log:
         "logs/{dataset}/leaderboard.log",
+    benchmark:
+        "benchmarks/{dataset}/leaderboard.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
