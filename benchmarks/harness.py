@@ -295,7 +295,7 @@ def parity_checks(figures: dict) -> list[dict]:
 def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
     """The notebook's work on the rocks (configs/rocks_parity.yaml: its PCA, embeddings, K-Means, the mixture scan
     k = 1..20 with n_init = 10, its CNN for 20 epochs): the notebook's numbers, <= 246 s, <= 1.5 GB."""
-    prepare(work, "configs/rocks_parity.yaml")
+    prepare(work, "configs/rocks_parity.yaml", json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")))
     cold = run_snakemake(work, [], cores, timeout)
     figures = parity_figures(work) if cold["returncode"] == 0 else {}
     ok = cold["returncode"] == 0

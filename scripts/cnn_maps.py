@@ -21,7 +21,7 @@ def main(snakemake):
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
         v = snakemake.wildcards.variant
         trust = embed.plot_feature_maps(X, labels, clusters.reindex(ids), snakemake.output.maps, seed=snakemake.params.seed,
-                                        tsne=snakemake.params.tsne, trust=snakemake.params.trust,
+                                        tsne=snakemake.params.tsne, trust=snakemake.params.trust, n_jobs=snakemake.threads,
                                         title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)")
         write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(ids),
                                            "trustworthiness_by_map": trust})

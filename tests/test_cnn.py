@@ -56,6 +56,16 @@ def test_notebook_architecture_has_the_notebooks_parameter_counts():
     assert model.get_layer(cnn.PENULTIMATE).output.shape[-1] == 8
 
 
+def test_inference_batches_keep_activation_memory_flat():
+    """64 float32 channels at full resolution within 256 MB: large images get small batches, small images 256."""
+    assert cnn.inference_batch((28, 28, 1)) == 256
+    assert cnn.inference_batch((128, 128, 1)) == 64
+    assert cnn.inference_batch((800, 800, 1)) == 8  # never below 8
+    for shape in ((64, 64, 3), (128, 128, 1), (224, 224, 3)):
+        b = cnn.inference_batch(shape)
+        assert b * shape[0] * shape[1] * 64 * 4 <= 256 * 2**20
+
+
 def test_fashion_architecture_is_expressible():
     model = cnn.build_model((28, 28, 1), 10, "fashion", seed=0, l2=1e-4)
     kinds = [type(layer).__name__ for layer in model.layers]

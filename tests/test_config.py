@@ -233,3 +233,19 @@ def test_method_tables_and_schema_enums_match():
     groups = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())["groups"]
     assert set(groups) <= names, sorted(set(groups) - names)
     assert {f"cluster_{m}" for m in cluster.METHODS} <= set(groups)  # today's methods are grouped
+
+
+def test_paired_comparisons_can_be_switched_off(tmp_path):
+    """compare.paired.enabled: false plans no paired job and nothing else changes (the parity config uses it)."""
+    from conftest import planned_jobs
+
+    cfg = {"datasets": {"tiny": {"source": {"type": "synthetic", "n_per_class": 6, "size": 16, "seed": 1},
+                                 "validation_fraction": 0.25, "human": {"builtin": True, "dims": 3}}},
+           "embeddings": {"methods": []}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    on = planned_jobs(tmp_path)
+    cfg["compare"] = {"paired": {"enabled": False}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    off = planned_jobs(tmp_path)
+    assert ("paired", "tiny") in on
+    assert sorted(j for j in on if j[0] != "paired") == sorted(off)

@@ -489,7 +489,7 @@ def validation_scores(model, x_val, y_val, target: str, x_train=None, y_train=No
         e_tr = features(model, x_train)
         e_va = features(model, x_val)
         return {"val_accuracy": float(nearest_centroid_accuracy(e_tr, np.asarray(y_train), e_va, np.asarray(y_val)))}
-    r = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
+    r = model.evaluate(x_val, y_val, batch_size=inference_batch(np.shape(x_val)[1:]), verbose=0, return_dict=True)
     return {f"val_{k}": float(v) for k, v in r.items()}
 
 
@@ -577,6 +577,13 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(var.astype(np.float32))
     return [l.name for l in bns]
+
+
+def inference_batch(image_shape, most: int = 256, budget_mb: float = 256.0) -> int:
+    """Images per forward pass: at most *most*, and few enough that a full-resolution activation of 64 float32
+    channels stays within *budget_mb* (a 128 x 128 image: 64; 28 x 28: 256). Memory then stays flat as images grow."""
+    pixels = int(np.prod(image_shape[:2])) if len(image_shape) >= 2 else 1
+    return int(max(8, min(most, budget_mb * 2**20 // (pixels * 64 * 4))))
 
 
 def penultimate_model(model):

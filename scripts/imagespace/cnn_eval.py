@@ -23,7 +23,8 @@ log = logging.getLogger("imagespace.cnn_eval")
 MODE_GAP = 0.15
 
 
-def _batched(fn, x, batch_size: int = 256) -> np.ndarray:
+def _batched(fn, x, batch_size: int | None = None) -> np.ndarray:
+    batch_size = batch_size or cnn.inference_batch(np.shape(x)[1:])
     return np.concatenate([np.asarray(fn(np.asarray(x[a:a + batch_size]))) for a in range(0, len(x), batch_size)])
 
 
@@ -76,7 +77,8 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
     """Scores of every classifier the network provides, on every split but *train_split*.
 
     Training-mode accuracy normalises by the statistics of batches of *batch_size* training
-    images (dropout and augmentation off): large batches, so that what it measures is the
+    images (at most :func:`imagespace.cnn.inference_batch`, the memory budget; dropout and
+    augmentation off): large batches, so that what it measures is the
     difference between the data's own statistics and the stored moving statistics, not the
     noise of small-batch statistics.
 
@@ -85,6 +87,7 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
     """
     splits = np.asarray(splits)
     y = np.asarray(y)
+    batch_size = min(int(batch_size), cnn.inference_batch(np.shape(images)[1:]))  # large, within the memory budget
     tr = np.flatnonzero(splits == train_split)
     held = [sp for sp in dict.fromkeys(splits.tolist()) if sp != train_split]
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -107,7 +110,8 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
         inf_acc = float((preds["softmax"][0][tr] == y[tr]).mean())
         trm_acc = float((softmax_outputs(model, images[tr], training=True, batch_size=batch_size).argmax(1) == y[tr]).mean())
     out = {"classifiers": {}, "predictions": preds, "held_out_splits": held, "checkpoint_split": checkpoint_split,
-           "train_modes": {"split": train_split, "n": int(len(tr)), "inference": inf_acc, "training": trm_acc, "gap": abs(inf_acc - trm_acc)},
+           "train_modes": {"split": train_split, "n": int(len(tr)), "inference": inf_acc, "training": trm_acc, "gap": abs(inf_acc - trm_acc),
+                           "batch": batch_size},
            "warnings": []}
     for name, (pred, _conf) in preds.items():
         out["classifiers"][name] = {}

@@ -372,11 +372,12 @@ def trustworthiness(X, Y, n_neighbors: int, max_rows: int, seed: int, strata=Non
     return {"value": round(value, 4), "n_neighbors": k, "n_rows": int(len(rows)), "of": int(n), "space": space}
 
 
-def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "", trust: dict | None = None) -> dict:
+def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "", trust: dict | None = None,
+                      n_jobs: int = 1) -> dict:
     """2-D PCA and t-SNE maps of a network's features, coloured by label and by K-Means cluster.
 
     t-SNE runs through :func:`embed` with the configured
-    ``embeddings.tsne`` parameters; *clusters* is aligned with the rows of *X*
+    ``embeddings.tsne`` parameters on *n_jobs* cores; *clusters* is aligned with the rows of *X*
     (NaN: a row that was not clustered). Returns ``{map: trustworthiness}`` (:func:`trustworthiness`
     with the settings *trust*: n_neighbors, max_rows) of both maps against the features.
     """
@@ -388,7 +389,7 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
     from imagespace.util import save_figure
 
     X = np.asarray(X, dtype=np.float64)
-    Y_tsne, _, _ = embed("tsne", X, 2, params_for("tsne", tsne), int(seed))
+    Y_tsne, _, _ = embed("tsne", X, 2, params_for("tsne", tsne), int(seed), n_jobs=n_jobs)
     proj = {"PCA": PCA(n_components=2, random_state=seed).fit_transform(X), "t-SNE": Y_tsne}
     by_cluster = pd.Series(clusters).fillna(-2).astype(int).astype(str).replace("-2", "not clustered").to_numpy()
     fig = Figure(figsize=(12, 10))

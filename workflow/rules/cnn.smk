@@ -101,6 +101,7 @@ rule cnn_maps:
         "benchmarks/{dataset}/cnn_maps_{variant}.tsv"
     conda:
         "../../envs/analysis.yaml"
+    threads: config["threads"]
     resources:
         mem_mb=2000,
         runtime=20,

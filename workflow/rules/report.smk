@@ -33,10 +33,14 @@ def summary_inputs(wildcards):
             f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
         ],
         # the paired bootstrap of every two compared feature sets, per split
-        "paired": [
-            f"results/{d}/compare/paired_{sp}.tsv"
-            for sp in sorted({sp for _, sp in compare_pairs(d)})
-        ],
+        "paired": (
+            [
+                f"results/{d}/compare/paired_{sp}.tsv"
+                for sp in sorted({sp for _, sp in compare_pairs(d)})
+            ]
+            if S(d, "compare")["paired"]["enabled"]
+            else []
+        ),
         "human": [f"results/{d}/human/{sp}_check.json" for sp in human_splits(d)],
         "cnn": [
             f"results/{d}/cnn/{v}/{f}.json"
