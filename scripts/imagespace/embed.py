@@ -112,6 +112,8 @@ class OpenTSNE:
     """openTSNE behind scikit-learn's fit_transform / transform: FFT-accelerated interpolation in 1-2 dimensions
     (linear in n), Barnes-Hut in 3; ``transform`` places new rows in the fitted embedding."""
 
+    progress = None  # a Progress while fitting (_fit_progress)
+
     def __init__(self, n_components, seed, n_jobs, **p):
         self.n_components, self.seed, self.n_jobs, self.p = n_components, seed, n_jobs, p
         self.method = "fft" if n_components <= 2 else "bh"
@@ -120,22 +122,19 @@ class OpenTSNE:
     def fit_transform(self, X):
         import openTSNE
 
-        calls = {}
-        if getattr(self, "callback", None) is not None:  # progress (_fit_progress): iterations across both phases
-            done = {"phase": 0, "last": 0}
-            ee = int(self.p["early_exaggeration_iter"])
+        ee, seen = int(self.p["early_exaggeration_iter"]), {"phase": 0, "last": 0}
 
-            def report(iteration, error, embedding):  # openTSNE keeps it for transform too: only while fitting
-                if iteration < done["last"]:
-                    done["phase"] = ee
-                done["last"] = iteration
-                if getattr(self, "callback", None) is not None:
-                    self.callback(done["phase"] + iteration)
-                return False  # never stop the optimisation
+        def report(iteration, error, embedding):  # iterations across both phases, into the progress while one is set
+            if iteration < seen["last"]:  # the second phase counts from 0 again
+                seen["phase"] = ee
+            seen["last"] = iteration
+            if self.progress is not None:
+                self.progress.add(seen["phase"] + iteration - self.progress.done)
+            return False  # never stop the optimisation
 
-            calls = {"callbacks": report, "callbacks_every_iters": 50}
         self.embedding_ = openTSNE.TSNE(n_components=self.n_components, random_state=self.seed, n_jobs=self.n_jobs,
-                                        negative_gradient_method=self.method, verbose=False, **self.p, **calls).fit(X)
+                                        negative_gradient_method=self.method, verbose=False, callbacks=report,
+                                        callbacks_every_iters=50, **self.p).fit(X)
         self.kl_divergence_ = float(self.embedding_.kl_divergence)
         return np.asarray(self.embedding_)
 
@@ -344,11 +343,11 @@ def _fit_progress(name: str, model, n: int):
     if isinstance(model, OpenTSNE):
         total = int(model.p["n_iter"]) + int(model.p["early_exaggeration_iter"])
         with Progress(f"{what} ({total} iterations)", total) as prog:
-            model.callback = lambda it: prog.add(it - prog.done)
+            model.progress = prog
             try:
                 yield
             finally:
-                model.callback = None
+                model.progress = None
         return
     with Progress(f"{what} (no progress reported by the method: elapsed time only)", float("inf")):
         yield
