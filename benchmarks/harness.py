@@ -392,9 +392,13 @@ def clustimage_equivalent(work: Path) -> dict:
         "clustering": {"feature_sets": ["pca"], "methods": ["agglomerative"], "split": "all", "on_maps": False,
                        "agglomerative": {"linkage": "ward", "k": "silhouette", "k_min": 3, "k_max": 25}},
         "probes": {"enabled": False}, "retrieval": {"enabled": False}, "explore": {"enabled": False}}}}
+    return write_config(work, cfg)
+
+
+def write_config(work: Path, cfg: dict) -> dict:
+    """*work*/config.yaml: the project's defaults with *cfg*'s targets and datasets only (the defaults' own left out)."""
     merged = _merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg)
-    merged["targets"] = ["rocks128"]
-    merged["datasets"] = cfg["datasets"]
+    merged["targets"], merged["datasets"] = cfg["targets"], cfg["datasets"]
     (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
     return merged
 
@@ -475,9 +479,7 @@ def scenario_dryrun_1m(work: Path, cores: int, timeout: float, n: int = 1_000_00
                    "file_column": "file", "label_column": "label", "split_column": "split"},
         "images": {"size": [64, 64], "color": "rgb"},
         "cnn": {"enabled": True, "epochs": 10}}}}
-    merged = _merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg)
-    merged["targets"], merged["datasets"] = cfg["targets"], cfg["datasets"]
-    (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    write_config(work, cfg)
     res = run_process([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
                        "--cores", str(cores), "-n", "--quiet", "rules"], timeout)
     out = res.pop("output")
