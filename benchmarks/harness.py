@@ -294,12 +294,14 @@ def parity_checks(figures: dict) -> list[dict]:
 
 def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
     """The notebook's work on the rocks (configs/rocks_parity.yaml: its PCA, embeddings, K-Means, the mixture scan
-    k = 1..20 with n_init = 10, its CNN for 20 epochs): the notebook's numbers, <= 246 s, <= 1.5 GB."""
+    k = 1..20 with n_init = 10, its CNN for 20 epochs): the notebook's numbers, <= 73 s (1/4 of the notebook's 294 s
+    measured side by side), <= 1.5 GB."""
     prepare(work, "configs/rocks_parity.yaml", json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")))
     cold = run_snakemake(work, [], cores, timeout)
     figures = parity_figures(work) if cold["returncode"] == 0 else {}
     ok = cold["returncode"] == 0
-    checks = [check("wall_s", cold["wall_s"], "<= 246 (1/4 of the notebook's 986 s)", ok and cold["wall_s"] <= 246),
+    # 1/4 of the notebook's 294 s, measured side by side (notebook_vs_workflow, 2026-11-30): that scenario is the comparison
+    checks = [check("wall_s", cold["wall_s"], "<= 73 (1/4 of the notebook's 294 s)", ok and cold["wall_s"] <= 73),
               check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", ok and cold["peak_pss_mb"] <= 1536)]
     return {"runs": {"cold": cold}, "rules": {d: rules_benchmarks(work, d) for d in ("rocks_parity", "rocks_parity_cnn")},
             "figures": figures, "checks": checks + parity_checks(figures)}
