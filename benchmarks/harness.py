@@ -318,37 +318,44 @@ def _spread(xs: list[float]) -> dict:
             "max": round(max(xs), 4)}
 
 
+def alternating(work: Path, first: str, second: str):
+    """(repeat, contender, fresh directory) for IMAGESPACE_REPEATS (3) repeats of two contenders, alternating
+    which goes first (repeat 1: *first* first, repeat 2: *second* first, ...), so drift of the machine falls on both."""
+    repeats = int(os.environ.get("IMAGESPACE_REPEATS", "3"))
+    for r in range(repeats):
+        for who in ((first, second) if r % 2 == 0 else (second, first)):
+            d = work / f"{who}_{r + 1}"
+            d.mkdir()
+            yield r + 1, who, d
+
+
 def scenario_notebook_vs_workflow(work: Path, cores: int, timeout: float) -> dict:
     """Side by side in one run: the notebook as a script (../shared/reference/notebook_rocks_battery.py, Part A and its
     CNN) and the workflow on configs/rocks_parity.yaml (the same work), alternating (repeat 1: notebook first,
     repeat 2: workflow first, ...), 3 repeats each (IMAGESPACE_REPEATS), each cold in a fresh directory.
     Targets: workflow/notebook wall-time ratio <= 1/4 (stretch 1/8), workflow peak <= 1.5 GB, the same numbers."""
-    repeats = int(os.environ.get("IMAGESPACE_REPEATS", "3"))
     runs: dict[str, list] = {"notebook": [], "workflow": []}
     order = []
-    for r in range(repeats):
-        for who in (("notebook", "workflow") if r % 2 == 0 else ("workflow", "notebook")):
-            d = work / f"{who}_{r + 1}"
-            d.mkdir()
-            order.append(who)
-            print(f"  repeat {r + 1}: {who} ...", flush=True)
-            if who == "notebook":
-                res = run_process([sys.executable, str(NOTEBOOK), "--out", str(d / "notebook.json"),
-                                   "--arrays", str(d / "arrays.npz"), "--ckpt", str(d / "ckpt")], timeout, cwd=d)
-                res.pop("output")
-                if (d / "notebook.json").exists():
-                    nb = json.loads((d / "notebook.json").read_text())
-                    res["stages_wall_s"] = {k: v["wall_s"] for k, v in nb["timings"].items()}
-                    res["script_summary"] = nb.get("summary")
-                    res["figures"] = _figures(notebook_figures, d / "notebook.json")
-            else:
-                prepare(d, "configs/rocks_parity.yaml")
-                res = run_snakemake(d, [], cores, timeout)
-                res["figures"] = _figures(parity_figures, d) if res["returncode"] == 0 else {}
-                res["rules"] = {ds: rules_benchmarks(d, ds) for ds in ("rocks_parity", "rocks_parity_cnn")}
-            print(f"  repeat {r + 1}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}",
-                  flush=True)
-            runs[who].append(res)
+    for r, who, d in alternating(work, "notebook", "workflow"):
+        order.append(who)
+        print(f"  repeat {r}: {who} ...", flush=True)
+        if who == "notebook":
+            res = run_process([sys.executable, str(NOTEBOOK), "--out", str(d / "notebook.json"),
+                               "--arrays", str(d / "arrays.npz"), "--ckpt", str(d / "ckpt")], timeout, cwd=d)
+            res.pop("output")
+            if (d / "notebook.json").exists():
+                nb = json.loads((d / "notebook.json").read_text())
+                res["stages_wall_s"] = {k: v["wall_s"] for k, v in nb["timings"].items()}
+                res["script_summary"] = nb.get("summary")
+                res["figures"] = _figures(notebook_figures, d / "notebook.json")
+        else:
+            prepare(d, "configs/rocks_parity.yaml")
+            res = run_snakemake(d, [], cores, timeout)
+            res["figures"] = _figures(parity_figures, d) if res["returncode"] == 0 else {}
+            res["rules"] = {ds: rules_benchmarks(d, ds) for ds in ("rocks_parity", "rocks_parity_cnn")}
+        print(f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}",
+              flush=True)
+        runs[who].append(res)
     ok = all(x["returncode"] == 0 for v in runs.values() for x in v)
     ratios = [w["wall_s"] / n["wall_s"] for n, w in zip(runs["notebook"], runs["workflow"])]
     cpu_ratios = [w["cpu_s"] / n["cpu_s"] for n, w in zip(runs["notebook"], runs["workflow"]) if n["cpu_s"]]
@@ -418,39 +425,35 @@ def scenario_clustimage_vs_workflow(work: Path, cores: int, timeout: float) -> d
     from sklearn.metrics import adjusted_rand_score
 
     py = clustimage_python()
-    repeats = int(os.environ.get("IMAGESPACE_REPEATS", "3"))
     runs: dict[str, list] = {"clustimage": [], "workflow": []}
     order = []
-    for r in range(repeats):
-        for who in (("clustimage", "workflow") if r % 2 == 0 else ("workflow", "clustimage")):
-            d = work / f"{who}_{r + 1}"
-            d.mkdir()
-            order.append(who)
-            if who == "clustimage":
-                res = run_process([str(py), str(ROOT / "benchmarks/clustimage_run.py"), str(SHARED / "rocks/Training"),
-                                   str(d / "clustimage.json")], timeout, cwd=d)
-                tail = res.pop("output")
-                if (d / "clustimage.json").exists():
-                    c = json.loads((d / "clustimage.json").read_text())
-                    y, sub = _rock_labels(c["filenames"])
-                    res["quality"] = {"k": c["n_clusters"], "n_pca_components": c["n_pca_components"],
-                                      "ari_label": round(adjusted_rand_score(y, c["labels"]), 4),
-                                      "ari_subtype": round(adjusted_rand_score(sub, c["labels"]), 4)}
-                elif res["returncode"]:
-                    res["log_tail"] = tail[-3000:]
-            else:
-                clustimage_equivalent(d)
-                res = run_snakemake(d, [], cores, timeout)
-                s = d / "results/rocks128/summary.json"
-                if s.exists():
-                    summ = json.loads(s.read_text())
-                    agg = summ["clustering"]["agglomerative"]
-                    res["quality"] = {"k": agg["k"], "n_pca_components": summ["pca"]["n_components_for_threshold"],
-                                      "ari_label": round(agg["ari"], 4), "ari_subtype": round(agg["ari_subtype"], 4)}
-                res["rules"] = rules_benchmarks(d, "rocks128")
-            print(f"  repeat {r + 1}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}, "
-                  f"{res.get('quality')}", flush=True)
-            runs[who].append(res)
+    for r, who, d in alternating(work, "clustimage", "workflow"):
+        order.append(who)
+        if who == "clustimage":
+            res = run_process([str(py), str(ROOT / "benchmarks/clustimage_run.py"), str(SHARED / "rocks/Training"),
+                               str(d / "clustimage.json")], timeout, cwd=d)
+            tail = res.pop("output")
+            if (d / "clustimage.json").exists():
+                c = json.loads((d / "clustimage.json").read_text())
+                y, sub = _rock_labels(c["filenames"])
+                res["quality"] = {"k": c["n_clusters"], "n_pca_components": c["n_pca_components"],
+                                  "ari_label": round(adjusted_rand_score(y, c["labels"]), 4),
+                                  "ari_subtype": round(adjusted_rand_score(sub, c["labels"]), 4)}
+            elif res["returncode"]:
+                res["log_tail"] = tail[-3000:]
+        else:
+            clustimage_equivalent(d)
+            res = run_snakemake(d, [], cores, timeout)
+            s = d / "results/rocks128/summary.json"
+            if s.exists():
+                summ = json.loads(s.read_text())
+                agg = summ["clustering"]["agglomerative"]
+                res["quality"] = {"k": agg["k"], "n_pca_components": summ["pca"]["n_components_for_threshold"],
+                                  "ari_label": round(agg["ari"], 4), "ari_subtype": round(agg["ari_subtype"], 4)}
+            res["rules"] = rules_benchmarks(d, "rocks128")
+        print(f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}, "
+              f"{res.get('quality')}", flush=True)
+        runs[who].append(res)
     ok = all(x["returncode"] == 0 for v in runs.values() for x in v)
     ratio = _spread([w["wall_s"] / c["wall_s"] for c, w in zip(runs["clustimage"], runs["workflow"])])
     checks = [check("wall_ratio_workflow_over_clustimage", ratio, "<= 0.5 in every repeat", ok and ratio["max"] <= 0.5)]
