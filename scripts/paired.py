@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
 from imagespace import paired  # noqa: E402
-from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, setup_logging, write_table  # noqa: E402
+from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, rows_all_equal, setup_logging, write_table  # noqa: E402
 
 
 def main(snakemake):
@@ -31,7 +31,7 @@ def main(snakemake):
                 features[Path(path).stem] = fs.rows(ids).astype("float64")
             except KeyError as exc:
                 raise InputError(f"{path}: no rows for images of {snakemake.input.human}: {exc}") from exc
-        constant = [m for m, F in features.items() if not (F != F[0]).any()]
+        constant = [m for m, F in features.items() if rows_all_equal(F)]
         for m in constant:  # a collapsed network: nothing to rank (its compare result says why)
             log.warning("%s: every row is the same on %s (a collapsed network?): left out of the paired comparisons", m, w.split)
             del features[m]

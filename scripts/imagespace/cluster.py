@@ -485,21 +485,20 @@ def gmm_scan_models(
     *,
     n_jobs: int = 1,
     keep=(),
-    every: float = 30.0,
 ) -> tuple[pd.DataFrame, dict]:
     """The scan of :func:`gmm_scan` and the fitted mixtures of the k in *keep* ({k: model}).
 
     Every k is fitted independently with ``random_state=seed`` (exactly the mixture that
     :func:`fit_gmm` gives for that k), so the k run in *n_jobs* processes, the largest first;
     a kept mixture is the one a refit at that k would give. Progress (weighted by k, the cost
-    of an EM step) is logged every *every* seconds with an ETA.
+    of an EM step) is logged every 30 s with an ETA.
     """
     X = _as_matrix(X)
     ks = [int(k) for k in k_values]
     keep = {int(k) for k in keep}
     fit_kw = dict(covariance_type=covariance_type, n_init=n_init, reg_covar=reg_covar, max_iter=max_iter)
     with Progress(f"GMM scan k={ks[0]}..{ks[-1]} (n_init={n_init}, {n_jobs} process{'es' if n_jobs > 1 else ''})",
-                  sum(ks), every=every) as prog:
+                  sum(ks)) as prog:
         results = process_map(_gmm_scan_task, [(X, k, seed, fit_kw, k in keep) for k in ks], n_jobs, costs=ks,
                               progress=prog)
     for row, _ in results:
@@ -509,19 +508,10 @@ def gmm_scan_models(
     return df, {r["k"]: m for r, m in results if m is not None}
 
 
-def gmm_scan(
-    X,
-    k_values,
-    seed: int,
-    covariance_type: str = "full",
-    n_init: int = 1,
-    reg_covar: float = 1e-6,
-    max_iter: int = 100,
-    *,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """One mixture per k; columns ``k, bic, aic, converged, log_likelihood`` (:func:`fit_gmm_k` for every k)."""
-    return gmm_scan_models(X, k_values, seed, covariance_type, n_init, reg_covar, max_iter, n_jobs=n_jobs)[0]
+def gmm_scan(X, k_values, seed: int, **kw) -> pd.DataFrame:
+    """One mixture per k; columns ``k, bic, aic, converged, log_likelihood`` (:func:`fit_gmm_k` for every k).
+    Keywords as :func:`gmm_scan_models` (covariance_type, n_init, reg_covar, max_iter, n_jobs)."""
+    return gmm_scan_models(X, k_values, seed, **kw)[0]
 
 
 def select_k(scan_df: pd.DataFrame, criterion: str) -> int:

@@ -25,6 +25,7 @@ Plain library code: no Snakemake, deterministic for a given seed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -33,7 +34,7 @@ from scipy.spatial import procrustes as _scipy_procrustes
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata
 
-from imagespace.util import Progress, save_figure, to_jsonable
+from imagespace.util import Progress, rows_all_equal, save_figure, to_jsonable
 
 log = logging.getLogger("imagespace.compare")
 
@@ -102,16 +103,12 @@ def _permutations(n: int, n_perm: int, seed) -> np.ndarray:
 def _chunks(total: int, per_item: int, what: str | None = None):
     """Slices of range(total) of about _CHUNK_ELEMENTS / per_item items; with *what*, progress every 30 s."""
     step = max(1, _CHUNK_ELEMENTS // max(1, per_item))
-    prog = Progress(what, total) if what else None
-    try:
+    with Progress(what, total) if what else contextlib.nullcontext() as prog:
         for start in range(0, total, step):
             sl = slice(start, min(total, start + step))
             yield sl
             if prog is not None:
                 prog.add(sl.stop - sl.start)
-    finally:
-        if prog is not None:
-            prog.close()
 
 
 # --------------------------------------------------------------------------- 1. dimensions
@@ -556,7 +553,7 @@ def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alph
     A constant feature set (every row the same, e.g. a collapsed network) explains nothing: see :func:`constant_result`.
     """
     H, F = _check_pair(H, F)
-    if not np.any(F != F[0]):
+    if rows_all_equal(F):
         return constant_result(H, F, n_perm, seed)
     res = compare(H, F, n_perm=n_perm, seed=seed, alpha=alpha)
     Ha, Fa = res["H_aligned"], res["F_aligned"]

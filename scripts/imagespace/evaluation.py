@@ -413,7 +413,7 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
     import pandas as pd
 
     m = manifest.set_index("id").loc[[str(i) for i in ids]]
-    from imagespace.util import natural_key
+    from imagespace.util import natural_key, rows_all_equal
 
     classes = sorted(pd.unique(manifest["label"]).tolist(), key=natural_key)
     index = {c: i for i, c in enumerate(classes)}
@@ -428,7 +428,7 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
         tr = np.arange(len(y))
         train_split = "all"
     out = {"classes": classes, "train_split": train_split, "n_train": int(len(tr)), "holdout": {}}
-    if len(X) and not (X != X[0]).any():  # e.g. a collapsed network: no classifier can be fitted on it
+    if rows_all_equal(X):  # e.g. a collapsed network: no classifier can be fitted on it
         why = f"every row of the feature set is the same ({X.shape[1]} dims): no probe was fitted (it carries no information)"
         return {**out, "cv": {}, "shuffled": {}, "notes": [why], "headline": None, "degenerate": why}
     fit_rows = tr if len(tr) <= MAX_PROBE_ROWS else tr[_subsample(y[tr], MAX_PROBE_ROWS, seed, keep=folds)]

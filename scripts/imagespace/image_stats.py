@@ -23,6 +23,8 @@ other images, and a map trained on one collection applies to another.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy import ndimage
 
@@ -280,16 +282,13 @@ def describe_all(images, background=(255, 255, 255), groups=GROUPS) -> np.ndarra
 
     rows = []
     # progress every 30 s when the number of images is known (the workers' chunks of files are counted by their caller)
-    prog = Progress(f"image statistics of {len(images)} images", len(images)) if hasattr(images, "__len__") else None
-    try:
+    known = hasattr(images, "__len__")
+    with Progress(f"image statistics of {len(images)} images", len(images)) if known else contextlib.nullcontext() as prog:
         for img in images:
             d = describe(img, background, groups)
             rows.append([x for g in d for x in d[g]])
             if prog is not None:
                 prog.add(1)
-    finally:
-        if prog is not None:
-            prog.close()
     return np.asarray(rows, dtype=np.float64)
 
 

@@ -360,6 +360,13 @@ def own_rows(ids, manifest) -> np.ndarray:
     return np.array([str(i) in own_ids for i in ids], dtype=bool)
 
 
+def rows_all_equal(X) -> bool:
+    """True when every row of *X* is the same (a collapsed network, constant features): such a set carries no
+    information, and Procrustes, probes and paired comparisons are undefined on it."""
+    X = np.asarray(X)
+    return len(X) > 0 and not (X != X[0]).any()
+
+
 def load_images(path) -> np.ndarray:
     """The ingested array, memory-mapped read-only (no copy in RAM)."""
     return np.load(path, mmap_mode="r")
