@@ -221,7 +221,8 @@ def _shapes(n_per_class=40, size=28, seed=3):
     return g["images"], np.array([classes.index(c) for c in g["labels"]], np.int32), classes
 
 
-def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_path):
+@pytest.mark.parametrize("cache_mb", [512.0, 0.0])  # each layer's inputs from the previous layer's, or from the image
+def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_path, cache_mb):
     x, y, _ = _shapes(20, 16)
     model = cnn.build_model(x.shape[1:], 3, "default", seed=0)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # momentum 0.99: after 8 steps the moving statistics are far off
@@ -231,7 +232,7 @@ def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_p
     sub = keras.Model(model.inputs, bns[0].input)
     a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, bns[0].input.shape[-1])
     assert np.abs(np.asarray(bns[0].moving_variance) - a.var(axis=0)).max() > 0.05  # the problem the fix removes
-    assert cnn.recalibrate_batchnorm(model, x) == [layer.name for layer in bns]
+    assert cnn.recalibrate_batchnorm(model, x, cache_mb=cache_mb) == [layer.name for layer in bns]
     for layer in bns:  # in network order: each layer's inputs computed with the earlier layers already recalibrated
         sub = keras.Model(model.inputs, layer.input)
         a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, layer.input.shape[-1])
