@@ -133,6 +133,16 @@ def test_kmeans_scan_float32_and_subsampled_silhouette(blobs):
     assert cluster.select_k(df, "silhouette") == 3
 
 
+def test_kmeans_scan_keeps_the_models_a_refit_gives(blobs):
+    X, _ = blobs
+    df, models = cluster.kmeans_scan_models(X, [2, 3, 4], seed=5, n_init=2, keep=[3, 4])
+    assert sorted(models) == [3, 4]
+    for k, m in models.items():
+        refit = cluster.fit_kmeans(X, k, 5, n_init=2)
+        np.testing.assert_array_equal(m.labels_, refit.labels_)
+        assert m.inertia_ == refit.inertia_ == df.loc[df.k == k, "inertia"].item()
+
+
 def test_gmm_scan_bic_minimum_at_true_k(blobs):
     X, _ = blobs
     df = cluster.gmm_scan(X, range(1, 6), seed=0)

@@ -419,6 +419,29 @@ def scaling_record(info: dict, n_columns: int) -> dict:
 
 
 # --------------------------------------------------------------------------- scans
+def kmeans_scan_models(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_size: int | None = None,
+                       keep=()) -> tuple[pd.DataFrame, dict]:
+    """The scan of :func:`kmeans_scan` and the fitted models of the k in *keep* ({k: model}).
+
+    Every k is fitted with ``random_state=seed`` (exactly the model :func:`fit_kmeans` gives for that
+    k), so a kept model is the one a refit would give.
+    """
+    X = _as_matrix(X)
+    ks = [int(k) for k in k_values]
+    keep = {int(k) for k in keep}
+    rows, models = [], {}
+    with Progress(f"k-means scan k={ks[0]}..{ks[-1]}" if ks else "k-means scan", sum(ks)) as prog:
+        for k in ks:
+            model = fit_kmeans(X, k, seed, n_init)
+            sil = _silhouette(X, model.labels_, seed, silhouette_sample_size)
+            rows.append({"k": k, "inertia": float(model.inertia_), "silhouette": sil})
+            if k in keep:
+                models[k] = model
+            log.info("k-means scan k=%d: silhouette %.4f", k, sil)
+            prog.add(k)
+    return pd.DataFrame(rows, columns=["k", "inertia", "silhouette"]), models
+
+
 def kmeans_scan(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_size: int | None = None) -> pd.DataFrame:
     """Fit one k-means per k; columns ``k``, ``inertia``, ``silhouette``.
 
@@ -426,17 +449,7 @@ def kmeans_scan(X, k_values, seed: int, n_init: int = 10, *, silhouette_sample_s
     (O(n²) time); ``silhouette_sample_size`` scores a seeded random subsample
     instead.
     """
-    X = _as_matrix(X)
-    ks = [int(k) for k in k_values]
-    rows = []
-    with Progress(f"k-means scan k={ks[0]}..{ks[-1]}" if ks else "k-means scan", sum(ks)) as prog:
-        for k in ks:
-            model = fit_kmeans(X, k, seed, n_init)
-            sil = _silhouette(X, model.labels_, seed, silhouette_sample_size)
-            rows.append({"k": k, "inertia": float(model.inertia_), "silhouette": sil})
-            log.info("k-means scan k=%d: silhouette %.4f", k, sil)
-            prog.add(k)
-    return pd.DataFrame(rows, columns=["k", "inertia", "silhouette"])
+    return kmeans_scan_models(X, k_values, seed, n_init, silhouette_sample_size=silhouette_sample_size)[0]
 
 
 def _gmm_row(model: GaussianMixture, X, k: int) -> dict:
@@ -1156,9 +1169,10 @@ def plot_medoids(labels_pred, X, rows: pd.DataFrame, images, path, seed: int = 0
     return info
 
 
-def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | None = None) -> dict:
+def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | None = None, models=None) -> dict:
     """Silhouette diagrams of K-Means for every k in *ks*, side by side (each with its mean as a dashed line):
-    how well each k's clusters hold together. Returns {k: mean silhouette}."""
+    how well each k's clusters hold together. Returns {k: mean silhouette}. *models* ({k: fitted KMeans},
+    e.g. from :func:`kmeans_scan_models` with the same seed and n_init) are used instead of refitting."""
     from matplotlib.figure import Figure
     from sklearn.metrics import silhouette_samples
 
@@ -1175,7 +1189,7 @@ def plot_silhouette_grid(X, ks, seed: int, path, n_init=10, sample_size: int | N
     axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
     means = {}
     for ax, k in zip(axes, ks):
-        pred = fit_kmeans(X, k, seed, n_init=n_init).labels_[rows]
+        pred = ((models or {}).get(k) or fit_kmeans(X, k, seed, n_init=n_init)).labels_[rows]
         if len(set(pred.tolist())) < 2:  # identical points: K-Means found one cluster, the silhouette is undefined
             means[k] = None
             ax.text(0.5, 0.5, f"k={k}: one distinct cluster\n(silhouette undefined)", ha="center", va="center")
@@ -1275,13 +1289,16 @@ class Context:
 def _run_kmeans(X, rows, o, ctx):
     # silhouettes are O(n^2): above clustering.large_n they are computed on a seeded sample of that size
     sample = ctx.large_n if ctx.large_n is not None and len(X) > ctx.large_n else None
-    scan = kmeans_scan(X, k_range(o, len(X)), ctx.seed, n_init=o["n_init"], silhouette_sample_size=sample)
+    # the scan's own models for the chosen k and the silhouette grid's k = 2..5: the fits a refit would give
+    ks = k_range(o, len(X))
+    scan, models = kmeans_scan_models(X, ks, ctx.seed, n_init=o["n_init"], silhouette_sample_size=sample, keep=ks)
     write_table(ctx.out.table, scan)
     k = resolve_k(o["k"], rows, scan)
     plot_kmeans_scan(scan, ctx.out.scan, chosen_k=k)
-    model = fit_kmeans(X, k, ctx.seed, n_init=o["n_init"])
+    model = models.get(k) or fit_kmeans(X, k, ctx.seed, n_init=o["n_init"])
     plot_silhouette_diagram(X, model.labels_, ctx.out.silhouette, title=f"K-Means, k={k}", sample_size=sample, seed=ctx.seed)
-    grid = plot_silhouette_grid(X, range(2, 6), ctx.seed, ctx.out.silhouettes, n_init=o["n_init"], sample_size=sample)
+    grid = plot_silhouette_grid(X, range(2, 6), ctx.seed, ctx.out.silhouettes, n_init=o["n_init"], sample_size=sample,
+                                models=models)
     strategy = ({"name": "exact", "n_points": len(X)} if sample is None
                 else {"name": "sampled silhouettes", "n_points": len(X), "silhouette_sample": sample})
     return model.labels_, {"params": dict(o), "seed": ctx.seed, "inertia": float(model.inertia_), "strategy": strategy,
