@@ -35,6 +35,28 @@ def test_new_methods_are_seeded_faithful_and_place_new_rows(name):
     assert (nearest == y[held]).mean() >= 0.95
 
 
+def test_tsne_above_fft_above_runs_opentsne_fft_with_the_tsne_blocks_settings():
+    """Above tsne.fft_above rows a 2-D t-SNE map is openTSNE's FFT t-SNE with the same perplexity, exaggeration,
+    iterations and initialisation, says so in its strategy, and is as faithful; at or below it, and in 3+ dimensions,
+    scikit-learn's t-SNE runs."""
+    X, y = _clusters()
+    p = embed.params_for("tsne", {"fft_above": len(X) - 1, "max_iter": 500})
+    Y, _, info = embed.embed("tsne", X, 2, p, seed=3)
+    assert info["strategy"]["solver"] == "openTSNE FFT" and info["method"] == "tsne"
+    assert embed.tsne_as_opentsne(p, 6000) == {"perplexity": 30.0, "early_exaggeration": 12.0, "early_exaggeration_iter": 250,
+                                               "n_iter": 250, "learning_rate": 500.0, "initialization": "pca"}
+    assert embed.tsne_as_opentsne({**p, "learning_rate": 100.0}, 6000)["learning_rate"] == 400.0  # openTSNE's scale
+    Y2, _, _ = embed.embed("tsne", X, 2, p, seed=3)
+    np.testing.assert_allclose(Y, Y2, atol=1e-5)  # seeded
+    assert embed.trustworthiness(X, Y, n_neighbors=5, max_rows=1000, seed=0)["value"] > 0.9
+    cent = np.array([Y[y == c].mean(axis=0) for c in range(4)])  # every point nearest its own class's centre
+    assert (np.argmin(((Y[:, None, :] - cent[None]) ** 2).sum(-1), axis=1) == y).mean() >= 0.95
+    _, _, exact = embed.embed("tsne", X, 2, embed.params_for("tsne", {"fft_above": len(X), "max_iter": 500}), seed=3)
+    assert exact["strategy"]["solver"] == "barnes_hut"
+    _, _, three = embed.embed("tsne", X, 3, p, seed=3)
+    assert three["strategy"]["solver"] == "barnes_hut"
+
+
 def test_opentsne_refuses_more_than_three_dimensions_naming_the_key():
     X, _ = _clusters(n_per=20)
     with pytest.raises(ValueError, match=r"'opentsne' embeds into at most 3 dimensions, not 8 \(embeddings.n_components\)"):
