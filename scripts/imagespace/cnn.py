@@ -539,7 +539,7 @@ def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
 
 
 def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 4096, seed: int = 0,
-                          cache_mb: float = 512.0) -> list[str]:
+                          cache_mb: float = 256.0) -> list[str]:
     """Set every batch-normalisation layer's moving mean and variance to the exact statistics of its inputs.
 
     Keras updates the moving statistics with momentum 0.99 per training step: after
@@ -554,11 +554,12 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
     variance become the layer's moving statistics. Dropout and augmentation are off
     in inference mode, so the statistics are those inference will see.
 
-    Each layer's inputs are kept (while they fit in *cache_mb*) and the next layer's
-    are computed from them, through the layers in between only: one forward pass in
-    all instead of one per layer from the image. Where they do not fit,
-    or the layers in between also read an earlier tensor (a skip connection), the
-    inputs are computed from the image as before. The statistics are the same.
+    Each layer's inputs are kept (while they fit in *cache_mb*; each kept batch is
+    released once the next layer has read it) and the next layer's are computed from
+    them, through the layers in between only: about one forward pass in all instead
+    of one per layer from the image. Where they do not fit, or the layers in between
+    also read an earlier tensor (a skip connection), the inputs are computed from the
+    image, or the last kept tensor, as before. The statistics are the same.
 
     Returns the names of the layers recalibrated.
     """
@@ -584,11 +585,13 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
         kept = []
         s1 = s2 = None
         count = 0
-        batches = src if src is not None else (np.asarray(x[rows[a:a + batch_size]]) for a in range(0, len(rows), batch_size))
-        for batch in batches:
+        for i, a in enumerate(range(0, len(rows), batch_size)):
+            batch = src[i] if src is not None else np.asarray(x[rows[a:a + batch_size]])
             out = np.asarray(sub(batch, training=False))
-            if keep:
+            if keep:  # this layer's inputs replace the kept tensor: each old batch goes once it has been read
                 kept.append(out.astype(np.float32, copy=False))
+                if src is not None:
+                    src[i] = None
             v = out.reshape(-1, out.shape[-1])  # sums accumulated in float64 without a float64 copy (20x faster)
             b1, b2 = v.sum(axis=0, dtype=np.float64), np.einsum("ij,ij->j", v, v, dtype=np.float64)
             s1, s2 = (b1, b2) if s1 is None else (s1 + b1, s2 + b2)
@@ -597,8 +600,8 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
         var = np.maximum(s2 / count - mean * mean, 0.0)
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(var.astype(np.float32))
-        if keep:
-            cached = (layer.input, kept)  # batch by batch: no copy into one array
+        if keep:  # batch by batch: no copy into one array
+            cached = (layer.input, kept)
     return [l.name for l in bns]
 
 
