@@ -28,6 +28,17 @@ def test_landmark_mds_places_extended_points_as_well_as_the_landmarks():
     assert exact["strategy"] == {"name": "exact", "n_points": 200}
 
 
+def test_stress_extension_puts_a_point_where_its_distances_to_the_landmarks_say():
+    """Landmarks whose map is exact (the plane itself, rotated): every new point goes to its own rotated position
+    (zero stress), in one chunk or several."""
+    rng = np.random.default_rng(1)
+    Z_land, Z_new = rng.normal(size=(200, 2)), rng.normal(size=(300, 2))
+    R = np.linalg.qr(rng.normal(size=(2, 2)))[0]
+    for chunk in (2048, 64):
+        Y = embed.smacof_extend(Z_land, Z_land @ R, Z_new, n_iter=200, chunk=chunk)
+        np.testing.assert_allclose(Y, Z_new @ R, atol=1e-3)
+
+
 def test_landmark_isomap_and_exact_tsne_extension():
     Z, X = _plane(1200, seed=1)
     Y, _, info = embed.embed("isomap", X, 2, embed.params_for("isomap", {"n_neighbors": 10}), 0, large_n=400, landmarks=400)

@@ -196,22 +196,28 @@ def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) ->
     """Place new points in a metric-MDS map of landmarks: per point, minimise the raw stress to the landmarks.
 
     Each point starts at the inverse-distance weighted mean of its 5 nearest
-    landmarks and takes *n_iter* Guttman-transform steps with the landmarks fixed
-    (the majorisation update x <- mean_j [y_j + d_j (x - y_j) / |x - y_j|]).
+    landmarks and takes *n_iter* Guttman-transform steps with the landmarks fixed:
+    x <- mean_j [y_j + d_j (x - y_j) / |x - y_j|], computed as
+    mean(y) + (x * sum_j w_j - sum_j w_j y_j) / m with w_j = d_j / |x - y_j|, so a step
+    needs arrays of n x m, not n x m x dims.
     """
     X_land = np.asarray(X_land, dtype=np.float64)
     Y_land = np.asarray(Y_land, dtype=np.float64)
+    m = len(Y_land)
     out = np.empty((len(X_new), Y_land.shape[1]))
     sq_land = (X_land**2).sum(1)
+    y_mean = Y_land.mean(0)
     for a in range(0, len(X_new), chunk):
         D = _distances(X_new[a:a + chunk], X_land, sq_land)
         nn = np.argsort(D, axis=1)[:, :5]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
         Y = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
         for _ in range(n_iter):
-            diff = Y[:, None, :] - Y_land[None, :, :]
-            dist = np.sqrt((diff**2).sum(-1)) + 1e-12
-            Y = (Y_land[None, :, :] + (D / dist)[:, :, None] * diff).mean(1)
+            dist = np.zeros_like(D)
+            for c in range(Y.shape[1]):  # |x - y_j| one coordinate at a time: no n x m x dims array
+                dist += (Y[:, c:c + 1] - Y_land[None, :, c]) ** 2
+            W = D / (np.sqrt(dist) + 1e-12)
+            Y = y_mean + (Y * W.sum(1, keepdims=True) - W @ Y_land) / m
         out[a:a + chunk] = Y
     return out
 
