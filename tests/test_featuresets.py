@@ -313,7 +313,10 @@ def test_stats_variants_are_descriptor_sets_that_only_change_size_or_groups():
     assert reg.stats_spec("d", "s256")["size"] == [256, 256] and reg.stats_spec("d", "tex")["size"] == [128, 128]
     assert "variants" not in reg.stats_spec("d") and reg.sets("d")["stats_tex"].kind == "descriptor"
     assert "human_pred_stats_s256" in reg.sets("d")
-    assert reg.fixed_settings("d")["stats.variants.s256.size"] == [256, 256]
+    fixed = reg.fixed_settings("d")  # a variant lists what it changes
+    assert fixed["stats.size"] == [128, 128] and fixed["stats.variants.s256.size"] == [256, 256]
+    assert fixed["stats.variants.tex.groups"] == ["lbp"] and "stats.variants.tex.size" not in fixed
+    assert "stats.variants.s256.groups" not in fixed
     cfg = copy.deepcopy(base)
     cfg["stats"]["variants"]["bad"] = {"enabled": False}
     with pytest.raises(RegistryError, match=r"stats\.variants\.bad: \['enabled'\] cannot be set per variant"):

@@ -461,9 +461,17 @@ class Registry:
         choices, as choices the workflow did not make (it chooses among the variants: the chosen row)."""
         owner = self.model_owner(dataset)
         out = {}
+        base = self.stats_spec(owner)
         for fs, v in self.stats_sets(owner):
-            if fs in self.sets(dataset):
-                out["stats.size" if v is None else f"stats.variants.{v}.size"] = self.stats_spec(owner, v)["size"]
+            if fs not in self.sets(dataset):
+                continue
+            if v is None:
+                out["stats.size"] = base["size"]
+                continue
+            spec = self.stats_spec(owner, v)
+            for k in ("size", "groups"):  # a variant: what it changes
+                if spec[k] != base[k]:
+                    out[f"stats.variants.{v}.{k}"] = spec[k]
         for fs, b, v in self.backbone_sets(owner):
             if fs not in self.sets(dataset):
                 continue
