@@ -1382,6 +1382,8 @@ def _run_agglomerative(X, rows, o, ctx):
     return pred, {"params": dict(o), "strategy": strategy}
 
 
+WORKING_MEMORY_MB = 128  # K-Means on 8,000 Fashion-MNIST PCA rows: 12.3 s and 419 MB at 1024, 10.3 s and 354 MB at 128
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -1402,9 +1404,13 @@ def run(name: str, features_path, manifest, opts: dict, split: str, out, images,
         scale: str = "none", threads: int = 1) -> dict:
     """One clustering job: rows of *split*, scaled as *scale* says (:func:`scale_features`), the method, its figures,
     then assignments, scores, sizes and gallery. The result records the scaling."""
+    import sklearn
+
     m = METHODS[name]
     X, rows = load_rows(features_path, manifest, split)
     X, scaling = scale_features(X, scale)
     ctx = Context(out=out, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling, threads=threads)
-    labels, extra = m.run(X, rows, opts, ctx)
-    return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images, X=X, seed=seed)
+    # silhouettes and neighbour searches compute distances in blocks of WORKING_MEMORY_MB (scikit-learn's default 1 GB)
+    with sklearn.config_context(working_memory=WORKING_MEMORY_MB):
+        labels, extra = m.run(X, rows, opts, ctx)
+        return finish(name, labels, rows, out, {"scale": scaling_record(scaling, X.shape[1]), **extra}, images, X=X, seed=seed)
