@@ -576,7 +576,7 @@ def fashion_config(work: Path, n: int, cnn: bool = True) -> dict:
     }
     if not cnn:
         cfg["datasets"]["fashion"]["cnn"] = {"enabled": False}
-    return cfg
+    return _merge(cfg, json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")))
 
 
 STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("embed_", "map_"),
@@ -648,7 +648,8 @@ def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cn
             continue
         if isinstance(r, dict) and "strategy" in r:
             strategies[str(f.relative_to(work / "results/fashion"))] = r["strategy"]
-    return {"n": n, "runs": {"cold": cold}, "rules": rules, "stages_s": stage_times(rules), "strategies": strategies,
+    return {"n": n, "overrides": json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")), "runs": {"cold": cold},
+            "rules": rules, "stages_s": stage_times(rules), "strategies": strategies,
             "quality": battery_quality(work, "fashion"), "checks": checks}
 
 
