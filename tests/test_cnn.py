@@ -240,6 +240,29 @@ def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_p
         np.testing.assert_allclose(np.asarray(layer.moving_variance), a.var(axis=0), rtol=1e-3, atol=1e-5)
 
 
+def test_recalibration_through_a_skip_connection_is_exact():
+    """The layers between two batch-normalisation layers also read an earlier tensor (a residual connection): the
+    second layer's inputs cannot come from the first's kept inputs alone, and are computed from the image."""
+    import keras
+    from keras import layers as L
+
+    x, y, _ = _shapes(10, 16)
+    inp = keras.Input(x.shape[1:])
+    h = L.Conv2D(8, 3, padding="same")(L.Rescaling(1 / 255)(inp))
+    a = L.Activation("relu")(L.BatchNormalization(name="bn_a")(L.Conv2D(8, 3, padding="same")(h)))
+    b = L.BatchNormalization(name="bn_b")(L.Add()([h, a]))  # h reaches bn_b around bn_a
+    out = L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(b))
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert cnn.recalibrate_batchnorm(model, x, batch_size=7) == ["bn_a", "bn_b"]
+    for name in ("bn_a", "bn_b"):
+        layer = model.get_layer(name)
+        v = np.asarray(keras.Model(model.inputs, layer.input)(x, training=False), dtype=np.float64).reshape(-1, 8)
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), v.mean(axis=0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(layer.moving_variance), v.var(axis=0), rtol=1e-3, atol=1e-5)
+
+
 @pytest.mark.parametrize("preset", sorted(cnn.PRESETS))
 def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, preset):
     """After a short run, accuracy on the training split in inference mode (how the saved model is used)
