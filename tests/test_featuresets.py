@@ -315,6 +315,7 @@ def test_stats_variants_are_descriptor_sets_that_only_change_size_or_groups():
     assert "human_pred_stats_s256" in reg.sets("d")
     fixed = reg.fixed_settings("d")  # a variant lists what it changes
     assert fixed["stats.size"] == [128, 128] and fixed["stats.variants.s256.size"] == [256, 256]
+    assert fixed["stats.groups"] == reg.stats_spec("d")["groups"]  # the base lists its settings
     assert fixed["stats.variants.tex.groups"] == ["lbp"] and "stats.variants.tex.size" not in fixed
     assert "stats.variants.s256.groups" not in fixed
     cfg = copy.deepcopy(base)

@@ -461,25 +461,17 @@ class Registry:
         choices, as choices the workflow did not make (it chooses among the variants: the chosen row)."""
         owner = self.model_owner(dataset)
         out = {}
-        base = self.stats_spec(owner)
+        def listed(where, keys, spec, base, variant):  # the settings themselves; of a variant, what it changes
+            return {f"{where}.{k}": spec[k] for k in keys if k in spec and (variant is None or spec[k] != base[k])}
+
         for fs, v in self.stats_sets(owner):
-            if fs not in self.sets(dataset):
-                continue
-            if v is None:
-                out["stats.size"] = base["size"]
-                continue
-            spec = self.stats_spec(owner, v)
-            for k in ("size", "groups"):  # a variant: what it changes
-                if spec[k] != base[k]:
-                    out[f"stats.variants.{v}.{k}"] = spec[k]
+            if fs in self.sets(dataset):
+                out.update(listed("stats" + (f".variants.{v}" if v else ""), ("size", "groups"),
+                                  self.stats_spec(owner, v), self.stats_spec(owner), v))
         for fs, b, v in self.backbone_sets(owner):
-            if fs not in self.sets(dataset):
-                continue
-            spec, base = self.backbone_spec(owner, b, v), self.backbone_spec(owner, b)
-            where = f"backbones.{b}" + (f".variants.{v}" if v else "")
-            for k in ("layer", "from_files", "tta", "size"):
-                if k in spec and (v is None or spec[k] != base[k]):  # a variant: what it changes
-                    out[f"{where}.{k}"] = spec[k]
+            if fs in self.sets(dataset):
+                out.update(listed(f"backbones.{b}" + (f".variants.{v}" if v else ""), ("layer", "from_files", "tta", "size"),
+                                  self.backbone_spec(owner, b, v), self.backbone_spec(owner, b), v))
         for v in self.finetune_variants(owner):
             if v in self.sets(dataset):
                 spec = self.finetune_spec(owner, v)
