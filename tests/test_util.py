@@ -69,6 +69,7 @@ def _square(x):
 
 def test_process_map_keeps_task_order_and_counts_progress(caplog):
     import logging
+    import time
 
     from imagespace.util import Progress, process_map
 
@@ -76,6 +77,9 @@ def test_process_map_keeps_task_order_and_counts_progress(caplog):
     with caplog.at_level(logging.INFO, logger="imagespace"):
         with Progress("squares", sum(tasks), every=0.0) as prog:
             out = process_map(_square, tasks, n_jobs=2, costs=tasks, progress=prog)
+    n_lines = len(caplog.records)
+    time.sleep(0.3)  # closed: its heartbeat logs nothing more (every=0.0 would log at every wake-up)
+    assert len(caplog.records) == n_lines
     assert out == [t * t for t in tasks]
     assert prog.done == sum(tasks)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("squares:")]
@@ -94,6 +98,6 @@ def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
         with Progress("long", 4, every=0.2) as prog:
             prog.add(1)
             time.sleep(1.0)
-    beats = [r.getMessage() for r in caplog.records if "still working" in r.getMessage()]
+    beats = [m for r in caplog.records if (m := r.getMessage()).startswith("long:") and "still working" in m]
     assert len(beats) >= 2 and all("25.0% done" in b for b in beats)
     assert "ETA" in beats[-1] and "unknown" not in beats[-1]

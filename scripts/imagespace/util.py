@@ -133,8 +133,9 @@ class Progress:
         self.done = self._done_at_last = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        if heartbeat:
-            threading.Thread(target=self._beat, daemon=True).start()
+        self._thread = threading.Thread(target=self._beat, daemon=True) if heartbeat else None
+        if self._thread is not None:
+            self._thread.start()
 
     def line(self, extra: str = "") -> str:
         el = self._time() - self.t0
@@ -155,13 +156,16 @@ class Progress:
                 self._emit(extra)
 
     def _beat(self) -> None:
-        while not self._stop.wait(min(self.every, 5.0)):
+        while not self._stop.wait(min(max(self.every, 0.1), 5.0)):
             with self._lock:
-                if self._time() - self.last >= self.every:
+                if not self._stop.is_set() and self._time() - self.last >= self.every:
                     self._emit("still working" if self.done == self._done_at_last else "")
 
     def close(self) -> None:
+        """Stop the heartbeat; no line is logged after this returns."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def __enter__(self) -> "Progress":
         return self
