@@ -380,8 +380,9 @@ def test_hdbscan_finds_blobs_and_labels_noise_minus_one(blobs_noise):
     np.testing.assert_array_equal(labels, cluster.fit_hdbscan(X, min_cluster_size=15))  # deterministic
     # through the method table, with the schema's options; noise scored like DBSCAN's
     pred, extra = cluster.METHODS["hdbscan"].run(
-        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"}, None)
+        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"}, cluster.Context(out=None))
     np.testing.assert_array_equal(pred, labels)
+    assert extra["strategy"] == {"name": "exact", "n_points": len(X)}  # no large_n: every row in the tree
     s = cluster.score_clustering(pred, y)
     assert s["n_noise"] == int((pred == -1).sum()) and extra["noise_fraction"] == pytest.approx(s["n_noise"] / len(X))
     assert s["k"] == 3 and "-1" not in s["mapping"]

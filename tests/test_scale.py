@@ -78,3 +78,66 @@ def test_landmark_extension_with_fewer_landmarks_than_neighbours():
     _, X = _plane(60, seed=2)
     Y, _, info = embed.embed("tsne", X, 4, embed.params_for("tsne", {"max_iter": 250}), 0, large_n=20, landmarks=10)
     assert info["strategy"]["n_landmarks"] == 10 and Y.shape == (60, 4) and np.isfinite(Y).all()
+
+
+def test_lle_above_landmarks_above_is_fitted_on_landmarks_and_places_the_rest_by_its_transform():
+    """Above lle.landmarks_above rows, LLE is scikit-learn's fit on that many stratified rows and scikit-learn's
+    transform for the others, and recovers the plane as well as the exact fit does."""
+    from sklearn.manifold import LocallyLinearEmbedding
+
+    from imagespace.util import stratified_sample
+
+    Z, X = _plane(1500, seed=3)
+    side = np.where(Z[:, 0] > 0, "a", "b")
+    p = embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": 500})
+    Y, _, info = embed.embed("lle", X, 2, p, 0, large_n=5000, landmarks=2000, strata=side)
+    st = info["strategy"]
+    assert st == {"name": "landmarks", "n_landmarks": 500, "n_extended": 1000, "extension": "LLE transform",
+                  "landmarks_above": 500, "stratified": True}
+    idx = stratified_sample(1500, 500, 0, side)
+    rest = np.setdiff1d(np.arange(1500), idx)
+    kw = {k: v for k, v in p.items() if k != "landmarks_above"}
+    model = LocallyLinearEmbedding(n_components=2, random_state=0, **kw).fit(X[idx])
+    np.testing.assert_allclose(Y[idx], model.embedding_, atol=1e-10)
+    np.testing.assert_allclose(Y[rest], model.transform(X[rest]), atol=1e-10)
+    Y_exact, _, exact = embed.embed("lle", X, 2, embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": None}), 0)
+    assert exact["strategy"] == {"name": "exact", "n_points": 1500}
+    d_land, d_exact = compare.fast_disparity(Z, Y), compare.fast_disparity(Z, Y_exact)
+    assert d_land < d_exact + 0.02, (d_land, d_exact)
+    # at the threshold itself the exact fit runs
+    _, _, at = embed.embed("lle", X, 2, embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": 1500}), 0)
+    assert at["strategy"]["name"] == "exact"
+
+
+def _blobs_with_noise(seed=4):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0], [12, 0], [0, 12]], float)
+    truth = np.repeat([0, 1, 2], [1500, 1000, 500])
+    X = np.vstack([centres[truth] + rng.normal(size=(3000, 2)), rng.uniform(-30, 40, size=(60, 2))])
+    return X, np.concatenate([truth, np.full(60, 3)])
+
+
+def test_subsampled_hdbscan_labels_the_other_rows_by_mutual_reachability():
+    X, truth = _blobs_with_noise()
+    kw = dict(min_cluster_size=15, min_samples=None, cluster_selection_method="eom")
+    labels, idx, st = cluster.fit_hdbscan_large(X, 600, seed=0, strata=truth, **kw)
+    assert st["n_fit"] == len(idx) == 600 and st["n_assigned"] == 2460 and st["stratified"]
+    np.testing.assert_array_equal(labels[idx], cluster.fit_hdbscan(X[idx], **kw))  # the fitted rows: HDBSCAN itself
+    # the rule, from its definition over every fitted row: core distance = distance to the 15th nearest fitted row,
+    # the row itself counted first; the label of the fitted row with the least max(distance, both core distances)
+    rest = np.setdiff1d(np.arange(len(X)), idx)
+    d_fit = np.sqrt(((X[idx][:, None] - X[idx][None]) ** 2).sum(-1))
+    core_fit = np.sort(d_fit, axis=1)[:, 14]
+    d = np.sqrt(((X[rest][:, None] - X[idx][None]) ** 2).sum(-1))
+    core_new = np.sort(d, axis=1)[:, 13]
+    mrd = np.maximum(np.maximum(d, core_fit[None]), core_new[:, None])
+    best = np.where(mrd == mrd.min(1, keepdims=True), d, np.inf).argmin(1)
+    agree = (labels[rest] == labels[idx][best]).mean()
+    assert agree > 0.995, agree  # the minimum among the 30 nearest fitted rows is (almost always) the minimum over all
+    # what exact HDBSCAN on all rows gives, on the blobs
+    exact = cluster.fit_hdbscan(X, **kw)
+    blob = truth < 3
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(exact[blob], labels[blob]) > 0.98
+    assert cluster.hungarian_accuracy(truth[blob], labels[blob])[0] > 0.98

@@ -373,6 +373,44 @@ def fit_hdbscan(X, min_cluster_size: int = 5, min_samples: int | None = None,
     return labels
 
 
+def fit_hdbscan_large(X, n_sub: int, seed: int, strata=None, min_cluster_size: int = 5, min_samples: int | None = None,
+                      cluster_selection_method: str = "eom"):
+    """HDBSCAN for many rows: fitted on *n_sub* (label-stratified) rows, every other row labelled as its nearest
+    fitted row in mutual-reachability distance, the distance HDBSCAN's tree is built on (noise stays noise).
+
+    scikit-learn's HDBSCAN builds its minimum spanning tree with Prim's algorithm on the data matrix, O(n^2)
+    distances. The assignment is the rule of the hdbscan package's ``approximate_predict``: a new point's core
+    distance is its distance to its min_samples-th nearest fitted row (itself counted first, as scikit-learn
+    counts a fitted point), and it joins the fitted row that minimises max(distance, both core distances) among
+    its 2 x min_samples nearest. The settings apply to the fitted rows as given (a cluster needs
+    min_cluster_size of them). Returns ``(labels, subsample indices, strategy)``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    from imagespace.util import stratified_sample
+
+    X = _as_matrix(X)
+    idx = stratified_sample(len(X), int(n_sub), seed, strata)
+    sub = fit_hdbscan(X[idx], min_cluster_size, min_samples, cluster_selection_method)
+    ms = max(1, min(int(min_cluster_size if min_samples is None else min_samples), len(idx) - 1))
+    nn = NearestNeighbors(n_neighbors=min(2 * ms, len(idx))).fit(X[idx])
+    core_fit = nn.kneighbors(X[idx], n_neighbors=ms)[0][:, -1]  # the row itself is its first neighbour
+    rest = np.setdiff1d(np.arange(len(X)), idx)
+    labels = np.empty(len(X), dtype=np.int64)
+    labels[idx] = sub
+    for a in range(0, len(rest), 8192):
+        rows = rest[a:a + 8192]
+        d, j = nn.kneighbors(X[rows])
+        core_new = d[:, ms - 2] if ms >= 2 else np.zeros(len(rows))
+        mrd = np.maximum(np.maximum(d, core_fit[j]), core_new[:, None])
+        labels[rows] = sub[j[np.arange(len(rows)), mrd.argmin(axis=1)]]
+    strategy = {"name": "subsample", "n_fit": len(idx), "n_assigned": len(rest),
+                "assignment": "nearest fitted row in mutual-reachability distance", "stratified": strata is not None}
+    log.info("HDBSCAN on %d rows: fitted on %d stratified rows, %d assigned by mutual reachability (%d to noise)", len(X),
+             len(idx), len(rest), int((labels[rest] == NOISE).sum()))
+    return labels, idx, strategy
+
+
 # --------------------------------------------------------------------------- scaling
 SCALINGS = ("none", "standardize")
 
@@ -1355,8 +1393,13 @@ def _run_dbscan(X, rows, o, ctx):
 
 
 def _run_hdbscan(X, rows, o, ctx):
-    pred = fit_hdbscan(X, o["min_cluster_size"], o["min_samples"], o["cluster_selection_method"])
-    return pred, {"params": dict(o), "noise_fraction": float(np.mean(pred == NOISE))}
+    kw = dict(min_cluster_size=o["min_cluster_size"], min_samples=o["min_samples"],
+              cluster_selection_method=o["cluster_selection_method"])
+    if ctx.large_n is not None and len(X) > ctx.large_n:  # Prim's tree is O(n^2): fitted on large_n stratified rows
+        pred, _, strategy = fit_hdbscan_large(X, ctx.large_n, ctx.seed, strata=rows["label"].to_numpy(), **kw)
+    else:
+        pred, strategy = fit_hdbscan(X, **kw), {"name": "exact", "n_points": len(X)}
+    return pred, {"params": dict(o), "noise_fraction": float(np.mean(pred == NOISE)), "strategy": strategy}
 
 
 def _run_agglomerative(X, rows, o, ctx):
@@ -1395,7 +1438,7 @@ METHODS: dict[str, Method] = {
                threads="one"),
         Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram", "scan"), table=True,
                settings=("seed", "large_n"), threads="one", memory_factor=8),
-        Method("hdbscan", "HDBSCAN", _run_hdbscan, threads="one"),
+        Method("hdbscan", "HDBSCAN", _run_hdbscan, settings=("seed", "large_n"), threads="one"),
     )
 }
 

@@ -39,6 +39,9 @@ class Method:
     extension: str = "knn"  # how rows beyond the landmarks are placed: transform, stress or knn
     adjust: Callable[[dict, int, int | None], dict] = lambda p, n, large_n: p  # parameters for n fitted rows
     max_components: int | None = None  # the most dimensions the method embeds into (None: any)
+    # the method's own parameter that, when set, is both a threshold and a landmark count: more fitted rows than
+    # its value are fitted on that many landmarks and the others placed by the extension (cost superlinear in n)
+    landmarks_param: str | None = None
 
     def __post_init__(self):
         if self.extension not in EXTENSIONS:
@@ -71,6 +74,7 @@ def _tsne_adjust(p, n, large_n):
 def _lle(k, p, seed, n_jobs):
     from sklearn.manifold import LocallyLinearEmbedding
 
+    p = {key: v for key, v in p.items() if key != "landmarks_above"}
     return LocallyLinearEmbedding(n_components=k, random_state=seed, n_jobs=n_jobs, **p)
 
 
@@ -151,7 +155,8 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("tsne", "t-SNE", _tsne, quadratic=lambda k: k > 3, extension="knn", adjust=_tsne_adjust),
-        Method("lle", "LLE", _lle, transform=True, adjust=_lle_adjust),
+        Method("lle", "LLE", _lle, transform=True, extension="transform", adjust=_lle_adjust,
+               landmarks_param="landmarks_above"),
         Method("mds", "metric MDS", _mds, quadratic=lambda k: True, extension="stress"),
         Method("isomap", "Isomap", _isomap, transform=True, quadratic=lambda k: True, extension="transform",
                adjust=_fewer_neighbours),
@@ -252,19 +257,29 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
     Isomap, exact t-SNE for k > 3) are fitted on *landmarks* seeded rows
     (stratified by *strata*) and the other rows are placed by an out-of-sample
     extension (MDS: stress minimisation against the landmarks; Isomap: its
-    transform; t-SNE: k-nearest-landmark interpolation). ``info["strategy"]`` says
-    which strategy ran and on how many points.
+    transform; t-SNE: k-nearest-landmark interpolation). A method with its own
+    landmark parameter (LLE's ``landmarks_above``) does the same above that many
+    rows, on that many landmarks (LLE: placed by its transform). ``info["strategy"]``
+    says which strategy ran and on how many points.
     """
     n = X_fit.shape[0]
     m = method(method_name)
     if m.max_components is not None and n_components > m.max_components:
         raise ValueError(f"embedding method {m.name!r} embeds into at most {m.max_components} dimensions, not "
                          f"{n_components} (embeddings.n_components); use it for the 2-D maps only, or set n_components")
+    own = params.get(m.landmarks_param) if m.landmarks_param else None
     if large_n is not None and m.quadratic(n_components) and n > int(large_n) and int(landmarks) < n:
-        idx = stratified_sample(n, int(landmarks), seed, strata)
+        n_land, why, fit_large_n = int(landmarks), {"large_n": int(large_n)}, None
+    elif own is not None and n > int(own):
+        # the method's own threshold (LLE's landmarks_above): fitted on that many landmarks, as large_n says
+        n_land, why, fit_large_n = int(own), {m.landmarks_param: int(own)}, large_n
+    else:
+        n_land = None
+    if n_land is not None:
+        idx = stratified_sample(n, n_land, seed, strata)
         rest = np.setdiff1d(np.arange(n), idx)
         X_rest = X_fit[rest]
-        model, Y_land, info = _fit(m, X_fit[idx], n_components, params, seed, n_jobs, None)
+        model, Y_land, info = _fit(m, X_fit[idx], n_components, params, seed, n_jobs, fit_large_n)
         if m.extension == "transform":
             Y_rest = _transform(model, X_rest)
         elif m.extension == "stress":
@@ -275,8 +290,9 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
         Y = np.empty((n, n_components))
         Y[idx], Y[rest] = Y_land, Y_rest
         info.update({"n_fit": n, "strategy": {"name": "landmarks", "n_landmarks": len(idx), "n_extended": len(rest),
-                                              "extension": how, "large_n": int(large_n), "stratified": strata is not None}})
-        log.info("%s: %d > large_n %d: fitted on %d landmarks, %d rows placed by %s", m.name, n, large_n, len(idx), len(rest), how)
+                                              "extension": how, **why, "stratified": strata is not None}})
+        log.info("%s: %d rows > %s %d: fitted on %d landmarks, %d rows placed by %s", m.name, n, *next(iter(why.items())),
+                 len(idx), len(rest), how)
     else:
         model, Y, info = _fit(m, X_fit, n_components, params, seed, n_jobs, large_n)
     Y_other = None

@@ -491,8 +491,10 @@ def _strategy(st: dict | None) -> str:
         return "all points" + (f" ({st['solver'].replace('_', '-')})" if st and st.get("solver") else "")
     if st["name"] == "landmarks":
         return f"{st['n_landmarks']} landmarks + {st['extension']} for {st['n_extended']}"
-    if st["name"] == "subsample":
+    if st["name"] == "subsample" and "n_tree" in st:
         return f"tree on {st['n_tree']}, {st['n_assigned']} to the nearest centroid"
+    if st["name"] == "subsample":
+        return f"fitted on {st['n_fit']}, {st['n_assigned']} to the {st['assignment']}"
     if st["name"] == "sampled silhouettes":
         return f"silhouettes on a sample of {st['silhouette_sample']}"
     return str(st)
