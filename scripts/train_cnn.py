@@ -12,6 +12,7 @@ from imagespace.util import load_human_table, load_images, load_manifest, logged
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
+        import json
         import shutil
         import time
         from pathlib import Path
@@ -31,18 +32,27 @@ def main(snakemake):
         train, val, y_train, y_val, how = t["train"], t["val"], t["y_train"], t["y_val"], t["how"]
         checkpoint_split, human_stats = t["checkpoint_split"], t["human_stats"]
         x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
+        # a backbone layer (transfer learning): its settings and weights file (weights_path, or the Keras cache file
+        # rule backbone_weights recorded)
+        bbs = {}
+        for name, bspec in (snakemake.params.backbones or {}).items():
+            w = snakemake.input.get(f"weights_{name}")
+            cached = json.loads(Path(w).read_text())["path"] if (w and not bspec["weights_path"]) else None
+            bbs[name] = (bspec, cached)
         log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
         model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
                                 augment=spec["augment"], optimizer=spec["optimizer"], target=target,
                                 human_dims=human_stats.get("dims", 0), human_weight=float(spec["human_weight"]),
-                                triplet=spec.get("triplet"))
+                                triplet=spec.get("triplet"), backbones=bbs)
         counts = cnn.count_parameters(model)
         write_text(out.summary, cnn.model_summary(model) + "\n")
         # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
         # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
         fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
         script_src = Path(snakemake.scriptdir) / "train_cnn.py"
-        fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes())
+        weights = [snakemake.input.get(f"weights_{b}") for b in sorted(bbs)]
+        fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes(),
+                             {b: s for b, (s, _) in bbs.items()}, *[w for w in weights if w])
         t0 = time.perf_counter()
         model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
                                    Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)

@@ -95,6 +95,71 @@ VGG_LAYERS = [
 
 PRESETS = {"notebook": NOTEBOOK_LAYERS, "default": DEFAULT_LAYERS, "fashion": FASHION_LAYERS, "vgg": VGG_LAYERS}
 
+# the keys each layer type of an architecture reads (any other key is a config error)
+_DENSE_KEYS = {"activation", "batchnorm", "init", "l2", "bias_init"}
+LAYER_KEYS = {
+    "conv": {"filters", "kernel", "padding", "stride"} | _DENSE_KEYS,
+    "dense": {"units"} | _DENSE_KEYS,
+    "maxpool": {"size"},
+    "avgpool": {"size"},
+    "globalpool": set(),
+    "globalmaxpool": set(),
+    "globalavgmaxpool": set(),
+    "flatten": set(),
+    "batchnorm": set(),
+    "dropout": {"rate"},
+    # a keras.applications network (imagespace.transfer): its settings are backbones.<backbone>
+    "backbone": {"backbone", "unfreeze"},
+}
+LAYER_REQUIRED = {"conv": ("filters",), "dense": ("units",), "backbone": ("backbone",)}
+
+
+def check_architecture(layers, where: str) -> list[dict]:
+    """The layer list of a preset name or a list, checked: known types, known keys, required keys, a backbone
+    (keras.applications) only as the first layer. Errors name *where* (the config key) and the layer."""
+    import difflib
+
+    if isinstance(layers, str):
+        if layers not in PRESETS:
+            raise ValueError(f"{where}: unknown preset {layers!r} (presets: {', '.join(PRESETS)})")
+        return PRESETS[layers]
+    from imagespace.backbone_table import BACKBONES
+
+    for i, spec in enumerate(layers):
+        at = f"{where}[{i}]"
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise ValueError(f"{at}: a layer is a mapping with a type ({', '.join(LAYER_KEYS)}), not {spec!r}")
+        t = spec["type"]
+        if t not in LAYER_KEYS:
+            near = difflib.get_close_matches(str(t), list(LAYER_KEYS), n=1)
+            raise ValueError(f"{at}: unknown layer type {t!r}" + (f"; did you mean {near[0]!r}?" if near else "")
+                             + f" (types: {', '.join(LAYER_KEYS)})")
+        allowed = LAYER_KEYS[t] | {"type", "name"}
+        for k in spec:
+            if k not in allowed:
+                near = difflib.get_close_matches(str(k), sorted(allowed), n=1)
+                raise ValueError(f"{at}: unknown key {k!r} for a {t} layer" + (f"; did you mean {near[0]!r}?" if near else "")
+                                 + f" (its keys: {', '.join(sorted(allowed))})")
+        for k in LAYER_REQUIRED.get(t, ()):
+            if k not in spec:
+                raise ValueError(f"{at}: a {t} layer needs {k!r}")
+        if t == "backbone":
+            keras_nets = [n for n, b in BACKBONES.items() if b.framework == "keras"]
+            if spec["backbone"] not in keras_nets:
+                raise ValueError(f"{at}: backbone {spec['backbone']!r} is not a keras.applications backbone "
+                                 f"({', '.join(keras_nets)}; efficientnet_lite0 is fine-tuned by the finetune block)")
+            if i != 0:
+                raise ValueError(f"{at}: a backbone layer reads the image, so it must be the first layer")
+            u = spec.get("unfreeze", 0)
+            if not isinstance(u, int) or isinstance(u, bool) or u < 0:
+                raise ValueError(f"{at}: unfreeze must be a whole number >= 0 (the backbone's last layers trained), not {u!r}")
+    return list(layers)
+
+
+def backbone_layers(layers) -> list[str]:
+    """The keras.applications backbones an architecture's layers use (empty for presets)."""
+    return [] if isinstance(layers, str) else [s["backbone"] for s in layers if isinstance(s, dict) and s.get("type") == "backbone"]
+
 
 def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
     """Thread pools and determinism; returns a description of the device that will run."""
@@ -122,13 +187,15 @@ def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
 
 def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int, l2: float = 0.0, augment: dict | None = None,
                 optimizer: dict | None = None, target: str = "class", human_dims: int = 0, human_weight: float = 1.0,
-                triplet: dict | None = None):
-    """A Keras model from a layer list (or a preset name); the softmax output is added here."""
+                triplet: dict | None = None, backbones: dict | None = None):
+    """A Keras model from a layer list (or a preset name); the softmax output is added here.
+
+    *backbones*: for a list with a backbone layer (:mod:`imagespace.transfer`), name -> (the
+    ``backbones.<name>`` settings, the Keras cache file of its ImageNet weights or None)."""
     import keras
     from keras import layers as L
 
-    if isinstance(layers, str):
-        layers = PRESETS[layers]
+    layers = check_architecture(layers, "cnn.architecture")
     keras.utils.set_random_seed(int(seed))
     reg = keras.regularizers.L2(l2) if l2 else None
     inp = keras.Input(shape=tuple(input_shape), name="image")
@@ -186,6 +253,11 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             x = L.BatchNormalization(name=name)(x)
         elif t == "dropout":
             x = L.Dropout(float(spec.get("rate", 0.5)), seed=int(seed) + i, name=name)(x)
+        elif t == "backbone":  # a keras.applications network on the image (after rescaling to 0..1 and augmentation)
+            from imagespace import transfer
+
+            x, _ = transfer.backbone_block(x, spec, backbones or {}, scale=255.0)
+            keras.utils.set_random_seed(int(seed) + i)  # the head's initialisation does not depend on the backbone's
         else:
             raise ValueError(f"unknown layer type {t!r} in layer {i}")
     from imagespace.config import with_defaults
@@ -229,6 +301,7 @@ def load_model(path):
     import keras
 
     import imagespace.metric  # noqa: F401 - registers L2Normalize and the metric-learning losses
+    import imagespace.transfer  # noqa: F401 - registers BackboneInput
 
     return keras.models.load_model(path)
 
@@ -565,7 +638,9 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
     """
     import keras
 
-    bns = [l for l in model._flatten_layers(include_self=False) if isinstance(l, keras.layers.BatchNormalization)]
+    # trained ones only: a frozen backbone's layers (imagespace.transfer) keep their pretrained statistics
+    bns = [l for l in model._flatten_layers(include_self=False)
+           if isinstance(l, keras.layers.BatchNormalization) and l.trainable]
     if not bns:
         return []
     n = len(x)

@@ -82,6 +82,7 @@ class Registry:
             self.retrieval_sets(d)
             self.explore_sets(d)
             self._check_kd_embeddings(d)
+            self._check_cnn_architectures(d)
 
     def _capped(self, dataset: str) -> set[str]:
         """Embedding methods of the dataset that embed into fewer dimensions than its k-D sets need."""
@@ -92,6 +93,25 @@ class Registry:
             return set()
         k = self.n_components(dataset)
         return {m for m in capped if k > methods[m].max_components}
+
+    def _check_cnn_architectures(self, dataset: str) -> None:
+        """Every CNN variant's layer list: known layer types and keys, a backbone layer first (imagespace.cnn)."""
+        from imagespace.cnn import check_architecture
+
+        c = self.stage(dataset, "cnn")
+        for v in self.cnn_variants(dataset):
+            own = "architecture" in (c["variants"][v] or {})
+            where = f"datasets.{dataset}.cnn" + (f".variants.{v}" if own else "") + ".architecture"
+            try:
+                check_architecture(self.cnn_spec(dataset, v)["architecture"], where)
+            except ValueError as e:
+                raise RegistryError(str(e)) from None
+
+    def cnn_backbones(self, dataset: str, variant: str) -> dict[str, dict]:
+        """The keras.applications backbones a CNN variant's layers use: name -> its backbones.<name> settings."""
+        from imagespace.cnn import backbone_layers
+
+        return {b: self.backbone_spec(dataset, b) for b in backbone_layers(self.cnn_spec(dataset, variant)["architecture"])}
 
     def _check_kd_embeddings(self, dataset: str) -> None:
         """A method limited to a few dimensions (openTSNE: 3) cannot give a k-D feature set that a stage asks for."""

@@ -18,13 +18,20 @@ def backbone_features_inputs(wildcards):
         "images": f"results/{d}/ingest/images.npy",
         "manifest": f"results/{d}/ingest/manifest.tsv",
     }
-    if spec["weights_path"]:
-        out["weights"] = spec["weights_path"]
-    elif spec["weights"] == "imagenet":
-        out["weights"] = (
-            f"results/{model_owner(d)}/backbones/{name}/imagenet_weights.json"
-        )
+    weights = backbone_weights_file(d, name, spec)
+    if weights:
+        out["weights"] = weights
     return out
+
+
+def backbone_weights_file(d, name, spec):
+    """The weights a backbone job reads: weights_path, or the record of the Keras cache file (rule
+    backbone_weights) for ImageNet weights; None for a random initialisation."""
+    if spec["weights_path"]:
+        return spec["weights_path"]
+    if spec["weights"] == "imagenet":
+        return f"results/{model_owner(d)}/backbones/{name}/imagenet_weights.json"
+    return None
 
 
 rule backbone_weights:

@@ -13,6 +13,11 @@ def train_cnn_inputs(wildcards):
                 f"dataset {d!r}: cnn target {target!r} needs a human space on split {train!r}"
             )
         out["human_train"] = f"results/{d}/human/{train}.tsv"
+    # a backbone layer (transfer learning): its weights, as for the bb_<name> feature set
+    for name, spec in REG.cnn_backbones(d, wildcards.variant).items():
+        weights = backbone_weights_file(d, name, spec)
+        if weights:
+            out[f"weights_{name}"] = weights
     return out
 
 
@@ -50,6 +55,7 @@ rule train_cnn:
         runtime=120,
     params:
         spec=lambda w: cnn_spec(w.dataset, w.variant),
+        backbones=lambda w: REG.cnn_backbones(w.dataset, w.variant),
         state_dir=lambda w: f"results/{w.dataset}/cnn/{w.variant}/checkpoints",
     script:
         "../../scripts/train_cnn.py"
