@@ -41,6 +41,21 @@ def test_self_is_never_a_neighbour_and_ties_go_to_the_lower_index():
     np.testing.assert_allclose(dist[5, :3], 0.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("m", [300, 9000])  # every column scanned; the bound from a subset of 1024 columns
+def test_smallest_equals_a_stable_sort_of_each_row_ties_and_excluded_entries_included(m):
+    rng = np.random.default_rng(3)
+    d = np.round(rng.random((70, m)), 2)  # coarse values: many ties, at the k-th place too
+    d[np.arange(70), rng.integers(0, m, 70)] = np.inf  # an excluded entry per row
+    d[5, :] = 0.5  # a row of equal values: the k lowest indices
+    for k in (1, 7, 25):
+        idx, vals = retrieval.smallest(d, k)
+        ref = np.argsort(d, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(idx, ref)
+        np.testing.assert_array_equal(vals, np.take_along_axis(d, ref, axis=1))
+    with pytest.raises(ValueError, match="non-finite"):
+        retrieval.smallest(np.full((2, 10), np.nan), 3)
+
+
 def test_precision_is_one_on_separated_classes_and_near_chance_on_noise():
     rng = np.random.default_rng(2)
     labels = np.repeat(np.arange(4), 60)
