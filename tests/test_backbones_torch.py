@@ -215,7 +215,8 @@ def test_from_files_decodes_each_file_at_the_network_size(images, tmp_path):
     batch = files[0:3]
     assert len(files) == 3 and batch.shape == (3, 96, 96, 3) and batch.dtype == np.uint8
     F, info = backbones_torch.extract(files, NAME, spec(size=96, batch_size=2))
-    G, _ = backbones_torch.extract(batch, NAME, spec(size=96))  # already at the input size: no resize
+    # already at the input size: no resize; the same batches (another batch size may pick other float32 kernels)
+    G, _ = backbones_torch.extract(batch, NAME, spec(size=96, batch_size=2))
     np.testing.assert_allclose(F, G, rtol=1e-5, atol=1e-6)
     assert info["input_size"] == [96, 96]
 
