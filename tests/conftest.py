@@ -65,6 +65,21 @@ def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
 HEAVY_FIRST = ("test_workflow.py", "test_cnn.py", "test_predict.py", "test_rocks.py", "test_finetune_torch.py")
 
 
+def random_mobilenetv2(size: int, seed: int, path: Path):
+    """(model, weights file): a randomly initialised MobileNetV2 without its top, batch-norm scales raised 4x so
+    that activations stay O(1) through every block, its weights saved to *path*: the stand-in for ImageNet
+    weights in the offline backbone and transfer tests."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(size, size, 3))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.gamma.assign(layer.gamma * 4.0)
+    model.save_weights(path)
+    return model, path
+
+
 def pytest_collection_modifyitems(session, config, items):
     first = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: each file keeps its own order

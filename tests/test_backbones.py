@@ -14,7 +14,7 @@ import urllib.error
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, random_mobilenetv2, snakemake
 
 pytest.importorskip("tensorflow")
 
@@ -34,16 +34,7 @@ def spec(**changes) -> dict:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
     """(model, its weights file): a random MobileNetV2 whose activations stay O(1) through every block."""
-    import keras
-
-    keras.utils.set_random_seed(3)
-    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.gamma.assign(layer.gamma * 4.0)
-    path = tmp_path_factory.mktemp("weights") / "mobilenetv2.weights.h5"
-    model.save_weights(path)
-    return model, path
+    return random_mobilenetv2(SIZE, 3, tmp_path_factory.mktemp("weights") / "mobilenetv2.weights.h5")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import snakemake
+from conftest import random_mobilenetv2, snakemake
 
 pytest.importorskip("tensorflow")
 
@@ -25,16 +25,7 @@ NAME, SIZE = "mobilenetv2", 32
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(5)
-    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.gamma.assign(layer.gamma * 4.0)
-    path = tmp_path_factory.mktemp("weights") / "mobilenetv2.weights.h5"
-    model.save_weights(path)
-    return path
+    return random_mobilenetv2(SIZE, 5, tmp_path_factory.mktemp("weights") / "mobilenetv2.weights.h5")[1]
 
 
 def bb_spec(path) -> dict:
