@@ -34,11 +34,12 @@ def main(snakemake):
         x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
         # a backbone layer (transfer learning): its settings and weights file (weights_path, or the Keras cache file
         # rule backbone_weights recorded)
-        bbs = {}
+        bbs, weights = {}, []
         for name, bspec in (snakemake.params.backbones or {}).items():
             w = snakemake.input.get(f"weights_{name}")
             cached = json.loads(Path(w).read_text())["path"] if (w and not bspec["weights_path"]) else None
             bbs[name] = (bspec, cached)
+            weights += [w] if w else []
         log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
         model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
                                 augment=spec["augment"], optimizer=spec["optimizer"], target=target,
@@ -50,9 +51,8 @@ def main(snakemake):
         # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
         fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
         script_src = Path(snakemake.scriptdir) / "train_cnn.py"
-        weights = [snakemake.input.get(f"weights_{b}") for b in sorted(bbs)]
         fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes(),
-                             {b: s for b, (s, _) in bbs.items()}, *[w for w in weights if w])
+                             {b: s for b, (s, _) in bbs.items()}, *weights)
         t0 = time.perf_counter()
         model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
                                    Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)

@@ -123,8 +123,9 @@ def check_architecture(layers, where: str) -> list[dict]:
         if layers not in PRESETS:
             raise ValueError(f"{where}: unknown preset {layers!r} (presets: {', '.join(PRESETS)})")
         return PRESETS[layers]
-    from imagespace.backbone_table import BACKBONES
+    from imagespace.backbone_table import names
 
+    keras_nets = names("keras")
     for i, spec in enumerate(layers):
         at = f"{where}[{i}]"
         if not isinstance(spec, dict) or "type" not in spec:
@@ -144,7 +145,6 @@ def check_architecture(layers, where: str) -> list[dict]:
             if k not in spec:
                 raise ValueError(f"{at}: a {t} layer needs {k!r}")
         if t == "backbone":
-            keras_nets = [n for n, b in BACKBONES.items() if b.framework == "keras"]
             if spec["backbone"] not in keras_nets:
                 raise ValueError(f"{at}: backbone {spec['backbone']!r} is not a keras.applications backbone "
                                  f"({', '.join(keras_nets)}; efficientnet_lite0 is fine-tuned by the finetune block)")
@@ -256,10 +256,8 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
         elif t == "backbone":  # a keras.applications network on the image (after rescaling to 0..1 and augmentation)
             from imagespace import transfer
 
-            x, _ = transfer.backbone_block(x, spec, backbones or {}, scale=255.0)
+            x = transfer.backbone_block(x, spec, backbones or {}, scale=255.0)
             keras.utils.set_random_seed(int(seed) + i)  # the head's initialisation does not depend on the backbone's
-        else:
-            raise ValueError(f"unknown layer type {t!r} in layer {i}")
     from imagespace.config import with_defaults
 
     opt = with_defaults(optimizer, "cnn.optimizer")

@@ -77,7 +77,8 @@ def smallest(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     A row's k-th smallest entry over a fixed, evenly spaced subset of its columns is an upper bound of its k-th
     smallest over all columns, so every entry up to that bound (ties included) is a candidate and nothing else
     can be among the k smallest. With many columns the candidates are a few hundred per row: one vectorised
-    comparison replaces a selection over the whole row (50,000 queries against 40,000 gallery rows: 31 s -> 5 s).
+    comparison replaces a selection over the whole row (50,000 queries against 40,000 gallery rows in 8-D, all of
+    nearest(): 29.6 s -> 11.5 s).
     """
     rows, m = d.shape
     cols = np.linspace(0, m - 1, BOUND_COLUMNS).astype(np.int64) if m > 4 * BOUND_COLUMNS else np.arange(m)

@@ -76,7 +76,7 @@ def backbone_block(x, layer: dict, backbones: dict, scale: float):
     """The backbone layer *layer* of an architecture applied to the tensor *x* (images times 1 / *scale*).
 
     *backbones*: name -> (the ``backbones.<name>`` settings, the Keras cache file of its ImageNet
-    weights or None), as the train_cnn rule passes them. Returns (output tensor, description).
+    weights or None), as the train_cnn rule passes them. Returns the output tensor; what was built is logged.
     """
     from imagespace import backbones as bb
 
@@ -94,4 +94,4 @@ def backbone_block(x, layer: dict, backbones: dict, scale: float):
     desc = (f"{name} ({weights}) up to {out_layer}, input {size[0]}x{size[1]}; "
             + (f"last {len(trained)} of {n_weighted} weight layers trained" if trained else "frozen"))
     log.info("CNN backbone layer: %s", desc)
-    return x, desc
+    return x
