@@ -25,7 +25,7 @@ def _links(path):
     """Relative link targets of a Markdown file (no URLs, no in-page anchors), without their #fragment."""
     text = path.read_text()
     # code blocks and code spans are not links
-    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
     text = re.sub(r"`[^`\n]*`", "", text)
     for target in LINK.findall(text):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
@@ -42,7 +42,7 @@ def test_quick_start_is_exactly_make_run_and_make_test():
     text = README.read_text()
     section = text.split("## Quick start", 1)
     assert len(section) == 2, "README.md has no '## Quick start' section"
-    block = re.search(r"```[a-z]*\n(.*?)```", section[1], flags=re.S)
+    block = re.search(r"```[a-z]*\n(.*?)```", section[1], flags=re.DOTALL)
     assert block, "the quick start has no code block"
     commands = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
     assert [c for c in commands if c] == ["make run", "make test"]
