@@ -74,11 +74,17 @@ def key_numbers(d: dict) -> str:
             if "ari_label" in q:
                 parts.append(f"{who}: k = {q['k']}, ARI (labels) {_num(q['ari_label'])}")
     elif "points" in d:  # the scaling scenario
-        parts += [f"n = {p['n']}: {_num(p['wall_s'])} s, {_num(p['peak_pss_mb'])} MB" for p in d["points"]]
+        for p in d["points"]:
+            stages = ", ".join(f"{k} {_num(v)}" for k, v in p.get("stages_s", {}).items())
+            parts.append(f"n = {p['n']}: {_num(p['wall_s'])} s, {_num(p['peak_pss_mb'])} MB"
+                         + (f" (stages, s: {stages})" if stages else ""))
         if "exponents" in d:
             ex = d["exponents"]
-            parts.append(f"exponent b (time ∝ n^b): total {_num(ex['total'])}; "
+            parts.append(f"exponent b (time ∝ n^b): total {_num(ex['total'])}; stages "
                          + ", ".join(f"{k} {_num(v)}" for k, v in ex.get("stages", {}).items()))
+            jobs = [f"{job} {regime} {_num(b)}" for job, by in ex.get("jobs", {}).items() for regime, b in by.items()]
+            if jobs:
+                parts.append("jobs " + ", ".join(jobs))
     elif "maps" in d:  # maps side by side
         for name, m in d["maps"].items():
             parts.append(f"{name} {_num(m['wall_s'])} s, {_num(m['max_pss_mb'])} MB, "
@@ -102,6 +108,9 @@ def key_numbers(d: dict) -> str:
             parts.insert(0, f"{d['n']} images")
         if d.get("overrides"):
             parts.append("overrides " + json.dumps(d["overrides"], sort_keys=True))
+        slowest = d.get("rules", {}).get("slowest")
+        if slowest:
+            parts.append("slowest jobs " + ", ".join(f"{job} {_num(t)} s" for job, t in slowest))
         parts += _quality(d.get("quality", {}))
         figures = d.get("figures", {})
         parts += [f"{k} {_num(v)}" for k, v in figures.items() if isinstance(v, (int, float))]
