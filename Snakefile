@@ -18,8 +18,9 @@ from imagespace.cluster import METHODS as CLUSTER_METHODS  # noqa: E402
 
 
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9_.\-]+",
-    split=r"[A-Za-z0-9_.\-]+",
+    # the schema's rule for names too: a letter first, so no name climbs out of results/
+    dataset=r"[A-Za-z][A-Za-z0-9_\-]*",
+    split=r"[A-Za-z][A-Za-z0-9_\-]*",
     fs=r"[A-Za-z0-9_]+",
     method="|".join(EMBEDDINGS),
     mapmethod="|".join(["pca", *EMBEDDINGS]),

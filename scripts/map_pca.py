@@ -5,6 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
+import pandas as pd  # noqa: E402
+
 from imagespace import embed  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
 
@@ -16,9 +18,11 @@ def main(snakemake):
         m = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids]
         own = own_images(m)  # the collection's own images: no augmented copies (balance) on the map
         X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
-        save_features(snakemake.output.features, X[:, :2], ids, method="pca", n_components=2)
+        full = load_features(snakemake.input.full)
+        Y = full.X[pd.Index(full.ids).get_indexer(ids), :2]  # = X[:, :2] where the threshold keeps two or more
+        save_features(snakemake.output.features, Y, ids, method="pca", n_components=2)
         p = snakemake.params
-        trust = embed.trustworthiness(X, X[:, :2], p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
+        trust = embed.trustworthiness(X, Y, p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
                                       space=f"the pca feature set ({X.shape[1]} components)")
         write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust})
 

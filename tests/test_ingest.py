@@ -417,7 +417,7 @@ def test_bad_files_skipped_and_listed(tmp_path, messy_folder):
     assert images.shape == (9, 8, 8, 1)
     kinds = dict(zip(skipped["name"], skipped["kind"]))
     assert kinds == {
-        ".DS_Store": "non_image", "notes.txt": "non_image",
+        ".DS_Store": "hidden", "notes.txt": "non_image",
         "A_corrupt_01.png": "unreadable", "A_empty_01.jpg": "unreadable", "A_truncated_01.jpg": "unreadable",
         "Q_unknown_01.png": "unknown_label", "nounderscore.png": "no_label",
     }
@@ -628,7 +628,7 @@ def test_class_folders(tmp_path):
     assert (manifest["label"] == manifest["name"].str.split("/").str[0]).all()
     assert (manifest["subtype"] == manifest["label"]).all()
     assert dict(zip(skipped["name"], skipped["kind"])) == {
-        "stray.png": "no_label", "circle/.DS_Store": "non_image", "empty_class/": "empty_folder", "hexagon/hexagon_0000.png": "unknown_label",
+        "stray.png": "no_label", "circle/.DS_Store": "hidden", "empty_class/": "empty_folder", "hexagon/hexagon_0000.png": "unknown_label",
     }
     g = synthetic.generate(n_per_class=3, size=16, seed=2)
     ref = {f"{lab}/{n}": img for lab, n, img in zip(g["labels"], g["names"], g["images"])}

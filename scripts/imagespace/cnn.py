@@ -114,6 +114,25 @@ LAYER_KEYS = {
 LAYER_REQUIRED = {"conv": ("filters",), "dense": ("units",), "backbone": ("backbone",)}
 
 
+def spatial_problem(layers: list[dict], hw: tuple[int, int]) -> str | None:
+    """Why images of *hw* (height, width) cannot pass through *layers* (checked layers, no backbone): a
+    convolution or pooling whose output would have no pixels left; None when they fit."""
+    h, w = int(hw[0]), int(hw[1])
+    for i, spec in enumerate(layers):
+        t = spec["type"]
+        if t in ("flatten", "globalpool", "globalmaxpool", "globalavgmaxpool", "backbone"):
+            return None
+        if t == "conv":
+            k, st, same = int(spec.get("kernel", 3)), int(spec.get("stride", 1)), spec.get("padding", "valid") == "same"
+            h, w = ((-(-h // st), -(-w // st)) if same else ((h - k) // st + 1, (w - k) // st + 1))
+        elif t in ("maxpool", "avgpool"):
+            s = int(spec.get("size", 2))
+            h, w = h // s, w // s
+        if h < 1 or w < 1:
+            return f"layer {i} ({t}) leaves no pixels of a {hw[0]}x{hw[1]} image"
+    return None
+
+
 def check_architecture(layers, where: str) -> list[dict]:
     """The layer list of a preset name or a list, checked: known types, known keys, required keys, a backbone
     (keras.applications) only as the first layer. Errors name *where* (the config key) and the layer."""

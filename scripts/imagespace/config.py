@@ -52,6 +52,8 @@ def image_options(cfg: dict | None) -> dict:
         "exif_transpose": bool(o["exif_transpose"]),
         "background": tuple(o["background"]),
         "upscale_small": None if o["upscale_small"] is None else [[float(b), int(f)] for b, f in o["upscale_small"]],
+        "max_pixels": int(o["max_pixels"]),
+        "large": o["large"],
     }
 
 
@@ -229,6 +231,9 @@ def _schema_errors(instance, root: dict) -> list[tuple[tuple, str]]:
         path = tuple(str(p) for p in e.absolute_path)
         if e.validator == "additionalProperties":
             continue  # unknown keys are reported by unknown_keys, with a suggestion
+        if e.validator == "pattern" and "propertyNames" in e.schema_path:  # a name (dataset, split) that is not allowed
+            out.append((path, f"name {e.instance!r} is not allowed: {e.schema.get('description') or e.message}"))
+            continue
         if e.validator in ("oneOf", "anyOf") and e.context:
             ctx = e.context
             if isinstance(e.instance, (dict, list)):  # a mapping or list: the branch of its own type says what is wrong
@@ -264,9 +269,9 @@ def validate(config: dict, schema: dict | None = None, files: dict | None = None
     for path, valid in unknown_keys(config, schema):
         near = difflib.get_close_matches(path[-1], valid, n=1, cutoff=0.6)
         hint = f"; did you mean `{near[0]}`?" if near else f"; valid keys here: {', '.join(valid)}"
-        problems.append(f"{'.'.join(path)}: unknown key{hint}{_where(path, files)}")
+        problems.append(f"{key_path(path)}: unknown key{hint}{_where(path, files)}")
     if not problems:
-        problems += [f"{'.'.join(p) or '(top level)'}: {m}{_where(p, files)}" for p, m in _schema_errors(config, schema)]
+        problems += [f"{key_path(p) or '(top level)'}: {m}{_where(p, files)}" for p, m in _schema_errors(config, schema)]
     if not problems:
         fill_defaults(config, schema, schema)
         coerce_numbers(config, schema, schema)
@@ -277,10 +282,65 @@ def validate(config: dict, schema: dict | None = None, files: dict | None = None
                 for p, m in _schema_errors({st: merged}, schema):
                     p = p[1:]
                     full = ("datasets", name, st) + p if _get(ds.get(st), p) is not None else (st,) + p
-                    problems.append(f"{'.'.join(full)}: {m} (after merging datasets.{name}.{st}){_where(full, files)}")
-    if problems:
-        raise ConfigError("\n".join(["invalid configuration:"] + [f"  {p}" for p in problems]))
+                    problems.append(f"{key_path(full)}: {m} (after merging {key_path(('datasets', name, st))}){_where(full, files)}")
+        if not problems:
+            problems += [f"{p}{_where(tuple(p.split(': ')[0].split('.')), files)}" for p in cross_field_problems(config)]
+    if problems:  # one line per problem, whatever a value or name holds
+        raise ConfigError("\n".join(["invalid configuration:"] + [f"  {' '.join(p.split())}" for p in problems]))
     return config
+
+
+def key_path(path) -> str:
+    """A key path as config messages print it: ``a.b.c``; a part that is not a plain printable name
+    (a dataset called ``..`` or one with a line break) is quoted, so that every problem stays on one line."""
+    return ".".join(p if isinstance(p, str) and p.isprintable() and p and "." not in p and " " not in p else repr(p)
+                    for p in map(lambda x: x if isinstance(x, str) else str(x), path))
+
+
+def _min_max_pairs(node, path: tuple = ()):
+    """(key path of the smaller, its value, key path of the larger, its value) for every pair of numbers named
+    ``x_min``/``x_max`` or ``min_x``/``max_x`` side by side in a mapping, recursively."""
+    if not isinstance(node, dict):
+        return
+    for k, v in node.items():
+        if not isinstance(k, str):  # e.g. class_names {0: ...}
+            continue
+        for lo, hi in (("_min", "_max"), ("min_", "max_")):
+            other = (k[: -len(lo)] + hi) if lo == "_min" and k.endswith(lo) else (hi + k[len(lo):] if lo == "min_" and k.startswith(lo) else None)
+            w = node.get(other) if other else None
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (v, w)):
+                yield path + (k,), v, path + (other,), w
+        yield from _min_max_pairs(v, path + (k,))
+
+
+def cross_field_problems(config: dict) -> list[str]:
+    """Rules that tie several keys together, checked before any job runs (a bad value must never get as
+    far as a job, whose start removes the outputs it would rewrite): the targets are defined datasets,
+    a dataset's held-out fractions leave training images, and every ``min``/``max`` pair is in order.
+    Returns one line per problem, starting with the key path."""
+    import difflib
+
+    out = []
+    names = list(config.get("datasets") or {})
+    for t in config.get("targets") or []:
+        if t not in names:
+            near = difflib.get_close_matches(str(t), names, n=1)
+            out.append(f"targets: dataset {t!r} is not defined under datasets"
+                       + (f"; did you mean {near[0]!r}?" if near else f" (defined: {', '.join(names) or 'none'})"))
+    stages = stage_names(load_schema())
+    for name, ds in (config.get("datasets") or {}).items():
+        at = key_path(("datasets", name))
+        v, t = float(ds.get("validation_fraction") or 0), float(ds.get("test_fraction") or 0)
+        if v + t >= 1:
+            out.append(f"{at}.validation_fraction: {v:g} + test_fraction {t:g} = {v + t:g} leaves no training images "
+                       "(the two together must be below 1)")
+        merged = {k: val for k, val in ds.items() if k not in stages}
+        merged.update({st: deep_merge(config.get(st, {}), ds.get(st)) for st in stages})
+        for lo_path, lo, hi_path, hi in _min_max_pairs(merged):
+            if lo > hi:
+                own = lo_path[0] not in stages or _get(ds, lo_path) is not None or _get(ds, hi_path) is not None
+                out.append(f"{at + '.' if own else ''}{'.'.join(lo_path)}: {lo:g} is larger than {hi_path[-1]} = {hi:g}")
+    return out
 
 
 def _get(node, path: tuple):

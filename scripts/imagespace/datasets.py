@@ -54,11 +54,97 @@ class Skip:
     path: str
     reason: str
     kind: str  # non_image | unreadable | no_label | unknown_label | missing_file | missing_label | bad_row | empty_folder
+    # | hidden | outside_root | too_large | small_class | not_selected | duplicate | balance
     is_image_file: bool = False  # counts for sorted-filename joins with human spaces
 
 
 def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+# --------------------------------------------------------------------------- what a source may read
+# names that are never data: hidden files and folders (".DS_Store", ".ipynb_checkpoints", ".git"), and the
+# litter of archive tools and file browsers
+NOT_DATA = frozenset({"__macosx", "thumbs.db", "desktop.ini"})
+
+
+def is_hidden(name: str) -> bool:
+    """True for a file or folder name that is never data: it starts with ``.``, or is ``__MACOSX``,
+    ``Thumbs.db`` or ``desktop.ini`` (any case)."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return base.startswith(".") or base.lower() in NOT_DATA
+
+
+class Roots:
+    """The folders a dataset may read, resolved (symlinks included).
+
+    A path is inside when its resolved form lies in one of them, so a symlink that
+    points elsewhere inside the roots is fine, and one that points outside is not.
+    """
+
+    def __init__(self, folders):
+        self.folders = [os.path.realpath(f) for f in dict.fromkeys(str(f) for f in folders if f)]
+
+    def contains(self, path) -> bool:
+        try:
+            real = os.path.realpath(path)
+        except (ValueError, OSError):  # a NUL byte, a name too long: nothing that could be read
+            return False
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.folders)
+
+    def __str__(self) -> str:
+        return ", ".join(self.folders)
+
+
+def source_roots(src: dict) -> Roots:
+    """The declared roots of a source: its image folders (``root``, the split folders, ``image_dir``
+    or the manifest's folder) and ``allow_outside``."""
+    return Roots([*source_folders(src), *(src.get("allow_outside") or [])])
+
+
+def _outside(split: str, name: str, path, roots: Roots, where: str = "") -> Skip:
+    return Skip(split, name, str(path), f"{where}{name!r} resolves to {os.path.realpath(path)}, outside the dataset's folders "
+                f"({roots}); add its folder to source.allow_outside to read it", "outside_root", is_image_file(name))
+
+
+def walk_files(folder, roots: Roots, split: str = "all", skips: list | None = None, prefix: str = "") -> list[str]:
+    """Every regular file below *folder*, relative, sorted by code point (never os.listdir order).
+
+    Follows symlinks that resolve inside *roots* (each real folder once), and never
+    enters or lists anything that resolves outside them. Hidden files and folders
+    (:func:`is_hidden`) are left out. Both are appended to *skips* (kinds
+    ``outside_root`` and ``hidden``, their names after *prefix*) when it is given.
+    """
+    skips = skips if skips is not None else []
+    names: list[str] = []
+    stack = [(str(folder), "")]
+    seen = {os.path.realpath(folder)}
+    while stack:
+        d, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            skips.append(Skip(split, rel or ".", d, f"folder cannot be read: {exc.strerror or exc}", "unreadable"))
+            continue
+        for e in entries:
+            name = rel + e.name
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if is_hidden(e.name):
+                skips.append(Skip(split, prefix + name + ("/" if is_dir else ""), e.path, "hidden or system file/folder, not data",
+                                  "hidden"))
+            elif e.is_symlink() and not roots.contains(e.path):
+                skips.append(_outside(split, prefix + name, e.path, roots))
+            elif is_dir:
+                real = os.path.realpath(e.path)
+                if real not in seen:  # a link back up the tree is walked once
+                    seen.add(real)
+                    stack.append((e.path, name + "/"))
+            elif e.is_file():
+                names.append(name)
+    return sorted(names)
 
 
 def _split_dirs(src: dict, dataset: str) -> dict[str, Path]:
@@ -74,15 +160,6 @@ def _split_dirs(src: dict, dataset: str) -> dict[str, Path]:
             raise InputError(f"{p}: image folder for split {split!r} of dataset {dataset!r} does not exist")
         out[split] = p
     return out
-
-
-def _list_files(folder: Path) -> list[str]:
-    """All regular files below *folder*, relative, sorted by code point (never os.listdir order)."""
-    names = []
-    for dirpath, _dirnames, filenames in os.walk(folder):
-        for f in filenames:
-            names.append(os.path.relpath(os.path.join(dirpath, f), folder).replace(os.sep, "/"))
-    return sorted(names)
 
 
 def _check_class(label: str, classes, split, name, path, skips) -> bool:
@@ -101,8 +178,9 @@ def filename_labels(src: dict, dataset: str):
     subtype_default = src.get("label_regex") is None
     classes = set(map(str, src.get("classes") or []))
     records, skips = [], []
+    roots = source_roots(src)
     for split, folder in _split_dirs(src, dataset).items():
-        names = [n for n in _list_files(folder) if "/" not in n or src["recursive"]]
+        names = [n for n in walk_files(folder, roots, split, skips) if "/" not in n or src["recursive"]]
         n_images = 0
         for name in names:
             path = str(folder / name)
@@ -134,15 +212,23 @@ def class_folders(src: dict, dataset: str):
     """``root/<class>/<image>``; subtype = optional second folder level, else the class."""
     classes = set(map(str, src.get("classes") or []))
     records, skips = [], []
+    roots = source_roots(src)
     for split, folder in _split_dirs(src, dataset).items():
-        class_dirs = sorted(d for d in os.listdir(folder) if (folder / d).is_dir())
+        class_dirs = []
+        for e in sorted(os.scandir(folder), key=lambda e: e.name):
+            if is_hidden(e.name):
+                skips.append(Skip(split, e.name + ("/" if e.is_dir() else ""), e.path, "hidden or system file/folder, not data", "hidden"))
+            elif e.is_symlink() and not roots.contains(e.path):
+                skips.append(_outside(split, e.name, e.path, roots))
+            elif e.is_dir():
+                class_dirs.append(e.name)
+            elif e.is_file():
+                skips.append(Skip(split, e.name, e.path, "file outside any class folder", "no_label", is_image_file(e.name)))
         if not class_dirs:
             raise InputError(f"{folder}: no class subfolders found for split {split!r} of dataset {dataset!r}")
-        for f in sorted(d for d in os.listdir(folder) if (folder / d).is_file()):
-            skips.append(Skip(split, f, str(folder / f), "file outside any class folder", "no_label", is_image_file(f)))
         n_images = 0
         for cls in class_dirs:
-            files = _list_files(folder / cls)
+            files = walk_files(folder / cls, roots, split, skips, prefix=f"{cls}/")
             images = [f for f in files if is_image_file(f)]
             n_images += len(images)
             for f in files:
@@ -200,6 +286,7 @@ def csv_manifest(src: dict, dataset: str):
     if not src.get("file_column") and not src.get("file_template"):
         raise InputError(f"dataset {dataset!r}: csv_manifest needs 'file_column' or 'file_template'")
     classes = set(map(str, src.get("classes") or []))
+    roots = source_roots(src)
     records, skips, seen = [], [], set()
     for i, row in enumerate(df.to_dict("records")):
         line = i + 2  # header is line 1
@@ -224,6 +311,9 @@ def csv_manifest(src: dict, dataset: str):
             skips.append(Skip(split, name, path, f"{csv_path} line {line}: duplicate file entry", "bad_row"))
             continue
         seen.add((split, name))
+        if not roots.contains(path):  # checked before the file is touched at all
+            skips.append(_outside(split, name, path, roots, f"{csv_path} line {line}: "))
+            continue
         exists = os.path.isfile(path)
         if _missing(label):
             # checked first: a file_template may use the label column, so an empty label also breaks the file name
@@ -571,36 +661,51 @@ def source_data_files(src: dict) -> list[str]:
     return [f for f in files if f]  # a missing key is reported by the source itself, naming the dataset
 
 
-def source_fingerprint(src: dict) -> str:
-    """A digest of the name, size and modification time of every file in the source's image folders.
+def source_fingerprint(src: dict, mode: str = "stat") -> str:
+    """A digest of every file the source reads: the files of its image folders, found as ingest finds them
+    (symlinks followed inside the dataset's folders, hidden files left out), and its data files (the CSV
+    manifest wherever it lives, NumPy archives, pixel CSVs).
 
-    It is a param of the ingest rule: adding, removing or replacing an image reruns
-    ingest, without listing thousands of images as the rule's inputs (which
+    *mode* ``stat`` digests each file's name, size and modification time; ``content`` its bytes (for tools
+    that keep modification times; reads every file). It is a param of the ingest rule: adding, removing or
+    replacing an image reruns ingest, without listing thousands of images as the rule's inputs (which
     Snakemake would print on every failure).
     """
     import hashlib
 
     h = hashlib.sha256()
+
+    def add(path: str, shown: str) -> None:
+        try:
+            if mode == "content":
+                digest = hashlib.sha256()
+                with open(path, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+                h.update(f"{shown}\0{digest.hexdigest()}\0".encode())
+            else:
+                st = os.stat(path)
+                h.update(f"{shown}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        except OSError:
+            h.update(f"{shown}\0missing\0".encode())
+
+    roots = source_roots(src)
     for folder in source_folders(src):
         h.update(f"{folder}\0".encode())
         if not os.path.isdir(folder):
             h.update(b"missing\0")
             continue
-        for dirpath, dirs, files in os.walk(folder):
-            dirs.sort()
-            for name in sorted(files):
-                path = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
-                h.update(f"{os.path.relpath(path, folder)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        for name in walk_files(folder, roots):
+            add(os.path.join(folder, name), name)
+    for f in source_data_files(src):
+        add(f, f"data:{f}")
     return h.hexdigest()[:16]
 
 
-def collect(dataset: str, ds_cfg: dict, info: dict | None = None):
+def collect(dataset: str, ds_cfg: dict, info: dict | None = None, warnings: list | None = None):
     """Records and skips for a dataset: the images :func:`select` keeps, with the optional stratified
-    train/validation/test split applied. *info* receives what the selection left out."""
+    train/validation/test split applied. *info* receives what the selection left out, *warnings* what
+    the summary should say about the source (a class read from one folder only)."""
     from imagespace.config import with_defaults
 
     ds_cfg = with_defaults(ds_cfg, "dataset")
@@ -609,6 +714,11 @@ def collect(dataset: str, ds_cfg: dict, info: dict | None = None):
     if kind not in SOURCES:
         raise InputError(f"dataset {dataset!r}: unknown source type {kind!r} (one of {sorted(SOURCES)})")
     records, skips = SOURCES[kind](src, dataset)
+    outside = [s for s in skips if s.kind == "outside_root"]
+    if outside and ds_cfg.get("on_error") == "fail":
+        raise InputError(f"{outside[0].reason} (on_error: fail; {len(outside)} such file(s) or row(s))")
+    if warnings is not None:
+        warnings += origin_warnings(records, len(source_folders(src)), dataset)
     records, selection = select(records, skips, ds_cfg)
     if info is not None:
         info.update(selection)
@@ -622,6 +732,19 @@ def collect(dataset: str, ds_cfg: dict, info: dict | None = None):
     elif vfrac or tfrac:
         carve_from_train(dataset, records, vfrac, tfrac, int(ds_cfg["split_seed"]))
     return records, skips
+
+
+def origin_warnings(records: list[Record], n_folders: int, dataset: str) -> list[str]:
+    """A warning for each class whose images all come from one folder of a source with several (its
+    held-out scores then measure that folder as much as the class)."""
+    if n_folders < 2:
+        return []
+    where: dict[str, set] = {}
+    for r in records:
+        where.setdefault(r.label, set()).add(r.split)
+    return [f"dataset {dataset}: all {sum(r.label == c for r in records)} images of class {c!r} come from one folder "
+            f"({next(iter(f))!r}) of the source's {n_folders}; scores may measure the folder as much as the class"
+            for c, f in sorted(where.items()) if len(f) == 1]
 
 
 def carve_from_train(dataset: str, records: list[Record], vfrac: float, tfrac: float, seed: int) -> None:

@@ -96,16 +96,37 @@ class Registry:
 
     def _check_cnn_architectures(self, dataset: str) -> None:
         """Every CNN variant's layer list: known layer types and keys, a backbone layer first (imagespace.cnn)."""
-        from imagespace.cnn import check_architecture
+        from imagespace.cnn import check_architecture, spatial_problem
 
         c = self.stage(dataset, "cnn")
         for v in self.cnn_variants(dataset):
             own = "architecture" in (c["variants"][v] or {})
             where = f"datasets.{dataset}.cnn" + (f".variants.{v}" if own else "") + ".architecture"
             try:
-                check_architecture(self.cnn_spec(dataset, v)["architecture"], where)
+                layers = check_architecture(self.cnn_spec(dataset, v)["architecture"], where)
             except ValueError as e:
                 raise RegistryError(str(e)) from None
+            hw = self.image_hw(dataset)
+            problem = spatial_problem(layers, hw) if hw else None
+            if problem:
+                raise RegistryError(f"datasets.{dataset}.images.size: {list(hw)} is too small for CNN variant {v!r}: {problem} "
+                                    f"({where}); choose a larger images.size or fewer pooling layers")
+
+    def image_hw(self, dataset: str) -> tuple[int, int] | None:
+        """(height, width) of the dataset's ingested images where the config tells it before ingest
+        (images.size, or the native size of a built-in source); None where only the files tell."""
+        ds = self.config["datasets"][dataset]
+        size = iscfg.image_options(ds.get("images"))["size"]
+        if size is not None:
+            return size
+        src = ds["source"]
+        if src["type"] == "sklearn_digits":
+            return (8, 8)
+        if src["type"] == "synthetic" and src.get("size"):
+            return (int(src["size"]), int(src["size"]))
+        if src["type"] == "pixel_csv" and src.get("shape"):
+            return (int(src["shape"][0]), int(src["shape"][1]))
+        return None
 
     def cnn_backbones(self, dataset: str, variant: str) -> dict[str, dict]:
         """The keras.applications backbones a CNN variant's layers use: name -> its backbones.<name> settings."""

@@ -6,6 +6,9 @@ ends up as an ``H x W x C`` uint8 array with C = 1 (grayscale) or 3 (RGB).
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -93,16 +96,46 @@ def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, ba
     return ImageOps.pad(img, (w, h), method=rs, color=fill, centering=(0.5, 0.5))
 
 
+class TooLarge(ValueError):
+    """An image file whose header gives more pixels than the budget (``images.max_pixels``)."""
+
+
+# decodes of images over the pixel budget run one at a time (images.large: reduce), so that ingest's
+# threads never hold several of them in memory at once
+_LARGE = threading.Lock()
+
+
 def load_image(path, size, color: str, resize_mode: str, resample: str, exif_transpose: bool = True, background=(255, 255, 255),
-               upscale_small=None):
+               upscale_small=None, *, max_pixels: int | None = None, large: str = "skip"):
     """Read one image file; return (array H x W x C uint8, original (width, height), original mode).
 
     Raises the underlying PIL/OS error for unreadable or truncated files; the
     caller decides whether to skip or fail.
+
+    Parameters
+    ----------
+    max_pixels
+        Pixel budget, checked on the header before anything is decoded; None = no budget.
+    large
+        An image over the budget: ``skip`` raises :class:`TooLarge` (nothing decoded);
+        ``reduce`` decodes it at a reduced scale (JPEG: the decoder's own 1/2, 1/4, 1/8
+        scales; other formats: decoded one at a time, then reduced by an integer factor).
     """
     with Image.open(path) as im:
-        im.load()  # force full decode so truncated files fail here
         orig_size, orig_mode = im.size, im.mode
+        n_pixels = orig_size[0] * orig_size[1]
+        if max_pixels and n_pixels > max_pixels:
+            if large != "reduce":
+                raise TooLarge(f"{orig_size[0]}x{orig_size[1]} px = {n_pixels / 1e6:.1f} megapixels, over images.max_pixels = "
+                               f"{max_pixels / 1e6:g} (images.large: reduce decodes it at a reduced scale)")
+            factor = math.ceil(math.sqrt(n_pixels / max_pixels))
+            with _LARGE:
+                im.draft(None, (max(1, orig_size[0] // factor), max(1, orig_size[1] // factor)))
+                im.load()
+                if im.size[0] * im.size[1] > max_pixels:
+                    im = im.reduce(math.ceil(math.sqrt(im.size[0] * im.size[1] / max_pixels)))
+        else:
+            im.load()  # force full decode so truncated files fail here
         if exif_transpose:
             im = ImageOps.exif_transpose(im)
         return from_pil(im, size, color, resize_mode, resample, background, upscale_small), orig_size, orig_mode

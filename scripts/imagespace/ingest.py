@@ -25,13 +25,19 @@ from imagespace import duplicates as dup
 from imagespace import images as im
 from imagespace.config import image_options, with_defaults
 from imagespace.datasets import Record, Skip, collect
-from imagespace.util import InputError, atomic_path, natural_key, write_json, write_table
+from imagespace.util import InputError, atomic_path, console, natural_key, write_json, write_table
 
 log = logging.getLogger("imagespace.ingest")
 
 MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode",
                     "augmented_from", "augmentation"]
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
+# skips that are the dataset's own doing, not a broken file: counted on the console and in the summary's warnings
+SKIP_NOTES = {
+    "outside_root": "files or rows that resolve outside the dataset's folders (never opened)",
+    "too_large": "images over images.max_pixels (never decoded)",
+    "hidden": "hidden or system files/folders (.*, __MACOSX, Thumbs.db, desktop.ini)",
+}
 
 
 def _decode(rec: Record, opts: dict, hashes: bool = False):
@@ -47,7 +53,8 @@ def _decode(rec: Record, opts: dict, hashes: bool = False):
             source = Path(rec.path).read_bytes() if hashes else b""  # read once: decoded and hashed
             out, (w, h), mode = im.load_image(
                 io.BytesIO(source) if hashes else rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"],
-                opts["exif_transpose"], opts["background"], opts["upscale_small"]
+                opts["exif_transpose"], opts["background"], opts["upscale_small"], max_pixels=opts["max_pixels"],
+                large=opts["large"],
             )
             orig = (w, h, mode)
         return out, orig, None, ((dup.content_hash(source), dup.perceptual_hash(out)) if hashes else None)
@@ -68,7 +75,8 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     dcfg = with_defaults(ds_cfg.get("duplicates"), "dataset.duplicates")
     check = bool(dcfg["check"])
     selection: dict = {}
-    records, skips = collect(dataset, ds_cfg, selection)
+    warnings: list[str] = []
+    records, skips = collect(dataset, ds_cfg, selection, warnings)
     seen = list(dict.fromkeys(r.split for r in records))  # config order for folder splits
     split_order = sorted(seen, key=lambda s: ({"train": 0, "validation": 1, "test": 2}.get(s, 3), seen.index(s)))
     records.sort(key=lambda r: (split_order.index(r.split), r.name))
@@ -104,6 +112,9 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
             for rec, (img, orig, err, hh) in zip(records, pool.map(lambda r: _decode(r, opts, check), records)):
                 if err is None and img.shape != tuple(shape):
                     err = f"decoded shape {img.shape} differs from {tuple(shape)} (set images.size to resize)"
+                if err is not None and err.startswith(f"{im.TooLarge.__name__}: "):  # skipped whatever on_error says
+                    skips.append(Skip(rec.split, rec.name, rec.path, f"too large: {err.split(': ', 1)[1]}", "too_large", True))
+                    continue
                 if err is not None:
                     where = rec.path or rec.id
                     if on_error == "fail":
@@ -194,6 +205,20 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     write_table(out_skipped, skipped)
     if len(skipped):
         log.warning("dataset %s: %d files/rows skipped (see %s): %s", dataset, len(skipped), out_skipped, skipped["kind"].value_counts().to_dict())
+    for kind, what in SKIP_NOTES.items():
+        n = int((skipped["kind"] == kind).sum())
+        if n:
+            note = f"dataset {dataset}: {n} {what} skipped (kind {kind} in ingest/skipped.tsv)"
+            log.warning("%s", note)
+            console(f"imagespace: {note}")
+            if kind != "hidden":  # counted, but not a warning: every copy from a Mac has a .DS_Store
+                warnings.append(note)
+    n_classes = manifest["label"].nunique()
+    if n_classes == 1:
+        warnings.append(f"dataset {dataset}: one class only ({manifest['label'].iloc[0]!r}): clustering and probe scores "
+                        "against labels are meaningless (a single cluster matches it perfectly)")
+        log.warning("%s", warnings[-1])
+        console(f"imagespace: {warnings[-1]}")
     info = {
         "dataset": dataset,
         "n_images": n_kept,
@@ -204,6 +229,7 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         "classes": {str(k): int(v) for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))},
         "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
         "selection": selection,
+        "warnings": warnings,
         # after dedupe: keep_first every group is down to one image, so no copy crosses a split any more
         "duplicates": {**counts, "checked": check, "dropped": len(dropped),
                        "cross_split_remaining": 0 if dropped or not groups else counts["cross_split_duplicates"],

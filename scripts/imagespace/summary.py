@@ -160,9 +160,11 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     out["alignment"] = (leaderboard(out["compare"], out["alignment_splits"], out["alignment_paired"], out["alignment_selection"])
                         if out["compare"] else [])
     out["choices"] = choices(out, settings or {})
-    problems = {k: v for k, v in ing["skipped_by_kind"].items() if k not in CHOSEN_SKIPS}
+    # outside_root and too_large have warnings of their own (ingest.json); hidden files are only counted
+    problems = {k: v for k, v in ing["skipped_by_kind"].items() if k not in (*CHOSEN_SKIPS, "outside_root", "too_large", "hidden")}
     if problems:
         out["warnings"].append(f"{sum(problems.values())} files/rows skipped at ingest ({problems}); see ingest/skipped.tsv")
+    out["warnings"] += ing.get("warnings", [])  # safety skips, one class, a class from one folder
     out["warnings"] += small_class_warnings(ing, small_class_warning)
     out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})

@@ -1,5 +1,6 @@
 import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -14,6 +15,7 @@ from imagespace import config as iscfg  # noqa: E402
 from imagespace import datasets  # noqa: E402
 from imagespace import deps  # noqa: E402
 from imagespace import featuresets  # noqa: E402
+from imagespace import runlock  # noqa: E402
 
 
 def _config_files():
@@ -29,14 +31,24 @@ def _config_files():
     return out
 
 
-# unknown keys, wrong types and values (also after merging each dataset's overrides) stop the
-# run here with one line per problem; defaults come from the schema only
-iscfg.validate(config, files=_config_files())
-for _name in config["targets"]:
-    if _name not in config["datasets"]:
-        raise ValueError(
-            f"config targets: dataset {_name!r} is not defined under datasets: ({sorted(config['datasets'])})"
-        )
+# unknown keys, wrong types, values out of range, names that are not allowed and cross-field rules
+# (also after merging each dataset's overrides) stop the run here, before any job could remove an
+# output: one line per problem, naming the key and the config file; defaults come from the schema only
+try:
+    iscfg.validate(config, files=_config_files())
+except iscfg.ConfigError as _e:
+    sys.stderr.write(f"{_e}\n")
+    sys.exit(1)
+
+
+# one run per folder: a second run started beside a running one stops here with one line naming the
+# holder (jobs started by the run itself, dry runs, reports and --unlock take no lock)
+if workflow.is_main_process and runlock.runs_jobs(sys.argv):
+    try:
+        RUN_LOCK = runlock.acquire(Path(".snakemake") / "imagespace.lock")
+    except runlock.RunLocked as _e:
+        sys.stderr.write(f"{_e}\n")
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------- helpers
@@ -97,8 +109,9 @@ def image_settings(dataset):
 # stage uses it is answered by imagespace.featuresets (tested without Snakemake).
 try:
     REG = featuresets.Registry(config)
-except featuresets.RegistryError as e:
-    raise iscfg.ConfigError(f"invalid configuration:\n  {e}") from None
+except featuresets.RegistryError as _e:
+    sys.stderr.write(f"invalid configuration:\n  {_e}\n")
+    sys.exit(1)
 prediction_source = REG.prediction_source
 model_owner = REG.model_owner
 predicted_sets = REG.predicted_sets

@@ -61,6 +61,8 @@ use rule embed as map_embed with:
 rule map_pca:
     input:
         features="results/{dataset}/features/pca.npz",
+        # the first two components also where the variance threshold keeps only one
+        full="results/{dataset}/features/pca_full.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
         lib=lib("map_pca"),
     output:

@@ -44,9 +44,11 @@ rule ingest:
         runtime=30,
     params:
         settings=lambda w: ingest_settings(w.dataset),
-        # names, sizes and times of the images in the source's folders: replacing one reruns ingest
+        # names, sizes and times (or contents: ingest.fingerprint) of every file the source reads:
+        # replacing one reruns ingest
         fingerprint=lambda w: datasets.source_fingerprint(
-            config["datasets"][w.dataset]["source"]
+            config["datasets"][w.dataset]["source"],
+            S(w.dataset, "ingest")["fingerprint"],
         ),
     script:
         "../../scripts/ingest.py"
