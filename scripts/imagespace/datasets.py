@@ -144,6 +144,9 @@ def walk_files(folder, roots: Roots, split: str = "all", skips: list | None = No
                     stack.append((e.path, name + "/"))
             elif e.is_file():
                 names.append(name)
+            else:  # a broken link, a socket, a device: nothing to decode
+                skips.append(Skip(split, prefix + name, e.path, "not a regular file (a broken link?)", "unreadable",
+                                  is_image_file(e.name)))
     return sorted(names)
 
 
