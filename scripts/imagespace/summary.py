@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from imagespace import headline
 from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
@@ -169,6 +170,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
     out["warnings"] += clustering_warnings(out)
+    out["headline"] = headline.best(out)  # the answer summary.md leads with
+    out["warnings"] += headline.warnings(out)
     return out
 
 
@@ -522,6 +525,7 @@ def markdown(s: dict) -> str:
     lines = [
         f"# imagespace summary: {s['dataset']}",
         "",
+        *headline.markdown(s.get("headline") or {}),
         f"- images: **{s['n_images']}** ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}), "
         f"shape {s['image_shape']}, skipped {s['n_skipped']}"
         + (f" ({chosen} of them left out by the selection settings)" if (chosen := sum(
