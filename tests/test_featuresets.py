@@ -25,6 +25,7 @@ BASE = {
     },
     "embeddings": {"methods": ["tsne", "lle", "isomap"], "fit_split": "train"},
     "stats": {"enabled": True},
+    "backbones": {"enabled": []},  # the default (auto: efficientnet_lite0) has tests of its own below
 }
 
 
@@ -342,3 +343,66 @@ def test_retrieval_and_explore_sets_and_the_opentsne_dimension_limit():
                  clustering__feature_sets=["all"])
     assert "opentsne" not in {fs for fs, _ in r.compare_pairs("shapes")} | {fs for fs, _ in r.cluster_targets("shapes")}
     assert "tsne" in {fs for fs, _ in r.compare_pairs("shapes")} and "opentsne" in r.map_methods("shapes")
+
+
+def test_the_default_backbone_follows_the_image_size_and_pytorch():
+    """backbones.enabled auto (the default): efficientnet_lite0 for images of at least backbones.min_side px, as the
+    ingested size (images.size, else the source's native size), in probes, clustering, retrieval, the interactive
+    page and the maps into the human space; smaller images and a machine without PyTorch skip it with one note."""
+    cfg = copy.deepcopy(BASE)
+    del cfg["backbones"]
+    cfg["datasets"]["digits"] = {"source": {"type": "sklearn_digits"}, "images": {"size": None}}
+    cfg["datasets"]["tiny"] = {"source": {"type": "synthetic", "size": 20}, "images": {"size": None}}
+    cfg["datasets"]["wide"] = {"source": {"type": "npz", "path": "x.npz", "shape": [16, 40]}, "images": {"size": None}}
+    cfg["datasets"]["files"] = {"source": {"type": "class_folders", "root": "imgs"}, "images": {"size": None}}
+    iscfg.validate(cfg)
+    reg = Registry(cfg, torch=True)
+    fs = "bb_efficientnet_lite0"
+    assert reg.image_min_side("shapes") == 64 and reg.image_min_side("tiny") == 20 and reg.image_min_side("digits") == 8
+    assert reg.image_min_side("wide") == 16 and reg.image_min_side("files") is None
+    assert reg.backbones("shapes") == ["efficientnet_lite0"] and reg.backbone_notes("shapes") == []
+    assert reg.backbones("files") == ["efficientnet_lite0"]  # unknown before ingest: computed (schema: enabled)
+    assert fs in reg.probe_sets("shapes") and fs in reg.retrieval_sets("shapes") and fs in reg.explore_sets("shapes")
+    assert {(fs, "kmeans"), (fs, "agglomerative")} <= set(reg.cluster_targets("shapes"))
+    assert (fs, "train") in reg.compare_pairs("shapes") and "human_pred_" + fs in reg.sets("shapes")
+    for d, side in (("digits", 8), ("tiny", 20), ("wide", 16)):
+        assert reg.backbones(d) == [] and fs not in reg.sets(d)
+        assert reg.backbone_notes(d) == [f"backbone efficientnet_lite0 (a default feature set) skipped: the images are {side} "
+                                         "px on their smaller side, under backbones.min_side 24"]
+    cfg["backbones"] = {"min_side": 16}
+    iscfg.validate(cfg)
+    assert Registry(cfg, torch=True).backbones("wide") == ["efficientnet_lite0"]
+    # without PyTorch: skipped, one note saying how to get it, never an error; an explicit list too
+    cfg["datasets"]["shapes"]["backbones"] = {"enabled": ["efficientnet_lite0", "resnet50"]}
+    iscfg.validate(cfg)
+    bare = Registry(cfg, torch=False)
+    assert bare.backbones("shapes") == ["resnet50"] and bare.backbones("new") == []
+    for d in ("shapes", "new"):
+        (note,) = bare.backbone_notes(d)
+        assert note.startswith("backbone efficientnet_lite0 skipped: PyTorch is not installed") and "`make install`" in note
+    # a list is computed as listed, whatever the size; [] turns the default off
+    cfg["datasets"]["digits"]["backbones"] = {"enabled": ["efficientnet_lite0"]}
+    cfg["datasets"]["tiny"]["backbones"] = {"enabled": []}
+    iscfg.validate(cfg)
+    reg = Registry(cfg, torch=True)
+    assert reg.backbones("digits") == ["efficientnet_lite0"] and reg.backbones("tiny") == [] and reg.backbone_notes("tiny") == []
+    with pytest.raises(iscfg.ConfigError, match=r"backbones.enabled"):
+        iscfg.validate({**cfg, "backbones": {"enabled": "all"}})
+
+
+def test_torch_available_finds_without_importing_and_a_refusing_finder_counts_as_missing(monkeypatch):
+    from imagespace import featuresets
+
+    class Refuse:  # what a machine without PyTorch looks like to importlib (tests/test_workflow hides it this way)
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "torch":
+                raise ModuleNotFoundError("No module named 'torch'")
+            return None
+
+    before = "torch" in sys.modules
+    assert featuresets.torch_available() is not None
+    assert ("torch" in sys.modules) == before  # found, not imported
+    monkeypatch.setattr(sys, "meta_path", [Refuse(), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert featuresets.torch_available() is False

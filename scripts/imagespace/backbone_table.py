@@ -85,6 +85,21 @@ def as_rgb(name: str, batch):
     return x
 
 
+def seen(images, size) -> str:
+    """What a network saw: its input (height x width x 3 channels) and the images it was made from."""
+    h, w = size
+    first = images[:1] if len(images) else None
+    if isinstance(images, FileImages) or first is None:
+        src = "decoded from the image files at that size" if isinstance(images, FileImages) else "no images"
+    else:
+        shape = first.shape[1:]
+        c = shape[2] if len(shape) == 3 else 1
+        how = "grey repeated to 3 channels" if c == 1 else "RGB"
+        scaled = "" if tuple(shape[:2]) == (h, w) else f", {'up' if min(shape[:2]) < min(h, w) else 'down'}scaled"
+        src = f"from {shape[0]}×{shape[1]} images, {how}{scaled}"
+    return f"{h}×{w}×3 ({src})"
+
+
 def check_features(F, name: str, layer: str, log) -> int:
     """Stop on non-finite features or on a layer whose every feature is constant; warn about constant
     columns (relative to the features' scale) and return their number."""

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 # the table, framework-free: shared with imagespace.backbones_torch and the workflow
-from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key, sha256
+from imagespace.backbone_table import BACKBONES, BackboneError, as_rgb, input_size, key, seen, sha256
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,8 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
     F = np.concatenate(rows) if rows else np.zeros((0, int(fmodel.output.shape[-1])), np.float32)
     info = {"backbone": name, "network": BACKBONES[name].constructor, "layer": layer,
             "pooling": spec["pooling"] if pooled else None, "include_top": bool(spec["include_top"]),
-            "input_size": list(size), "tta": list(spec["tta"]), "weights": weights, "n": len(F), "dims": int(F.shape[1]),
+            "input_size": list(size), "input": seen(images, size), "tta": list(spec["tta"]), "weights": weights, "n": len(F),
+            "dims": int(F.shape[1]),
             "batch_size": bs, "seconds": round(time.perf_counter() - t0, 2)}
     log.info("%s: %d images x %d features from layer %s (%s) in %.1f s", name, len(F), F.shape[1], layer, weights,
              info["seconds"])

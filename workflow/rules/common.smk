@@ -107,10 +107,20 @@ def image_settings(dataset):
 # ----------------------------------------------------------------- the feature-set registry
 # Built once from the validated config: every question about what a feature set is and which
 # stage uses it is answered by imagespace.featuresets (tested without Snakemake).
+def _conda_envs():
+    """Whether the jobs run in the per-rule conda envs (--use-conda): envs/torch.yaml then has PyTorch."""
+    from snakemake.settings.types import DeploymentMethod
+
+    return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+
+
 try:
-    REG = featuresets.Registry(config)
+    # PyTorch backbones: where PyTorch is installed (found, not imported) or the conda envs provide it
+    REG = featuresets.Registry(config, torch=True if _conda_envs() else None)
 except featuresets.RegistryError as _e:
-    sys.stderr.write(f"invalid configuration:\n  {_e}\n")
+    sys.stderr.write(f"invalid configuration:
+  {_e}
+")
     sys.exit(1)
 prediction_source = REG.prediction_source
 model_owner = REG.model_owner

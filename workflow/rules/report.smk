@@ -122,6 +122,8 @@ rule summary:
             w.dataset, S(w.dataset, "alignment")["train_split"]
         ),
         settings=lambda w: REG.fixed_settings(w.dataset),
+        # what the defaults left out and why (a backbone skipped: images too small, PyTorch not installed)
+        notes=lambda w: REG.backbone_notes(w.dataset),
         small_class_warning=lambda w: config["datasets"][w.dataset][
             "small_class_warning"
         ],
