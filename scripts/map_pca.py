@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import embed  # noqa: E402
+from imagespace import degeneracy, embed  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
 
 
@@ -20,7 +20,9 @@ def main(snakemake):
         p = snakemake.params
         trust = embed.trustworthiness(X, X[:, :2], p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
                                       space=f"the pca feature set ({X.shape[1]} components)")
-        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust})
+        deg = {"method": "pca", **degeneracy.check(X[:, :2], **p.degeneracy)}
+        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust,
+                                           "degeneracy": deg})
 
 
 if __name__ == "__main__":
