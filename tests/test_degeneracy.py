@@ -8,7 +8,6 @@ import pytest
 from imagespace import degeneracy, plots, summary
 from matplotlib.figure import Figure
 
-
 LIMITS = {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05}
 
 
@@ -166,3 +165,27 @@ def test_check_defaults_are_the_schemas():
     c = degeneracy.check(blob())
     assert (c["far_factor"], c["spot_tol"], c["min_spot_size"]) == (d["far_factor"], d["spot_tol"], d["min_spot_size"])
     assert degeneracy.check(blob(), far_factor=0.5)["n_far"] > 0  # a setting given wins
+
+
+def test_interactive_map_opens_on_each_maps_bulk():
+    import json
+    import re
+
+    import pandas as pd
+    from imagespace import explore
+
+    Y = collapsed_map()
+    n = len(Y)
+    ids = [f"i{j}" for j in range(n)]
+    manifest = pd.DataFrame({"id": ids, "name": [f"{i}.png" for i in ids], "label": np.where(np.arange(n) % 2, "a", "b"),
+                             "split": "train", "index": np.arange(n)})
+    maps = {"lle": (np.array(ids), Y), "blob": (np.array(ids), blob(n=n))}
+    page, described = explore.build_page(manifest, maps, {}, thumbnails=0, title="t")
+    assert described["outside_first_view"] == {"lle": 30, "blob": 0}
+    (x0, x1), (y0, y1), _ = plots.robust_limits(Y)
+    # the first map's view is its bulk (the clump at y = 25 outside it); every point stays in the page's data
+    starts = {float(v) for v in re.findall(r'"start":\s*([-0-9.e]+)', page)}
+    ends = {float(v) for v in re.findall(r'"end":\s*([-0-9.e]+)', page)}
+    assert any(abs(v - y0) < 1e-9 for v in starts) and any(abs(v - y1) < 1e-9 for v in ends) and y1 < 1.0
+    assert "30 outside the first view" in page or "lle: 30" in page
+    assert json.dumps(described)  # serialisable, as explore writes it
