@@ -15,9 +15,9 @@ import numpy as np
 
 #: the central box: each axis between these quantiles
 BOX = (0.10, 0.90)
-#: the bulk's radius: this quantile of the distances to the median point (the median: a pile holding more than a
-#: tenth of the points far from the rest must not set the scale)
-BULK_QUANTILE = 0.50
+#: the bulk's radius: this quantile of the distances to the median point; a point is far beyond far_factor times
+#: it, as the map figures frame the bulk (imagespace.plots.robust_limits: coverage 0.95, far_factor 2)
+BULK_QUANTILE = 0.95
 
 
 def central_box(Y, *, quantiles: tuple[float, float] = BOX) -> np.ndarray:
@@ -102,9 +102,10 @@ def check(Y, *, held_out=None, far_factor: float | None = None, spot_tol: float 
         None: the schema's defaults (``embeddings.degeneracy``, :func:`settings`).
     far_factor : float
         A point is far when its distance to the median point exceeds *far_factor* times the bulk radius
-        (the median of those distances).
+        (the 95 % quantile of those distances): the points the map figures leave out of their frame.
     spot_tol : float
-        Points share a spot when they fall in one grid cell of side *spot_tol* times the bulk radius.
+        Points share a spot when they fall in one grid cell of side *spot_tol* times the median of those
+        distances.
     min_spot_size : int
         The fewest points a spot holds.
 
@@ -112,7 +113,8 @@ def check(Y, *, held_out=None, far_factor: float | None = None, spot_tol: float 
     -------
     dict
         ``spread_ratio`` (second principal axis over the first in the central box, :func:`spread_ratios`),
-        ``spread_ratios`` (all axes), ``n``, ``bulk_radius``, ``n_far``, ``far_share``, ``max_distance_ratio``
+        ``spread_ratios`` (all axes), ``n``, ``bulk_radius``, ``median_radius``, ``n_far``, ``far_share``,
+        ``max_distance_ratio``
         (the farthest point's distance over the bulk radius), ``n_spots``, ``n_in_spots``, ``spot_share``,
         ``largest_spot``, and with *held_out* ``held_out`` = {``n``, ``n_far``, ``far_share``}.
     """
@@ -127,12 +129,13 @@ def check(Y, *, held_out=None, far_factor: float | None = None, spot_tol: float 
     ratios = spread_ratios(Y)
     centre = np.median(Y, axis=0)
     r = np.linalg.norm(Y - centre, axis=1)
-    radius = float(np.quantile(r, BULK_QUANTILE))
+    radius, median = float(np.quantile(r, BULK_QUANTILE)), float(np.median(r))
     far = r > far_factor * radius if radius > 0 else r > 0
-    n_spots, n_in_spots, largest = _spots(Y, spot_tol * radius, int(min_spot_size))
+    # spots at the scale of the median radius: a pile holding more than 5 % of the points must not set it
+    n_spots, n_in_spots, largest = _spots(Y, spot_tol * median, int(min_spot_size))
     n = len(Y)
     out = {"spread_ratio": round(float(ratios[1]), 4), "spread_ratios": [round(float(v), 4) for v in ratios], "n": n,
-           "bulk_radius": float(radius), "far_factor": float(far_factor), "n_far": int(far.sum()),
+           "bulk_radius": float(radius), "median_radius": median, "far_factor": float(far_factor), "n_far": int(far.sum()),
            "far_share": round(float(far.mean()), 5),
            "max_distance_ratio": round(float(r.max() / radius), 2) if radius > 0 else None,
            "spot_tol": float(spot_tol), "min_spot_size": int(min_spot_size), "n_spots": n_spots, "n_in_spots": n_in_spots,
@@ -199,7 +202,7 @@ def problems(stats: dict, *, min_spread_ratio: float, max_far_share: float, max_
                    f"box (embeddings.degeneracy.min_spread_ratio {min_spread_ratio:g}), the points lie on a line")
     if stats["far_share"] > max_far_share:
         out.append(f"{stats['n_far']} of {stats['n']} points ({stats['far_share']:.1%}) lie far outside the bulk "
-                   f"(beyond {stats['far_factor']:g}x its median radius, farthest {stats['max_distance_ratio']:g}x) and set "
+                   f"(beyond {stats['far_factor']:g}x the radius holding 95 % of them, farthest {stats['max_distance_ratio']:g}x) and set "
                    f"its extent (embeddings.degeneracy.max_far_share {max_far_share:g})")
     held = stats.get("held_out") or {}
     if held.get("n_far") and held["far_share"] > max_far_share:
