@@ -729,7 +729,8 @@ def markdown(s: dict) -> str:
                   "neighbour there, about 0.5 = a random layout.", "",
                   "Spread ratio: the second principal axis' spread over the first's in the map's central box (each axis "
                   "between its 10 % and 90 % quantiles; 0 = a line). Far: points beyond embeddings.degeneracy.far_factor "
-                  "times the median distance to the median point (held out: rows placed by the method's transform). "
+                  "times the radius around the median point that holds 95 % of them, which the map figures draw at their "
+                  "frame's edge (held out: rows placed by the method's transform). "
                   "Spots: points piled onto one location.", "",
                   "| map or embedding | trustworthiness | neighbours | rows scored | against | spread ratio | far | on spots |",
                   "|---|---|---|---|---|---|---|---|"]
