@@ -20,11 +20,13 @@ def main(snakemake):
         X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
         v = snakemake.wildcards.variant
+        degeneracy = {}
         trust = embed.plot_feature_maps(X, labels, clusters.reindex(ids), snakemake.output.maps, seed=snakemake.params.seed,
                                         tsne=snakemake.params.tsne, trust=snakemake.params.trust, n_jobs=snakemake.threads,
-                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)")
+                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)",
+                                        degeneracy=degeneracy)
         write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(ids),
-                                           "trustworthiness_by_map": trust})
+                                           "trustworthiness_by_map": trust, "degeneracy_by_map": degeneracy})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
 
-from imagespace import embed  # noqa: E402
+from imagespace import degeneracy, embed  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, own_images, own_rows, save_features, setup_logging, write_json  # noqa: E402
 
 
@@ -32,6 +32,9 @@ def main(snakemake):
         Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
                                        X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
                                        landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
+        deg = degeneracy.check(Y, held_out=Y_other, **p.degeneracy)
+        if "n_neighbors" in info["params"] and method in embed.NEIGHBOUR_GRAPH:  # the graph the method solves on
+            deg["neighbour_graph"] = degeneracy.neighbour_components(src.X[fit], info["params"]["n_neighbors"])
         ids, X = src.ids[fit], src.X[fit]
         if Y_other is not None:
             Y = np.vstack([Y, Y_other])
@@ -45,6 +48,10 @@ def main(snakemake):
             space=f"its input ({Path(snakemake.input.features).stem} features, {X.shape[1]} dimensions)")
         log.info("%s: trustworthiness %.3f (%d neighbours, %d rows)", method, info["trustworthiness"]["value"],
                  info["trustworthiness"]["n_neighbors"], info["trustworthiness"]["n_rows"])
+        info["degeneracy"] = {"method": method, **deg}
+        log.info("%s: spread ratio %.3f, %d far points, %d points on %d spots%s", method, deg["spread_ratio"], deg["n_far"],
+                 deg["n_in_spots"], deg["n_spots"], f", neighbour graph: {deg['neighbour_graph']['n_components']} component(s)"
+                 if "neighbour_graph" in deg else "")
         save_features(snakemake.output.features, Y, ids, **info)
         write_json(snakemake.output.info, info)
 

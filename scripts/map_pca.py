@@ -7,7 +7,7 @@ sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path
 
 import pandas as pd  # noqa: E402
 
-from imagespace import embed  # noqa: E402
+from imagespace import degeneracy, embed  # noqa: E402
 from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
 
 
@@ -24,7 +24,9 @@ def main(snakemake):
         p = snakemake.params
         trust = embed.trustworthiness(X, Y, p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
                                       space=f"the pca feature set ({X.shape[1]} components)")
-        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust})
+        deg = {"method": "pca", **degeneracy.check(Y, **p.degeneracy)}
+        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust,
+                                           "degeneracy": deg})
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def main(snakemake):
                           ensembles=list(i.ensembles), settings=snakemake.params.settings,
                           finetune=list(i.finetune), retrieval=[p for p in i.retrieval if p.endswith(".json")],
                           explore=[p for p in i.explore if p.endswith(".json")],
-                          notes=list(snakemake.params.notes))
+                          notes=list(snakemake.params.notes), degeneracy=snakemake.params.degeneracy)
         write_json(snakemake.output.json, s)
         write_text(snakemake.output.md, summary.markdown(s) + "\n")
         for w in s["warnings"]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from imagespace import embed
 
 
@@ -66,3 +65,27 @@ def test_opentsne_refuses_more_than_three_dimensions_naming_the_key():
 def test_unknown_umap_parameter_is_an_error():
     with pytest.raises(ValueError, match=r"embeddings.umap: unknown parameter\(s\) \['n_neighbours'\]"):
         embed.params_for("umap", {"n_neighbours": 5})
+
+
+def test_lle_variants_with_too_few_neighbours_fail_with_one_line_naming_the_key():
+    X, _ = _clusters(n_per=20)
+    with pytest.raises(ValueError, match=r"embeddings.lle: method 'modified' into 8 dimensions needs n_neighbors >= 8, not 6"):
+        embed.embed("lle", X, 8, embed.params_for("lle", {"method": "modified", "n_neighbors": 6}), seed=0)
+    with pytest.raises(ValueError, match=r"method 'hessian' into 2 dimensions needs n_neighbors >= 6, not 5"):
+        embed.embed("lle", X, 2, embed.params_for("lle", {"method": "hessian", "n_neighbors": 5}), seed=0)
+
+
+def test_lle_on_a_disconnected_neighbour_graph_is_flagged_with_its_cause():
+    """Four far-apart clusters: the 5-nearest-neighbour graph falls into 4 components and LLE (the default, modified)
+    piles whole clusters onto single spots; the check counts them and names the disconnected graph as the cause."""
+    from imagespace import degeneracy
+
+    X, _ = _clusters(n_per=60, k=4)
+    g = degeneracy.neighbour_components(X, 15)
+    assert g == {"n_neighbors": 15, "n_components": 4, "sizes": [60, 60, 60, 60]}
+    Y, _, info = embed.embed("lle", X, 2, embed.params_for("lle", None), seed=0)
+    assert info["params"]["method"] == "modified"
+    c = {**degeneracy.check(Y), "method": "lle", "neighbour_graph": g}
+    assert c["largest_spot"] >= 60 and c["spot_share"] >= 0.5
+    found = degeneracy.problems(c, **{k: degeneracy.settings()[k] for k in ("min_spread_ratio", "max_far_share", "max_spot_share")})
+    assert "piled onto" in found[0] and "disconnected: 4 components" in found[-1]

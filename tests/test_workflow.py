@@ -427,3 +427,36 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     assert len(weights) == 1 and "output: results/synth/alignment/ensemble_tr.json" in weights[0]
     (new_ens,) = [b for b in blocks if b.startswith("rule ensemble:") and "output: results/new/features/ensemble_tr.npz" in b]
     assert "results/synth/alignment/ensemble_tr.json" in new_ens and "results/new/features/ensemble_eq.npz" in new_ens
+
+
+def test_a_degenerate_map_is_a_summary_warning_and_its_figure_frames_the_bulk(tmp_path):
+    """Standard LLE with 5 neighbours on the digits (the old default) squeezes the map onto a line: the summary
+    warns with the map's name, the stored numbers and the cause; the figure says how many points it leaves out."""
+    cfg = {
+        "targets": ["digits"],
+        "datasets": {
+            "digits": {
+                "source": {"type": "sklearn_digits"},
+                "images": {"size": None, "color": "gray"},
+                "embeddings": {"methods": ["lle"], "n_components": 2, "lle": {"method": "standard", "n_neighbors": 5}},
+                "clustering": {"methods": [], "on_maps": False},
+                "probes": {"enabled": False},
+                "retrieval": {"enabled": False},
+                "explore": {"enabled": False},
+            }
+        },
+    }
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path)
+    info = json.loads((tmp_path / "results/digits/maps/lle.json").read_text())
+    d = info["degeneracy"]
+    assert d["spread_ratio"] < 0.05 and "trustworthiness" in info
+    s = json.loads((tmp_path / "results/digits/summary.json").read_text())
+    assert s["degeneracy"]["lle map"]["spread_ratio"] == d["spread_ratio"]
+    assert s["degeneracy"]["pca map"]["spread_ratio"] > 0.5  # the PCA map of the same run is fine
+    lle_warn = [w for w in s["warnings"] if w.startswith("lle map is degenerate")]
+    assert len(lle_warn) == 1 and f"{d['spread_ratio']:.3f}" in lle_warn[0] and "likely cause" in lle_warn[0]
+    assert not [w for w in s["warnings"] if w.startswith("pca map")]
+    md = (tmp_path / "results/digits/summary.md").read_text()
+    head = md.split("## Warnings", 1)[1].split("\n## ", 1)[0]
+    assert "lle map is degenerate" in head

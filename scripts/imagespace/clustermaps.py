@@ -19,19 +19,25 @@ RESOLUTION = 300  # grid points per axis of the regions and contours
 
 
 def _grid(Y, resolution: int = RESOLUTION):
-    pad = 0.05 * (Y.max(axis=0) - Y.min(axis=0) + 1e-12)
-    lo, hi = Y.min(axis=0) - pad, Y.max(axis=0) + pad
+    """A grid over the map's displayed frame (:func:`imagespace.plots.robust_limits`: the bulk, not far points)."""
+    from imagespace.plots import robust_limits
+
+    (x0, x1), (y0, y1), _ = robust_limits(Y)
+    lo, hi = (x0, y0), (x1, y1)
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     return xx, yy, np.c_[xx.ravel(), yy.ravel()]
 
 
-def _scatter_labels(ax, Y, labels, s: float = 10):
-    from imagespace.plots import class_legend, label_colors
+def _scatter_labels(ax, Y, labels, s: float = 10) -> int:
+    """The points coloured by label, framed on the bulk (:func:`imagespace.plots.frame_bulk`); returns how many
+    points are outside the frame."""
+    from imagespace.plots import class_legend, frame_bulk, label_colors
 
     labels = np.asarray(labels).astype(str)
     colors = label_colors(labels)
     ax.scatter(Y[:, 0], Y[:, 1], c=[colors[lab] for lab in labels], s=s, edgecolors="k", linewidths=0.3, alpha=0.8, zorder=5)
     class_legend(ax, labels, colors, outside=True)
+    return frame_bulk(ax, Y)
 
 
 def _centroids(ax, C):
@@ -63,6 +69,7 @@ def plot_kmeans_regions(Y, labels, k: int, seed: int, path, n_init=10, title: st
     from matplotlib.figure import Figure
 
     from imagespace import cluster
+    from imagespace.plots import titled
     from imagespace.util import save_figure
 
     Y = np.asarray(Y, dtype=np.float64)
@@ -73,9 +80,9 @@ def plot_kmeans_regions(Y, labels, k: int, seed: int, path, n_init=10, title: st
     ax = fig.subplots()
     ax.contourf(xx, yy, Z, levels=np.arange(k + 1) - 0.5, cmap="Pastel2", alpha=0.8)
     ax.contour(xx, yy, Z, levels=np.arange(k + 1) - 0.5, colors="k", linewidths=0.8)
-    _scatter_labels(ax, Y, labels)
+    n_out = _scatter_labels(ax, Y, labels)
     _centroids(ax, model.cluster_centers_)
-    ax.set_title(title or f"K-Means (k={k}) on the 2-D map: regions and centroids", fontsize=10)
+    ax.set_title(titled(title or f"K-Means (k={k}) on the 2-D map: regions and centroids", n_out, len(Y)), fontsize=10)
     save_figure(fig, path)
     return {"k": int(k), "inertia": float(model.inertia_), "centroids": model.cluster_centers_.round(6).tolist()}
 
@@ -88,6 +95,7 @@ def plot_gmm_density(Y, labels, k: int, seed: int, path, covariance_type: str = 
     from matplotlib.figure import Figure
 
     from imagespace import cluster
+    from imagespace.plots import titled
     from imagespace.util import save_figure
 
     Y = np.asarray(Y, dtype=np.float64)
@@ -105,9 +113,10 @@ def plot_gmm_density(Y, labels, k: int, seed: int, path, covariance_type: str = 
     ax.contour(xx, yy, nll + shift, levels=levels, norm=LogNorm(vmin=levels[0], vmax=levels[-1]), colors="k", linewidths=0.4)
     Z = gmm.predict(pts).reshape(xx.shape)
     ax.contour(xx, yy, Z, levels=np.arange(k + 1) - 0.5, colors="r", linewidths=1.5, linestyles="dashed")
-    _scatter_labels(ax, Y, labels)
+    n_out = _scatter_labels(ax, Y, labels)
     _centroids(ax, gmm.means_[gmm.weights_ > gmm.weights_.max() / 10])
-    ax.set_title(title or f"Gaussian mixture (k={k}, {covariance_type}) on the 2-D map: density and boundaries", fontsize=10)
+    ax.set_title(titled(title or f"Gaussian mixture (k={k}, {covariance_type}) on the 2-D map: density and boundaries",
+                        n_out, len(Y)), fontsize=10)
     save_figure(fig, path)
     return {"k": int(k), "converged": bool(gmm.converged_), "bic": float(gmm.bic(Y)), "weights": gmm.weights_.round(6).tolist()}
 
@@ -118,6 +127,7 @@ def plot_on_maps(maps: dict, assignment: dict, path, title: str = "") -> dict:
     from matplotlib.figure import Figure
 
     from imagespace.explore import NOISE, _categorical
+    from imagespace.plots import frame_bulk, titled
     from imagespace.util import save_figure
 
     names = list(maps)
@@ -137,7 +147,8 @@ def plot_on_maps(maps: dict, assignment: dict, path, title: str = "") -> dict:
         grey = np.array([x == NOISE for x in c])
         ax.scatter(Y[grey, 0], Y[grey, 1], s=5, c=NOISE, alpha=0.5)
         ax.scatter(Y[~grey, 0], Y[~grey, 1], s=7, c=np.asarray(c, dtype=object)[~grey].tolist(), alpha=0.85)
-        ax.set_title(name, fontsize=9)
+        n_out = frame_bulk(ax, Y, s=20)
+        ax.set_title(titled(name, n_out, len(Y)), fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         out[name] = int((~grey).sum())

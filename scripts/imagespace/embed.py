@@ -87,6 +87,16 @@ def _lle_adjust(p, n, large_n):
     return p
 
 
+def check_lle(p: dict, n_components: int) -> None:
+    """One clear line for LLE variants that cannot embed into *n_components* dimensions with these neighbours:
+    modified LLE needs n_neighbors >= n_components, Hessian LLE n_neighbors > n_components (n_components + 3) / 2."""
+    k, d, variant = int(p["n_neighbors"]), int(n_components), p["method"]
+    need = {"modified": d, "hessian": d * (d + 3) // 2 + 1}.get(variant)
+    if need is not None and k < need:
+        raise ValueError(f"embeddings.lle: method {variant!r} into {d} dimensions needs n_neighbors >= {need}, not {k} "
+                         "(raise embeddings.lle.n_neighbors, or set embeddings.n_components)")
+
+
 def _fewer_neighbours(p, n, large_n):
     if p["n_neighbors"] >= n:
         p["n_neighbors"] = n - 1
@@ -164,6 +174,8 @@ METHODS: dict[str, Method] = {
         Method("opentsne", "openTSNE", _opentsne, transform=True, adjust=_tsne_adjust, max_components=3),
     )
 }
+# methods that solve on a nearest-neighbour graph (a disconnected graph leaves them degenerate)
+NEIGHBOUR_GRAPH = {"lle", "isomap"}
 # methods with an out-of-sample transform (rows outside the fit set can be embedded)
 TRANSFORMS = {name for name, m in METHODS.items() if m.transform}
 
@@ -267,6 +279,8 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
     if m.max_components is not None and n_components > m.max_components:
         raise ValueError(f"embedding method {m.name!r} embeds into at most {m.max_components} dimensions, not "
                          f"{n_components} (embeddings.n_components); use it for the 2-D maps only, or set n_components")
+    if m.name == "lle":
+        check_lle(params, n_components)
     own = params.get(m.landmarks_param) if m.landmarks_param else None
     if large_n is not None and m.quadratic(n_components) and n > int(large_n) and int(landmarks) < n:
         n_land, why, fit_large_n = int(landmarks), {"large_n": int(large_n)}, None
@@ -423,13 +437,15 @@ def trustworthiness(X, Y, n_neighbors: int, max_rows: int, seed: int, strata=Non
 
 
 def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "", trust: dict | None = None,
-                      n_jobs: int = 1) -> dict:
+                      n_jobs: int = 1, degeneracy: dict | None = None) -> dict:
     """2-D PCA and t-SNE maps of a network's features, coloured by label and by K-Means cluster.
 
     t-SNE runs through :func:`embed` with the configured
     ``embeddings.tsne`` parameters on *n_jobs* cores; *clusters* is aligned with the rows of *X*
     (NaN: a row that was not clustered). Returns ``{map: trustworthiness}`` (:func:`trustworthiness`
-    with the settings *trust*: n_neighbors, max_rows) of both maps against the features.
+    with the settings *trust*: n_neighbors, max_rows) of both maps against the features. With *degeneracy* (a dict),
+    :func:`imagespace.degeneracy.check` of both maps is added to it ({map: numbers}); each panel frames the map's bulk
+    (:func:`imagespace.plots.frame_bulk`).
     """
     import pandas as pd
     from matplotlib.figure import Figure
@@ -448,10 +464,15 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
         for col, (what, groups) in enumerate((("label", np.asarray(labels)), ("K-Means cluster", by_cluster))):
             ax = axes[r, col]
             plots.scatter_groups(ax, Y, groups, s=10)
-            ax.set_title(f"{name}, coloured by {what}")
+            ax.set_title(plots.titled(f"{name}, coloured by {what}", plots.frame_bulk(ax, Y), len(Y)))
     fig.suptitle(title)
     save_figure(fig, path)
     trust = trust or {"n_neighbors": 5, "max_rows": 2000}
+    if degeneracy is not None:
+        from imagespace.degeneracy import check
+
+        degeneracy.update({name.lower().replace("-", ""): {"method": name.lower().replace("-", ""), **check(Y)}
+                           for name, Y in proj.items()})
     return {name.lower().replace("-", ""): trustworthiness(X, Y, trust["n_neighbors"], trust["max_rows"], int(seed),
                                                            strata=np.asarray(labels), space="the network's features")
             for name, Y in proj.items()}

@@ -97,10 +97,11 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     """
     from bokeh.embed import file_html
     from bokeh.layouts import column, row
-    from bokeh.models import ColumnDataSource, CustomJS, Div, HoverTool, Select
+    from bokeh.models import ColumnDataSource, CustomJS, Div, HoverTool, Range1d, Select
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
+    from imagespace.plots import robust_limits
     from imagespace.util import own_images, stratified_sample
 
     if not maps:
@@ -129,7 +130,8 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     else:
         with_thumb = np.array([], dtype=int)
     data["thumb"] = thumb
-    described = {"n_points": n, "n_thumbnails": int(len(with_thumb)), "maps": {}, "colourings": {}}
+    described = {"n_points": n, "n_thumbnails": int(len(with_thumb)), "maps": {}, "colourings": {}, "outside_first_view": {}}
+    views = {}  # each map's first view: its bulk (plots.robust_limits); panning and zooming out show every point
     map_names = list(maps)
     for name in map_names:
         mids, Y = maps[name]
@@ -142,6 +144,10 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
         # float arrays travel as base64 binary in the page, not as JSON lists
         data[f"x__{name}"], data[f"y__{name}"] = x.astype(np.float32), y.astype(np.float32)
         described["maps"][name] = int(np.isfinite(x).sum())
+        xy = np.c_[x, y][np.isfinite(x) & np.isfinite(y)]
+        (x0, x1), (y0, y1), inside = robust_limits(xy) if len(xy) else ((-1.0, 1.0), (-1.0, 1.0), np.zeros(0, bool))
+        views[name] = [x0, x1, y0, y1]
+        described["outside_first_view"][name] = int((~inside).sum())
     legends = {}
     for name, (kind, values) in cols.items():
         vals = [values.get(i) for i in ids.tolist()]
@@ -161,8 +167,11 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     data["colour"], data["value"] = list(data[f"c__{first_col}"]), list(data[f"v__{first_col}"])
     source = ColumnDataSource(data, name="points_source")
 
+    v = views[first_map]
     p = figure(width=900, height=720, output_backend="webgl", tools="pan,wheel_zoom,box_zoom,box_select,tap,reset,save",
-               active_scroll="wheel_zoom", title=f"{title}: {first_map}", name="map")
+               active_scroll="wheel_zoom", title=f"{title}: {first_map}", name="map",
+               x_range=Range1d(v[0], v[1], reset_start=v[0], reset_end=v[1]),
+               y_range=Range1d(v[2], v[3], reset_start=v[2], reset_end=v[3]))
     renderer = p.scatter("x", "y", source=source, size=7 if n < 2000 else (5 if n < 20000 else 3), fill_color="colour",
                          line_color=None, fill_alpha=0.8, nonselection_fill_alpha=0.08, selection_fill_alpha=1.0,
                          name="points")
@@ -181,7 +190,11 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     legend_div = Div(text="", name="legend", width=260)
     info = Div(text=(f"<p>{n} images · {len(with_thumb)} with a thumbnail"
                      + (" (a stratified sample)" if 0 < len(with_thumb) < n else "")
-                     + ". Hover a point for its image; drag to pan, scroll to zoom, box-select or highlight to pick.</p>"),
+                     + ". Hover a point for its image; drag to pan, scroll to zoom, box-select or highlight to pick. "
+                     "Each map opens on its bulk (at least 95% of the points); zoom out for far points"
+                     + (" (" + ", ".join(f"{k}: {c}" for k, c in described["outside_first_view"].items() if c)
+                        + " outside the first view)" if any(described["outside_first_view"].values()) else "")
+                     + ".</p>"),
                width=260, name="info")
     draw_legend = """
         function esc(t) { return String(t).replace(/[&<>"']/g, ch => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch])); }
@@ -191,12 +204,14 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
           return items.map(([v, c]) => `<div><span style="display:inline-block;width:12px;height:12px;background:${c};margin-right:6px"></span>${esc(v)}</div>`).join('');
         }
     """
-    on_map = CustomJS(args=dict(source=source, plot=p), code="""
+    on_map = CustomJS(args=dict(source=source, plot=p, views=views), code="""
         const d = source.data, key = cb_obj.value, keep = source.selected.indices.slice();
         d.x = d['x__' + key].slice(); d.y = d['y__' + key].slice();
         plot.title.text = plot.title.text.split(': ')[0] + ': ' + key;
+        const v = views[key];  // the new map's bulk, also where reset returns
+        plot.x_range.setv({start: v[0], end: v[1], reset_start: v[0], reset_end: v[1]});
+        plot.y_range.setv({start: v[2], end: v[3], reset_start: v[2], reset_end: v[3]});
         source.change.emit();
-        plot.reset.emit();
         source.selected.indices = keep;  // the highlighted class or cluster stays highlighted on the new map
         source.selected.change.emit();
     """)

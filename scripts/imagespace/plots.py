@@ -125,6 +125,79 @@ def _label_counts(labels) -> dict:
     return dict(zip(values.tolist(), counts.tolist()))
 
 
+#: far points drawn at the frame's edge: this marker, in black
+EDGE_MARKER = "X"
+
+
+def robust_limits(xy, *, coverage: float = 0.95, far_factor: float = 2.0, pad: float = 0.05):
+    """Display limits that frame a map's bulk: ((x0, x1), (y0, y1), inside).
+
+    The bulk is every point no farther from the median point than *far_factor* times the radius holding
+    *coverage* of the points: the limits always frame at least *coverage* of them (padded by *pad* of the
+    range), and leave out only small far groups, such as the few images a degenerate embedding puts on one
+    distant spot, which would otherwise squeeze the rest into a corner.
+
+    Parameters
+    ----------
+    xy : array (n, >= 2)
+        The map (its first two columns are used).
+    coverage : float
+        The share of points the radius holds.
+    far_factor : float
+        Points beyond this many radii are outside the frame.
+    pad : float
+        The margin, a share of each axis' range.
+
+    Returns
+    -------
+    (x0, x1), (y0, y1), inside
+        The limits, and a boolean mask of the points inside them.
+    """
+    Y = np.asarray(xy, dtype=np.float64)[:, :2]
+    finite = np.isfinite(Y).all(axis=1)
+    if not finite.any():
+        return (-1.0, 1.0), (-1.0, 1.0), finite
+    centre = np.median(Y[finite], axis=0)
+    r = np.linalg.norm(Y - centre, axis=1)
+    radius = float(np.quantile(r[finite], coverage))
+    bulk = finite & (r <= far_factor * radius)
+    lo, hi = Y[bulk].min(axis=0), Y[bulk].max(axis=0)
+    span = hi - lo
+    span = np.where(span > 0, span, np.maximum(np.abs(hi), 1.0) * 1e-3)  # a coincident bulk: a small window
+    lo, hi = lo - pad * span, hi + pad * span
+    inside = finite & np.all((Y >= lo) & (Y <= hi), axis=1)
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), inside
+
+
+def frame_bulk(ax, Y, *, coverage: float = 0.95, s: float = 30) -> int:
+    """Limits *ax* to the bulk of the map *Y* (:func:`robust_limits`); the points outside are drawn at the frame's
+    edge (clipped onto it) with :data:`EDGE_MARKER` in black. Returns how many are outside (0: the full extent)."""
+    (x0, x1), (y0, y1), inside = robust_limits(Y, coverage=coverage)
+    Y = np.asarray(Y, dtype=np.float64)[:, :2]
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    out = ~inside & np.isfinite(Y).all(axis=1)
+    if out.any():
+        inset = 0.01
+        cx = np.clip(Y[out, 0], x0 + inset * (x1 - x0), x1 - inset * (x1 - x0))
+        cy = np.clip(Y[out, 1], y0 + inset * (y1 - y0), y1 - inset * (y1 - y0))
+        ax.scatter(cx, cy, s=s, marker=EDGE_MARKER, color="k", linewidths=0.5, zorder=20, clip_on=False)
+    return int(out.sum())
+
+
+def edge_note(n_out: int, n: int) -> str:
+    """The caption line for :func:`frame_bulk`'s points outside the frame ("" when none)."""
+    if not n_out:
+        return ""
+    return f"{n_out} of {n} points far outside the frame, drawn at its edge ({EDGE_MARKER})"
+
+
+def titled(title: str, n_out: int, n: int) -> str:
+    """*title* with :func:`edge_note` on a second line."""
+    note = edge_note(n_out, n)
+    return f"{title}\n{note}" if note and title else (note or title)
+
+
 def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12, outside: bool = False) -> None:
     """The first two columns of *Y* on *ax*, one colour per label, with a class legend (see class_legend)."""
     colors = label_colors(labels)
@@ -156,7 +229,8 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
                 ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8)
         split_handles = [Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)]
         class_legend(ax, labels, colors, split_handles, outside=True)
-    ax.set_title(title)
+    n_out = frame_bulk(ax, Y)
+    ax.set_title(titled(title, n_out, len(Y)), fontsize=10 if n_out else None)
     save_figure(fig, path)
     return fig
 
@@ -169,8 +243,11 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
     colors = label_colors(labels)
     labels = np.asarray(labels).astype(str)
     ax.scatter(Y[:, 0], Y[:, 1], s=4, c=[colors[lab] for lab in labels], alpha=0.4)
+    n_out = frame_bulk(ax, Y)
+    inside = robust_limits(Y)[2]
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(Y), size=min(n, len(Y)), replace=False)
+    candidates = np.flatnonzero(inside)  # thumbnails of images inside the frame only
+    idx = rng.choice(candidates, size=min(n, len(candidates)), replace=False)
     st = max(1, images.shape[1] // 48)  # subsample large images before drawing
     h = len(range(0, images.shape[1], st))
     zoom = zoom if zoom is not None else min(1.0, 36.0 / h)
@@ -184,7 +261,7 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
 
     class_legend(ax, labels, colors, handle=lambda c, lab: Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab),
                  outside=True)
-    ax.set_title(title)
+    ax.set_title(titled(title, n_out, len(Y)))
     save_figure(fig, path, dpi=100)
     return fig
 

@@ -20,7 +20,8 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
           train_split: str = "train", evaluation: list[str] = (), probes: list[str] = (), small_class_warning: int = 0,
           min_trustworthiness: float = 0.0, paired: list[str] | None = None, fitted_on: dict | None = None,
           backbones: list[str] = (), ensembles: list[str] = (), settings: dict | None = None,
-          finetune: list[str] = (), retrieval: list[str] = (), explore: list[str] = (), notes: list[str] = ()) -> dict:
+          finetune: list[str] = (), retrieval: list[str] = (), explore: list[str] = (), notes: list[str] = (),
+          degeneracy: dict | None = None) -> dict:
     """The summary of one dataset; *train_split* is the split the maps into the human space are trained on:
     the leaderboard's chosen representation is the one with the lowest out-of-fold disparity there
     (:func:`select_representation`; *fitted_on*: {feature set: why its *train_split* score is not held out},
@@ -34,7 +35,9 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
     they were chosen, the out-of-fold disparity of the training rows). *retrieval*: the retrieval results
     (precision@k per split; every precision@k within 0.05 of chance is a warning). *explore*: the interactive
     map's description (explore/map.json, next to map.html). *notes*: what the defaults left out and why (a
-    backbone skipped), listed atop summary.md after the warnings."""
+    backbone skipped), listed atop summary.md after the warnings. *degeneracy*: the warning thresholds of
+    ``embeddings.degeneracy`` (min_spread_ratio, max_far_share, max_spot_share) applied to every map's and
+    embedding's stored degeneracy numbers (:func:`imagespace.degeneracy.problems`)."""
     ing = read_json(ingest)
     pc = read_json(pca)
     out = {
@@ -53,6 +56,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         "embeddings": {},
         "maps": {},
         "trustworthiness": {},
+        "degeneracy": {},
         "clustering": {},
         "clustering_by_feature_set": {},
         "compare": {},
@@ -131,12 +135,18 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         out["embeddings"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
         if info.get("trustworthiness"):
             out["trustworthiness"][f"{info['method']} ({info['n_components']}-D)"] = info["trustworthiness"]
+        if info.get("degeneracy"):
+            out["degeneracy"][f"{info['method']} ({info['n_components']}-D)"] = info["degeneracy"]
     for path in maps:
         info = read_json(path)
         for name, t in (info.get("trustworthiness_by_map") or {}).items():  # the PCA and t-SNE maps of a CNN's features
             out["trustworthiness"][f"{info['method']} {name} map"] = t
+        for name, d in (info.get("degeneracy_by_map") or {}).items():
+            out["degeneracy"][f"{info['method']} {name} map"] = d
         if info.get("trustworthiness"):
             out["trustworthiness"][f"{info['method']} map"] = info["trustworthiness"]
+        if info.get("degeneracy"):
+            out["degeneracy"][f"{info['method']} map"] = info["degeneracy"]
         if "params" in info:  # an embedding method's map (the PCA map has no parameters)
             out["maps"][info["method"]] = {k: v for k, v in info.items() if k != "input"}
     for path in clustering:
@@ -169,6 +179,7 @@ def build(dataset: str, ingest: str, pca: str, embed: list[str], maps: list[str]
         out["warnings"].append(f"{sum(problems.values())} files/rows skipped at ingest ({problems}); see ingest/skipped.tsv")
     out["warnings"] += ing.get("warnings", [])  # safety skips, one class, a class from one folder
     out["warnings"] += small_class_warnings(ing, small_class_warning)
+    out["warnings"] += degeneracy_warnings(out, degeneracy or {})
     out["warnings"] += trustworthiness_warnings(out, min_trustworthiness)
     out["warnings"] += duplicate_warnings(ing.get("duplicates") or {})
     out["warnings"] += clustering_warnings(out)
@@ -208,6 +219,23 @@ def small_class_warnings(ing: dict, threshold: int) -> list[str]:
     more = f" and {len(small) - 10} more" if len(small) > 10 else ""
     return [f"{len(small)} of {len(own)} classes have fewer than {threshold} images (small_class_warning): {listed}{more}; "
             "their per-class scores rest on very few images"]
+
+
+def degeneracy_warnings(out: dict, thresholds: dict) -> list[str]:
+    """Warnings for degenerate maps and embeddings (collapsed, piled onto spots, dominated by far points), from the
+    numbers stored beside their trustworthiness and the ``embeddings.degeneracy`` *thresholds*."""
+    from imagespace.degeneracy import problems
+
+    from imagespace.degeneracy import settings
+
+    limits = {**settings(), **thresholds}
+    keys = ("min_spread_ratio", "max_far_share", "max_spot_share")
+    warn = []
+    for name, d in sorted((out.get("degeneracy") or {}).items()):
+        found = problems(d, **{k: limits[k] for k in keys})
+        if found:
+            warn.append(f"{name} is degenerate: {'; '.join(found)}")
+    return warn
 
 
 def trustworthiness_warnings(out: dict, threshold: float) -> list[str]:
@@ -710,10 +738,17 @@ def markdown(s: dict) -> str:
         lines += ["## Trustworthiness of the maps and embeddings", "",
                   "sklearn.manifold.trustworthiness against the space each was computed from: 1 = every shown neighbour is a "
                   "neighbour there, about 0.5 = a random layout.", "",
-                  "| map or embedding | trustworthiness | neighbours | rows scored | against |", "|---|---|---|---|---|"]
+                  "Spread ratio: the second principal axis' spread over the first's in the map's central box (each axis "
+                  "between its 10 % and 90 % quantiles; 0 = a line). Far: points beyond embeddings.degeneracy.far_factor "
+                  "times the radius around the median point that holds 95 % of them, which the map figures draw at their "
+                  "frame's edge (held out: rows placed by the method's transform). "
+                  "Spots: points piled onto one location.", "",
+                  "| map or embedding | trustworthiness | neighbours | rows scored | against | spread ratio | far | on spots |",
+                  "|---|---|---|---|---|---|---|---|"]
+        deg = s.get("degeneracy") or {}
         for name, t in sorted(s["trustworthiness"].items()):
             rows = f"{t['n_rows']} of {t['of']}" if t["n_rows"] < t["of"] else str(t["n_rows"])
-            lines.append(f"| {name} | {t['value']:.3f} | {t['n_neighbors']} | {rows} | {t['space']} |")
+            lines.append(f"| {name} | {t['value']:.3f} | {t['n_neighbors']} | {rows} | {t['space']} | {_degeneracy_cells(deg.get(name))} |")
         lines.append("")
     emb = list(s["embeddings"].values()) + list(s["maps"].values())
     if emb:
@@ -724,6 +759,16 @@ def markdown(s: dict) -> str:
                          f"{', '.join(f'{k}={v}' for k, v in r['params'].items())} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _degeneracy_cells(d: dict | None) -> str:
+    """The spread ratio, far and spot cells of a map's row ("-" without the numbers)."""
+    if not d:
+        return "- | - | -"
+    held = d.get("held_out") or {}
+    far = f"{d['n_far']}" + (f" (+{held['n_far']} of {held['n']} held out)" if held.get("n_far") else "")
+    spots = f"{d['n_in_spots']} on {d['n_spots']}" if d["n_spots"] else "0"
+    return f"{d['spread_ratio']:.3f} | {far} | {spots}"
 
 
 #: rows of the split's leaderboard whose pairwise comparisons the summary page lists

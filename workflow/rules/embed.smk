@@ -4,6 +4,15 @@ def trust_settings(wildcards):
     return {k: v for k, v in t.items() if k != "warn_below"}
 
 
+# the geometry settings of a map's degeneracy check; the warning thresholds are the summary's
+DEGENERACY_GEOMETRY = ("far_factor", "spot_tol", "min_spot_size")
+
+
+def degeneracy_settings(wildcards):
+    d = S(wildcards.dataset, "embeddings")["degeneracy"]
+    return {k: d[k] for k in DEGENERACY_GEOMETRY}
+
+
 def embed_input(wildcards):
     return f"results/{wildcards.dataset}/features/{S(wildcards.dataset, 'embeddings')['input'].replace('pixels', 'pca_full')}.npz"
 
@@ -35,6 +44,7 @@ rule embed:
             k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
         },
         trust=trust_settings,
+        degeneracy=degeneracy_settings,
     script:
         "../../scripts/embed.py"
 
@@ -56,6 +66,7 @@ use rule embed as map_embed with:
             k: S(w.dataset, "embeddings")[k] for k in ("large_n", "landmarks")
         },
         trust=trust_settings,
+        degeneracy=degeneracy_settings,
 
 
 rule map_pca:
@@ -79,6 +90,7 @@ rule map_pca:
         runtime=5,
     params:
         trust=trust_settings,
+        degeneracy=degeneracy_settings,
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
     script:
         "../../scripts/map_pca.py"

@@ -130,6 +130,12 @@ rule summary:
         min_trustworthiness=lambda w: S(w.dataset, "embeddings")["trustworthiness"][
             "warn_below"
         ],
+        # the warning thresholds of the maps' degeneracy check (its geometry settings are the maps' own)
+        degeneracy=lambda w: {
+            k: v
+            for k, v in S(w.dataset, "embeddings")["degeneracy"].items()
+            if k not in DEGENERACY_GEOMETRY
+        },
     script:
         "../../scripts/summary.py"
 
