@@ -118,9 +118,7 @@ try:
     # PyTorch backbones: where PyTorch is installed (found, not imported) or the conda envs provide it
     REG = featuresets.Registry(config, torch=True if _conda_envs() else None)
 except featuresets.RegistryError as _e:
-    sys.stderr.write(f"invalid configuration:
-  {_e}
-")
+    sys.stderr.write(f"invalid configuration:\n  {_e}\n")
     sys.exit(1)
 prediction_source = REG.prediction_source
 model_owner = REG.model_owner
