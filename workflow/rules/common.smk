@@ -111,7 +111,9 @@ def _conda_envs():
     """Whether the jobs run in the per-rule conda envs (--use-conda): envs/torch.yaml then has PyTorch."""
     from snakemake.settings.types import DeploymentMethod
 
-    return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    # a workflow built outside a run (imagespace.mock: a rule script started by hand) has no deployment settings
+    settings = getattr(workflow, "deployment_settings", None)
+    return settings is not None and DeploymentMethod.CONDA in settings.deployment_method
 
 
 try:
