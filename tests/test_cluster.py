@@ -182,6 +182,46 @@ def test_select_k_rules():
 
 
 # --------------------------------------------------------------------------- fits
+def test_every_fit_returns_one_result_type(blobs):
+    """Each fit_* gives a ClusterResult: one label per row, and the fitted model where there is one."""
+    X, _ = blobs
+    fits = {
+        "kmeans": cluster.fit_kmeans(X, 3, 0, n_init=2),
+        "gmm": cluster.fit_gmm(X, 3, 0),
+        "agglomerative": cluster.fit_agglomerative(X, 3),
+        "agglomerative_large": cluster.fit_agglomerative_large(X, 3, linkage="ward", n_sub=100, seed=0),
+        "dbscan": cluster.fit_dbscan(X, 1.0, 5),
+        "dbscan_auto": cluster.fit_dbscan_auto(X, seed=0),
+        "hdbscan": cluster.fit_hdbscan(X, min_cluster_size=10),
+        "hdbscan_large": cluster.fit_hdbscan_large(X, 100, 0, min_cluster_size=10),
+    }
+    for name, fit in fits.items():
+        assert type(fit) is cluster.ClusterResult, name
+        assert fit.labels.shape == (len(X),) and fit.labels.dtype.kind == "i", name
+        assert set(fit.labels.tolist()) <= set(range(-1, len(X))), name
+    assert fits["kmeans"].model.n_clusters == 3 and fits["gmm"].model.n_components == 3
+    assert fits["agglomerative"].model.shape == (len(X) - 1, 4)
+    assert len(fits["agglomerative_large"].extra["rows"]) == 100 == fits["hdbscan_large"].extra["strategy"]["n_fit"]
+    assert fits["dbscan_auto"].scan["chosen"].sum() == 1 and fits["dbscan_auto"].extra["info"]["eps"] > 0
+
+
+def test_a_result_reads_what_it_lacks_from_its_model(blobs):
+    """Transitional, for callers written for a returned estimator (clustermaps.py): fit.predict is fit.model.predict;
+    the result's own fields and private names are never forwarded."""
+    X, _ = blobs
+    fit = cluster.fit_kmeans(X, 3, 0, n_init=2)
+    np.testing.assert_array_equal(fit.predict(X[:10]), fit.model.predict(X[:10]))
+    assert fit.inertia_ == fit.model.inertia_
+    with pytest.raises(AttributeError):
+        fit._n_threads
+    with pytest.raises(AttributeError):
+        cluster.ClusterResult(np.zeros(3, int)).predict
+    import pickle
+
+    again = pickle.loads(pickle.dumps(fit))
+    np.testing.assert_array_equal(again.labels, fit.labels)
+
+
 def test_fit_kmeans_deterministic_and_accurate(blobs):
     X, y = blobs
     a = cluster.fit_kmeans(X, 3, seed=7, n_init=5).labels

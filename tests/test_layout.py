@@ -101,3 +101,29 @@ def test_every_generated_cluster_rule_is_indexed_beside_its_loop():
             assert callable(getattr(importlib.import_module(module), function, None)), dotted
         module, _, function = step.rpartition(".")
         assert cluster.METHODS[name].run is getattr(importlib.import_module(module), function), step
+
+
+def test_public_functions_of_the_split_packages_document_their_parameters_and_take_keywords():
+    """Numpydoc ``Parameters`` (and ``Returns`` unless the function returns None) on every public function, and at
+    most three positional parameters (the rest keyword-only)."""
+    import importlib
+    import inspect
+
+    problems = []
+    for package in SPLIT_PACKAGES:
+        mod = importlib.import_module(f"imagespace.{package}")
+        for name in mod.__all__:
+            f = getattr(mod, name)
+            if not inspect.isfunction(f):
+                continue
+            doc = inspect.getdoc(f) or ""
+            sig = inspect.signature(f)
+            positional = [p for p in sig.parameters.values()
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            if "Parameters\n----------" not in doc:
+                problems.append(f"{name}: no Parameters section")
+            if sig.return_annotation not in ("None", None) and "Returns\n-------" not in doc:
+                problems.append(f"{name}: no Returns section")
+            if len(positional) > 3:
+                problems.append(f"{name}: {len(positional)} positional parameters")
+    assert not problems, problems

@@ -6,10 +6,12 @@ the public names are re-exported here (``from imagespace import cluster; cluster
 * ``_kmeans``: K-Means (:func:`fit_kmeans`, the scan over k);
 * ``_mixture``: Gaussian mixtures (:func:`fit_gmm`, the scan over k, samples);
 * ``_density``: DBSCAN (with eps chosen by a label-free scan: :func:`fit_dbscan_auto`) and HDBSCAN;
+* ``_dbscan_eps``: how DBSCAN's eps is chosen (the k-distance knee, the scan over core-distance quantiles);
 * ``_hierarchical``: agglomerative clustering (one SciPy tree cut at k);
 * ``_scoring``: scores against class labels, the choice of k from a scan;
 * ``_scaling``: the matrix that is clustered (as given or standardized);
-* ``_figures``: every figure;
+* ``_figures``: the figures of model selection and cluster quality (scans, silhouettes, dendrograms);
+* ``_gallery``: the figures of what the clusters hold (sizes by class, example images, medoids);
 * ``_run``: what a rule ``cluster_<method>`` runs (the method table :data:`METHODS` and :func:`run`);
 * ``_base``: :class:`ClusterResult`, :data:`NOISE_LABEL` and the input checks.
 
@@ -26,7 +28,7 @@ Conventions
 """
 
 from ._base import NOISE_LABEL, ClusterResult
-from ._density import (
+from ._dbscan_eps import (
     DBSCAN_CRITERIA,
     DBSCAN_MIN_SAMPLES,
     EPS_QUANTILES,
@@ -36,30 +38,22 @@ from ._density import (
     core_distances,
     dbscan_candidate,
     dbscan_scan,
-    fit_dbscan,
-    fit_dbscan_auto,
-    fit_hdbscan,
-    fit_hdbscan_large,
     kdistance,
     min_samples_grid,
     null_scan_score,
 )
+from ._density import fit_dbscan, fit_dbscan_auto, fit_hdbscan, fit_hdbscan_large
 from ._figures import (
-    GALLERY_CLUSTERS,
-    MEDOID_SAMPLE,
-    gallery,
-    medoid_rows,
-    plot_cluster_sizes,
     plot_dbscan_scan,
     plot_dendrogram,
     plot_gmm_scan,
     plot_kdistance,
     plot_kmeans_scan,
-    plot_medoids,
     plot_silhouette_diagram,
     plot_silhouette_grid,
     plot_silhouette_scan,
 )
+from ._gallery import GALLERY_CLUSTERS, MEDOID_SAMPLE, gallery, medoid_rows, plot_cluster_sizes, plot_medoids
 from ._hierarchical import agglomerative_scan, build_tree, cut_tree, fit_agglomerative, fit_agglomerative_large
 from ._kmeans import fit_kmeans, kmeans_scan, kmeans_scan_models
 from ._mixture import fit_gmm, gmm_samples, gmm_scan, gmm_scan_models, gmm_scan_row

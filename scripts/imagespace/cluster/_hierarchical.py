@@ -41,7 +41,20 @@ def fit_agglomerative(X, k: int, linkage: str = "ward") -> ClusterResult:
 
 
 def build_tree(X, linkage: str = "ward") -> np.ndarray:
-    """``scipy.cluster.hierarchy.linkage(X, method=linkage)`` (euclidean), with a warning where it needs much memory."""
+    """``scipy.cluster.hierarchy.linkage(X, method=linkage)`` (euclidean), with a warning where it needs much memory.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        The rows.
+    linkage : str
+        SciPy's linkage method.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n - 1, 4)
+        The linkage matrix.
+    """
     X = _as_matrix(X)
     n = X.shape[0]
     if n < 2:
@@ -52,7 +65,20 @@ def build_tree(X, linkage: str = "ward") -> np.ndarray:
 
 
 def cut_tree(Z: np.ndarray, k: int) -> np.ndarray:
-    """The tree *Z* cut into at most *k* clusters (``fcluster(..., criterion="maxclust")``), numbered from 0."""
+    """The tree *Z* cut into at most *k* clusters (``fcluster(..., criterion="maxclust")``), numbered from 0.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray
+        A linkage matrix.
+    k : int
+        The most clusters.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The cluster of every leaf.
+    """
     return hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
 
 
@@ -61,6 +87,24 @@ def agglomerative_scan(X, Z, k_values, *, seed: int | None = None, sample_size: 
 
     The tree is built once; each cut is ``fcluster(Z, k, "maxclust")`` (the labels
     :func:`fit_agglomerative` gives at that k). ``sample_size`` scores a seeded sample.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        The rows the tree was built on.
+    Z : numpy.ndarray
+        Their linkage matrix (:func:`build_tree`).
+    k_values : iterable of int
+        The cuts.
+    seed : int or None
+        Seed of the silhouette sample.
+    sample_size : int or None
+        Score silhouettes on a seeded sample of this many rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``k``, ``n_clusters``, ``silhouette``.
     """
     X = _as_matrix(X)
     rows = []

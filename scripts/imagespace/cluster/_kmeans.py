@@ -86,5 +86,15 @@ def kmeans_scan(X, k_values, seed: int, *, n_init: int = 10, silhouette_sample_s
     The silhouette is NaN for k=1 (undefined). By default it uses all points
     (O(n²) time); ``silhouette_sample_size`` scores a seeded random subsample
     instead.
+
+    Parameters
+    ----------
+    X, k_values, seed, n_init, silhouette_sample_size
+        As :func:`kmeans_scan_models`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``k``, ``inertia``, ``silhouette``.
     """
     return kmeans_scan_models(X, k_values, seed, n_init=n_init, silhouette_sample_size=silhouette_sample_size)[0]

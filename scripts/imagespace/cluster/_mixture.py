@@ -69,6 +69,22 @@ def gmm_scan_row(X, k: int, seed: int, **fit_kw) -> dict:
 
     ``log_likelihood`` is the total log-likelihood of *X* (sum over points). *fit_kw*: the keywords of
     :func:`fit_gmm` (covariance_type, n_init, reg_covar, max_iter).
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        The rows.
+    k : int
+        Number of components.
+    seed : int
+        ``random_state`` of the fit.
+    **fit_kw
+        As :func:`fit_gmm` (covariance_type, n_init, reg_covar, max_iter).
+
+    Returns
+    -------
+    dict
+        ``{k, bic, aic, converged, log_likelihood}``.
     """
     X = _as_matrix(X)
     row = _gmm_row(_gmm_model(X, k, seed, **fit_kw), X, k)
@@ -130,7 +146,20 @@ def gmm_scan_models(X, k_values, seed: int, *, covariance_type: str = "full", n_
 
 def gmm_scan(X, k_values, seed: int, **kw) -> pd.DataFrame:
     """One mixture per k; columns ``k, bic, aic, converged, log_likelihood`` (:func:`gmm_scan_row` for every k).
-    Keywords as :func:`gmm_scan_models` (covariance_type, n_init, reg_covar, max_iter, n_jobs)."""
+    Keywords as :func:`gmm_scan_models` (covariance_type, n_init, reg_covar, max_iter, n_jobs).
+
+    Parameters
+    ----------
+    X, k_values, seed
+        As :func:`gmm_scan_models`.
+    **kw
+        As :func:`gmm_scan_models`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``k, bic, aic, converged, log_likelihood``.
+    """
     return gmm_scan_models(X, k_values, seed, **kw)[0]
 
 

@@ -20,18 +20,16 @@ from imagespace.util import load_features, own_images, stratified_sample, write_
 from ._base import NOISE_LABEL, log
 from ._density import fit_dbscan_auto, fit_hdbscan, fit_hdbscan_large
 from ._figures import (
-    gallery,
-    plot_cluster_sizes,
     plot_dbscan_scan,
     plot_dendrogram,
     plot_gmm_scan,
     plot_kdistance,
     plot_kmeans_scan,
-    plot_medoids,
     plot_silhouette_diagram,
     plot_silhouette_grid,
     plot_silhouette_scan,
 )
+from ._gallery import gallery, plot_cluster_sizes, plot_medoids
 from ._hierarchical import agglomerative_scan, build_tree, cut_tree, fit_agglomerative_large
 from ._kmeans import fit_kmeans, kmeans_scan_models
 from ._mixture import fit_gmm, gmm_samples, gmm_scan_models
@@ -112,7 +110,20 @@ def finish(method: str, labels_pred, rows: pd.DataFrame, *, paths: dict, extra: 
 
 
 def nearest_rows(X, points) -> np.ndarray:
-    """Index of the row of *X* nearest to each point (Euclidean): the real image shown for a sample."""
+    """Index of the row of *X* nearest to each point (Euclidean): the real image shown for a sample.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        The rows.
+    points : array-like, shape (m, d)
+        The points.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (m,)
+        Row indices.
+    """
     return NearestNeighbors(n_neighbors=1).fit(X).kneighbors(points, return_distance=False)[:, 0]
 
 

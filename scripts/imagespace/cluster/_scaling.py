@@ -52,13 +52,39 @@ def scale_features(X, how: str = "none") -> tuple[np.ndarray, dict]:
 
 
 def unscale_features(Z, info: dict) -> np.ndarray:
-    """Map points of the clustered (scaled) space back to the feature set's units (:func:`scale_features` undone)."""
+    """Map points of the clustered (scaled) space back to the feature set's units (:func:`scale_features` undone).
+
+    Parameters
+    ----------
+    Z : array-like, shape (m, d)
+        Points of the clustered space.
+    info : dict
+        The *info* of :func:`scale_features`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, d)
+        The points in feature units.
+    """
     Z = np.asarray(Z, dtype=np.float64)
     return Z if info["name"] == "none" else Z * info["std"] + info["mean"]
 
 
 def scaling_record(info: dict, n_columns: int) -> dict:
-    """What result.json says about the scaling (no per-column arrays)."""
+    """What result.json says about the scaling (no per-column arrays).
+
+    Parameters
+    ----------
+    info : dict
+        The *info* of :func:`scale_features`.
+    n_columns : int
+        Columns clustered.
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_columns`` and, for ``standardize``, ``constant_columns``.
+    """
     out = {"name": info["name"], "n_columns": int(n_columns)}
     if info["name"] == "standardize":
         out["constant_columns"] = int(info["constant_columns"])

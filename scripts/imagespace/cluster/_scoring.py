@@ -72,6 +72,18 @@ def majority_mapping(y_true, y_pred) -> dict:
     """Map each (non-noise) cluster to its most frequent class (many-to-one).
 
     Ties go to the class that sorts first.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+        The classes.
+    y_pred : array-like, shape (n,)
+        The clusters (-1: noise).
+
+    Returns
+    -------
+    dict
+        ``{cluster: class}`` (Python-native keys and values).
     """
     table, clusters, classes, _ = _contingency(y_true, y_pred)
     # np.unique sorts the classes and argmax returns the first maximum.
@@ -85,6 +97,18 @@ def majority_accuracy(y_true, y_pred) -> float:
     over-segmentation (with one cluster per point it is 1.0), so it is shown
     next to :func:`hungarian_accuracy`, never instead of it. Noise points count
     as wrong; ties between classes go to the class that sorts first.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+        The classes.
+    y_pred : array-like, shape (n,)
+        The clusters (-1: noise).
+
+    Returns
+    -------
+    float
+        Share of all points in their cluster's majority class.
     """
     table, _, _, n = _contingency(y_true, y_pred)
     if table.size == 0:
@@ -200,5 +224,18 @@ def resolve_k(spec, rows: pd.DataFrame, scan: pd.DataFrame | None = None) -> int
 
 
 def k_range(opts: dict, n: int) -> list[int]:
-    """The k a scan tries: ``opts["k_min"]`` to ``opts["k_max"]``, at most n - 1."""
+    """The k a scan tries: ``opts["k_min"]`` to ``opts["k_max"]``, at most n - 1.
+
+    Parameters
+    ----------
+    opts : dict
+        A method's config block.
+    n : int
+        Rows clustered.
+
+    Returns
+    -------
+    list of int
+        The k.
+    """
     return list(range(int(opts["k_min"]), min(int(opts["k_max"]), n - 1) + 1))
