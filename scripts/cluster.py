@@ -13,10 +13,11 @@ def main(snakemake):
     setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         p, inp = snakemake.params, snakemake.input
-        cluster.run(p.method, inp.features, load_manifest(inp.manifest), p.opts, p.split, snakemake.output,
-                    load_images(inp.images), seed=p.settings.get("seed"), large_n=p.settings.get("large_n"),
-                    pca_model=inp.get("pca_model"), scale=p.scale,
-                    threads=snakemake.threads)
+        # the library takes plain paths: every named output of the rule (assignments, result, table, one per figure)
+        paths = dict(snakemake.output.items())
+        cluster.run(p.method, inp.features, load_manifest(inp.manifest), opts=p.opts, split=p.split, paths=paths,
+                    images=load_images(inp.images), seed=p.settings.get("seed"), large_n=p.settings.get("large_n"),
+                    pca_model=inp.get("pca_model"), scale=p.scale, threads=snakemake.threads)
 
 
 if __name__ == "__main__":

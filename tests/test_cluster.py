@@ -135,12 +135,12 @@ def test_kmeans_scan_float32_and_subsampled_silhouette(blobs):
 
 def test_kmeans_scan_keeps_the_models_a_refit_gives(blobs):
     X, _ = blobs
-    df, models = cluster.kmeans_scan_models(X, [2, 3, 4], seed=5, n_init=2, keep=[3, 4])
-    assert sorted(models) == [3, 4]
-    for k, m in models.items():
+    df, fits = cluster.kmeans_scan_models(X, [2, 3, 4], seed=5, n_init=2, keep=[3, 4])
+    assert sorted(fits) == [3, 4]
+    for k, fit in fits.items():
         refit = cluster.fit_kmeans(X, k, 5, n_init=2)
-        np.testing.assert_array_equal(m.labels_, refit.labels_)
-        assert m.inertia_ == refit.inertia_ == df.loc[df.k == k, "inertia"].item()
+        np.testing.assert_array_equal(fit.labels, refit.labels)
+        assert fit.model.inertia_ == refit.model.inertia_ == df.loc[df.k == k, "inertia"].item()
 
 
 def test_gmm_scan_bic_minimum_at_true_k(blobs):
@@ -150,7 +150,7 @@ def test_gmm_scan_bic_minimum_at_true_k(blobs):
     assert df["converged"].all()
     assert cluster.select_k(df, "bic") == 3
     assert (np.diff(df["log_likelihood"]) > -1e-6).all()  # more components never fit worse here
-    row = cluster.fit_gmm_k(X, 3, seed=0)
+    row = cluster.gmm_scan_row(X, 3, seed=0)
     assert row == df[df.k == 3].iloc[0].to_dict() | {"k": 3, "converged": True}
 
 
@@ -163,11 +163,12 @@ def test_parallel_gmm_scan_is_the_sequential_scan_and_keeps_the_refit_model(blob
     with threadpool_limits(1):
         seq = cluster.gmm_scan(X, range(1, 7), seed=3, n_init=2)
         refit = cluster.fit_gmm(X, 3, 3, n_init=2)
-    par, models = cluster.gmm_scan_models(X, range(1, 7), 3, n_init=2, n_jobs=2, keep=[3])
+    par, fits = cluster.gmm_scan_models(X, range(1, 7), 3, n_init=2, n_jobs=2, keep=[3])
     pd.testing.assert_frame_equal(seq, par)
-    assert list(models) == [3]
-    np.testing.assert_array_equal(models[3].predict(X), refit.predict(X))
-    np.testing.assert_array_equal(models[3].means_, refit.means_)
+    assert list(fits) == [3]
+    np.testing.assert_array_equal(fits[3].labels, refit.labels)
+    np.testing.assert_array_equal(fits[3].labels, refit.model.predict(X))
+    np.testing.assert_array_equal(fits[3].model.means_, refit.model.means_)
 
 
 def test_select_k_rules():
@@ -181,10 +182,50 @@ def test_select_k_rules():
 
 
 # --------------------------------------------------------------------------- fits
+def test_every_fit_returns_one_result_type(blobs):
+    """Each fit_* gives a ClusterResult: one label per row, and the fitted model where there is one."""
+    X, _ = blobs
+    fits = {
+        "kmeans": cluster.fit_kmeans(X, 3, 0, n_init=2),
+        "gmm": cluster.fit_gmm(X, 3, 0),
+        "agglomerative": cluster.fit_agglomerative(X, 3),
+        "agglomerative_large": cluster.fit_agglomerative_large(X, 3, linkage="ward", n_sub=100, seed=0),
+        "dbscan": cluster.fit_dbscan(X, 1.0, 5),
+        "dbscan_auto": cluster.fit_dbscan_auto(X, seed=0),
+        "hdbscan": cluster.fit_hdbscan(X, min_cluster_size=10),
+        "hdbscan_large": cluster.fit_hdbscan_large(X, 100, 0, min_cluster_size=10),
+    }
+    for name, fit in fits.items():
+        assert type(fit) is cluster.ClusterResult, name
+        assert fit.labels.shape == (len(X),) and fit.labels.dtype.kind == "i", name
+        assert set(fit.labels.tolist()) <= set(range(-1, len(X))), name
+    assert fits["kmeans"].model.n_clusters == 3 and fits["gmm"].model.n_components == 3
+    assert fits["agglomerative"].model.shape == (len(X) - 1, 4)
+    assert len(fits["agglomerative_large"].extra["rows"]) == 100 == fits["hdbscan_large"].extra["strategy"]["n_fit"]
+    assert fits["dbscan_auto"].scan["chosen"].sum() == 1 and fits["dbscan_auto"].extra["info"]["eps"] > 0
+
+
+def test_a_result_reads_what_it_lacks_from_its_model(blobs):
+    """Transitional, for callers written for a returned estimator (clustermaps.py): fit.predict is fit.model.predict;
+    the result's own fields and private names are never forwarded."""
+    X, _ = blobs
+    fit = cluster.fit_kmeans(X, 3, 0, n_init=2)
+    np.testing.assert_array_equal(fit.predict(X[:10]), fit.model.predict(X[:10]))
+    assert fit.inertia_ == fit.model.inertia_
+    with pytest.raises(AttributeError):
+        fit._n_threads
+    with pytest.raises(AttributeError):
+        cluster.ClusterResult(np.zeros(3, int)).predict
+    import pickle
+
+    again = pickle.loads(pickle.dumps(fit))
+    np.testing.assert_array_equal(again.labels, fit.labels)
+
+
 def test_fit_kmeans_deterministic_and_accurate(blobs):
     X, y = blobs
-    a = cluster.fit_kmeans(X, 3, seed=7, n_init=5).labels_
-    b = cluster.fit_kmeans(X, 3, seed=7, n_init=5).labels_
+    a = cluster.fit_kmeans(X, 3, seed=7, n_init=5).labels
+    b = cluster.fit_kmeans(X, 3, seed=7, n_init=5).labels
     np.testing.assert_array_equal(a, b)
     assert cluster.hungarian_accuracy(y, a)[0] > 0.99
 
@@ -193,19 +234,21 @@ def test_fit_gmm_deterministic(blobs):
     X, y = blobs
     a = cluster.fit_gmm(X, 3, seed=3, covariance_type="diag", n_init=1, reg_covar=1e-6, max_iter=100)
     b = cluster.fit_gmm(X, 3, seed=3, covariance_type="diag", n_init=1, reg_covar=1e-6, max_iter=100)
-    np.testing.assert_array_equal(a.predict(X), b.predict(X))
-    assert cluster.hungarian_accuracy(y, a.predict(X))[0] > 0.99
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.labels, a.model.predict(X))  # the labels are the mixture's most probable component
+    assert cluster.hungarian_accuracy(y, a.labels)[0] > 0.99
 
 
 def test_fit_agglomerative(blobs):
     X, y = blobs
-    labels, Z = cluster.fit_agglomerative(X, 3)
+    fit = cluster.fit_agglomerative(X, 3)
+    labels, Z = fit.labels, fit.model
     assert Z.shape == (len(X) - 1, 4)
     assert set(labels.tolist()) == {0, 1, 2}
     assert cluster.hungarian_accuracy(y, labels)[0] > 0.99
-    labels2, Z2 = cluster.fit_agglomerative(X, 3)
-    np.testing.assert_array_equal(labels, labels2)
-    np.testing.assert_array_equal(Z, Z2)
+    again = cluster.fit_agglomerative(X, 3)
+    np.testing.assert_array_equal(labels, again.labels)
+    np.testing.assert_array_equal(Z, again.model)
 
 
 def test_kdistance_excludes_self_and_is_sorted():
@@ -230,14 +273,21 @@ def test_choose_eps_dbscan_recovers_blobs(blobs_noise):
     kd = cluster.kdistance(X, 5)
     assert (np.diff(kd) >= 0).all()
     eps = cluster.choose_eps(kd)
-    labels = cluster.fit_dbscan(X, eps, 5)
+    labels = cluster.fit_dbscan(X, eps, 5).labels
     blob = y >= 0
     assert cluster.hungarian_accuracy(y[blob], labels[blob])[0] > 0.9
     assert (labels[~blob] == -1).mean() > 0.5  # most uniform noise is flagged as noise
-    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5))
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5).labels)
 
 
 # --------------------------------------------------------------------------- DBSCAN default: the scan
+def _auto(X, **kw):
+    """fit_dbscan_auto's labels, info, scan table and k-distance curve."""
+    fit = cluster.fit_dbscan_auto(X, **kw)
+    assert isinstance(fit, cluster.ClusterResult)
+    return fit.labels, fit.extra["info"], fit.scan, fit.extra["curve"]
+
+
 def bridged_blobs(seed, d=2, n=250, bridge=60, background=0.05):
     """Four round blobs (std 1) on the corners of a square of side 7, joined along its sides by thin bridges of
     points, in a sparse uniform background. Bridges and background are labelled -1. The knee of the k-distance
@@ -262,10 +312,10 @@ def test_dbscan_default_finds_the_blobs_the_knee_merges(seed, d):
     """The old default (eps at the knee) gives one cluster; the default scan gives the 4 blobs. The count is exact:
     on 8 seeds of this data (d = 2 and 4) the scan found exactly 4 every time, with ARI >= 0.95 on the blob points."""
     X, y = bridged_blobs(seed, d=d, bridge=60 if d == 2 else 40, background=0.05 if d == 2 else 0.0)
-    knee = cluster.fit_dbscan(X, cluster.choose_eps(cluster.kdistance(X, 5)), 5)
+    knee = cluster.fit_dbscan(X, cluster.choose_eps(cluster.kdistance(X, 5)), 5).labels
     assert len(set(knee.tolist()) - {-1}) == 1
 
-    labels, info, scan, _ = cluster.fit_dbscan_auto(X, seed=0)
+    labels, info, scan, _ = _auto(X, seed=0)
     blob = y >= 0
     assert len(set(labels.tolist()) - {-1}) == 4
     assert cluster.score_clustering(labels[blob], y[blob])["ari"] > 0.9
@@ -277,7 +327,7 @@ def test_dbscan_default_finds_the_blobs_the_knee_merges(seed, d):
     chosen = scan[scan["chosen"]]
     assert len(chosen) == 1 and chosen["score"].iloc[0] == ok["score"].max()
     assert chosen["min_samples"].iloc[0] == info["min_samples"] and chosen["eps"].iloc[0] == pytest.approx(info["eps"])
-    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, info["eps"], info["min_samples"]))
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, info["eps"], info["min_samples"]).labels)
 
 
 def test_dbscan_scan_is_compared_with_structureless_data_and_warned_about():
@@ -286,11 +336,11 @@ def test_dbscan_scan_is_compared_with_structureless_data_and_warned_about():
     from imagespace import summary
 
     X, _ = bridged_blobs(0)
-    _, info, _, _ = cluster.fit_dbscan_auto(X, seed=0)
+    _, info, _, _ = _auto(X, seed=0)
     sel = info["selection"]
     assert sel["beats_null"] and sel["score"] > sel["null_score"] + 0.2
     U = np.random.default_rng(1).uniform(size=(1000, 5))  # no density structure at all
-    labels, info_u, _, _ = cluster.fit_dbscan_auto(U, seed=0)
+    labels, info_u, _, _ = _auto(U, seed=0)
     sel_u = info_u["selection"]
     assert sel_u["fallback"] is None and len(set(labels.tolist()) - {-1}) >= 2  # the scan still reports clusters...
     assert sel_u["beats_null"] is False  # ...and the null comparison flags them
@@ -306,21 +356,23 @@ def test_dbscan_candidate_rules():
     r = cluster.dbscan_candidate(X, two, max_noise=0.5, criterion="silhouette_coverage")
     assert r["admissible"] and r["k"] == 2 and r["noise_fraction"] == pytest.approx(0.2)
     assert r["score"] == pytest.approx(r["silhouette"] * 0.8) and r["silhouette"] > 0.9
-    assert cluster.dbscan_candidate(X, two, 0.5, "silhouette")["score"] == pytest.approx(r["silhouette"])
-    assert cluster.dbscan_candidate(X, two, 0.1, "silhouette")["reason"] == "noise 20% > 10%"  # too much noise
+    sil = cluster.dbscan_candidate(X, two, max_noise=0.5, criterion="silhouette")
+    assert sil["score"] == pytest.approx(r["silhouette"])
+    noisy = cluster.dbscan_candidate(X, two, max_noise=0.1, criterion="silhouette")
+    assert noisy["reason"] == "noise 20% > 10%"  # too much noise
     one = np.r_[np.zeros(24, int), [1]]
-    assert cluster.dbscan_candidate(X, one, 0.5, "silhouette")["reason"] == "one cluster holds 96%"
-    r1 = cluster.dbscan_candidate(X, np.zeros(25, int), 0.5, "silhouette")
+    assert cluster.dbscan_candidate(X, one, max_noise=0.5, criterion="silhouette")["reason"] == "one cluster holds 96%"
+    r1 = cluster.dbscan_candidate(X, np.zeros(25, int), max_noise=0.5, criterion="silhouette")
     assert not r1["admissible"] and r1["reason"] == "1 cluster" and np.isnan(r1["score"])
     with pytest.raises(ValueError):
-        cluster.dbscan_candidate(X, two, 0.5, "dbcv")
+        cluster.dbscan_candidate(X, two, max_noise=0.5, criterion="dbcv")
 
 
 def test_dbscan_scan_on_a_seeded_sample_is_reproducible():
     """Above scan_n rows the scan runs on a seeded sample; the chosen quantile is applied to all rows."""
     X, _ = bridged_blobs(3)
-    a, info, scan, _ = cluster.fit_dbscan_auto(X, scan_n=400, seed=5)
-    b, info_b, scan_b, _ = cluster.fit_dbscan_auto(X, scan_n=400, seed=5)
+    a, info, scan, _ = _auto(X, scan_n=400, seed=5)
+    b, info_b, scan_b, _ = _auto(X, scan_n=400, seed=5)
     np.testing.assert_array_equal(a, b)
     pd.testing.assert_frame_equal(scan, scan_b)
     assert info == info_b
@@ -336,23 +388,23 @@ def test_dbscan_scan_on_a_seeded_sample_is_reproducible():
 
 def test_dbscan_explicit_eps_and_min_samples_override_the_scan(blobs_noise):
     X, _ = blobs_noise
-    labels, info, scan, curve = cluster.fit_dbscan_auto(X, eps=1.2, min_samples=7)
+    labels, info, scan, curve = _auto(X, eps=1.2, min_samples=7)
     assert info["selection"]["mode"] == "config" and info["eps"] == 1.2 and info["min_samples"] == 7
     assert len(scan) == 1 and scan["chosen"].all() and np.isnan(scan["quantile"].iloc[0])
-    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, 1.2, 7))
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, 1.2, 7).labels)
     # a fixed min_samples with eps auto: only eps is scanned
-    _, info, scan, _ = cluster.fit_dbscan_auto(X, min_samples=8)
+    _, info, scan, _ = _auto(X, min_samples=8)
     assert set(scan["min_samples"]) == {8} and info["min_samples"] == 8 and len(scan) == len(cluster.EPS_QUANTILES)
     # eps: knee is the earlier default (min_samples auto = 5)
-    labels, info, scan, curve = cluster.fit_dbscan_auto(X, eps="knee")
+    labels, info, scan, curve = _auto(X, eps="knee")
     eps = cluster.choose_eps(cluster.kdistance(X, 5))
     assert info["selection"]["mode"] == "knee" and info["eps"] == eps and info["min_samples"] == 5
-    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5))
+    np.testing.assert_array_equal(labels, cluster.fit_dbscan(X, eps, 5).labels)
 
 
 def test_dbscan_without_density_structure_falls_back_to_the_knee_and_says_so():
     X = np.random.default_rng(0).normal(size=(300, 50))  # one Gaussian in 50-D: no admissible candidate
-    labels, info, scan, _ = cluster.fit_dbscan_auto(X)
+    labels, info, scan, _ = _auto(X)
     sel = info["selection"]
     assert sel["n_admissible"] == 0 and not scan["chosen"].any() and "knee" in sel["fallback"]
     assert info["eps"] == cluster.choose_eps(cluster.kdistance(X, 5)) and info["min_samples"] == 5
@@ -366,28 +418,29 @@ def test_min_samples_grid_and_core_distances():
     np.testing.assert_allclose(cluster.core_distances(X, 2), [1.0, 1.0, 2.0, 3.0])  # 1st nearest other point
     np.testing.assert_allclose(cluster.core_distances(X, 1), 0.0)
     # with eps = a point's core distance it is a core point (sklearn counts the point itself)
-    assert cluster.fit_dbscan(X, 2.0, 2).tolist() == [0, 0, 0, -1]
+    assert cluster.fit_dbscan(X, 2.0, 2).labels.tolist() == [0, 0, 0, -1]
 
 
 # --------------------------------------------------------------------------- HDBSCAN
 def test_hdbscan_finds_blobs_and_labels_noise_minus_one(blobs_noise):
     X, y = blobs_noise
-    labels = cluster.fit_hdbscan(X, min_cluster_size=15)
+    labels = cluster.fit_hdbscan(X, min_cluster_size=15).labels
     assert set(labels.tolist()) <= {-1, 0, 1, 2} and (labels == -1).any()
     blob = y >= 0
     assert cluster.hungarian_accuracy(y[blob], labels[blob])[0] > 0.85
     assert (labels[~blob] == -1).mean() > 0.5  # the uniform background is mostly noise
-    np.testing.assert_array_equal(labels, cluster.fit_hdbscan(X, min_cluster_size=15))  # deterministic
+    np.testing.assert_array_equal(labels, cluster.fit_hdbscan(X, min_cluster_size=15).labels)  # deterministic
     # through the method table, with the schema's options; noise scored like DBSCAN's
     pred, extra = cluster.METHODS["hdbscan"].run(
-        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"}, cluster.Context(out=None))
+        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"},
+        cluster.Context(paths={}))
     np.testing.assert_array_equal(pred, labels)
     assert extra["strategy"] == {"name": "exact", "n_points": len(X)}  # no large_n: every row in the tree
     s = cluster.score_clustering(pred, y)
     assert s["n_noise"] == int((pred == -1).sum()) and extra["noise_fraction"] == pytest.approx(s["n_noise"] / len(X))
     assert s["k"] == 3 and "-1" not in s["mapping"]
     # more rows than the data has: capped, no error
-    assert len(cluster.fit_hdbscan(X[:6], min_cluster_size=50, min_samples=50)) == 6
+    assert len(cluster.fit_hdbscan(X[:6], min_cluster_size=50, min_samples=50).labels) == 6
 
 
 # --------------------------------------------------------------------------- clustering.scale
@@ -411,15 +464,13 @@ def test_standardize_lets_informative_columns_count():
     centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0], [6.0, 6.0]])
     X, y = make_blobs(n_samples=[200] * 4, centers=centers, cluster_std=1.0, random_state=0)
     X = np.c_[X, np.random.default_rng(0).normal(scale=8.0, size=(len(X), 3))]
-    raw = cluster.fit_kmeans(cluster.scale_features(X, "none")[0], 4, seed=0).labels_
-    std = cluster.fit_kmeans(cluster.scale_features(X, "standardize")[0], 4, seed=0).labels_
+    raw = cluster.fit_kmeans(cluster.scale_features(X, "none")[0], 4, seed=0).labels
+    std = cluster.fit_kmeans(cluster.scale_features(X, "standardize")[0], 4, seed=0).labels
     assert cluster.score_clustering(raw, y)["ari"] < 0.2 < 0.9 < cluster.score_clustering(std, y)["ari"]
 
 
 def _job(tmp_path, X, labels):
-    """The files and outputs of one clustering job on a generated feature set."""
-    from types import SimpleNamespace
-
+    """The files and output paths of one clustering job on a generated feature set."""
     from imagespace.util import save_features
 
     ids = [f"r{i:04d}" for i in range(len(X))]
@@ -428,8 +479,8 @@ def _job(tmp_path, X, labels):
                              "subtype": labels.astype(str)})
     images = np.random.default_rng(0).integers(0, 255, size=(len(X), 8, 8), dtype=np.uint8)
     figures = {f for m in cluster.METHODS.values() for f in m.figures} | {"sizes", "gallery", "medoids"}
-    out = SimpleNamespace(assignments=tmp_path / "a.tsv", result=tmp_path / "r.json", table=tmp_path / "scan.tsv",
-                          **{f: tmp_path / f"{f}.png" for f in figures})
+    out = {"assignments": tmp_path / "a.tsv", "result": tmp_path / "r.json", "table": tmp_path / "scan.tsv",
+           **{f: tmp_path / f"{f}.png" for f in figures}}
     return manifest, images, out
 
 
@@ -444,11 +495,12 @@ def test_run_clusters_the_scaled_matrix_and_records_it(tmp_path, monkeypatch):
         return np.arange(len(Xc)) % 2, {}
 
     monkeypatch.setitem(cluster.METHODS, "record", cluster.Method("record", "record", record))
-    r = cluster.run("record", tmp_path / "f.npz", manifest, {}, "all", out, images, scale="standardize")
+    r = cluster.run("record", tmp_path / "f.npz", manifest, opts={}, split="all", paths=out, images=images,
+                    scale="standardize")
     np.testing.assert_allclose(seen[0].mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(seen[0].std(axis=0), 1.0, rtol=1e-9)
     assert r["scale"] == {"name": "standardize", "n_columns": 2, "constant_columns": 0}
-    r = cluster.run("record", tmp_path / "f.npz", manifest, {}, "all", out, images)
+    r = cluster.run("record", tmp_path / "f.npz", manifest, opts={}, split="all", paths=out, images=images)
     np.testing.assert_allclose(seen[1], X.astype(np.float32), rtol=1e-6)  # default none: as stored
     assert r["scale"] == {"name": "none", "n_columns": 2}
 
@@ -458,16 +510,17 @@ def test_run_dbscan_and_hdbscan_jobs_write_their_results(tmp_path):
     manifest, images, out = _job(tmp_path, X, y)
     opts = {"eps": "auto", "min_samples": "auto", "scan_min_samples": [5, 10, 20, 40], "criterion": "silhouette_coverage",
             "max_noise": 0.5, "scan_n": 2000}
-    r = cluster.run("dbscan", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=42)
+    r = cluster.run("dbscan", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images, seed=42)
     assert r["k"] == 4 and r["selection"]["mode"] == "scan" and r["selection"]["criterion"] == "silhouette_coverage"
     assert r["min_samples"] in (5, 10, 20, 40) and r["eps"] > 0 and r["noise_fraction"] == pytest.approx(r["n_noise"] / len(X))
-    assert json.loads(out.result.read_text())["selection"]["quantile"] == r["selection"]["quantile"]
-    scan = pd.read_csv(out.table, sep="\t")
+    assert json.loads(out["result"].read_text())["selection"]["quantile"] == r["selection"]["quantile"]
+    scan = pd.read_csv(out["table"], sep="\t")
     assert scan["chosen"].sum() == 1 and set(scan["min_samples"]) == {5, 10, 20, 40}
     for f in ("eps_scan", "kdistance", "sizes", "gallery"):
-        assert_png(getattr(out, f))
+        assert_png(out[f])
     r = cluster.run("hdbscan", tmp_path / "f.npz", manifest,
-                    {"min_cluster_size": 5, "min_samples": None, "cluster_selection_method": "eom"}, "all", out, images)
+                    opts={"min_cluster_size": 5, "min_samples": None, "cluster_selection_method": "eom"}, split="all",
+                    paths=out, images=images)
     assert r["method"] == "hdbscan" and r["k"] >= 1 and 0 <= r["noise_fraction"] <= 1
 
 
@@ -475,26 +528,30 @@ def test_agglomerative_silhouette_scan_cuts_one_tree_and_picks_the_true_k(tmp_pa
     """Four blobs: the scan's cuts are the labels fit_agglomerative gives at each k, the best silhouette is at k=4,
     and the job with k: silhouette uses that cut (exact, and above large_n on a stratified subsample's tree)."""
     X, y = make_blobs(n_samples=200, centers=[[0, 0], [8, 0], [0, 8], [8, 8]], cluster_std=1.0, random_state=3)
-    _, Z = cluster.fit_agglomerative(X, 2)
+    from imagespace.cluster._base import _silhouette
+
+    Z = cluster.fit_agglomerative(X, 2).model
     scan = cluster.agglomerative_scan(X, Z, range(2, 9))
     for k in (2, 4, 7):
-        labels, _ = cluster.fit_agglomerative(X, k)
-        assert scan.loc[scan.k == k, "silhouette"].item() == pytest.approx(cluster._silhouette(X, labels))
+        labels = cluster.fit_agglomerative(X, k).labels
+        assert scan.loc[scan.k == k, "silhouette"].item() == pytest.approx(_silhouette(X, labels))
     assert cluster.select_k(scan, "silhouette") == 4
     manifest, images, out = _job(tmp_path, X, y)
     opts = {"linkage": "ward", "k": "silhouette", "k_min": 2, "k_max": 8}
-    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=0)
+    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images,
+                    seed=0)
     assert r["k"] == 4 and r["strategy"]["name"] == "exact" and cluster.hungarian_accuracy(y, np.asarray(
-        pd.read_csv(out.assignments, sep="\t")["cluster"]))[0] > 0.99
-    assert pd.read_csv(out.table, sep="\t")["k"].tolist() == list(range(2, 9))
-    assert_png(out.scan)
-    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts, "all", out, images, seed=0, large_n=120)
+        pd.read_csv(out["assignments"], sep="\t")["cluster"]))[0] > 0.99
+    assert pd.read_csv(out["table"], sep="\t")["k"].tolist() == list(range(2, 9))
+    assert_png(out["scan"])
+    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images,
+                    seed=0, large_n=120)
     assert r["k"] == 4 and r["strategy"]["name"] == "subsample" and r["strategy"]["n_tree"] == 120
 
 
 def test_gmm_samples_reproducible_and_non_mutating(blobs):
     X, _ = blobs
-    gmm = cluster.fit_gmm(X, 3, seed=0)
+    gmm = cluster.fit_gmm(X, 3, seed=0).model
     state = gmm.random_state
     a = cluster.gmm_samples(gmm, 50, seed=11)
     b = cluster.gmm_samples(gmm, 50, seed=11)
@@ -507,7 +564,7 @@ def test_gmm_samples_reproducible_and_non_mutating(blobs):
 
 def test_integer_input_is_accepted():
     X = np.array([[0, 0], [0, 1], [10, 10], [10, 11]], dtype=np.uint8)
-    labels = cluster.fit_kmeans(X, 2, seed=0, n_init=2).labels_
+    labels = cluster.fit_kmeans(X, 2, seed=0, n_init=2).labels
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
@@ -518,7 +575,7 @@ def test_plots_write_png(tmp_path, blobs, blobs_noise):
     cluster.plot_kmeans_scan(scan, tmp_path / "kmeans.png", chosen_k=3)
     assert_png(tmp_path / "kmeans.png")
 
-    km = cluster.fit_kmeans(X, 3, seed=0, n_init=2).labels_
+    km = cluster.fit_kmeans(X, 3, seed=0, n_init=2).labels
     cluster.plot_silhouette_diagram(X, km, tmp_path / "sil.png", title="k-means k=3")
     assert_png(tmp_path / "sil.png")
     cluster.plot_silhouette_diagram(X, np.zeros(len(X), int), tmp_path / "sil1.png")
@@ -530,18 +587,18 @@ def test_plots_write_png(tmp_path, blobs, blobs_noise):
 
     Xn, yn = blobs_noise
     kd = cluster.kdistance(Xn, 5)
-    cluster.plot_kdistance(kd, cluster.choose_eps(kd), 5, tmp_path / "kdist.png")
+    cluster.plot_kdistance(kd, tmp_path / "kdist.png", eps=cluster.choose_eps(kd), min_samples=5)
     assert_png(tmp_path / "kdist.png")
 
     names = np.array(["a", "b", "c"])[y]
-    labels, Z = cluster.fit_agglomerative(X, 3)
+    Z = cluster.fit_agglomerative(X, 3).model
     cluster.plot_dendrogram(Z, names, tmp_path / "dendro.png", truncate_p=20)
     assert_png(tmp_path / "dendro.png")
-    _, Zs = cluster.fit_agglomerative(X[:12], 2, linkage="average")
+    Zs = cluster.fit_agglomerative(X[:12], 2, linkage="average").model
     cluster.plot_dendrogram(Zs, names[:12], tmp_path / "dendro_small.png")
     assert_png(tmp_path / "dendro_small.png")
 
-    dbl = cluster.fit_dbscan(Xn, cluster.choose_eps(kd), 5)
+    dbl = cluster.fit_dbscan(Xn, cluster.choose_eps(kd), 5).labels
     cluster.plot_cluster_sizes(dbl, np.where(yn >= 0, yn, 9), tmp_path / "sizes.png")
     assert_png(tmp_path / "sizes.png")
 
@@ -584,7 +641,7 @@ def test_many_classes_keep_legends_and_galleries_readable(tmp_path):
     assert min(counts[c] for c in classes) >= max(counts[c] for c in counts if c not in classes)
     rows = pd.DataFrame({"label": labels, "index": np.arange(len(labels))})
     images = rng.integers(0, 255, size=(len(labels), 8, 8), dtype=np.uint8)
-    fig = cluster.gallery(pd.factorize(labels)[0], rows, images, tmp_path / "gallery.png")
+    fig = cluster.gallery(pd.factorize(labels)[0], rows, images, path=tmp_path / "gallery.png")
     assert fig._suptitle.get_text() == "showing the 30 largest of 60 clusters (30 not shown)"
     assert (tmp_path / "gallery.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -601,9 +658,9 @@ def test_medoid_is_the_member_nearest_all_others_and_its_label_mix_is_reported(t
     assert med[0] == 8  # the centre
     d = ((X[9:, None, :] - X[None, 9:, :]) ** 2).sum(-1) ** 0.5
     assert med[1] == 9 + int(np.argmin(d.sum(axis=1)))
-    info = cluster.plot_medoids(pred, X, manifest, images, out.medoids)
+    info = cluster.plot_medoids(pred, X, manifest, images=images, path=out["medoids"])
     assert info[0] == {"id": "r0008", "n": 9, "labels": {"a": round(6 / 9, 4), "b": round(3 / 9, 4)}}
-    assert info[1]["labels"] == {"b": 1.0} and out.medoids.read_bytes()[:4] == b"\x89PNG"
+    assert info[1]["labels"] == {"b": 1.0} and out["medoids"].read_bytes()[:4] == b"\x89PNG"
     # noise has no medoid
     assert -1 not in cluster.medoid_rows(X, np.where(pred == 1, -1, 0))
 
@@ -613,7 +670,7 @@ def test_silhouette_grid_scores_each_k_as_scikit_learn_does(tmp_path):
 
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(c, 0.3, (20, 2)) for c in ((0, 0), (5, 0), (0, 5))])
-    means = cluster.plot_silhouette_grid(X, range(2, 6), 0, tmp_path / "grid.png", n_init=4)
+    means = cluster.plot_silhouette_grid(X, range(2, 6), 0, path=tmp_path / "grid.png", n_init=4)
     assert sorted(means) == [2, 3, 4, 5] and max(means, key=means.get) == 3
     for k, v in means.items():
-        assert v == pytest.approx(silhouette_score(X, cluster.fit_kmeans(X, k, 0, n_init=4).labels_))
+        assert v == pytest.approx(silhouette_score(X, cluster.fit_kmeans(X, k, 0, n_init=4).labels))

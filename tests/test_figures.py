@@ -219,9 +219,9 @@ def test_the_thumbnail_map_lists_at_most_twenty(sixty_classes):
 def test_the_cluster_gallery_of_sixty_clusters_says_what_it_leaves_out(sixty_classes):
     d = sixty_classes
     m = d["manifest"]
-    pred = cluster.fit_kmeans(d["X"], N_CLASSES, seed=0, n_init=1).labels_  # rule cluster_kmeans with k = n_classes
+    pred = cluster.fit_kmeans(d["X"], N_CLASSES, seed=0, n_init=1).labels  # rule cluster_kmeans with k = n_classes
     assert len(set(pred)) == N_CLASSES
-    fig = cluster.gallery(pred, m, d["images"], d["dir"] / "gallery.png")
+    fig = cluster.gallery(pred, m, d["images"], path=d["dir"] / "gallery.png")
     title = fig._suptitle.get_text()
     assert title == f"showing the {cluster.GALLERY_CLUSTERS} largest of {N_CLASSES} clusters ({N_CLASSES - 30} not shown)"
     # the title sits just above the first row, however tall the gallery (not 12 % of 54 inches away)

@@ -57,7 +57,8 @@ def test_subsampled_agglomerative_recovers_separated_clusters():
     centres = np.array([[0, 0], [10, 0], [0, 10]], float)
     truth = np.repeat([0, 1, 2], [1500, 1000, 500])
     X = centres[truth] + rng.normal(size=(3000, 2))
-    labels, Z, idx, strategy = cluster.fit_agglomerative_large(X, 3, "ward", 600, seed=0, strata=truth)
+    fit = cluster.fit_agglomerative_large(X, 3, linkage="ward", n_sub=600, seed=0, strata=truth)
+    labels, Z, idx, strategy = fit.labels, fit.model, fit.extra["rows"], fit.extra["strategy"]
     assert strategy["n_tree"] == len(idx) == 600 and strategy["n_assigned"] == 2400 and len(Z) == 599
     assert cluster.hungarian_accuracy(truth, labels)[0] > 0.99
     # stratified: the subsample keeps the class proportions
@@ -120,9 +121,10 @@ def _blobs_with_noise(seed=4):
 def test_subsampled_hdbscan_labels_the_other_rows_by_mutual_reachability():
     X, truth = _blobs_with_noise()
     kw = dict(min_cluster_size=15, min_samples=None, cluster_selection_method="eom")
-    labels, idx, st = cluster.fit_hdbscan_large(X, 600, seed=0, strata=truth, **kw)
+    fit = cluster.fit_hdbscan_large(X, 600, seed=0, strata=truth, **kw)
+    labels, idx, st = fit.labels, fit.extra["rows"], fit.extra["strategy"]
     assert st["n_fit"] == len(idx) == 600 and st["n_assigned"] == 2460 and st["stratified"]
-    np.testing.assert_array_equal(labels[idx], cluster.fit_hdbscan(X[idx], **kw))  # the fitted rows: HDBSCAN itself
+    np.testing.assert_array_equal(labels[idx], cluster.fit_hdbscan(X[idx], **kw).labels)  # the fitted rows: HDBSCAN itself
     # the rule, from its definition over every fitted row: core distance = distance to the 15th nearest fitted row,
     # the row itself counted first; the label of the fitted row with the least max(distance, both core distances)
     rest = np.setdiff1d(np.arange(len(X)), idx)
@@ -135,7 +137,7 @@ def test_subsampled_hdbscan_labels_the_other_rows_by_mutual_reachability():
     agree = (labels[rest] == labels[idx][best]).mean()
     assert agree > 0.995, agree  # the minimum among the 30 nearest fitted rows is (almost always) the minimum over all
     # what exact HDBSCAN on all rows gives, on the blobs
-    exact = cluster.fit_hdbscan(X, **kw)
+    exact = cluster.fit_hdbscan(X, **kw).labels
     blob = truth < 3
     from sklearn.metrics import adjusted_rand_score
 

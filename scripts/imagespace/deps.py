@@ -61,12 +61,14 @@ def scan(script, libdir: Path = LIBDIR) -> tuple[list[Path], set[str]]:
         for mod in _modules(path):
             top, _, rest = mod.partition(".")
             if top == "imagespace":
-                sub = libdir / (rest.split(".")[0] + ".py" if rest else "__init__.py")
-                if sub.exists():
-                    todo.append(sub)
+                name = rest.split(".")[0]
+                if name and (libdir / name).is_dir():  # a sub-package: all its modules (they import each other)
+                    todo += sorted((libdir / name).glob("*.py"))
+                elif (libdir / (name + ".py" if name else "__init__.py")).exists():
+                    todo.append(libdir / (name + ".py" if name else "__init__.py"))
             elif top not in sys.stdlib_module_names and top != "snakemake":
                 third.add(top)
-    lib = [p for p in seen if p.parent == libdir]
+    lib = [p for p in seen if libdir in p.parents]
     init = libdir / "__init__.py"
     return sorted(set(lib) | {init}), third
 

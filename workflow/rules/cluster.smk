@@ -54,6 +54,14 @@ def cluster_settings(method):
     }
 
 
+# The loop below makes one rule per method. Index of the generated rules: rule -> its steps (imagespace.cluster._run,
+# called by scripts/cluster.py through imagespace.cluster.run) -> the fit of its family; a test keeps this list equal
+# to imagespace.cluster.METHODS.
+#   cluster_kmeans        -> imagespace.cluster._run._run_kmeans        -> imagespace.cluster._kmeans.fit_kmeans
+#   cluster_gmm           -> imagespace.cluster._run._run_gmm           -> imagespace.cluster._mixture.fit_gmm
+#   cluster_dbscan        -> imagespace.cluster._run._run_dbscan        -> imagespace.cluster._density.fit_dbscan_auto
+#   cluster_agglomerative -> imagespace.cluster._run._run_agglomerative -> imagespace.cluster._hierarchical.fit_agglomerative
+#   cluster_hdbscan       -> imagespace.cluster._run._run_hdbscan       -> imagespace.cluster._density.fit_hdbscan
 for _m in CLUSTERINGS.values():
 
     rule:
