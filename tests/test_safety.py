@@ -333,12 +333,17 @@ SMALL = {
 }
 
 
+def small_project(work: Path, classes: str, n: int, step: int) -> None:
+    """*n* images of every class in *classes* under work/imgs, and the SMALL config beside them."""
+    for c, cls in enumerate(classes):
+        for i in range(n):
+            save(work / "imgs" / cls / f"{cls}_{i}.png", step * c + i)
+    (work / "config.yaml").write_text(yaml.safe_dump(SMALL))
+
+
 @pytest.mark.workflow
 def test_bad_values_after_a_complete_run_leave_every_output_in_place(tmp_path):
-    for c, cls in enumerate("abc"):
-        for i in range(10):
-            save(tmp_path / "imgs" / cls / f"{cls}_{i}.png", 70 * c + i)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL))
+    small_project(tmp_path, "abc", 10, 70)
     snakemake(tmp_path)
     before = tree_digest(tmp_path)
     assert "results/small/summary.json" in before and "results/small/ingest/images.npy" in before
@@ -375,10 +380,7 @@ def test_bad_values_after_a_complete_run_leave_every_output_in_place(tmp_path):
 
 @pytest.mark.workflow
 def test_a_second_run_in_the_same_folder_is_refused(tmp_path):
-    for c, cls in enumerate("ab"):
-        for i in range(6):
-            save(tmp_path / "imgs" / cls / f"{cls}_{i}.png", 90 * c + i)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL))
+    small_project(tmp_path, "ab", 6, 90)
     # a real holder: another process that took the run lock of this folder and is still alive
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
