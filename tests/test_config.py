@@ -218,8 +218,11 @@ def test_method_tables_and_schema_enums_match():
     for m in embed.METHODS:  # each method has its own closed parameter block with defaults
         block = props["embeddings"]["properties"][m]
         assert block["additionalProperties"] is False and "default" in block, m
-    assert props["clustering"]["properties"]["methods"]["items"]["enum"] == list(cluster.METHODS)
-    assert props["cnn"]["properties"]["cluster_methods"]["items"]["enum"] == list(cluster.METHODS)
+    # one enum names the clustering methods; every list of methods refers to it
+    assert schema["$defs"]["cluster_method"]["enum"] == list(cluster.METHODS)
+    for block in ("clustering", "cnn", "backbones"):
+        key = "methods" if block == "clustering" else "cluster_methods"
+        assert props[block]["properties"][key]["items"] == {"$ref": "#/$defs/cluster_method"}, block
     assert props["probes"]["properties"]["classifiers"]["items"]["enum"] == list(evaluation.PROBES)
     assert props["cnn"]["properties"]["target"]["enum"] == list(cnn.TARGETS)
     # the clustering rules are made from the table: one per method, named cluster_<method>

@@ -144,7 +144,7 @@ def test_birch_finds_two_blobs():
 def test_a_new_clustering_method_needs_three_files_and_runs(tmp_path):
     work = copy_project(tmp_path / "project")
     _add_method(work, "scripts/imagespace/cluster/_run.py", TOY_CLUSTER_FUNCTION, TOY_CLUSTER_ENTRY, '        Method("kmeans",',
-                [("enum: [kmeans, gmm, dbscan, agglomerative, hdbscan]", "enum: [birch, kmeans, gmm, dbscan, agglomerative, hdbscan]", 2),
+                [("enum: [kmeans, gmm, dbscan, agglomerative, hdbscan]", "enum: [birch, kmeans, gmm, dbscan, agglomerative, hdbscan]", 1),
                  ("\n  stats:\n", "\n" + TOY_CLUSTER_SCHEMA + "  stats:\n", 1)],
                 "test_birch.py", TOY_CLUSTER_TEST)
 

@@ -144,7 +144,7 @@ def test_sorted_filenames_code_point_order_and_corrupt_image(tmp_path, small):
     code_point = sorted(NAMES)
     assert code_point != sorted(NAMES, key=str.lower)  # the order is a real choice
     assert code_point == ["A_b_10.png", "A_b_9.png", "B_x_1.png", "Z_z_1.png", "a_c 2.png", "a_c_1.png"]
-    assert set(skipped["kind"]) == {"non_image", "unreadable"} and len(manifest) == 5
+    assert set(skipped["kind"]) == {"hidden", "non_image", "unreadable"} and len(manifest) == 5
     H = np.array([[i, 100 + i] for i in range(6)], dtype=float)  # row i = i-th image file in code-point order
     p = tmp_path / "h.txt"
     np.savetxt(p, H)

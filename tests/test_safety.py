@@ -266,13 +266,15 @@ def huge_png(tmp_path_factory):
 def _ingest_peak(folder, out, large):
     """Ingest *folder* in a fresh interpreter; (its peak RSS in MB, skipped.tsv, images.npy shape)."""
     code = textwrap.dedent(f"""
-        import resource, sys, json
+        import sys, json
         sys.path.insert(0, {str(ROOT / 'scripts')!r})
         from imagespace.ingest import ingest
         cfg = {{"source": {{"type": "class_folders", "root": {str(folder)!r}}},
                "images": {{"size": [24, 24], "large": {large!r}}}, "duplicates": {{"check": False}}}}
         ingest("huge", cfg, {str(out / 'm.tsv')!r}, {str(out / 'i.npy')!r}, {str(out / 's.tsv')!r}, threads=2)
-        print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        # VmHWM is this interpreter's own peak: ru_maxrss would carry the parent's peak across fork and exec
+        hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        print(json.dumps(int(hwm.split()[1]) / 1024))
     """)
     out.mkdir(parents=True, exist_ok=True)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
