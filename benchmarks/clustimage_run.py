@@ -18,13 +18,36 @@ from clustimage import Clustimage  # noqa: E402
 
 folder, out = sys.argv[1], sys.argv[2]
 paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith((".png", ".jpg", ".jpeg")))
-cl = Clustimage(method="pca", embedding="tsne", grayscale=False, dim=(128, 128), params_pca={"n_components": 0.95},
-                ncores=2, verbose="warning")
-res = cl.fit_transform(paths, cluster="agglomerative", evaluate="silhouette", metric="euclidean", linkage="ward",
-                       min_clust=3, max_clust=25, cluster_space="high")
+cl = Clustimage(
+    method="pca",
+    embedding="tsne",
+    grayscale=False,
+    dim=(128, 128),
+    params_pca={"n_components": 0.95},
+    ncores=2,
+    verbose="warning",
+)
+res = cl.fit_transform(
+    paths,
+    cluster="agglomerative",
+    evaluate="silhouette",
+    metric="euclidean",
+    linkage="ward",
+    min_clust=3,
+    max_clust=25,
+    cluster_space="high",
+)
 wall = time.perf_counter() - t0
 names = [os.path.basename(p) for p in res["pathnames"]]
 with open(out, "w") as fh:
-    json.dump({"wall_s_in_process": round(wall, 3), "n_images": len(names), "filenames": names,
-               "labels": [int(v) for v in res["labels"]], "n_clusters": len(set(int(v) for v in res["labels"])),
-               "n_pca_components": int(res["feat"].shape[1])}, fh)
+    json.dump(
+        {
+            "wall_s_in_process": round(wall, 3),
+            "n_images": len(names),
+            "filenames": names,
+            "labels": [int(v) for v in res["labels"]],
+            "n_clusters": len(set(int(v) for v in res["labels"])),
+            "n_pca_components": int(res["feat"].shape[1]),
+        },
+        fh,
+    )

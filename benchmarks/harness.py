@@ -99,8 +99,18 @@ def run_snakemake(work: Path, args: list[str], cores: int, timeout: float) -> di
     harness its whole process group is killed; after every run, any process of its tree
     that is still alive (in that group or not) is counted as left behind, then killed.
     """
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-           "--cores", str(cores), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        str(cores),
+        *args,
+    ]
     res = run_process(cmd, timeout)
     out = res.pop("output")
     jobs = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
@@ -120,8 +130,9 @@ def run_process(cmd: list[str], timeout: float, cwd: Path | None = None) -> dict
     started_at = time.time()
     t0 = time.perf_counter()
     usage0 = os.times()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            cwd=cwd)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=cwd
+    )
     mon = TreeMonitor(proc.pid)
     mon.start()
     timed_out = False
@@ -209,7 +220,10 @@ def _merge(a: dict, b: dict) -> dict:
 def rules_benchmarks(work: Path, dataset: str, run: dict | None = None) -> dict:
     """Per-job numbers from the benchmark: files; given a *run*, only of the jobs that run wrote."""
     s = summarize(work / "benchmarks", [dataset], since=run["started_at"] if run else None).get(dataset, {})
-    return {k: s.get(k) for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "peak_pss_mb", "slowest", "jobs")}
+    return {
+        k: s.get(k)
+        for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "peak_pss_mb", "slowest", "jobs")
+    }
 
 
 def check(name: str, value, target, ok: bool) -> dict:
@@ -217,8 +231,15 @@ def check(name: str, value, target, ok: bool) -> dict:
 
 
 PARITY_EXPECTED = {  # the notebook's printed numbers (../shared/seeds/000_*.txt)
-    "pca_components_90": 158, "pc1_ratio": 0.218, "pc2_ratio": 0.114, "disparity_pca8_train": 0.870,
-    "disparity_mds8_train": 0.888, "disparity_lle8_train": 0.933, "kmeans3_accuracy": 0.3917, "gmm3_accuracy": 0.4028}
+    "pca_components_90": 158,
+    "pc1_ratio": 0.218,
+    "pc2_ratio": 0.114,
+    "disparity_pca8_train": 0.870,
+    "disparity_mds8_train": 0.888,
+    "disparity_lle8_train": 0.933,
+    "kmeans3_accuracy": 0.3917,
+    "gmm3_accuracy": 0.4028,
+}
 # LLE: the notebook printed 0.933 with the scikit-learn of its day; today's ARPACK gives 0.926 (README, parity)
 PARITY_TOLERANCE = {"disparity_lle8_train": 0.01}
 
@@ -241,11 +262,16 @@ def parity_figures(work: Path) -> dict:
     if cnn_path.exists():
         c = json.loads(cnn_path.read_text())
         cnn = c["cnn"]["cnn"]
-        out.update({"cnn_best_val_accuracy": round(cnn["val_accuracy"], 4), "cnn_best_epoch": cnn["best_epoch"],
-                    "cnn_epochs_run": cnn["epochs_run"],
-                    "cnn_dead_units": len(cnn.get("dead_units") or []),
-                    "cnn_disparity_train": round(c["compare"]["cnn"]["train"]["disparity"], 3),
-                    "cnn_disparity_validation": round(c["compare"]["cnn"]["validation"]["disparity"], 3)})
+        out.update(
+            {
+                "cnn_best_val_accuracy": round(cnn["val_accuracy"], 4),
+                "cnn_best_epoch": cnn["best_epoch"],
+                "cnn_epochs_run": cnn["epochs_run"],
+                "cnn_dead_units": len(cnn.get("dead_units") or []),
+                "cnn_disparity_train": round(c["compare"]["cnn"]["train"]["disparity"], 3),
+                "cnn_disparity_validation": round(c["compare"]["cnn"]["validation"]["disparity"], 3),
+            }
+        )
     return out
 
 
@@ -259,8 +285,13 @@ def notebook_figures(path: Path) -> dict:
     a, b = r.get("partA", {}), r.get("partB", {})
     out = {}
     if "pca_full" in a:
-        out.update({"pca_components_90": a["pca_full"]["d_90pct"], "pc1_ratio": _round(a["pca_full"]["evr_first2"][0], 3),
-                    "pc2_ratio": _round(a["pca_full"]["evr_first2"][1], 3)})
+        out.update(
+            {
+                "pca_components_90": a["pca_full"]["d_90pct"],
+                "pc1_ratio": _round(a["pca_full"]["evr_first2"][0], 3),
+                "pc2_ratio": _round(a["pca_full"]["evr_first2"][1], 3),
+            }
+        )
     for k in ("pca", "mds", "lle"):
         if k in a.get("procrustes8", {}):
             out[f"disparity_{k}8_train"] = _round(a["procrustes8"][k]["disparity"], 3)
@@ -269,8 +300,13 @@ def notebook_figures(path: Path) -> dict:
     if "gmm3" in a:
         out["gmm3_accuracy"] = _round(a["gmm3"]["hungarian_accuracy"], 4)
     if "best_val_accuracy" in b:
-        out.update({"cnn_best_val_accuracy": _round(b["best_val_accuracy"], 4), "cnn_best_epoch": b["best_val_epoch"],
-                    "cnn_epochs_run": len(b["history"]["val_accuracy"])})
+        out.update(
+            {
+                "cnn_best_val_accuracy": _round(b["best_val_accuracy"], 4),
+                "cnn_best_epoch": b["best_val_epoch"],
+                "cnn_epochs_run": len(b["history"]["val_accuracy"]),
+            }
+        )
         f = b.get("features", {}).get("best_val", {})
         if "train" in f:
             out["cnn_disparity_train"] = _round(f["train"]["disparity"], 3)
@@ -288,8 +324,10 @@ def _figures(fn, *args) -> dict:
 
 
 def parity_checks(figures: dict) -> list[dict]:
-    return [check(k, figures.get(k), v, figures.get(k) is not None and abs(figures[k] - v) <= PARITY_TOLERANCE.get(k, 0))
-            for k, v in PARITY_EXPECTED.items()]
+    return [
+        check(k, figures.get(k), v, figures.get(k) is not None and abs(figures[k] - v) <= PARITY_TOLERANCE.get(k, 0))
+        for k, v in PARITY_EXPECTED.items()
+    ]
 
 
 def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
@@ -301,10 +339,16 @@ def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
     figures = parity_figures(work) if cold["returncode"] == 0 else {}
     ok = cold["returncode"] == 0
     # 1/4 of the notebook's 294 s, measured side by side (notebook_vs_workflow, 2026-11-30): that scenario is the comparison
-    checks = [check("wall_s", cold["wall_s"], "<= 73 (1/4 of the notebook's 294 s)", ok and cold["wall_s"] <= 73),
-              check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", ok and cold["peak_pss_mb"] <= 1536)]
-    return {"runs": {"cold": cold}, "rules": {d: rules_benchmarks(work, d) for d in ("rocks_parity", "rocks_parity_cnn")},
-            "figures": figures, "checks": checks + parity_checks(figures)}
+    checks = [
+        check("wall_s", cold["wall_s"], "<= 73 (1/4 of the notebook's 294 s)", ok and cold["wall_s"] <= 73),
+        check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", ok and cold["peak_pss_mb"] <= 1536),
+    ]
+    return {
+        "runs": {"cold": cold},
+        "rules": {d: rules_benchmarks(work, d) for d in ("rocks_parity", "rocks_parity_cnn")},
+        "figures": figures,
+        "checks": checks + parity_checks(figures),
+    }
 
 
 NOTEBOOK = SHARED.parent / "reference" / "notebook_rocks_battery.py"
@@ -313,9 +357,13 @@ NOTEBOOK = SHARED.parent / "reference" / "notebook_rocks_battery.py"
 def _spread(xs: list[float]) -> dict:
     import statistics
 
-    return {"values": [round(x, 4) for x in xs], "mean": round(statistics.fmean(xs), 4),
-            "sd": round(statistics.stdev(xs), 4) if len(xs) > 1 else None, "min": round(min(xs), 4),
-            "max": round(max(xs), 4)}
+    return {
+        "values": [round(x, 4) for x in xs],
+        "mean": round(statistics.fmean(xs), 4),
+        "sd": round(statistics.stdev(xs), 4) if len(xs) > 1 else None,
+        "min": round(min(xs), 4),
+        "max": round(max(xs), 4),
+    }
 
 
 def alternating(work: Path, first: str, second: str):
@@ -323,7 +371,7 @@ def alternating(work: Path, first: str, second: str):
     which goes first (repeat 1: *first* first, repeat 2: *second* first, ...), so drift of the machine falls on both."""
     repeats = int(os.environ.get("IMAGESPACE_REPEATS", "3"))
     for r in range(repeats):
-        for who in ((first, second) if r % 2 == 0 else (second, first)):
+        for who in (first, second) if r % 2 == 0 else (second, first):
             d = work / f"{who}_{r + 1}"
             d.mkdir()
             yield r + 1, who, d
@@ -340,8 +388,20 @@ def scenario_notebook_vs_workflow(work: Path, cores: int, timeout: float) -> dic
         order.append(who)
         print(f"  repeat {r}: {who} ...", flush=True)
         if who == "notebook":
-            res = run_process([sys.executable, str(NOTEBOOK), "--out", str(d / "notebook.json"),
-                               "--arrays", str(d / "arrays.npz"), "--ckpt", str(d / "ckpt")], timeout, cwd=d)
+            res = run_process(
+                [
+                    sys.executable,
+                    str(NOTEBOOK),
+                    "--out",
+                    str(d / "notebook.json"),
+                    "--arrays",
+                    str(d / "arrays.npz"),
+                    "--ckpt",
+                    str(d / "ckpt"),
+                ],
+                timeout,
+                cwd=d,
+            )
             res.pop("output")
             if (d / "notebook.json").exists():
                 nb = json.loads((d / "notebook.json").read_text())
@@ -353,24 +413,41 @@ def scenario_notebook_vs_workflow(work: Path, cores: int, timeout: float) -> dic
             res = run_snakemake(d, [], cores, timeout)
             res["figures"] = _figures(parity_figures, d) if res["returncode"] == 0 else {}
             res["rules"] = {ds: rules_benchmarks(d, ds) for ds in ("rocks_parity", "rocks_parity_cnn")}
-        print(f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}",
-              flush=True)
+        print(
+            f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}",
+            flush=True,
+        )
         runs[who].append(res)
     ok = all(x["returncode"] == 0 for v in runs.values() for x in v)
     ratios = [w["wall_s"] / n["wall_s"] for n, w in zip(runs["notebook"], runs["workflow"])]
     cpu_ratios = [w["cpu_s"] / n["cpu_s"] for n, w in zip(runs["notebook"], runs["workflow"]) if n["cpu_s"]]
     ratio = _spread(ratios)
-    quality = {"notebook": runs["notebook"][-1].get("figures", {}), "workflow": runs["workflow"][-1].get("figures", {}),
-               "printed_by_the_notebook": PARITY_EXPECTED}
+    quality = {
+        "notebook": runs["notebook"][-1].get("figures", {}),
+        "workflow": runs["workflow"][-1].get("figures", {}),
+        "printed_by_the_notebook": PARITY_EXPECTED,
+    }
     wf_peak = max(x["peak_pss_mb"] for x in runs["workflow"])
-    checks = [check("wall_ratio_workflow_over_notebook", ratio, "<= 0.25 in every repeat (stretch 0.125)",
-                    ok and ratio["max"] <= 0.25),
-              check("workflow_peak_pss_mb", wf_peak, "<= 1536", ok and wf_peak <= 1536)]
+    checks = [
+        check(
+            "wall_ratio_workflow_over_notebook",
+            ratio,
+            "<= 0.25 in every repeat (stretch 0.125)",
+            ok and ratio["max"] <= 0.25,
+        ),
+        check("workflow_peak_pss_mb", wf_peak, "<= 1536", ok and wf_peak <= 1536),
+    ]
     checks += parity_checks(quality["workflow"])
-    return {"order": order, "runs": runs, "wall_ratio": ratio, "cpu_ratio": _spread(cpu_ratios) if cpu_ratios else None,
-            "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
-            "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
-            "quality": quality, "checks": checks}
+    return {
+        "order": order,
+        "runs": runs,
+        "wall_ratio": ratio,
+        "cpu_ratio": _spread(cpu_ratios) if cpu_ratios else None,
+        "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
+        "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
+        "quality": quality,
+        "checks": checks,
+    }
 
 
 CLUSTIMAGE = "clustimage==1.7.1"
@@ -392,15 +469,32 @@ def clustimage_python() -> Path:
 def clustimage_equivalent(work: Path) -> dict:
     """The workflow doing clustimage's work: the 360 training rocks at 128 x 128 colour, PCA to 95% of the
     variance, a 2-D t-SNE map, Ward clustering of the PCA features with k chosen by silhouette over 3..25."""
-    cfg = {"targets": ["rocks128"], "datasets": {"rocks128": {
-        "source": {"type": "filename_labels", "splits": {"train": str(SHARED / "rocks/Training")},
-                   "label_regex": ROCKS_REGEX, "classes": ["I", "M", "S"]},
-        "images": {"size": [128, 128], "color": "rgb", "resize": "stretch", "resample": "box"},
-        "pca": {"threshold": 0.95, "fit_split": "all", "scale": "unit"},
-        "embeddings": {"methods": ["tsne"], "n_components": 2},
-        "clustering": {"feature_sets": ["pca"], "methods": ["agglomerative"], "split": "all", "on_maps": False,
-                       "agglomerative": {"linkage": "ward", "k": "silhouette", "k_min": 3, "k_max": 25}},
-        "probes": {"enabled": False}, "retrieval": {"enabled": False}, "explore": {"enabled": False}}}}
+    cfg = {
+        "targets": ["rocks128"],
+        "datasets": {
+            "rocks128": {
+                "source": {
+                    "type": "filename_labels",
+                    "splits": {"train": str(SHARED / "rocks/Training")},
+                    "label_regex": ROCKS_REGEX,
+                    "classes": ["I", "M", "S"],
+                },
+                "images": {"size": [128, 128], "color": "rgb", "resize": "stretch", "resample": "box"},
+                "pca": {"threshold": 0.95, "fit_split": "all", "scale": "unit"},
+                "embeddings": {"methods": ["tsne"], "n_components": 2},
+                "clustering": {
+                    "feature_sets": ["pca"],
+                    "methods": ["agglomerative"],
+                    "split": "all",
+                    "on_maps": False,
+                    "agglomerative": {"linkage": "ward", "k": "silhouette", "k_min": 3, "k_max": 25},
+                },
+                "probes": {"enabled": False},
+                "retrieval": {"enabled": False},
+                "explore": {"enabled": False},
+            }
+        },
+    }
     return write_config(work, cfg)
 
 
@@ -430,15 +524,26 @@ def scenario_clustimage_vs_workflow(work: Path, cores: int, timeout: float) -> d
     for r, who, d in alternating(work, "clustimage", "workflow"):
         order.append(who)
         if who == "clustimage":
-            res = run_process([str(py), str(ROOT / "benchmarks/clustimage_run.py"), str(SHARED / "rocks/Training"),
-                               str(d / "clustimage.json")], timeout, cwd=d)
+            res = run_process(
+                [
+                    str(py),
+                    str(ROOT / "benchmarks/clustimage_run.py"),
+                    str(SHARED / "rocks/Training"),
+                    str(d / "clustimage.json"),
+                ],
+                timeout,
+                cwd=d,
+            )
             tail = res.pop("output")
             if (d / "clustimage.json").exists():
                 c = json.loads((d / "clustimage.json").read_text())
                 y, sub = _rock_labels(c["filenames"])
-                res["quality"] = {"k": c["n_clusters"], "n_pca_components": c["n_pca_components"],
-                                  "ari_label": round(adjusted_rand_score(y, c["labels"]), 4),
-                                  "ari_subtype": round(adjusted_rand_score(sub, c["labels"]), 4)}
+                res["quality"] = {
+                    "k": c["n_clusters"],
+                    "n_pca_components": c["n_pca_components"],
+                    "ari_label": round(adjusted_rand_score(y, c["labels"]), 4),
+                    "ari_subtype": round(adjusted_rand_score(sub, c["labels"]), 4),
+                }
             elif res["returncode"]:
                 res["log_tail"] = tail[-3000:]
         else:
@@ -448,19 +553,31 @@ def scenario_clustimage_vs_workflow(work: Path, cores: int, timeout: float) -> d
             if s.exists():
                 summ = json.loads(s.read_text())
                 agg = summ["clustering"]["agglomerative"]
-                res["quality"] = {"k": agg["k"], "n_pca_components": summ["pca"]["n_components_for_threshold"],
-                                  "ari_label": round(agg["ari"], 4), "ari_subtype": round(agg["ari_subtype"], 4)}
+                res["quality"] = {
+                    "k": agg["k"],
+                    "n_pca_components": summ["pca"]["n_components_for_threshold"],
+                    "ari_label": round(agg["ari"], 4),
+                    "ari_subtype": round(agg["ari_subtype"], 4),
+                }
             res["rules"] = rules_benchmarks(d, "rocks128")
-        print(f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}, "
-              f"{res.get('quality')}", flush=True)
+        print(
+            f"  repeat {r}: {who} {res['wall_s']:.1f} s, peak {res['peak_pss_mb']:.0f} MB, rc {res['returncode']}, "
+            f"{res.get('quality')}",
+            flush=True,
+        )
         runs[who].append(res)
     ok = all(x["returncode"] == 0 for v in runs.values() for x in v)
     ratio = _spread([w["wall_s"] / c["wall_s"] for c, w in zip(runs["clustimage"], runs["workflow"])])
     checks = [check("wall_ratio_workflow_over_clustimage", ratio, "<= 0.5 in every repeat", ok and ratio["max"] <= 0.5)]
-    return {"order": order, "runs": runs, "wall_ratio": ratio,
-            "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
-            "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
-            "quality": {k: v[-1].get("quality") for k, v in runs.items()}, "checks": checks}
+    return {
+        "order": order,
+        "runs": runs,
+        "wall_ratio": ratio,
+        "wall_s": {k: _spread([x["wall_s"] for x in v]) for k, v in runs.items()},
+        "peak_pss_mb": {k: _spread([x["peak_pss_mb"] for x in v]) for k, v in runs.items()},
+        "quality": {k: v[-1].get("quality") for k, v in runs.items()},
+        "checks": checks,
+    }
 
 
 def scenario_dryrun_1m(work: Path, cores: int, timeout: float, n: int = 1_000_000) -> dict:
@@ -479,24 +596,65 @@ def scenario_dryrun_1m(work: Path, cores: int, timeout: float, n: int = 1_000_00
             (img / name).touch()
             fh.write(f"{name},c{i % 10},{rng.choice(('train', 'train', 'train', 'validation', 'test'))}\n")
     generate_s = time.perf_counter() - t0
-    cfg = {"targets": ["million"], "datasets": {"million": {
-        "source": {"type": "csv_manifest", "csv": str(work / "manifest.csv"), "image_dir": str(img),
-                   "file_column": "file", "label_column": "label", "split_column": "split"},
-        "images": {"size": [64, 64], "color": "rgb"},
-        "cnn": {"enabled": True, "epochs": 10}}}}
+    cfg = {
+        "targets": ["million"],
+        "datasets": {
+            "million": {
+                "source": {
+                    "type": "csv_manifest",
+                    "csv": str(work / "manifest.csv"),
+                    "image_dir": str(img),
+                    "file_column": "file",
+                    "label_column": "label",
+                    "split_column": "split",
+                },
+                "images": {"size": [64, 64], "color": "rgb"},
+                "cnn": {"enabled": True, "epochs": 10},
+            }
+        },
+    }
     write_config(work, cfg)
-    res = run_process([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-                       "--cores", str(cores), "-n", "--quiet", "rules"], timeout)
+    res = run_process(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(work),
+            "--cores",
+            str(cores),
+            "-n",
+            "--quiet",
+            "rules",
+        ],
+        timeout,
+    )
     out = res.pop("output")
     counts = {}
     for m in re.finditer(r"^(\w+)\s+(\d+)$", out, flags=re.M):
         counts[m[1]] = int(m[2])
     total = counts.pop("total", None)
     ok = res["returncode"] == 0
-    checks = [check("dry_run_wall_s", res["wall_s"], "< 60", ok and res["wall_s"] < 60),
-              check("jobs", total, "one per stage and feature set (< 500), not per image", ok and total is not None and total < 500)]
-    return {"n_images": n, "generate_s": round(generate_s, 1), "dry_run": res, "jobs_by_rule": counts, "n_jobs": total,
-            "log_tail": out[-3000:] if not ok else "", "checks": checks}
+    checks = [
+        check("dry_run_wall_s", res["wall_s"], "< 60", ok and res["wall_s"] < 60),
+        check(
+            "jobs",
+            total,
+            "one per stage and feature set (< 500), not per image",
+            ok and total is not None and total < 500,
+        ),
+    ]
+    return {
+        "n_images": n,
+        "generate_s": round(generate_s, 1),
+        "dry_run": res,
+        "jobs_by_rule": counts,
+        "n_jobs": total,
+        "log_tail": out[-3000:] if not ok else "",
+        "checks": checks,
+    }
 
 
 def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
@@ -513,14 +671,28 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
         check("cold_wall_s", cold["wall_s"], "<= 180", cold["returncode"] == 0 and cold["wall_s"] <= 180),
         check("noop_wall_s", noop["wall_s"], "<= 5", noop["wall_s"] <= 5),
         check("noop_jobs", noop["n_jobs_run"], "0", noop["n_jobs_run"] == 0),
-        check("param_change_fraction_of_cold", round(change["wall_s"] / cold["wall_s"], 3), "<= 0.10",
-              change["wall_s"] <= 0.10 * cold["wall_s"]),
-        check("param_change_rules", sorted(change["jobs_run"]), "cluster_dbscan (+ summary, all)",
-              set(change["jobs_run"]) <= {"cluster_dbscan", "summary", "all"}),
+        check(
+            "param_change_fraction_of_cold",
+            round(change["wall_s"] / cold["wall_s"], 3),
+            "<= 0.10",
+            change["wall_s"] <= 0.10 * cold["wall_s"],
+        ),
+        check(
+            "param_change_rules",
+            sorted(change["jobs_run"]),
+            "cluster_dbscan (+ summary, all)",
+            set(change["jobs_run"]) <= {"cluster_dbscan", "summary", "all"},
+        ),
     ]
-    return {"runs": {"cold": cold, "noop": noop, "param_change": change}, "rules": rules,
-            "rules_by_run": {"noop": rules_benchmarks(work, "rocks", noop), "param_change": rules_benchmarks(work, "rocks", change)},
-            "checks": checks}
+    return {
+        "runs": {"cold": cold, "noop": noop, "param_change": change},
+        "rules": rules,
+        "rules_by_run": {
+            "noop": rules_benchmarks(work, "rocks", noop),
+            "param_change": rules_benchmarks(work, "rocks", change),
+        },
+        "checks": checks,
+    }
 
 
 def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
@@ -530,9 +702,11 @@ def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
     killed = run_snakemake(work, [], cores, 40)
     run_snakemake(work, ["--unlock"], cores, timeout)  # a SIGKILLed Snakemake leaves its lock behind
     resumed = run_snakemake(work, ["--rerun-incomplete"], cores, timeout)
-    checks = [check("timed_out", killed["timed_out"], True, killed["timed_out"]),
-              check("processes_left_behind", killed["processes_left_behind"], 0, killed["processes_left_behind"] == 0),
-              check("rerun_completes", resumed["returncode"], 0, resumed["returncode"] == 0)]
+    checks = [
+        check("timed_out", killed["timed_out"], True, killed["timed_out"]),
+        check("processes_left_behind", killed["processes_left_behind"], 0, killed["processes_left_behind"] == 0),
+        check("rerun_completes", resumed["returncode"], 0, resumed["returncode"] == 0),
+    ]
     return {"runs": {"killed": killed, "resumed": resumed}, "checks": checks}
 
 
@@ -548,14 +722,18 @@ def fashion_subset(work: Path, n: int, seed: int = 0) -> Path:
         x, y, names = z["x_test"], z["y_test"], z["class_names"]
     rng = np.random.default_rng(seed)
     if n <= len(x):
-        idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), size=n // 10, replace=False) for c in range(10)]))
+        idx = np.sort(
+            np.concatenate([rng.choice(np.flatnonzero(y == c), size=n // 10, replace=False) for c in range(10)])
+        )
         x, y = x[idx], y[idx]
     else:
         copies = [x]
-        makers = [lambda a: a[:, :, ::-1],                                  # flipped left-right
-                  lambda a: np.roll(a, 2, axis=2),                          # shifted 2 px right
-                  lambda a: np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8),  # noised
-                  lambda a: np.roll(a[:, :, ::-1], -2, axis=1)]            # flipped and shifted up
+        makers = [
+            lambda a: a[:, :, ::-1],  # flipped left-right
+            lambda a: np.roll(a, 2, axis=2),  # shifted 2 px right
+            lambda a: np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8),  # noised
+            lambda a: np.roll(a[:, :, ::-1], -2, axis=1),
+        ]  # flipped and shifted up
         i = 0
         while sum(len(c) for c in copies) < n:
             copies.append(makers[i % len(makers)](x))
@@ -569,18 +747,33 @@ def fashion_subset(work: Path, n: int, seed: int = 0) -> Path:
 
 def fashion_config(work: Path, n: int, cnn: bool = True) -> dict:
     path = fashion_subset(work, n)
-    cfg = {"targets": ["fashion"], "datasets": {"fashion": {
-        **yaml.safe_load((ROOT / "configs/fashion_mnist.yaml").read_text())["datasets"]["fashion_mnist"],
-        "source": {"type": "npz", "path": str(path), "images_key": "x_test", "labels_key": "y_test",
-                   "class_names_key": "class_names"}}},
+    cfg = {
+        "targets": ["fashion"],
+        "datasets": {
+            "fashion": {
+                **yaml.safe_load((ROOT / "configs/fashion_mnist.yaml").read_text())["datasets"]["fashion_mnist"],
+                "source": {
+                    "type": "npz",
+                    "path": str(path),
+                    "images_key": "x_test",
+                    "labels_key": "y_test",
+                    "class_names_key": "class_names",
+                },
+            }
+        },
     }
     if not cnn:
         cfg["datasets"]["fashion"]["cnn"] = {"enabled": False}
     return _merge(cfg, json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")))
 
 
-STAGES = {"ingest": ("ingest",), "pca": ("pca", "plot_pca"), "embeddings": ("embed_", "map_"),
-          "clustering": ("cluster_",), "cnn": ("train_", "features_", "cnn_maps_")}
+STAGES = {
+    "ingest": ("ingest",),
+    "pca": ("pca", "plot_pca"),
+    "embeddings": ("embed_", "map_"),
+    "clustering": ("cluster_",),
+    "cnn": ("train_", "features_", "cnn_maps_"),
+}
 
 
 def stage_times(rules: dict) -> dict:
@@ -634,12 +827,21 @@ def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cn
     """Fashion-MNIST, 10,000 images, the whole battery (embeddings, clustering with model selection,
     a 10-epoch CNN and its features) and what it found (battery_quality): <= 4 min and <= 4 GB."""
     cfg = fashion_config(work, n, cnn=cnn)
-    (work / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
+    (work / "config.yaml").write_text(
+        yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False)
+    )
     cold = run_snakemake(work, [], cores, timeout)
     rules = rules_benchmarks(work, "fashion")
     limit_s, limit_mb = fashion_targets(n)
-    checks = [check(f"wall_s_{n}", cold["wall_s"], f"<= {limit_s}", cold["wall_s"] <= limit_s and cold["returncode"] == 0),
-              check(f"peak_pss_mb_{n}", cold["peak_pss_mb"], f"<= {limit_mb}", cold["peak_pss_mb"] <= limit_mb and cold["returncode"] == 0)]
+    checks = [
+        check(f"wall_s_{n}", cold["wall_s"], f"<= {limit_s}", cold["wall_s"] <= limit_s and cold["returncode"] == 0),
+        check(
+            f"peak_pss_mb_{n}",
+            cold["peak_pss_mb"],
+            f"<= {limit_mb}",
+            cold["peak_pss_mb"] <= limit_mb and cold["returncode"] == 0,
+        ),
+    ]
     strategies = {}
     for f in sorted((work / "results/fashion").glob("**/*.json")):
         try:
@@ -648,9 +850,16 @@ def scenario_fashion(work: Path, cores: int, timeout: float, n: int = 10_000, cn
             continue
         if isinstance(r, dict) and "strategy" in r:
             strategies[str(f.relative_to(work / "results/fashion"))] = r["strategy"]
-    return {"n": n, "overrides": json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")), "runs": {"cold": cold},
-            "rules": rules, "stages_s": stage_times(rules), "strategies": strategies,
-            "quality": battery_quality(work, "fashion"), "checks": checks}
+    return {
+        "n": n,
+        "overrides": json.loads(os.environ.get("IMAGESPACE_OVERRIDES", "{}")),
+        "runs": {"cold": cold},
+        "rules": rules,
+        "stages_s": stage_times(rules),
+        "strategies": strategies,
+        "quality": battery_quality(work, "fashion"),
+        "checks": checks,
+    }
 
 
 def scenario_fashion_50k(work: Path, cores: int, timeout: float) -> dict:
@@ -669,7 +878,9 @@ def scenario_maps_50k(work: Path, cores: int, timeout: float, n: int = 50_000) -
     cfg = fashion_config(work, n, cnn=False)
     ds = cfg["datasets"]["fashion"]
     ds["embeddings"] = {"methods": list(MAP_METHODS), "input": "pca"}
-    (work / "config.yaml").write_text(yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False))
+    (work / "config.yaml").write_text(
+        yaml.safe_dump(_merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg), sort_keys=False)
+    )
     targets = [f"results/fashion/maps/{m}.json" for m in MAP_METHODS]
     cold = run_snakemake(work, targets, cores, timeout)
     rules = rules_benchmarks(work, "fashion")
@@ -678,13 +889,20 @@ def scenario_maps_50k(work: Path, cores: int, timeout: float, n: int = 50_000) -
         f = work / f"results/fashion/maps/{m}.json"
         r = json.loads(f.read_text()) if f.exists() else {}
         job = (rules.get("jobs") or {}).get(f"map_{m}", {})
-        maps[m] = {"wall_s": job.get("wall_s"), "max_pss_mb": job.get("max_pss_mb"), "trustworthiness": r.get("trustworthiness"),
-                   "strategy": r.get("strategy"), "params": r.get("params")}
+        maps[m] = {
+            "wall_s": job.get("wall_s"),
+            "max_pss_mb": job.get("max_pss_mb"),
+            "trustworthiness": r.get("trustworthiness"),
+            "strategy": r.get("strategy"),
+            "params": r.get("params"),
+        }
     checks = []
     for m in ("umap", "opentsne"):
         w = maps[m]["wall_s"]
         checks.append(check(f"{m}_wall_s", w, "<= 300", w is not None and w <= 300))
-    checks.append(check("peak_pss_mb", cold["peak_pss_mb"], "<= 8192", cold["peak_pss_mb"] <= 8192 and cold["returncode"] == 0))
+    checks.append(
+        check("peak_pss_mb", cold["peak_pss_mb"], "<= 8192", cold["peak_pss_mb"] <= 8192 and cold["returncode"] == 0)
+    )
     return {"n": n, "runs": {"cold": cold}, "rules": rules, "maps": maps, "checks": checks}
 
 
@@ -698,6 +916,7 @@ def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000
 
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
     import browser  # noqa: E402  (tests/browser.py: Chromium through Playwright, offline)
+
     from imagespace import explore
 
     path = fashion_subset(work, n)
@@ -705,12 +924,24 @@ def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000
         x, y = z["x_test"], z["y_test"]
     rng = np.random.default_rng(0)
     ids = [f"img{i:05d}" for i in range(n)]
-    manifest = pd.DataFrame({"index": np.arange(n), "id": ids, "name": [f"{i}.png" for i in ids], "label": y.astype(str),
-                             "subtype": "", "split": np.where(rng.random(n) < 0.8, "train", "validation")})
+    manifest = pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "id": ids,
+            "name": [f"{i}.png" for i in ids],
+            "label": y.astype(str),
+            "subtype": "",
+            "split": np.where(rng.random(n) < 0.8, "train", "validation"),
+        }
+    )
     flat = x.reshape(n, -1).astype(np.float32) / 255
     flat -= flat.mean(axis=0)
     pcs = np.linalg.svd(flat[:5000], full_matrices=False)[2][:2]
-    maps = {"pca": (ids, flat @ pcs.T), "layout_a": (ids, rng.normal(size=(n, 2))), "layout_b": (ids, rng.normal(size=(n, 2)))}
+    maps = {
+        "pca": (ids, flat @ pcs.T),
+        "layout_a": (ids, rng.normal(size=(n, 2))),
+        "layout_b": (ids, rng.normal(size=(n, 2))),
+    }
     colourings = {f"clusters {k}": ("categorical", dict(zip(ids, rng.integers(0, k, n).astype(str)))) for k in (10, 25)}
     t0 = time.monotonic()
     html, info = explore.build_page(manifest, maps, colourings, images=x, thumbnails=3000, title="fashion 50k")
@@ -721,9 +952,19 @@ def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000
     with browser.page(page.as_uri()) as (pg, outside, errors):
         drawn_s = time.monotonic() - t0
         got = browser.points(pg)
-        with_thumb = [i for i, (_, t) in enumerate(zip(ids, pg.evaluate("() => Bokeh.documents[0].get_model_by_name('points')"
-                                                                            ".data_source.data.thumb.map(t => t.startsWith('data:image/png'))")))
-                      if t][:5]
+        with_thumb = [
+            i
+            for i, (_, t) in enumerate(
+                zip(
+                    ids,
+                    pg.evaluate(
+                        "() => Bokeh.documents[0].get_model_by_name('points')"
+                        ".data_source.data.thumb.map(t => t.startsWith('data:image/png'))"
+                    ),
+                )
+            )
+            if t
+        ][:5]
         hovers = []
         for i in with_thumb:
             t1 = time.monotonic()
@@ -733,11 +974,23 @@ def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000
         t1 = time.monotonic()
         browser.choose(pg, "map_select", "layout_a")
         switch_s = time.monotonic() - t1
-    checks = [check("drawn_s", round(drawn_s, 2), "<= 10", drawn_s <= 10 and got["n"] == n),
-              check("hover_s_max", max(hovers) if hovers else None, "<= 1", bool(hovers) and max(hovers) <= 1)]
-    return {"n": n, "page_mb": round(len(html.encode()) / 1e6, 2), "build_s": round(build_s, 2), "drawn_s": round(drawn_s, 2),
-            "points_in_page": got["n"], "hover_s": hovers, "map_switch_s": round(switch_s, 2), "thumbnails": info["n_thumbnails"],
-            "network_requests": outside, "page_errors": errors, "checks": checks}
+    checks = [
+        check("drawn_s", round(drawn_s, 2), "<= 10", drawn_s <= 10 and got["n"] == n),
+        check("hover_s_max", max(hovers) if hovers else None, "<= 1", bool(hovers) and max(hovers) <= 1),
+    ]
+    return {
+        "n": n,
+        "page_mb": round(len(html.encode()) / 1e6, 2),
+        "build_s": round(build_s, 2),
+        "drawn_s": round(drawn_s, 2),
+        "points_in_page": got["n"],
+        "hover_s": hovers,
+        "map_switch_s": round(switch_s, 2),
+        "thumbnails": info["n_thumbnails"],
+        "network_requests": outside,
+        "page_errors": errors,
+        "checks": checks,
+    }
 
 
 def _slope(ns, ts) -> float | None:
@@ -752,9 +1005,9 @@ def _slope(ns, ts) -> float | None:
 def job_strategy(point: dict, job: str) -> str:
     """The strategy a job ran with at one point (exact, landmarks, subsample, ...), from the run's results."""
     if job.startswith("map_"):
-        key = f"maps/{job[len('map_'):]}.json"
+        key = f"maps/{job[len('map_') :]}.json"
     elif job.startswith("cluster_"):
-        fs, method = job[len("cluster_"):].rsplit("_", 1)
+        fs, method = job[len("cluster_") :].rsplit("_", 1)
         key = f"clustering/{fs}/{method}/result.json"
     else:
         return "exact"
@@ -786,7 +1039,9 @@ def scaling_exponents(points: list[dict]) -> dict:
         pts = [(p["n"], p["stages_s"].get(stage, 0)) for p in ok if p["stages_s"].get(stage, 0) > 0.5]
         if len(pts) >= 2:
             stages[stage] = _slope(*zip(*pts))
-            local[stage] = [{"from": a[0], "to": b[0], "b": _slope([a[0], b[0]], [a[1], b[1]])} for a, b in zip(pts, pts[1:])]
+            local[stage] = [
+                {"from": a[0], "to": b[0], "b": _slope([a[0], b[0]], [a[1], b[1]])} for a, b in zip(pts, pts[1:])
+            ]
     total = _slope([p["n"] for p in ok], [p["wall_s"] for p in ok]) if len(ok) >= 2 else None
     return {"total": total, "stages": stages, "stages_local": local, "jobs": jobs}
 
@@ -806,17 +1061,31 @@ def scenario_scaling(work: Path, cores: int, timeout: float, sizes=(1000, 2000, 
         sub.mkdir()
         res = scenario_fashion(sub, cores, timeout, n=n, cnn=cnn)
         run, rules = res["runs"]["cold"], res["rules"]
-        points.append({"n": n, "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "peak_pss_mb": run["peak_pss_mb"],
-                       "returncode": run["returncode"], "processes_left_behind": run["processes_left_behind"],
-                       "stages_s": res["stages_s"], "strategies": res["strategies"], "quality": res["quality"],
-                       "jobs_s": {k: round(v["wall_s"], 2) for k, v in (rules.get("jobs") or {}).items()},
-                       "log_tail": run["log_tail"]})
+        points.append(
+            {
+                "n": n,
+                "wall_s": run["wall_s"],
+                "cpu_s": run["cpu_s"],
+                "peak_pss_mb": run["peak_pss_mb"],
+                "returncode": run["returncode"],
+                "processes_left_behind": run["processes_left_behind"],
+                "stages_s": res["stages_s"],
+                "strategies": res["strategies"],
+                "quality": res["quality"],
+                "jobs_s": {k: round(v["wall_s"], 2) for k, v in (rules.get("jobs") or {}).items()},
+                "log_tail": run["log_tail"],
+            }
+        )
         checks += res["checks"]
-        print(f"  n={n}: {run['wall_s']} s, {run['peak_pss_mb']} MB, stages {res['stages_s']}, quality {res['quality']}",
-              flush=True)
+        print(
+            f"  n={n}: {run['wall_s']} s, {run['peak_pss_mb']} MB, stages {res['stages_s']}, quality {res['quality']}",
+            flush=True,
+        )
         shutil.rmtree(sub, ignore_errors=True)
     exponents = scaling_exponents(points)
-    checks.insert(0, check("all_runs_ok", [p["returncode"] for p in points], "all 0", all(p["returncode"] == 0 for p in points)))
+    checks.insert(
+        0, check("all_runs_ok", [p["returncode"] for p in points], "all 0", all(p["returncode"] == 0 for p in points))
+    )
     return {"sizes": sizes, "cnn": cnn, "points": points, "exponents": exponents, "checks": checks}
 
 
@@ -864,10 +1133,15 @@ def main() -> int:
         finally:
             if not a.keep:
                 shutil.rmtree(work, ignore_errors=True)
-        res = {"scenario": name, "description": " ".join(SCENARIOS[name].__doc__.split()), "cores": a.cores,
-               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **res,
-               "all_ok": all(c["ok"] for c in res["checks"])}
+        res = {
+            "scenario": name,
+            "description": " ".join(SCENARIOS[name].__doc__.split()),
+            "cores": a.cores,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **res,
+            "all_ok": all(c["ok"] for c in res["checks"]),
+        }
         path = a.out_dir / f"{name}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(res, indent=2))

@@ -25,9 +25,19 @@ from imagespace.util import load_features, stratified_sample  # noqa: E402
 
 # (method, n_neighbors, eigen_solver); hessian and ltsa fail with ARPACK's shift-invert on these data
 # ("Factor is exactly singular"), so they run with the dense solver
-SETTINGS = [("standard", 5, "auto"), ("standard", 10, "auto"), ("standard", 15, "auto"), ("standard", 20, "auto"),
-            ("modified", 10, "auto"), ("modified", 15, "auto"), ("modified", 20, "auto"),
-            ("hessian", 10, "dense"), ("hessian", 20, "dense"), ("ltsa", 10, "dense"), ("ltsa", 20, "dense")]
+SETTINGS = [
+    ("standard", 5, "auto"),
+    ("standard", 10, "auto"),
+    ("standard", 15, "auto"),
+    ("standard", 20, "auto"),
+    ("modified", 10, "auto"),
+    ("modified", 15, "auto"),
+    ("modified", 20, "auto"),
+    ("hessian", 10, "dense"),
+    ("hessian", 20, "dense"),
+    ("ltsa", 10, "dense"),
+    ("ltsa", 20, "dense"),
+]
 
 
 def datasets(args) -> dict:
@@ -72,8 +82,11 @@ def main():
             print(line, flush=True)
             rows.append(line)
     if args.out:
-        Path(args.out).write_text("dataset\tshape\tmethod\tn_neighbors\teigen_solver\tspread_ratio\ttrustworthiness\tseconds\n"
-                                  + "\n".join(rows) + "\n")
+        Path(args.out).write_text(
+            "dataset\tshape\tmethod\tn_neighbors\teigen_solver\tspread_ratio\ttrustworthiness\tseconds\n"
+            + "\n".join(rows)
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

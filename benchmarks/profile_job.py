@@ -57,8 +57,11 @@ def parse(raw: Path) -> tuple[float, dict, dict]:
             if fn in names:
                 parts[label] += n
         leaves[stack.split(";")[-1]] += n
-    return (total / RATE, {k: round(v / RATE, 1) for k, v in parts.most_common()},
-            {k: round(v / RATE, 2) for k, v in leaves.most_common(12)})
+    return (
+        total / RATE,
+        {k: round(v / RATE, 1) for k, v in parts.most_common()},
+        {k: round(v / RATE, 2) for k, v in leaves.most_common(12)},
+    )
 
 
 def main() -> int:
@@ -73,9 +76,30 @@ def main() -> int:
     if pyspy is None:
         ap.error("py-spy not found on PATH (pip install py-spy)")
     raw = Path(tempfile.mkdtemp()) / "profile.txt"
-    cmd = [pyspy, "record", "--subprocesses", "-r", str(RATE), "-f", "raw", "-o", str(raw), "--",
-           sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(a.workdir),
-           "--cores", str(a.cores), "--force", a.target, "-q"]
+    cmd = [
+        pyspy,
+        "record",
+        "--subprocesses",
+        "-r",
+        str(RATE),
+        "-f",
+        "raw",
+        "-o",
+        str(raw),
+        "--",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(a.workdir),
+        "--cores",
+        str(a.cores),
+        "--force",
+        a.target,
+        "-q",
+    ]
     t0 = time.perf_counter()
     rc = subprocess.run(cmd).returncode
     wall = time.perf_counter() - t0
@@ -83,10 +107,16 @@ def main() -> int:
         print(f"the profiled run failed (exit {rc})", file=sys.stderr)
         return rc
     sampled, parts, leaves = parse(raw)
-    res = {"target": a.target, "label": a.label, "run_wall_s": round(wall, 1),
-           "tool": f"py-spy record --subprocesses -r {RATE} (Python threads; native compute without the GIL is not sampled)",
-           "python_sampled_s": round(sampled, 1), "inclusive_s": parts, "top_leaves_s": leaves,
-           "date": time.strftime("%Y-%m-%d")}
+    res = {
+        "target": a.target,
+        "label": a.label,
+        "run_wall_s": round(wall, 1),
+        "tool": f"py-spy record --subprocesses -r {RATE} (Python threads; native compute without the GIL is not sampled)",
+        "python_sampled_s": round(sampled, 1),
+        "inclusive_s": parts,
+        "top_leaves_s": leaves,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     a.out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
     return 0

@@ -76,27 +76,37 @@ def key_numbers(d: dict) -> str:
     elif "points" in d:  # the scaling scenario
         for p in d["points"]:
             stages = ", ".join(f"{k} {_num(v)}" for k, v in p.get("stages_s", {}).items())
-            parts.append(f"n = {p['n']}: {_num(p['wall_s'])} s, {_num(p['peak_pss_mb'])} MB"
-                         + (f" (stages, s: {stages})" if stages else ""))
+            parts.append(
+                f"n = {p['n']}: {_num(p['wall_s'])} s, {_num(p['peak_pss_mb'])} MB"
+                + (f" (stages, s: {stages})" if stages else "")
+            )
         if "exponents" in d:
             ex = d["exponents"]
-            parts.append(f"exponent b (time ∝ n^b): total {_num(ex['total'])}; stages "
-                         + ", ".join(f"{k} {_num(v)}" for k, v in ex.get("stages", {}).items()))
+            parts.append(
+                f"exponent b (time ∝ n^b): total {_num(ex['total'])}; stages "
+                + ", ".join(f"{k} {_num(v)}" for k, v in ex.get("stages", {}).items())
+            )
             jobs = [f"{job} {regime} {_num(b)}" for job, by in ex.get("jobs", {}).items() for regime, b in by.items()]
             if jobs:
                 parts.append("jobs " + ", ".join(jobs))
     elif "maps" in d:  # maps side by side
         for name, m in d["maps"].items():
-            parts.append(f"{name} {_num(m['wall_s'])} s, {_num(m['max_pss_mb'])} MB, "
-                         f"trustworthiness {_num(m['trustworthiness']['value'])}")
+            parts.append(
+                f"{name} {_num(m['wall_s'])} s, {_num(m['max_pss_mb'])} MB, "
+                f"trustworthiness {_num(m['trustworthiness']['value'])}"
+            )
     elif "dry_run" in d:
-        parts.append(f"{d['n_images']} images: generating {_num(d['generate_s'])} s, "
-                     f"dry run {_num(d['dry_run']['wall_s'])} s, peak {_num(d['dry_run']['peak_pss_mb'])} MB, "
-                     f"{d['n_jobs']} jobs")
+        parts.append(
+            f"{d['n_images']} images: generating {_num(d['generate_s'])} s, "
+            f"dry run {_num(d['dry_run']['wall_s'])} s, peak {_num(d['dry_run']['peak_pss_mb'])} MB, "
+            f"{d['n_jobs']} jobs"
+        )
     elif "page_mb" in d:  # the interactive map
-        parts.append(f"{d['n']} points, page {_num(d['page_mb'])} MB, built in {_num(d['build_s'])} s, "
-                     f"drawn in {_num(d['drawn_s'])} s, hover at most {_num(max(d['hover_s']))} s, "
-                     f"map switch {_num(d['map_switch_s'])} s")
+        parts.append(
+            f"{d['n']} points, page {_num(d['page_mb'])} MB, built in {_num(d['build_s'])} s, "
+            f"drawn in {_num(d['drawn_s'])} s, hover at most {_num(max(d['hover_s']))} s, "
+            f"map switch {_num(d['map_switch_s'])} s"
+        )
     elif "inclusive_s" in d:  # a py-spy profile of one job
         wall = d.get("job_wall_s", d.get("run_wall_s"))
         parts.append(f"job {_num(wall)} s, Python sampled {_num(d['python_sampled_s'])} s")

@@ -3,11 +3,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import backbones  # noqa: E402
-from imagespace.backbone_table import backbone_images, check_features  # noqa: E402
-from imagespace.util import load_manifest, logged_errors, read_json, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import backbones
+from imagespace.backbone_table import backbone_images, check_features
+from imagespace.util import load_manifest, logged_errors, read_json, save_features, setup_logging, write_json
 
 
 def main(snakemake):
@@ -24,7 +22,9 @@ def main(snakemake):
         F, info = backbones.extract(images, name, spec, cached=cached)
         n_constant = check_features(F, name, info["layer"], log)
         # the feature set: bb_<name>, or bb_<name>_<variant> (backbones.<name>.variants)
-        info.update(source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem)
+        info.update(
+            source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem
+        )
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="backbone", **info)
         write_json(snakemake.output.info, info)
 

@@ -8,11 +8,9 @@ settings. Never imports TensorFlow (env torch.yaml).
 import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import backbones_torch  # noqa: E402
-from imagespace.backbone_table import backbone_images, check_features  # noqa: E402
-from imagespace.util import load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import backbones_torch
+from imagespace.backbone_table import backbone_images, check_features
+from imagespace.util import load_manifest, logged_errors, save_features, setup_logging, write_json
 
 
 def main(snakemake):
@@ -25,7 +23,9 @@ def main(snakemake):
         F, info = backbones_torch.extract(images, name, spec)
         n_constant = check_features(F, name, info["layer"], log)
         # the feature set: bb_<name>, or bb_<name>_<variant> (backbones.<name>.variants)
-        info.update(source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem)
+        info.update(
+            source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem
+        )
         log.info("%s: images from %s", name, source)
         save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="backbone", **info)
         write_json(snakemake.output.info, info)

@@ -5,12 +5,9 @@ backbone, the file, the cache path and how to give backbones.<name>.weights_path
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import backbones  # noqa: E402
-from imagespace.util import logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace import backbones
+from imagespace.util import logged_errors, setup_logging, write_json
 
 
 def main(snakemake):
@@ -19,8 +16,13 @@ def main(snakemake):
         name = snakemake.wildcards.backbone
         backbones.configure(snakemake.threads)
         info = backbones.fetch_weights(name, snakemake.params.spec, snakemake.params.timeout)
-        log.info("%s: ImageNet weights %s (%s, %d bytes)", name, info["path"],
-                 "downloaded" if info["downloaded"] else "already in the cache", info["bytes"])
+        log.info(
+            "%s: ImageNet weights %s (%s, %d bytes)",
+            name,
+            info["path"],
+            "downloaded" if info["downloaded"] else "already in the cache",
+            info["bytes"],
+        )
         write_json(snakemake.output.info, info)
 
 

@@ -1,12 +1,9 @@
 """Rules cluster_<method>: one clustering method on one feature set (imagespace.cluster.METHODS), its figures, scores."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import cluster  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
+from imagespace import cluster
+from imagespace.util import load_images, load_manifest, logged_errors, setup_logging
 
 
 def main(snakemake):
@@ -15,9 +12,20 @@ def main(snakemake):
         p, inp = snakemake.params, snakemake.input
         # the library takes plain paths: every named output of the rule (assignments, result, table, one per figure)
         paths = dict(snakemake.output.items())
-        cluster.run(p.method, inp.features, load_manifest(inp.manifest), opts=p.opts, split=p.split, paths=paths,
-                    images=load_images(inp.images), seed=p.settings.get("seed"), large_n=p.settings.get("large_n"),
-                    pca_model=inp.get("pca_model"), scale=p.scale, threads=snakemake.threads)
+        cluster.run(
+            p.method,
+            inp.features,
+            load_manifest(inp.manifest),
+            opts=p.opts,
+            split=p.split,
+            paths=paths,
+            images=load_images(inp.images),
+            seed=p.settings.get("seed"),
+            large_n=p.settings.get("large_n"),
+            pca_model=inp.get("pca_model"),
+            scale=p.scale,
+            threads=snakemake.threads,
+        )
 
 
 if __name__ == "__main__":

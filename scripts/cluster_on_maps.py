@@ -3,10 +3,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import clustermaps  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_rows, setup_logging  # noqa: E402
+from imagespace import clustermaps
+from imagespace.util import load_features, load_manifest, logged_errors, own_rows, setup_logging
 
 
 def main(snakemake):
@@ -22,8 +20,12 @@ def main(snakemake):
             keep = own_rows(f.ids, manifest)  # not balance's augmented copies
             maps[Path(path).stem] = (f.ids[keep], f.X[keep, :2])
         w = snakemake.wildcards
-        shown = clustermaps.plot_on_maps(maps, dict(zip(a["id"], a["cluster"])), snakemake.output.figure,
-                                         title=f"{w.dataset}: {w.clm} clusters of {w.fs} on every map")
+        shown = clustermaps.plot_on_maps(
+            maps,
+            dict(zip(a["id"], a["cluster"])),
+            snakemake.output.figure,
+            title=f"{w.dataset}: {w.clm} clusters of {w.fs} on every map",
+        )
         log.info("coloured points per map: %s", shown)
 
 

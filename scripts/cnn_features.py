@@ -1,12 +1,17 @@
 """Rule cnn_features: penultimate-layer activations of the chosen checkpoint for every image, in manifest order."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import cnn  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, read_json, save_features, setup_logging, write_json# noqa: E402
+from imagespace import cnn
+from imagespace.util import (
+    load_images,
+    load_manifest,
+    logged_errors,
+    read_json,
+    save_features,
+    setup_logging,
+    write_json,
+)  # noqa: E402
 
 
 def main(snakemake):
@@ -23,18 +28,41 @@ def main(snakemake):
         if target in ("class", "triplet"):  # penultimate layer (triplet: the L2-normalised embedding)
             F = cnn.features(model, np.asarray(images))
         else:  # the network's predictions of the human coordinates are the feature set
-            F = cnn.human_predictions(model, np.asarray(images), train["human_stats"]["mean"], train["human_stats"]["sd"])
+            F = cnn.human_predictions(
+                model, np.asarray(images), train["human_stats"]["mean"], train["human_stats"]["sd"]
+            )
         dead = cnn.dead_units(F)
         if dead:
-            log.warning("%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead)
+            log.warning(
+                "%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead
+            )
         if len(dead) == F.shape[1]:  # a collapsed network: its features are kept, and every use of them says so
-            log.warning("%s: every penultimate unit is dead (the network collapsed); the features carry no information",
-                        snakemake.input.model)
-        save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", variant=snakemake.wildcards.variant,
-                      best_epoch=train["best_epoch"], dead_units=dead, target=target,
-                      in_sample_split=None if target in ("class", "triplet") else "the split whose human space trained it")
-        write_json(snakemake.output.info, {"variant": snakemake.wildcards.variant, "device": device, "n": len(F),
-                                           "dims": F.shape[1], "dead_units": dead, "n_dead": len(dead)})
+            log.warning(
+                "%s: every penultimate unit is dead (the network collapsed); the features carry no information",
+                snakemake.input.model,
+            )
+        save_features(
+            snakemake.output.features,
+            F,
+            manifest["id"].to_numpy(),
+            kind="cnn",
+            variant=snakemake.wildcards.variant,
+            best_epoch=train["best_epoch"],
+            dead_units=dead,
+            target=target,
+            in_sample_split=None if target in ("class", "triplet") else "the split whose human space trained it",
+        )
+        write_json(
+            snakemake.output.info,
+            {
+                "variant": snakemake.wildcards.variant,
+                "device": device,
+                "n": len(F),
+                "dims": F.shape[1],
+                "dead_units": dead,
+                "n_dead": len(dead),
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
 """Rule cnn_maps: 2-D PCA and t-SNE maps of a CNN's features, coloured by label and by K-Means cluster."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, setup_logging, write_json  # noqa: E402
+from imagespace import embed
+from imagespace.util import load_features, load_manifest, logged_errors, own_images, setup_logging, write_json
 
 
 def main(snakemake):
@@ -21,12 +18,28 @@ def main(snakemake):
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
         v = snakemake.wildcards.variant
         degeneracy = {}
-        trust = embed.plot_feature_maps(X, labels, clusters.reindex(ids), snakemake.output.maps, seed=snakemake.params.seed,
-                                        tsne=snakemake.params.tsne, trust=snakemake.params.trust, n_jobs=snakemake.threads,
-                                        title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)",
-                                        degeneracy=degeneracy)
-        write_json(snakemake.output.info, {"method": f"{v}_features", "n_components": 2, "n_rows": len(ids),
-                                           "trustworthiness_by_map": trust, "degeneracy_by_map": degeneracy})
+        trust = embed.plot_feature_maps(
+            X,
+            labels,
+            clusters.reindex(ids),
+            snakemake.output.maps,
+            seed=snakemake.params.seed,
+            tsne=snakemake.params.tsne,
+            trust=snakemake.params.trust,
+            n_jobs=snakemake.threads,
+            title=f"{snakemake.wildcards.dataset}: {v} penultimate features ({len(X)} images)",
+            degeneracy=degeneracy,
+        )
+        write_json(
+            snakemake.output.info,
+            {
+                "method": f"{v}_features",
+                "n_components": 2,
+                "n_rows": len(ids),
+                "trustworthiness_by_map": trust,
+                "degeneracy_by_map": degeneracy,
+            },
+        )
 
 
 if __name__ == "__main__":

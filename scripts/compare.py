@@ -5,12 +5,17 @@ of every row, and the feature set is indexed by those ids.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import compare  # noqa: E402
-from imagespace.util import InputError, load_features, load_human_table, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace import compare
+from imagespace.util import (
+    InputError,
+    load_features,
+    load_human_table,
+    load_manifest,
+    logged_errors,
+    setup_logging,
+    write_json,
+)
 
 
 def main(snakemake):
@@ -22,16 +27,27 @@ def main(snakemake):
         try:  # rows are looked up by image id: never a positional join
             F = fs.rows(ids).astype("float64")
         except KeyError as exc:
-            raise InputError(f"{snakemake.input.features}: no rows for images of {snakemake.input.human}: {exc}") from exc
+            raise InputError(
+                f"{snakemake.input.features}: no rows for images of {snakemake.input.human}: {exc}"
+            ) from exc
         manifest = load_manifest(snakemake.input.manifest).set_index("id")
         unknown = [i for i in ids if i not in manifest.index]
         if unknown:
-            raise InputError(f"{snakemake.input.human}: {len(unknown)} ids not in {snakemake.input.manifest} (e.g. {unknown[:3]})")
+            raise InputError(
+                f"{snakemake.input.human}: {len(unknown)} ids not in {snakemake.input.manifest} (e.g. {unknown[:3]})"
+            )
         labels = manifest.loc[ids, "label"].to_numpy()
         subtypes = manifest.loc[ids, "subtype"].to_numpy()
-        res = compare.statistics(H, F, n_perm=int(o["n_permutations"]), n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]),
-                                   alpha=float(o["alpha"]), labels=labels,
-                                   subtypes=subtypes if (subtypes != labels).any() else None)
+        res = compare.statistics(
+            H,
+            F,
+            n_perm=int(o["n_permutations"]),
+            n_boot=int(o["n_bootstrap"]),
+            seed=int(o["seed"]),
+            alpha=float(o["alpha"]),
+            labels=labels,
+            subtypes=subtypes if (subtypes != labels).any() else None,
+        )
         arrays = res.pop("_arrays")
         title = f"{w.dataset}: {w.fs} vs human ({w.split})"
         compare.plot_permutation(arrays["null"], res["disparity"], snakemake.output.permutation, title=title)

@@ -3,10 +3,17 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import degeneracy, embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, own_rows, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import degeneracy, embed
+from imagespace.util import (
+    load_features,
+    load_manifest,
+    logged_errors,
+    own_images,
+    own_rows,
+    save_features,
+    setup_logging,
+    write_json,
+)
 
 
 def main(snakemake):
@@ -20,18 +27,31 @@ def main(snakemake):
         split = manifest.loc[src.ids, "split"].to_numpy()
         own = own_images(manifest.reset_index())  # augmented copies (balance) are not fitted
         fit = own_rows(src.ids, manifest.reset_index()) & (True if p.fit_split == "all" else split == p.fit_split)
-        wanted = int(own.sum()) if p.fit_split == "all" else int((own & (manifest["split"] == p.fit_split).to_numpy()).sum())
+        wanted = (
+            int(own.sum()) if p.fit_split == "all" else int((own & (manifest["split"] == p.fit_split).to_numpy()).sum())
+        )
         if fit.sum() < wanted:
             raise ValueError(
                 f"{snakemake.input.features} holds {int(fit.sum())} of the {wanted} images of embeddings.fit_split "
                 f"{p.fit_split!r}: with embeddings.input 'pixels' the PCA must be fitted on them too (pca.fit_split)"
             )
         if fit.sum() < 3:
-            raise ValueError(f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}")
+            raise ValueError(
+                f"embeddings.fit_split {p.fit_split!r} selects {int(fit.sum())} rows of {snakemake.input.features}"
+            )
         params = embed.params_for(method, p.opts)
-        Y, Y_other, info = embed.embed(method, src.X[fit], int(p.n_components), params, int(p.seed),
-                                       X_other=src.X[~fit], n_jobs=snakemake.threads, large_n=p.scale["large_n"],
-                                       landmarks=int(p.scale["landmarks"]), strata=manifest.loc[src.ids[fit], "label"].to_numpy())
+        Y, Y_other, info = embed.embed(
+            method,
+            src.X[fit],
+            int(p.n_components),
+            params,
+            int(p.seed),
+            X_other=src.X[~fit],
+            n_jobs=snakemake.threads,
+            large_n=p.scale["large_n"],
+            landmarks=int(p.scale["landmarks"]),
+            strata=manifest.loc[src.ids[fit], "label"].to_numpy(),
+        )
         deg = degeneracy.check(Y, held_out=Y_other, **p.degeneracy)
         if "n_neighbors" in info["params"] and method in embed.NEIGHBOUR_GRAPH:  # the graph the method solves on
             deg["neighbour_graph"] = degeneracy.neighbour_components(src.X[fit], info["params"]["n_neighbors"])
@@ -41,17 +61,41 @@ def main(snakemake):
             ids = np.concatenate([ids, src.ids[~fit]])
             X = np.vstack([X, src.X[~fit]])
         elif (~fit).any():
-            log.info("%s has no out-of-sample transform: %d rows outside split %r are not embedded", method, int((~fit).sum()), p.fit_split)
+            log.info(
+                "%s has no out-of-sample transform: %d rows outside split %r are not embedded",
+                method,
+                int((~fit).sum()),
+                p.fit_split,
+            )
         info.update({"input": snakemake.input.features, "fit_split": p.fit_split, "n_rows": len(ids)})
         info["trustworthiness"] = embed.trustworthiness(
-            X, Y, p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=manifest.loc[ids, "label"].to_numpy(),
-            space=f"its input ({Path(snakemake.input.features).stem} features, {X.shape[1]} dimensions)")
-        log.info("%s: trustworthiness %.3f (%d neighbours, %d rows)", method, info["trustworthiness"]["value"],
-                 info["trustworthiness"]["n_neighbors"], info["trustworthiness"]["n_rows"])
+            X,
+            Y,
+            p.trust["n_neighbors"],
+            p.trust["max_rows"],
+            int(p.seed),
+            strata=manifest.loc[ids, "label"].to_numpy(),
+            space=f"its input ({Path(snakemake.input.features).stem} features, {X.shape[1]} dimensions)",
+        )
+        log.info(
+            "%s: trustworthiness %.3f (%d neighbours, %d rows)",
+            method,
+            info["trustworthiness"]["value"],
+            info["trustworthiness"]["n_neighbors"],
+            info["trustworthiness"]["n_rows"],
+        )
         info["degeneracy"] = {"method": method, **deg}
-        log.info("%s: spread ratio %.3f, %d far points, %d points on %d spots%s", method, deg["spread_ratio"], deg["n_far"],
-                 deg["n_in_spots"], deg["n_spots"], f", neighbour graph: {deg['neighbour_graph']['n_components']} component(s)"
-                 if "neighbour_graph" in deg else "")
+        log.info(
+            "%s: spread ratio %.3f, %d far points, %d points on %d spots%s",
+            method,
+            deg["spread_ratio"],
+            deg["n_far"],
+            deg["n_in_spots"],
+            deg["n_spots"],
+            f", neighbour graph: {deg['neighbour_graph']['n_components']} component(s)"
+            if "neighbour_graph" in deg
+            else "",
+        )
         save_features(snakemake.output.features, Y, ids, **info)
         write_json(snakemake.output.info, info)
 

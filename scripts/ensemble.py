@@ -7,12 +7,9 @@ dataset that predicts from another reuses its weights, never reselects.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import ensemble  # noqa: E402
-from imagespace.util import InputError, load_features, logged_errors, read_json, save_features, setup_logging  # noqa: E402
+from imagespace import ensemble
+from imagespace.util import InputError, load_features, logged_errors, read_json, save_features, setup_logging
 
 
 def main(snakemake):
@@ -25,7 +22,9 @@ def main(snakemake):
         members = [load_features(p) for p in paths]
         for path, m in zip(paths, members):
             if m.X.shape[1] != members[0].X.shape[1]:
-                raise InputError(f"{path}: {m.X.shape[1]} dimensions, {paths[0]} has {members[0].X.shape[1]}; cannot average")
+                raise InputError(
+                    f"{path}: {m.X.shape[1]} dimensions, {paths[0]} has {members[0].X.shape[1]}; cannot average"
+                )
         common = set(members[0].ids.tolist())
         for m in members[1:]:
             common &= set(m.ids.tolist())
@@ -40,11 +39,17 @@ def main(snakemake):
             wpath = wfiles[0]
             chosen = read_json(wpath)
             if list(chosen["candidates"]) != list(o["candidates"]):
-                raise InputError(f"{wpath}: weights for candidates {chosen['candidates']}, but {o['key']} lists {o['candidates']}; "
-                                 "rerun rule ensemble_weights")
+                raise InputError(
+                    f"{wpath}: weights for candidates {chosen['candidates']}, but {o['key']} lists {o['candidates']}; "
+                    "rerun rule ensemble_weights"
+                )
             weights = [float(chosen["weights"][c]) for c in o["candidates"]]
-            extra = {"select": "greedy", "weights": dict(zip(o["candidates"], weights)), "weights_from": wpath,
-                     "chosen_on": chosen["chosen_on"]}
+            extra = {
+                "select": "greedy",
+                "weights": dict(zip(o["candidates"], weights)),
+                "weights_from": wpath,
+                "chosen_on": chosen["chosen_on"],
+            }
         else:
             weights = [1.0] * len(members)
         rows = [m.rows(ids) for m in members]
@@ -59,10 +64,22 @@ def main(snakemake):
             extra["out_of_fold_rows"] = int(sum(str(i) in fold_of for i in ids))
         elif wfiles and not snakemake.params.transferred:
             in_sample = [o["train_split"]]  # weights without nested folds: the training rows chose them
-        log.info("ensemble of %d members over %d images, weights %s: %s", len(members), len(ids),
-                 [round(w / sum(weights), 3) for w in weights], paths)
-        save_features(snakemake.output.features, X, ids, kind="ensemble", members=paths,
-                      in_sample_split=in_sample[0] if in_sample else None, **extra)
+        log.info(
+            "ensemble of %d members over %d images, weights %s: %s",
+            len(members),
+            len(ids),
+            [round(w / sum(weights), 3) for w in weights],
+            paths,
+        )
+        save_features(
+            snakemake.output.features,
+            X,
+            ids,
+            kind="ensemble",
+            members=paths,
+            in_sample_split=in_sample[0] if in_sample else None,
+            **extra,
+        )
 
 
 if __name__ == "__main__":

@@ -8,12 +8,9 @@ this dataset, and of datasets that predict from it) averages with them.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import ensemble  # noqa: E402
-from imagespace.util import InputError, load_features, load_human_table, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace import ensemble
+from imagespace.util import InputError, load_features, load_human_table, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):
@@ -29,14 +26,37 @@ def main(snakemake):
             try:
                 preds[name] = fs.rows(ids)
             except KeyError as e:
-                raise InputError(f"{path}: no prediction for some images of the training split {o['train_split']!r} ({e})") from None
+                raise InputError(
+                    f"{path}: no prediction for some images of the training split {o['train_split']!r} ({e})"
+                ) from None
             if preds[name].shape != H.shape:
-                raise InputError(f"{path}: {preds[name].shape[1]} dimensions, the human space {snakemake.input.human} has {H.shape[1]}")
-        res = ensemble.select(H, preds, how=o["select"], max_rounds=o["max_rounds"], in_sample=in_sample, key=o["key"],
-                              train_split=o["train_split"], ids=ids, folds=o["folds"], seed=o["seed"])
-        write_json(snakemake.output.weights, {"ensemble": f"ensemble_{snakemake.wildcards.name}", "dataset": snakemake.wildcards.dataset,
-                                              "config_key": o["key"], "candidates": o["candidates"], "candidate_files": paths,
-                                              "human": snakemake.input.human, **res})
+                raise InputError(
+                    f"{path}: {preds[name].shape[1]} dimensions, the human space {snakemake.input.human} has {H.shape[1]}"
+                )
+        res = ensemble.select(
+            H,
+            preds,
+            how=o["select"],
+            max_rounds=o["max_rounds"],
+            in_sample=in_sample,
+            key=o["key"],
+            train_split=o["train_split"],
+            ids=ids,
+            folds=o["folds"],
+            seed=o["seed"],
+        )
+        write_json(
+            snakemake.output.weights,
+            {
+                "ensemble": f"ensemble_{snakemake.wildcards.name}",
+                "dataset": snakemake.wildcards.dataset,
+                "config_key": o["key"],
+                "candidates": o["candidates"],
+                "candidate_files": paths,
+                "human": snakemake.input.human,
+                **res,
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
 """Rule evaluate_cnn: the chosen checkpoint as a classifier on every held-out split (metrics, confusion, mistakes)."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import cnn  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table  # noqa: E402
+from imagespace import cnn
+from imagespace.util import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table
 
 
 def main(snakemake):
@@ -26,12 +23,28 @@ def main(snakemake):
         classes = info["classes"]
         y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
         model = cnn.load_model(snakemake.input.model)
-        res = cnn_eval.evaluate(model, images, y, manifest["split"].to_numpy(), classes, info["target"],
-                                spec["train_split"], info.get("checkpoint_split"), seed=int(spec["seed"]))
+        res = cnn_eval.evaluate(
+            model,
+            images,
+            y,
+            manifest["split"].to_numpy(),
+            classes,
+            info["target"],
+            spec["train_split"],
+            info.get("checkpoint_split"),
+            seed=int(spec["seed"]),
+        )
         head = res["headline_split"]
-        report = {"variant": variant, "target": info["target"], "classes": classes, "headline_split": head,
-                  "held_out_splits": res["held_out_splits"], "checkpoint_split": res["checkpoint_split"],
-                  "train_modes": res["train_modes"], "classifiers": res["classifiers"]}
+        report = {
+            "variant": variant,
+            "target": info["target"],
+            "classes": classes,
+            "headline_split": head,
+            "held_out_splits": res["held_out_splits"],
+            "checkpoint_split": res["checkpoint_split"],
+            "train_modes": res["train_modes"],
+            "classifiers": res["classifiers"],
+        }
         report["warnings"] = [f"cnn {variant}: {w}" for w in res["warnings"]]
         for w in report["warnings"]:
             log.warning("%s", w)
@@ -43,21 +56,52 @@ def main(snakemake):
         title = f"{snakemake.wildcards.dataset} / {variant} ({first})"
         if head is not None:
             m = res["classifiers"][first][head]
-            evaluation.plot_confusion(m, out.confusion, title=f"{title}, split {head}: accuracy {m['accuracy']:.3f}", normalize=True)
+            evaluation.plot_confusion(
+                m, out.confusion, title=f"{title}, split {head}: accuracy {m['accuracy']:.3f}", normalize=True
+            )
             evaluation.plot_confusion(m, out.confusion_counts, title=f"{title}, split {head} (counts)", normalize=False)
             rows = np.flatnonzero(manifest["split"].to_numpy() == head)
-            evaluation.plot_confident_mistakes(images, y[rows], pred[rows], conf[rows], classes, manifest["id"].to_numpy()[rows],
-                                               out.mistakes, title=f"{title}: most confident mistakes on split {head}", image_rows=rows)
+            evaluation.plot_confident_mistakes(
+                images,
+                y[rows],
+                pred[rows],
+                conf[rows],
+                classes,
+                manifest["id"].to_numpy()[rows],
+                out.mistakes,
+                title=f"{title}: most confident mistakes on split {head}",
+                image_rows=rows,
+            )
         else:
             for path in (out.confusion, out.confusion_counts, out.mistakes):
-                evaluation.plot_confident_mistakes(images[:0], y[:0], y[:0], np.zeros(0), classes, [], path,
-                                                   title=f"{title}: no held-out split to evaluate on")
+                evaluation.plot_confident_mistakes(
+                    images[:0],
+                    y[:0],
+                    y[:0],
+                    np.zeros(0),
+                    classes,
+                    [],
+                    path,
+                    title=f"{title}: no held-out split to evaluate on",
+                )
             report["warnings"].append(f"cnn {variant}: no held-out split: the classifier was not evaluated")
         write_json(out.json, report)
         for name, by_split in res["classifiers"].items():
             for sp, m in by_split.items():
-                log.info("%s on %s: accuracy %.4f, balanced %.4f, macro-F1 %.4f (n %d)", name, sp, m["accuracy"], m["balanced_accuracy"], m["macro_f1"], m["n"])
-        log.info("training split: accuracy %.4f in inference mode, %.4f in training mode", res["train_modes"]["inference"], res["train_modes"]["training"])
+                log.info(
+                    "%s on %s: accuracy %.4f, balanced %.4f, macro-F1 %.4f (n %d)",
+                    name,
+                    sp,
+                    m["accuracy"],
+                    m["balanced_accuracy"],
+                    m["macro_f1"],
+                    m["n"],
+                )
+        log.info(
+            "training split: accuracy %.4f in inference mode, %.4f in training mode",
+            res["train_modes"]["inference"],
+            res["train_modes"]["training"],
+        )
 
 
 if __name__ == "__main__":

@@ -1,26 +1,38 @@
 """Rule explore: the dataset's interactive map, one self-contained HTML page."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import explore  # noqa: E402
-from imagespace.util import logged_errors, setup_logging, write_json, write_text  # noqa: E402
+from imagespace import explore
+from imagespace.util import logged_errors, setup_logging, write_json, write_text
 
 
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         i = snakemake.input
-        html, info = explore.from_files(i.manifest, i.images, list(i.maps), list(i.features), list(i.clusters), list(i.human),
-                                        snakemake.params.settings, human_sets=snakemake.params.human_sets,
-                                        title=snakemake.wildcards.dataset)
+        html, info = explore.from_files(
+            i.manifest,
+            i.images,
+            list(i.maps),
+            list(i.features),
+            list(i.clusters),
+            list(i.human),
+            snakemake.params.settings,
+            human_sets=snakemake.params.human_sets,
+            title=snakemake.wildcards.dataset,
+        )
         write_text(snakemake.output.html, html)
         info["bytes"] = len(html.encode("utf-8"))
         write_json(snakemake.output.info, info)
-        log.info("%s: %d points, %d thumbnails, %d maps, %d colourings, %.1f MB", snakemake.output.html, info["n_points"],
-                 info["n_thumbnails"], len(info["maps"]), len(info["colourings"]), info["bytes"] / 1e6)
+        log.info(
+            "%s: %d points, %d thumbnails, %d maps, %d colourings, %.1f MB",
+            snakemake.output.html,
+            info["n_points"],
+            info["n_thumbnails"],
+            len(info["maps"]),
+            len(info["colourings"]),
+            info["bytes"] / 1e6,
+        )
 
 
 if __name__ == "__main__":

@@ -18,14 +18,22 @@ size with the dataset's own image settings. Never imports TensorFlow (env torch.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import backbones_torch, finetune_torch  # noqa: E402
-from imagespace.backbone_table import input_size  # noqa: E402
-from imagespace.config import image_options  # noqa: E402
-from imagespace.util import InputError, load_human_table, load_images, load_manifest, logged_errors, read_json, save_features, setup_logging, write_json, write_table  # noqa: E402
+from imagespace import backbones_torch, finetune_torch
+from imagespace.backbone_table import input_size
+from imagespace.config import image_options
+from imagespace.util import (
+    InputError,
+    load_human_table,
+    load_images,
+    load_manifest,
+    logged_errors,
+    read_json,
+    save_features,
+    setup_logging,
+    write_json,
+    write_table,
+)
 
 
 def images_of(snakemake, manifest, spec: dict, rows=None):
@@ -36,11 +44,15 @@ def images_of(snakemake, manifest, spec: dict, rows=None):
     if s["from_files"]:
         paths = manifest["path"].fillna("").astype(str)
         if (paths == "").any():
-            raise InputError(f"{snakemake.input.manifest}: finetune.from_files needs image files, but this dataset's "
-                             "images come from an array; set from_files: false")
+            raise InputError(
+                f"{snakemake.input.manifest}: finetune.from_files needs image files, but this dataset's "
+                "images come from an array; set from_files: false"
+            )
         size = input_size(s["backbone"], finetune_torch._backbone_spec(s))
         paths = paths.to_numpy()
-        return backbones_torch.FileImages(paths if rows is None else paths[rows], size, image_options(snakemake.params.images))
+        return backbones_torch.FileImages(
+            paths if rows is None else paths[rows], size, image_options(snakemake.params.images)
+        )
     images = load_images(snakemake.input.images)
     if len(images) != len(manifest):
         raise ValueError(f"{snakemake.input.images}: {len(images)} images, but the manifest lists {len(manifest)}")
@@ -59,15 +71,19 @@ def train(snakemake, log, device: str) -> None:
         ids, H = load_human_table(snakemake.input.human_train)
         missing = [i for i in ids if i not in row_of]
         if missing:
-            raise InputError(f"{snakemake.input.human_train}: {len(missing)} ids are not in the manifest (first: {missing[:3]})")
+            raise InputError(
+                f"{snakemake.input.human_train}: {len(missing)} ids are not in the manifest (first: {missing[:3]})"
+            )
         rows = np.array([row_of[i] for i in ids])
         targets, labels, split = H, manifest["label"].to_numpy()[rows], snakemake.params.train_split
     else:
         split = s["train_split"]
         rows = np.flatnonzero(manifest["split"].to_numpy() == split)
         if len(rows) == 0:
-            raise InputError(f"{snakemake.input.manifest}: finetune.train_split {split!r} has no images "
-                             f"(splits: {sorted(set(manifest['split']))})")
+            raise InputError(
+                f"{snakemake.input.manifest}: finetune.train_split {split!r} has no images "
+                f"(splits: {sorted(set(manifest['split']))})"
+            )
         targets, labels = manifest["label"].to_numpy()[rows], None
     log.info("fine-tuning %s (target %s) on the %d images of split %r", s["backbone"], s["target"], len(rows), split)
     imgs = images_of(snakemake, manifest, spec, rows)
@@ -75,12 +91,21 @@ def train(snakemake, log, device: str) -> None:
         import torch
 
         folds, seed = snakemake.params.folds, snakemake.params.fold_seed
-        state, info, oof = finetune_torch.finetune_out_of_fold(imgs, targets, spec, labels=labels, folds=folds, seed=seed)
-        state["out_of_fold"] = {"ids": [str(i) for i in manifest["id"].to_numpy()[rows]], "prediction": torch.from_numpy(oof)}
+        state, info, oof = finetune_torch.finetune_out_of_fold(
+            imgs, targets, spec, labels=labels, folds=folds, seed=seed
+        )
+        state["out_of_fold"] = {
+            "ids": [str(i) for i in manifest["id"].to_numpy()[rows]],
+            "prediction": torch.from_numpy(oof),
+        }
     else:
         state, info = finetune_torch.finetune(imgs, targets, spec, labels=labels)
-    info.update(variant=snakemake.wildcards.ft, device=device, train_split=split,
-                train_ids=manifest["id"].to_numpy()[rows].tolist())
+    info.update(
+        variant=snakemake.wildcards.ft,
+        device=device,
+        train_split=split,
+        train_ids=manifest["id"].to_numpy()[rows].tolist(),
+    )
     state["train_split"] = split
     finetune_torch.save(state, out.model)
     curves = []
@@ -103,18 +128,42 @@ def features(snakemake, log, device: str) -> None:
         row_of = {str(i): r for r, i in enumerate(manifest["id"])}
         missing = [i for i in oof["ids"] if i not in row_of]
         if missing:
-            raise InputError(f"{snakemake.input.model}: {len(missing)} training ids are not in {snakemake.input.manifest} "
-                             f"(first: {missing[:3]}); rerun finetune_torch")
+            raise InputError(
+                f"{snakemake.input.model}: {len(missing)} training ids are not in {snakemake.input.manifest} "
+                f"(first: {missing[:3]}); rerun finetune_torch"
+            )
         F[[row_of[i] for i in oof["ids"]]] = oof["prediction"].numpy()
-    info = {"variant": snakemake.wildcards.ft, "device": device, "n": len(F), "dims": int(F.shape[1]),
-            "target": state["target"], "epochs": state["epochs"], "seeds": spec["seeds"], "unfreeze": spec["unfreeze"],
-            "tta": spec["tta"], "model": str(snakemake.input.model), "weights_sha256": training.get("weights_sha256"),
-            "out_of_fold_rows": 0 if oof is None else len(oof["ids"])}
-    log.info("%s: %d images x %d features (%s)", snakemake.wildcards.ft, len(F), F.shape[1],
-             {"human": "predicted coordinates", "class": "penultimate activations", "triplet": "embedding"}[state["target"]])
-    save_features(snakemake.output.features, F, manifest["id"].to_numpy(), kind="cnn", framework="torch",
-                  in_sample_split=state.get("train_split") if own and oof is None else None,
-                  out_of_fold_split=state.get("train_split") if oof is not None else None, **info)
+    info = {
+        "variant": snakemake.wildcards.ft,
+        "device": device,
+        "n": len(F),
+        "dims": int(F.shape[1]),
+        "target": state["target"],
+        "epochs": state["epochs"],
+        "seeds": spec["seeds"],
+        "unfreeze": spec["unfreeze"],
+        "tta": spec["tta"],
+        "model": str(snakemake.input.model),
+        "weights_sha256": training.get("weights_sha256"),
+        "out_of_fold_rows": 0 if oof is None else len(oof["ids"]),
+    }
+    log.info(
+        "%s: %d images x %d features (%s)",
+        snakemake.wildcards.ft,
+        len(F),
+        F.shape[1],
+        {"human": "predicted coordinates", "class": "penultimate activations", "triplet": "embedding"}[state["target"]],
+    )
+    save_features(
+        snakemake.output.features,
+        F,
+        manifest["id"].to_numpy(),
+        kind="cnn",
+        framework="torch",
+        in_sample_split=state.get("train_split") if own and oof is None else None,
+        out_of_fold_split=state.get("train_split") if oof is not None else None,
+        **info,
+    )
     write_json(snakemake.output.info, info)
 
 

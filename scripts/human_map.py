@@ -9,12 +9,17 @@ other rows get the predictions of the model fitted on the whole training split.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import alignment  # noqa: E402
-from imagespace.util import load_features, load_human_table, logged_errors, save_features, save_npz, setup_logging, write_json  # noqa: E402
+from imagespace import alignment
+from imagespace.util import (
+    load_features,
+    load_human_table,
+    logged_errors,
+    save_features,
+    save_npz,
+    setup_logging,
+    write_json,
+)
 
 
 def main(snakemake):
@@ -29,17 +34,32 @@ def main(snakemake):
         train = set(ids.tolist())
         other = np.array([i for i in fs.ids if i not in train])
         X_other = fs.rows(other) if len(other) else None
-        oof, pred, info = alignment.cross_val_map(X_train, H, X_other, method=o["method"], folds=int(o["folds"]), seed=int(o["seed"]))
+        oof, pred, info = alignment.cross_val_map(
+            X_train, H, X_other, method=o["method"], folds=int(o["folds"]), seed=int(o["seed"])
+        )
         W, b = info.pop("affine")
         # the map fitted on every training row, as plain arrays: new images get X @ W + b
-        save_npz(snakemake.output.model, W=W, b=b, base=np.array(snakemake.wildcards.base), n_features=np.array(W.shape[0]),
-                 train_ids=ids.astype(str))
+        save_npz(
+            snakemake.output.model,
+            W=W,
+            b=b,
+            base=np.array(snakemake.wildcards.base),
+            n_features=np.array(W.shape[0]),
+            train_ids=ids.astype(str),
+        )
         Y = oof if pred is None else np.vstack([oof, pred])
         all_ids = ids if pred is None else np.concatenate([ids, other])
-        info.update({"base": snakemake.wildcards.base, "train_split": o["train_split"], "n_train": len(ids), "n_other": len(other),
-                     "note": "training-split rows are out-of-fold predictions",
-                     # images predicted far outside the training rows' predictions (a summary warning)
-                     "extreme_rows": alignment.extreme_rows(oof, Y, all_ids)})
+        info.update(
+            {
+                "base": snakemake.wildcards.base,
+                "train_split": o["train_split"],
+                "n_train": len(ids),
+                "n_other": len(other),
+                "note": "training-split rows are out-of-fold predictions",
+                # images predicted far outside the training rows' predictions (a summary warning)
+                "extreme_rows": alignment.extreme_rows(oof, Y, all_ids),
+            }
+        )
         save_features(snakemake.output.features, Y, all_ids, kind="human_pred", **info)
         write_json(snakemake.output.info, info)
 

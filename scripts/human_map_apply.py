@@ -6,12 +6,9 @@ here; no human data of this dataset is used.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import alignment  # noqa: E402
-from imagespace.util import InputError, load_features, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import alignment
+from imagespace.util import InputError, load_features, logged_errors, save_features, setup_logging, write_json
 
 
 def main(snakemake):
@@ -23,11 +20,18 @@ def main(snakemake):
         with np.load(snakemake.input.model, allow_pickle=False) as z:
             W, b = z["W"], z["b"]
         if fs.X.shape[1] != W.shape[0]:
-            raise InputError(f"{snakemake.input.features} has {fs.X.shape[1]} features but the map {snakemake.input.model} "
-                             f"expects {W.shape[0]}: the two datasets' {snakemake.wildcards.base} settings differ")
+            raise InputError(
+                f"{snakemake.input.features} has {fs.X.shape[1]} features but the map {snakemake.input.model} "
+                f"expects {W.shape[0]}: the two datasets' {snakemake.wildcards.base} settings differ"
+            )
         Y = alignment.apply_map(fs.X, W, b)
-        info = {"base": snakemake.wildcards.base, "applied_from": snakemake.input.model, "n_images": len(Y),
-                "source_dataset": snakemake.params.source, "note": "predictions of a map fitted on another dataset"}
+        info = {
+            "base": snakemake.wildcards.base,
+            "applied_from": snakemake.input.model,
+            "n_images": len(Y),
+            "source_dataset": snakemake.params.source,
+            "note": "predictions of a map fitted on another dataset",
+        }
         log.info("applied %s to %d images of %s", snakemake.input.model, len(Y), snakemake.wildcards.dataset)
         save_features(snakemake.output.features, Y, fs.ids, kind="human_pred", **info)
         write_json(snakemake.output.info, info)

@@ -1,12 +1,9 @@
 """Rule human_space: join one split's human similarity space to the ingested images, and check it."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import human  # noqa: E402
-from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table  # noqa: E402
+from imagespace import human
+from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table
 
 
 def main(snakemake):
@@ -25,15 +22,29 @@ def main(snakemake):
         write_table(snakemake.output.table, table)
         ids, H = load_human_table(snakemake.output.table)
         labels = manifest.set_index("id").loc[ids]
-        check = {"split": split, "n": len(ids), "dims": H.shape[1], "source": spec.get("path", "builtin"), "notes": notes}
+        check = {
+            "split": split,
+            "n": len(ids),
+            "dims": H.shape[1],
+            "source": spec.get("path", "builtin"),
+            "notes": notes,
+        }
         for key in ("label", "subtype"):
             if labels[key].nunique() > 1 and labels[key].duplicated().any():
-                r = human.label_structure(H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed)
+                r = human.label_structure(
+                    H, labels[key].to_numpy(), snakemake.params.n_permutations, snakemake.params.seed
+                )
                 check[key] = {k: v for k, v in r.items() if k != "null"}
         for key in ("label", "subtype"):
             if key in check:
                 r = check[key]
-                log.info("human space %s: within/between-%s distance ratio %.3f (p=%.4f)", split, key, r["ratio"], r["permutation_p"])
+                log.info(
+                    "human space %s: within/between-%s distance ratio %.3f (p=%.4f)",
+                    split,
+                    key,
+                    r["ratio"],
+                    r["permutation_p"],
+                )
         write_json(snakemake.output.check, check)
 
 

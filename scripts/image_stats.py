@@ -6,13 +6,18 @@ dataset's own image settings (finer texture than the array the other stages use)
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import image_stats  # noqa: E402
-from imagespace.config import image_options  # noqa: E402
-from imagespace.util import InputError, load_images, load_manifest, logged_errors, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import image_stats
+from imagespace.config import image_options
+from imagespace.util import (
+    InputError,
+    load_images,
+    load_manifest,
+    logged_errors,
+    save_features,
+    setup_logging,
+    write_json,
+)
 
 
 def main(snakemake):
@@ -31,8 +36,10 @@ def main(snakemake):
             size = o["size"] if isinstance(o["size"], list) else [o["size"], o["size"]]
             paths = manifest["path"].fillna("").astype(str)
             if (paths == "").any():
-                raise InputError(f"{snakemake.input.manifest}: stats.size needs image files, but this dataset's images come "
-                                 "from an array; set stats.size: null to describe the ingested array")
+                raise InputError(
+                    f"{snakemake.input.manifest}: stats.size needs image files, but this dataset's images come "
+                    "from an array; set stats.size: null to describe the ingested array"
+                )
             X = image_stats.describe_files(paths, size, img_opts, groups, n_jobs=snakemake.threads)
             where = f"the image files at {size[0]}x{size[1]}"
         else:
@@ -45,10 +52,18 @@ def main(snakemake):
             raise RuntimeError(f"descriptor has {X.shape[1]} columns, names {len(names)}")
         bad = ~np.isfinite(X).all(axis=1)
         if bad.any():
-            raise InputError(f"{snakemake.input.manifest}: non-finite descriptors for {int(bad.sum())} images "
-                             f"(e.g. {manifest['id'].to_numpy()[bad][:3].tolist()})")
-        info = {"source": where, "groups": list(groups), "n_images": len(X), "dims": X.shape[1], "names": names,
-                "seconds": round(time.perf_counter() - t0, 2)}
+            raise InputError(
+                f"{snakemake.input.manifest}: non-finite descriptors for {int(bad.sum())} images "
+                f"(e.g. {manifest['id'].to_numpy()[bad][:3].tolist()})"
+            )
+        info = {
+            "source": where,
+            "groups": list(groups),
+            "n_images": len(X),
+            "dims": X.shape[1],
+            "names": names,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         log.info("stats: %d images x %d descriptors from %s in %.1f s", *X.shape, where, info["seconds"])
         save_features(snakemake.output.features, X, manifest["id"].to_numpy(), kind="stats", **info)
         write_json(snakemake.output.info, info)

@@ -1,12 +1,9 @@
 """Rule ingest: manifest + uint8 image array + skipped list for one dataset."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace.ingest import ingest  # noqa: E402
-from imagespace.util import logged_errors, setup_logging  # noqa: E402
+from imagespace.ingest import ingest
+from imagespace.util import logged_errors, setup_logging
 
 
 def main(snakemake):

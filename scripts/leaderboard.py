@@ -1,12 +1,9 @@
 """Rule leaderboard: the representations ranked by their match with the human space (table and figure)."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import summary  # noqa: E402
-from imagespace.util import logged_errors, read_json, setup_logging, write_table  # noqa: E402
+from imagespace import summary
+from imagespace.util import logged_errors, read_json, setup_logging, write_table
 
 
 def main(snakemake):
@@ -18,8 +15,12 @@ def main(snakemake):
         if not s["alignment"]:
             raise ValueError(f"{snakemake.input.summary}: no comparison with a human space to rank")
         write_table(snakemake.output.table, pd.DataFrame(s["alignment"]))
-        summary.plot_leaderboard(s["alignment"], snakemake.output.figure, title=f"{s['dataset']}: representations vs humans",
-                                 splits=s["alignment_splits"])
+        summary.plot_leaderboard(
+            s["alignment"],
+            snakemake.output.figure,
+            title=f"{s['dataset']}: representations vs humans",
+            splits=s["alignment_splits"],
+        )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """Rule map_pca: the 2-D PCA map is the first two components of the pca feature set; its trustworthiness."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from imagespace import degeneracy, embed  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json  # noqa: E402
+from imagespace import degeneracy, embed
+from imagespace.util import (
+    load_features,
+    load_manifest,
+    logged_errors,
+    own_images,
+    save_features,
+    setup_logging,
+    write_json,
+)
 
 
 def main(snakemake):
@@ -22,11 +27,20 @@ def main(snakemake):
         Y = full.X[pd.Index(full.ids).get_indexer(ids), :2]  # = X[:, :2] where the threshold keeps two or more
         save_features(snakemake.output.features, Y, ids, method="pca", n_components=2)
         p = snakemake.params
-        trust = embed.trustworthiness(X, Y, p.trust["n_neighbors"], p.trust["max_rows"], int(p.seed), strata=labels,
-                                      space=f"the pca feature set ({X.shape[1]} components)")
+        trust = embed.trustworthiness(
+            X,
+            Y,
+            p.trust["n_neighbors"],
+            p.trust["max_rows"],
+            int(p.seed),
+            strata=labels,
+            space=f"the pca feature set ({X.shape[1]} components)",
+        )
         deg = {"method": "pca", **degeneracy.check(Y, **p.degeneracy)}
-        write_json(snakemake.output.info, {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust,
-                                           "degeneracy": deg})
+        write_json(
+            snakemake.output.info,
+            {"method": "pca", "n_components": 2, "n_rows": len(ids), "trustworthiness": trust, "degeneracy": deg},
+        )
 
 
 if __name__ == "__main__":

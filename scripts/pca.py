@@ -1,12 +1,18 @@
 """Rule pca: exact PCA of the pixel arrays; the threshold components become the `pca` feature set."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import pca  # noqa: E402
-from imagespace.util import load_images, load_manifest, logged_errors, own_images, save_features, setup_logging, write_json, write_table  # noqa: E402
+from imagespace import pca
+from imagespace.util import (
+    load_images,
+    load_manifest,
+    logged_errors,
+    own_images,
+    save_features,
+    setup_logging,
+    write_json,
+    write_table,
+)
 
 
 def main(snakemake):
@@ -23,7 +29,9 @@ def main(snakemake):
         own = own_images(manifest)  # augmented copies (balance) are projected, not fitted
         fit_rows = np.flatnonzero(own if fit_split == "all" else own & (manifest["split"] == fit_split).to_numpy())
         if len(fit_rows) < 3:
-            raise ValueError(f"pca.fit_split {fit_split!r} selects {len(fit_rows)} images of {snakemake.input.manifest}")
+            raise ValueError(
+                f"pca.fit_split {fit_split!r} selects {len(fit_rows)} images of {snakemake.input.manifest}"
+            )
         scale = {"unit": 1.0 / 255.0, "raw": 1.0}.get(opts["scale"])
         if opts["scale"] == "standardize":  # per-pixel z-scores over the fitted rows, in column chunks of the memmap
             scale = pca.standardizing_scale(X, fit_rows)
@@ -37,25 +45,49 @@ def main(snakemake):
         if len(other):
             scores[other] = pca.transform(res, X, other)
         pca.save_model(snakemake.output.model, res, images.shape[1:])
-        save_features(snakemake.output.features, scores[:, :d], ids, kind="pca", threshold=opts["threshold"], fit_split=fit_split)
         save_features(
-            snakemake.output.full, res.fit_scores, ids[fit_rows], kind="pca_full", fit_split=fit_split,
+            snakemake.output.features, scores[:, :d], ids, kind="pca", threshold=opts["threshold"], fit_split=fit_split
+        )
+        save_features(
+            snakemake.output.full,
+            res.fit_scores,
+            ids[fit_rows],
+            kind="pca_full",
+            fit_split=fit_split,
             note="all non-null components of the fitted rows: pairwise distances equal those of the centred pixels",
         )
         ratio = res.explained_variance_ratio
-        write_table(snakemake.output.variance, pd.DataFrame({
-            "component": np.arange(1, len(ratio) + 1), "explained_variance": res.explained_variance,
-            "explained_variance_ratio": ratio, "cumulative_ratio": np.cumsum(ratio),
-        }))
+        write_table(
+            snakemake.output.variance,
+            pd.DataFrame(
+                {
+                    "component": np.arange(1, len(ratio) + 1),
+                    "explained_variance": res.explained_variance,
+                    "explained_variance_ratio": ratio,
+                    "cumulative_ratio": np.cumsum(ratio),
+                }
+            ),
+        )
         info = {
-            "threshold": opts["threshold"], "n_components_for_threshold": d, "method": res.method,
-            "fit_split": fit_split, "n_fit": int(len(fit_rows)), "n_features": int(X.shape[1]), "rank": int(len(ratio)),
-            "pc1_variance_ratio": float(ratio[0]), "pc2_variance_ratio": float(ratio[1]) if len(ratio) > 1 else None,
+            "threshold": opts["threshold"],
+            "n_components_for_threshold": d,
+            "method": res.method,
+            "fit_split": fit_split,
+            "n_fit": int(len(fit_rows)),
+            "n_features": int(X.shape[1]),
+            "rank": int(len(ratio)),
+            "pc1_variance_ratio": float(ratio[0]),
+            "pc2_variance_ratio": float(ratio[1]) if len(ratio) > 1 else None,
             "scale": opts["scale"],
         }
         write_json(snakemake.output.info, info)
-        log.info("PCA: %d components explain > %.0f%% of the variance (PC1 %.3f, PC2 %s)", d, 100 * opts["threshold"], ratio[0],
-                 f"{ratio[1]:.3f}" if len(ratio) > 1 else "-")
+        log.info(
+            "PCA: %d components explain > %.0f%% of the variance (PC1 %.3f, PC2 %s)",
+            d,
+            100 * opts["threshold"],
+            ratio[0],
+            f"{ratio[1]:.3f}" if len(ratio) > 1 else "-",
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
 """Rule pca_cluster_maps: K-Means regions and Gaussian-mixture density fitted on the 2-D PCA map."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import clustermaps  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace import clustermaps
+from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):
@@ -21,8 +18,17 @@ def main(snakemake):
         km["k_chosen_by"] = how
         g = p.gmm
         k, how = clustermaps.choose_k("gmm", Y, g, labels, p.seed)
-        gm = clustermaps.plot_gmm_density(Y, labels, k, p.seed, snakemake.output.gmm, covariance_type=g["covariance_type"],
-                                          n_init=g["n_init"], reg_covar=g["reg_covar"], max_iter=g["max_iter"])
+        gm = clustermaps.plot_gmm_density(
+            Y,
+            labels,
+            k,
+            p.seed,
+            snakemake.output.gmm,
+            covariance_type=g["covariance_type"],
+            n_init=g["n_init"],
+            reg_covar=g["reg_covar"],
+            max_iter=g["max_iter"],
+        )
         gm["k_chosen_by"] = how
         write_json(snakemake.output.info, {"kmeans": km, "gmm": gm, "n": int(len(Y))})
         log.info("K-Means k=%d (%s); GMM k=%d (%s)", km["k"], km["k_chosen_by"], gm["k"], gm["k_chosen_by"])

@@ -1,12 +1,9 @@
 """Rule plot_map: a 2-D map coloured by label (marker = split) and with image thumbnails."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import plots  # noqa: E402
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging# noqa: E402
+from imagespace import plots
+from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
 
 
 def main(snakemake):
@@ -18,10 +15,21 @@ def main(snakemake):
         images = load_images(snakemake.input.images)
         name = f"{snakemake.wildcards.dataset}: {snakemake.wildcards.mapmethod} ({len(fs.ids)} images)"
         splits = rows["split"].to_numpy()
-        plots.scatter_by_label(fs.X, rows["label"].to_numpy(), snakemake.output.labels, title=name,
-                               marker_by=splits if len(set(splits)) > 1 else None)
-        plots.thumbnails(fs.X, images[rows["index"].to_numpy()], rows["label"].to_numpy(), snakemake.output.thumbnails,
-                         n=int(snakemake.params.n_thumbnails), title=name)
+        plots.scatter_by_label(
+            fs.X,
+            rows["label"].to_numpy(),
+            snakemake.output.labels,
+            title=name,
+            marker_by=splits if len(set(splits)) > 1 else None,
+        )
+        plots.thumbnails(
+            fs.X,
+            images[rows["index"].to_numpy()],
+            rows["label"].to_numpy(),
+            snakemake.output.thumbnails,
+            n=int(snakemake.params.n_thumbnails),
+            title=name,
+        )
 
 
 if __name__ == "__main__":

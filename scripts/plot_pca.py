@@ -1,12 +1,9 @@
 """Rule plot_pca: explained-variance curve and original-vs-reconstruction grid."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import pca, plots  # noqa: E402
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging# noqa: E402
+from imagespace import pca, plots
+from imagespace.util import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging  # noqa: E402
 
 
 def main(snakemake):
@@ -17,9 +14,14 @@ def main(snakemake):
         opts, info = snakemake.params.opts, read_json(snakemake.input.info)
         res, shape = pca.load_model(snakemake.input.model)
         d = info["n_components_for_threshold"]
-        plots.variance_curve(res.explained_variance_ratio, info["threshold"], d, snakemake.output.curve,
-                             title=f"{snakemake.wildcards.dataset}: {d} components > {info['threshold']:.0%} "
-                                   f"(PC1 {info['pc1_variance_ratio']:.3f}, PC2 {info['pc2_variance_ratio'] or float('nan'):.3f})")
+        plots.variance_curve(
+            res.explained_variance_ratio,
+            info["threshold"],
+            d,
+            snakemake.output.curve,
+            title=f"{snakemake.wildcards.dataset}: {d} components > {info['threshold']:.0%} "
+            f"(PC1 {info['pc1_variance_ratio']:.3f}, PC2 {info['pc2_variance_ratio'] or float('nan'):.3f})",
+        )
         manifest = load_manifest(snakemake.input.manifest)
         images = load_images(snakemake.input.images)
         feats = load_features(snakemake.input.features)

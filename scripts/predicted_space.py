@@ -1,12 +1,9 @@
 """Rule predicted_space: predicted human-space coordinates of a dataset's images (a table) and a 2-D map of them."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import alignment, plots  # noqa: E402
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table  # noqa: E402
+from imagespace import alignment, plots
+from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table
 
 
 def main(snakemake):
@@ -17,19 +14,35 @@ def main(snakemake):
         fs = load_features(snakemake.input.features)
         manifest = load_manifest(snakemake.input.manifest).set_index("id")
         rows = manifest.loc[fs.ids]
-        table = pd.DataFrame({"id": fs.ids, "name": rows["name"].to_numpy(), "split": rows["split"].to_numpy(),
-                              "label": rows["label"].to_numpy()})
+        table = pd.DataFrame(
+            {
+                "id": fs.ids,
+                "name": rows["name"].to_numpy(),
+                "split": rows["split"].to_numpy(),
+                "label": rows["label"].to_numpy(),
+            }
+        )
         for j in range(fs.X.shape[1]):
             table[f"dim_{j + 1}"] = fs.X[:, j]
         write_table(snakemake.output.table, table)
         # the map: the predicted space's two principal axes (it is already in human-space coordinates)
         Y, share = alignment.principal_axes(fs.X, 2)
-        title = (f"{snakemake.wildcards.dataset}: predicted human space ({snakemake.wildcards.fs}), "
-                 f"axes 1-2 = {share.sum():.0%} of its variance")
+        title = (
+            f"{snakemake.wildcards.dataset}: predicted human space ({snakemake.wildcards.fs}), "
+            f"axes 1-2 = {share.sum():.0%} of its variance"
+        )
         images = load_images(snakemake.input.images)
-        plots.thumbnails(Y, images[rows["index"].to_numpy()], rows["label"].to_numpy(), snakemake.output.map,
-                         n=int(snakemake.params.n_thumbnails), title=title)
-        log.info("%d images: predicted %d-D coordinates written to %s", len(table), fs.X.shape[1], snakemake.output.table)
+        plots.thumbnails(
+            Y,
+            images[rows["index"].to_numpy()],
+            rows["label"].to_numpy(),
+            snakemake.output.map,
+            n=int(snakemake.params.n_thumbnails),
+            title=title,
+        )
+        log.info(
+            "%d images: predicted %d-D coordinates written to %s", len(table), fs.X.shape[1], snakemake.output.table
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
 """Rule probe: logistic, k-NN and nearest-centroid probes of one feature set (held-out splits, CV, shuffled labels)."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import evaluation  # noqa: E402
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json  # noqa: E402
+from imagespace import evaluation
+from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):
@@ -15,7 +12,9 @@ def main(snakemake):
         p = snakemake.params.settings
         fs = load_features(snakemake.input.features)
         manifest = load_manifest(snakemake.input.manifest)
-        res = evaluation.probe_feature_set(fs.X, fs.ids, manifest, p["classifiers"], p["train_split"], p["folds"], p["seed"])
+        res = evaluation.probe_feature_set(
+            fs.X, fs.ids, manifest, p["classifiers"], p["train_split"], p["folds"], p["seed"]
+        )
         res["feature_set"] = snakemake.wildcards.fs
         res["dims"] = int(fs.X.shape[1])
         write_json(snakemake.output.json, res)
@@ -23,8 +22,16 @@ def main(snakemake):
             log.warning("%s", note)
         for probe, r in evaluation.probe_scores(res).items():
             shuffled = "not run" if r["shuffled_accuracy"] is None else f"{r['shuffled_accuracy']:.4f}"
-            log.info("%s / %s on %s: accuracy %.4f (balanced %.4f, macro-F1 %.4f; shuffled labels %s)", res["feature_set"], probe,
-                     r["split"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"], shuffled)
+            log.info(
+                "%s / %s on %s: accuracy %.4f (balanced %.4f, macro-F1 %.4f; shuffled labels %s)",
+                res["feature_set"],
+                probe,
+                r["split"],
+                r["accuracy"],
+                r["balanced_accuracy"],
+                r["macro_f1"],
+                shuffled,
+            )
 
 
 if __name__ == "__main__":

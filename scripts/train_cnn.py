@@ -1,12 +1,19 @@
 """Rule train_cnn: train one CNN variant with per-epoch checkpoints; resumes after a kill."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir if "snakemake" in globals() else str(Path(__file__).resolve().parent))  # noqa: F821
-
-from imagespace import cnn  # noqa: E402
-from imagespace.util import load_human_table, load_images, load_manifest, logged_errors, natural_key, setup_logging, write_json, write_table, write_text  # noqa: E402
+from imagespace import cnn
+from imagespace.util import (
+    load_human_table,
+    load_images,
+    load_manifest,
+    logged_errors,
+    natural_key,
+    setup_logging,
+    write_json,
+    write_table,
+    write_text,
+)
 
 
 def main(snakemake):
@@ -40,22 +47,58 @@ def main(snakemake):
             cached = json.loads(Path(w).read_text())["path"] if (w and not bspec["weights_path"]) else None
             bbs[name] = (bspec, cached)
             weights += [w] if w else []
-        log.info("target %s: training on %d images, validating on %d (%s); classes %s", target, len(train), len(val), how, classes)
-        model = cnn.build_model(images.shape[1:], len(classes), spec["architecture"], spec["seed"], l2=spec["l2"],
-                                augment=spec["augment"], optimizer=spec["optimizer"], target=target,
-                                human_dims=human_stats.get("dims", 0), human_weight=float(spec["human_weight"]),
-                                triplet=spec.get("triplet"), backbones=bbs)
+        log.info(
+            "target %s: training on %d images, validating on %d (%s); classes %s",
+            target,
+            len(train),
+            len(val),
+            how,
+            classes,
+        )
+        model = cnn.build_model(
+            images.shape[1:],
+            len(classes),
+            spec["architecture"],
+            spec["seed"],
+            l2=spec["l2"],
+            augment=spec["augment"],
+            optimizer=spec["optimizer"],
+            target=target,
+            human_dims=human_stats.get("dims", 0),
+            human_weight=float(spec["human_weight"]),
+            triplet=spec.get("triplet"),
+            backbones=bbs,
+        )
         counts = cnn.count_parameters(model)
         write_text(out.summary, cnn.model_summary(model) + "\n")
         # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
         # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
         fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
         script_src = Path(snakemake.scriptdir) / "train_cnn.py"
-        fp = cnn.fingerprint(fp_spec, snakemake.input.images, snakemake.input.manifest, classes, script_src.read_bytes(),
-                             {b: s for b, (s, _) in bbs.items()}, *weights)
+        fp = cnn.fingerprint(
+            fp_spec,
+            snakemake.input.images,
+            snakemake.input.manifest,
+            classes,
+            script_src.read_bytes(),
+            {b: s for b, (s, _) in bbs.items()},
+            *weights,
+        )
         t0 = time.perf_counter()
-        model, history = cnn.train(model, x_train, y_train, x_val, y_val, spec["epochs"], spec["batch_size"], spec["seed"],
-                                   Path(snakemake.params.state_dir), fp, monitor=spec["monitor"], settings=spec)
+        model, history = cnn.train(
+            model,
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            spec["epochs"],
+            spec["batch_size"],
+            spec["seed"],
+            Path(snakemake.params.state_dir),
+            fp,
+            monitor=spec["monitor"],
+            settings=spec,
+        )
         wall = time.perf_counter() - t0
         best, why = cnn.choose_epoch(history, spec["monitor"])
         state = Path(snakemake.params.state_dir)
@@ -64,20 +107,43 @@ def main(snakemake):
         Path(out.model + ".tmp.keras").replace(out.model)
         hist = pd.DataFrame(history)
         write_table(out.history, hist)
-        write_table(out.checkpoints, pd.DataFrame({"epoch": hist["epoch"], "path": [str(state / f"epoch_{e:03d}.keras") for e in hist["epoch"]],
-                                                   "chosen": hist["epoch"] == best}))
-        cnn.plot_curves(history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}")
+        write_table(
+            out.checkpoints,
+            pd.DataFrame(
+                {
+                    "epoch": hist["epoch"],
+                    "path": [str(state / f"epoch_{e:03d}.keras") for e in hist["epoch"]],
+                    "chosen": hist["epoch"] == best,
+                }
+            ),
+        )
+        cnn.plot_curves(
+            history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}"
+        )
         row = history[best - 1]
         info = {
-            "variant": snakemake.wildcards.variant, "device": device, "classes": classes, "n_train": len(train), "n_val": len(val),
-            "validation": how, "checkpoint_split": checkpoint_split, "best_epoch": best, "why": why, "epochs_run": len(history),
-            "target": target, "human_stats": human_stats,
-            "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")), "val_loss": row.get("val_loss"),
+            "variant": snakemake.wildcards.variant,
+            "device": device,
+            "classes": classes,
+            "n_train": len(train),
+            "n_val": len(val),
+            "validation": how,
+            "checkpoint_split": checkpoint_split,
+            "best_epoch": best,
+            "why": why,
+            "epochs_run": len(history),
+            "target": target,
+            "human_stats": human_stats,
+            "val_accuracy": row.get("val_accuracy", row.get("val_output_accuracy")),
+            "val_loss": row.get("val_loss"),
             "train_accuracy": row.get("accuracy", row.get("output_accuracy")),
-            "stopped_early": len(history) < spec["epochs"], "learning_rate_final": row.get("learning_rate"),
+            "stopped_early": len(history) < spec["epochs"],
+            "learning_rate_final": row.get("learning_rate"),
             "nan_loss": bool(any(not np.isfinite(h.get("loss", 0.0)) for h in history)),
-            "train_seconds": float(sum(h["seconds"] for h in history)), "wall_seconds_this_run": wall,
-            **counts, "spec": spec,
+            "train_seconds": float(sum(h["seconds"] for h in history)),
+            "wall_seconds_this_run": wall,
+            **counts,
+            "spec": spec,
         }
         write_json(out.info, info)
         log.info("chosen checkpoint: epoch %d (%s)", best, why)

@@ -13,8 +13,17 @@ import shutil
 import pytest
 
 # the flags a root, offline, GPU-less machine needs (no sandbox as root; no background connections to fail)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 # the plot view of the page's map (Bokeh's view tree), to turn data coordinates into pixels
 FIND_PLOT = """() => {
@@ -48,10 +57,13 @@ def page(url: str, width: int = 1300, height: int = 850):
             errors: list[str] = []
             pg.on("pageerror", lambda e: errors.append(str(e)))
             pg.goto(url)
-            pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Object.keys(Bokeh.index).length > 0",
-                                 timeout=60_000)
-            pg.wait_for_function(f"() => {{ const v = ({FIND_PLOT})(); return v !== null && v.frame.bbox.width > 0; }}",
-                                 timeout=60_000)
+            pg.wait_for_function(
+                "() => window.Bokeh && Bokeh.documents.length > 0 && Object.keys(Bokeh.index).length > 0",
+                timeout=60_000,
+            )
+            pg.wait_for_function(
+                f"() => {{ const v = ({FIND_PLOT})(); return v !== null && v.frame.bbox.width > 0; }}", timeout=60_000
+            )
             yield pg, outside, errors
         finally:
             browser.close()
@@ -75,10 +87,13 @@ def hover(pg, i: int) -> dict:
       return {{x: r.left + v.frame.x_scale.compute(d.x[{i}]), y: r.top + v.frame.y_scale.compute(d.y[{i}]), name: d.name[{i}]}}; }}""")
     pg.mouse.move(xy["x"] - 30, xy["y"] - 30)
     pg.mouse.move(xy["x"], xy["y"], steps=5)
-    pg.wait_for_function("""() => { let ok = false;
+    pg.wait_for_function(
+        """() => { let ok = false;
       function walk(root) { for (const e of root.querySelectorAll('img.is-thumb')) if (e.getBoundingClientRect().width > 0) ok = true;
         for (const e of root.querySelectorAll('*')) if (e.shadowRoot) walk(e.shadowRoot); }
-      walk(document); return ok; }""", timeout=10_000)
+      walk(document); return ok; }""",
+        timeout=10_000,
+    )
     tip = pg.evaluate("""() => { const out = [];
       function walk(root) { for (const e of root.querySelectorAll('.is-tip')) {
           const img = e.querySelector('img.is-thumb'); const r = img.getBoundingClientRect();

@@ -104,7 +104,10 @@ def test_mantel_null_is_the_rdm_with_images_permuted():
 
 def test_mantel_p_values_are_uniform_under_the_null():
     rng = np.random.default_rng(5)
-    ps = [compare.rdm_compare(rng.normal(size=(25, 3)), rng.normal(size=(25, 3)), n_perm=99, seed=i)["spearman_p"] for i in range(150)]
+    ps = [
+        compare.rdm_compare(rng.normal(size=(25, 3)), rng.normal(size=(25, 3)), n_perm=99, seed=i)["spearman_p"]
+        for i in range(150)
+    ]
     assert kstest(ps, "uniform").pvalue > 0.01
 
 
@@ -158,7 +161,9 @@ def test_auto_method_chooses_what_the_data_favour_inside_every_fold(make, expect
     # one search over both grids on the same inner folds: its best inner score is the better of the two
     # methods' own searches, and the method it picks is the one whose search scored higher
     fitted = {m: alignment.make_model(m, **SMALL_GRID).fit(X, H) for m in ("ridge", "pls", "auto")}
-    assert fitted["auto"].best_score_ == pytest.approx(max(fitted["ridge"].best_score_, fitted["pls"].best_score_), abs=1e-12)
+    assert fitted["auto"].best_score_ == pytest.approx(
+        max(fitted["ridge"].best_score_, fitted["pls"].best_score_), abs=1e-12
+    )
     assert max(("ridge", "pls"), key=lambda m: fitted[m].best_score_) == expected
     assert alignment._penalty(fitted["auto"]) == alignment._penalty(fitted[expected])
 

@@ -40,7 +40,9 @@ def network(tmp_path_factory):
 @pytest.fixture(scope="module")
 def images():
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (7, 1, 1, 3)) * np.linspace(0.2, 1, 40)[None, :, None, None]  # gradients, varied colours
+    base = (
+        rng.integers(0, 256, (7, 1, 1, 3)) * np.linspace(0.2, 1, 40)[None, :, None, None]
+    )  # gradients, varied colours
     return np.clip(base + rng.normal(0, 20, (7, 40, 40, 3)), 0, 255).astype(np.uint8)
 
 
@@ -73,13 +75,17 @@ def test_features_equal_a_direct_keras_call_at_the_last_and_at_a_named_layer(net
     assert info["dims"] == 1280 and info["input_size"] == [SIZE, SIZE] and "weights_path" in info["weights"]
     # a named intermediate layer, max pooling; gray images become 3 equal channels
     gray = images[..., :1]
-    F, info = backbones.extract(gray, NAME, spec(weights="none", weights_path=str(path), layer="block_6_expand_relu",
-                                                 pooling="max"))
+    F, info = backbones.extract(
+        gray, NAME, spec(weights="none", weights_path=str(path), layer="block_6_expand_relu", pooling="max")
+    )
     x = np.repeat(gray, 3, axis=-1)
     import keras
 
-    xr = keras.applications.mobilenet_v2.preprocess_input(keras.ops.convert_to_numpy(
-        keras.ops.image.resize(x.astype(np.float32), (SIZE, SIZE), interpolation="bilinear", antialias=True)))
+    xr = keras.applications.mobilenet_v2.preprocess_input(
+        keras.ops.convert_to_numpy(
+            keras.ops.image.resize(x.astype(np.float32), (SIZE, SIZE), interpolation="bilinear", antialias=True)
+        )
+    )
     sub = keras.Model(model.inputs, model.get_layer("block_6_expand_relu").output)
     ref = keras.ops.convert_to_numpy(sub(xr, training=False)).max(axis=(1, 2))
     assert F.shape == (7, 192) and info["pooling"] == "max"
@@ -121,7 +127,9 @@ def _legacy_h5(model, path):
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
 
 
-def test_imagenet_weights_come_from_the_cache_or_weights_path_and_offline_fails_fast(network, images, tmp_path, monkeypatch):
+def test_imagenet_weights_come_from_the_cache_or_weights_path_and_offline_fails_fast(
+    network, images, tmp_path, monkeypatch
+):
     import keras.src.backend.config as kconfig
     from keras.src.utils import file_utils
 
@@ -137,9 +145,15 @@ def test_imagenet_weights_come_from_the_cache_or_weights_path_and_offline_fails_
     monkeypatch.setattr(file_utils, "urlretrieve", offline)
     with pytest.raises(backbones.BackboneError) as e:
         backbones.fetch_weights(NAME, spec(), timeout=7)
-    msg, cached = str(e.value), tmp_path / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    msg, cached = (
+        str(e.value),
+        tmp_path / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    )
     assert calls and calls[0][1] == 7  # the short network timeout was in force
-    assert msg.startswith("backbone mobilenetv2: downloading its ImageNet weights from https://") and "Network is unreachable" in msg
+    assert (
+        msg.startswith("backbone mobilenetv2: downloading its ImageNet weights from https://")
+        and "Network is unreachable" in msg
+    )
     assert f"copy that file to {cached} (the Keras cache)" in msg and "set backbones.mobilenetv2.weights_path" in msg
     assert not cached.exists()
 
@@ -156,7 +170,9 @@ def test_imagenet_weights_come_from_the_cache_or_weights_path_and_offline_fails_
     assert info["weights"].startswith("imagenet (Keras cache: ")
     F2, info = backbones.extract(images, NAME, spec(weights_path=str(cached)))  # the same file as weights_path
     np.testing.assert_array_equal(F, F2)
-    with pytest.raises(backbones.BackboneError, match=r"from the Keras cache .* does not exist; run again with --forcerun"):
+    with pytest.raises(
+        backbones.BackboneError, match=r"from the Keras cache .* does not exist; run again with --forcerun"
+    ):
         backbones.extract(images, NAME, spec(), cached=str(tmp_path / "gone.h5"))
     assert len(calls) == 1
 
@@ -174,7 +190,10 @@ def test_backbone_features_flow_into_clustering_compare_probes_and_the_human_map
                 "backbones": {"enabled": [NAME], NAME: {"weights": "none", "weights_path": str(path), "size": 32}},
             },
             # ImageNet weights from the Keras cache: only planned here (a dry run downloads nothing)
-            "imnet": {"source": {"type": "synthetic", "n_per_class": 4, "size": 16}, "backbones": {"enabled": ["resnet50"]}},
+            "imnet": {
+                "source": {"type": "synthetic", "n_per_class": 4, "size": 16},
+                "backbones": {"enabled": ["resnet50"]},
+            },
         },
         "embeddings": {"methods": []},
         "clustering": {"feature_sets": ["bb"], "methods": ["kmeans"], "kmeans": {"k_max": 3}, "on_maps": False},
@@ -195,8 +214,13 @@ def test_backbone_features_flow_into_clustering_compare_probes_and_the_human_map
     assert (tmp_path / f"benchmarks/tiny/features_bb_{NAME}.tsv").exists()
     # the registry puts the set (keyword bb) and its map into the human space into every stage the summary collects
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json", "results/imnet/features/bb_resnet50.npz").stdout
-    for out in (f"compare/bb_{NAME}/validation.json", f"compare/human_pred_bb_{NAME}/validation.json",
-                f"probes/bb_{NAME}.json", f"probes/human_pred_bb_{NAME}.json", f"alignment/human_pred_bb_{NAME}.json"):
+    for out in (
+        f"compare/bb_{NAME}/validation.json",
+        f"compare/human_pred_bb_{NAME}/validation.json",
+        f"probes/bb_{NAME}.json",
+        f"probes/human_pred_bb_{NAME}.json",
+        f"alignment/human_pred_bb_{NAME}.json",
+    ):
         assert f"{d}/{out}" in plan, out
     # weights_path: nothing to fetch for tiny; imnet's weights are fetched once, on the submitting machine
     assert plan.count("rule backbone_weights:") == 1

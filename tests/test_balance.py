@@ -63,22 +63,39 @@ def test_transforms_are_the_flips_and_quarter_turns():
 
 def _ingest(tmp_path, ds_cfg, name="b"):
     out = tmp_path / f"out_{name}"
-    m = ingest(name, ds_cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "ingest.json",
-               out_duplicates=out / "duplicates.tsv")
+    m = ingest(
+        name,
+        ds_cfg,
+        out / "manifest.tsv",
+        out / "images.npy",
+        out / "skipped.tsv",
+        out / "ingest.json",
+        out_duplicates=out / "duplicates.tsv",
+    )
     import json
 
     import pandas as pd
 
-    return (load_manifest(out / "manifest.tsv"), np.load(out / "images.npy"), pd.read_csv(out / "skipped.tsv", sep="\t"),
-            json.loads((out / "ingest.json").read_text()), m)
+    return (
+        load_manifest(out / "manifest.tsv"),
+        np.load(out / "images.npy"),
+        pd.read_csv(out / "skipped.tsv", sep="\t"),
+        json.loads((out / "ingest.json").read_text()),
+        m,
+    )
 
 
 def test_ingest_balances_the_training_split_of_a_generated_folder(tmp_path):
     synthetic.write_folder(tmp_path / "all", n_per_class=24, size=16, seed=1)
     for p in sorted((tmp_path / "all/square").glob("*.png"))[8:]:
         p.unlink()  # squares: 8 images, circles and triangles 24
-    cfg = {"source": {"type": "class_folders", "root": str(tmp_path / "all")}, "validation_fraction": 0.25,
-           "images": {"size": [16, 16]}, "balance": {"target": 12}, "duplicates": {"check": False}}
+    cfg = {
+        "source": {"type": "class_folders", "root": str(tmp_path / "all")},
+        "validation_fraction": 0.25,
+        "images": {"size": [16, 16]},
+        "balance": {"target": 12},
+        "duplicates": {"check": False},
+    }
     manifest, images, skipped, info, _ = _ingest(tmp_path, cfg)
     train = manifest[manifest["split"] == "train"]
     assert Counter(train["label"]) == {"circle": 12, "square": 12, "triangle": 12}
@@ -94,7 +111,9 @@ def test_ingest_balances_the_training_split_of_a_generated_folder(tmp_path):
         src = images[by_id[c["augmented_from"]]]
         assert np.array_equal(images[c["index"]], balance.apply(src, c["augmentation"])), c["id"]
         assert c["id"] == f"{c['augmented_from']}@{c['augmentation']}"
-    assert manifest["id"].is_unique and list(manifest["index"]) == list(range(len(manifest))) == list(range(len(images)))
+    assert manifest["id"].is_unique and list(manifest["index"]) == list(range(len(manifest))) == list(
+        range(len(images))
+    )
     # the training images left out of the large classes are listed (kind balance), the others not
     assert Counter(skipped["kind"]) == {"balance": 12}
     assert info["selection"]["balance"]["per_class"]["square"] == {"before": 6, "dropped": 0, "added": 6, "after": 12}
@@ -103,7 +122,10 @@ def test_ingest_balances_the_training_split_of_a_generated_folder(tmp_path):
     warn = small_class_warnings(info, 10)
     assert len(warn) == 1 and "square (8)" in warn[0] and "1 of 3 classes" in warn[0]
     assert small_class_warnings(info, 8) == []
-    assert selection_line(info["selection"]) == "train split balanced to 12 per class: 12 images left out, 6 flipped/turned copies added"
+    assert (
+        selection_line(info["selection"])
+        == "train split balanced to 12 per class: 12 images left out, 6 flipped/turned copies added"
+    )
     again = _ingest(tmp_path, cfg, "again")
     assert again[0].equals(manifest) and np.array_equal(again[1], images)  # seeded
 
@@ -120,13 +142,26 @@ def test_copies_train_but_the_descriptive_stages_see_only_the_collection(tmp_pat
     from imagespace.util import load_features
 
     work = copy_project(tmp_path / "project")
-    cfg = {"targets": ["b"], "datasets": {"b": {
-        "source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 4}, "images": {"size": None},
-        "validation_fraction": 0.25, "balance": {"target": 12, "augment": ["hflip", "rot180"]}}},
-        "embeddings": {"methods": ["tsne"], "tsne": {"max_iter": 250}}, "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}}}
+    cfg = {
+        "targets": ["b"],
+        "datasets": {
+            "b": {
+                "source": {"type": "synthetic", "n_per_class": 12, "size": 16, "seed": 4},
+                "images": {"size": None},
+                "validation_fraction": 0.25,
+                "balance": {"target": 12, "augment": ["hflip", "rot180"]},
+            }
+        },
+        "embeddings": {"methods": ["tsne"], "tsne": {"max_iter": 250}},
+        "clustering": {"methods": ["kmeans"], "kmeans": {"k_max": 4}},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
-    targets = ["results/b/pca/pca.json", "results/b/clustering/pca/kmeans/result.json", "results/b/maps/tsne.json",
-               "results/b/maps/pca.json"]
+    targets = [
+        "results/b/pca/pca.json",
+        "results/b/clustering/pca/kmeans/result.json",
+        "results/b/maps/tsne.json",
+        "results/b/maps/pca.json",
+    ]
     snakemake(work, *targets)
     manifest = load_manifest(work / "results/b/ingest/manifest.tsv")
     copies = manifest["augmented_from"] != ""

@@ -351,7 +351,10 @@ def test_dbscan_scan_is_compared_with_structureless_data_and_warned_about():
 
 
 def test_dbscan_candidate_rules():
-    X = np.r_[np.zeros((10, 2)), np.full((10, 2), 5.0), np.full((5, 2), 20.0)] + np.random.default_rng(0).normal(size=(25, 2)) * 0.1
+    X = (
+        np.r_[np.zeros((10, 2)), np.full((10, 2), 5.0), np.full((5, 2), 20.0)]
+        + np.random.default_rng(0).normal(size=(25, 2)) * 0.1
+    )
     two = np.r_[np.zeros(10, int), np.ones(10, int), np.full(5, -1)]
     r = cluster.dbscan_candidate(X, two, max_noise=0.5, criterion="silhouette_coverage")
     assert r["admissible"] and r["k"] == 2 and r["noise_fraction"] == pytest.approx(0.2)
@@ -432,8 +435,11 @@ def test_hdbscan_finds_blobs_and_labels_noise_minus_one(blobs_noise):
     np.testing.assert_array_equal(labels, cluster.fit_hdbscan(X, min_cluster_size=15).labels)  # deterministic
     # through the method table, with the schema's options; noise scored like DBSCAN's
     pred, extra = cluster.METHODS["hdbscan"].run(
-        X, None, {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"},
-        cluster.Context(paths={}))
+        X,
+        None,
+        {"min_cluster_size": 15, "min_samples": None, "cluster_selection_method": "eom"},
+        cluster.Context(paths={}),
+    )
     np.testing.assert_array_equal(pred, labels)
     assert extra["strategy"] == {"name": "exact", "n_points": len(X)}  # no large_n: every row in the tree
     s = cluster.score_clustering(pred, y)
@@ -475,12 +481,23 @@ def _job(tmp_path, X, labels):
 
     ids = [f"r{i:04d}" for i in range(len(X))]
     save_features(tmp_path / "f.npz", X, ids)
-    manifest = pd.DataFrame({"index": np.arange(len(X)), "id": ids, "split": "train", "label": labels.astype(str),
-                             "subtype": labels.astype(str)})
+    manifest = pd.DataFrame(
+        {
+            "index": np.arange(len(X)),
+            "id": ids,
+            "split": "train",
+            "label": labels.astype(str),
+            "subtype": labels.astype(str),
+        }
+    )
     images = np.random.default_rng(0).integers(0, 255, size=(len(X), 8, 8), dtype=np.uint8)
     figures = {f for m in cluster.METHODS.values() for f in m.figures} | {"sizes", "gallery", "medoids"}
-    out = {"assignments": tmp_path / "a.tsv", "result": tmp_path / "r.json", "table": tmp_path / "scan.tsv",
-           **{f: tmp_path / f"{f}.png" for f in figures}}
+    out = {
+        "assignments": tmp_path / "a.tsv",
+        "result": tmp_path / "r.json",
+        "table": tmp_path / "scan.tsv",
+        **{f: tmp_path / f"{f}.png" for f in figures},
+    }
     return manifest, images, out
 
 
@@ -495,8 +512,9 @@ def test_run_clusters_the_scaled_matrix_and_records_it(tmp_path, monkeypatch):
         return np.arange(len(Xc)) % 2, {}
 
     monkeypatch.setitem(cluster.METHODS, "record", cluster.Method("record", "record", record))
-    r = cluster.run("record", tmp_path / "f.npz", manifest, opts={}, split="all", paths=out, images=images,
-                    scale="standardize")
+    r = cluster.run(
+        "record", tmp_path / "f.npz", manifest, opts={}, split="all", paths=out, images=images, scale="standardize"
+    )
     np.testing.assert_allclose(seen[0].mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(seen[0].std(axis=0), 1.0, rtol=1e-9)
     assert r["scale"] == {"name": "standardize", "n_columns": 2, "constant_columns": 0}
@@ -508,19 +526,35 @@ def test_run_clusters_the_scaled_matrix_and_records_it(tmp_path, monkeypatch):
 def test_run_dbscan_and_hdbscan_jobs_write_their_results(tmp_path):
     X, y = bridged_blobs(0, n=60, bridge=15)
     manifest, images, out = _job(tmp_path, X, y)
-    opts = {"eps": "auto", "min_samples": "auto", "scan_min_samples": [5, 10, 20, 40], "criterion": "silhouette_coverage",
-            "max_noise": 0.5, "scan_n": 2000}
+    opts = {
+        "eps": "auto",
+        "min_samples": "auto",
+        "scan_min_samples": [5, 10, 20, 40],
+        "criterion": "silhouette_coverage",
+        "max_noise": 0.5,
+        "scan_n": 2000,
+    }
     r = cluster.run("dbscan", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images, seed=42)
     assert r["k"] == 4 and r["selection"]["mode"] == "scan" and r["selection"]["criterion"] == "silhouette_coverage"
-    assert r["min_samples"] in (5, 10, 20, 40) and r["eps"] > 0 and r["noise_fraction"] == pytest.approx(r["n_noise"] / len(X))
+    assert (
+        r["min_samples"] in (5, 10, 20, 40)
+        and r["eps"] > 0
+        and r["noise_fraction"] == pytest.approx(r["n_noise"] / len(X))
+    )
     assert json.loads(out["result"].read_text())["selection"]["quantile"] == r["selection"]["quantile"]
     scan = pd.read_csv(out["table"], sep="\t")
     assert scan["chosen"].sum() == 1 and set(scan["min_samples"]) == {5, 10, 20, 40}
     for f in ("eps_scan", "kdistance", "sizes", "gallery"):
         assert_png(out[f])
-    r = cluster.run("hdbscan", tmp_path / "f.npz", manifest,
-                    opts={"min_cluster_size": 5, "min_samples": None, "cluster_selection_method": "eom"}, split="all",
-                    paths=out, images=images)
+    r = cluster.run(
+        "hdbscan",
+        tmp_path / "f.npz",
+        manifest,
+        opts={"min_cluster_size": 5, "min_samples": None, "cluster_selection_method": "eom"},
+        split="all",
+        paths=out,
+        images=images,
+    )
     assert r["method"] == "hdbscan" and r["k"] >= 1 and 0 <= r["noise_fraction"] <= 1
 
 
@@ -538,14 +572,27 @@ def test_agglomerative_silhouette_scan_cuts_one_tree_and_picks_the_true_k(tmp_pa
     assert cluster.select_k(scan, "silhouette") == 4
     manifest, images, out = _job(tmp_path, X, y)
     opts = {"linkage": "ward", "k": "silhouette", "k_min": 2, "k_max": 8}
-    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images,
-                    seed=0)
-    assert r["k"] == 4 and r["strategy"]["name"] == "exact" and cluster.hungarian_accuracy(y, np.asarray(
-        pd.read_csv(out["assignments"], sep="\t")["cluster"]))[0] > 0.99
+    r = cluster.run(
+        "agglomerative", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images, seed=0
+    )
+    assert (
+        r["k"] == 4
+        and r["strategy"]["name"] == "exact"
+        and cluster.hungarian_accuracy(y, np.asarray(pd.read_csv(out["assignments"], sep="\t")["cluster"]))[0] > 0.99
+    )
     assert pd.read_csv(out["table"], sep="\t")["k"].tolist() == list(range(2, 9))
     assert_png(out["scan"])
-    r = cluster.run("agglomerative", tmp_path / "f.npz", manifest, opts=opts, split="all", paths=out, images=images,
-                    seed=0, large_n=120)
+    r = cluster.run(
+        "agglomerative",
+        tmp_path / "f.npz",
+        manifest,
+        opts=opts,
+        split="all",
+        paths=out,
+        images=images,
+        seed=0,
+        large_n=120,
+    )
     assert r["k"] == 4 and r["strategy"]["name"] == "subsample" and r["strategy"]["n_tree"] == 120
 
 
@@ -630,7 +677,9 @@ def test_many_classes_keep_legends_and_galleries_readable(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat([f"class{i:02d}" for i in range(60)], np.arange(60) % 7 + 2)
     Y = rng.normal(size=(len(labels), 2))
-    fig = plots.scatter_by_label(Y, labels, tmp_path / "map.png", marker_by=np.where(np.arange(len(labels)) % 3, "train", "test"))
+    fig = plots.scatter_by_label(
+        Y, labels, tmp_path / "map.png", marker_by=np.where(np.arange(len(labels)) % 3, "train", "test")
+    )
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     classes = [t for t in texts if t.startswith("class")]
     # the two split markers count within the 20 entries: 17 classes, the note and the markers

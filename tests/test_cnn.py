@@ -78,11 +78,15 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     # a classifier, a network trained on the human space, and ensembles: one with that network
     # (in-sample on the training split) and one of out-of-fold ridge maps only
     cfg = tiny_config(epochs=3, variants={"cnn": {}, "cnn_h": {"target": "human"}})
-    cfg["datasets"]["tiny"]["alignment"] = {"ensembles": {"h": ["cnn_h", "human_pred_pca"], "oof": ["human_pred_pca", "human_pred_cnn"]}}
+    cfg["datasets"]["tiny"]["alignment"] = {
+        "ensembles": {"h": ["cnn_h", "human_pred_pca"], "oof": ["human_pred_pca", "human_pred_cnn"]}
+    }
     work = write(tmp_path, cfg)
     snakemake(work)
     d = work / "results/tiny"
-    assert sorted(p.name for p in (d / "cnn/cnn/checkpoints").glob("epoch_*.keras")) == [f"epoch_00{i}.keras" for i in (1, 2, 3)]
+    assert sorted(p.name for p in (d / "cnn/cnn/checkpoints").glob("epoch_*.keras")) == [
+        f"epoch_00{i}.keras" for i in (1, 2, 3)
+    ]
     hist = pd.read_csv(d / "cnn/cnn/history.csv", sep="\t")
     assert list(hist["epoch"]) == [1, 2, 3]
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(hist.columns)
@@ -114,7 +118,10 @@ def test_short_training_run_checkpoints_history_and_features(tmp_path):
     assert "human_pred_cnn_h" not in s["compare"] and "cnn_h" not in s["clustering_by_feature_set"]
     hist = pd.read_csv(d / "cnn/cnn_h/history.csv", sep="\t")
     assert {"loss", "val_loss"} <= set(hist.columns) and len(hist) == 3
-    assert "running on CPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text() or "GPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text()
+    assert (
+        "running on CPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text()
+        or "GPU" in (work / "logs/tiny/train_cnn/cnn.log").read_text()
+    )
 
 
 def _train_pid(parent: int):
@@ -192,8 +199,11 @@ def test_dead_penultimate_units_are_detected():
 def test_a_collapsed_network_is_a_warning_not_a_crash(tmp_path):
     """Every penultimate unit dead (as the notebook's network at seed 42 on the rocks): the run completes, the
     comparisons say the set explains nothing (disparity 1, the exact limit), and the summary warns at the top."""
-    layers = [{"type": "conv", "filters": 4, "kernel": 3}, {"type": "globalpool"},
-              {"type": "dense", "units": 6, "activation": "relu", "name": cnn.PENULTIMATE, "bias_init": -1e4}]
+    layers = [
+        {"type": "conv", "filters": 4, "kernel": 3},
+        {"type": "globalpool"},
+        {"type": "dense", "units": 6, "activation": "relu", "name": cnn.PENULTIMATE, "bias_init": -1e4},
+    ]
     work = write(tmp_path / "w", tiny_config(epochs=1, architecture=layers, cluster_methods=[]))
     snakemake(work, "--cores", "2")
     s = json.loads((work / "results/tiny/summary.json").read_text())
@@ -275,8 +285,19 @@ def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, p
     val[::4] = True
     settings = {"optimizer": {"learning_rate": 3e-3}, "schedule": {"type": "plateau"}, "class_weight": "balanced"}
     model = cnn.build_model(x.shape[1:], 3, preset, seed=1, optimizer=settings["optimizer"])
-    model, hist = cnn.train(model, x[~val], y[~val], x[val], y[val], epochs=4, batch_size=16, seed=1, state_dir=tmp_path,
-                            fp="t", settings=settings)
+    model, hist = cnn.train(
+        model,
+        x[~val],
+        y[~val],
+        x[val],
+        y[val],
+        epochs=4,
+        batch_size=16,
+        seed=1,
+        state_dir=tmp_path,
+        fp="t",
+        settings=settings,
+    )
     splits = np.where(val, "validation", "train")
     res = cnn_eval.evaluate(model, x, y, splits, classes, "class", "train", "validation")
     modes = res["train_modes"]
@@ -311,8 +332,14 @@ def test_a_model_that_always_predicts_the_majority_class_is_flagged():
 
 @pytest.mark.workflow
 def test_test_split_evaluation_probes_and_triplet_variant_through_the_workflow(tmp_path):
-    cfg = tiny_config(epochs=3, n_per_class=40, variants={"cnn": {}, "cnn_tri": {"target": "triplet", "triplet": {
-        "embedding_dims": 16, "classes_per_batch": 3, "per_class": 6}}})
+    cfg = tiny_config(
+        epochs=3,
+        n_per_class=40,
+        variants={
+            "cnn": {},
+            "cnn_tri": {"target": "triplet", "triplet": {"embedding_dims": 16, "classes_per_batch": 3, "per_class": 6}},
+        },
+    )
     cfg["datasets"]["tiny"]["test_fraction"] = 0.2
     work = write(tmp_path, cfg)
     snakemake(work)
@@ -361,8 +388,19 @@ def test_stale_batchnorm_statistics_are_flagged(tmp_path):
     val[::4] = True
     settings = {"optimizer": {"learning_rate": 3e-3}, "recalibrate_batchnorm": False}
     model = cnn.build_model(x.shape[1:], 3, "default", seed=1, optimizer=settings["optimizer"])
-    model, _ = cnn.train(model, x[~val], y[~val], x[val], y[val], epochs=4, batch_size=16, seed=1, state_dir=tmp_path, fp="t",
-                         settings=settings)
+    model, _ = cnn.train(
+        model,
+        x[~val],
+        y[~val],
+        x[val],
+        y[val],
+        epochs=4,
+        batch_size=16,
+        seed=1,
+        state_dir=tmp_path,
+        fp="t",
+        settings=settings,
+    )
     res = cnn_eval.evaluate(model, x, y, np.where(val, "validation", "train"), classes, "class", "train", "validation")
     assert res["train_modes"]["gap"] > cnn_eval.MODE_GAP, res["train_modes"]
     assert any("inference mode" in w and "training mode" in w for w in res["warnings"]), res["warnings"]
@@ -373,14 +411,21 @@ def test_stale_batchnorm_statistics_are_flagged(tmp_path):
 
 
 def test_learning_rate_schedules_and_early_stopping_follow_the_history():
-    hist = [{"epoch": i + 1, "loss": 1.0, "val_accuracy": v, "val_loss": 1.0} for i, v in enumerate([0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7])]
+    hist = [
+        {"epoch": i + 1, "loss": 1.0, "val_accuracy": v, "val_loss": 1.0}
+        for i, v in enumerate([0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7])
+    ]
     plateau = {"type": "plateau", "factor": 0.5, "patience": 3, "min_lr": 1e-4}
     lrs = [cnn.learning_rate_for(plateau, 1e-2, e, 20, hist, "val_accuracy") for e in range(len(hist) + 1)]
     # no improvement after epoch 2 for 3 epochs (3, 4, 5): halved from epoch 6 on; epoch 6 improves, 7-8 do not yet reach 3
     assert lrs == [1e-2] * 5 + [5e-3] * 4
-    assert cnn.learning_rate_for(plateau, 1e-2, 3, 20, hist[:3], "val_loss") == 1e-2  # loss constant: no improvement yet < 3
+    assert (
+        cnn.learning_rate_for(plateau, 1e-2, 3, 20, hist[:3], "val_loss") == 1e-2
+    )  # loss constant: no improvement yet < 3
     rounds = {"type": "rounds", "rounds": [[2, 1e-2], [3, 1e-3], [1, 1e-4]]}
-    assert [cnn.learning_rate_for(rounds, 0, e, 10, [], "val_accuracy") for e in range(8)] == [1e-2] * 2 + [1e-3] * 3 + [1e-4] * 3
+    assert [cnn.learning_rate_for(rounds, 0, e, 10, [], "val_accuracy") for e in range(8)] == [1e-2] * 2 + [
+        1e-3
+    ] * 3 + [1e-4] * 3
     cos = [cnn.learning_rate_for({"type": "cosine", "min_lr": 0.0}, 1.0, e, 11, [], "val_accuracy") for e in range(11)]
     assert cos[0] == pytest.approx(1.0) and cos[5] == pytest.approx(0.5) and cos[10] == pytest.approx(0.0)
     assert all(a >= b for a, b in zip(cos, cos[1:]))
@@ -389,7 +434,9 @@ def test_learning_rate_schedules_and_early_stopping_follow_the_history():
     # early stopping: best at epoch 6, patience 2 -> stop after epoch 8; patience 0 never stops
     assert cnn.stop_early(hist, "val_accuracy", 2) and not cnn.stop_early(hist, "val_accuracy", 3)
     assert not cnn.stop_early(hist, "val_accuracy", 0)
-    assert cnn.stop_early(hist + [{"epoch": 9, "loss": float("nan"), "val_accuracy": 0.7}], "val_accuracy", 0)  # NaN loss stops
+    assert cnn.stop_early(
+        hist + [{"epoch": 9, "loss": float("nan"), "val_accuracy": 0.7}], "val_accuracy", 0
+    )  # NaN loss stops
     # a joint model's class accuracy is val_output_accuracy; a regression target falls back to val_loss
     assert cnn.resolve_monitor("val_accuracy", {"val_output_accuracy": 0.5, "val_loss": 1}) == "val_output_accuracy"
     assert cnn.resolve_monitor("val_accuracy", {"val_loss": 1, "loss": 1}) == "val_loss"

@@ -1,4 +1,7 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
 
 import json
 import time
@@ -79,8 +82,21 @@ def test_compare_recovers_rotated_space():
     assert res["significant"] is True
     assert not res["verdict"].startswith("WARNING")
     assert res["z"] < -10
-    for key in ("n", "k", "feature_dims", "reduction", "disparity", "per_dim_r", "mean_r",
-                "permutation_mean", "permutation_sd", "permutation_p", "z", "significant", "verdict"):
+    for key in (
+        "n",
+        "k",
+        "feature_dims",
+        "reduction",
+        "disparity",
+        "per_dim_r",
+        "mean_r",
+        "permutation_mean",
+        "permutation_sd",
+        "permutation_p",
+        "z",
+        "significant",
+        "verdict",
+    ):
         assert key in res
     assert res["n"] == 120 and res["k"] == 4 and res["feature_dims"] == 4
     assert isinstance(res["per_dim_r"], list) and len(res["per_dim_r"]) == 4

@@ -64,7 +64,9 @@ def test_defaults_fill_and_numbers_are_coerced_to_the_schema_type():
     cfg["embeddings"] = {"tsne": {"perplexity": 30}}
     cfg["datasets"]["digits"]["embeddings"] = {"tsne": {"early_exaggeration": 12}}
     iscfg.validate(cfg)
-    assert cfg["embeddings"]["tsne"]["perplexity"] == 30.0 and isinstance(cfg["embeddings"]["tsne"]["perplexity"], float)
+    assert cfg["embeddings"]["tsne"]["perplexity"] == 30.0 and isinstance(
+        cfg["embeddings"]["tsne"]["perplexity"], float
+    )
     tsne = iscfg.stage(cfg, "digits", "embeddings")["tsne"]
     assert isinstance(tsne["early_exaggeration"], float)
     # the dataset override only holds what the user wrote: the global block's settings still apply
@@ -131,8 +133,15 @@ def _keys(node, schema, path):
 
 # keys read with .get(key, literal) whose literal is not a second copy of a config default:
 # layer specs, training-history rows and the synthetic generator's own arguments share key names
-NOT_CONFIG = {("cnn.py", "size"), ("cnn.py", "l2"), ("cnn.py", "init"), ("cnn.py", "loss"), ("train_cnn.py", "loss"),
-              ("human.py", "seed"), ("config.py", "type")}
+NOT_CONFIG = {
+    ("cnn.py", "size"),
+    ("cnn.py", "l2"),
+    ("cnn.py", "init"),
+    ("cnn.py", "loss"),
+    ("train_cnn.py", "loss"),
+    ("human.py", "seed"),
+    ("config.py", "type"),
+}
 
 
 def test_no_second_copy_of_the_schema_defaults():
@@ -153,15 +162,25 @@ def test_no_second_copy_of_the_schema_defaults():
             collect(extra)
 
     collect(schema)
-    block_keys = [set(iscfg.defaults(schema, st)[m]) for st in ("embeddings",) for m in iscfg.defaults(schema, st)
-                  if isinstance(iscfg.defaults(schema, st)[m], dict)]
+    block_keys = [
+        set(iscfg.defaults(schema, st)[m])
+        for st in ("embeddings",)
+        for m in iscfg.defaults(schema, st)
+        if isinstance(iscfg.defaults(schema, st)[m], dict)
+    ]
     found = []
     for path in sorted((ROOT / "scripts").glob("**/*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                    and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value in defaults
-                    and (path.name, node.args[0].value) not in NOT_CONFIG):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and len(node.args) == 2
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in defaults
+                and (path.name, node.args[0].value) not in NOT_CONFIG
+            ):
                 try:
                     literal = ast.literal_eval(node.args[1])
                 except ValueError:
@@ -193,10 +212,14 @@ def test_snakemake_prints_the_bad_key_and_its_file(tmp_path):
     """A real dry run: the console shows the key path, the suggestion and the config file, in a few lines."""
     bad = tmp_path / "typo.yaml"
     bad.write_text("datasets:\n  digits:\n    embeddings:\n      tsne: {perplexityy: 10}\n")
-    r = subprocess.run([SNAKEMAKE, "-n", "--configfile", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [SNAKEMAKE, "-n", "--configfile", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     out = r.stdout + r.stderr
     assert r.returncode != 0
-    assert f"datasets.digits.embeddings.tsne.perplexityy: unknown key; did you mean `perplexity`? (in {bad})" in out, out
+    assert f"datasets.digits.embeddings.tsne.perplexityy: unknown key; did you mean `perplexity`? (in {bad})" in out, (
+        out
+    )
     assert len(out.splitlines()) < 25, out
 
 
@@ -230,8 +253,13 @@ def test_method_tables_and_schema_enums_match():
     assert "for _m in CLUSTERINGS.values():" in smk and 'f"cluster_{_m.name}"' in smk
     assert not re.findall(r"^rule \w+:", smk, flags=re.M)
     # the SLURM profile groups only rules that exist (a rule it does not name is submitted on its own)
-    names = set(re.findall(r"^(?:rule|use rule \w+ as) (\w+)", "\n".join(
-        p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")), flags=re.M))
+    names = set(
+        re.findall(
+            r"^(?:rule|use rule \w+ as) (\w+)",
+            "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")),
+            flags=re.M,
+        )
+    )
     names |= {f"cluster_{m}" for m in cluster.METHODS}
     groups = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())["groups"]
     assert set(groups) <= names, sorted(set(groups) - names)
@@ -242,9 +270,16 @@ def test_paired_comparisons_can_be_switched_off(tmp_path):
     """compare.paired.enabled: false plans no paired job and nothing else changes (the parity config uses it)."""
     from conftest import planned_jobs
 
-    cfg = {"datasets": {"tiny": {"source": {"type": "synthetic", "n_per_class": 6, "size": 16, "seed": 1},
-                                 "validation_fraction": 0.25, "human": {"builtin": True, "dims": 3}}},
-           "embeddings": {"methods": []}}
+    cfg = {
+        "datasets": {
+            "tiny": {
+                "source": {"type": "synthetic", "n_per_class": 6, "size": 16, "seed": 1},
+                "validation_fraction": 0.25,
+                "human": {"builtin": True, "dims": 3},
+            }
+        },
+        "embeddings": {"methods": []},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     on = planned_jobs(tmp_path)
     cfg["compare"] = {"paired": {"enabled": False}}

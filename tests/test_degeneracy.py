@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from imagespace import degeneracy, plots, summary
 from matplotlib.figure import Figure
+
+from imagespace import degeneracy, plots, summary
 
 LIMITS = {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05}
 
@@ -57,7 +58,9 @@ def test_check_is_invariant_to_scale_and_rotation():
     R = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     a, b = degeneracy.check(Y), degeneracy.check(1e-3 * Y @ R.T + 5.0)
     assert a["n_far"] == b["n_far"] and a["n_spots"] == b["n_spots"]
-    assert abs(a["spread_ratio"] - b["spread_ratio"]) < 0.1  # the central box is axis-aligned: a rotation moves it a little
+    assert (
+        abs(a["spread_ratio"] - b["spread_ratio"]) < 0.1
+    )  # the central box is axis-aligned: a rotation moves it a little
 
 
 def test_far_held_out_points_are_counted_and_warned():
@@ -114,7 +117,12 @@ def test_map_figures_frame_the_bulk_and_count_the_far_points(make, tmp_path):
     labels = np.repeat(["a", "b"], [len(Y) // 2, len(Y) - len(Y) // 2])
     fig = plots.scatter_by_label(Y, labels, tmp_path / "labels.png", title="map")
     ax = fig.axes[0]
-    inside = (Y[:, 0] >= ax.get_xlim()[0]) & (Y[:, 0] <= ax.get_xlim()[1]) & (Y[:, 1] >= ax.get_ylim()[0]) & (Y[:, 1] <= ax.get_ylim()[1])
+    inside = (
+        (Y[:, 0] >= ax.get_xlim()[0])
+        & (Y[:, 0] <= ax.get_xlim()[1])
+        & (Y[:, 1] >= ax.get_ylim()[0])
+        & (Y[:, 1] <= ax.get_ylim()[1])
+    )
     assert inside.mean() >= 0.95 and (~inside).sum() == n_far
     assert f"{n_far} of {len(Y)} points far outside the frame" in ax.get_title()
     images = np.zeros((len(Y), 8, 8), dtype=np.uint8)
@@ -129,7 +137,9 @@ def test_cluster_map_panels_frame_the_bulk(tmp_path):
     Y = collapsed_map()
     ids = np.array([f"i{j}" for j in range(len(Y))])
     fig_path = tmp_path / "maps.png"
-    clustermaps.plot_on_maps({"lle": (ids, Y), "blob": (ids, blob(n=len(Y)))}, {i: j % 3 for j, i in enumerate(ids)}, fig_path)
+    clustermaps.plot_on_maps(
+        {"lle": (ids, Y), "blob": (ids, blob(n=len(Y)))}, {i: j % 3 for j, i in enumerate(ids)}, fig_path
+    )
     assert fig_path.stat().st_size > 0
     labels = np.where(np.arange(len(Y)) < 500, "a", "b")
     clustermaps.plot_kmeans_regions(Y, labels, 2, 0, tmp_path / "km.png")
@@ -148,14 +158,19 @@ def test_edge_marker_points_are_drawn_inside_the_frame():
 
 def test_summary_warns_from_the_stored_numbers():
     good = {"method": "tsne", **degeneracy.check(tsne_like())}
-    bad = {"method": "lle", **degeneracy.check(collapsed_map()),
-           "neighbour_graph": {"n_neighbors": 5, "n_components": 4, "sizes": [900, 60, 30, 10]}}
+    bad = {
+        "method": "lle",
+        **degeneracy.check(collapsed_map()),
+        "neighbour_graph": {"n_neighbors": 5, "n_components": 4, "sizes": [900, 60, 30, 10]},
+    }
     out = {"degeneracy": {"tsne map": good, "lle map": bad}}
     warn = summary.degeneracy_warnings(out, {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05})
     assert len(warn) == 1 and warn[0].startswith("lle map is degenerate: collapsed")
     assert "disconnected: 4 components" in warn[0]
     # the thresholds are the config's: a laxer one silences it
-    assert summary.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
+    assert (
+        summary.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
+    )
     cells = summary._degeneracy_cells(bad)
     assert cells.startswith(f"{bad['spread_ratio']:.3f} | 30 |")
 
@@ -172,13 +187,21 @@ def test_interactive_map_opens_on_each_maps_bulk():
     import re
 
     import pandas as pd
+
     from imagespace import explore
 
     Y = collapsed_map()
     n = len(Y)
     ids = [f"i{j}" for j in range(n)]
-    manifest = pd.DataFrame({"id": ids, "name": [f"{i}.png" for i in ids], "label": np.where(np.arange(n) % 2, "a", "b"),
-                             "split": "train", "index": np.arange(n)})
+    manifest = pd.DataFrame(
+        {
+            "id": ids,
+            "name": [f"{i}.png" for i in ids],
+            "label": np.where(np.arange(n) % 2, "a", "b"),
+            "split": "train",
+            "index": np.arange(n),
+        }
+    )
     maps = {"lle": (np.array(ids), Y), "blob": (np.array(ids), blob(n=n))}
     page, described = explore.build_page(manifest, maps, {}, thumbnails=0, title="t")
     assert described["outside_first_view"] == {"lle": 30, "blob": 0}

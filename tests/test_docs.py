@@ -63,8 +63,17 @@ def test_relative_links_point_to_existing_files(path):
 
 def test_every_page_listed_in_the_index_exists_and_every_page_is_listed():
     listed = {t for t in _links(DOCS / "index.md") if not t.startswith("..")}
-    stage_pages = {"datasets.md", "embeddings.md", "clustering.md", "cnn.md", "backbones.md",
-                   "human-alignment.md", "exploration.md", "cluster-slurm.md", "performance.md"}
+    stage_pages = {
+        "datasets.md",
+        "embeddings.md",
+        "clustering.md",
+        "cnn.md",
+        "backbones.md",
+        "human-alignment.md",
+        "exploration.md",
+        "cluster-slurm.md",
+        "performance.md",
+    }
     assert stage_pages <= listed, f"docs/index.md does not list {sorted(stage_pages - listed)}"
     for page in listed:
         assert (DOCS / page).is_file(), f"docs/index.md lists {page}, which does not exist"
@@ -74,10 +83,10 @@ def test_every_page_listed_in_the_index_exists_and_every_page_is_listed():
 
 def test_benchmark_table_is_generated_from_the_json_now(tmp_path):
     out = tmp_path / "README.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table.py"), "--out", str(out)],
-                   check=True, capture_output=True)
-    assert TABLE.read_text() == out.read_text(), (
-        "benchmarks/results/README.md is stale: run python benchmarks/table.py")
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "table.py"), "--out", str(out)], check=True, capture_output=True
+    )
+    assert TABLE.read_text() == out.read_text(), "benchmarks/results/README.md is stale: run python benchmarks/table.py"
     # one row per result file
     n_json = len(list((ROOT / "benchmarks" / "results").glob("*.json")))
     rows = [line for line in out.read_text().splitlines() if line.startswith("| [`")]
@@ -92,14 +101,18 @@ def test_benchmark_table_follows_the_json(tmp_path):
     src["dry_run"]["wall_s"] = 98.76
     src["commit"] = "0123456789abcdef"
     (results / "dryrun_1m.json").write_text(json.dumps(src))
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table.py"), "--results", str(results)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "table.py"), "--results", str(results)],
+        check=True,
+        capture_output=True,
+    )
     table = (results / "README.md").read_text()
     assert "dry run 98.76 s" in table and "0123456789ab" in table
 
 
 @pytest.mark.parametrize("path", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_doc_names_a_folder_of_one_machine(path):
-    hits = [f"{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
-            if MACHINE_FOLDER.search(line)]
+    hits = [
+        f"{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1) if MACHINE_FOLDER.search(line)
+    ]
     assert not hits, f"{path.relative_to(ROOT)} names a machine-only folder:\n" + "\n".join(hits)

@@ -57,16 +57,25 @@ def _dataset(tmp_path):
     synthetic.write_folder(val, n_per_class=3, size=24, seed=2)
     leaked = sorted((train / "circle").glob("*.png"))[0]
     shutil.copyfile(leaked, val / "circle" / "copy_of_a_training_image.png")  # leakage: train image in validation
-    return {"source": {"type": "class_folders", "splits": {"train": str(train), "validation": str(val)}},
-            "images": {"size": [24, 24]}}, leaked
+    return {
+        "source": {"type": "class_folders", "splits": {"train": str(train), "validation": str(val)}},
+        "images": {"size": [24, 24]},
+    }, leaked
 
 
 def test_ingest_lists_a_duplicate_across_splits_and_the_summary_warns(tmp_path):
     cfg, leaked = _dataset(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    ING.ingest("shapes", cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "ingest.json",
-               out_duplicates=out / "duplicates.tsv")
+    ING.ingest(
+        "shapes",
+        cfg,
+        out / "manifest.tsv",
+        out / "images.npy",
+        out / "skipped.tsv",
+        out / "ingest.json",
+        out_duplicates=out / "duplicates.tsv",
+    )
     table = pd.read_csv(out / "duplicates.tsv", sep="\t")
     assert len(table) == 2 and table["spans_splits"].all() and set(table["split"]) == {"train", "validation"}
     assert set(table["name"]) == {f"circle/{leaked.name}", "circle/copy_of_a_training_image.png"}
@@ -81,10 +90,19 @@ def test_dedupe_keep_first_drops_the_held_out_copy(tmp_path):
     cfg["duplicates"] = {"dedupe": "keep_first"}
     out = tmp_path / "out"
     out.mkdir()
-    m = ING.ingest("shapes", cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "ingest.json",
-                   out_duplicates=out / "duplicates.tsv")
+    m = ING.ingest(
+        "shapes",
+        cfg,
+        out / "manifest.tsv",
+        out / "images.npy",
+        out / "skipped.tsv",
+        out / "ingest.json",
+        out_duplicates=out / "duplicates.tsv",
+    )
     assert "circle/copy_of_a_training_image.png" not in set(m["name"]) and f"circle/{leaked.name}" in set(m["name"])
-    assert (m.loc[m["split"] == "validation", "label"].value_counts() == 3).all()  # the 9 generated validation images stay
+    assert (
+        m.loc[m["split"] == "validation", "label"].value_counts() == 3
+    ).all()  # the 9 generated validation images stay
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t")
     dup = skipped[skipped["kind"] == "duplicate"]
     assert list(dup["name"]) == ["circle/copy_of_a_training_image.png"] and "keep_first" in dup["reason"].iloc[0]
@@ -103,10 +121,14 @@ def test_dedupe_keep_first_drops_the_held_out_copy(tmp_path):
 
 def test_degenerate_clusterings_are_named():
     assert "one cluster (k = 1, 40 noise points)" in summary.degenerate_clustering(
-        {"k": 1, "n": 100, "n_noise": 40, "sizes": {"-1": 40, "0": 60}})
+        {"k": 1, "n": 100, "n_noise": 40, "sizes": {"-1": 40, "0": 60}}
+    )
     assert "holds 95 of 100" in summary.degenerate_clustering({"k": 3, "n": 100, "sizes": {"0": 95, "1": 3, "2": 2}})
     assert summary.degenerate_clustering({"k": 3, "n": 90, "sizes": {"0": 30, "1": 30, "2": 30}}) is None
-    assert summary.degenerate_clustering({"k": 0, "n": 50, "n_noise": 50, "sizes": {"-1": 50}}) == "no cluster: all 50 images are noise"
+    assert (
+        summary.degenerate_clustering({"k": 0, "n": 50, "n_noise": 50, "sizes": {"-1": 50}})
+        == "no cluster: all 50 images are noise"
+    )
 
 
 def test_faint_different_strokes_are_not_duplicates_but_a_noisy_copy_is():

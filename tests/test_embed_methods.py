@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from imagespace import embed
 
 
@@ -42,8 +43,14 @@ def test_tsne_above_fft_above_runs_opentsne_fft_with_the_tsne_blocks_settings():
     p = embed.params_for("tsne", {"fft_above": len(X) - 1, "max_iter": 500})
     Y, _, info = embed.embed("tsne", X, 2, p, seed=3)
     assert info["strategy"]["solver"] == "openTSNE FFT" and info["method"] == "tsne"
-    assert embed.tsne_as_opentsne(p, 6000) == {"perplexity": 30.0, "early_exaggeration": 12.0, "early_exaggeration_iter": 250,
-                                               "n_iter": 250, "learning_rate": 500.0, "initialization": "pca"}
+    assert embed.tsne_as_opentsne(p, 6000) == {
+        "perplexity": 30.0,
+        "early_exaggeration": 12.0,
+        "early_exaggeration_iter": 250,
+        "n_iter": 250,
+        "learning_rate": 500.0,
+        "initialization": "pca",
+    }
     assert embed.tsne_as_opentsne({**p, "learning_rate": 100.0}, 6000)["learning_rate"] == 400.0  # openTSNE's scale
     Y2, _, _ = embed.embed("tsne", X, 2, p, seed=3)
     np.testing.assert_allclose(Y, Y2, atol=1e-5)  # seeded
@@ -58,7 +65,9 @@ def test_tsne_above_fft_above_runs_opentsne_fft_with_the_tsne_blocks_settings():
 
 def test_opentsne_refuses_more_than_three_dimensions_naming_the_key():
     X, _ = _clusters(n_per=20)
-    with pytest.raises(ValueError, match=r"'opentsne' embeds into at most 3 dimensions, not 8 \(embeddings.n_components\)"):
+    with pytest.raises(
+        ValueError, match=r"'opentsne' embeds into at most 3 dimensions, not 8 \(embeddings.n_components\)"
+    ):
         embed.embed("opentsne", X, 8, embed.params_for("opentsne", None), seed=0)
 
 
@@ -69,7 +78,9 @@ def test_unknown_umap_parameter_is_an_error():
 
 def test_lle_variants_with_too_few_neighbours_fail_with_one_line_naming_the_key():
     X, _ = _clusters(n_per=20)
-    with pytest.raises(ValueError, match=r"embeddings.lle: method 'modified' into 8 dimensions needs n_neighbors >= 8, not 6"):
+    with pytest.raises(
+        ValueError, match=r"embeddings.lle: method 'modified' into 8 dimensions needs n_neighbors >= 8, not 6"
+    ):
         embed.embed("lle", X, 8, embed.params_for("lle", {"method": "modified", "n_neighbors": 6}), seed=0)
     with pytest.raises(ValueError, match=r"method 'hessian' into 2 dimensions needs n_neighbors >= 6, not 5"):
         embed.embed("lle", X, 2, embed.params_for("lle", {"method": "hessian", "n_neighbors": 5}), seed=0)
@@ -87,5 +98,7 @@ def test_lle_on_a_disconnected_neighbour_graph_is_flagged_with_its_cause():
     assert info["params"]["method"] == "modified"
     c = {**degeneracy.check(Y), "method": "lle", "neighbour_graph": g}
     assert c["largest_spot"] >= 60 and c["spot_share"] >= 0.5
-    found = degeneracy.problems(c, **{k: degeneracy.settings()[k] for k in ("min_spread_ratio", "max_far_share", "max_spot_share")})
+    found = degeneracy.problems(
+        c, **{k: degeneracy.settings()[k] for k in ("min_spread_ratio", "max_far_share", "max_spot_share")}
+    )
     assert "piled onto" in found[0] and "disconnected: 4 components" in found[-1]

@@ -56,9 +56,15 @@ def test_max_rounds_and_stopping_when_nothing_improves():
 def test_select_records_how_the_weights_were_chosen():
     rng, H = _truth(3, n=60)
     cands = {"x": H + 0.5 * rng.normal(size=H.shape), "y": rng.normal(size=H.shape)}
-    res = ensemble.select(H, cands, "greedy", max_rounds=5, in_sample={"x": None, "y": None}, key="k", train_split="train")
+    res = ensemble.select(
+        H, cands, "greedy", max_rounds=5, in_sample={"x": None, "y": None}, key="k", train_split="train"
+    )
     assert set(res["candidate_disparity"]) == {"x", "y"} and res["n_rows"] == 60
-    assert "out-of-fold" in res["chosen_on"] and "validation not used" in res["chosen_on"] and "60 rows" in res["chosen_on"]
+    assert (
+        "out-of-fold" in res["chosen_on"]
+        and "validation not used" in res["chosen_on"]
+        and "60 rows" in res["chosen_on"]
+    )
     eq = ensemble.select(H, cands, "equal")
     assert eq["weights"] == {"x": 0.5, "y": 0.5}
     assert eq["disparity"] == pytest.approx(procrustes(H, (cands["x"] + cands["y"]) / 2)[2])
@@ -68,8 +74,15 @@ def test_an_in_sample_candidate_is_refused_with_the_config_key():
     rng, H = _truth(4, n=40)
     cands = {"human_pred_stats": H + rng.normal(size=H.shape), "cnn_h": H.copy()}
     key = "datasets.rocks.alignment.ensembles.best"
-    with pytest.raises(ensemble.SelectionError, match=r"datasets\.rocks\.alignment\.ensembles\.best: candidate 'cnn_h' is in-sample"):
-        ensemble.select(H, cands, "greedy", in_sample={"human_pred_stats": None, "cnn_h": "the split whose human space trained it"},
-                        key=key)
+    with pytest.raises(
+        ensemble.SelectionError, match=r"datasets\.rocks\.alignment\.ensembles\.best: candidate 'cnn_h' is in-sample"
+    ):
+        ensemble.select(
+            H,
+            cands,
+            "greedy",
+            in_sample={"human_pred_stats": None, "cnn_h": "the split whose human space trained it"},
+            key=key,
+        )
     # equal weights choose nothing on those rows: allowed (the ensemble is then not scored on that split)
     ensemble.select(H, cands, "equal", in_sample={"cnn_h": "train"}, key=key)

@@ -33,7 +33,12 @@ def test_metrics_match_sklearn():
     assert np.array_equal(cm, confusion_matrix(y, pred, labels=range(6)))
     rep = classification_report(y, pred, labels=range(6), target_names=names, output_dict=True, zero_division=0)
     for name in names:
-        for key, skkey in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score"), ("support", "support")):
+        for key, skkey in (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("f1", "f1-score"),
+            ("support", "support"),
+        ):
             assert m["per_class"][name][key] == pytest.approx(rep[name][skkey])
     assert m["accuracy"] == pytest.approx(np.mean(y == pred))
     counts = np.bincount(y, minlength=6)
@@ -191,7 +196,9 @@ def test_probe_feature_set_fits_on_train_and_scores_each_held_out_split():
 
     X, y = make_blobs(n_samples=600, centers=3, cluster_std=0.5, random_state=0)
     split = np.array(["train", "validation", "test"])[np.arange(600) % 3]
-    manifest = pd.DataFrame({"id": [f"i{k}" for k in range(600)], "split": split, "label": np.array(["a", "b", "c"])[y]})
+    manifest = pd.DataFrame(
+        {"id": [f"i{k}" for k in range(600)], "split": split, "label": np.array(["a", "b", "c"])[y]}
+    )
     ids = manifest["id"].to_numpy()[::-1]  # feature rows in another order than the manifest: joined by id
     res = ev.probe_feature_set(X[::-1], ids, manifest, seed=0)
     assert res["train_split"] == "train" and res["n_train"] == 200 and res["headline"] == "test"
@@ -213,7 +220,9 @@ def test_probe_feature_set_reports_instead_of_failing_on_a_one_image_class():
     y[-1] = 2
     y[y == 2] = 1
     y[-1] = 2  # class c has a single image
-    manifest = pd.DataFrame({"id": [f"i{k}" for k in range(41)], "split": "train", "label": np.array(["a", "b", "c"])[y]})
+    manifest = pd.DataFrame(
+        {"id": [f"i{k}" for k in range(41)], "split": "train", "label": np.array(["a", "b", "c"])[y]}
+    )
     res = ev.probe_feature_set(X, manifest["id"], manifest, seed=0)
     assert res["cv"] == {} and res["headline"] is None and ev.probe_scores(res) == {}
     assert any("only 1" in n for n in res["notes"]), res["notes"]
@@ -229,8 +238,17 @@ def test_mistake_gallery_of_a_split_shows_that_splits_images(tmp_path):
     y = rng.integers(0, 3, n)
     pred = (y + rng.integers(0, 2, n)) % 3
     conf = rng.random(n)
-    drawn = ev.plot_confident_mistakes(images, y[rows], pred[rows], conf[rows], ["a", "b", "c"], [str(r) for r in rows],
-                                       tmp_path / "m.png", n=5, image_rows=rows)
+    drawn = ev.plot_confident_mistakes(
+        images,
+        y[rows],
+        pred[rows],
+        conf[rows],
+        ["a", "b", "c"],
+        [str(r) for r in rows],
+        tmp_path / "m.png",
+        n=5,
+        image_rows=rows,
+    )
     expect = rows[ev.confident_mistake_rows(y[rows], pred[rows], conf[rows], 5)]
     assert list(drawn) == list(expect) and len(drawn) > 0
     assert all(y[r] != pred[r] for r in drawn)  # the drawn dataset rows are mistakes themselves

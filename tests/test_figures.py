@@ -38,7 +38,9 @@ def srgb_to_lab(rgb) -> np.ndarray:
     """sRGB in [0, 1] (..., 3 or 4; alpha ignored) -> CIELAB, D65 white point, 2° observer."""
     rgb = np.asarray(rgb, dtype=np.float64)[..., :3]
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
+    to_xyz = np.array(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+    )
     xyz = lin @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
     eps, kappa = 216 / 24389, 24389 / 27
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
@@ -59,13 +61,25 @@ def ciede2000(lab1, lab2) -> np.ndarray:
     dh = np.where(chroma0, 0.0, np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh)))
     d_l, d_c, d_h = L2 - L1, c2p - c1p, 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
     l_mean, cp_mean, hsum = (L1 + L2) / 2, (c1p + c2p) / 2, h1p + h2p
-    h_mean = np.where(chroma0, hsum, np.where(np.abs(h1p - h2p) <= 180, hsum / 2,
-                                              np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2)))
-    t = (1 - 0.17 * np.cos(np.radians(h_mean - 30)) + 0.24 * np.cos(np.radians(2 * h_mean))
-         + 0.32 * np.cos(np.radians(3 * h_mean + 6)) - 0.20 * np.cos(np.radians(4 * h_mean - 63)))
+    h_mean = np.where(
+        chroma0,
+        hsum,
+        np.where(np.abs(h1p - h2p) <= 180, hsum / 2, np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2)),
+    )
+    t = (
+        1
+        - 0.17 * np.cos(np.radians(h_mean - 30))
+        + 0.24 * np.cos(np.radians(2 * h_mean))
+        + 0.32 * np.cos(np.radians(3 * h_mean + 6))
+        - 0.20 * np.cos(np.radians(4 * h_mean - 63))
+    )
     s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
     s_c, s_h = 1 + 0.045 * cp_mean, 1 + 0.015 * cp_mean * t
-    r_t = -np.sin(np.radians(60 * np.exp(-(((h_mean - 275) / 25) ** 2)))) * 2 * np.sqrt(cp_mean**7 / (cp_mean**7 + 25.0**7))
+    r_t = (
+        -np.sin(np.radians(60 * np.exp(-(((h_mean - 275) / 25) ** 2))))
+        * 2
+        * np.sqrt(cp_mean**7 / (cp_mean**7 + 25.0**7))
+    )
     return np.sqrt((d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h))
 
 
@@ -81,16 +95,19 @@ def min_pairwise(colors) -> float:
     return float(d[np.triu_indices(len(colors), 1)].min())
 
 
-@pytest.mark.parametrize("lab1, lab2, expected", [
-    # pairs from the test data of Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula" (Table 1)
-    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
-    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
-    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0009), 7.1792),
-    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0011), 7.2195),
-    ((50.0, -0.001, 2.49), (50.0, 0.0011, -2.49), 4.7461),
-    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
-    ((22.7233, 20.0904, -46.6940), (23.0331, 14.9730, -42.5619), 2.0373),
-])
+@pytest.mark.parametrize(
+    "lab1, lab2, expected",
+    [
+        # pairs from the test data of Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula" (Table 1)
+        ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+        ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+        ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0009), 7.1792),
+        ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0011), 7.2195),
+        ((50.0, -0.001, 2.49), (50.0, 0.0011, -2.49), 4.7461),
+        ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+        ((22.7233, 20.0904, -46.6940), (23.0331, 14.9730, -42.5619), 2.0373),
+    ],
+)
 def test_colour_difference_matches_the_published_test_data(lab1, lab2, expected):
     assert ciede2000(lab1, lab2) == pytest.approx(expected, abs=1e-4)
     assert srgb_to_lab([1.0, 1.0, 1.0]) == pytest.approx([100.0, 0.0, 0.0], abs=1e-3)
@@ -136,9 +153,18 @@ def sixty_classes(tmp_path_factory):
             img = np.clip(pattern + rng.normal(0, 12, pattern.shape), 0, 255).astype(np.uint8)
             Image.fromarray(img).save(folder / f"img{i}.png")
     out = base / "ingest"
-    ING.ingest("sixty", {"source": {"type": "class_folders", "root": str(raw)}, "images": {"size": [16, 16], "color": "rgb"},
-                         "validation_fraction": 0.25},
-               out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "info.json")
+    ING.ingest(
+        "sixty",
+        {
+            "source": {"type": "class_folders", "root": str(raw)},
+            "images": {"size": [16, 16], "color": "rgb"},
+            "validation_fraction": 0.25,
+        },
+        out / "manifest.tsv",
+        out / "images.npy",
+        out / "skipped.tsv",
+        out / "info.json",
+    )
     manifest = load_manifest(out / "manifest.tsv")
     images = load_images(out / "images.npy")
     X = images[manifest["index"].to_numpy()].reshape(len(manifest), -1).astype(np.float64) / 255.0
@@ -206,8 +232,9 @@ def test_the_thumbnail_map_lists_at_most_twenty(sixty_classes):
     d = sixty_classes
     m = d["manifest"]
     labels = m["label"].to_numpy()
-    fig = plots.thumbnails(d["Y"], d["images"][m["index"].to_numpy()], labels, d["dir"] / "tsne_thumbnails.png",
-                           n=150, title="sixty: tsne")
+    fig = plots.thumbnails(
+        d["Y"], d["images"][m["index"].to_numpy()], labels, d["dir"] / "tsne_thumbnails.png", n=150, title="sixty: tsne"
+    )
     colors = plots.label_colors(labels)
     texts, handles = legend_entries(fig)
     listed = check_class_legend(texts, handles, m, colors, lambda h: h.get_edgecolor())
@@ -223,7 +250,9 @@ def test_the_cluster_gallery_of_sixty_clusters_says_what_it_leaves_out(sixty_cla
     assert len(set(pred)) == N_CLASSES
     fig = cluster.gallery(pred, m, d["images"], path=d["dir"] / "gallery.png")
     title = fig._suptitle.get_text()
-    assert title == f"showing the {cluster.GALLERY_CLUSTERS} largest of {N_CLASSES} clusters ({N_CLASSES - 30} not shown)"
+    assert (
+        title == f"showing the {cluster.GALLERY_CLUSTERS} largest of {N_CLASSES} clusters ({N_CLASSES - 30} not shown)"
+    )
     # the title sits just above the first row, however tall the gallery (not 12 % of 54 inches away)
     assert (1 - fig.subplotpars.top) * fig.get_figheight() <= 0.7
     rows = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]

@@ -31,10 +31,10 @@ def brightness_task(n: int, rng):
     left, right = rng.uniform(30, 220, n), rng.uniform(30, 220, n)
     im = np.empty((n, SIZE, SIZE, 3))
     im[:, :, : SIZE // 2] = left[:, None, None, None]
-    im[:, :, SIZE // 2:] = right[:, None, None, None]
+    im[:, :, SIZE // 2 :] = right[:, None, None, None]
     im += rng.normal(0, 25, im.shape) + rng.normal(0, 10, (n, 1, 1, 3))
     im = np.clip(im, 0, 255).astype(np.uint8)
-    return im, im[:, :, : SIZE // 2].mean(axis=(1, 2, 3)), im[:, :, SIZE // 2:].mean(axis=(1, 2, 3))
+    return im, im[:, :, : SIZE // 2].mean(axis=(1, 2, 3)), im[:, :, SIZE // 2 :].mean(axis=(1, 2, 3))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,12 @@ def task():
     Y = np.c_[l, r]
     # the frozen part below the last 2 blocks, once for every test image and augmentation
     cache = ft.frozen_features(X, spec(unfreeze=2))
-    return {"X": X, "Y": Y, "train": cache.subset(range(N_TRAIN)), "test": cache.subset(range(N_TRAIN, N_TRAIN + N_TEST))}
+    return {
+        "X": X,
+        "Y": Y,
+        "train": cache.subset(range(N_TRAIN)),
+        "test": cache.subset(range(N_TRAIN, N_TRAIN + N_TEST)),
+    }
 
 
 def spec(**changes) -> dict:
@@ -58,11 +63,17 @@ def test_settings_are_checked_and_name_their_key():
     assert s["backbone"] == "efficientnet_lite0" and s["augment"] == list(ft.AUGMENTS) and s["seeds"] == [0]
     assert ft.augmentations(["rot180", "hflip"]) == ("identity", "hflip", "rot180")
     assert ft.augmentations([]) == ft.augmentations("none") == ("identity",)
-    for bad, key in [({"epochs": 0}, "finetune.epochs"), ({"epochs": "best"}, "finetune.epochs"),
-                     ({"unfreeze": 17}, "finetune.unfreeze"), ({"target": "joint"}, "finetune.target"),
-                     ({"augment": ["rot45"]}, "finetune.augment"), ({"seeds": [1, 1]}, "finetune.seeds"),
-                     ({"inner_fraction": 1.0}, "finetune.inner_fraction"), ({"lr": 0.1}, "finetune: unknown"),
-                     ({"backbone": "resnet50"}, "finetune.backbone")]:
+    for bad, key in [
+        ({"epochs": 0}, "finetune.epochs"),
+        ({"epochs": "best"}, "finetune.epochs"),
+        ({"unfreeze": 17}, "finetune.unfreeze"),
+        ({"target": "joint"}, "finetune.target"),
+        ({"augment": ["rot45"]}, "finetune.augment"),
+        ({"seeds": [1, 1]}, "finetune.seeds"),
+        ({"inner_fraction": 1.0}, "finetune.inner_fraction"),
+        ({"lr": 0.1}, "finetune: unknown"),
+        ({"backbone": "resnet50"}, "finetune.backbone"),
+    ]:
         with pytest.raises(ft.FinetuneError, match=key):
             ft.settings(bad)
 
@@ -105,7 +116,9 @@ def test_frozen_parameters_stay_bit_identical_and_the_unfrozen_ones_change(task)
     # a training run leaves the network it copies its unfrozen part from untouched, bit for bit
     before = {k: v.clone() for k, v in model.state_dict().items()}
     y = ft._standardise(task["Y"][:N_TRAIN])[0]
-    net, _, _ = ft._fit_one(model, cut, task["train"], y, ft.settings(spec(unfreeze=2)), 0, 1, Progress("t", 1, 1e9, heartbeat=False), "t")
+    net, _, _ = ft._fit_one(
+        model, cut, task["train"], y, ft.settings(spec(unfreeze=2)), 0, 1, Progress("t", 1, 1e9, heartbeat=False), "t"
+    )
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in net.parameters()) and not any(p.requires_grad for p in model.parameters())
     # unfreeze 0: only the new head is trained, on the frozen pooled head activations
@@ -152,7 +165,11 @@ def test_epochs_auto_chooses_on_an_inner_holdout_of_the_training_rows_only(task)
     inner = info["inner"]
     rows = np.array(inner["rows"])
     # the inner rows: a stratified quarter of the training rows given, nothing else
-    assert set(rows.tolist()) <= set(range(N_TRAIN)) and inner["n_inner"] == len(rows) and inner["n_fit"] == N_TRAIN - len(rows)
+    assert (
+        set(rows.tolist()) <= set(range(N_TRAIN))
+        and inner["n_inner"] == len(rows)
+        and inner["n_fit"] == N_TRAIN - len(rows)
+    )
     for lab in ("left", "right"):
         assert (labels[rows] == lab).sum() == round(0.25 * (labels == lab).sum())
     curve = inner["ensemble_inner_loss"]
@@ -221,7 +238,9 @@ def test_triplet_loss_equals_the_keras_cnns_semihard_loss():
     got = float(ft.triplet_loss(torch.from_numpy(e), torch.from_numpy(y), 0.3))
     want = float(metric.semihard_triplet_loss(y, e, margin=0.3))
     assert got == pytest.approx(want, rel=1e-5) and got > 0
-    assert float(ft.triplet_loss(torch.from_numpy(e[:3]), torch.from_numpy(y[:3]), 0.3)) == 0.0  # one class: no negatives
+    assert (
+        float(ft.triplet_loss(torch.from_numpy(e[:3]), torch.from_numpy(y[:3]), 0.3)) == 0.0
+    )  # one class: no negatives
 
 
 def test_triplet_target_learns_a_unit_embedding_where_classes_are_separated(task):
@@ -287,17 +306,19 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
     import json
 
     import yaml
-
     from conftest import planned_jobs, snakemake
+
     from imagespace.util import load_features, load_human_table
 
     cfg = {
-        "datasets": {"tiny": {
-            "source": {"type": "synthetic", "n_per_class": 8, "size": 16, "seed": 2},
-            "images": {"size": None, "color": "rgb"},
-            "validation_fraction": 0.25,
-            "human": {"builtin": True, "dims": 3},
-        }},
+        "datasets": {
+            "tiny": {
+                "source": {"type": "synthetic", "n_per_class": 8, "size": 16, "seed": 2},
+                "images": {"size": None, "color": "rgb"},
+                "validation_fraction": 0.25,
+                "human": {"builtin": True, "dims": 3},
+            }
+        },
         "embeddings": {"methods": []},
         "stats": {"enabled": True},
         "compare": {"n_permutations": 19, "n_bootstrap": 10, "feature_sets": []},
@@ -305,10 +326,20 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
         "retrieval": {"enabled": False},
         "explore": {"enabled": False},
         "clustering": {"feature_sets": [], "on_maps": False},
-        "alignment": {"map_feature_sets": ["stats", "cnn"], "folds": 2,
-                      "ensembles": {"best": {"candidates": ["human_pred_stats", "ft"], "select": "greedy"}}},
-        "finetune": {"enabled": True, "size": 64, "epochs": 1, "unfreeze": 1, "augment": ["vflip"], "batch_size": 16,
-                     "variants": {"ft": {"out_of_fold": True}, "ft_tri": {"target": "triplet", "embedding_dims": 8}}},
+        "alignment": {
+            "map_feature_sets": ["stats", "cnn"],
+            "folds": 2,
+            "ensembles": {"best": {"candidates": ["human_pred_stats", "ft"], "select": "greedy"}},
+        },
+        "finetune": {
+            "enabled": True,
+            "size": 64,
+            "epochs": 1,
+            "unfreeze": 1,
+            "augment": ["vflip"],
+            "batch_size": 16,
+            "variants": {"ft": {"out_of_fold": True}, "ft_tri": {"target": "triplet", "embedding_dims": 8}},
+        },
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     d = tmp_path / "results/tiny"
@@ -334,13 +365,17 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
     md = (d / "summary.md").read_text()
     assert "## Fine-tuned networks" in md and "ft: fine-tuning epochs" in md
     # new images predicted with tiny's network fitted on all its training rows (no fold networks, nothing in-sample)
-    cfg["datasets"]["new"] = {"source": {"type": "synthetic", "n_per_class": 3, "size": 16, "seed": 9},
-                              "predict_human_space_from": {"dataset": "tiny", "feature_sets": ["ft"]}}
+    cfg["datasets"]["new"] = {
+        "source": {"type": "synthetic", "n_per_class": 3, "size": 16, "seed": 9},
+        "predict_human_space_from": {"dataset": "tiny", "feature_sets": ["ft"]},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(tmp_path, "results/new/predicted/ft.tsv")
     new = load_features(tmp_path / "results/new/features/ft.npz")
     assert new.meta["in_sample_split"] is None and new.meta["out_of_fold_rows"] == 0 and new.X.shape[1] == 3
-    assert (tmp_path / "logs/new/finetune_features/ft.log").exists() and not (tmp_path / "results/new/finetune/ft/model.pt").exists()
+    assert (tmp_path / "logs/new/finetune_features/ft.log").exists() and not (
+        tmp_path / "results/new/finetune/ft/model.pt"
+    ).exists()
     cfg["finetune"]["variants"]["ft"]["learning_rate"] = 2e-3
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rules = {r for r, _ in planned_jobs(tmp_path, "results/tiny/summary.json")}

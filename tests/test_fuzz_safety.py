@@ -14,22 +14,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import snakemake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from test_safety import OpenAudit
 
-from conftest import snakemake
 from imagespace import config as iscfg
 from imagespace.featuresets import Registry, RegistryError
 from imagespace.ingest import ingest
 from imagespace.util import InputError
-from test_safety import OpenAudit
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
 def fuzz(n: int):
     """Seeded (derandomized: the same examples on every run and machine), no deadline, n examples."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +62,9 @@ def entries(root: Path):
     return st.one_of(
         st.sampled_from(inside),  # real images
         st.sampled_from(["a/link_out.png", "a/link_in.png", "dir_out/secret.png", "a/../../imgs/b/b1.png"]),
-        st.sampled_from([str(root / "outside/o/secret.png"), str(root / "data/imgs/a/a0.png"), "/etc/passwd", "/etc/hostname"]),
+        st.sampled_from(
+            [str(root / "outside/o/secret.png"), str(root / "data/imgs/a/a0.png"), "/etc/passwd", "/etc/hostname"]
+        ),
         st.integers(1, 12).map(lambda n: "../" * n + "outside/o/secret.png"),
         st.integers(1, 12).map(lambda n: "../" * n + "etc/passwd"),
         st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=12),  # unicode, empty, junk
@@ -76,9 +85,18 @@ def test_fuzzed_manifests_never_open_a_file_outside(tree, data):
         w = csv.writer(fh)
         w.writerow(["file", "label"])
         w.writerows(rows)
-    ds = {"source": {"type": "csv_manifest", "csv": str(case / "m.csv"), "image_dir": str(tree / "data/imgs"),
-                     "file_column": "file", "label_column": "label"}, "images": {"size": [12, 12]},
-          "on_error": data.draw(st.sampled_from(["skip", "fail"])), "duplicates": {"check": data.draw(st.booleans())}}
+    ds = {
+        "source": {
+            "type": "csv_manifest",
+            "csv": str(case / "m.csv"),
+            "image_dir": str(tree / "data/imgs"),
+            "file_column": "file",
+            "label_column": "label",
+        },
+        "images": {"size": [12, 12]},
+        "on_error": data.draw(st.sampled_from(["skip", "fail"])),
+        "duplicates": {"check": data.draw(st.booleans())},
+    }
     out = case / "out"
     out.mkdir()
     with OpenAudit() as audit:
@@ -97,19 +115,34 @@ numbers = st.one_of(st.integers(-3, 40), st.floats(-1, 2, allow_nan=False), st.n
 
 
 @fuzz(200)
-@given(name=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=10) | st.from_regex(NAME, fullmatch=True),
-       size=st.one_of(st.none(), st.integers(-4, 40), st.lists(st.integers(-4, 40), min_size=1, max_size=3)),
-       vfrac=numbers, tfrac=numbers, k_min=numbers, k_max=numbers, n_neighbors=numbers, perplexity=numbers)
-def test_fuzzed_names_and_numbers_are_valid_or_refused_in_one_line_each(name, size, vfrac, tfrac, k_min, k_max, n_neighbors,
-                                                                        perplexity):
+@given(
+    name=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=10)
+    | st.from_regex(NAME, fullmatch=True),
+    size=st.one_of(st.none(), st.integers(-4, 40), st.lists(st.integers(-4, 40), min_size=1, max_size=3)),
+    vfrac=numbers,
+    tfrac=numbers,
+    k_min=numbers,
+    k_max=numbers,
+    n_neighbors=numbers,
+    perplexity=numbers,
+)
+def test_fuzzed_names_and_numbers_are_valid_or_refused_in_one_line_each(
+    name, size, vfrac, tfrac, k_min, k_max, n_neighbors, perplexity
+):
     ds = {"source": {"type": "sklearn_digits"}, "images": {"size": size, "color": "gray"}, "cnn": {"enabled": True}}
     for key, v in (("validation_fraction", vfrac), ("test_fraction", tfrac)):
         if v is not None:
             ds[key] = v
     km = {k: v for k, v in (("k_min", k_min), ("k_max", k_max)) if v is not None}
-    c = {"datasets": {name: ds}, "targets": [name], "clustering": {"kmeans": km},
-         "embeddings": {"lle": {k: v for k, v in (("n_neighbors", n_neighbors),) if v is not None},
-                        "tsne": {k: v for k, v in (("perplexity", perplexity),) if v is not None}}}
+    c = {
+        "datasets": {name: ds},
+        "targets": [name],
+        "clustering": {"kmeans": km},
+        "embeddings": {
+            "lle": {k: v for k, v in (("n_neighbors", n_neighbors),) if v is not None},
+            "tsne": {k: v for k, v in (("perplexity", perplexity),) if v is not None},
+        },
+    }
     try:
         iscfg.validate(c, files={"fuzz.yaml": yaml.safe_load(yaml.safe_dump(c))})
         Registry(c)
@@ -144,11 +177,18 @@ def test_fuzzed_runs_write_only_where_they_should(tmp_path_factory, name, side):
         (work / "imgs" / c).mkdir(parents=True)
         for i in range(5):
             Image.fromarray((rng.random((side, side)) * 60 + (100 if c == "b" else 0)).astype(np.uint8)).save(
-                work / "imgs" / c / f"{c}{i}.png")
-    cfg = {"targets": [name], "datasets": {name: {"source": {"type": "class_folders", "root": "imgs"},
-                                                  "images": {"size": [side, side]}}},
-           "embeddings": {"methods": []}, "clustering": {"methods": ["kmeans"]}, "compare": {"feature_sets": []},
-           "explore": {"enabled": False}, "retrieval": {"enabled": False}, "probes": {"enabled": False}}
+                work / "imgs" / c / f"{c}{i}.png"
+            )
+    cfg = {
+        "targets": [name],
+        "datasets": {name: {"source": {"type": "class_folders", "root": "imgs"}, "images": {"size": [side, side]}}},
+        "embeddings": {"methods": []},
+        "clustering": {"methods": ["kmeans"]},
+        "compare": {"feature_sets": []},
+        "explore": {"enabled": False},
+        "retrieval": {"enabled": False},
+        "probes": {"enabled": False},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     above = sorted(os.listdir(work.parent))
     r = snakemake(work, "--until", "pca", check=False)

@@ -15,10 +15,9 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from imagespace.util import load_human_table, load_manifest  # noqa: E402
 from imagespace import human
 from imagespace import ingest as ING
-from imagespace.util import InputError, write_table
+from imagespace.util import InputError, load_human_table, load_manifest, write_table  # noqa: E402
 
 
 # --------------------------------------------------------------------------- helpers
@@ -106,8 +105,10 @@ def test_rocks_skipped_image_keeps_its_row(rocks_train):
     kept = manifest[~manifest["name"].isin(lost)]
     sk = pd.DataFrame(
         [["train", n, f"/x/{n}", "unreadable", "unreadable image: OSError", "True"] for n in sorted(lost)]
-        + [["train", ".DS_Store", "/x/.DS_Store", "non_image", "not an image file (extension)", "False"],
-           ["validation", "I_Andesite_1_120.jpg", "/y", "unreadable", "x", "True"]],  # other split: ignored
+        + [
+            ["train", ".DS_Store", "/x/.DS_Store", "non_image", "not an image file (extension)", "False"],
+            ["validation", "I_Andesite_1_120.jpg", "/y", "unreadable", "x", "True"],
+        ],  # other split: ignored
         columns=ING.SKIP_COLUMNS,
     )
     mds = shared("rocks", "mds_360.txt")
@@ -211,7 +212,9 @@ def test_id_column_errors_name_the_file(tmp_path, small):
 
 def test_id_column_keeps_zero_padded_ids_as_text(tmp_path):
     """Array sources name rows '000007'; an id column with those names must not be read as numbers."""
-    manifest, skipped = run_ingest(tmp_path / "out", {"source": {"type": "sklearn_digits", "n_images": 12}, "images": {"size": None}})
+    manifest, skipped = run_ingest(
+        tmp_path / "out", {"source": {"type": "sklearn_digits", "n_images": 12}, "images": {"size": None}}
+    )
     assert manifest["name"][7] == "000007"
     p = tmp_path / "h.csv"
     p.write_text("row,a,b\n" + "".join(f"{i:06d},{i},{-i}\n" for i in reversed(range(12))))
@@ -224,7 +227,9 @@ def test_bad_matrix_files(tmp_path, small):
     spec = {"order": "sorted_filenames"}
     p = tmp_path / "nan.txt"
     p.write_text("1 2\n3 x\n" + "5 6\n" * 4)
-    with pytest.raises(InputError, match=re.escape(str(p)) + r": non-numeric or missing value at data row 2, column 2 \('x'\)"):
+    with pytest.raises(
+        InputError, match=re.escape(str(p)) + r": non-numeric or missing value at data row 2, column 2 \('x'\)"
+    ):
         human.join({"path": str(p), **spec}, "train", manifest, skipped)
     empty = tmp_path / "empty.txt"
     empty.write_text("")

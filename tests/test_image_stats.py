@@ -30,6 +30,7 @@ def _disc(r, margin=20, value=80):
 
 # --- LBP ------------------------------------------------------------------------------------------
 
+
 def test_lbp_of_a_checkerboard_is_interpolated_and_border_free():
     # 1-pixel checkerboard, R = 1: the diagonal neighbours are interpolated (0.41 of the other colour),
     # so a dark pixel sees 8 brighter-or-equal neighbours (code 8) and a bright one none (code 0).
@@ -70,10 +71,13 @@ def test_lbp_histogram_ignores_monotone_lightness_changes_and_quarter_turns():
 
 # --- silhouette -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("r", [20, 40, 80])
 def test_disc_perimeter_is_close_to_2_pi_r(r):
     img = _disc(r)
-    fill, axis_ratio, ecc, solidity, extent, iso, convexity, round_ = image_stats.describe(img, groups=("shape",))["shape"]
+    fill, axis_ratio, ecc, solidity, extent, iso, convexity, round_ = image_stats.describe(img, groups=("shape",))[
+        "shape"
+    ]
     area = fill * img.shape[0] * img.shape[1]
     assert area == pytest.approx(np.pi * r * r, rel=0.02)
     perimeter = np.sqrt(iso * 4 * np.pi * area)  # the isoperimetric ratio is P^2 / (4 pi A)
@@ -108,16 +112,24 @@ def test_object_touching_the_frame_keeps_its_full_silhouette():
 
 # --- HOG and GLCM ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("group", ["hog", "glcm"])
 def test_hog_and_glcm_have_a_fixed_length_at_any_size(group):
     n = len(image_stats.feature_names(3, groups=(group,)))
-    assert n == {"hog": 10 * len(image_stats.HOG_GRIDS),
-                 "glcm": (len(image_stats.GLCM_PROPS) + 1) * len(image_stats.GLCM_DISTANCES)}[group]
+    assert (
+        n
+        == {
+            "hog": 10 * len(image_stats.HOG_GRIDS),
+            "glcm": (len(image_stats.GLCM_PROPS) + 1) * len(image_stats.GLCM_DISTANCES),
+        }[group]
+    )
     rng = np.random.default_rng(3)
     for shape in [(8, 8), (16, 40), (64, 64), (97, 300), (256, 256)]:
-        for img in (rng.integers(0, 256, (*shape, 3)).astype(np.uint8),
-                    np.full((*shape, 1), 128, np.uint8),      # flat: no gradient, one grey level
-                    np.full((*shape, 3), 255, np.uint8)):     # nothing but background
+        for img in (
+            rng.integers(0, 256, (*shape, 3)).astype(np.uint8),
+            np.full((*shape, 1), 128, np.uint8),  # flat: no gradient, one grey level
+            np.full((*shape, 3), 255, np.uint8),
+        ):  # nothing but background
             f = image_stats.describe(img, groups=(group,))[group]
             assert len(f) == n and np.isfinite(f).all(), (shape, img.shape)
 
@@ -157,8 +169,9 @@ def test_glcm_measures_texture_of_object_pairs_only():
     framed[8:56, 8:56] = fine[:48, :48]
     wider = np.full((112, 112, 3), 255, np.uint8)
     wider[32:80, 32:80] = fine[:48, :48]
-    assert (image_stats.describe(framed, groups=("glcm",))["glcm"]
-            == pytest.approx(image_stats.describe(wider, groups=("glcm",))["glcm"], abs=1e-12))
+    assert image_stats.describe(framed, groups=("glcm",))["glcm"] == pytest.approx(
+        image_stats.describe(wider, groups=("glcm",))["glcm"], abs=1e-12
+    )
     # banding: contrast anisotropy over the directions (at distance 1: after the 6 x 4 averages)
     bands = _texture(64, seed=5, blur=(0.5, 8.0))
     aniso = 6 * len(image_stats.GLCM_DISTANCES)
@@ -166,6 +179,7 @@ def test_glcm_measures_texture_of_object_pairs_only():
 
 
 # --- names and configuration ----------------------------------------------------------------------
+
 
 def test_names_follow_groups_and_the_schema_lists_every_group():
     for channels in (1, 3):

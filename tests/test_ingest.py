@@ -18,12 +18,11 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from imagespace.util import load_images, load_manifest  # noqa: E402
 from imagespace import ingest as ING
 from imagespace import synthetic
 from imagespace.datasets import assign_split, collect
 from imagespace.images import from_array, normalise_mode, resize
-from imagespace.util import InputError
+from imagespace.util import InputError, load_images, load_manifest  # noqa: E402
 
 FASHION_X_SHA256 = "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a"
 ROCKS_REGEX = r"^(?P<subtype>(?P<label>[^_]+)_[^_]+)_"
@@ -34,7 +33,14 @@ def run(tmp_path, ds_cfg, name="ds", threads=2, on_error="skip"):
     """Ingest into tmp_path/out; return (manifest, images (memmap), skipped, info) read back from disk."""
     out = tmp_path / f"out_{name}"
     ING.ingest(
-        name, ds_cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "info.json", threads=threads, on_error=on_error
+        name,
+        ds_cfg,
+        out / "manifest.tsv",
+        out / "images.npy",
+        out / "skipped.tsv",
+        out / "info.json",
+        threads=threads,
+        on_error=on_error,
     )
     manifest = load_manifest(out / "manifest.tsv")
     images = load_images(out / "images.npy")
@@ -70,7 +76,10 @@ def by_name(manifest, images):
 
 # --------------------------------------------------------------------------- output format
 def test_manifest_columns_documented_and_array_memmappable(tmp_path):
-    cfg = {"source": {"type": "synthetic", "n_per_class": 4, "size": 16, "seed": 0}, "images": {"size": None, "color": "rgb"}}
+    cfg = {
+        "source": {"type": "synthetic", "n_per_class": 4, "size": 16, "seed": 0},
+        "images": {"size": None, "color": "rgb"},
+    }
     manifest, images, skipped, info = run(tmp_path, cfg)
     assert list(manifest.columns) == ING.MANIFEST_COLUMNS
     doc_line = next(ln for ln in ING.__doc__.splitlines() if "manifest.tsv" in ln)
@@ -84,7 +93,12 @@ def test_manifest_columns_documented_and_array_memmappable(tmp_path):
     assert manifest["id"].tolist() == [f"all/{n}" for n in manifest["name"]]
     assert info["n_images"] == 12 and info["shape"] == [16, 16, 3] and info["n_skipped"] == 0
     # no temporary files left beside the outputs
-    assert sorted(p.name for p in (tmp_path / "out_ds").iterdir()) == ["images.npy", "info.json", "manifest.tsv", "skipped.tsv"]
+    assert sorted(p.name for p in (tmp_path / "out_ds").iterdir()) == [
+        "images.npy",
+        "info.json",
+        "manifest.tsv",
+        "skipped.tsv",
+    ]
 
 
 # --------------------------------------------------------------------------- real data
@@ -149,7 +163,10 @@ def test_rocks_default_regex_on_real_names():
     records, skips = collect("rocks", {"source": {"type": "filename_labels", "root": str(shared("rocks", "Training"))}})
     assert len(records) == 360 and not skips
     rec = {r.name: r for r in records}
-    assert (rec["S_Bituminous Coal_07.jpg"].label, rec["S_Bituminous Coal_07.jpg"].subtype) == ("S", "S_Bituminous Coal")
+    assert (rec["S_Bituminous Coal_07.jpg"].label, rec["S_Bituminous Coal_07.jpg"].subtype) == (
+        "S",
+        "S_Bituminous Coal",
+    )
     assert (rec["I_Andesite_01.jpg"].label, rec["I_Andesite_01.jpg"].subtype) == ("I", "I_Andesite")
     assert len({r.subtype for r in records}) == 30 and {r.label for r in records} == {"I", "M", "S"}
 
@@ -215,9 +232,18 @@ def test_csv_manifest_file_column_and_errors(tmp_path):
     for i, v in enumerate((10, 20, 30)):
         save(gray(v), img_dir / f"img {i}.png")
     csv = tmp_path / "m.csv"
-    csv.write_text("file,kind,sub\nimg 0.png,a,a1\nimg 1.png,b,b1\nimg 2.png,zz,z\n,a,a1\nimg 0.png,a,a1\n", encoding="utf-8")
-    src = {"type": "csv_manifest", "csv": str(csv), "image_dir": str(img_dir), "file_column": "file", "label_column": "kind",
-           "subtype_column": "sub", "classes": ["a", "b"]}
+    csv.write_text(
+        "file,kind,sub\nimg 0.png,a,a1\nimg 1.png,b,b1\nimg 2.png,zz,z\n,a,a1\nimg 0.png,a,a1\n", encoding="utf-8"
+    )
+    src = {
+        "type": "csv_manifest",
+        "csv": str(csv),
+        "image_dir": str(img_dir),
+        "file_column": "file",
+        "label_column": "kind",
+        "subtype_column": "sub",
+        "classes": ["a", "b"],
+    }
     manifest, images, skipped, _ = run(tmp_path, {"source": src, "images": {"size": [8, 8]}})
     assert manifest["name"].tolist() == ["img 0.png", "img 1.png"]
     assert manifest["subtype"].tolist() == ["a1", "b1"]
@@ -225,11 +251,16 @@ def test_csv_manifest_file_column_and_errors(tmp_path):
     kinds = dict(zip(skipped["kind"], skipped["reason"]))
     assert set(kinds) == {"unknown_label", "bad_row"} and len(skipped) == 3
     assert "'zz'" in kinds["unknown_label"]
-    assert sorted(r for r in skipped["reason"] if "line" in r) == [f"{csv} line 5: empty file name", f"{csv} line 6: duplicate file entry"]
+    assert sorted(r for r in skipped["reason"] if "line" in r) == [
+        f"{csv} line 5: empty file name",
+        f"{csv} line 6: duplicate file entry",
+    ]
     with pytest.raises(InputError, match=re.escape(str(csv)) + ".*missing column"):
         collect("x", {"source": {**src, "label_column": "nope"}})
     with pytest.raises(InputError, match="unknown column"):
-        collect("x", {"source": {**{k: v for k, v in src.items() if k != "file_column"}, "file_template": "{nope}.png"}})
+        collect(
+            "x", {"source": {**{k: v for k, v in src.items() if k != "file_column"}, "file_template": "{nope}.png"}}
+        )
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "absent.csv"))):
         collect("x", {"source": {**src, "csv": str(tmp_path / "absent.csv")}})
 
@@ -237,7 +268,13 @@ def test_csv_manifest_file_column_and_errors(tmp_path):
 def test_fashion_mnist_real_npz(tmp_path):
     path = shared("fashion_mnist", "fashion_mnist_test.npz")
     cfg = {
-        "source": {"type": "npz", "path": str(path), "images_key": "x_test", "labels_key": "y_test", "class_names_key": "class_names"},
+        "source": {
+            "type": "npz",
+            "path": str(path),
+            "images_key": "x_test",
+            "labels_key": "y_test",
+            "class_names_key": "class_names",
+        },
         "images": {"size": None, "color": "gray"},
     }
     manifest, images, skipped, info = run(tmp_path, cfg)
@@ -288,7 +325,9 @@ def test_npz_float_images_scaled_for_the_whole_dataset(tmp_path):
 def test_sklearn_digits_builtin(tmp_path):
     from sklearn.datasets import load_digits
 
-    manifest, images, _, _ = run(tmp_path, {"source": {"type": "sklearn_digits", "n_images": 50}, "images": {"size": None}})
+    manifest, images, _, _ = run(
+        tmp_path, {"source": {"type": "sklearn_digits", "n_images": 50}, "images": {"size": None}}
+    )
     d = load_digits()
     assert images.shape == (50, 8, 8, 1)
     np.testing.assert_array_equal(images[:, :, :, 0], np.rint(d.images[:50] * 255 / 16).astype(np.uint8))
@@ -307,8 +346,12 @@ def test_synthetic_builtin_bit_identical(tmp_path):
 
 # --------------------------------------------------------------------------- validation split
 def test_validation_fraction_stratified_and_reproducible(tmp_path):
-    cfg = {"source": {"type": "synthetic", "n_per_class": 20, "size": 8, "seed": 0}, "images": {"size": None},
-           "validation_fraction": 0.25, "split_seed": 7}
+    cfg = {
+        "source": {"type": "synthetic", "n_per_class": 20, "size": 8, "seed": 0},
+        "images": {"size": None},
+        "validation_fraction": 0.25,
+        "split_seed": 7,
+    }
     m1 = run(tmp_path, cfg, name="a")[0]
     m2 = run(tmp_path, cfg, name="b")[0]
     m3 = run(tmp_path, {**cfg, "split_seed": 8}, name="c")[0]
@@ -397,7 +440,9 @@ def messy_folder(tmp_path):
     (d / "A_corrupt_01.png").write_bytes(b"this is not a png")
     (d / "A_empty_01.jpg").write_bytes(b"")
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG", quality=95)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        buf, "JPEG", quality=95
+    )
     (d / "A_truncated_01.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     save(gray(5), d / "Q_unknown_01.png")
     save(gray(5), d / "nounderscore.png")
@@ -405,21 +450,36 @@ def messy_folder(tmp_path):
 
 
 def messy_cfg(d, color="gray", **images):
-    return {"source": {"type": "filename_labels", "root": str(d), "classes": ["A", "B", "S"]},
-            "images": {"size": [8, 8], "color": color, **images}}
+    return {
+        "source": {"type": "filename_labels", "root": str(d), "classes": ["A", "B", "S"]},
+        "images": {"size": [8, 8], "color": color, **images},
+    }
 
 
 def test_bad_files_skipped_and_listed(tmp_path, messy_folder):
     manifest, images, skipped, info = run(tmp_path, messy_cfg(messy_folder))
-    expected_kept = ["A_gray_01.png", "A_rgb_01.png", "A_rgba_01.png", "B_bilevel_01.png", "B_la_01.png",
-                     "B_palette trans_01.png", "B_palette_01.png", "B_sixteen_01.png", "S_Bituminous Coal_07.png"]
+    expected_kept = [
+        "A_gray_01.png",
+        "A_rgb_01.png",
+        "A_rgba_01.png",
+        "B_bilevel_01.png",
+        "B_la_01.png",
+        "B_palette trans_01.png",
+        "B_palette_01.png",
+        "B_sixteen_01.png",
+        "S_Bituminous Coal_07.png",
+    ]
     assert manifest["name"].tolist() == expected_kept  # code-point order
     assert images.shape == (9, 8, 8, 1)
     kinds = dict(zip(skipped["name"], skipped["kind"]))
     assert kinds == {
-        ".DS_Store": "hidden", "notes.txt": "non_image",
-        "A_corrupt_01.png": "unreadable", "A_empty_01.jpg": "unreadable", "A_truncated_01.jpg": "unreadable",
-        "Q_unknown_01.png": "unknown_label", "nounderscore.png": "no_label",
+        ".DS_Store": "hidden",
+        "notes.txt": "non_image",
+        "A_corrupt_01.png": "unreadable",
+        "A_empty_01.jpg": "unreadable",
+        "A_truncated_01.jpg": "unreadable",
+        "Q_unknown_01.png": "unknown_label",
+        "nounderscore.png": "no_label",
     }
     assert "truncated" in skip_row(skipped, "A_truncated_01.jpg")["reason"]
     assert "cannot identify" in skip_row(skipped, "A_corrupt_01.png")["reason"]
@@ -464,7 +524,11 @@ def test_modes_rgb_pixel_values(tmp_path, messy_folder):
     assert px["A_rgba_01.png"][0, 0].tolist() == [255, 255, 255] and px["A_rgba_01.png"][1, 1].tolist() == [255, 0, 0]
     assert px["B_palette trans_01.png"][5, 5].tolist() == [255, 255, 255]
     assert px["B_palette_01.png"][5, 5].tolist() == [0, 0, 255] and px["B_palette_01.png"][0, 0].tolist() == [0, 255, 0]
-    assert px["B_sixteen_01.png"][0, 0].tolist() == [255, 255, 255] and px["A_gray_01.png"][0, 0].tolist() == [40, 40, 40]
+    assert px["B_sixteen_01.png"][0, 0].tolist() == [255, 255, 255] and px["A_gray_01.png"][0, 0].tolist() == [
+        40,
+        40,
+        40,
+    ]
 
 
 def test_custom_background_for_transparency(tmp_path, messy_folder):
@@ -482,7 +546,9 @@ def test_gray_and_rgb_with_trns_chunk(tmp_path):
     c = Image.new("RGB", (8, 8), (10, 20, 30))
     c.putpixel((1, 1), (1, 2, 3))
     save(c, d / "A_c_01.png", transparency=(10, 20, 30))
-    manifest, images, _, _ = run(tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [8, 8], "color": "rgb"}})
+    manifest, images, _, _ = run(
+        tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [8, 8], "color": "rgb"}}
+    )
     px = by_name(manifest, images)
     assert px["A_g_01.png"][0, 0].tolist() == [255, 255, 255] and px["A_g_01.png"][1, 1].tolist() == [50, 50, 50]
     assert px["A_c_01.png"][0, 0].tolist() == [255, 255, 255] and px["A_c_01.png"][1, 1].tolist() == [1, 2, 3]
@@ -495,7 +561,9 @@ def test_skipped_images_leave_no_gap_in_array(tmp_path):
         save(gray(10 * i + 5), d / f"A_x_{i:02d}.png")
     for i in (0, 4, 5, 11):
         (d / f"A_x_{i:02d}.png").write_bytes(b"broken")
-    manifest, images, skipped, _ = run(tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [8, 8]}}, threads=3)
+    manifest, images, skipped, _ = run(
+        tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [8, 8]}}, threads=3
+    )
     assert images.shape == (8, 8, 8, 1)
     assert sorted(skipped["name"]) == [f"A_x_{i:02d}.png" for i in (0, 4, 5, 11)]
     for idx, name in zip(manifest["index"], manifest["name"]):
@@ -519,7 +587,10 @@ def test_resize_modes_mixed_sizes(tmp_path, mode):
     save(bars_image().transpose(Image.Transpose.ROTATE_90), d / "A_tall_01.png")
     save(gray(60, (3, 50)), d / "A_thin_01.png")
     save(gray(90, (20, 20)), d / "A_exact_01.png")
-    cfg = {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [20, 20], "resize": mode, "resample": "nearest"}}
+    cfg = {
+        "source": {"type": "filename_labels", "root": str(d)},
+        "images": {"size": [20, 20], "resize": mode, "resample": "nearest"},
+    }
     manifest, images, skipped, _ = run(tmp_path, cfg)
     assert images.shape == (4, 20, 20, 1) and len(skipped) == 0
     px = {n: a[:, :, 0] for n, a in by_name(manifest, images).items()}
@@ -546,7 +617,10 @@ def test_image_at_target_size_is_bit_identical(tmp_path, mode, resample):
     rgb = np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)
     save(Image.fromarray(rgb), d / "A_noise_01.png")
     save(Image.fromarray(rgb[:, :, 0]), d / "A_noisegray_01.png")
-    cfg = {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": [12, 16], "color": "rgb", "resize": mode, "resample": resample}}
+    cfg = {
+        "source": {"type": "filename_labels", "root": str(d)},
+        "images": {"size": [12, 16], "color": "rgb", "resize": mode, "resample": resample},
+    }
     manifest, images, _, _ = run(tmp_path, cfg)
     px = by_name(manifest, images)
     np.testing.assert_array_equal(px["A_noise_01.png"], rgb)
@@ -568,7 +642,9 @@ def test_native_size_mismatch_skipped_and_first_unreadable_ok(tmp_path):
     save(gray(1, (6, 4)), d / "A_b_01.png")
     save(gray(2, (6, 4)), d / "A_c_01.png")
     save(gray(3, (5, 5)), d / "A_d_01.png")
-    manifest, images, skipped, info = run(tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": None}})
+    manifest, images, skipped, info = run(
+        tmp_path, {"source": {"type": "filename_labels", "root": str(d)}, "images": {"size": None}}
+    )
     assert images.shape == (2, 4, 6, 1) and manifest["name"].tolist() == ["A_b_01.png", "A_c_01.png"]
     assert dict(zip(skipped["name"], skipped["kind"])) == {"A_a_00.png": "unreadable", "A_d_01.png": "unreadable"}
     assert "(5, 5, 1) differs" in skip_row(skipped, "A_d_01.png")["reason"]
@@ -601,14 +677,21 @@ def test_empty_split_folder_is_hard_error(tmp_path):
         with pytest.raises(InputError, match=re.escape(str(folder)) + ".*no image files.*'validation'"):
             collect("ds", {"source": src})
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "absent")) + ".*does not exist"):
-        collect("ds", {"source": {"type": "filename_labels", "splits": {"train": str(good), "v": str(tmp_path / "absent")}}})
+        collect(
+            "ds", {"source": {"type": "filename_labels", "splits": {"train": str(good), "v": str(tmp_path / "absent")}}}
+        )
 
 
 def test_label_regex_and_unknown_classes(tmp_path):
     d = tmp_path / "re"
     for name in ("cat-01-a.png", "dog-02-b.png", "cow-03-c.png", "weird.png"):
         save(gray(9), d / name)
-    src = {"type": "filename_labels", "root": str(d), "label_regex": r"^(?P<label>[a-z]+)-(?P<subtype>\d+)", "classes": ["cat", "dog"]}
+    src = {
+        "type": "filename_labels",
+        "root": str(d),
+        "label_regex": r"^(?P<label>[a-z]+)-(?P<subtype>\d+)",
+        "classes": ["cat", "dog"],
+    }
     records, skips = collect("ds", {"source": src})
     assert [(r.label, r.subtype) for r in records] == [("cat", "01"), ("dog", "02")]
     assert {s.name: s.kind for s in skips} == {"cow-03-c.png": "unknown_label", "weird.png": "no_label"}
@@ -628,7 +711,10 @@ def test_class_folders(tmp_path):
     assert (manifest["label"] == manifest["name"].str.split("/").str[0]).all()
     assert (manifest["subtype"] == manifest["label"]).all()
     assert dict(zip(skipped["name"], skipped["kind"])) == {
-        "stray.png": "no_label", "circle/.DS_Store": "hidden", "empty_class/": "empty_folder", "hexagon/hexagon_0000.png": "unknown_label",
+        "stray.png": "no_label",
+        "circle/.DS_Store": "hidden",
+        "empty_class/": "empty_folder",
+        "hexagon/hexagon_0000.png": "unknown_label",
     }
     g = synthetic.generate(n_per_class=3, size=16, seed=2)
     ref = {f"{lab}/{n}": img for lab, n, img in zip(g["labels"], g["names"], g["images"])}
@@ -674,7 +760,10 @@ def test_pixel_csv(tmp_path):
     pixels = rng.integers(0, 256, (5, 12))
     pixels[3] = 1  # a dim image stays dim (scale is per dataset, not per image)
     p, lp = write_pixel_csv(tmp_path, pixels, ["a", "b", "a", "b", "c"])
-    cfg = {"source": {"type": "pixel_csv", "path": str(p), "labels_path": str(lp), "shape": [3, 4]}, "images": {"size": None}}
+    cfg = {
+        "source": {"type": "pixel_csv", "path": str(p), "labels_path": str(lp), "shape": [3, 4]},
+        "images": {"size": None},
+    }
     manifest, images, skipped, _ = run(tmp_path, cfg)
     assert images.shape == (5, 3, 4, 1) and len(skipped) == 0
     np.testing.assert_array_equal(images[:, :, :, 0], pixels.reshape(5, 3, 4))
@@ -688,7 +777,10 @@ def test_pixel_csv_rgb_shape_and_bad_rows(tmp_path):
     text = p.read_text().splitlines()
     text[3] = text[3].replace(text[3].split(",")[2], "oops", 1)  # data row 3: non-numeric
     p.write_text("\n".join(text) + "\n")
-    cfg = {"source": {"type": "pixel_csv", "path": str(p), "labels_path": str(lp), "shape": [2, 2, 3]}, "images": {"size": None, "color": "rgb"}}
+    cfg = {
+        "source": {"type": "pixel_csv", "path": str(p), "labels_path": str(lp), "shape": [2, 2, 3]},
+        "images": {"size": None, "color": "rgb"},
+    }
     manifest, images, skipped, _ = run(tmp_path, cfg)
     assert manifest["name"].tolist() == ["000000", "000003"]
     np.testing.assert_array_equal(images[1], pixels[3].reshape(2, 2, 3))
@@ -734,7 +826,13 @@ def test_csv_manifest_line_numbers_with_blank_lines_and_bom(tmp_path):
     save(gray(20), img_dir / "b.png")
     csv = tmp_path / "m.csv"
     csv.write_bytes("\ufefffile,label\r\na.png,x\r\n\r\n\r\nmissing.png,y\r\nb.png,\r\n\r\n".encode("utf-8"))
-    src = {"type": "csv_manifest", "csv": str(csv), "image_dir": str(img_dir), "file_column": "file", "label_column": "label"}
+    src = {
+        "type": "csv_manifest",
+        "csv": str(csv),
+        "image_dir": str(img_dir),
+        "file_column": "file",
+        "label_column": "label",
+    }
     records, skips = collect("x", {"source": src})
     assert [(r.name, r.label) for r in records] == [("a.png", "x")]
     assert [(s.kind, s.reason) for s in skips] == [
@@ -757,15 +855,21 @@ def test_upscale_small_enlarges_by_integer_factors_and_never_beyond(tmp_path):
     assert content_box(resize(black(12, 8), (64, 64), "pad", "nearest", upscale_small=rules)) == (32, 48)  # x4
     assert content_box(resize(black(30, 20), (64, 64), "pad", "nearest", upscale_small=rules)) == (40, 60)  # x2
     assert content_box(resize(black(50, 20), (64, 64), "pad", "nearest", upscale_small=rules)) == (20, 50)  # kept
-    assert content_box(resize(black(28, 12), (64, 32), "pad", "nearest", upscale_small=rules)) == (14, 32)  # x2 = 56 x 24, shrunk: 32 x 13.7
+    assert content_box(resize(black(28, 12), (64, 32), "pad", "nearest", upscale_small=rules)) == (
+        14,
+        32,
+    )  # x2 = 56 x 24, shrunk: 32 x 13.7
     assert content_box(resize(black(50, 20), (64, 64), "pad", "nearest")) == (26, 64)  # without it: scaled to fit
     # through ingest: the option is part of the images block
     d = tmp_path / "imgs"
     (d / "a").mkdir(parents=True)
     black(30, 20).save(d / "a" / "small.png")
     Image.new("L", (60, 40), 0).save(d / "a" / "large.png")
-    cfg = {"source": {"type": "class_folders", "root": str(d)}, "duplicates": {"check": False},
-           "images": {"size": [64, 64], "resize": "pad", "resample": "nearest", "upscale_small": [[32, 2]]}}
+    cfg = {
+        "source": {"type": "class_folders", "root": str(d)},
+        "duplicates": {"check": False},
+        "images": {"size": [64, 64], "resize": "pad", "resample": "nearest", "upscale_small": [[32, 2]]},
+    }
     manifest, images, _, info = run(tmp_path, cfg)
     boxes = {n: content_box(images[i][:, :, 0]) for i, n in enumerate(manifest["name"])}
     assert boxes == {"a/large.png": (40, 60), "a/small.png": (40, 60)}

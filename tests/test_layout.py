@@ -15,14 +15,15 @@ LIB = ROOT / "scripts" / "imagespace"
 MAX_LINES = 600  # the hard cap (the aim is 500)
 MAX_FUNCTION_LINES = 60  # a function's code, its docstring not counted
 
-# modules over the cap, not yet split, with their line counts when this list was made: each may only shrink
+# modules over the cap, not yet split, with their line counts (as formatted by `ruff format`, line length 120)
+# when this list was made: each may only shrink
 NOT_YET_SPLIT = {
-    "compare.py": 662,
-    "featuresets.py": 742,
-    "cnn.py": 824,
-    "datasets.py": 851,
-    "summary.py": 930,
-    "finetune_torch.py": 903,
+    "compare.py": 698,
+    "featuresets.py": 808,
+    "cnn.py": 911,
+    "datasets.py": 1001,
+    "summary.py": 1342,
+    "finetune_torch.py": 1018,
 }
 # the packages whose functions are held to MAX_FUNCTION_LINES
 SPLIT_PACKAGES = ("cluster",)
@@ -46,23 +47,30 @@ def test_every_library_module_is_at_most_600_lines_except_the_listed_ones():
 
 def test_the_list_of_oversized_modules_only_holds_oversized_modules():
     """A listed module that was split or shrank under the cap leaves the list (so the list only shrinks)."""
-    stale = {name: (_lines(LIB / name) if (LIB / name).exists() else None) for name in NOT_YET_SPLIT
-             if not (LIB / name).exists() or _lines(LIB / name) <= MAX_LINES}
+    stale = {
+        name: (_lines(LIB / name) if (LIB / name).exists() else None)
+        for name in NOT_YET_SPLIT
+        if not (LIB / name).exists() or _lines(LIB / name) <= MAX_LINES
+    }
     assert not stale, f"remove from NOT_YET_SPLIT in {Path(__file__).name} (now <= {MAX_LINES} lines or gone): {stale}"
 
 
 def _function_lengths(path: Path):
-    """(name, code lines without the docstring) of every function and method of *path*."""
+    """(name, lines of its body) of every function and method of *path*: its signature and docstring not counted
+    (the formatter puts one parameter per line where a signature is long)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                doc = body[0].end_lineno - body[0].lineno + 1
-            else:
-                doc = 0
-            yield node.name, node.end_lineno - node.lineno + 1 - doc
+            first = body[0]
+            is_doc = (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            )
+            if is_doc and len(body) > 1:
+                first = body[1]
+            yield node.name, node.end_lineno - first.lineno + 1
 
 
 def test_functions_of_the_split_packages_are_at_most_60_lines():
@@ -80,8 +88,11 @@ def test_functions_of_the_split_packages_are_at_most_60_lines():
 def test_the_function_length_check_counts_code_not_docstrings(tmp_path):
     body = "\n".join(f"    x{i} = {i}" for i in range(61))
     doc = '    """' + "\n" * 70 + '    """\n'
-    (tmp_path / "m.py").write_text(f"def short():\n{doc}    return 1\n\n\ndef long():\n{body}\n")
-    assert dict(_function_lengths(tmp_path / "m.py")) == {"short": 2, "long": 62}
+    signature = "def wide(\n" + "".join(f"    a{i},\n" for i in range(30)) + "):\n"
+    (tmp_path / "m.py").write_text(
+        f"def short():\n{doc}    return 1\n\n\ndef long():\n{body}\n\n\n{signature}{doc}    return 1\n"
+    )
+    assert dict(_function_lengths(tmp_path / "m.py")) == {"short": 1, "long": 61, "wide": 1}
 
 
 def test_every_generated_cluster_rule_is_indexed_beside_its_loop():
@@ -118,8 +129,7 @@ def test_public_functions_of_the_split_packages_document_their_parameters_and_ta
                 continue
             doc = inspect.getdoc(f) or ""
             sig = inspect.signature(f)
-            positional = [p for p in sig.parameters.values()
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             if "Parameters\n----------" not in doc:
                 problems.append(f"{name}: no Parameters section")
             if sig.return_annotation not in ("None", None) and "Returns\n-------" not in doc:

@@ -3,7 +3,6 @@ the L2-normalised head (save/load), classifiers on the embedding, and end-to-end
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -14,7 +13,6 @@ pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
 from imagespace import metric  # noqa: E402
-
 
 # --------------------------------------------------------------------------- references
 
@@ -133,7 +131,9 @@ def test_label_shapes_and_dtypes_and_keras_call():
         assert float(metric.semihard_triplet_loss(labels, E)) == pytest.approx(want, abs=1e-5)
         # as a Keras loss: Loss.__call__ casts y_true to float32 first
         assert float(metric.make_loss("triplet", 0.2)(labels, E)) == pytest.approx(want, abs=1e-5)
-    assert float(metric.make_loss("contrastive", 0.5)(y.reshape(-1, 1), E)) == pytest.approx(ref_contrastive(y, E, 0.5), abs=1e-5)
+    assert float(metric.make_loss("contrastive", 0.5)(y.reshape(-1, 1), E)) == pytest.approx(
+        ref_contrastive(y, E, 0.5), abs=1e-5
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -316,16 +316,37 @@ def test_triplet_training_separates_synthetic_classes(tmp_path):
     val = np.zeros(len(y), bool)
     for c in range(4):
         val[rng.choice(np.flatnonzero(y == c), 10, replace=False)] = True
-    layers = [{"type": "conv", "filters": 16, "kernel": 3, "padding": "same"}, {"type": "conv", "filters": 16, "kernel": 3, "padding": "same"},
-              {"type": "globalmaxpool"}, {"type": "dense", "units": 32}]
-    spec = {"target": "triplet", "triplet": {"embedding_dims": 16, "classes_per_batch": 4, "per_class": 8, "margin": 0.2},
-            "optimizer": {"learning_rate": 3e-3}, "schedule": {"type": "constant"}}
-    model = cnn.build_model(x.shape[1:], 4, layers, seed=1, target="triplet", triplet=spec["triplet"], optimizer=spec["optimizer"])
+    layers = [
+        {"type": "conv", "filters": 16, "kernel": 3, "padding": "same"},
+        {"type": "conv", "filters": 16, "kernel": 3, "padding": "same"},
+        {"type": "globalmaxpool"},
+        {"type": "dense", "units": 32},
+    ]
+    spec = {
+        "target": "triplet",
+        "triplet": {"embedding_dims": 16, "classes_per_batch": 4, "per_class": 8, "margin": 0.2},
+        "optimizer": {"learning_rate": 3e-3},
+        "schedule": {"type": "constant"},
+    }
+    model = cnn.build_model(
+        x.shape[1:], 4, layers, seed=1, target="triplet", triplet=spec["triplet"], optimizer=spec["optimizer"]
+    )
     E0 = cnn.features(model, x)
     untrained = metric.nearest_centroid_accuracy(E0[~val], y[~val], E0[val], y[val])
     assert untrained < 0.85  # random features do not already solve it
-    model, hist = cnn.train(model, x[~val], y[~val].astype(np.int32), x[val], y[val], epochs=6, batch_size=32, seed=1,
-                            state_dir=tmp_path, fp="t", settings=spec)
+    model, hist = cnn.train(
+        model,
+        x[~val],
+        y[~val].astype(np.int32),
+        x[val],
+        y[val],
+        epochs=6,
+        batch_size=32,
+        seed=1,
+        state_dir=tmp_path,
+        fp="t",
+        settings=spec,
+    )
     assert [h["epoch"] for h in hist] == list(range(1, 7))
     assert all(np.isfinite(h["loss"]) for h in hist) and hist[-1]["loss"] < hist[0]["loss"]
     assert max(h["val_accuracy"] for h in hist) > 0.9, (untrained, hist)

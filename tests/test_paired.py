@@ -1,4 +1,7 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
 
 import numpy as np
 import pytest
@@ -29,9 +32,11 @@ def test_bootstrap_draws_equal_the_statistics_on_explicitly_resampled_images():
     rng = np.random.default_rng(0)
     n = 40
     H = rng.normal(size=(n, 3))
-    feats = {"wide": H @ rng.normal(size=(3, 6)) + rng.normal(size=(n, 6)),  # PCA to 3 dims, refitted per resample
-             "ties": np.round(H + rng.normal(size=(n, 3))),  # tied distances
-             "narrow": rng.normal(size=(n, 2))}  # zero-padded
+    feats = {
+        "wide": H @ rng.normal(size=(3, 6)) + rng.normal(size=(n, 6)),  # PCA to 3 dims, refitted per resample
+        "ties": np.round(H + rng.normal(size=(n, 3))),  # tied distances
+        "narrow": rng.normal(size=(n, 2)),
+    }  # zero-padded
     b = P.bootstrap(H, feats, n_boot=6, seed=3)
     iu, ju = np.triu_indices(n, 1)
     for r, F in enumerate(feats.values()):
@@ -42,7 +47,9 @@ def test_bootstrap_draws_equal_the_statistics_on_explicitly_resampled_images():
         idx = draw.integers(0, n, n)
         keep = idx[iu] != idx[ju]  # an image and its own copy: no pair
         for r, F in enumerate(feats.values()):
-            assert b["draws"]["disparity"][r, t] == pytest.approx(C.fast_disparity(H[idx], C.reduce_to(F[idx], 3)[0]), abs=1e-10)
+            assert b["draws"]["disparity"][r, t] == pytest.approx(
+                C.fast_disparity(H[idx], C.reduce_to(F[idx], 3)[0]), abs=1e-10
+            )
             rho = stats.spearmanr(pdist(H[idx])[keep], pdist(F[idx])[keep]).statistic
             assert b["draws"]["rdm_spearman"][r, t] == pytest.approx(rho, abs=1e-10)
 
@@ -53,7 +60,9 @@ def test_bootstrap_is_seeded_and_checks_rows():
     one = P.bootstrap(H, {"a": A, "b": B}, n_boot=50, seed=4)
     two = P.bootstrap(H, {"a": A, "b": B}, n_boot=50, seed=4)
     np.testing.assert_array_equal(one["draws"]["disparity"], two["draws"]["disparity"])
-    assert not np.array_equal(one["draws"]["disparity"], P.bootstrap(H, {"a": A, "b": B}, n_boot=50, seed=5)["draws"]["disparity"])
+    assert not np.array_equal(
+        one["draws"]["disparity"], P.bootstrap(H, {"a": A, "b": B}, n_boot=50, seed=5)["draws"]["disparity"]
+    )
     with pytest.raises(ValueError, match="rows"):
         P.bootstrap(H, {"a": A[:-1]}, n_boot=50)
 
@@ -161,10 +170,17 @@ def test_rdm_heatmaps_are_written(tmp_path):
 
 def test_paired_rule_and_heatmap_figure_are_declared():
     rules = (ROOT / "workflow/rules/compare.smk").read_text()
-    block = rules[rules.index("rule paired:"):]
-    for text in ('table="results/{dataset}/compare/paired_{split}.tsv"', '"results/{dataset}/compare/rdm_{split}.png"',
-                 'caption="../report/rdm_heatmaps.rst"', 'lib("paired")', "log:", "conda:", "resources:",
-                 '"../../scripts/paired.py"'):
+    block = rules[rules.index("rule paired:") :]
+    for text in (
+        'table="results/{dataset}/compare/paired_{split}.tsv"',
+        '"results/{dataset}/compare/rdm_{split}.png"',
+        'caption="../report/rdm_heatmaps.rst"',
+        'lib("paired")',
+        "log:",
+        "conda:",
+        "resources:",
+        '"../../scripts/paired.py"',
+    ):
         assert text in block or text in rules, text
     assert (ROOT / "workflow/report/rdm_heatmaps.rst").read_text().strip()
     assert "compare/paired_{sp}.tsv" in (ROOT / "workflow/rules/report.smk").read_text()
@@ -186,8 +202,10 @@ def test_summary_folds_paired_tables_into_the_leaderboard(tmp_path):
         r.update(alpha=0.05, correction="holm")
     table = tmp_path / "paired_validation.tsv"
     pd.DataFrame(rows).to_csv(table, sep="\t", index=False)
-    compare = {fs: {"validation": {"disparity": float(d), "permutation_p": 0.001, "ci95": [0, 1], "rdm": {"spearman": 0.5}}}
-               for fs, d in zip(boot["names"], boot["observed"]["disparity"])}
+    compare = {
+        fs: {"validation": {"disparity": float(d), "permutation_p": 0.001, "ci95": [0, 1], "rdm": {"spearman": 0.5}}}
+        for fs, d in zip(boot["names"], boot["observed"]["disparity"])
+    }
     pr = summary.paired_summary([str(table)], compare)
     assert pr["validation"]["top"] == "good" and pr["validation"]["top_beats"] == ["bad"]
     assert pr["validation"]["not_beaten"] == ["also_good"]
@@ -225,14 +243,21 @@ def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_
     assert val["good"] < val["mid"] < val["bad"]
     # on train, "mid" is lowest; "cnn" is lower still but was trained on train's labels, so its train rows are fitted
     train = {"good": 0.30, "mid": 0.25, "bad": 0.60, "cnn": 0.10}
-    compare = {fs: {sp: {"disparity": d, "permutation_p": 0.001, "ci95": [d - 0.05, d + 0.05], "rdm": {"spearman": 0.5}}
-                    for sp, d in (("train", train[fs]), ("validation", val.get(fs))) if d is not None}
-               for fs in train}
+    compare = {
+        fs: {
+            sp: {"disparity": d, "permutation_p": 0.001, "ci95": [d - 0.05, d + 0.05], "rdm": {"spearman": 0.5}}
+            for sp, d in (("train", train[fs]), ("validation", val.get(fs)))
+            if d is not None
+        }
+        for fs in train
+    }
     sel = summary.select_representation(compare, "train", {"cnn": "trained on train's labels"})
     assert sel["chosen"] == "mid" and sel["ranked"] == ["mid", "good", "bad"] and "cnn" in sel["excluded"]
     # changing any held-out number cannot change the choice
     for fs in ("good", "bad", "mid"):
-        worse = {k: {**v, "validation": {**v["validation"], "disparity": 0.99}} if k == fs else v for k, v in compare.items()}
+        worse = {
+            k: {**v, "validation": {**v["validation"], "disparity": 0.99}} if k == fs else v for k, v in compare.items()
+        }
         assert summary.select_representation(worse, "train", {"cnn": "x"})["chosen"] == "mid"
     pr = summary.paired_summary([str(table)], compare, sel["chosen"])["validation"]
     assert pr["top"] == "mid" and pr["top_is"] == "chosen"
@@ -241,9 +266,19 @@ def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_
     board = summary.leaderboard(compare, splits, {"validation": pr}, sel)
     assert [r["feature_set"] for r in board] == ["mid", "good", "bad", "cnn"] and board[0]["chosen"]
     assert board[-1]["selection_rank"] is None
-    s = {"alignment": board, "alignment_splits": splits, "alignment_paired": {"validation": pr}, "alignment_selection": sel,
-         "warnings": [], "cnn": {}}
+    s = {
+        "alignment": board,
+        "alignment_splits": splits,
+        "alignment_paired": {"validation": pr},
+        "alignment_selection": sel,
+        "warnings": [],
+        "cnn": {},
+    }
     md = "\n".join(summary.markdown_paired(s))
-    assert "top row `mid` (the chosen representation)" in md and "significantly closer than it here" in md and "`good`" in md
+    assert (
+        "top row `mid` (the chosen representation)" in md
+        and "significantly closer than it here" in md
+        and "`good`" in md
+    )
     # without a training-split score nothing is selected, and the held-out ranking is only descriptive
     assert summary.select_representation({"a": {"validation": {"disparity": 0.3}}}, "train") is None

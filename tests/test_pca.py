@@ -46,11 +46,15 @@ def test_transform_and_reconstruct_on_held_out_rows():
     d = res.n_components_for(0.99)
     assert res.components.shape == (max(d, 10), 200)
     # transforming the fitted rows reproduces their scores
-    np.testing.assert_allclose(pca.transform(res, X, fit_rows, d), res.fit_scores[:, :d], atol=1e-4)  # float32 components
+    np.testing.assert_allclose(
+        pca.transform(res, X, fit_rows, d), res.fit_scores[:, :d], atol=1e-4
+    )  # float32 components
     ref = PCA(n_components=d, svd_solver="full").fit(X[fit_rows].astype(float))
     held = pca.transform(res, X, other, d)
     signs = np.sign(np.sum(held * ref.transform(X[other].astype(float)), axis=0))
-    np.testing.assert_allclose(held * signs, ref.transform(X[other].astype(float)), rtol=1e-5, atol=1e-3)  # float32 components
+    np.testing.assert_allclose(
+        held * signs, ref.transform(X[other].astype(float)), rtol=1e-5, atol=1e-3
+    )  # float32 components
     rec = pca.reconstruct(res, held)
     assert np.abs(rec - X[other]).mean() < np.abs(X[other] - X[other].mean()).mean()
 
@@ -141,6 +145,8 @@ def test_trustworthiness_separates_faithful_from_random_maps_and_warns():
     assert good["value"] > 0.99 and good["n_rows"] == 600 == good["of"]
     assert 0.45 < rand["value"] < 0.6
     sampled = embed.trustworthiness(X, plane, 5, 200, seed=0, strata=np.repeat(["a", "b", "c"], 200))
-    assert abs(sampled["n_rows"] - 200) <= 3 and sampled["of"] == 600  # per-class rounding: at most 1 per class and sampled["value"] > 0.99
+    assert (
+        abs(sampled["n_rows"] - 200) <= 3 and sampled["of"] == 600
+    )  # per-class rounding: at most 1 per class and sampled["value"] > 0.99
     warn = trustworthiness_warnings({"trustworthiness": {"good map": good, "random map": rand}}, 0.7)
     assert len(warn) == 1 and warn[0].startswith("random map: trustworthiness 0.5")

@@ -30,7 +30,9 @@ def write_pair(folder: Path, stem: str, pixels, labels, ids=None) -> dict:
     """x_<stem>.csv (one row of pixel values per image) and y_<stem>.csv (labels); returns {path, labels_path}."""
     folder.mkdir(parents=True, exist_ok=True)
     pixels = np.asarray(pixels)
-    pix = pd.DataFrame(pixels.reshape(len(pixels), -1), columns=[f"p{i}" for i in range(int(np.prod(pixels.shape[1:])))])
+    pix = pd.DataFrame(
+        pixels.reshape(len(pixels), -1), columns=[f"p{i}" for i in range(int(np.prod(pixels.shape[1:])))]
+    )
     lab = pd.DataFrame({"label": list(labels)})
     if ids is not None:
         pix.insert(0, "id", ids)
@@ -46,7 +48,12 @@ def run(tmp_path, ds_cfg, name="ds"):
     out = tmp_path / f"out_{name}"
     ING.ingest(name, ds_cfg, out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", out / "info.json")
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t", dtype=str, keep_default_na=False)
-    return load_manifest(out / "manifest.tsv"), load_images(out / "images.npy"), skipped, json.loads((out / "info.json").read_text())
+    return (
+        load_manifest(out / "manifest.tsv"),
+        load_images(out / "images.npy"),
+        skipped,
+        json.loads((out / "info.json").read_text()),
+    )
 
 
 def single(tmp_path, labels, **src):
@@ -106,9 +113,14 @@ def test_split_files_train_and_test(tmp_path):
     rng = np.random.default_rng(0)
     x_train, x_test = rng.integers(0, 256, (5, 6)), rng.integers(0, 256, (3, 6))
     y_train, y_test = [0, 1, 2, 1, 0], [2, 2, 1]
-    sf = {"train": write_pair(tmp_path / "d", "train", x_train, y_train), "test": write_pair(tmp_path / "d", "test", x_test, y_test)}
-    cfg = {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "class_names": ["a", "b", "c"]},
-           "images": {"size": None}}
+    sf = {
+        "train": write_pair(tmp_path / "d", "train", x_train, y_train),
+        "test": write_pair(tmp_path / "d", "test", x_test, y_test),
+    }
+    cfg = {
+        "source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "class_names": ["a", "b", "c"]},
+        "images": {"size": None},
+    }
     manifest, images, skipped, _ = run(tmp_path, cfg)
     assert len(skipped) == 0
     assert manifest["split"].value_counts().to_dict() == {"train": 5, "test": 3}
@@ -125,9 +137,13 @@ def test_split_files_train_and_test(tmp_path):
 
 def test_split_files_with_ids_names_are_unique_per_split(tmp_path):
     px = np.arange(12).reshape(2, 6)
-    sf = {"train": write_pair(tmp_path / "d", "train", px, ["x", "y"], ids=["007", "008"]),
-          "test": write_pair(tmp_path / "d", "test", px + 100, ["y", "y"], ids=["007", "009"])}  # 007 in both splits: fine
-    records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "id_column": "id"}})
+    sf = {
+        "train": write_pair(tmp_path / "d", "train", px, ["x", "y"], ids=["007", "008"]),
+        "test": write_pair(tmp_path / "d", "test", px + 100, ["y", "y"], ids=["007", "009"]),
+    }  # 007 in both splits: fine
+    records, _ = D.collect(
+        "ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "id_column": "id"}}
+    )
     assert [r.id for r in records] == ["train/007", "train/008", "test/007", "test/009"]
     np.testing.assert_array_equal(records[2].array, (px[0] + 100).reshape(2, 3))
 
@@ -137,7 +153,10 @@ def test_one_pixel_scale_for_all_split_files(tmp_path):
     # scaled file by file, train would be multiplied by 255
     x_train = np.array([[0, 1, 1, 0, 1, 0], [1, 1, 1, 1, 0, 0]])
     x_test = np.array([[0, 128, 255, 3, 4, 5]])
-    sf = {"train": write_pair(tmp_path / "a", "train", x_train, [0, 1]), "test": write_pair(tmp_path / "a", "test", x_test, [1])}
+    sf = {
+        "train": write_pair(tmp_path / "a", "train", x_train, [0, 1]),
+        "test": write_pair(tmp_path / "a", "test", x_test, [1]),
+    }
     records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     got = {r.id: r.array.ravel() for r in records}
     np.testing.assert_array_equal(got["train/000000"], x_train[0])
@@ -145,24 +164,33 @@ def test_one_pixel_scale_for_all_split_files(tmp_path):
     np.testing.assert_array_equal(got["test/000000"], x_test[0])
     assert D.to_uint8(x_train.astype(float), "train alone").max() == 255  # what a per-file scale would have done
     # float images in 0..1 in both files: both multiplied by 255
-    sf = {"train": write_pair(tmp_path / "b", "train", [[0.0, 0.5, 1.0, 0.2, 0.4, 0.6]], [0]),
-          "test": write_pair(tmp_path / "b", "test", [[0.1, 0.3, 0.9, 0.0, 0.0, 0.0]], [0])}
+    sf = {
+        "train": write_pair(tmp_path / "b", "train", [[0.0, 0.5, 1.0, 0.2, 0.4, 0.6]], [0]),
+        "test": write_pair(tmp_path / "b", "test", [[0.1, 0.3, 0.9, 0.0, 0.0, 0.0]], [0]),
+    }
     records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     np.testing.assert_array_equal(records[0].array.ravel(), [0, 128, 255, 51, 102, 153])
     np.testing.assert_array_equal(records[1].array.ravel(), [26, 76, 230, 0, 0, 0])
     # one file with a negative value: one linear map from the joint range [-1, 3]
-    sf = {"train": write_pair(tmp_path / "c", "train", [[-1, 0, 1, 1, 1, 1]], [0]),
-          "test": write_pair(tmp_path / "c", "test", [[3, 3, 3, 1, 1, 1]], [0])}
+    sf = {
+        "train": write_pair(tmp_path / "c", "train", [[-1, 0, 1, 1, 1, 1]], [0]),
+        "test": write_pair(tmp_path / "c", "test", [[3, 3, 3, 1, 1, 1]], [0]),
+    }
     records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     np.testing.assert_array_equal(records[0].array.ravel(), [0, 64, 128, 128, 128, 128])
     np.testing.assert_array_equal(records[1].array.ravel(), [255, 255, 255, 128, 128, 128])
 
 
 def test_split_pair_with_different_row_counts_names_the_file(tmp_path):
-    sf = {"train": write_pair(tmp_path, "train", np.zeros((3, 6)), [0, 1, 0]),
-          "test": write_pair(tmp_path, "test", np.zeros((2, 6)), [0, 1])}
+    sf = {
+        "train": write_pair(tmp_path, "train", np.zeros((3, 6)), [0, 1, 0]),
+        "test": write_pair(tmp_path, "test", np.zeros((2, 6)), [0, 1]),
+    }
     Path(sf["test"]["labels_path"]).write_text("label\n0\n1\n1\n")
-    with pytest.raises(InputError, match=re.escape(sf["test"]["labels_path"]) + ".*3 label rows.*" + re.escape(sf["test"]["path"]) + ".*2 pixel"):
+    with pytest.raises(
+        InputError,
+        match=re.escape(sf["test"]["labels_path"]) + ".*3 label rows.*" + re.escape(sf["test"]["path"]) + ".*2 pixel",
+    ):
         D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     missing = {**sf, "test": {**sf["test"], "path": str(tmp_path / "nope.csv")}}
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "nope.csv")) + ".*split 'test'.*does not exist"):
@@ -170,7 +198,10 @@ def test_split_pair_with_different_row_counts_names_the_file(tmp_path):
 
 
 def test_bad_rows_of_a_split_file_are_skipped_in_that_split(tmp_path):
-    sf = {"train": write_pair(tmp_path, "train", np.ones((2, 6)), [0, 1]), "test": write_pair(tmp_path, "test", np.ones((2, 6)), [0, ""])}
+    sf = {
+        "train": write_pair(tmp_path, "train", np.ones((2, 6)), [0, 1]),
+        "test": write_pair(tmp_path, "test", np.ones((2, 6)), [0, ""]),
+    }
     records, skips = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     assert [r.id for r in records] == ["train/000000", "train/000001", "test/000000"]
     assert [(s.split, s.name, s.kind) for s in skips] == [("test", "000001", "missing_label")]
@@ -178,14 +209,27 @@ def test_bad_rows_of_a_split_file_are_skipped_in_that_split(tmp_path):
 
 def test_path_and_split_files_are_alternatives(tmp_path):
     pair = write_pair(tmp_path, "all", np.zeros((2, 6)), [0, 1])
-    with pytest.raises(InputError, match=r"dataset 'ds'.*split_files replaces.*remove source.path and source.labels_path"):
+    with pytest.raises(
+        InputError, match=r"dataset 'ds'.*split_files replaces.*remove source.path and source.labels_path"
+    ):
         D.collect("ds", {"source": {"type": "pixel_csv", **pair, "split_files": {"train": pair}, "shape": SHAPE}})
-    with pytest.raises(InputError, match=r"dataset 'ds'.*needs source.path and source.labels_path, or source.split_files"):
+    with pytest.raises(
+        InputError, match=r"dataset 'ds'.*needs source.path and source.labels_path, or source.split_files"
+    ):
         D.collect("ds", {"source": {"type": "pixel_csv", "shape": SHAPE}})
     with pytest.raises(InputError, match=r"dataset 'ds'.*source.labels_path missing"):
         D.collect("ds", {"source": {"type": "pixel_csv", "path": pair["path"], "shape": SHAPE}})
     with pytest.raises(InputError, match=r"dataset 'ds'.*source.split_files.test needs labels_path"):
-        D.collect("ds", {"source": {"type": "pixel_csv", "split_files": {"train": pair, "test": {"path": pair["path"]}}, "shape": SHAPE}})
+        D.collect(
+            "ds",
+            {
+                "source": {
+                    "type": "pixel_csv",
+                    "split_files": {"train": pair, "test": {"path": pair["path"]}},
+                    "shape": SHAPE,
+                }
+            },
+        )
     assert D.source_data_files({"type": "pixel_csv", **pair}) == [pair["path"], pair["labels_path"]]
 
 
@@ -208,14 +252,21 @@ def test_config_validation_accepts_split_files_and_class_names_and_names_a_typo(
           test: {path: x_test.csv, labels_path: y_test.csv}
     """)
     cfg = iscfg.validate(_config(copy.deepcopy(source)))
-    assert cfg["datasets"]["pix"]["source"]["split_files"]["test"] == {"path": "x_test.csv", "labels_path": "y_test.csv"}
+    assert cfg["datasets"]["pix"]["source"]["split_files"]["test"] == {
+        "path": "x_test.csv",
+        "labels_path": "y_test.csv",
+    }
     assert cfg["datasets"]["pix"]["source"]["class_names"][1] == "trouser"
     iscfg.validate(_config({**source, "class_names": ["T-shirt", "trouser", "pullover"]}))
     bad = copy.deepcopy(source)
     bad["split_files"]["train"] = {"path": "x_train.csv", "label_path": "y_train.csv"}
     with pytest.raises(iscfg.ConfigError) as exc:
         iscfg.validate(_config(bad))
-    assert "datasets.pix.source.split_files.train.label_path: unknown key; did you mean `labels_path`?" in str(exc.value)
+    assert "datasets.pix.source.split_files.train.label_path: unknown key; did you mean `labels_path`?" in str(
+        exc.value
+    )
     bad["split_files"]["train"] = {"path": "x_train.csv"}
-    with pytest.raises(iscfg.ConfigError, match=r"datasets.pix.source.split_files.train: 'labels_path' is a required property"):
+    with pytest.raises(
+        iscfg.ConfigError, match=r"datasets.pix.source.split_files.train: 'labels_path' is a required property"
+    ):
         iscfg.validate(_config(bad))

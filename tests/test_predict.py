@@ -31,7 +31,11 @@ def test_descriptor_tracks_what_it_names():
     smooth = np.full((64, 64, 3), 120, np.uint8)
     rough = np.repeat(rng.integers(40, 200, (64, 64, 1)), 3, axis=2).astype(np.uint8)
     assert image_stats.describe(rough)["gradient"][3] > 5 * image_stats.describe(smooth)["gradient"][3] + 0.1
-    stripes = np.repeat(np.where((np.arange(64) // 3) % 2, 60, 200)[None, :, None], 64, axis=0).repeat(3, axis=2).astype(np.uint8)
+    stripes = (
+        np.repeat(np.where((np.arange(64) // 3) % 2, 60, 200)[None, :, None], 64, axis=0)
+        .repeat(3, axis=2)
+        .astype(np.uint8)
+    )
     assert image_stats.describe(stripes)["orientation"][0] > image_stats.describe(rough)["orientation"][0] + 0.3
     # the background is not part of the statistics: a larger white margin leaves the colour unchanged
     small = np.full((96, 96, 3), 255, np.uint8)
@@ -52,18 +56,27 @@ def _config(rocks, new_images=None):
         "targets": ["rocks_a", "rocks_new"],
         "datasets": {
             "rocks_a": {
-                "source": {**src, "splits": {"train": str(rocks / "Training"), "validation": str(rocks / "Validation")}},
+                "source": {
+                    **src,
+                    "splits": {"train": str(rocks / "Training"), "validation": str(rocks / "Validation")},
+                },
                 "images": {"size": [32, 32], "color": "rgb", "resize": "pad"},
-                "human": {"train": {"path": str(rocks / "mds_360.txt"), "order": "sorted_filenames"},
-                          "validation": {"path": str(rocks / "mds_120.txt"), "order": "sorted_filenames"}},
+                "human": {
+                    "train": {"path": str(rocks / "mds_360.txt"), "order": "sorted_filenames"},
+                    "validation": {"path": str(rocks / "mds_120.txt"), "order": "sorted_filenames"},
+                },
                 "stats": {"enabled": True},
                 "cnn": {"enabled": True, "epochs": 2, "batch_size": 32, "variants": {"cnn_h": {"target": "human"}}},
                 # equal weights (with the network trained on the human space), and weights chosen by greedy
                 # selection on out-of-fold training rows (human_pred_cnn may not be a candidate: its network was
                 # trained on those rows' labels)
-                "alignment": {"ensembles": {"both": ["human_pred_stats", "cnn_h"],
-                                            "best": {"candidates": ["human_pred_stats", "ensemble_eq"]},
-                                            "eq": ["human_pred_stats"]}},
+                "alignment": {
+                    "ensembles": {
+                        "both": ["human_pred_stats", "cnn_h"],
+                        "best": {"candidates": ["human_pred_stats", "ensemble_eq"]},
+                        "eq": ["human_pred_stats"],
+                    }
+                },
             },
             # a folder of new photographs, no human data: the rocks_a models predict their coordinates
             "rocks_new": {
@@ -79,7 +92,9 @@ def _config(rocks, new_images=None):
         # a query folder: rocks_new's photos ranked against rocks_a's training rocks through rocks_a's models
         "retrieval": {"feature_sets": ["stats", "cnn"], "k": [1, 5], "n_bootstrap": 100},
         "explore": {"enabled": False},
-        "backbones": {"enabled": []},  # stats and CNNs carry the transfer here; the default backbone: test_backbones_torch
+        "backbones": {
+            "enabled": []
+        },  # stats and CNNs carry the transfer here; the default backbone: test_backbones_torch
     }
 
 
@@ -111,7 +126,9 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     chosen = json.loads((a / "alignment/ensemble_best.json").read_text())
     assert chosen["n_rows"] == 360 and sum(chosen["weights"].values()) == pytest.approx(1.0)
     meta = load_features(new / "features/ensemble_best.npz").meta
-    assert meta["weights_from"] == "results/rocks_a/alignment/ensemble_best.json" and meta["weights"] == chosen["weights"]
+    assert (
+        meta["weights_from"] == "results/rocks_a/alignment/ensemble_best.json" and meta["weights"] == chosen["weights"]
+    )
     assert meta["in_sample_split"] is None  # new images: the weights were not chosen on them
     # on rocks_a the training rocks are out-of-fold: weights chosen without each rock's fold
     assert load_features(a / "features/ensemble_best.npz").meta["in_sample_split"] is None
@@ -125,10 +142,13 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
         own = own[own["split"] == "validation"].set_index(["name", "rank"])
         assert len(q) == 120 * 5 and q["neighbour_id"].str.startswith("train/").all()
         assert q["neighbour_id"].tolist() == own.loc[list(zip(q["name"], q["rank"])), "neighbour_id"].tolist()
-        np.testing.assert_allclose(q["distance"].astype(float), own.loc[list(zip(q["name"], q["rank"])), "distance"].astype(float),
-                                   atol=2e-5)
+        np.testing.assert_allclose(
+            q["distance"].astype(float), own.loc[list(zip(q["name"], q["rank"])), "distance"].astype(float), atol=2e-5
+        )
         r_new = s["retrieval"][fs]["splits"]["new"]["precision"]["1"]["mean"]
-        r_own = json.loads((a / "summary.json").read_text())["retrieval"][fs]["splits"]["validation"]["precision"]["1"]["mean"]
+        r_own = json.loads((a / "summary.json").read_text())["retrieval"][fs]["splits"]["validation"]["precision"]["1"][
+            "mean"
+        ]
         assert r_new == r_own
     assert "its source's 'train' split" in (new / "summary.md").read_text()
 

@@ -10,12 +10,27 @@ from imagespace.util import FeatureSet
 
 def _manifest(labels, splits):
     n = len(labels)
-    return pd.DataFrame({"id": [str(i) for i in range(n)], "name": [f"img_{i}.png" for i in range(n)],
-                         "label": [str(x) for x in labels], "subtype": ["" for _ in range(n)], "split": list(splits)})
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "name": [f"img_{i}.png" for i in range(n)],
+            "label": [str(x) for x in labels],
+            "subtype": ["" for _ in range(n)],
+            "split": list(splits),
+        }
+    )
 
 
-SETTINGS = {"k": [1, 5, 10], "metric": "cosine", "gallery_split": "train", "label": "label", "n_bootstrap": 200,
-            "n_queries": 3, "queries": [], "seed": 0}
+SETTINGS = {
+    "k": [1, 5, 10],
+    "metric": "cosine",
+    "gallery_split": "train",
+    "label": "label",
+    "n_bootstrap": 200,
+    "n_queries": 3,
+    "queries": [],
+    "seed": 0,
+}
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -129,7 +144,9 @@ def test_gallery_figure_is_drawn(tmp_path):
     m = _manifest(labels, np.where(np.arange(30) % 5 == 0, "validation", "train"))
     images = rng.integers(0, 255, size=(30, 16, 16, 3), dtype=np.uint8)
     X = rng.normal(size=(30, 6))
-    _, _, draw = retrieval.run(FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1, 4], queries=["img_3.png"]), images=images)
+    _, _, draw = retrieval.run(
+        FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1, 4], queries=["img_3.png"]), images=images
+    )
     out = tmp_path / "gallery.png"
     draw(out, title="t")
     from PIL import Image
@@ -147,8 +164,11 @@ def test_an_empty_label_column_is_an_error_naming_the_key():
 
 def test_the_warning_needs_every_k_near_chance():
     def result(p1, p5):
-        return {"headline": "validation", "ks": [1, 5], "splits": {"validation": {"chance": 0.333, "precision": {
-            "1": {"mean": p1}, "5": {"mean": p5}}}}}
+        return {
+            "headline": "validation",
+            "ks": [1, 5],
+            "splits": {"validation": {"chance": 0.333, "precision": {"1": {"mean": p1}, "5": {"mean": p5}}}},
+        }
 
     assert retrieval.degenerate_warnings(result(0.35, 0.37), "a")  # both within 0.05: warned, naming the best k
     assert "0.370 at k=5" in retrieval.degenerate_warnings(result(0.35, 0.37), "a")[0]
@@ -165,5 +185,7 @@ def test_a_k_beyond_the_gallery_is_scored_at_the_gallery_depth_and_zero_rows_are
     assert res["zero_rows"] == 1
     assert (table.loc[table["id"] == "4", "distance"].astype(float) == 1.0).all()
     # queries not in this dataset: a note (the block is shared by every dataset), not an error
-    res, _, _ = retrieval.run(FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1], queries=["elsewhere.png"]), strict_queries=False)
+    res, _, _ = retrieval.run(
+        FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1], queries=["elsewhere.png"]), strict_queries=False
+    )
     assert "elsewhere.png" in res["notes"][0] and "all zero" in res["notes"][1]

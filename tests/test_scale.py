@@ -41,10 +41,14 @@ def test_stress_extension_puts_a_point_where_its_distances_to_the_landmarks_say(
 
 def test_landmark_isomap_and_exact_tsne_extension():
     Z, X = _plane(1200, seed=1)
-    Y, _, info = embed.embed("isomap", X, 2, embed.params_for("isomap", {"n_neighbors": 10}), 0, large_n=400, landmarks=400)
+    Y, _, info = embed.embed(
+        "isomap", X, 2, embed.params_for("isomap", {"n_neighbors": 10}), 0, large_n=400, landmarks=400
+    )
     assert info["strategy"]["extension"] == "Isomap transform" and compare.fast_disparity(Z, Y) < 0.05
     labels = np.where(Z[:, 0] > 0, "a", "b")
-    Y, _, info = embed.embed("tsne", X, 4, embed.params_for("tsne", {"max_iter": 250}), 0, large_n=400, landmarks=300, strata=labels)
+    Y, _, info = embed.embed(
+        "tsne", X, 4, embed.params_for("tsne", {"max_iter": 250}), 0, large_n=400, landmarks=300, strata=labels
+    )
     assert Y.shape == (1200, 4) and info["strategy"]["stratified"] and np.isfinite(Y).all()
     # interpolated rows keep the neighbourhoods: a row's nearest neighbour in the map shares its side of the plane
     d = ((Y[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
@@ -93,15 +97,23 @@ def test_lle_above_landmarks_above_is_fitted_on_landmarks_and_places_the_rest_by
     p = embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": 500})
     Y, _, info = embed.embed("lle", X, 2, p, 0, large_n=5000, landmarks=2000, strata=side)
     st = info["strategy"]
-    assert st == {"name": "landmarks", "n_landmarks": 500, "n_extended": 1000, "extension": "LLE transform",
-                  "landmarks_above": 500, "stratified": True}
+    assert st == {
+        "name": "landmarks",
+        "n_landmarks": 500,
+        "n_extended": 1000,
+        "extension": "LLE transform",
+        "landmarks_above": 500,
+        "stratified": True,
+    }
     idx = stratified_sample(1500, 500, 0, side)
     rest = np.setdiff1d(np.arange(1500), idx)
     kw = {k: v for k, v in p.items() if k != "landmarks_above"}
     model = LocallyLinearEmbedding(n_components=2, random_state=0, **kw).fit(X[idx])
     np.testing.assert_allclose(Y[idx], model.embedding_, atol=1e-10)
     np.testing.assert_allclose(Y[rest], model.transform(X[rest]), atol=1e-10)
-    Y_exact, _, exact = embed.embed("lle", X, 2, embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": None}), 0)
+    Y_exact, _, exact = embed.embed(
+        "lle", X, 2, embed.params_for("lle", {"n_neighbors": 10, "landmarks_above": None}), 0
+    )
     assert exact["strategy"] == {"name": "exact", "n_points": 1500}
     d_land, d_exact = compare.fast_disparity(Z, Y), compare.fast_disparity(Z, Y_exact)
     assert d_land < d_exact + 0.02, (d_land, d_exact)
@@ -124,7 +136,9 @@ def test_subsampled_hdbscan_labels_the_other_rows_by_mutual_reachability():
     fit = cluster.fit_hdbscan_large(X, 600, seed=0, strata=truth, **kw)
     labels, idx, st = fit.labels, fit.extra["rows"], fit.extra["strategy"]
     assert st["n_fit"] == len(idx) == 600 and st["n_assigned"] == 2460 and st["stratified"]
-    np.testing.assert_array_equal(labels[idx], cluster.fit_hdbscan(X[idx], **kw).labels)  # the fitted rows: HDBSCAN itself
+    np.testing.assert_array_equal(
+        labels[idx], cluster.fit_hdbscan(X[idx], **kw).labels
+    )  # the fitted rows: HDBSCAN itself
     # the rule, from its definition over every fitted row: core distance = distance to the 15th nearest fitted row,
     # the row itself counted first; the label of the fitted row with the least max(distance, both core distances)
     rest = np.setdiff1d(np.arange(len(X)), idx)

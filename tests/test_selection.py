@@ -37,7 +37,10 @@ def test_subsample_keeps_the_same_share_of_every_class():
 def test_subsample_is_stratified_within_each_split_and_before_the_split_fractions(tmp_path):
     synthetic.write_folder(tmp_path / "train", n_per_class=20, size=12, seed=1)
     synthetic.write_folder(tmp_path / "validation", n_per_class=8, size=12, seed=2)
-    src = {"type": "class_folders", "splits": {"train": str(tmp_path / "train"), "validation": str(tmp_path / "validation")}}
+    src = {
+        "type": "class_folders",
+        "splits": {"train": str(tmp_path / "train"), "validation": str(tmp_path / "validation")},
+    }
     records, _ = collect("f", {"source": src, "subsample": 0.5})
     assert set(v for (s, _), v in _counts(records).items() if s == "train") == {10}
     assert set(v for (s, _), v in _counts(records).items() if s == "validation") == {4}
@@ -76,7 +79,9 @@ def test_dropna_skips_rows_with_an_empty_required_column(tmp_path):
     folder = tmp_path / "products"
     synthetic.write_folder(folder, n_per_class=3, size=12, seed=0)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
-    lines = ["file,category,season"] + [f"{f},{f.split('/')[0]},{'' if i == 4 else 'summer'}" for i, f in enumerate(files)]
+    lines = ["file,category,season"] + [
+        f"{f},{f.split('/')[0]},{'' if i == 4 else 'summer'}" for i, f in enumerate(files)
+    ]
     (folder / "styles.csv").write_text("\n".join(lines) + "\n")
     src = {"type": "csv_manifest", "csv": str(folder / "styles.csv"), "file_column": "file", "label_column": "category"}
     records, skips = collect("p", {"source": {**src, "dropna": ["season"]}})
@@ -128,8 +133,12 @@ def test_a_subsample_still_joins_a_human_space_by_sorted_file_names(tmp_path):
     files = sorted(str(p.relative_to(tmp_path / "all")) for p in (tmp_path / "all").rglob("*.png"))
     H = np.arange(len(files) * 2, dtype=float).reshape(-1, 2)  # row i: 2i, 2i + 1
     np.savetxt(tmp_path / "h.txt", H)
-    cfg = {"source": {"type": "class_folders", "root": str(tmp_path / "all")}, "subsample": 0.5,
-           "images": {"size": [12, 12]}, "duplicates": {"check": False}}
+    cfg = {
+        "source": {"type": "class_folders", "root": str(tmp_path / "all")},
+        "subsample": 0.5,
+        "images": {"size": [12, 12]},
+        "duplicates": {"check": False},
+    }
     out = tmp_path / "out"
     ingest("h", cfg, out / "m.tsv", out / "i.npy", out / "s.tsv", out / "i.json")
     manifest, skipped = load_manifest(out / "m.tsv"), pd.read_csv(out / "s.tsv", sep="\t", keep_default_na=False)

@@ -78,7 +78,9 @@ def slurm():
         _unavailable("SLURM is not installed and apt-get is not available to install it")
     # (find_spec, not import: importing the plugin runs scontrol, which waits 10 s with no controller up)
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        _unavailable("snakemake-executor-plugin-slurm is not installed (pip install snakemake-executor-plugin-slurm==2.8.0)")
+        _unavailable(
+            "snakemake-executor-plugin-slurm is not installed (pip install snakemake-executor-plugin-slurm==2.8.0)"
+        )
     try:
         try:
             start = subprocess.run(
@@ -87,10 +89,14 @@ def slurm():
         except subprocess.TimeoutExpired:
             _unavailable("start_slurm.sh did not finish in 900 s (apt-get hanging?)")
         if start.returncode != 0:
-            _unavailable(f"SLURM could not be installed/started (start_slurm.sh rc={start.returncode}): {start.stderr.strip()[-1500:]}")
+            _unavailable(
+                f"SLURM could not be installed/started (start_slurm.sh rc={start.returncode}): {start.stderr.strip()[-1500:]}"
+            )
         yield STATE
     finally:
-        stop = subprocess.run(["bash", str(SCRIPTS / "stop_slurm.sh"), str(STATE)], capture_output=True, text=True, timeout=180)
+        stop = subprocess.run(
+            ["bash", str(SCRIPTS / "stop_slurm.sh"), str(STATE)], capture_output=True, text=True, timeout=180
+        )
         print(stop.stderr, file=sys.stderr)
 
 
@@ -173,7 +179,9 @@ def test_workflow_through_slurm_matches_a_local_run(slurm, tmp_path):
             t_slurm = time.monotonic() - t0
             local.wait(timeout=max(1, RUN_TIMEOUT_S - (time.monotonic() - t0)))
         except subprocess.TimeoutExpired:
-            pytest.fail(f"snakemake still running after {RUN_TIMEOUT_S}s (stopped with SIGINT):\n{log.read_text()[-5000:]}")
+            pytest.fail(
+                f"snakemake still running after {RUN_TIMEOUT_S}s (stopped with SIGINT):\n{log.read_text()[-5000:]}"
+            )
         finally:
             _stop(proc)
             _stop(local)
@@ -234,4 +242,7 @@ def test_workflow_through_slurm_matches_a_local_run(slurm, tmp_path):
     out = again.stdout + again.stderr
     assert again.returncode == 0, out[-4000:]
     assert "Nothing to be done" in out and "submitted with SLURM jobid" not in out, out[-4000:]
-    print(f"SLURM run {t_slurm:.0f} s ({len(submitted)} SLURM jobs), all runs {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    print(
+        f"SLURM run {t_slurm:.0f} s ({len(submitted)} SLURM jobs), all runs {time.monotonic() - t0:.0f} s",
+        file=sys.stderr,
+    )

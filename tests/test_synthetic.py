@@ -1,4 +1,7 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))  # noqa: E401,E702
 
 import colorsys
 
@@ -170,7 +173,10 @@ def test_clutter_background_keeps_identity_and_varies_the_background():
     grey = S.generate(n_per_class=5, size=32, seed=3)
     # the background of a clutter image has colour (grey: R = G = B up to a small tint and noise)
     corners = lambda im: im[:, :3, :3].reshape(len(im), -1, 3).astype(float)  # noqa: E731
-    assert np.abs(np.diff(corners(a["images"]), axis=2)).mean() > 3 * np.abs(np.diff(corners(grey["images"]), axis=2)).mean()
+    assert (
+        np.abs(np.diff(corners(a["images"]), axis=2)).mean()
+        > 3 * np.abs(np.diff(corners(grey["images"]), axis=2)).mean()
+    )
     assert a["labels"].tolist() == grey["labels"].tolist()
     with pytest.raises(ValueError, match="source.background: 'noise' is not one of"):
         S.generate(n_per_class=1, background="noise")
@@ -188,13 +194,19 @@ def test_a_pretrained_backbone_sees_the_shapes_that_pixels_hide(tmp_path):
     import yaml
     from conftest import snakemake
 
-    cfg = {"datasets": {"clutter": {"source": {"type": "synthetic", "n_per_class": 80, "size": 48, "seed": 0,
-                                               "background": "clutter"},
-                                    "images": {"size": None, "color": "rgb"}, "validation_fraction": 0.3}},
-           "embeddings": {"methods": []},
-           "clustering": {"methods": ["kmeans"], "on_maps": False},
-           "retrieval": {"enabled": False},
-           "explore": {"enabled": False}}
+    cfg = {
+        "datasets": {
+            "clutter": {
+                "source": {"type": "synthetic", "n_per_class": 80, "size": 48, "seed": 0, "background": "clutter"},
+                "images": {"size": None, "color": "rgb"},
+                "validation_fraction": 0.3,
+            }
+        },
+        "embeddings": {"methods": []},
+        "clustering": {"methods": ["kmeans"], "on_maps": False},
+        "retrieval": {"enabled": False},
+        "explore": {"enabled": False},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(tmp_path)
     s = json.loads((tmp_path / "results/clutter/summary.json").read_text())
@@ -206,7 +218,9 @@ def test_a_pretrained_backbone_sees_the_shapes_that_pixels_hide(tmp_path):
     assert best(pix) <= chance + 0.15, pix  # 3 classes: chance about 0.33
     h = s["headline"]
     assert h["probe"]["feature_set"] == "bb_efficientnet_lite0" and h["probe"]["accuracy"] == best(bb)
-    assert h["clustering"]["feature_set"] == "bb_efficientnet_lite0" and h["clustering"]["ari"] > h["clustering"]["pixels"]
+    assert (
+        h["clustering"]["feature_set"] == "bb_efficientnet_lite0" and h["clustering"]["ari"] > h["clustering"]["pixels"]
+    )
     assert any(w.startswith("pixel features (pca) separate the classes no better than chance") for w in s["warnings"])
     md = (tmp_path / "results/clutter/summary.md").read_text().splitlines()
     assert md[2] == "## Answer: the best representation per task"

@@ -16,9 +16,12 @@ from conftest import random_mobilenetv2, snakemake
 
 pytest.importorskip("tensorflow")
 
-from imagespace import backbones, cnn  # noqa: E402
+from imagespace import (  # noqa: E402
+    backbones,
+    cnn,
+    featuresets,  # noqa: E402
+)
 from imagespace import config as iscfg  # noqa: E402
-from imagespace import featuresets  # noqa: E402
 
 NAME, SIZE = "mobilenetv2", 32
 
@@ -35,9 +38,11 @@ def bb_spec(path) -> dict:
 
 
 def layers(unfreeze: int) -> list[dict]:
-    return [{"type": "backbone", "backbone": NAME, "unfreeze": unfreeze},
-            {"type": "dense", "units": 16, "batchnorm": True},
-            {"type": "dense", "units": 8, "activation": "tanh", "name": "penultimate"}]
+    return [
+        {"type": "backbone", "backbone": NAME, "unfreeze": unfreeze},
+        {"type": "dense", "units": 16, "batchnorm": True},
+        {"type": "dense", "units": 8, "activation": "tanh", "name": "penultimate"},
+    ]
 
 
 def _nested(model):
@@ -59,15 +64,23 @@ def _snapshot(layers_):
 
 
 @pytest.mark.parametrize("unfreeze,channels", [(0, 1), (3, 3)])
-def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_layers(weights, tmp_path, unfreeze, channels):
+def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_layers(
+    weights, tmp_path, unfreeze, channels
+):
     import keras
 
     from imagespace import transfer
 
     x, y = _data(channels)
     spec = bb_spec(weights)
-    model = cnn.build_model(x.shape[1:], 3, layers(unfreeze), seed=1, optimizer={"name": "adam", "learning_rate": 0.01},
-                            backbones={NAME: (spec, None)})
+    model = cnn.build_model(
+        x.shape[1:],
+        3,
+        layers(unfreeze),
+        seed=1,
+        optimizer={"name": "adam", "learning_rate": 0.01},
+        backbones={NAME: (spec, None)},
+    )
     inner = _nested(model)
     # before training, the backbone's pooled output is the bb_mobilenetv2 feature set of the same images (the same
     # preprocessing, here inside the graph, and the same weights file)
@@ -81,9 +94,19 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
     assert len(trained) == unfreeze and all(not layer.trainable for layer in frozen)
     before_frozen, before_trained = _snapshot(frozen), _snapshot(trained)
     head_before = _snapshot([model.get_layer("penultimate")])
-    model, history = cnn.train(model, x, y, x[:9], y[:9], epochs=2, batch_size=8, seed=1, state_dir=tmp_path / "state",
-                               fp="t", settings={"class_weight": "none", "early_stopping": {"patience": 0},
-                                                 "schedule": {"type": "constant"}})
+    model, history = cnn.train(
+        model,
+        x,
+        y,
+        x[:9],
+        y[:9],
+        epochs=2,
+        batch_size=8,
+        seed=1,
+        state_dir=tmp_path / "state",
+        fp="t",
+        settings={"class_weight": "none", "early_stopping": {"patience": 0}, "schedule": {"type": "constant"}},
+    )
     inner = _nested(model)
     frozen_after = _snapshot([inner.get_layer(n) for n in dict.fromkeys(k[0] for k in before_frozen)])
     for k, w in before_frozen.items():  # every frozen weight, batch-norm statistics included, is unchanged
@@ -91,8 +114,10 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
     if unfreeze:  # the unfrozen layers learned
         after = _snapshot([inner.get_layer(n) for n in dict.fromkeys(k[0] for k in before_trained)])
         assert any(not np.array_equal(after[k], w) for k, w in before_trained.items())
-    assert any(not np.array_equal(np.array(w), head_before[("penultimate", i)])
-               for i, w in enumerate(model.get_layer("penultimate").weights))
+    assert any(
+        not np.array_equal(np.array(w), head_before[("penultimate", i)])
+        for i, w in enumerate(model.get_layer("penultimate").weights)
+    )
     assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
     # the checkpoint loads (BackboneInput is registered) and predicts what the trained network predicts
     loaded = cnn.load_model(tmp_path / "state" / "epoch_002.keras")
@@ -101,13 +126,17 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
 
 def test_layer_lists_are_checked_naming_the_key_and_the_layer():
     where = "datasets.d.cnn.architecture"
-    with pytest.raises(ValueError, match=r"architecture\[0\]: unknown key 'filter' for a conv layer; did you mean 'filters'\?"):
+    with pytest.raises(
+        ValueError, match=r"architecture\[0\]: unknown key 'filter' for a conv layer; did you mean 'filters'\?"
+    ):
         cnn.check_architecture([{"type": "conv", "filter": 8}], where)
     with pytest.raises(ValueError, match=r"architecture\[1\]: unknown layer type 'denes'; did you mean 'dense'\?"):
         cnn.check_architecture([{"type": "conv", "filters": 8}, {"type": "denes", "units": 4}], where)
     with pytest.raises(ValueError, match=r"architecture\[0\]: a dense layer needs 'units'"):
         cnn.check_architecture([{"type": "dense"}], where)
-    with pytest.raises(ValueError, match=r"architecture\[1\]: a backbone layer reads the image, so it must be the first"):
+    with pytest.raises(
+        ValueError, match=r"architecture\[1\]: a backbone layer reads the image, so it must be the first"
+    ):
         cnn.check_architecture([{"type": "conv", "filters": 8}, {"type": "backbone", "backbone": NAME}], where)
     with pytest.raises(ValueError, match=r"backbone 'resnet51' is not a keras.applications backbone"):
         cnn.check_architecture([{"type": "backbone", "backbone": "resnet51"}], where)
@@ -117,10 +146,27 @@ def test_layer_lists_are_checked_naming_the_key_and_the_layer():
         cnn.check_architecture("vgg16", where)
     assert cnn.check_architecture("notebook", where) == cnn.NOTEBOOK_LAYERS
     # at start-up, through the registry: the variant's own key is named
-    cfg = iscfg.validate({"datasets": {"d": {"source": {"type": "synthetic", "n_per_class": 4}, "cnn": {
-        "enabled": True, "variants": {"cnn": {}, "cnn_tl": {"architecture": [{"type": "backbone", "backbone": NAME, "unfreez": 2}]}}}}}})
-    with pytest.raises(featuresets.RegistryError, match=r"datasets.d.cnn.variants.cnn_tl.architecture\[0\]: unknown key 'unfreez' "
-                                                        r"for a backbone layer; did you mean 'unfreeze'\?"):
+    cfg = iscfg.validate(
+        {
+            "datasets": {
+                "d": {
+                    "source": {"type": "synthetic", "n_per_class": 4},
+                    "cnn": {
+                        "enabled": True,
+                        "variants": {
+                            "cnn": {},
+                            "cnn_tl": {"architecture": [{"type": "backbone", "backbone": NAME, "unfreez": 2}]},
+                        },
+                    },
+                }
+            }
+        }
+    )
+    with pytest.raises(
+        featuresets.RegistryError,
+        match=r"datasets.d.cnn.variants.cnn_tl.architecture\[0\]: unknown key 'unfreez' "
+        r"for a backbone layer; did you mean 'unfreeze'\?",
+    ):
         featuresets.Registry(cfg)
 
 
@@ -132,14 +178,29 @@ def test_a_transfer_variant_runs_in_the_workflow_from_a_weights_file(weights, tm
                 "images": {"size": None, "color": "rgb"},
                 "validation_fraction": 0.3,
                 "backbones": {NAME: {"weights": "none", "weights_path": str(weights), "size": SIZE}},
-                "cnn": {"enabled": True, "epochs": 2, "batch_size": 8, "early_stopping": {"patience": 0},
-                        "variants": {"cnn_tl": {"architecture": layers(2)}}},
+                "cnn": {
+                    "enabled": True,
+                    "epochs": 2,
+                    "batch_size": 8,
+                    "early_stopping": {"patience": 0},
+                    "variants": {"cnn_tl": {"architecture": layers(2)}},
+                },
             },
             # ImageNet weights from the Keras cache: planned only (a dry run downloads nothing)
-            "imnet": {"source": {"type": "synthetic", "n_per_class": 4, "size": 16},
-                      "cnn": {"enabled": True, "variants": {"cnn_tl": {"architecture": [
-                          {"type": "backbone", "backbone": "resnet50"},
-                          {"type": "dense", "units": 8, "name": "penultimate"}]}}}},
+            "imnet": {
+                "source": {"type": "synthetic", "n_per_class": 4, "size": 16},
+                "cnn": {
+                    "enabled": True,
+                    "variants": {
+                        "cnn_tl": {
+                            "architecture": [
+                                {"type": "backbone", "backbone": "resnet50"},
+                                {"type": "dense", "units": 8, "name": "penultimate"},
+                            ]
+                        }
+                    },
+                },
+            },
         },
         "embeddings": {"methods": []},
         "clustering": {"methods": []},

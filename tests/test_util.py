@@ -37,7 +37,6 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     import psutil
 

@@ -64,16 +64,28 @@ def test_complete_run_writes_summary_and_figures(project):
             assert 0 <= c["accuracy"] <= 1 and -1 <= c["ari"] <= 1 and 0 <= c["nmi"] <= 1 and c["k"] >= 1
         # every cluster but noise has a medoid: one of its own members
         r = json.loads((project / f"results/{ds}/clustering/pca/kmeans/result.json").read_text())
-        a = {row.split("\t")[0]: row.split("\t")[-1] for row in
-             (project / f"results/{ds}/clustering/pca/kmeans/assignments.tsv").read_text().splitlines()[1:]}
+        a = {
+            row.split("\t")[0]: row.split("\t")[-1]
+            for row in (project / f"results/{ds}/clustering/pca/kmeans/assignments.tsv").read_text().splitlines()[1:]
+        }
         assert sorted(r["medoids"]) == sorted({v for v in a.values()}, key=int)
         assert all(a[m["id"]] == c and m["n"] == list(a.values()).count(c) for c, m in r["medoids"].items())
         assert (project / f"results/{ds}/summary.md").read_text().startswith("# imagespace summary")
-        for fig in ("pca/variance.png", "pca/reconstruction.png", "maps/tsne_labels.png", "maps/pca_thumbnails.png",
-                    "clustering/pca/kmeans/silhouette.png", "clustering/pca/agglomerative/dendrogram.png",
-                    "clustering/pca/dbscan/gallery.png", "clustering/pca/gmm/samples.png", "clustering/pca/kmeans/silhouettes.png",
-                    "clustering/pca/kmeans/medoids.png", "clustering/pca/hdbscan/maps.png", "maps/pca_kmeans.png",
-                    "maps/pca_gmm.png"):
+        for fig in (
+            "pca/variance.png",
+            "pca/reconstruction.png",
+            "maps/tsne_labels.png",
+            "maps/pca_thumbnails.png",
+            "clustering/pca/kmeans/silhouette.png",
+            "clustering/pca/agglomerative/dendrogram.png",
+            "clustering/pca/dbscan/gallery.png",
+            "clustering/pca/gmm/samples.png",
+            "clustering/pca/kmeans/silhouettes.png",
+            "clustering/pca/kmeans/medoids.png",
+            "clustering/pca/hdbscan/maps.png",
+            "maps/pca_kmeans.png",
+            "maps/pca_gmm.png",
+        ):
             assert (project / f"results/{ds}/{fig}").read_bytes()[:4] == b"\x89PNG"
     s = json.loads((project / "results/synth/summary.json").read_text())
     for fs in ("pca", "tsne", "lle", "mds"):
@@ -84,10 +96,14 @@ def test_complete_run_writes_summary_and_figures(project):
     assert s["compare"]["pca"]["train"]["permutation_p"] < 0.01
     # a leaderboard only where there is a human space to rank against
     assert (project / "results/synth/leaderboard.png").read_bytes()[:4] == b"\x89PNG"
-    assert not (project / "results/shapes/leaderboard.png").exists() and not (project / "results/shapes/leaderboard.tsv").exists()
-    assert "compare" not in json.loads((project / "results/shapes/summary.json").read_text()) or not json.loads(
-        (project / "results/shapes/summary.json").read_text()
-    )["compare"]
+    assert (
+        not (project / "results/shapes/leaderboard.png").exists()
+        and not (project / "results/shapes/leaderboard.tsv").exists()
+    )
+    assert (
+        "compare" not in json.loads((project / "results/shapes/summary.json").read_text())
+        or not json.loads((project / "results/shapes/summary.json").read_text())["compare"]
+    )
 
 
 def test_human_map_scores_its_training_split_out_of_fold(project):
@@ -125,7 +141,9 @@ def test_find_similar_images_and_precision_at_k(project):
     train = set(t.loc[t["split"] == "train", "id"])
     assert set(t["neighbour_id"]) <= train and len(train) == r["n_gallery"]
     val = t[(t["split"] == "validation") & (t["rank"].astype(int) <= 5)]
-    assert r["splits"]["validation"]["precision"]["5"]["mean"] == pytest.approx((val["label"] == val["neighbour_label"]).mean())
+    assert r["splits"]["validation"]["precision"]["5"]["mean"] == pytest.approx(
+        (val["label"] == val["neighbour_label"]).mean()
+    )
     # synthetic shapes: PCA retrieves far above chance (3 classes of 15 training images: chance 1/3)
     assert r["splits"]["validation"]["precision"]["1"]["mean"] > r["splits"]["validation"]["chance"] + 0.2
     md = (d / "summary.md").read_text()
@@ -147,7 +165,9 @@ def test_interactive_map_in_a_real_browser(project, tmp_path):
         assert got["n"] == got["shown"] == s["n_images"] == 60
         assert got["maps"][:4] == ["pca", "tsne", "lle", "mds"] and "human space" in got["maps"]
         assert "human_pred_pca" in got["maps"] and got["maps"] == list(info["maps"])
-        assert {"label", "split", "clusters pca/kmeans", "clusters pca/hdbscan", "human dim_1"} <= set(got["colourings"])
+        assert {"label", "split", "clusters pca/kmeans", "clusters pca/hdbscan", "human dim_1"} <= set(
+            got["colourings"]
+        )
         # hover: the real mouse on a point; the tooltip shows that image's thumbnail and name
         tip = browser.hover(pg, 7)
         assert len(tip["tips"]) >= 1
@@ -203,24 +223,46 @@ def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
     out = project / "results/synth/compare/pca/validation.json"
     before = json.loads(out.read_text())
     out.unlink()
-    r = subprocess.run([sys.executable, "scripts/compare.py", "dataset=synth", "fs=pca", "split=validation"], cwd=project,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "scripts/compare.py", "dataset=synth", "fs=pca", "split=validation"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(out.read_text()) == before  # same inputs and params: same result
-    r = subprocess.run([sys.executable, "scripts/compare.py", "dataset=synth"], cwd=project, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "scripts/compare.py", "dataset=synth"], cwd=project, capture_output=True, text=True
+    )
     assert r.returncode != 0 and "give the wildcard(s) ['fs', 'split']" in r.stderr
     # a rule whose memory estimate reads its inputs' sizes (mem_from_input)
     fig = project / "results/synth/maps/tsne_labels.png"
     fig.unlink()
-    r = subprocess.run([sys.executable, "scripts/plot_map.py", "dataset=synth", "mapmethod=tsne"], cwd=project,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "scripts/plot_map.py", "dataset=synth", "mapmethod=tsne"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0 and fig.read_bytes()[:4] == b"\x89PNG", r.stdout + r.stderr
     snakemake(project)  # what depends on the rewritten file is brought up to date
 
 
 def test_same_config_gives_same_numbers(project, tmp_path):
     before = json.loads((project / "results/synth/summary.json").read_text())
-    proc = snakemake(project, "--forcerun", "embed", "cluster_kmeans", "--allowed-rules", "embed", "cluster_kmeans", "compare", "summary")
+    proc = snakemake(
+        project,
+        "--forcerun",
+        "embed",
+        "cluster_kmeans",
+        "--allowed-rules",
+        "embed",
+        "cluster_kmeans",
+        "compare",
+        "summary",
+    )
     after = json.loads((project / "results/synth/summary.json").read_text())
     # the summary's warnings reach the console, not only summary.md and the log (this tiny set has some)
     assert after["warnings"] and "warning(s) for dataset 'synth'" in proc.stdout + proc.stderr
@@ -275,7 +317,13 @@ def test_library_change_reruns_the_rules_that_import_it(project):
 
 def test_lost_outputs_are_rebuilt_without_recomputing_upstream(project):
     # as after an interrupted run: one branch and the summary were never written
-    for f in ["features/mds.npz", "compare/mds/train.json", "compare/mds/validation.json", "summary.json", "summary.md"]:
+    for f in [
+        "features/mds.npz",
+        "compare/mds/train.json",
+        "compare/mds/validation.json",
+        "summary.json",
+        "summary.md",
+    ]:
         (project / "results/synth" / f).unlink()
     jobs = planned_jobs(project)
     rules = {r for r, _ in jobs}
@@ -320,8 +368,12 @@ def test_missing_label_column_shows_its_cause_on_the_console(tmp_path):
     cfg = {
         "datasets": {
             "products": {
-                "source": {"type": "csv_manifest", "csv": "input/products/styles.csv", "file_column": "file",
-                           "label_column": "master_category"},
+                "source": {
+                    "type": "csv_manifest",
+                    "csv": "input/products/styles.csv",
+                    "file_column": "file",
+                    "label_column": "master_category",
+                },
                 "images": {"size": [12, 12]},
             }
         },
@@ -353,8 +405,12 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
                 "human": {"builtin": True, "dims": 4},
                 # a variant: another feature set of descriptors, stats_tex (only the texture groups)
                 "stats": {"enabled": True, "variants": {"tex": {"groups": ["lbp", "glcm"]}}},
-                "alignment": {"method": "auto", "folds": 3, "map_feature_sets": ["pca", "stats"],
-                              "ensembles": {"best": {"candidates": ["human_pred_stats", "human_pred_pca"]}}},
+                "alignment": {
+                    "method": "auto",
+                    "folds": 3,
+                    "map_feature_sets": ["pca", "stats"],
+                    "ensembles": {"best": {"candidates": ["human_pred_stats", "human_pred_pca"]}},
+                },
             },
         },
         "embeddings": {"methods": []},
@@ -363,15 +419,23 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     }
     write_config(tmp_path, cfg)
     d = tmp_path / "results/synth"
-    targets = ["results/synth/features/ensemble_best.npz", "results/synth/compare/ensemble_best/validation.json",
-               "results/synth/compare/human_pred_stats_tex/train.json"]
+    targets = [
+        "results/synth/features/ensemble_best.npz",
+        "results/synth/compare/ensemble_best/validation.json",
+        "results/synth/compare/human_pred_stats_tex/train.json",
+    ]
     snakemake(tmp_path, *targets)
     tex, full = load_features(d / "features/stats_tex.npz"), load_features(d / "features/stats.npz")
-    assert tex.X.shape[1] < full.X.shape[1] and json.loads((d / "stats/stats_tex.json").read_text())["groups"] == ["lbp", "glcm"]
+    assert tex.X.shape[1] < full.X.shape[1] and json.loads((d / "stats/stats_tex.json").read_text())["groups"] == [
+        "lbp",
+        "glcm",
+    ]
     chosen = json.loads((d / "alignment/ensemble_best.json").read_text())
     assert chosen["candidates"] == ["human_pred_stats", "human_pred_pca"] and chosen["select"] == "greedy"
     assert sum(chosen["weights"].values()) == pytest.approx(1.0) and chosen["rounds"] >= 1
-    assert chosen["n_rows"] == 45 and "out-of-fold" in chosen["chosen_on"] and "validation not used" in chosen["chosen_on"]
+    assert (
+        chosen["n_rows"] == 45 and "out-of-fold" in chosen["chosen_on"] and "validation not used" in chosen["chosen_on"]
+    )
     assert chosen["disparity"] <= min(chosen["candidate_disparity"].values()) + 1e-12
     # the choice is the greedy selection on the training rows alone (validation rows play no part)
     ids, H = load_human_table(d / "human/train.tsv")
@@ -418,14 +482,18 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     cfg["datasets"]["synth"]["alignment"]["map_feature_sets"].append("cnn")
     cfg["datasets"]["synth"]["alignment"]["ensembles"]["tr"] = {"candidates": ["human_pred_stats", "ensemble_eq"]}
     cfg["datasets"]["synth"]["alignment"]["ensembles"]["eq"] = ["human_pred_stats"]
-    cfg["datasets"]["new"] = {"source": {"type": "synthetic", "n_per_class": 5, "size": 16, "seed": 9},
-                              "predict_human_space_from": {"dataset": "synth", "feature_sets": ["ensemble_tr"]}}
+    cfg["datasets"]["new"] = {
+        "source": {"type": "synthetic", "n_per_class": 5, "size": 16, "seed": 9},
+        "predict_human_space_from": {"dataset": "synth", "feature_sets": ["ensemble_tr"]},
+    }
     write_config(tmp_path, cfg)
     plan = snakemake(tmp_path, "-n", "results/new/features/ensemble_tr.npz")
     blocks = re.split(r"\n(?=rule \w+:)", plan.stdout + plan.stderr)
     weights = [b for b in blocks if b.startswith("rule ensemble_weights:")]
     assert len(weights) == 1 and "output: results/synth/alignment/ensemble_tr.json" in weights[0]
-    (new_ens,) = [b for b in blocks if b.startswith("rule ensemble:") and "output: results/new/features/ensemble_tr.npz" in b]
+    (new_ens,) = [
+        b for b in blocks if b.startswith("rule ensemble:") and "output: results/new/features/ensemble_tr.npz" in b
+    ]
     assert "results/synth/alignment/ensemble_tr.json" in new_ens and "results/new/features/ensemble_eq.npz" in new_ens
 
 

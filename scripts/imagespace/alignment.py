@@ -16,7 +16,6 @@ import logging
 
 import numpy as np
 
-
 log = logging.getLogger("imagespace.alignment")
 
 DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 17))
@@ -69,10 +68,16 @@ def make_model(method: str = "ridge", alphas=DEFAULT_ALPHAS, max_pls: int = 20, 
     if method == "ridge":
         return GridSearchCV(make_pipeline(floor_scaler(), Ridge()), {"ridge__alpha": alphas}, cv=inner)
     if method == "pls":
-        return GridSearchCV(make_pipeline(floor_scaler(), PLSRegression(scale=False)), {"plsregression__n_components": components},
-                            cv=inner)
+        return GridSearchCV(
+            make_pipeline(floor_scaler(), PLSRegression(scale=False)),
+            {"plsregression__n_components": components},
+            cv=inner,
+        )
     if method == "auto":
-        grid = [{"reg": [Ridge()], "reg__alpha": alphas}, {"reg": [PLSRegression(scale=False)], "reg__n_components": components}]
+        grid = [
+            {"reg": [Ridge()], "reg__alpha": alphas},
+            {"reg": [PLSRegression(scale=False)], "reg__n_components": components},
+        ]
         return GridSearchCV(Pipeline([("scale", floor_scaler()), ("reg", Ridge())]), grid, cv=inner)
     raise ValueError(f"unknown mapping method {method!r} ({', '.join(METHODS)})")
 
@@ -99,8 +104,13 @@ def _penalty(model) -> dict:
         method = "ridge" if key.startswith("ridge__") else "pls"
     values, chosen = grid[key], best[key]
     if len(values) > 1 and chosen in (values[0], values[-1]):
-        log.warning("%s: %s chosen at the edge of the grid searched (%s..%s): widen the grid", method, key.split("__", 1)[1],
-                    values[0], values[-1])
+        log.warning(
+            "%s: %s chosen at the edge of the grid searched (%s..%s): widen the grid",
+            method,
+            key.split("__", 1)[1],
+            values[0],
+            values[-1],
+        )
     name = key.split("__", 1)[1]
     return {"method": method, name: float(chosen) if name == "alpha" else int(chosen)}
 
@@ -124,16 +134,32 @@ def cross_val_map(X_train, H_train, X_other=None, method: str = "ridge", folds: 
     oof = np.empty_like(H_train)
     chosen = []
     for tr, te in KFold(folds, shuffle=True, random_state=seed).split(X_train):
-        m = make_model(method, seed=seed, max_pls=min(kw.get("max_pls", 20), X_train.shape[1], len(tr) - 2), **{k: v for k, v in kw.items() if k != "max_pls"})
+        m = make_model(
+            method,
+            seed=seed,
+            max_pls=min(kw.get("max_pls", 20), X_train.shape[1], len(tr) - 2),
+            **{k: v for k, v in kw.items() if k != "max_pls"},
+        )
         m.fit(X_train[tr], H_train[tr])
         oof[te] = m.predict(X_train[te])
         chosen.append(_penalty(m))
-    full = make_model(method, seed=seed, max_pls=min(kw.get("max_pls", 20), X_train.shape[1], n - 2), **{k: v for k, v in kw.items() if k != "max_pls"})
+    full = make_model(
+        method,
+        seed=seed,
+        max_pls=min(kw.get("max_pls", 20), X_train.shape[1], n - 2),
+        **{k: v for k, v in kw.items() if k != "max_pls"},
+    )
     full.fit(X_train, H_train)
     other = full.predict(np.asarray(X_other, dtype=np.float64)) if X_other is not None and len(X_other) else None
     W, b = affine_form(full, X_train.shape[1])
-    info = {"method": method, "outer_folds": folds, "seed": seed, "fold_penalties": chosen, "final_penalty": _penalty(full),
-            "affine": (W, b)}
+    info = {
+        "method": method,
+        "outer_folds": folds,
+        "seed": seed,
+        "fold_penalties": chosen,
+        "final_penalty": _penalty(full),
+        "affine": (W, b),
+    }
     log.info("%s map: out-of-fold on %d rows, penalties %s, final %s", method, n, chosen, info["final_penalty"])
     return oof, other, info
 

@@ -66,8 +66,10 @@ def input_size(name: str, spec: dict) -> tuple[int, int]:
         return b.default_size, b.default_size
     hw = (int(size), int(size)) if not isinstance(size, (list, tuple)) else (int(size[0]), int(size[1]))
     if spec.get("include_top") and hw != (b.default_size, b.default_size):
-        raise BackboneError(f"{key(name, 'size')}: {size!r} with include_top true; the full network takes only its own "
-                            f"size {b.default_size} (set size: null, or include_top: false)")
+        raise BackboneError(
+            f"{key(name, 'size')}: {size!r} with include_top true; the full network takes only its own "
+            f"size {b.default_size} (set size: null, or include_top: false)"
+        )
     return hw
 
 
@@ -142,9 +144,21 @@ class FileImages:
 
         o = self.opts
         # load_image takes (width, height), as PIL does: a square network input makes the order moot
-        return np.stack([images.load_image(p, (self.size[1], self.size[0]), o["color"], o["resize"], o["resample"],
-                                           o["exif_transpose"], o["background"], o.get("upscale_small"))[0]
-                         for p in self.paths[sl]])
+        return np.stack(
+            [
+                images.load_image(
+                    p,
+                    (self.size[1], self.size[0]),
+                    o["color"],
+                    o["resize"],
+                    o["resample"],
+                    o["exif_transpose"],
+                    o["background"],
+                    o.get("upscale_small"),
+                )[0]
+                for p in self.paths[sl]
+            ]
+        )
 
 
 def backbone_images(manifest, images_path: str, name: str, spec: dict, image_settings: dict):
@@ -157,8 +171,10 @@ def backbone_images(manifest, images_path: str, name: str, spec: dict, image_set
     if spec["from_files"]:
         paths = manifest["path"].fillna("").astype(str)
         if (paths == "").any():
-            raise InputError(f"backbones.{name}.from_files needs image files, but this dataset's images come from an "
-                             "array; set from_files: false")
+            raise InputError(
+                f"backbones.{name}.from_files needs image files, but this dataset's images come from an "
+                "array; set from_files: false"
+            )
         size = input_size(name, spec)
         return FileImages(paths, size, image_options(image_settings)), f"the image files decoded at {size[0]}x{size[1]}"
     images = load_images(images_path)

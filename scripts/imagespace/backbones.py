@@ -144,15 +144,26 @@ def fetch_weights(name: str, spec: dict, timeout: float) -> dict:
             raise
         except Exception as e:  # noqa: BLE001 - a cached file that does not load
             where = seen.get("path", str(cache_dir()))
-            raise BackboneError(f"backbone {name}: its ImageNet weights in {where} do not load ({e}); "
-                                "delete that file and run again") from e
+            raise BackboneError(
+                f"backbone {name}: its ImageNet weights in {where} do not load ({e}); delete that file and run again"
+            ) from e
     if not seen:
-        raise BackboneError(f"backbone {name}: Keras did not ask for a weights file (include_top "
-                            f"{spec['include_top']}, size {spec['size']}); set {key(name, 'weights_path')}")
+        raise BackboneError(
+            f"backbone {name}: Keras did not ask for a weights file (include_top "
+            f"{spec['include_top']}, size {spec['size']}); set {key(name, 'weights_path')}"
+        )
     path = Path(seen["path"])
-    return {"backbone": name, "path": str(path.resolve()), "origin": seen["origin"], "downloaded": seen["downloaded"],
-            "bytes": path.stat().st_size, "sha256": sha256(path), "include_top": bool(spec["include_top"]),
-            "input_size": list(input_size(name, spec)), "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "backbone": name,
+        "path": str(path.resolve()),
+        "origin": seen["origin"],
+        "downloaded": seen["downloaded"],
+        "bytes": path.stat().st_size,
+        "sha256": sha256(path),
+        "include_top": bool(spec["include_top"]),
+        "input_size": list(input_size(name, spec)),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def build(name: str, spec: dict, cached: str | None = None):
@@ -168,13 +179,16 @@ def build(name: str, spec: dict, cached: str | None = None):
     if spec["weights"] == "imagenet":
         source = path or cached
         if not source:
-            raise BackboneError(f"backbone {name}: weights imagenet, but neither {key(name, 'weights_path')} nor the "
-                                "Keras cache file (rule backbone_weights) was given")
+            raise BackboneError(
+                f"backbone {name}: weights imagenet, but neither {key(name, 'weights_path')} nor the "
+                "Keras cache file (rule backbone_weights) was given"
+            )
         if not Path(source).is_file():
             where = key(name, "weights_path") if path else "the Keras cache (recorded by rule backbone_weights)"
-            raise BackboneError(f"backbone {name}: weights file {source} from {where} does not exist"
-                                + ("" if path else "; run again with --forcerun backbone_weights, or set "
-                                   f"{key(name, 'weights_path')}"))
+            raise BackboneError(
+                f"backbone {name}: weights file {source} from {where} does not exist"
+                + ("" if path else f"; run again with --forcerun backbone_weights, or set {key(name, 'weights_path')}")
+            )
 
         def handler(fname, origin, kw, original):  # the file Keras would download: the local one instead
             return str(source)
@@ -184,8 +198,10 @@ def build(name: str, spec: dict, cached: str | None = None):
             try:
                 model = _constructor(name)(weights="imagenet", **kwargs)
             except Exception as e:  # noqa: BLE001
-                raise BackboneError(f"backbone {name}: ImageNet weights {source} do not fit the network "
-                                    f"(include_top {spec['include_top']}): {e}") from e
+                raise BackboneError(
+                    f"backbone {name}: ImageNet weights {source} do not fit the network "
+                    f"(include_top {spec['include_top']}): {e}"
+                ) from e
         return model, desc
     if path:
         if not Path(path).is_file():
@@ -194,8 +210,10 @@ def build(name: str, spec: dict, cached: str | None = None):
             model = _constructor(name)(weights=None, **kwargs)
             model.load_weights(path)
         except Exception as e:  # noqa: BLE001
-            raise BackboneError(f"{key(name, 'weights_path')}: {path} does not fit backbone {name} built without "
-                                f"pretrained weights (include_top {spec['include_top']}): {e}") from e
+            raise BackboneError(
+                f"{key(name, 'weights_path')}: {path} does not fit backbone {name} built without "
+                f"pretrained weights (include_top {spec['include_top']}): {e}"
+            ) from e
         return model, f"weights_path: {path}"
     keras.utils.set_random_seed(int(spec["seed"]))
     return _constructor(name)(weights=None, **kwargs), f"random initialisation (seed {spec['seed']})"
@@ -222,8 +240,10 @@ def feature_model(name: str, spec: dict, model):
             near = difflib.get_close_matches(one, names, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
             top = "" if spec["include_top"] else " (the classifier's layers exist only with include_top: true)"
-            raise BackboneError(f"{key(name, 'layer')}: {one!r} is not a layer of backbone {name}{hint}{top}. "
-                                f"Its layers: {', '.join(names)}")
+            raise BackboneError(
+                f"{key(name, 'layer')}: {one!r} is not a layer of backbone {name}{hint}{top}. "
+                f"Its layers: {', '.join(names)}"
+            )
         out = model.get_layer(one).output
         pooled = pooled or len(out.shape) > 2
         suffix = "" if len(layers) == 1 else f"_{i}"
@@ -234,8 +254,10 @@ def feature_model(name: str, spec: dict, model):
             pool = keras.layers.GlobalAveragePooling1D if spec["pooling"] == "avg" else keras.layers.GlobalMaxPooling1D
             out = pool(name=f"bb_pool{suffix}")(out)
         elif len(out.shape) != 2:
-            raise BackboneError(f"{key(name, 'layer')}: layer {one!r} has output shape {tuple(out.shape)}; "
-                                "only 2-D (vector) and 3-D/4-D (pooled) outputs make features")
+            raise BackboneError(
+                f"{key(name, 'layer')}: layer {one!r} has output shape {tuple(out.shape)}; "
+                "only 2-D (vector) and 3-D/4-D (pooled) outputs make features"
+            )
         outs.append(out)
     out = outs[0] if len(outs) == 1 else keras.layers.Concatenate(name="bb_layers")(outs)
     label = "+".join(layers)
@@ -272,8 +294,10 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
     """
     if name not in BACKBONES or BACKBONES[name].framework != "keras":
         known = ", ".join(n for n, b in BACKBONES.items() if b.framework == "keras")
-        raise BackboneError(f"backbones: {name!r} is not a keras.applications backbone (known: {known}; "
-                            "framework torch: imagespace.backbones_torch)")
+        raise BackboneError(
+            f"backbones: {name!r} is not a keras.applications backbone (known: {known}; "
+            "framework torch: imagespace.backbones_torch)"
+        )
     t0 = time.perf_counter()
     size = input_size(name, spec)
     model, weights = build(name, spec, cached)
@@ -283,17 +307,44 @@ def extract(images, name: str, spec: dict, cached: str | None = None) -> tuple[n
 
     def batch_features(batch):  # the features of every view, averaged (one view: the image itself)
         batch = np.asarray(batch)
-        return np.mean([np.asarray(fmodel.predict_on_batch(preprocess(name, batch if v == "none" else
-                                                                      np.ascontiguousarray(TTA[v](batch)), size)),
-                                   dtype=np.float32) for v in views], axis=0, dtype=np.float32)
+        return np.mean(
+            [
+                np.asarray(
+                    fmodel.predict_on_batch(
+                        preprocess(name, batch if v == "none" else np.ascontiguousarray(TTA[v](batch)), size)
+                    ),
+                    dtype=np.float32,
+                )
+                for v in views
+            ],
+            axis=0,
+            dtype=np.float32,
+        )
 
-    rows = [batch_features(images[i:i + bs]) for i in range(0, len(images), bs)]
+    rows = [batch_features(images[i : i + bs]) for i in range(0, len(images), bs)]
     F = np.concatenate(rows) if rows else np.zeros((0, int(fmodel.output.shape[-1])), np.float32)
-    info = {"backbone": name, "network": BACKBONES[name].constructor, "layer": layer,
-            "pooling": spec["pooling"] if pooled else None, "include_top": bool(spec["include_top"]),
-            "input_size": list(size), "input": seen(images, size), "tta": list(spec["tta"]), "weights": weights, "n": len(F),
-            "dims": int(F.shape[1]),
-            "batch_size": bs, "seconds": round(time.perf_counter() - t0, 2)}
-    log.info("%s: %d images x %d features from layer %s (%s) in %.1f s", name, len(F), F.shape[1], layer, weights,
-             info["seconds"])
+    info = {
+        "backbone": name,
+        "network": BACKBONES[name].constructor,
+        "layer": layer,
+        "pooling": spec["pooling"] if pooled else None,
+        "include_top": bool(spec["include_top"]),
+        "input_size": list(size),
+        "input": seen(images, size),
+        "tta": list(spec["tta"]),
+        "weights": weights,
+        "n": len(F),
+        "dims": int(F.shape[1]),
+        "batch_size": bs,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    log.info(
+        "%s: %d images x %d features from layer %s (%s) in %.1f s",
+        name,
+        len(F),
+        F.shape[1],
+        layer,
+        weights,
+        info["seconds"],
+    )
     return F, info

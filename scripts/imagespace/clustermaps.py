@@ -35,7 +35,9 @@ def _scatter_labels(ax, Y, labels, s: float = 10) -> int:
 
     labels = np.asarray(labels).astype(str)
     colors = label_colors(labels)
-    ax.scatter(Y[:, 0], Y[:, 1], c=[colors[lab] for lab in labels], s=s, edgecolors="k", linewidths=0.3, alpha=0.8, zorder=5)
+    ax.scatter(
+        Y[:, 0], Y[:, 1], c=[colors[lab] for lab in labels], s=s, edgecolors="k", linewidths=0.3, alpha=0.8, zorder=5
+    )
     class_legend(ax, labels, colors, outside=True)
     return frame_bulk(ax, Y)
 
@@ -59,8 +61,15 @@ def choose_k(method: str, Y, opts: dict, labels, seed: int) -> tuple[int, str]:
     if method == "kmeans":
         scan = cluster.kmeans_scan(Y, ks, seed, n_init=opts["n_init"])
     else:
-        scan = cluster.gmm_scan(Y, ks, seed, covariance_type=opts["covariance_type"], n_init=opts["n_init"],
-                                reg_covar=opts["reg_covar"], max_iter=opts["max_iter"])
+        scan = cluster.gmm_scan(
+            Y,
+            ks,
+            seed,
+            covariance_type=opts["covariance_type"],
+            n_init=opts["n_init"],
+            reg_covar=opts["reg_covar"],
+            max_iter=opts["max_iter"],
+        )
     return cluster.resolve_k(spec, rows, scan), f"best {spec} of k = {ks[0]}..{ks[-1]} on the map"
 
 
@@ -87,8 +96,18 @@ def plot_kmeans_regions(Y, labels, k: int, seed: int, path, n_init=10, title: st
     return {"k": int(k), "inertia": float(model.inertia_), "centroids": model.cluster_centers_.round(6).tolist()}
 
 
-def plot_gmm_density(Y, labels, k: int, seed: int, path, covariance_type: str = "full", n_init: int = 1,
-                     reg_covar: float = 1e-6, max_iter: int = 100, title: str = "") -> dict:
+def plot_gmm_density(
+    Y,
+    labels,
+    k: int,
+    seed: int,
+    path,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    title: str = "",
+) -> dict:
     """A Gaussian mixture with *k* components on the 2-D map: filled contours of -log density (log-spaced),
     the decision boundaries (red) and the means (components under a tenth of the largest weight not marked)."""
     from matplotlib.colors import LogNorm
@@ -99,7 +118,9 @@ def plot_gmm_density(Y, labels, k: int, seed: int, path, covariance_type: str = 
     from imagespace.util import save_figure
 
     Y = np.asarray(Y, dtype=np.float64)
-    gmm = cluster.fit_gmm(Y, k, seed, covariance_type=covariance_type, n_init=n_init, reg_covar=reg_covar, max_iter=max_iter)
+    gmm = cluster.fit_gmm(
+        Y, k, seed, covariance_type=covariance_type, n_init=n_init, reg_covar=reg_covar, max_iter=max_iter
+    )
     xx, yy, pts = _grid(Y)
     nll = -gmm.score_samples(pts).reshape(xx.shape)
     lo = float(np.quantile(nll, 0.001))
@@ -108,17 +129,38 @@ def plot_gmm_density(Y, labels, k: int, seed: int, path, covariance_type: str = 
     levels = np.logspace(np.log10(lo + shift), np.log10(max(hi + shift, lo + shift + 1e-6)), 12)
     fig = Figure(figsize=(8, 6.5))
     ax = fig.subplots()
-    ax.contourf(xx, yy, nll + shift, levels=levels, norm=LogNorm(vmin=levels[0], vmax=levels[-1]), cmap="viridis_r",
-                alpha=0.6, extend="max")
-    ax.contour(xx, yy, nll + shift, levels=levels, norm=LogNorm(vmin=levels[0], vmax=levels[-1]), colors="k", linewidths=0.4)
+    ax.contourf(
+        xx,
+        yy,
+        nll + shift,
+        levels=levels,
+        norm=LogNorm(vmin=levels[0], vmax=levels[-1]),
+        cmap="viridis_r",
+        alpha=0.6,
+        extend="max",
+    )
+    ax.contour(
+        xx, yy, nll + shift, levels=levels, norm=LogNorm(vmin=levels[0], vmax=levels[-1]), colors="k", linewidths=0.4
+    )
     Z = gmm.predict(pts).reshape(xx.shape)
     ax.contour(xx, yy, Z, levels=np.arange(k + 1) - 0.5, colors="r", linewidths=1.5, linestyles="dashed")
     n_out = _scatter_labels(ax, Y, labels)
     _centroids(ax, gmm.means_[gmm.weights_ > gmm.weights_.max() / 10])
-    ax.set_title(titled(title or f"Gaussian mixture (k={k}, {covariance_type}) on the 2-D map: density and boundaries",
-                        n_out, len(Y)), fontsize=10)
+    ax.set_title(
+        titled(
+            title or f"Gaussian mixture (k={k}, {covariance_type}) on the 2-D map: density and boundaries",
+            n_out,
+            len(Y),
+        ),
+        fontsize=10,
+    )
     save_figure(fig, path)
-    return {"k": int(k), "converged": bool(gmm.converged_), "bic": float(gmm.bic(Y)), "weights": gmm.weights_.round(6).tolist()}
+    return {
+        "k": int(k),
+        "converged": bool(gmm.converged_),
+        "bic": float(gmm.bic(Y)),
+        "weights": gmm.weights_.round(6).tolist(),
+    }
 
 
 def plot_on_maps(maps: dict, assignment: dict, path, title: str = "") -> dict:
@@ -152,13 +194,15 @@ def plot_on_maps(maps: dict, assignment: dict, path, title: str = "") -> dict:
         ax.set_xticks([])
         ax.set_yticks([])
         out[name] = int((~grey).sum())
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.axis("off")
     from matplotlib.patches import Patch
 
     handles = [Patch(color=col, label=f"cluster {v}") for v, col in zip(legend, legend_colours)]
     if any(v in ("-1", "") for v in values):
-        handles.append(Patch(color=NOISE, label="noise / not clustered" + (" / other clusters" if len(set(values)) > 21 else "")))
+        handles.append(
+            Patch(color=NOISE, label="noise / not clustered" + (" / other clusters" if len(set(values)) > 21 else ""))
+        )
     fig.legend(handles=handles, loc="lower center", ncol=min(8, len(handles)), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))

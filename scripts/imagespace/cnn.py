@@ -124,7 +124,7 @@ def spatial_problem(layers: list[dict], hw: tuple[int, int]) -> str | None:
             return None
         if t == "conv":
             k, st, same = int(spec.get("kernel", 3)), int(spec.get("stride", 1)), spec.get("padding", "valid") == "same"
-            h, w = ((-(-h // st), -(-w // st)) if same else ((h - k) // st + 1, (w - k) // st + 1))
+            h, w = (-(-h // st), -(-w // st)) if same else ((h - k) // st + 1, (w - k) // st + 1)
         elif t in ("maxpool", "avgpool"):
             s = int(spec.get("size", 2))
             h, w = h // s, w // s
@@ -152,32 +152,46 @@ def check_architecture(layers, where: str) -> list[dict]:
         t = spec["type"]
         if t not in LAYER_KEYS:
             near = difflib.get_close_matches(str(t), list(LAYER_KEYS), n=1)
-            raise ValueError(f"{at}: unknown layer type {t!r}" + (f"; did you mean {near[0]!r}?" if near else "")
-                             + f" (types: {', '.join(LAYER_KEYS)})")
+            raise ValueError(
+                f"{at}: unknown layer type {t!r}"
+                + (f"; did you mean {near[0]!r}?" if near else "")
+                + f" (types: {', '.join(LAYER_KEYS)})"
+            )
         allowed = LAYER_KEYS[t] | {"type", "name"}
         for k in spec:
             if k not in allowed:
                 near = difflib.get_close_matches(str(k), sorted(allowed), n=1)
-                raise ValueError(f"{at}: unknown key {k!r} for a {t} layer" + (f"; did you mean {near[0]!r}?" if near else "")
-                                 + f" (its keys: {', '.join(sorted(allowed))})")
+                raise ValueError(
+                    f"{at}: unknown key {k!r} for a {t} layer"
+                    + (f"; did you mean {near[0]!r}?" if near else "")
+                    + f" (its keys: {', '.join(sorted(allowed))})"
+                )
         for k in LAYER_REQUIRED.get(t, ()):
             if k not in spec:
                 raise ValueError(f"{at}: a {t} layer needs {k!r}")
         if t == "backbone":
             if spec["backbone"] not in keras_nets:
-                raise ValueError(f"{at}: backbone {spec['backbone']!r} is not a keras.applications backbone "
-                                 f"({', '.join(keras_nets)}; efficientnet_lite0 is fine-tuned by the finetune block)")
+                raise ValueError(
+                    f"{at}: backbone {spec['backbone']!r} is not a keras.applications backbone "
+                    f"({', '.join(keras_nets)}; efficientnet_lite0 is fine-tuned by the finetune block)"
+                )
             if i != 0:
                 raise ValueError(f"{at}: a backbone layer reads the image, so it must be the first layer")
             u = spec.get("unfreeze", 0)
             if not isinstance(u, int) or isinstance(u, bool) or u < 0:
-                raise ValueError(f"{at}: unfreeze must be a whole number >= 0 (the backbone's last layers trained), not {u!r}")
+                raise ValueError(
+                    f"{at}: unfreeze must be a whole number >= 0 (the backbone's last layers trained), not {u!r}"
+                )
     return list(layers)
 
 
 def backbone_layers(layers) -> list[str]:
     """The keras.applications backbones an architecture's layers use (empty for presets)."""
-    return [] if isinstance(layers, str) else [s["backbone"] for s in layers if isinstance(s, dict) and s.get("type") == "backbone"]
+    return (
+        []
+        if isinstance(layers, str)
+        else [s["backbone"] for s in layers if isinstance(s, dict) and s.get("type") == "backbone"]
+    )
 
 
 def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
@@ -204,9 +218,20 @@ def configure_tensorflow(threads: int, deterministic: bool = True) -> str:
     return msg
 
 
-def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int, l2: float = 0.0, augment: dict | None = None,
-                optimizer: dict | None = None, target: str = "class", human_dims: int = 0, human_weight: float = 1.0,
-                triplet: dict | None = None, backbones: dict | None = None):
+def build_model(
+    input_shape,
+    n_classes: int,
+    layers: list[dict] | str,
+    seed: int,
+    l2: float = 0.0,
+    augment: dict | None = None,
+    optimizer: dict | None = None,
+    target: str = "class",
+    human_dims: int = 0,
+    human_weight: float = 1.0,
+    triplet: dict | None = None,
+    backbones: dict | None = None,
+):
     """A Keras model from a layer list (or a preset name); the softmax output is added here.
 
     *backbones*: for a list with a backbone layer (:mod:`imagespace.transfer`), name -> (the
@@ -249,8 +274,15 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
             core_name = f"{name}_linear" if (name and bn) else name
             act_in_layer = None if bn else act
             if t == "conv":
-                x = L.Conv2D(int(spec["filters"]), int(spec.get("kernel", 3)), padding=spec.get("padding", "valid"),
-                             strides=int(spec.get("stride", 1)), activation=act_in_layer, name=core_name, **kw)(x)
+                x = L.Conv2D(
+                    int(spec["filters"]),
+                    int(spec.get("kernel", 3)),
+                    padding=spec.get("padding", "valid"),
+                    strides=int(spec.get("stride", 1)),
+                    activation=act_in_layer,
+                    name=core_name,
+                    **kw,
+                )(x)
             else:
                 x = L.Dense(int(spec["units"]), activation=act_in_layer, name=core_name, **kw)(x)
             if bn:
@@ -280,7 +312,9 @@ def build_model(input_shape, n_classes: int, layers: list[dict] | str, seed: int
     from imagespace.config import with_defaults
 
     opt = with_defaults(optimizer, "cnn.optimizer")
-    optimizer = keras.optimizers.get({"class_name": opt["name"], "config": {"learning_rate": float(opt["learning_rate"])}})
+    optimizer = keras.optimizers.get(
+        {"class_name": opt["name"], "config": {"learning_rate": float(opt["learning_rate"])}}
+    )
     if target == "triplet":
         # metric learning: the architecture's penultimate layer is replaced by an L2-normalised
         # embedding of triplet.embedding_dims, which is the model's output
@@ -334,7 +368,10 @@ def model_summary(model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda s, **_: lines.append(s), line_length=100)
     c = count_parameters(model)
-    lines += ["", f"parameters: {c['n_params']:,} (trainable {c['n_trainable_params']:,}), bias parameters: {c['n_bias_params']:,}"]
+    lines += [
+        "",
+        f"parameters: {c['n_params']:,} (trainable {c['n_trainable_params']:,}), bias parameters: {c['n_bias_params']:,}",
+    ]
     return "\n".join(lines)
 
 
@@ -361,7 +398,9 @@ def _save_atomic(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def learning_rate_for(schedule: dict, base_lr: float, epoch: int, epochs: int, history: list[dict], monitor: str) -> float:
+def learning_rate_for(
+    schedule: dict, base_lr: float, epoch: int, epochs: int, history: list[dict], monitor: str
+) -> float:
     """Learning rate of epoch *epoch* (0-based), a function of the settings and the history so far only.
 
     Because it is recomputed from the history, a run resumed from a checkpoint uses
@@ -460,8 +499,21 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     return out
 
 
-def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, seed: int, state_dir: Path, fp: str,
-          monitor: str = "val_accuracy", on_epoch=None, settings: dict | None = None):
+def train(
+    model,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    state_dir: Path,
+    fp: str,
+    monitor: str = "val_accuracy",
+    on_epoch=None,
+    settings: dict | None = None,
+):
     """Train epoch by epoch with atomic per-epoch checkpoints in *state_dir*; resume from the last valid one.
 
     *settings* (the cnn block): ``optimizer.learning_rate`` and ``schedule`` (see
@@ -480,7 +532,6 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
     Returns (model, history rows). ``on_epoch(epoch)`` is called after each
     completed epoch (tests use it to kill a run mid-way).
     """
-    import keras
 
     from imagespace.config import with_defaults
 
@@ -530,7 +581,9 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
     try:
         for epoch in range(start, epochs):
             if stop_early(history, monitor, patience, min_delta):
-                log.info("early stopping after epoch %d: %s did not improve for %d epochs", len(history), monitor, patience)
+                log.info(
+                    "early stopping after epoch %d: %s did not improve for %d epochs", len(history), monitor, patience
+                )
                 break
             reseed(model, int(seed), epoch)
             lr = learning_rate_for(schedule, base_lr, epoch, epochs, history, monitor)
@@ -548,8 +601,14 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
                 order = np.random.default_rng(int(seed) + epoch).permutation(n)
                 bs = int(batch_size)
             y_ord = {k: v[order] for k, v in y_train.items()} if isinstance(y_train, dict) else y_train[order]
-            h = model.fit(x_train[order], y_ord, batch_size=bs, epochs=1, shuffle=False, verbose=0, class_weight=class_weight)
-            row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in h.history.items() if k != "learning_rate"}, "learning_rate": lr}
+            h = model.fit(
+                x_train[order], y_ord, batch_size=bs, epochs=1, shuffle=False, verbose=0, class_weight=class_weight
+            )
+            row = {
+                "epoch": epoch + 1,
+                **{k: float(v[-1]) for k, v in h.history.items() if k != "learning_rate"},
+                "learning_rate": lr,
+            }
             if recal:
                 recalibrate_batchnorm(model, x_train, seed=int(seed) + epoch)
             if has_val:
@@ -562,8 +621,13 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int, batch_size: int, s
             tmp = meta_path.with_name(".state.json.tmp")
             tmp.write_text(json.dumps({"epoch": epoch + 1, "fingerprint": fp, "history": history}))
             os.replace(tmp, meta_path)
-            prog.add(1, force=True, extra=f"epoch {epoch + 1}/{epochs}: " + ", ".join(
-                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")) + f", {dt:.1f} s")
+            prog.add(
+                1,
+                force=True,
+                extra=f"epoch {epoch + 1}/{epochs}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
+                + f", {dt:.1f} s",
+            )
             if on_epoch is not None:
                 on_epoch(epoch + 1)
     finally:
@@ -628,8 +692,9 @@ def choose_epoch(history: list[dict], monitor: str) -> tuple[int, str]:
     return best + 1, (reason + "; " if reason else "") + why
 
 
-def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 4096, seed: int = 0,
-                          cache_mb: float = 256.0) -> list[str]:
+def recalibrate_batchnorm(
+    model, x, batch_size: int = 256, max_images: int = 4096, seed: int = 0, cache_mb: float = 256.0
+) -> list[str]:
     """Set every batch-normalisation layer's moving mean and variance to the exact statistics of its inputs.
 
     Keras updates the moving statistics with momentum 0.99 per training step: after
@@ -656,12 +721,17 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
     import keras
 
     # trained ones only: a frozen backbone's layers (imagespace.transfer) keep their pretrained statistics
-    bns = [l for l in model._flatten_layers(include_self=False)
-           if isinstance(l, keras.layers.BatchNormalization) and l.trainable]
+    bns = [
+        l
+        for l in model._flatten_layers(include_self=False)
+        if isinstance(l, keras.layers.BatchNormalization) and l.trainable
+    ]
     if not bns:
         return []
     n = len(x)
-    rows = np.arange(n) if n <= max_images else np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+    rows = (
+        np.arange(n) if n <= max_images else np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+    )
     cached = None  # (a tensor of the graph, its values on the sampled rows): the nearest to the next layer that fits
     for layer in bns:
         sub, src = None, None
@@ -678,7 +748,7 @@ def recalibrate_batchnorm(model, x, batch_size: int = 256, max_images: int = 409
         s1 = s2 = None
         count = 0
         for i, a in enumerate(range(0, len(rows), batch_size)):
-            batch = src[i] if src is not None else np.asarray(x[rows[a:a + batch_size]])
+            batch = src[i] if src is not None else np.asarray(x[rows[a : a + batch_size]])
             out = np.asarray(sub(batch, training=False))
             if keep:  # this layer's inputs replace the kept tensor: each old batch goes once it has been read
                 kept.append(out.astype(np.float32, copy=False))
@@ -772,8 +842,15 @@ def training_targets(manifest, y, spec: dict, human=None) -> dict:
         train, val, how = split_rows(manifest, spec)
         # a split whose labels choose the checkpoint is not fully held out in the human comparison
         checkpoint = spec["validation_split"] if how.startswith("split ") else None
-        return {"train": train, "val": val, "y_train": y[train], "y_val": y[val], "how": how,
-                "checkpoint_split": checkpoint, "human_stats": {}}
+        return {
+            "train": train,
+            "val": val,
+            "y_train": y[train],
+            "y_val": y[val],
+            "how": how,
+            "checkpoint_split": checkpoint,
+            "human_stats": {},
+        }
     if human is None:
         raise ValueError(f"cnn target {target!r} needs the human space of the training split")
     ids_h, H = human
@@ -786,9 +863,15 @@ def training_targets(manifest, y, spec: dict, human=None) -> dict:
     y_train, y_val = {"human": (H[fit_i] - mean) / sd}, {"human": (H[hold_i] - mean) / sd}
     if target == "joint":
         y_train["output"], y_val["output"] = y[train], y[val]
-    return {"train": train, "val": val, "y_train": y_train, "y_val": y_val,
-            "how": f"held-out {spec['validation_fraction']:.0%} of the human space's training images", "checkpoint_split": None,
-            "human_stats": {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])}}
+    return {
+        "train": train,
+        "val": val,
+        "y_train": y_train,
+        "y_val": y_val,
+        "how": f"held-out {spec['validation_fraction']:.0%} of the human space's training images",
+        "checkpoint_split": None,
+        "human_stats": {"mean": mean.tolist(), "sd": sd.tolist(), "dims": int(H.shape[1])},
+    }
 
 
 def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> None:
@@ -808,7 +891,11 @@ def plot_curves(history: list[dict], best_epoch: int, path, title: str = "") -> 
         val = metric if metric.startswith("val_") else f"val_{metric}"
         if val in history[0]:
             # a metric-learning network has no training accuracy: its val_accuracy is nearest-centroid accuracy
-            what = "validation, nearest centroid" if val == "val_accuracy" and "accuracy" not in history[0] else "validation"
+            what = (
+                "validation, nearest centroid"
+                if val == "val_accuracy" and "accuracy" not in history[0]
+                else "validation"
+            )
             ax.plot(ep, [h[val] for h in history], "s-", label=f"{what} (inference mode)")
         ax.axvline(best_epoch, color="k", ls="--", lw=1)
         ax.set_xlabel("epoch")

@@ -25,11 +25,23 @@ MODE_GAP = 0.15
 
 def _batched(fn, x, batch_size: int | None = None) -> np.ndarray:
     batch_size = batch_size or cnn.inference_batch(np.shape(x)[1:])
-    return np.concatenate([np.asarray(fn(np.asarray(x[a:a + batch_size]))) for a in range(0, len(x), batch_size)])
+    return np.concatenate([np.asarray(fn(np.asarray(x[a : a + batch_size]))) for a in range(0, len(x), batch_size)])
 
 
-STOCHASTIC = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-              "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness")
+STOCHASTIC = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomBrightness",
+)
 
 
 class batch_statistics_mode:
@@ -38,12 +50,14 @@ class batch_statistics_mode:
     differs from inference mode is then exactly what the batch-normalisation layers do."""
 
     def __init__(self, model):
-        self.layers = [layer for layer in model._flatten_layers(include_self=False) if type(layer).__name__ in STOCHASTIC]
+        self.layers = [
+            layer for layer in model._flatten_layers(include_self=False) if type(layer).__name__ in STOCHASTIC
+        ]
 
     def __enter__(self):
         for layer in self.layers:
             orig = layer.call
-            layer.call = (lambda f: (lambda inputs, *a, training=None, **kw: f(inputs, *a, training=False, **kw)))(orig)
+            layer.call = (lambda f: lambda inputs, *a, training=None, **kw: f(inputs, *a, training=False, **kw))(orig)
         return self
 
     def __exit__(self, *exc):
@@ -72,8 +86,18 @@ def embeddings(model, x, training: bool = False, batch_size: int = 32) -> np.nda
     return _outputs(cnn.penultimate_model(model), x, training, batch_size)
 
 
-def evaluate(model, images, y, splits, class_names, target: str, train_split: str, checkpoint_split: str | None,
-             seed: int = 0, batch_size: int = 256) -> dict:
+def evaluate(
+    model,
+    images,
+    y,
+    splits,
+    class_names,
+    target: str,
+    train_split: str,
+    checkpoint_split: str | None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict:
     """Scores of every classifier the network provides, on every split but *train_split*.
 
     Training-mode accuracy normalises by the statistics of batches of *batch_size* training
@@ -108,11 +132,24 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
         P = softmax_outputs(model, images)
         preds["softmax"] = (P.argmax(1).astype(int), P.max(1))
         inf_acc = float((preds["softmax"][0][tr] == y[tr]).mean())
-        trm_acc = float((softmax_outputs(model, images[tr], training=True, batch_size=batch_size).argmax(1) == y[tr]).mean())
-    out = {"classifiers": {}, "predictions": preds, "held_out_splits": held, "checkpoint_split": checkpoint_split,
-           "train_modes": {"split": train_split, "n": int(len(tr)), "inference": inf_acc, "training": trm_acc, "gap": abs(inf_acc - trm_acc),
-                           "batch": batch_size},
-           "warnings": []}
+        trm_acc = float(
+            (softmax_outputs(model, images[tr], training=True, batch_size=batch_size).argmax(1) == y[tr]).mean()
+        )
+    out = {
+        "classifiers": {},
+        "predictions": preds,
+        "held_out_splits": held,
+        "checkpoint_split": checkpoint_split,
+        "train_modes": {
+            "split": train_split,
+            "n": int(len(tr)),
+            "inference": inf_acc,
+            "training": trm_acc,
+            "gap": abs(inf_acc - trm_acc),
+            "batch": batch_size,
+        },
+        "warnings": [],
+    }
     for name, (pred, _conf) in preds.items():
         out["classifiers"][name] = {}
         for sp in held:
@@ -129,5 +166,6 @@ def evaluate(model, images, y, splits, class_names, target: str, train_split: st
     if out["train_modes"]["gap"] > MODE_GAP:
         out["warnings"].append(
             f"accuracy on the training split is {inf_acc:.3f} in inference mode but {trm_acc:.3f} in training mode "
-            f"(gap {out['train_modes']['gap']:.3f} > {MODE_GAP}): the saved model does not behave like the trained one")
+            f"(gap {out['train_modes']['gap']:.3f} > {MODE_GAP}): the saved model does not behave like the trained one"
+        )
     return out

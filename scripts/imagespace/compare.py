@@ -64,9 +64,7 @@ def _check_pair(H, F) -> tuple[np.ndarray, np.ndarray]:
     H = _as_matrix(H, "human space H")
     F = _as_matrix(F, "feature matrix F")
     if H.shape[0] != F.shape[0]:
-        raise ValueError(
-            f"H has {H.shape[0]} rows but F has {F.shape[0]}: rows must be aligned one image per row"
-        )
+        raise ValueError(f"H has {H.shape[0]} rows but F has {F.shape[0]}: rows must be aligned one image per row")
     return H, F
 
 
@@ -545,8 +543,9 @@ def linear_cka(H, F) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None,
-               subtypes=None) -> dict:
+def statistics(
+    H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, labels=None, subtypes=None
+) -> dict:
     """Everything for one (feature set, split, human space): Procrustes + permutation + bootstrap, r, R², RDM, CKA,
     and (given labels/subtypes) both spaces' RDM correlation with the category RDMs.
 
@@ -560,13 +559,15 @@ def statistics(H, F, n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, alph
     ss = ((Ha - Ha.mean(axis=0)) ** 2).sum(axis=0)
     r2 = 1 - ((Ha - Fa) ** 2).sum(axis=0) / np.where(ss > 0, ss, np.nan)
     out = summary(res)
-    out.update({
-        "per_dim_r2": [float(v) for v in r2],
-        **bootstrap_disparity(H, F, n_boot, seed),
-        "rdm": rdm_compare(H, F, n_perm, seed),
-        "cka": linear_cka(H, F),
-        "category_rdm": category_rdms(H, F, labels, subtypes),
-    })
+    out.update(
+        {
+            "per_dim_r2": [float(v) for v in r2],
+            **bootstrap_disparity(H, F, n_boot, seed),
+            "rdm": rdm_compare(H, F, n_perm, seed),
+            "cka": linear_cka(H, F),
+            "category_rdm": category_rdms(H, F, labels, subtypes),
+        }
+    )
     out["_arrays"] = {k: res[k] for k in ARRAY_KEYS}
     return out
 
@@ -580,18 +581,45 @@ def constant_result(H, F, n_perm: int, seed: int) -> dict:
     ``degenerate`` says why; the summary lists it as a warning.
     """
     n, k = H.shape
-    why = (f"every one of the {n} rows of the feature set is the same ({F.shape[1]} dims): it carries no "
-           "information (a collapsed network, or constant features)")
+    why = (
+        f"every one of the {n} rows of the feature set is the same ({F.shape[1]} dims): it carries no "
+        "information (a collapsed network, or constant features)"
+    )
     log.warning("%s; disparity 1 (nothing of the human space explained), correlations undefined", why)
     return {
-        "disparity": 1.0, "permutation_mean": 1.0, "permutation_sd": 0.0, "permutation_p": 1.0, "z": None,
-        "significant": False, "mean_r": None, "per_dim_r": [None] * k, "per_dim_r2": [None] * k,
-        "n_perm": int(n_perm), "seed": seed, "n": int(n), "k": int(k), "feature_dims": int(F.shape[1]),
-        "reduction": "none (constant)", "ci95": [1.0, 1.0], "bootstrap_sd": 0.0,
-        "rdm": {"n_pairs": int(n * (n - 1) // 2), "pearson": None, "pearson_p": None, "spearman": None, "spearman_p": None},
-        "cka": None, "category_rdm": {}, "degenerate": why,
+        "disparity": 1.0,
+        "permutation_mean": 1.0,
+        "permutation_sd": 0.0,
+        "permutation_p": 1.0,
+        "z": None,
+        "significant": False,
+        "mean_r": None,
+        "per_dim_r": [None] * k,
+        "per_dim_r2": [None] * k,
+        "n_perm": int(n_perm),
+        "seed": seed,
+        "n": int(n),
+        "k": int(k),
+        "feature_dims": int(F.shape[1]),
+        "reduction": "none (constant)",
+        "ci95": [1.0, 1.0],
+        "bootstrap_sd": 0.0,
+        "rdm": {
+            "n_pairs": int(n * (n - 1) // 2),
+            "pearson": None,
+            "pearson_p": None,
+            "spearman": None,
+            "spearman_p": None,
+        },
+        "cka": None,
+        "category_rdm": {},
+        "degenerate": why,
         "verdict": f"Undefined: {why}. Its disparity is 1 by the limit (nothing explained).",
-        "_arrays": {"null": np.ones(int(n_perm)), "H_aligned": _standardise(H, "human space H"), "F_aligned": np.zeros((n, k))},
+        "_arrays": {
+            "null": np.ones(int(n_perm)),
+            "H_aligned": _standardise(H, "human space H"),
+            "F_aligned": np.zeros((n, k)),
+        },
     }
 
 
@@ -622,9 +650,8 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
     A thin grey line joins each image's human point to its feature point.
     """
     from matplotlib.collections import LineCollection
-    from matplotlib.lines import Line2D
-
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from imagespace.plots import class_legend, label_colors
 
@@ -650,13 +677,22 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
         col = colors[str(lab)]
         ax.scatter(A[m, 0], A[m, 1], s=18, marker="o", color=col, alpha=0.8)
         ax.scatter(B[m, 0], B[m, 1], s=18, marker="x", color=col, alpha=0.8)
-    kinds = [Line2D([], [], ls="", marker="o", color="k", label="human"),
-             Line2D([], [], ls="", marker="x", color="k", label="features (aligned)")]
+    kinds = [
+        Line2D([], [], ls="", marker="o", color="k", label="human"),
+        Line2D([], [], ls="", marker="x", color="k", label="features (aligned)"),
+    ]
     ax.autoscale()
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("aligned dim 1")
     ax.set_ylabel("aligned dim 2")
     ax.set_title(title)
-    class_legend(ax, labels, colors, extra_handles=kinds, outside=True, frameon=False,
-                 handle=lambda c, lab: Line2D([], [], ls="", marker="s", color=c, label=lab))
+    class_legend(
+        ax,
+        labels,
+        colors,
+        extra_handles=kinds,
+        outside=True,
+        frameon=False,
+        handle=lambda c, lab: Line2D([], [], ls="", marker="s", color=c, label=lab),
+    )
     save_figure(fig, path)

@@ -11,6 +11,7 @@ import copy
 import functools
 from pathlib import Path
 
+
 def deep_merge(base: dict, override: dict | None) -> dict:
     out = copy.deepcopy(base)
     for k, v in (override or {}).items():
@@ -32,7 +33,11 @@ def human_splits(config: dict, dataset: str) -> dict:
     ds = config["datasets"][dataset]
     human = ds.get("human") or {}
     if ds["source"]["type"] == "synthetic" and human.get("builtin"):
-        splits = ["train"] + (["validation"] if ds.get("validation_fraction") else []) + (["test"] if ds.get("test_fraction") else [])
+        splits = (
+            ["train"]
+            + (["validation"] if ds.get("validation_fraction") else [])
+            + (["test"] if ds.get("test_fraction") else [])
+        )
         splits = splits if len(splits) > 1 else ["all"]
         return {s: {"builtin": "synthetic", "dims": int(human.get("dims", 4))} for s in splits}
     return {k: v for k, v in human.items() if k != "builtin"}
@@ -152,7 +157,12 @@ def coerce_numbers(value, schema: dict, root: dict):
             if sub is None:
                 continue
             sub_r = _resolve(sub, root)
-            if isinstance(v, int) and not isinstance(v, bool) and "number" in _types(sub_r) and "integer" not in _types(sub_r):
+            if (
+                isinstance(v, int)
+                and not isinstance(v, bool)
+                and "number" in _types(sub_r)
+                and "integer" not in _types(sub_r)
+            ):
                 value[k] = float(v)
             else:
                 coerce_numbers(v, sub, root)
@@ -169,7 +179,9 @@ def coerce_numbers(value, schema: dict, root: dict):
 def _is_override(sub: dict) -> bool:
     """A block of overrides (dataset stage blocks, CNN and backbone variants: a reference to a top-level block, or
     marked ``x-overrides``): no defaults there."""
-    return isinstance(sub, dict) and (str(sub.get("$ref", "")).startswith("#/properties/") or bool(sub.get("x-overrides")))
+    return isinstance(sub, dict) and (
+        str(sub.get("$ref", "")).startswith("#/properties/") or bool(sub.get("x-overrides"))
+    )
 
 
 def fill_defaults(value, schema: dict, root: dict):
@@ -227,7 +239,9 @@ def _schema_errors(instance, root: dict) -> list[tuple[tuple, str]]:
     import jsonschema
 
     out = []
-    for e in sorted(jsonschema.Draft202012Validator(root).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+    for e in sorted(
+        jsonschema.Draft202012Validator(root).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    ):
         path = tuple(str(p) for p in e.absolute_path)
         if e.validator == "additionalProperties":
             continue  # unknown keys are reported by unknown_keys, with a suggestion
@@ -271,7 +285,9 @@ def validate(config: dict, schema: dict | None = None, files: dict | None = None
         hint = f"; did you mean `{near[0]}`?" if near else f"; valid keys here: {', '.join(valid)}"
         problems.append(f"{key_path(path)}: unknown key{hint}{_where(path, files)}")
     if not problems:
-        problems += [f"{key_path(p) or '(top level)'}: {m}{_where(p, files)}" for p, m in _schema_errors(config, schema)]
+        problems += [
+            f"{key_path(p) or '(top level)'}: {m}{_where(p, files)}" for p, m in _schema_errors(config, schema)
+        ]
     if not problems:
         fill_defaults(config, schema, schema)
         coerce_numbers(config, schema, schema)
@@ -282,9 +298,13 @@ def validate(config: dict, schema: dict | None = None, files: dict | None = None
                 for p, m in _schema_errors({st: merged}, schema):
                     p = p[1:]
                     full = ("datasets", name, st) + p if _get(ds.get(st), p) is not None else (st,) + p
-                    problems.append(f"{key_path(full)}: {m} (after merging {key_path(('datasets', name, st))}){_where(full, files)}")
+                    problems.append(
+                        f"{key_path(full)}: {m} (after merging {key_path(('datasets', name, st))}){_where(full, files)}"
+                    )
         if not problems:
-            problems += [f"{p}{_where(tuple(p.split(': ')[0].split('.')), files)}" for p in cross_field_problems(config)]
+            problems += [
+                f"{p}{_where(tuple(p.split(': ')[0].split('.')), files)}" for p in cross_field_problems(config)
+            ]
     if problems:  # one line per problem, whatever a value or name holds
         raise ConfigError("\n".join(["invalid configuration:"] + [f"  {' '.join(p.split())}" for p in problems]))
     return config
@@ -293,8 +313,10 @@ def validate(config: dict, schema: dict | None = None, files: dict | None = None
 def key_path(path) -> str:
     """A key path as config messages print it: ``a.b.c``; a part that is not a plain printable name
     (a dataset called ``..`` or one with a line break) is quoted, so that every problem stays on one line."""
-    return ".".join(p if isinstance(p, str) and p.isprintable() and p and "." not in p and " " not in p else repr(p)
-                    for p in map(lambda x: x if isinstance(x, str) else str(x), path))
+    return ".".join(
+        p if isinstance(p, str) and p.isprintable() and p and "." not in p and " " not in p else repr(p)
+        for p in map(lambda x: x if isinstance(x, str) else str(x), path)
+    )
 
 
 def _min_max_pairs(node, path: tuple = ()):
@@ -306,7 +328,11 @@ def _min_max_pairs(node, path: tuple = ()):
         if not isinstance(k, str):  # e.g. class_names {0: ...}
             continue
         for lo, hi in (("_min", "_max"), ("min_", "max_")):
-            other = (k[: -len(lo)] + hi) if lo == "_min" and k.endswith(lo) else (hi + k[len(lo):] if lo == "min_" and k.startswith(lo) else None)
+            other = (
+                (k[: -len(lo)] + hi)
+                if lo == "_min" and k.endswith(lo)
+                else (hi + k[len(lo) :] if lo == "min_" and k.startswith(lo) else None)
+            )
             w = node.get(other) if other else None
             if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (v, w)):
                 yield path + (k,), v, path + (other,), w
@@ -325,21 +351,27 @@ def cross_field_problems(config: dict) -> list[str]:
     for t in config.get("targets") or []:
         if t not in names:
             near = difflib.get_close_matches(str(t), names, n=1)
-            out.append(f"targets: dataset {t!r} is not defined under datasets"
-                       + (f"; did you mean {near[0]!r}?" if near else f" (defined: {', '.join(names) or 'none'})"))
+            out.append(
+                f"targets: dataset {t!r} is not defined under datasets"
+                + (f"; did you mean {near[0]!r}?" if near else f" (defined: {', '.join(names) or 'none'})")
+            )
     stages = stage_names(load_schema())
     for name, ds in (config.get("datasets") or {}).items():
         at = key_path(("datasets", name))
         v, t = float(ds.get("validation_fraction") or 0), float(ds.get("test_fraction") or 0)
         if v + t >= 1:
-            out.append(f"{at}.validation_fraction: {v:g} + test_fraction {t:g} = {v + t:g} leaves no training images "
-                       "(the two together must be below 1)")
+            out.append(
+                f"{at}.validation_fraction: {v:g} + test_fraction {t:g} = {v + t:g} leaves no training images "
+                "(the two together must be below 1)"
+            )
         merged = {k: val for k, val in ds.items() if k not in stages}
         merged.update({st: deep_merge(config.get(st, {}), ds.get(st)) for st in stages})
         for lo_path, lo, hi_path, hi in _min_max_pairs(merged):
             if lo > hi:
                 own = lo_path[0] not in stages or _get(ds, lo_path) is not None or _get(ds, hi_path) is not None
-                out.append(f"{at + '.' if own else ''}{'.'.join(lo_path)}: {lo:g} is larger than {hi_path[-1]} = {hi:g}")
+                out.append(
+                    f"{at + '.' if own else ''}{'.'.join(lo_path)}: {lo:g} is larger than {hi_path[-1]} = {hi:g}"
+                )
     return out
 
 

@@ -33,6 +33,7 @@ from imagespace.util import InputError, stratified_holdout
 
 log = logging.getLogger("imagespace.datasets")
 
+
 @dataclass
 class Record:
     split: str
@@ -53,7 +54,9 @@ class Skip:
     name: str
     path: str
     reason: str
-    kind: str  # non_image | unreadable | no_label | unknown_label | missing_file | missing_label | bad_row | empty_folder
+    kind: (
+        str  # non_image | unreadable | no_label | unknown_label | missing_file | missing_label | bad_row | empty_folder
+    )
     # | hidden | outside_root | too_large | small_class | not_selected | duplicate | balance
     is_image_file: bool = False  # counts for sorted-filename joins with human spaces
 
@@ -103,8 +106,15 @@ def source_roots(src: dict) -> Roots:
 
 
 def _outside(split: str, name: str, path, roots: Roots, where: str = "") -> Skip:
-    return Skip(split, name, str(path), f"{where}{name!r} resolves to {os.path.realpath(path)}, outside the dataset's folders "
-                f"({roots}); add its folder to source.allow_outside to read it", "outside_root", is_image_file(name))
+    return Skip(
+        split,
+        name,
+        str(path),
+        f"{where}{name!r} resolves to {os.path.realpath(path)}, outside the dataset's folders "
+        f"({roots}); add its folder to source.allow_outside to read it",
+        "outside_root",
+        is_image_file(name),
+    )
 
 
 def walk_files(folder, roots: Roots, split: str = "all", skips: list | None = None, prefix: str = "") -> list[str]:
@@ -133,8 +143,15 @@ def walk_files(folder, roots: Roots, split: str = "all", skips: list | None = No
             except OSError:
                 is_dir = False
             if is_hidden(e.name):
-                skips.append(Skip(split, prefix + name + ("/" if is_dir else ""), e.path, "hidden or system file/folder, not data",
-                                  "hidden"))
+                skips.append(
+                    Skip(
+                        split,
+                        prefix + name + ("/" if is_dir else ""),
+                        e.path,
+                        "hidden or system file/folder, not data",
+                        "hidden",
+                    )
+                )
             elif e.is_symlink() and not roots.contains(e.path):
                 skips.append(_outside(split, prefix + name, e.path, roots))
             elif is_dir:
@@ -145,8 +162,16 @@ def walk_files(folder, roots: Roots, split: str = "all", skips: list | None = No
             elif e.is_file():
                 names.append(name)
             else:  # a broken link, a socket, a device: nothing to decode
-                skips.append(Skip(split, prefix + name, e.path, "not a regular file (a broken link?)", "unreadable",
-                                  is_image_file(e.name)))
+                skips.append(
+                    Skip(
+                        split,
+                        prefix + name,
+                        e.path,
+                        "not a regular file (a broken link?)",
+                        "unreadable",
+                        is_image_file(e.name),
+                    )
+                )
     return sorted(names)
 
 
@@ -167,7 +192,16 @@ def _split_dirs(src: dict, dataset: str) -> dict[str, Path]:
 
 def _check_class(label: str, classes, split, name, path, skips) -> bool:
     if classes and label not in classes:
-        skips.append(Skip(split, name, path, f"label {label!r} is not one of the configured classes {sorted(classes)}", "unknown_label", True))
+        skips.append(
+            Skip(
+                split,
+                name,
+                path,
+                f"label {label!r} is not one of the configured classes {sorted(classes)}",
+                "unknown_label",
+                True,
+            )
+        )
         return False
     return True
 
@@ -195,7 +229,11 @@ def filename_labels(src: dict, dataset: str):
             stem = os.path.splitext(base)[0]
             m = pattern.search(stem)
             if not m or not m.groupdict().get("label"):
-                skips.append(Skip(split, name, path, f"file name does not match label_regex {pattern.pattern!r}", "no_label", True))
+                skips.append(
+                    Skip(
+                        split, name, path, f"file name does not match label_regex {pattern.pattern!r}", "no_label", True
+                    )
+                )
                 continue
             label = m.group("label")
             if "subtype" in m.groupdict() and m.group("subtype"):
@@ -220,13 +258,23 @@ def class_folders(src: dict, dataset: str):
         class_dirs = []
         for e in sorted(os.scandir(folder), key=lambda e: e.name):
             if is_hidden(e.name):
-                skips.append(Skip(split, e.name + ("/" if e.is_dir() else ""), e.path, "hidden or system file/folder, not data", "hidden"))
+                skips.append(
+                    Skip(
+                        split,
+                        e.name + ("/" if e.is_dir() else ""),
+                        e.path,
+                        "hidden or system file/folder, not data",
+                        "hidden",
+                    )
+                )
             elif e.is_symlink() and not roots.contains(e.path):
                 skips.append(_outside(split, e.name, e.path, roots))
             elif e.is_dir():
                 class_dirs.append(e.name)
             elif e.is_file():
-                skips.append(Skip(split, e.name, e.path, "file outside any class folder", "no_label", is_image_file(e.name)))
+                skips.append(
+                    Skip(split, e.name, e.path, "file outside any class folder", "no_label", is_image_file(e.name))
+                )
         if not class_dirs:
             raise InputError(f"{folder}: no class subfolders found for split {split!r} of dataset {dataset!r}")
         n_images = 0
@@ -236,9 +284,15 @@ def class_folders(src: dict, dataset: str):
             n_images += len(images)
             for f in files:
                 if not is_image_file(f):
-                    skips.append(Skip(split, f"{cls}/{f}", str(folder / cls / f), "not an image file (extension)", "non_image"))
+                    skips.append(
+                        Skip(split, f"{cls}/{f}", str(folder / cls / f), "not an image file (extension)", "non_image")
+                    )
             if not images:
-                skips.append(Skip(split, cls + "/", str(folder / cls), f"class folder {cls!r} contains no images", "empty_folder"))
+                skips.append(
+                    Skip(
+                        split, cls + "/", str(folder / cls), f"class folder {cls!r} contains no images", "empty_folder"
+                    )
+                )
                 log.warning("%s: class folder is empty", folder / cls)
                 continue
             for f in images:
@@ -247,7 +301,9 @@ def class_folders(src: dict, dataset: str):
                 if _check_class(cls, classes, split, name, str(folder / name), skips):
                     records.append(Record(split, name, cls, subtype, path=str(folder / name)))
         if n_images == 0:
-            raise InputError(f"{folder}: no image files in any class subfolder for split {split!r} of dataset {dataset!r}")
+            raise InputError(
+                f"{folder}: no image files in any class subfolder for split {split!r} of dataset {dataset!r}"
+            )
     return records, skips
 
 
@@ -282,7 +338,11 @@ def csv_manifest(src: dict, dataset: str):
         raise InputError(f"{csv_path}: cannot read manifest CSV: {exc}") from exc
     label_col = src["label_column"]
     dropna = list(src.get("dropna") or [])
-    need = [label_col] + [c for c in (src.get("file_column"), src.get("subtype_column"), src.get("split_column")) if c] + dropna
+    need = (
+        [label_col]
+        + [c for c in (src.get("file_column"), src.get("subtype_column"), src.get("split_column")) if c]
+        + dropna
+    )
     missing_cols = [c for c in need if c not in df.columns]
     if missing_cols:
         raise InputError(f"{csv_path}: missing column(s) {missing_cols}; columns are {list(df.columns)}")
@@ -297,8 +357,15 @@ def csv_manifest(src: dict, dataset: str):
             continue  # a blank line, not a data row
         empty = [c for c in dropna if _missing(row[c])]
         if empty:
-            skips.append(Skip(str(row[src["split_column"]]) if src.get("split_column") else "all", f"<row {line}>", str(csv_path),
-                              f"{csv_path} line {line}: empty value in column(s) {empty} (source.dropna)", "missing_value"))
+            skips.append(
+                Skip(
+                    str(row[src["split_column"]]) if src.get("split_column") else "all",
+                    f"<row {line}>",
+                    str(csv_path),
+                    f"{csv_path} line {line}: empty value in column(s) {empty} (source.dropna)",
+                    "missing_value",
+                )
+            )
             continue
         try:
             name = row[src["file_column"]] if src.get("file_column") else _format_template(src["file_template"], row)
@@ -308,7 +375,9 @@ def csv_manifest(src: dict, dataset: str):
         path = str(image_dir / name)
         label = row[label_col]
         if _missing(name):
-            skips.append(Skip(split, f"<row {line}>", str(csv_path), f"{csv_path} line {line}: empty file name", "bad_row"))
+            skips.append(
+                Skip(split, f"<row {line}>", str(csv_path), f"{csv_path} line {line}: empty file name", "bad_row")
+            )
             continue
         if (split, name) in seen:
             skips.append(Skip(split, name, path, f"{csv_path} line {line}: duplicate file entry", "bad_row"))
@@ -321,7 +390,16 @@ def csv_manifest(src: dict, dataset: str):
         if _missing(label):
             # checked first: a file_template may use the label column, so an empty label also breaks the file name
             note = "" if exists else f" (and image file {name!r} not found)"
-            skips.append(Skip(split, name, path, f"{csv_path} line {line}: label column {label_col!r} is empty{note}", "missing_label", exists))
+            skips.append(
+                Skip(
+                    split,
+                    name,
+                    path,
+                    f"{csv_path} line {line}: label column {label_col!r} is empty{note}",
+                    "missing_label",
+                    exists,
+                )
+            )
             continue
         if not exists:
             skips.append(Skip(split, name, path, f"{csv_path} line {line}: image file not found", "missing_file"))
@@ -371,12 +449,15 @@ def stacks_to_uint8(arrays: list, where) -> list[np.ndarray]:
     if lo > hi:  # nothing but empty stacks
         lo = hi = 0.0
     if lo >= 0 and hi <= 1.0:
+
         def scale(f):
             return f * 255.0
     elif lo >= 0 and hi <= 255:
+
         def scale(f):
             return f
     elif lo >= 0 and hi <= 65535 and whole:
+
         def scale(f):
             return f / 257.0
     else:
@@ -384,6 +465,7 @@ def stacks_to_uint8(arrays: list, where) -> list[np.ndarray]:
 
         def scale(f):
             return (f - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(f)
+
     return [np.clip(np.rint(scale(_as_float(a))), 0, 255).astype(np.uint8) for a in arrays]
 
 
@@ -424,7 +506,9 @@ def _class_name_map(names, where: str) -> dict[str, str]:
     elif isinstance(names, (list, tuple, np.ndarray)):
         items = list(enumerate(names))
     else:
-        raise InputError(f"{where}: class_names must be a list or a {{label: name}} mapping, not {type(names).__name__}")
+        raise InputError(
+            f"{where}: class_names must be a list or a {{label: name}} mapping, not {type(names).__name__}"
+        )
     out: dict[str, str] = {}
     for k, v in items:
         if _missing(v):
@@ -447,7 +531,9 @@ def _name_labels(labels, table: dict[str, str], names_given, where) -> list[str]
     keys = {v: _label_key(v) for v in dict.fromkeys(labels)}
     missing = [v for v, k in keys.items() if k not in table]
     if missing:
-        shown = ", ".join(repr(str(v)) for v in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        shown = ", ".join(repr(str(v)) for v in missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
         raise InputError(f"{where}: label value(s) {shown} have no name in class_names {_short(names_given)}")
     return [table[keys[v]] for v in labels]
 
@@ -463,7 +549,9 @@ def npz(src: dict, dataset: str):
     if not path.is_file():
         raise InputError(f"{path}: NumPy archive of dataset {dataset!r} does not exist")
     if src.get("class_names_key") and src.get("class_names") is not None:
-        raise InputError(f"dataset {dataset!r}: source.class_names and source.class_names_key both name the classes; give one")
+        raise InputError(
+            f"dataset {dataset!r}: source.class_names and source.class_names_key both name the classes; give one"
+        )
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001
@@ -504,8 +592,10 @@ def _pixel_csv_pairs(src: dict, dataset: str) -> list[tuple[str, Path, Path]]:
     single = [k for k in ("path", "labels_path") if src.get(k)]
     if "split_files" in src:
         if single:
-            raise InputError(f"dataset {dataset!r}: source.split_files replaces source.path and source.labels_path; "
-                             f"give one or the other (remove source.{' and source.'.join(single)})")
+            raise InputError(
+                f"dataset {dataset!r}: source.split_files replaces source.path and source.labels_path; "
+                f"give one or the other (remove source.{' and source.'.join(single)})"
+            )
         sf = src["split_files"]
         if not isinstance(sf, dict) or not sf:
             raise InputError(f"dataset {dataset!r}: source.split_files must map each split to {{path, labels_path}}")
@@ -519,8 +609,10 @@ def _pixel_csv_pairs(src: dict, dataset: str) -> list[tuple[str, Path, Path]]:
         return pairs
     if len(single) < 2:
         lack = [f"source.{k}" for k in ("path", "labels_path") if k not in single]
-        raise InputError(f"dataset {dataset!r}: pixel_csv needs source.path and source.labels_path, or source.split_files "
-                         f"({{split: {{path, labels_path}}}}); {' and '.join(lack)} missing")
+        raise InputError(
+            f"dataset {dataset!r}: pixel_csv needs source.path and source.labels_path, or source.split_files "
+            f"({{split: {{path, labels_path}}}}); {' and '.join(lack)} missing"
+        )
     return [("all", Path(src["path"]), Path(src["labels_path"]))]
 
 
@@ -528,7 +620,9 @@ def _read_pixel_pair(split: str, path: Path, lpath: Path, src: dict, dataset: st
     """One pixel/label CSV pair: float pixel values (NaN where unreadable), row names and labels, not yet scaled."""
     for p in (path, lpath):
         if not p.is_file():
-            raise InputError(f"{p}: file of dataset {dataset!r}{'' if split == 'all' else f' (split {split!r})'} does not exist")
+            raise InputError(
+                f"{p}: file of dataset {dataset!r}{'' if split == 'all' else f' (split {split!r})'} does not exist"
+            )
     id_col = src.get("id_column")
     try:
         pix = pd.read_csv(path, dtype={id_col: str} if id_col else None)  # ids stay text ("007" is not 7)
@@ -554,15 +648,25 @@ def _read_pixel_pair(split: str, path: Path, lpath: Path, src: dict, dataset: st
         pix = pix.drop(columns=[id_col])
     else:
         if len(pix) != len(lab):
-            raise InputError(f"{lpath}: {len(lab)} label rows but {path} has {len(pix)} pixel rows (no id_column to join on)")
+            raise InputError(
+                f"{lpath}: {len(lab)} label rows but {path} has {len(pix)} pixel rows (no id_column to join on)"
+            )
         width = max(6, len(str(len(pix))))
         names = [f"{i:0{width}d}" for i in range(len(pix))]
         labels = lab[label_col].tolist()
     if pix.shape[1] != n_pix:
         raise InputError(f"{path}: rows have {pix.shape[1]} pixel columns but shape {list(shape)} needs {n_pix}")
     values = pix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    return {"split": split, "path": path, "lpath": lpath, "values": values, "good": ~np.isnan(values).any(axis=1),
-            "names": names, "labels": labels, "all_labels": [v for v in lab[label_col] if not _missing(v)]}
+    return {
+        "split": split,
+        "path": path,
+        "lpath": lpath,
+        "values": values,
+        "good": ~np.isnan(values).any(axis=1),
+        "names": names,
+        "labels": labels,
+        "all_labels": [v for v in lab[label_col] if not _missing(v)],
+    }
 
 
 def pixel_csv(src: dict, dataset: str):
@@ -576,7 +680,9 @@ def pixel_csv(src: dict, dataset: str):
     """
     pairs = _pixel_csv_pairs(src, dataset)
     if not src.get("shape"):
-        raise InputError(f"dataset {dataset!r}: pixel_csv needs source.shape ([height, width] or [height, width, channels])")
+        raise InputError(
+            f"dataset {dataset!r}: pixel_csv needs source.shape ([height, width] or [height, width, channels])"
+        )
     shape = tuple(int(s) for s in src["shape"])
     n_pix = int(np.prod(shape))
     parts = [_read_pixel_pair(split, path, lpath, src, dataset, n_pix, shape) for split, path, lpath in pairs]
@@ -595,7 +701,16 @@ def pixel_csv(src: dict, dataset: str):
         pixels[part["good"]] = good_pixels
         for i, (name, label) in enumerate(zip(part["names"], part["labels"])):
             if not part["good"][i]:
-                skips.append(Skip(split, name, str(path), f"{path} data row {i + 1}: non-numeric or missing pixel values", "bad_row", True))
+                skips.append(
+                    Skip(
+                        split,
+                        name,
+                        str(path),
+                        f"{path} data row {i + 1}: non-numeric or missing pixel values",
+                        "bad_row",
+                        True,
+                    )
+                )
                 continue
             if _missing(label):
                 skips.append(Skip(split, name, str(path), f"{lpath}: no label for row {name}", "missing_label", True))
@@ -659,8 +774,11 @@ def source_data_files(src: dict) -> list[str]:
     if kind == "pixel_csv" and src.get("split_files"):
         files = [f.get(k) for f in src["split_files"].values() if isinstance(f, dict) for k in ("path", "labels_path")]
     else:
-        files = {"csv_manifest": [src.get("csv")], "npz": [src.get("path")],
-                 "pixel_csv": [src.get("path"), src.get("labels_path")]}.get(kind, [])
+        files = {
+            "csv_manifest": [src.get("csv")],
+            "npz": [src.get("path")],
+            "pixel_csv": [src.get("path"), src.get("labels_path")],
+        }.get(kind, [])
     return [f for f in files if f]  # a missing key is reported by the source itself, naming the dataset
 
 
@@ -727,7 +845,9 @@ def collect(dataset: str, ds_cfg: dict, info: dict | None = None, warnings: list
         info.update(selection)
     vfrac, tfrac = float(ds_cfg.get("validation_fraction") or 0), float(ds_cfg.get("test_fraction") or 0)
     if vfrac + tfrac >= 1:
-        raise InputError(f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images")
+        raise InputError(
+            f"dataset {dataset!r}: validation_fraction + test_fraction = {vfrac + tfrac:g} leaves no training images"
+        )
     if (vfrac or tfrac) and all(r.split == "all" for r in records):
         assign_split(records, vfrac, int(ds_cfg["split_seed"]), tfrac)
         for s in skips:
@@ -745,9 +865,12 @@ def origin_warnings(records: list[Record], n_folders: int, dataset: str) -> list
     where: dict[str, set] = {}
     for r in records:
         where.setdefault(r.label, set()).add(r.split)
-    return [f"dataset {dataset}: all {sum(r.label == c for r in records)} images of class {c!r} come from one folder "
-            f"({next(iter(f))!r}) of the source's {n_folders}; scores may measure the folder as much as the class"
-            for c, f in sorted(where.items()) if len(f) == 1]
+    return [
+        f"dataset {dataset}: all {sum(r.label == c for r in records)} images of class {c!r} come from one folder "
+        f"({next(iter(f))!r}) of the source's {n_folders}; scores may measure the folder as much as the class"
+        for c, f in sorted(where.items())
+        if len(f) == 1
+    ]
 
 
 def carve_from_train(dataset: str, records: list[Record], vfrac: float, tfrac: float, seed: int) -> None:
@@ -760,16 +883,22 @@ def carve_from_train(dataset: str, records: list[Record], vfrac: float, tfrac: f
         if frac and split in present:
             log.warning("dataset %s: %s = %g ignored: the source has a %r split of its own", dataset, name, frac, split)
         elif frac and "train" not in present:
-            raise InputError(f"dataset {dataset!r}: {name} = {frac:g} needs a 'train' split to draw from, "
-                             f"but the source's splits are {sorted(present)}")
+            raise InputError(
+                f"dataset {dataset!r}: {name} = {frac:g} needs a 'train' split to draw from, "
+                f"but the source's splits are {sorted(present)}"
+            )
     vfrac = 0.0 if "validation" in present else vfrac
     tfrac = 0.0 if "test" in present else tfrac
     if not (vfrac or tfrac):
         return
     train = [r for r in records if r.split == "train"]
     assign_split(train, vfrac, seed, tfrac)
-    log.info("dataset %s: %d validation and %d test images drawn from the source's train split", dataset,
-             sum(r.split == "validation" for r in train), sum(r.split == "test" for r in train))
+    log.info(
+        "dataset %s: %d validation and %d test images drawn from the source's train split",
+        dataset,
+        sum(r.split == "validation" for r in train),
+        sum(r.split == "test" for r in train),
+    )
 
 
 def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list[Record], dict]:
@@ -791,14 +920,28 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
     seed = int(ds_cfg["split_seed"])
     info = {"n_candidates": len(records)}
     labels = np.array([r.label for r in records], dtype=object)
-    small = {c for c, n in zip(*np.unique(labels, return_counts=True)) if n < int(ds_cfg["min_per_class"])} if len(records) else set()
+    small = (
+        {c for c, n in zip(*np.unique(labels, return_counts=True)) if n < int(ds_cfg["min_per_class"])}
+        if len(records)
+        else set()
+    )
     if small:
         for r in records:
             if r.label in small:
-                skips.append(Skip(r.split, r.name, r.path, f"class {r.label!r} has fewer than min_per_class = {ds_cfg['min_per_class']} "
-                                  "images", "small_class", True))
+                skips.append(
+                    Skip(
+                        r.split,
+                        r.name,
+                        r.path,
+                        f"class {r.label!r} has fewer than min_per_class = {ds_cfg['min_per_class']} images",
+                        "small_class",
+                        True,
+                    )
+                )
         records = [r for r in records if r.label not in small]
-        log.warning("classes dropped (fewer than min_per_class = %s images): %s", ds_cfg["min_per_class"], sorted(small))
+        log.warning(
+            "classes dropped (fewer than min_per_class = %s images): %s", ds_cfg["min_per_class"], sorted(small)
+        )
     info["small_classes_dropped"] = sorted(small)
     cap = ds_cfg["max_per_class"]
     if cap is not None:
@@ -806,7 +949,10 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
         for c in sorted({r.label for r in records}):
             idx = [i for i, r in enumerate(records) if r.label == c]
             if len(idx) > cap:
-                idx = [idx[j] for j in stratified_sample(len(idx), int(cap), seed, np.array([records[i].split for i in idx]))]
+                idx = [
+                    idx[j]
+                    for j in stratified_sample(len(idx), int(cap), seed, np.array([records[i].split for i in idx]))
+                ]
             keep += idx
         info["max_per_class_left_out"] = len(records) - len(keep)
         _not_selected(records, keep, skips, f"max_per_class = {cap}")
@@ -828,7 +974,11 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
 
 def _not_selected(records: list[Record], keep, skips: list[Skip], why: str) -> None:
     kept = set(int(i) for i in keep)
-    skips += [Skip(r.split, r.name, r.path, f"left out by {why}", "not_selected", True) for i, r in enumerate(records) if i not in kept]
+    skips += [
+        Skip(r.split, r.name, r.path, f"left out by {why}", "not_selected", True)
+        for i, r in enumerate(records)
+        if i not in kept
+    ]
 
 
 def assign_split(records: list[Record], fraction: float, seed: int, test_fraction: float = 0.0) -> None:

@@ -87,8 +87,14 @@ def settings() -> dict:
     return defaults(load_schema(), "embeddings")["degeneracy"]
 
 
-def check(Y, *, held_out=None, far_factor: float | None = None, spot_tol: float | None = None,
-          min_spot_size: int | None = None) -> dict:
+def check(
+    Y,
+    *,
+    held_out=None,
+    far_factor: float | None = None,
+    spot_tol: float | None = None,
+    min_spot_size: int | None = None,
+) -> dict:
     """The geometry of a map or embedding *Y*: its spread ratio, its spots and its far points.
 
     Parameters
@@ -134,12 +140,23 @@ def check(Y, *, held_out=None, far_factor: float | None = None, spot_tol: float 
     # spots at the scale of the median radius: a pile holding more than 5 % of the points must not set it
     n_spots, n_in_spots, largest = _spots(Y, spot_tol * median, int(min_spot_size))
     n = len(Y)
-    out = {"spread_ratio": round(float(ratios[1]), 4), "spread_ratios": [round(float(v), 4) for v in ratios], "n": n,
-           "bulk_radius": float(radius), "median_radius": median, "far_factor": float(far_factor), "n_far": int(far.sum()),
-           "far_share": round(float(far.mean()), 5),
-           "max_distance_ratio": round(float(r.max() / radius), 2) if radius > 0 else None,
-           "spot_tol": float(spot_tol), "min_spot_size": int(min_spot_size), "n_spots": n_spots, "n_in_spots": n_in_spots,
-           "spot_share": round(n_in_spots / n, 5), "largest_spot": largest}
+    out = {
+        "spread_ratio": round(float(ratios[1]), 4),
+        "spread_ratios": [round(float(v), 4) for v in ratios],
+        "n": n,
+        "bulk_radius": float(radius),
+        "median_radius": median,
+        "far_factor": float(far_factor),
+        "n_far": int(far.sum()),
+        "far_share": round(float(far.mean()), 5),
+        "max_distance_ratio": round(float(r.max() / radius), 2) if radius > 0 else None,
+        "spot_tol": float(spot_tol),
+        "min_spot_size": int(min_spot_size),
+        "n_spots": n_spots,
+        "n_in_spots": n_in_spots,
+        "spot_share": round(n_in_spots / n, 5),
+        "largest_spot": largest,
+    }
     if held_out is not None and len(held_out):
         H = np.asarray(held_out, dtype=np.float64)
         rh = np.linalg.norm(H - centre, axis=1)
@@ -198,19 +215,27 @@ def problems(stats: dict, *, min_spread_ratio: float, max_far_share: float, max_
     """
     out = []
     if stats["spread_ratio"] < min_spread_ratio:
-        out.append(f"collapsed: its second principal axis spreads {stats['spread_ratio']:.3f} of the first in the central "
-                   f"box (embeddings.degeneracy.min_spread_ratio {min_spread_ratio:g}), the points lie on a line")
+        out.append(
+            f"collapsed: its second principal axis spreads {stats['spread_ratio']:.3f} of the first in the central "
+            f"box (embeddings.degeneracy.min_spread_ratio {min_spread_ratio:g}), the points lie on a line"
+        )
     if stats["far_share"] > max_far_share:
-        out.append(f"{stats['n_far']} of {stats['n']} points ({stats['far_share']:.1%}) lie far outside the bulk "
-                   f"(beyond {stats['far_factor']:g}x the radius holding 95 % of them, farthest {stats['max_distance_ratio']:g}x) and set "
-                   f"its extent (embeddings.degeneracy.max_far_share {max_far_share:g})")
+        out.append(
+            f"{stats['n_far']} of {stats['n']} points ({stats['far_share']:.1%}) lie far outside the bulk "
+            f"(beyond {stats['far_factor']:g}x the radius holding 95 % of them, farthest {stats['max_distance_ratio']:g}x) and set "
+            f"its extent (embeddings.degeneracy.max_far_share {max_far_share:g})"
+        )
     held = stats.get("held_out") or {}
     if held.get("n_far") and held["far_share"] > max_far_share:
-        out.append(f"{held['n_far']} of {held['n']} held-out points placed by the transform ({held['far_share']:.1%}) land far "
-                   "outside the training points' range")
+        out.append(
+            f"{held['n_far']} of {held['n']} held-out points placed by the transform ({held['far_share']:.1%}) land far "
+            "outside the training points' range"
+        )
     if stats["spot_share"] > max_spot_share:
-        out.append(f"{stats['n_in_spots']} points ({stats['spot_share']:.1%}) are piled onto {stats['n_spots']} spot(s) "
-                   f"(largest {stats['largest_spot']}; embeddings.degeneracy.max_spot_share {max_spot_share:g})")
+        out.append(
+            f"{stats['n_in_spots']} points ({stats['spot_share']:.1%}) are piled onto {stats['n_spots']} spot(s) "
+            f"(largest {stats['largest_spot']}; embeddings.degeneracy.max_spot_share {max_spot_share:g})"
+        )
     if out:
         out.append(likely_cause(stats))
     return out
@@ -221,9 +246,11 @@ def likely_cause(stats: dict) -> str:
     g = stats.get("neighbour_graph") or {}
     if g.get("n_components", 1) > 1:
         sizes = ", ".join(str(s) for s in g["sizes"][:5])
-        return (f"likely cause: the {g['n_neighbors']}-nearest-neighbour graph is disconnected: {g['n_components']} components "
-                f"(sizes {sizes}{', ...' if g['n_components'] > 5 else ''}); the method solves each apart; try more n_neighbors"
-                + (" or method: modified" if stats.get("method") == "lle" else ""))
+        return (
+            f"likely cause: the {g['n_neighbors']}-nearest-neighbour graph is disconnected: {g['n_components']} components "
+            f"(sizes {sizes}{', ...' if g['n_components'] > 5 else ''}); the method solves each apart; try more n_neighbors"
+            + (" or method: modified" if stats.get("method") == "lle" else "")
+        )
     if stats.get("method") == "lle":
         return "likely cause: LLE's eigenproblem is ill-conditioned at these settings; try method: modified or more n_neighbors"
     return "likely cause: the method's settings or outlying images; the static figures frame the bulk"

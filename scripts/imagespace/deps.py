@@ -18,9 +18,15 @@ LIBDIR = Path(__file__).resolve().parent
 def _is_main_guard(node) -> bool:
     """``if __name__ == "__main__":``: what runs only when a script is started by hand (mock_snakemake)."""
     t = getattr(node, "test", None)
-    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
-            and t.left.id == "__name__" and len(t.comparators) == 1
-            and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
+    return (
+        isinstance(node, ast.If)
+        and isinstance(t, ast.Compare)
+        and isinstance(t.left, ast.Name)
+        and t.left.id == "__name__"
+        and len(t.comparators) == 1
+        and isinstance(t.comparators[0], ast.Constant)
+        and t.comparators[0].value == "__main__"
+    )
 
 
 def _walk(tree):

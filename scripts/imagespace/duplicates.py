@@ -72,7 +72,7 @@ def candidate_pairs(hashes, max_hamming: int):
             members = np.sort(order[s:e])
             hm = h[members]
             for i in range(len(members) - 1):
-                for j in members[i + 1:][_popcount(hm[i + 1:] ^ hm[i]) <= d]:
+                for j in members[i + 1 :][_popcount(hm[i + 1 :] ^ hm[i]) <= d]:
                     yield int(members[i]), int(j)
 
 
@@ -89,8 +89,14 @@ def pixel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (na * nb))
 
 
-def find_groups(images, file_hashes, max_hamming: int = 4, max_pixel_difference: float = 1.0, phashes=None,
-                min_correlation: float = 0.99) -> list[dict]:
+def find_groups(
+    images,
+    file_hashes,
+    max_hamming: int = 4,
+    max_pixel_difference: float = 1.0,
+    phashes=None,
+    min_correlation: float = 0.99,
+) -> list[dict]:
     """Groups of duplicate rows of *images* (N, H, W[, C]) uint8.
 
     *file_hashes*: per row, the hash of its source bytes. Returns
@@ -143,8 +149,14 @@ def find_groups(images, file_hashes, max_hamming: int = 4, max_pixel_difference:
         members = set(rows)
         worst = max((v for (i, j), v in diff.items() if i in members), default=0.0)
         lowest = min((v for (i, j), v in corr.items() if i in members), default=1.0)
-        out.append({"rows": rows, "kind": "identical" if identical else "near", "max_pixel_difference": worst,
-                    "min_correlation": lowest})
+        out.append(
+            {
+                "rows": rows,
+                "kind": "identical" if identical else "near",
+                "max_pixel_difference": worst,
+                "min_correlation": lowest,
+            }
+        )
     return out
 
 
@@ -161,10 +173,35 @@ def describe(groups: list[dict], manifest) -> tuple:
         cross_split += int(spans)
         cross_label += int(mixed)
         for _, r in m.iterrows():
-            table_rows.append([g, grp["kind"], round(grp["max_pixel_difference"], 3), round(grp.get("min_correlation", 1.0), 5),
-                               spans, mixed, r["id"], r["split"], r["name"], r["label"]])
-    table = pd.DataFrame(table_rows, columns=["group", "kind", "max_pixel_difference", "min_correlation", "spans_splits", "mixed_labels",
-                                              "id", "split", "name", "label"])
+            table_rows.append(
+                [
+                    g,
+                    grp["kind"],
+                    round(grp["max_pixel_difference"], 3),
+                    round(grp.get("min_correlation", 1.0), 5),
+                    spans,
+                    mixed,
+                    r["id"],
+                    r["split"],
+                    r["name"],
+                    r["label"],
+                ]
+            )
+    table = pd.DataFrame(
+        table_rows,
+        columns=[
+            "group",
+            "kind",
+            "max_pixel_difference",
+            "min_correlation",
+            "spans_splits",
+            "mixed_labels",
+            "id",
+            "split",
+            "name",
+            "label",
+        ],
+    )
     counts = {
         "duplicate_groups": len(groups),
         "duplicate_images": int(sum(len(g["rows"]) for g in groups)),

@@ -21,7 +21,6 @@ from imagespace.util import Progress, stratified_sample
 log = logging.getLogger("imagespace.embed")
 
 
-
 @dataclass(frozen=True)
 class Method:
     """One embedding method: its estimator and what it can do.
@@ -45,7 +44,9 @@ class Method:
 
     def __post_init__(self):
         if self.extension not in EXTENSIONS:
-            raise ValueError(f"embedding method {self.name!r}: extension {self.extension!r} is not one of {sorted(EXTENSIONS)}")
+            raise ValueError(
+                f"embedding method {self.name!r}: extension {self.extension!r} is not one of {sorted(EXTENSIONS)}"
+            )
         if self.extension == "transform" and not self.transform:
             raise ValueError(f"embedding method {self.name!r}: extension 'transform' needs transform=True")
 
@@ -93,8 +94,10 @@ def check_lle(p: dict, n_components: int) -> None:
     k, d, variant = int(p["n_neighbors"]), int(n_components), p["method"]
     need = {"modified": d, "hessian": d * (d + 3) // 2 + 1}.get(variant)
     if need is not None and k < need:
-        raise ValueError(f"embeddings.lle: method {variant!r} into {d} dimensions needs n_neighbors >= {need}, not {k} "
-                         "(raise embeddings.lle.n_neighbors, or set embeddings.n_components)")
+        raise ValueError(
+            f"embeddings.lle: method {variant!r} into {d} dimensions needs n_neighbors >= {need}, not {k} "
+            "(raise embeddings.lle.n_neighbors, or set embeddings.n_components)"
+        )
 
 
 def _fewer_neighbours(p, n, large_n):
@@ -147,9 +150,16 @@ class OpenTSNE:
                 self.progress.add(seen["phase"] + iteration - self.progress.done)
             return False  # never stop the optimisation
 
-        self.embedding_ = openTSNE.TSNE(n_components=self.n_components, random_state=self.seed, n_jobs=self.n_jobs,
-                                        negative_gradient_method=self.method, verbose=False, callbacks=report,
-                                        callbacks_every_iters=50, **self.p).fit(X)
+        self.embedding_ = openTSNE.TSNE(
+            n_components=self.n_components,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            negative_gradient_method=self.method,
+            verbose=False,
+            callbacks=report,
+            callbacks_every_iters=50,
+            **self.p,
+        ).fit(X)
         self.kl_divergence_ = float(self.embedding_.kl_divergence)
         return np.asarray(self.embedding_)
 
@@ -165,11 +175,25 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("tsne", "t-SNE", _tsne, quadratic=lambda k: k > 3, extension="knn", adjust=_tsne_adjust),
-        Method("lle", "LLE", _lle, transform=True, extension="transform", adjust=_lle_adjust,
-               landmarks_param="landmarks_above"),
+        Method(
+            "lle",
+            "LLE",
+            _lle,
+            transform=True,
+            extension="transform",
+            adjust=_lle_adjust,
+            landmarks_param="landmarks_above",
+        ),
         Method("mds", "metric MDS", _mds, quadratic=lambda k: True, extension="stress"),
-        Method("isomap", "Isomap", _isomap, transform=True, quadratic=lambda k: True, extension="transform",
-               adjust=_fewer_neighbours),
+        Method(
+            "isomap",
+            "Isomap",
+            _isomap,
+            transform=True,
+            quadratic=lambda k: True,
+            extension="transform",
+            adjust=_fewer_neighbours,
+        ),
         Method("umap", "UMAP", _umap, transform=True, adjust=_fewer_neighbours),
         Method("opentsne", "openTSNE", _opentsne, transform=True, adjust=_tsne_adjust, max_components=3),
     )
@@ -225,17 +249,17 @@ def smacof_extend(X_land, Y_land, X_new, n_iter: int = 50, chunk: int = 2048) ->
     sq_land = (X_land**2).sum(1)
     y_mean = Y_land.mean(0)
     for a in range(0, len(X_new), chunk):
-        D = _distances(X_new[a:a + chunk], X_land, sq_land)
+        D = _distances(X_new[a : a + chunk], X_land, sq_land)
         nn = np.argsort(D, axis=1)[:, :5]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
         Y = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
         for _ in range(n_iter):
             dist = np.zeros_like(D)
             for c in range(Y.shape[1]):  # |x - y_j| one coordinate at a time: no n x m x dims array
-                dist += (Y[:, c:c + 1] - Y_land[None, :, c]) ** 2
+                dist += (Y[:, c : c + 1] - Y_land[None, :, c]) ** 2
             W = D / (np.sqrt(dist) + 1e-12)
             Y = y_mean + (Y * W.sum(1, keepdims=True) - W @ Y_land) / m
-        out[a:a + chunk] = Y
+        out[a : a + chunk] = Y
     return out
 
 
@@ -246,20 +270,30 @@ def knn_extend(X_land, Y_land, X_new, k: int = 10, chunk: int = 4096) -> np.ndar
     k = min(int(k), len(X_land))
     out = np.empty((len(X_new), Y_land.shape[1]))
     for a in range(0, len(X_new), chunk):
-        D = _distances(X_new[a:a + chunk], X_land, sq_land)
+        D = _distances(X_new[a : a + chunk], X_land, sq_land)
         nn = np.argpartition(D, k - 1, axis=1)[:, :k]
         w = 1.0 / (np.take_along_axis(D, nn, 1) + 1e-12)
-        out[a:a + chunk] = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
+        out[a : a + chunk] = (w[:, :, None] * Y_land[nn]).sum(1) / w.sum(1, keepdims=True)
     return out
 
 
 def _transform(model, X, chunk: int = 4096) -> np.ndarray:
     """A fitted model's out-of-sample transform, a block of rows at a time (bounded memory)."""
-    return np.vstack([model.transform(np.asarray(X[a:a + chunk], dtype=np.float64)) for a in range(0, len(X), chunk)])
+    return np.vstack([model.transform(np.asarray(X[a : a + chunk], dtype=np.float64)) for a in range(0, len(X), chunk)])
 
 
-def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, seed: int, X_other: np.ndarray | None = None, n_jobs: int = 1,
-          large_n: int | None = None, landmarks: int = 2000, strata=None):
+def embed(
+    method_name: str,
+    X_fit: np.ndarray,
+    n_components: int,
+    params: dict,
+    seed: int,
+    X_other: np.ndarray | None = None,
+    n_jobs: int = 1,
+    large_n: int | None = None,
+    landmarks: int = 2000,
+    strata=None,
+):
     """Fit *method* on X_fit; return (Y_fit, Y_other or None, info).
 
     Rows in X_other are embedded with the model's out-of-sample transform when it
@@ -277,8 +311,10 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
     n = X_fit.shape[0]
     m = method(method_name)
     if m.max_components is not None and n_components > m.max_components:
-        raise ValueError(f"embedding method {m.name!r} embeds into at most {m.max_components} dimensions, not "
-                         f"{n_components} (embeddings.n_components); use it for the 2-D maps only, or set n_components")
+        raise ValueError(
+            f"embedding method {m.name!r} embeds into at most {m.max_components} dimensions, not "
+            f"{n_components} (embeddings.n_components); use it for the 2-D maps only, or set n_components"
+        )
     if m.name == "lle":
         check_lle(params, n_components)
     own = params.get(m.landmarks_param) if m.landmarks_param else None
@@ -303,10 +339,28 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
         how = EXTENSIONS[m.extension].format(title=m.title)
         Y = np.empty((n, n_components))
         Y[idx], Y[rest] = Y_land, Y_rest
-        info.update({"n_fit": n, "strategy": {"name": "landmarks", "n_landmarks": len(idx), "n_extended": len(rest),
-                                              "extension": how, **why, "stratified": strata is not None}})
-        log.info("%s: %d rows > %s %d: fitted on %d landmarks, %d rows placed by %s", m.name, n, *next(iter(why.items())),
-                 len(idx), len(rest), how)
+        info.update(
+            {
+                "n_fit": n,
+                "strategy": {
+                    "name": "landmarks",
+                    "n_landmarks": len(idx),
+                    "n_extended": len(rest),
+                    "extension": how,
+                    **why,
+                    "stratified": strata is not None,
+                },
+            }
+        )
+        log.info(
+            "%s: %d rows > %s %d: fitted on %d landmarks, %d rows placed by %s",
+            m.name,
+            n,
+            *next(iter(why.items())),
+            len(idx),
+            len(rest),
+            how,
+        )
     else:
         model, Y, info = _fit(m, X_fit, n_components, params, seed, n_jobs, large_n)
     Y_other = None
@@ -316,7 +370,9 @@ def embed(method_name: str, X_fit: np.ndarray, n_components: int, params: dict, 
             info["n_transformed"] = len(X_other)
         else:
             info["n_transformed"] = 0
-    log.info("%s %d-D on %d points: %s", m.name, n_components, n, {k: v for k, v in info.items() if k not in ("params",)})
+    log.info(
+        "%s %d-D on %d points: %s", m.name, n_components, n, {k: v for k, v in info.items() if k not in ("params",)}
+    )
     return Y, Y_other, info
 
 
@@ -337,8 +393,14 @@ def tsne_as_opentsne(p: dict, n: int) -> dict:
         lr = max(n / float(p["early_exaggeration"]), 200.0)
     else:
         lr = 4.0 * float(lr)
-    return {"perplexity": float(p["perplexity"]), "early_exaggeration": float(p["early_exaggeration"]),
-            "early_exaggeration_iter": ee, "n_iter": total - ee, "learning_rate": lr, "initialization": p["init"]}
+    return {
+        "perplexity": float(p["perplexity"]),
+        "early_exaggeration": float(p["early_exaggeration"]),
+        "early_exaggeration_iter": ee,
+        "n_iter": total - ee,
+        "learning_rate": lr,
+        "initialization": p["init"],
+    }
 
 
 def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, large_n):
@@ -355,8 +417,14 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
     with _fit_progress(m.name, model, n):
         Y = model.fit_transform(np.asarray(X, dtype=np.float64))
     solver = (how or model.method) if m.name in ("tsne", "opentsne") else None
-    info = {"method": m.name, "n_components": n_components, "n_fit": n, "params": p, "seed": seed,
-            "strategy": {"name": "exact", "n_points": n, **({"solver": solver} if solver else {})}}
+    info = {
+        "method": m.name,
+        "n_components": n_components,
+        "n_fit": n,
+        "params": p,
+        "seed": seed,
+        "strategy": {"name": "exact", "n_points": n, **({"solver": solver} if solver else {})},
+    }
     for attr in ("stress_", "kl_divergence_", "reconstruction_error_", "n_iter_"):
         if hasattr(model, attr):
             info[attr.rstrip("_")] = float(getattr(model, attr))
@@ -364,7 +432,10 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
 
 
 # iteration lines of scikit-learn's verbose t-SNE ("[t-SNE] Iteration 50: ...", every 50) and MDS ("Iteration 3, stress ...")
-_ITERATION_LINES = {"tsne": re.compile(r"\[t-SNE\] Iteration (\d+):"), "mds": re.compile(r"^Iteration (\d+), stress", re.M)}
+_ITERATION_LINES = {
+    "tsne": re.compile(r"\[t-SNE\] Iteration (\d+):"),
+    "mds": re.compile(r"^Iteration (\d+), stress", re.M),
+}
 
 
 class _IterationCounter(io.TextIOBase):
@@ -394,7 +465,9 @@ def _fit_progress(name: str, model, n: int):
     nothing (LLE, Isomap, UMAP), the elapsed time alone."""
     what = f"{name} on {n} points"
     # MDS restarts in worker processes (n_init > 1, n_jobs > 1) print where this process cannot count them
-    parallel_restarts = name == "mds" and (getattr(model, "n_init", 1) or 1) > 1 and getattr(model, "n_jobs", 1) not in (None, 1)
+    parallel_restarts = (
+        name == "mds" and (getattr(model, "n_init", 1) or 1) > 1 and getattr(model, "n_jobs", 1) not in (None, 1)
+    )
     if name in _ITERATION_LINES and hasattr(model, "verbose") and not parallel_restarts:
         total = int(model.max_iter or 1000) * (int(getattr(model, "n_init", 1) or 1) if name == "mds" else 1)
         with Progress(f"{what} (at most {total} iterations)", total) as prog:
@@ -436,8 +509,18 @@ def trustworthiness(X, Y, n_neighbors: int, max_rows: int, seed: int, strata=Non
     return {"value": round(value, 4), "n_neighbors": k, "n_rows": int(len(rows)), "of": int(n), "space": space}
 
 
-def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: str = "", trust: dict | None = None,
-                      n_jobs: int = 1, degeneracy: dict | None = None) -> dict:
+def plot_feature_maps(
+    X,
+    labels,
+    clusters,
+    path,
+    seed: int,
+    tsne: dict,
+    title: str = "",
+    trust: dict | None = None,
+    n_jobs: int = 1,
+    degeneracy: dict | None = None,
+) -> dict:
     """2-D PCA and t-SNE maps of a network's features, coloured by label and by K-Means cluster.
 
     t-SNE runs through :func:`embed` with the configured
@@ -471,8 +554,21 @@ def plot_feature_maps(X, labels, clusters, path, seed: int, tsne: dict, title: s
     if degeneracy is not None:
         from imagespace.degeneracy import check
 
-        degeneracy.update({name.lower().replace("-", ""): {"method": name.lower().replace("-", ""), **check(Y)}
-                           for name, Y in proj.items()})
-    return {name.lower().replace("-", ""): trustworthiness(X, Y, trust["n_neighbors"], trust["max_rows"], int(seed),
-                                                           strata=np.asarray(labels), space="the network's features")
-            for name, Y in proj.items()}
+        degeneracy.update(
+            {
+                name.lower().replace("-", ""): {"method": name.lower().replace("-", ""), **check(Y)}
+                for name, Y in proj.items()
+            }
+        )
+    return {
+        name.lower().replace("-", ""): trustworthiness(
+            X,
+            Y,
+            trust["n_neighbors"],
+            trust["max_rows"],
+            int(seed),
+            strata=np.asarray(labels),
+            space="the network's features",
+        )
+        for name, Y in proj.items()
+    }

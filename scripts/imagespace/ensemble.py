@@ -50,7 +50,9 @@ def combine(predictions, weights) -> np.ndarray:
     """The weighted average of same-shaped predictions (weights need not sum to 1; zero weights are skipped)."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or len(weights) != len(predictions) or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"weights {weights.tolist()} do not fit {len(predictions)} predictions (non-negative, positive sum)")
+        raise ValueError(
+            f"weights {weights.tolist()} do not fit {len(predictions)} predictions (non-negative, positive sum)"
+        )
     out = None
     for P, w in zip(predictions, weights):
         if w == 0:
@@ -91,8 +93,13 @@ def greedy_selection(H, candidates: Mapping[str, np.ndarray], max_rounds: int = 
         current = scores[best]
         path.append({"added": k, "disparity": float(current)})
     rounds = sum(counts.values())
-    return {"weights": {k: c / rounds for k, c in counts.items()}, "counts": counts, "rounds": rounds, "path": path,
-            "disparity": float(current)}
+    return {
+        "weights": {k: c / rounds for k, c in counts.items()},
+        "counts": counts,
+        "rounds": rounds,
+        "path": path,
+        "disparity": float(current),
+    }
 
 
 def check_out_of_fold(in_sample: Mapping[str, str | None], key: str, train_split: str) -> None:
@@ -108,8 +115,9 @@ def check_out_of_fold(in_sample: Mapping[str, str | None], key: str, train_split
         )
 
 
-def nested_greedy(H, candidates: Mapping[str, np.ndarray], max_rounds: int = DEFAULT_MAX_ROUNDS, folds: int = 5,
-                  seed: int = 0) -> dict:
+def nested_greedy(
+    H, candidates: Mapping[str, np.ndarray], max_rounds: int = DEFAULT_MAX_ROUNDS, folds: int = 5, seed: int = 0
+) -> dict:
     """Greedy selection redone inside outer folds of the training rows, so that they get honest predictions too.
 
     For each fold the weights are chosen on the other folds' rows only and applied to the
@@ -132,13 +140,28 @@ def nested_greedy(H, candidates: Mapping[str, np.ndarray], max_rounds: int = DEF
         fold_weights.append(w)
         fold_of[te] = f
         pred[te] = combine([P[k][te] for k in names], [w[k] for k in names])
-    return {"folds": folds, "seed": int(seed), "fold_of": fold_of, "fold_weights": fold_weights, "prediction": pred,
-            "disparity": disparity(H, pred)}
+    return {
+        "folds": folds,
+        "seed": int(seed),
+        "fold_of": fold_of,
+        "fold_weights": fold_weights,
+        "prediction": pred,
+        "disparity": disparity(H, pred),
+    }
 
 
-def select(H, candidates: Mapping[str, np.ndarray], how: str = "greedy", max_rounds: int = DEFAULT_MAX_ROUNDS,
-           in_sample: Mapping[str, str | None] | None = None, key: str = "ensemble", train_split: str = "train",
-           ids=None, folds: int = 5, seed: int = 0) -> dict:
+def select(
+    H,
+    candidates: Mapping[str, np.ndarray],
+    how: str = "greedy",
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    in_sample: Mapping[str, str | None] | None = None,
+    key: str = "ensemble",
+    train_split: str = "train",
+    ids=None,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict:
     """Weights of an ensemble chosen on the training split's out-of-fold predictions, with the record of the choice.
 
     *H*: the human coordinates of the training split; *candidates*: {name: that split's
@@ -158,14 +181,24 @@ def select(H, candidates: Mapping[str, np.ndarray], how: str = "greedy", max_rou
         res = greedy_selection(H, candidates, max_rounds)
     else:
         w = 1.0 / len(candidates)
-        res = {"weights": dict.fromkeys(candidates, w), "counts": dict.fromkeys(candidates, 1), "rounds": len(candidates),
-               "path": [], "disparity": disparity(H, combine(list(candidates.values()), [1.0] * len(candidates)))}
+        res = {
+            "weights": dict.fromkeys(candidates, w),
+            "counts": dict.fromkeys(candidates, 1),
+            "rounds": len(candidates),
+            "path": [],
+            "disparity": disparity(H, combine(list(candidates.values()), [1.0] * len(candidates))),
+        }
     nested = None
     if how == "greedy" and ids is not None:
         n = nested_greedy(H, candidates, max_rounds, folds, seed)
-        nested = {"folds": n["folds"], "seed": n["seed"], "disparity": n["disparity"], "fold_weights": n["fold_weights"],
-                  "fold_of": dict(zip(map(str, ids), n["fold_of"].tolist())),
-                  "note": "each training row's prediction uses the weights chosen on the other folds' rows"}
+        nested = {
+            "folds": n["folds"],
+            "seed": n["seed"],
+            "disparity": n["disparity"],
+            "fold_weights": n["fold_weights"],
+            "fold_of": dict(zip(map(str, ids), n["fold_of"].tolist())),
+            "note": "each training row's prediction uses the weights chosen on the other folds' rows",
+        }
     out = {
         "select": how,
         "max_rounds": int(max_rounds) if how == "greedy" else None,
@@ -176,6 +209,13 @@ def select(H, candidates: Mapping[str, np.ndarray], how: str = "greedy", max_rou
         "train_split": train_split,
         "chosen_on": f"out-of-fold predictions of the training split {train_split!r} ({len(H)} rows); validation not used",
     }
-    log.info("%s: %s selection over %d rows: weights %s, out-of-fold disparity %.4f (best single %.4f)", key, how, len(H),
-             {k: round(v, 3) for k, v in res["weights"].items() if v}, res["disparity"], min(alone.values()))
+    log.info(
+        "%s: %s selection over %d rows: weights %s, out-of-fold disparity %.4f (best single %.4f)",
+        key,
+        how,
+        len(H),
+        {k: round(v, 3) for k, v in res["weights"].items() if v},
+        res["disparity"],
+        min(alone.values()),
+    )
     return out

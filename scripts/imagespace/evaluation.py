@@ -51,7 +51,13 @@ def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict:
 
     Macro F1 and balanced accuracy are over the classes present in ``y_true``.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
 
     class_names = [str(c) for c in class_names]
     k = len(class_names)
@@ -195,7 +201,11 @@ def plot_confusion(metrics: dict, path, title: str = "", normalize: bool = True)
                 dark = data[i, j] > 0.55 * vmax
                 ax.text(j, i, text, ha="center", va="center", fontsize=ann_fs, color="white" if dark else "0.15")
     acc = metrics.get("accuracy")
-    sub = f"accuracy {acc:.3f}, balanced {metrics.get('balanced_accuracy', float('nan')):.3f}, n = {metrics.get('n')}" if acc is not None else ""
+    sub = (
+        f"accuracy {acc:.3f}, balanced {metrics.get('balanced_accuracy', float('nan')):.3f}, n = {metrics.get('n')}"
+        if acc is not None
+        else ""
+    )
     ax.set_title("\n".join(t for t in (title, sub) if t), fontsize=10)
     save_figure(fig, path)
 
@@ -206,15 +216,18 @@ def confident_mistake_rows(y_true, y_pred, confidence, n: int = 16) -> np.ndarra
     y_pred = np.asarray(y_pred)
     confidence = np.asarray(confidence, dtype=float)
     if not (len(y_true) == len(y_pred) == len(confidence)):
-        raise ValueError(f"y_true ({len(y_true)}), y_pred ({len(y_pred)}) and confidence ({len(confidence)}) differ in length")
+        raise ValueError(
+            f"y_true ({len(y_true)}), y_pred ({len(y_pred)}) and confidence ({len(confidence)}) differ in length"
+        )
     wrong = np.flatnonzero(y_true != y_pred)
     conf = np.nan_to_num(confidence[wrong], nan=-np.inf)
     order = np.argsort(-conf, kind="stable")
     return wrong[order[: max(0, int(n))]]
 
 
-def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids, path, n: int = 16, title: str = "",
-                            image_rows=None) -> np.ndarray:
+def plot_confident_mistakes(
+    images, y_true, y_pred, confidence, class_names, ids, path, n: int = 16, title: str = "", image_rows=None
+) -> np.ndarray:
     """Gallery of the *n* most confident wrong predictions; returns the drawn row indices.
 
     ``images`` is N x H x W x C uint8 (C = 1 or 3), possibly a memmap: only the
@@ -252,7 +265,9 @@ def plot_confident_mistakes(images, y_true, y_pred, confidence, class_names, ids
         else:
             ax.imshow(img, interpolation="nearest")
         t, p = class_names[int(y_true[i])], class_names[int(y_pred[i])]
-        ax.set_title(f"{_short(ids[i], 28)}\n{_short(t, 13)} → {_short(p, 13)} (p={float(confidence[i]):.2f})", fontsize=6.5)
+        ax.set_title(
+            f"{_short(ids[i], 28)}\n{_short(t, 13)} → {_short(p, 13)} (p={float(confidence[i]):.2f})", fontsize=6.5
+        )
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
@@ -267,14 +282,18 @@ def mistakes_table(ids, y_true, y_pred, confidence, class_names):
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     names = np.asarray([str(c) for c in class_names], dtype=object)
-    df = pd.DataFrame({
-        "id": np.asarray(ids).astype(str),
-        "true": names[y_true],
-        "predicted": names[y_pred],
-        "confidence": np.asarray(confidence, dtype=float),
-        "correct": y_true == y_pred,
-    })
-    return df.sort_values(["correct", "confidence"], ascending=[True, False], kind="mergesort", na_position="last").reset_index(drop=True)
+    df = pd.DataFrame(
+        {
+            "id": np.asarray(ids).astype(str),
+            "true": names[y_true],
+            "predicted": names[y_pred],
+            "confidence": np.asarray(confidence, dtype=float),
+            "correct": y_true == y_pred,
+        }
+    )
+    return df.sort_values(
+        ["correct", "confidence"], ascending=[True, False], kind="mergesort", na_position="last"
+    ).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- probes
@@ -359,8 +378,10 @@ def probe_cv(X, y, class_names, probes=PROBES, folds: int = 5, seed: int = 0, sh
         raise ValueError(f"probe_cv needs at least 2 classes, the labels hold {len(present)}")
     if counts.min() < 2:
         small = [class_names[c] for c, m in zip(present, counts) if m < 2]
-        raise ValueError(f"probe_cv needs at least 2 images in every class for cross-validation; "
-                         f"{len(small)} class(es) have only 1: {', '.join(small[:5])}")
+        raise ValueError(
+            f"probe_cv needs at least 2 images in every class for cross-validation; "
+            f"{len(small)} class(es) have only 1: {', '.join(small[:5])}"
+        )
     if len(y) > MAX_PROBE_ROWS:
         rows = _subsample(y, MAX_PROBE_ROWS, seed, keep=folds)
         log.info("probe_cv: %d rows, using a stratified sample of %d", len(y), len(rows))
@@ -372,7 +393,12 @@ def probe_cv(X, y, class_names, probes=PROBES, folds: int = 5, seed: int = 0, sh
     out = {}
     for name in probes:
         pred = cross_val_predict(make_probe(name, seed, n_train), X, y, cv=cv)
-        out[name] = {**classification_metrics(y, pred, class_names), "folds": k, "n_used": int(len(y)), "shuffled": bool(shuffle_labels)}
+        out[name] = {
+            **classification_metrics(y, pred, class_names),
+            "folds": k,
+            "n_used": int(len(y)),
+            "shuffled": bool(shuffle_labels),
+        }
     return out
 
 
@@ -394,13 +420,19 @@ def probe_holdout(X_train, y_train, X_test, y_test, class_names, probes=PROBES, 
     out = {}
     for name in probes:
         model = make_probe(name, seed, len(y_train)).fit(X_train, y_train)
-        out[name] = {**classification_metrics(y_test, model.predict(X_test), class_names),
-                     "folds": None, "n_used": int(len(y_train)), "shuffled": False}
+        out[name] = {
+            **classification_metrics(y_test, model.predict(X_test), class_names),
+            "folds": None,
+            "n_used": int(len(y_train)),
+            "shuffled": False,
+        }
     return out
 
 
 # --------------------------------------------------------------------------- probes of one feature set
-def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train", folds: int = 5, seed: int = 0) -> dict:
+def probe_feature_set(
+    X, ids, manifest, probes=PROBES, train_split: str = "train", folds: int = 5, seed: int = 0
+) -> dict:
     """Every probe on one feature set: fitted on *train_split*, scored on each other split it has rows for;
     cross-validated on *train_split*; and cross-validated on shuffled labels (the chance level).
 
@@ -422,7 +454,9 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
     X = np.asarray(X, dtype=np.float64)
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {np.asarray(ids)[bad][0]})")
+        raise ValueError(
+            f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {np.asarray(ids)[bad][0]})"
+        )
     tr = np.flatnonzero(splits == train_split)
     if len(tr) == 0:
         tr = np.arange(len(y))
@@ -443,7 +477,9 @@ def probe_feature_set(X, ids, manifest, probes=PROBES, train_split: str = "train
             out[key] = probe_cv(X[tr], y[tr], classes, probes, folds, seed, shuffle_labels=shuffled)
         except ValueError as exc:  # e.g. a class with one training image: no stratified folds
             out[key] = {}
-            out["notes"].append(f"{'shuffled-label ' if shuffled else ''}cross-validation on {train_split!r} not run: {exc}")
+            out["notes"].append(
+                f"{'shuffled-label ' if shuffled else ''}cross-validation on {train_split!r} not run: {exc}"
+            )
     held = list(out["holdout"])
     order = sorted(held, key=lambda s: (s != "test", s != "validation", s))
     out["headline"] = order[0] if order else ("cv" if out["cv"] else None)
@@ -457,6 +493,15 @@ def probe_scores(result: dict) -> dict:
         return {}
     by = result["cv"] if head == "cv" else result["holdout"][head]
     shuffled = result.get("shuffled") or {}
-    return {p: {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"], "macro_f1": r["macro_f1"], "split": head,
-                "n": r["n"], "shuffled_accuracy": shuffled[p]["accuracy"] if p in shuffled else None, "majority_rate": r["majority_rate"]}
-            for p, r in by.items()}
+    return {
+        p: {
+            "accuracy": r["accuracy"],
+            "balanced_accuracy": r["balanced_accuracy"],
+            "macro_f1": r["macro_f1"],
+            "split": head,
+            "n": r["n"],
+            "shuffled_accuracy": shuffled[p]["accuracy"] if p in shuffled else None,
+            "majority_rate": r["majority_rate"],
+        }
+        for p, r in by.items()
+    }

@@ -83,12 +83,22 @@ def feature_map(X: np.ndarray, seed: int = 0) -> np.ndarray:
     keep = X.std(axis=0) > 0
     Z = StandardScaler().fit_transform(X[:, keep]) if keep.any() else np.zeros((len(X), 1))
     n = min(2, Z.shape[1], len(Z))
-    Y = PCA(n_components=n, random_state=seed, svd_solver="randomized" if min(Z.shape) > 500 else "full").fit_transform(Z)
+    Y = PCA(n_components=n, random_state=seed, svd_solver="randomized" if min(Z.shape) > 500 else "full").fit_transform(
+        Z
+    )
     return np.hstack([Y, np.zeros((len(Y), 2 - n))])
 
 
-def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: int = 3000, thumbnail_size: int = 64,
-               seed: int = 0, title: str = "") -> tuple[str, dict]:
+def build_page(
+    manifest,
+    maps: dict,
+    colourings: dict,
+    images=None,
+    thumbnails: int = 3000,
+    thumbnail_size: int = 64,
+    seed: int = 0,
+    title: str = "",
+) -> tuple[str, dict]:
     """The page's HTML and a description of what it holds.
 
     *manifest*: the ingest manifest (``id``, ``name``, ``label``, ``split``, ``index``: row of *images*).
@@ -110,19 +120,31 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     ids = m["id"].astype(str).to_numpy()
     n = len(ids)
     pos = {i: r for r, i in enumerate(ids.tolist())}
-    data = {"id": ids.tolist(), "name": m["name"].astype(str).tolist(), "label": m["label"].astype(str).tolist(),
-            "split": m["split"].astype(str).tolist()}
+    data = {
+        "id": ids.tolist(),
+        "name": m["name"].astype(str).tolist(),
+        "label": m["label"].astype(str).tolist(),
+        "split": m["split"].astype(str).tolist(),
+    }
     cols = {"label": ("categorical", dict(zip(ids, m["label"].astype(str))))}
-    if "subtype" in m.columns and m["subtype"].astype(str).str.len().gt(0).any() and \
-            (m["subtype"].astype(str) != m["label"].astype(str)).any():
+    if (
+        "subtype" in m.columns
+        and m["subtype"].astype(str).str.len().gt(0).any()
+        and (m["subtype"].astype(str) != m["label"].astype(str)).any()
+    ):
         cols["subtype"] = ("categorical", dict(zip(ids, m["subtype"].astype(str))))
     if m["split"].nunique() > 1:
         cols["split"] = ("categorical", dict(zip(ids, m["split"].astype(str))))
     cols.update(colourings)
     # thumbnails: every image up to the limit, else a stratified, seeded sample of that many
     thumb = [NO_THUMB] * n
-    with_thumb = np.arange(n) if n <= thumbnails else (stratified_sample(n, thumbnails, seed, m["label"].to_numpy())
-                                                       if thumbnails > 0 else np.array([], dtype=int))
+    with_thumb = (
+        np.arange(n)
+        if n <= thumbnails
+        else (
+            stratified_sample(n, thumbnails, seed, m["label"].to_numpy()) if thumbnails > 0 else np.array([], dtype=int)
+        )
+    )
     if images is not None:
         index = m["index"].to_numpy() if "index" in m.columns else np.arange(n)
         for r in with_thumb.tolist():
@@ -130,7 +152,13 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     else:
         with_thumb = np.array([], dtype=int)
     data["thumb"] = thumb
-    described = {"n_points": n, "n_thumbnails": int(len(with_thumb)), "maps": {}, "colourings": {}, "outside_first_view": {}}
+    described = {
+        "n_points": n,
+        "n_thumbnails": int(len(with_thumb)),
+        "maps": {},
+        "colourings": {},
+        "outside_first_view": {},
+    }
     views = {}  # each map's first view: its bulk (plots.robust_limits); panning and zooming out show every point
     map_names = list(maps)
     for name in map_names:
@@ -168,34 +196,65 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     source = ColumnDataSource(data, name="points_source")
 
     v = views[first_map]
-    p = figure(width=900, height=720, output_backend="webgl", tools="pan,wheel_zoom,box_zoom,box_select,tap,reset,save",
-               active_scroll="wheel_zoom", title=f"{title}: {first_map}", name="map",
-               x_range=Range1d(v[0], v[1], reset_start=v[0], reset_end=v[1]),
-               y_range=Range1d(v[2], v[3], reset_start=v[2], reset_end=v[3]))
-    renderer = p.scatter("x", "y", source=source, size=7 if n < 2000 else (5 if n < 20000 else 3), fill_color="colour",
-                         line_color=None, fill_alpha=0.8, nonselection_fill_alpha=0.08, selection_fill_alpha=1.0,
-                         name="points")
-    hover = HoverTool(renderers=[renderer], tooltips="""
+    p = figure(
+        width=900,
+        height=720,
+        output_backend="webgl",
+        tools="pan,wheel_zoom,box_zoom,box_select,tap,reset,save",
+        active_scroll="wheel_zoom",
+        title=f"{title}: {first_map}",
+        name="map",
+        x_range=Range1d(v[0], v[1], reset_start=v[0], reset_end=v[1]),
+        y_range=Range1d(v[2], v[3], reset_start=v[2], reset_end=v[3]),
+    )
+    renderer = p.scatter(
+        "x",
+        "y",
+        source=source,
+        size=7 if n < 2000 else (5 if n < 20000 else 3),
+        fill_color="colour",
+        line_color=None,
+        fill_alpha=0.8,
+        nonselection_fill_alpha=0.08,
+        selection_fill_alpha=1.0,
+        name="points",
+    )
+    hover = HoverTool(
+        renderers=[renderer],
+        tooltips="""
         <div class="is-tip" style="max-width:220px">
           <img class="is-thumb" src="@thumb" style="width:96px;height:auto;image-rendering:pixelated" alt="">
           <div><b>@name</b></div>
           <div>label: @label · split: @split</div>
           <div class="is-value">@value</div>
-        </div>""")
+        </div>""",
+    )
     p.add_tools(hover)
     map_select = Select(title="Map", value=first_map, options=map_names, name="map_select", width=260)
     col_select = Select(title="Colour by", value=first_col, options=list(cols), name="colour_select", width=260)
     first_values = [lab for lab, _ in legends[first_col]]
-    hi_select = Select(title="Highlight", value="(none)", options=["(none)", *first_values], name="highlight_select", width=260)
+    hi_select = Select(
+        title="Highlight", value="(none)", options=["(none)", *first_values], name="highlight_select", width=260
+    )
     legend_div = Div(text="", name="legend", width=260)
-    info = Div(text=(f"<p>{n} images · {len(with_thumb)} with a thumbnail"
-                     + (" (a stratified sample)" if 0 < len(with_thumb) < n else "")
-                     + ". Hover a point for its image; drag to pan, scroll to zoom, box-select or highlight to pick. "
-                     "Each map opens on its bulk (at least 95% of the points); zoom out for far points"
-                     + (" (" + ", ".join(f"{k}: {c}" for k, c in described["outside_first_view"].items() if c)
-                        + " outside the first view)" if any(described["outside_first_view"].values()) else "")
-                     + ".</p>"),
-               width=260, name="info")
+    info = Div(
+        text=(
+            f"<p>{n} images · {len(with_thumb)} with a thumbnail"
+            + (" (a stratified sample)" if 0 < len(with_thumb) < n else "")
+            + ". Hover a point for its image; drag to pan, scroll to zoom, box-select or highlight to pick. "
+            "Each map opens on its bulk (at least 95% of the points); zoom out for far points"
+            + (
+                " ("
+                + ", ".join(f"{k}: {c}" for k, c in described["outside_first_view"].items() if c)
+                + " outside the first view)"
+                if any(described["outside_first_view"].values())
+                else ""
+            )
+            + ".</p>"
+        ),
+        width=260,
+        name="info",
+    )
     draw_legend = """
         function esc(t) { return String(t).replace(/[&<>"']/g, ch => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch])); }
         function legend_html(key) {
@@ -204,7 +263,9 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
           return items.map(([v, c]) => `<div><span style="display:inline-block;width:12px;height:12px;background:${c};margin-right:6px"></span>${esc(v)}</div>`).join('');
         }
     """
-    on_map = CustomJS(args=dict(source=source, plot=p, views=views), code="""
+    on_map = CustomJS(
+        args=dict(source=source, plot=p, views=views),
+        code="""
         const d = source.data, key = cb_obj.value, keep = source.selected.indices.slice();
         d.x = d['x__' + key].slice(); d.y = d['y__' + key].slice();
         plot.title.text = plot.title.text.split(': ')[0] + ': ' + key;
@@ -214,10 +275,13 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
         source.change.emit();
         source.selected.indices = keep;  // the highlighted class or cluster stays highlighted on the new map
         source.selected.change.emit();
-    """)
+    """,
+    )
     map_select.js_on_change("value", on_map)
-    on_colour = CustomJS(args=dict(source=source, hi=hi_select, legend=legend_div, legends=legends),
-                         code=draw_legend + """
+    on_colour = CustomJS(
+        args=dict(source=source, hi=hi_select, legend=legend_div, legends=legends),
+        code=draw_legend
+        + """
         const d = source.data, key = cb_obj.value;
         d.colour = d['c__' + key].slice(); d.value = d['v__' + key].map(v => v === '' ? '' : key + ': ' + v);
         source.selected.indices = [];
@@ -225,21 +289,30 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
         hi.options = ['(none)'].concat((legends[key] || []).map(x => x[0]));
         hi.value = '(none)';
         legend.text = legend_html(key);
-    """)
+    """,
+    )
     col_select.js_on_change("value", on_colour)
-    on_highlight = CustomJS(args=dict(source=source, colour=col_select), code="""
+    on_highlight = CustomJS(
+        args=dict(source=source, colour=col_select),
+        code="""
         const v = cb_obj.value, vals = source.data['v__' + colour.value];
         const idx = [];
         if (v !== '(none)') for (let i = 0; i < vals.length; i++) if (vals[i] === v) idx.push(i);
         source.selected.indices = idx;
         source.selected.change.emit();
         source.change.emit();
-    """)
+    """,
+    )
     hi_select.js_on_change("value", on_highlight)
     # the legend of the first colouring, drawn in Python
-    legend_div.text = "".join(f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
-                              f'margin-right:6px"></span>{html.escape(v)}</div>' for v, c in legends[first_col]) or \
-        "<p><i>continuous: dark = low, yellow = high (2%-98% range)</i></p>"
+    legend_div.text = (
+        "".join(
+            f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
+            f'margin-right:6px"></span>{html.escape(v)}</div>'
+            for v, c in legends[first_col]
+        )
+        or "<p><i>continuous: dark = low, yellow = high (2%-98% range)</i></p>"
+    )
     data["value"] = [("" if v == "" else f"{first_col}: {v}") for v in data[f"v__{first_col}"]]
     source.data["value"] = data["value"]
     layout = row(p, column(map_select, col_select, hi_select, info, legend_div))
@@ -247,8 +320,17 @@ def build_page(manifest, maps: dict, colourings: dict, images=None, thumbnails: 
     return page, described
 
 
-def from_files(manifest_path, images_path, maps: list, features: list, clusters: list, human: list, settings: dict,
-               human_sets=(), title: str = "") -> tuple[str, dict]:
+def from_files(
+    manifest_path,
+    images_path,
+    maps: list,
+    features: list,
+    clusters: list,
+    human: list,
+    settings: dict,
+    human_sets=(),
+    title: str = "",
+) -> tuple[str, dict]:
     """:func:`build_page` on the workflow's files. *maps*: results/<d>/maps/<method>.npz; *features*:
     results/<d>/features/<fs>.npz (those in *human_sets* are drawn on their first two dimensions, the others on
     their first two principal components); *clusters*: clustering/<fs>/<method>/assignments.tsv; *human*: the
@@ -280,9 +362,20 @@ def from_files(manifest_path, images_path, maps: list, features: list, clusters:
     for path in clusters:
         p = Path(path)
         a = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        colourings[f"clusters {p.parent.parent.name}/{p.parent.name}"] = ("categorical", dict(zip(a["id"], a["cluster"])))
+        colourings[f"clusters {p.parent.parent.name}/{p.parent.name}"] = (
+            "categorical",
+            dict(zip(a["id"], a["cluster"])),
+        )
     if human:
         for j in range(H.shape[1]):
             colourings[f"human dim_{j + 1}"] = ("continuous", dict(zip(h_ids.tolist(), H[:, j].tolist())))
-    return build_page(manifest, out_maps, colourings, images=load_images(images_path), thumbnails=settings["thumbnails"],
-                      thumbnail_size=settings["thumbnail_size"], seed=settings["seed"], title=title)
+    return build_page(
+        manifest,
+        out_maps,
+        colourings,
+        images=load_images(images_path),
+        thumbnails=settings["thumbnails"],
+        thumbnail_size=settings["thumbnail_size"],
+        seed=settings["seed"],
+        title=title,
+    )

@@ -129,14 +129,18 @@ class Registry:
             hw = self.image_hw(dataset)
             problem = spatial_problem(layers, hw) if hw else None
             if problem:
-                raise RegistryError(f"datasets.{dataset}.images.size: {list(hw)} is too small for CNN variant {v!r}: {problem} "
-                                    f"({where}); choose a larger images.size or fewer pooling layers")
+                raise RegistryError(
+                    f"datasets.{dataset}.images.size: {list(hw)} is too small for CNN variant {v!r}: {problem} "
+                    f"({where}); choose a larger images.size or fewer pooling layers"
+                )
 
     def cnn_backbones(self, dataset: str, variant: str) -> dict[str, dict]:
         """The keras.applications backbones a CNN variant's layers use: name -> its backbones.<name> settings."""
         from imagespace.cnn import backbone_layers
 
-        return {b: self.backbone_spec(dataset, b) for b in backbone_layers(self.cnn_spec(dataset, variant)["architecture"])}
+        return {
+            b: self.backbone_spec(dataset, b) for b in backbone_layers(self.cnn_spec(dataset, variant)["architecture"])
+        }
 
     def _check_kd_embeddings(self, dataset: str) -> None:
         """A method limited to a few dimensions (openTSNE: 3) cannot give a k-D feature set that a stage asks for."""
@@ -149,7 +153,8 @@ class Registry:
                 raise RegistryError(
                     f"datasets.{dataset}: embedding {m!r} is named as a {k}-D feature set (in compare, clustering, probes "
                     f"or retrieval: feature_sets), but {m} embeds into at most {cap} dimensions: drop it from those lists "
-                    f"(its 2-D map is drawn anyway; `all` leaves it out), or set embeddings.n_components to {cap} or less")
+                    f"(its 2-D map is drawn anyway; `all` leaves it out), or set embeddings.n_components to {cap} or less"
+                )
 
     # ------------------------------------------------------------ settings
     def stage(self, dataset: str, name: str) -> dict:
@@ -182,7 +187,9 @@ class Registry:
                 continue
             dims.add(df.shape[1] - (1 if spec.get("id_column") else 0))
         if len(dims) > 1:
-            raise RegistryError(f"datasets.{dataset}.human: the splits' spaces have different dimensions {sorted(dims)}")
+            raise RegistryError(
+                f"datasets.{dataset}.human: the splits' spaces have different dimensions {sorted(dims)}"
+            )
         return dims.pop() if dims else None
 
     def n_components(self, dataset: str) -> int:
@@ -218,8 +225,9 @@ class Registry:
         for v, over in (st.get("variants") or {}).items():
             bad = sorted(set(over) - {"size", "groups"})
             if bad:
-                raise RegistryError(f"datasets.{dataset}: stats.variants.{v}: {bad} cannot be set per variant "
-                                    "(only size and groups)")
+                raise RegistryError(
+                    f"datasets.{dataset}: stats.variants.{v}: {bad} cannot be set per variant (only size and groups)"
+                )
         return [("stats", None)] + [(f"stats_{v}", v) for v in st.get("variants") or {}]
 
     def stats_spec(self, dataset: str, variant: str | None = None) -> dict:
@@ -243,8 +251,10 @@ class Registry:
         if enabled == "auto":
             side = self.image_min_side(dataset)
             if side is not None and side < b["min_side"]:
-                return [], [f"backbone {', '.join(AUTO_BACKBONES)} (a default feature set) skipped: the images are {side} px "
-                            f"on their smaller side, under backbones.min_side {b['min_side']}"]
+                return [], [
+                    f"backbone {', '.join(AUTO_BACKBONES)} (a default feature set) skipped: the images are {side} px "
+                    f"on their smaller side, under backbones.min_side {b['min_side']}"
+                ]
             enabled = list(AUTO_BACKBONES)
         torchless = [] if self.torch else [n for n in enabled if BACKBONES[n].framework == "torch"]
         if torchless:
@@ -296,11 +306,18 @@ class Registry:
             out.append((backbone_set(b), b, None))
             variants = self.stage(owner, "backbones")[b].get("variants") or {}
             for v, over in variants.items():
-                bad = sorted(set(over) & ({"weights", "weights_path", "include_top", "variants"}
-                                          | ({"size"} if BACKBONES[b].framework == "keras" else set())))
+                bad = sorted(
+                    set(over)
+                    & (
+                        {"weights", "weights_path", "include_top", "variants"}
+                        | ({"size"} if BACKBONES[b].framework == "keras" else set())
+                    )
+                )
                 if bad:
-                    raise RegistryError(f"datasets.{dataset}: backbones.{b}.variants.{v}: {bad} cannot differ between "
-                                        "variants (the weights are per network); make it another backbone")
+                    raise RegistryError(
+                        f"datasets.{dataset}: backbones.{b}.variants.{v}: {bad} cannot differ between "
+                        "variants (the weights are per network); make it another backbone"
+                    )
                 out.append((f"{backbone_set(b)}_{v}", b, v))
         return out
 
@@ -324,7 +341,11 @@ class Registry:
 
     def evaluated_cnns(self, dataset: str) -> list[str]:
         """CNN variants evaluated as classifiers (class, joint and triplet targets)."""
-        return [v for v in self.cnn_variants(dataset) if self.cnn_spec(dataset, v)["target"] in ("class", "joint", "triplet")]
+        return [
+            v
+            for v in self.cnn_variants(dataset)
+            if self.cnn_spec(dataset, v)["target"] in ("class", "joint", "triplet")
+        ]
 
     # ------------------------------------------------------------ applying another dataset's models
     def prediction_source(self, dataset: str):
@@ -396,7 +417,7 @@ class Registry:
 
         def add(fs):
             s = src_sets[fs]
-            for m in ((s.base,) if s.kind == "prediction" else s.members):
+            for m in (s.base,) if s.kind == "prediction" else s.members:
                 add(m)
             if fs not in out:
                 out.append(fs)
@@ -433,7 +454,8 @@ class Registry:
             if v in out:
                 raise RegistryError(f"datasets.{dataset}.finetune.variants: {v!r} is already a feature set")
             try:  # the library's own checks, at start-up, naming the variant's key
-                from imagespace.finetune_torch import FinetuneError, settings as finetune_settings
+                from imagespace.finetune_torch import FinetuneError
+                from imagespace.finetune_torch import settings as finetune_settings
 
                 finetune_settings(spec)
             except FinetuneError as e:
@@ -442,10 +464,12 @@ class Registry:
                 raise RegistryError(
                     f"datasets.{dataset}.finetune.variants.{v}: target human trains on the human space of "
                     f"alignment.train_split {self.stage(dataset, 'alignment')['train_split']!r}, which "
-                    f"datasets.{dataset}.human does not give (splits: {sorted(self.human_splits(dataset))})")
+                    f"datasets.{dataset}.human does not give (splits: {sorted(self.human_splits(dataset))})"
+                )
             # out_of_fold: the training rows are predicted by networks that did not see them, like a map's
-            out[v] = FeatureSet(v, "cnn", "finetune_features", human=on_human,
-                                trained_on_human=on_human and not spec["out_of_fold"])
+            out[v] = FeatureSet(
+                v, "cnn", "finetune_features", human=on_human, trained_on_human=on_human and not spec["out_of_fold"]
+            )
         for fs, b, _ in self.backbone_sets(dataset):
             out[fs] = FeatureSet(fs, "backbone", backbone_rule(b))
         p = self.prediction_source(dataset)
@@ -454,15 +478,16 @@ class Registry:
             for fs in self.transferred(dataset):
                 s = src_sets[fs]
                 rule = {"prediction": "human_map_apply", "ensemble": "ensemble"}.get(s.kind, s.rule)
-                out[fs] = FeatureSet(fs, s.kind, rule, base=s.base, members=s.members, select=s.select, human=s.human,
-                                     transferred=True)
+                out[fs] = FeatureSet(
+                    fs, s.kind, rule, base=s.base, members=s.members, select=s.select, human=s.human, transferred=True
+                )
             return out
         for fs in self.mapped_feature_sets(dataset, out):
             out[PRED + fs] = FeatureSet(PRED + fs, "prediction", "human_map", base=fs, human=True)
         ens = {ENS + k: ensemble_settings(v) for k, v in self.stage(dataset, "alignment")["ensembles"].items()}
         names = {name: tuple(e["candidates"]) for name, e in ens.items()}
         for name, members in names.items():
-            where = f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}"
+            where = f"datasets.{dataset}.alignment.ensembles.{name[len(ENS) :]}"
             what = "candidate" if ens[name]["select"] == "greedy" else "member"
             for m in members:
                 if m not in out and m not in names:
@@ -479,7 +504,9 @@ class Registry:
         def check_cycle(fs, path):
             for m in names.get(fs, ()):
                 if m in path:
-                    raise RegistryError(f"datasets.{dataset}.alignment.ensembles form a cycle: {' -> '.join(path + [m])}")
+                    raise RegistryError(
+                        f"datasets.{dataset}.alignment.ensembles form a cycle: {' -> '.join(path + [m])}"
+                    )
                 check_cycle(m, path + [m])
 
         for name in names:
@@ -499,24 +526,28 @@ class Registry:
                     fitted = self._fitted_why(dataset, out, m, split)
                     if fitted and not out[m].trained_on_human:
                         raise RegistryError(
-                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}: candidate {m!r} is not out-of-fold "
+                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS) :]}: candidate {m!r} is not out-of-fold "
                             f"on the training split ({fitted}: its rows there were fitted to their labels, so they look "
                             "better than new images would); select: greedy would favour it unfairly. Remove it from the "
                             "candidates, or use the list form (equal weights)"
                         )
                     if out[m].trained_on_human:
-                        why = ("its weights were chosen on those rows" if out[m].kind == "ensemble"
-                               else "it was fitted to the human coordinates of those rows")
+                        why = (
+                            "its weights were chosen on those rows"
+                            if out[m].kind == "ensemble"
+                            else "it was fitted to the human coordinates of those rows"
+                        )
                         raise RegistryError(
-                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS):]}: candidate {m!r} is in-sample on the "
+                            f"datasets.{dataset}.alignment.ensembles.{name[len(ENS) :]}: candidate {m!r} is in-sample on the "
                             f"training split ({why}); select: greedy chooses weights on out-of-fold predictions of that split "
                             "only (human_pred_<feature set> maps, finetune variants with out_of_fold: true, or equal-weight ensembles of them). Remove it from the "
                             "candidates, or use the list form (equal weights)"
                         )
             # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.ensemble)
             trained = any(out[m].trained_on_human for m in members)
-            out[name] = FeatureSet(name, "ensemble", "ensemble", members=members, select=select, human=True,
-                                   trained_on_human=trained)
+            out[name] = FeatureSet(
+                name, "ensemble", "ensemble", members=members, select=select, human=True, trained_on_human=trained
+            )
             done.add(name)
 
         for name in names:
@@ -538,7 +569,11 @@ class Registry:
             spec = self.finetune_spec(owner, fs)
             if spec["target"] in ("class", "triplet") and spec["train_split"] == split:
                 return f"network fine-tuned on the {split} split's labels"
-            if spec["target"] == "human" and not spec["out_of_fold"] and self.stage(owner, "alignment")["train_split"] == split:
+            if (
+                spec["target"] == "human"
+                and not spec["out_of_fold"]
+                and self.stage(owner, "alignment")["train_split"] == split
+            ):
                 return f"network fine-tuned on the {split} split's human coordinates"
             return None
         if s.kind == "cnn" and self.cnn_spec(owner, fs)["train_split"] == split:
@@ -557,17 +592,32 @@ class Registry:
         choices, as choices the workflow did not make (it chooses among the variants: the chosen row)."""
         owner = self.model_owner(dataset)
         out = {}
+
         def listed(where, keys, spec, base, variant):  # the settings themselves; of a variant, what it changes
             return {f"{where}.{k}": spec[k] for k in keys if k in spec and (variant is None or spec[k] != base[k])}
 
         for fs, v in self.stats_sets(owner):
             if fs in self.sets(dataset):
-                out.update(listed("stats" + (f".variants.{v}" if v else ""), ("size", "groups"),
-                                  self.stats_spec(owner, v), self.stats_spec(owner), v))
+                out.update(
+                    listed(
+                        "stats" + (f".variants.{v}" if v else ""),
+                        ("size", "groups"),
+                        self.stats_spec(owner, v),
+                        self.stats_spec(owner),
+                        v,
+                    )
+                )
         for fs, b, v in self.backbone_sets(owner):
             if fs in self.sets(dataset):
-                out.update(listed(f"backbones.{b}" + (f".variants.{v}" if v else ""), ("layer", "from_files", "tta", "size"),
-                                  self.backbone_spec(owner, b, v), self.backbone_spec(owner, b), v))
+                out.update(
+                    listed(
+                        f"backbones.{b}" + (f".variants.{v}" if v else ""),
+                        ("layer", "from_files", "tta", "size"),
+                        self.backbone_spec(owner, b, v),
+                        self.backbone_spec(owner, b),
+                        v,
+                    )
+                )
         for v in self.finetune_variants(owner):
             if v in self.sets(dataset):
                 spec = self.finetune_spec(owner, v)
@@ -582,18 +632,28 @@ class Registry:
         if spec.kind != "ensemble":
             raise RegistryError(f"datasets.{dataset}: {fs!r} is not an ensemble")
         owner = self.model_owner(dataset) if spec.transferred else dataset
-        name = fs[len(ENS):]
+        name = fs[len(ENS) :]
         e = ensemble_settings(self.stage(owner, "alignment")["ensembles"][name])
         a = self.stage(owner, "alignment")
-        return {**e, "key": f"datasets.{owner}.alignment.ensembles.{name}", "owner": owner,
-                "train_split": a["train_split"], "folds": int(a["folds"]), "seed": int(a["seed"])}
+        return {
+            **e,
+            "key": f"datasets.{owner}.alignment.ensembles.{name}",
+            "owner": owner,
+            "train_split": a["train_split"],
+            "folds": int(a["folds"]),
+            "seed": int(a["seed"]),
+        }
 
     def mapped_feature_sets(self, dataset: str, base: dict[str, FeatureSet] | None = None) -> list[str]:
         """Sets mapped into the human space (needs a human space on the alignment's train split)."""
         a = self.stage(dataset, "alignment")
         if a["train_split"] not in self.human_splits(dataset):
             return []
-        base = base if base is not None else {k: v for k, v in self.sets(dataset).items() if v.kind not in ("prediction", "ensemble")}
+        base = (
+            base
+            if base is not None
+            else {k: v for k, v in self.sets(dataset).items() if v.kind not in ("prediction", "ensemble")}
+        )
         wanted = self._expand(dataset, "alignment.map_feature_sets", a["map_feature_sets"], base)
         # networks trained on the human space already predict it: they are not mapped again
         return [fs for fs in base if fs in wanted and not base[fs].human]
@@ -602,7 +662,9 @@ class Registry:
     def _expand(self, dataset: str, key: str, names: list[str], available: dict[str, FeatureSet]) -> set[str]:
         """The sets a feature_sets list names: keywords expanded, sets not computed for this dataset
         (stats when disabled, a method not run) ignored, names that cannot be a feature set at all rejected."""
-        possible = set(KEYWORDS) | {"pca", "stats"} | set(EMBEDDINGS) | {backbone_set(b) for b in BACKBONES} | set(available)
+        possible = (
+            set(KEYWORDS) | {"pca", "stats"} | set(EMBEDDINGS) | {backbone_set(b) for b in BACKBONES} | set(available)
+        )
         for fs in names:
             if fs not in possible and not fs.startswith((PRED, ENS)):
                 raise RegistryError(
@@ -713,8 +775,12 @@ class Registry:
     def kd_embeddings(self, dataset: str) -> list[str]:
         """k-D embeddings something consumes (a comparison, a clustering, a named probe or retrieval set): only those
         are computed."""
-        named = {fs for st in ("probes", "retrieval") if self.stage(dataset, st)["enabled"]
-                 for fs in self.stage(dataset, st)["feature_sets"]}
+        named = {
+            fs
+            for st in ("probes", "retrieval")
+            if self.stage(dataset, st)["enabled"]
+            for fs in self.stage(dataset, st)["feature_sets"]
+        }
         used = set(self._consumed_embeddings(dataset)) | named
         return [m for m in self.embedding_methods(dataset) if m in used]
 

@@ -113,8 +113,10 @@ def settings(spec: dict | None) -> dict:
     s.update(spec)
     name = s["backbone"]
     if name not in BACKBONES or BACKBONES[name].framework != "torch":
-        raise FinetuneError(f"finetune.backbone: {name!r} is not a PyTorch backbone "
-                            f"(known: {[n for n, b in BACKBONES.items() if b.framework == 'torch']})")
+        raise FinetuneError(
+            f"finetune.backbone: {name!r} is not a PyTorch backbone "
+            f"(known: {[n for n, b in BACKBONES.items() if b.framework == 'torch']})"
+        )
     if s["target"] not in TARGETS:
         raise FinetuneError(f"finetune.target: {s['target']!r} (one of {TARGETS})")
     if s["weights"] not in ("imagenet", "none"):
@@ -171,8 +173,13 @@ def augmentations(augment) -> tuple[str, ...]:
 
 def _backbone_spec(s: dict) -> dict:
     """The backbones_torch.build settings of the network fine-tuned."""
-    return {"weights": s["weights"], "weights_path": s["weights_path"], "size": s["size"], "seed": s["init_seed"],
-            "include_top": False}
+    return {
+        "weights": s["weights"],
+        "weights_path": s["weights_path"],
+        "size": s["size"],
+        "seed": s["init_seed"],
+        "include_top": False,
+    }
 
 
 def _transform(x, aug: str):
@@ -370,8 +377,10 @@ def _build(s: dict):
 
 def _check_augs_fit(augs, size) -> None:
     if size[0] != size[1] and set(augs) & SQUARE_ONLY:
-        raise FinetuneError(f"finetune.augment: {sorted(set(augs) & SQUARE_ONLY)} need a square input, "
-                            f"but finetune.size gives {size[0]}x{size[1]}")
+        raise FinetuneError(
+            f"finetune.augment: {sorted(set(augs) & SQUARE_ONLY)} need a square input, "
+            f"but finetune.size gives {size[0]}x{size[1]}"
+        )
 
 
 def _compute_frozen(model, images, s: dict, augs, cut: int, size, what: str) -> FrozenFeatures:
@@ -383,17 +392,22 @@ def _compute_frozen(model, images, s: dict, augs, cut: int, size, what: str) -> 
     _check_augs_fit(augs, size)
     t0 = time.perf_counter()
     n, bs = len(images), int(s["cache_batch_size"])
-    prog = Progress(f"{what}: frozen part of {n} images x {len(augs)} augmentations", n * len(augs), s["log_every"],
-                    logger=log, heartbeat=False)
+    prog = Progress(
+        f"{what}: frozen part of {n} images x {len(augs)} augmentations",
+        n * len(augs),
+        s["log_every"],
+        logger=log,
+        heartbeat=False,
+    )
     out = None
     with torch.no_grad():
         for a in range(0, n, bs):
-            x = backbones_torch.preprocess(s["backbone"], images[a:a + bs], size)
+            x = backbones_torch.preprocess(s["backbone"], images[a : a + bs], size)
             for j, aug in enumerate(augs):
                 h = _run_frozen(model, _nhwc(_transform(x, aug)), 0, cut)
                 if out is None:
                     out = torch.empty((n, len(augs), *h.shape[1:]), dtype=torch.float32)
-                out[a:a + len(h), j] = h
+                out[a : a + len(h), j] = h
                 prog.add(len(h))
     if out is None:
         raise FinetuneError(f"{what}: no images")
@@ -409,8 +423,15 @@ def frozen_features(images, spec: dict, augs=None, unfreeze: int | None = None) 
     s = settings(spec)
     model, _, _ = _build(s)
     cut = _cut(model, s["unfreeze"] if unfreeze is None else int(unfreeze))
-    return _compute_frozen(model, images, s, augmentations(augs) if augs is not None else tuple(s["augment"]), cut,
-                           input_size(s["backbone"], _backbone_spec(s)), "cache")
+    return _compute_frozen(
+        model,
+        images,
+        s,
+        augmentations(augs) if augs is not None else tuple(s["augment"]),
+        cut,
+        input_size(s["backbone"], _backbone_spec(s)),
+        "cache",
+    )
 
 
 def _advance(model, ff: FrozenFeatures, cut: int) -> FrozenFeatures:
@@ -422,18 +443,26 @@ def _advance(model, ff: FrozenFeatures, cut: int) -> FrozenFeatures:
     if ff.cut == cut:
         return ff
     if ff.cut > cut:
-        raise FinetuneError(f"finetune.unfreeze: the cached frozen features end at block {ff.cut}, above the first "
-                            f"trained block {cut}; compute them for this unfreeze")
+        raise FinetuneError(
+            f"finetune.unfreeze: the cached frozen features end at block {ff.cut}, above the first "
+            f"trained block {cut}; compute them for this unfreeze"
+        )
     t0 = time.perf_counter()
     n, A = ff.x.shape[:2]
     flat = ff.x.reshape(n * A, *ff.x.shape[2:])
     outs = []
     with torch.no_grad():
         for a in range(0, len(flat), 64):
-            outs.append(_run_frozen(model, _nhwc(flat[a:a + 64]), ff.cut, cut).contiguous())
+            outs.append(_run_frozen(model, _nhwc(flat[a : a + 64]), ff.cut, cut).contiguous())
     y = torch.cat(outs)
-    return FrozenFeatures(y.reshape(n, A, *y.shape[1:]), ff.augs, cut, frozen_checksum(model, cut), ff.size,
-                          ff.seconds + time.perf_counter() - t0)
+    return FrozenFeatures(
+        y.reshape(n, A, *y.shape[1:]),
+        ff.augs,
+        cut,
+        frozen_checksum(model, cut),
+        ff.size,
+        ff.seconds + time.perf_counter() - t0,
+    )
 
 
 def _frozen_for(model, images, s: dict, augs, cut: int, size, what: str) -> FrozenFeatures:
@@ -482,8 +511,10 @@ def _optimizer(net, s: dict):
         part = "head" if name.startswith("fc.") else "backbone"
         decay = p.ndim > 1
         groups.setdefault((part, decay), []).append(p)
-    params = [{"params": ps, "lr": lr if part == "head" else blr, "weight_decay": float(s["weight_decay"]) if decay else 0.0}
-              for (part, decay), ps in groups.items()]
+    params = [
+        {"params": ps, "lr": lr if part == "head" else blr, "weight_decay": float(s["weight_decay"]) if decay else 0.0}
+        for (part, decay), ps in groups.items()
+    ]
     return torch.optim.AdamW(params, lr=lr, weight_decay=float(s["weight_decay"]), fused=True)  # one kernel per tensor
 
 
@@ -536,7 +567,7 @@ def _evaluate(net, ff: FrozenFeatures, target: str, tta: bool = True, batch: int
     outs, feats = [], []
     with torch.no_grad():
         for a in range(0, n, batch):
-            xb = x[a:a + batch]
+            xb = x[a : a + batch]
             o, f = net(_nhwc(xb.reshape(-1, *xb.shape[2:])))
             o = o.reshape(len(xb), A, -1)
             if target == "triplet":
@@ -559,16 +590,29 @@ def _inner_loss(pred, y, target: str, margin: float = 0.2) -> float:
     return float(-torch.log(p[torch.arange(len(y)), y]).mean())
 
 
-def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int, prog: Progress, run: str,
-             inner: tuple | None = None):
+def _fit_one(
+    model,
+    cut,
+    ff: FrozenFeatures,
+    y,
+    s: dict,
+    seed: int,
+    epochs: int,
+    prog: Progress,
+    run: str,
+    inner: tuple | None = None,
+):
     """Train one network (seed) for *epochs* on ff/y; with *inner* = (ff_inner, y_inner) its predictions
     on the inner rows after every epoch. Returns (net, history, inner predictions per epoch)."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    out_dim = {"human": lambda: y.shape[1], "class": lambda: int(s["_n_classes"]),
-               "triplet": lambda: int(s["embedding_dims"])}[s["target"]]()
+    out_dim = {
+        "human": lambda: y.shape[1],
+        "class": lambda: int(s["_n_classes"]),
+        "triplet": lambda: int(s["embedding_dims"]),
+    }[s["target"]]()
     net = _make_trainable(model, cut, out_dim, s)
     opt = _optimizer(net, s)
     n, A = ff.x.shape[:2]
@@ -581,13 +625,14 @@ def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int,
         aug = rng.integers(0, A, size=n)
         total, seen = 0.0, 0
         for a in range(0, n, bs):
-            idx = torch.from_numpy(order[a:a + bs])
-            xb = _nhwc(ff.x[idx, torch.from_numpy(aug[a:a + bs])])
+            idx = torch.from_numpy(order[a : a + bs])
+            xb = _nhwc(ff.x[idx, torch.from_numpy(aug[a : a + bs])])
             out, _ = net(xb)
             loss = _loss(out, y[idx], s)
             if not torch.isfinite(loss):
-                raise FinetuneError(f"{run}: the training loss is {float(loss)} at epoch {epoch + 1}; "
-                                    "lower finetune.learning_rate")
+                raise FinetuneError(
+                    f"{run}: the training loss is {float(loss)} at epoch {epoch + 1}; lower finetune.learning_rate"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -602,8 +647,12 @@ def _fit_one(model, cut, ff: FrozenFeatures, y, s: dict, seed: int, epochs: int,
             prog.add(len(inner[0]) * (inner[0].x.shape[1] if s["tta"] else 1) / 3)
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
-        prog.add(0, force=True, extra=f"{run}, epoch {epoch + 1}/{epochs}: " +
-                 ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",)))
+        prog.add(
+            0,
+            force=True,
+            extra=f"{run}, epoch {epoch + 1}/{epochs}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",)),
+        )
     return net, history, inner_preds
 
 
@@ -679,7 +728,10 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
             _, hist, p = _fit_one(model, cut, ff_fit, y_fit, s, seed, E, prog, f"inner run, seed {seed}", (ff_in, y_in))
             curves[str(seed)] = hist
             preds.append(p)
-        ens = [_inner_loss(torch.stack([p[e] for p in preds]).mean(dim=0), y_in, s["target"], s["margin"]) for e in range(E)]
+        ens = [
+            _inner_loss(torch.stack([p[e] for p in preds]).mean(dim=0), y_in, s["target"], s["margin"])
+            for e in range(E)
+        ]
         best = int(np.argmin(ens)) + 1
         extra = {}
         if s["target"] == "human":
@@ -689,11 +741,21 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
             for e in range(E):
                 P = torch.stack([p[e] for p in preds]).mean(dim=0).numpy() * sd_fit + mean_fit
                 extra["inner_disparity"].append(float(procrustes(y_raw[in_r], P)[2]))
-        info_inner = {"n_fit": len(fit_r), "n_inner": len(in_r), "rows": in_r.tolist(), "fraction": s["inner_fraction"],
-                      "stratified": strata is not None, "seed": seeds[0], "max_epochs": E,
-                      "curves": curves, "ensemble_inner_loss": ens, **extra, "chosen_epoch": best,
-                      "why": f"lowest inner loss of the {len(seeds)}-seed average, {ens[best - 1]:.4f} at epoch {best} of {E}",
-                      "seconds": round(time.perf_counter() - t0, 2)}
+        info_inner = {
+            "n_fit": len(fit_r),
+            "n_inner": len(in_r),
+            "rows": in_r.tolist(),
+            "fraction": s["inner_fraction"],
+            "stratified": strata is not None,
+            "seed": seeds[0],
+            "max_epochs": E,
+            "curves": curves,
+            "ensemble_inner_loss": ens,
+            **extra,
+            "chosen_epoch": best,
+            "why": f"lowest inner loss of the {len(seeds)}-seed average, {ens[best - 1]:.4f} at epoch {best} of {E}",
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         log.info("epochs auto: epoch %d chosen (%s)", best, info_inner["why"])
         prog.total = prog.done + len(seeds) * best * epoch_units
         epochs = best
@@ -712,32 +774,66 @@ def finetune(images, targets, spec: dict, labels=None) -> tuple[dict, dict]:
     import efficientnet_lite_pytorch
 
     state = {
-        "format": FORMAT, "settings": public, "cut": cut,
-        "out_dim": {"human": lambda: int(y_all.shape[1]), "class": lambda: len(classes),
-                    "triplet": lambda: int(s["embedding_dims"])}[s["target"]](),
-        "target": s["target"], "classes": classes, "mean": None if mean is None else [float(v) for v in mean],
-        "sd": None if sd is None else [float(v) for v in sd], "epochs": epochs, "members": members,
-        "frozen_checksum": ff.checksum, "weights_sha256": sha256(source) if source else None,
+        "format": FORMAT,
+        "settings": public,
+        "cut": cut,
+        "out_dim": {
+            "human": lambda: int(y_all.shape[1]),
+            "class": lambda: len(classes),
+            "triplet": lambda: int(s["embedding_dims"]),
+        }[s["target"]](),
+        "target": s["target"],
+        "classes": classes,
+        "mean": None if mean is None else [float(v) for v in mean],
+        "sd": None if sd is None else [float(v) for v in sd],
+        "epochs": epochs,
+        "members": members,
+        "frozen_checksum": ff.checksum,
+        "weights_sha256": sha256(source) if source else None,
         "torch_version": str(torch.__version__),
     }
     info = {
-        "settings": public, "target": s["target"], "n_train": n, "dims": 1280 if s["target"] == "class" else state["out_dim"],
-        "classes": classes, "backbone": s["backbone"], "input_size": list(size),
+        "settings": public,
+        "target": s["target"],
+        "n_train": n,
+        "dims": 1280 if s["target"] == "class" else state["out_dim"],
+        "classes": classes,
+        "backbone": s["backbone"],
+        "input_size": list(size),
         "network": f"{BACKBONES[s['backbone']].constructor} (efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__})",
-        "weights": weights_desc, "weights_sha256": state["weights_sha256"], "torch_version": str(torch.__version__),
-        "threads": torch.get_num_threads(), "deterministic": torch.are_deterministic_algorithms_enabled(),
-        "unfrozen": ([f"_blocks.{i}" for i in range(cut, _n_blocks(model))] + (["_conv_head", "_bn1"] if cut <= _n_blocks(model) else [])
-                     + ["new head (dropout + linear)"]),
+        "weights": weights_desc,
+        "weights_sha256": state["weights_sha256"],
+        "torch_version": str(torch.__version__),
+        "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "unfrozen": (
+            [f"_blocks.{i}" for i in range(cut, _n_blocks(model))]
+            + (["_conv_head", "_bn1"] if cut <= _n_blocks(model) else [])
+            + ["new head (dropout + linear)"]
+        ),
         "trainable_parameters": int(n_trainable),
         "frozen_parameters": int(sum(p.numel() for m in _frozen_modules(model, cut).values() for p in m.parameters())),
-        "frozen_checksum": ff.checksum, "augmentations": list(augs),
+        "frozen_checksum": ff.checksum,
+        "augmentations": list(augs),
         "cache": {"shape": list(ff.x.shape), "megabytes": round(ff.megabytes, 1), "seconds": round(ff.seconds, 2)},
-        "epochs": epochs, "epochs_setting": s["epochs"], "inner": info_inner, "curves": curves,
-        "target_mean": state["mean"], "target_sd": state["sd"],
-        "train_seconds": round(train_seconds, 2), "seconds": round(time.perf_counter() - t_start, 2),
+        "epochs": epochs,
+        "epochs_setting": s["epochs"],
+        "inner": info_inner,
+        "curves": curves,
+        "target_mean": state["mean"],
+        "target_sd": state["sd"],
+        "train_seconds": round(train_seconds, 2),
+        "seconds": round(time.perf_counter() - t_start, 2),
     }
-    log.info("fine-tuned %s (unfreeze %d, %d epochs, %d seed(s)) on %d images in %.1f s", s["backbone"], s["unfreeze"],
-             epochs, len(seeds), n, info["seconds"])
+    log.info(
+        "fine-tuned %s (unfreeze %d, %d epochs, %d seed(s)) on %d images in %.1f s",
+        s["backbone"],
+        s["unfreeze"],
+        epochs,
+        len(seeds),
+        n,
+        info["seconds"],
+    )
     return state, info
 
 
@@ -776,18 +872,36 @@ def finetune_out_of_fold(images, targets, spec: dict, labels=None, folds: int = 
         st, inf = finetune(ff.subset(tr), Y[tr], spec, labels=None if lab is None else lab[tr])
         oof[te] = predict(st, ff.subset(te))
         fold_of[te] = f
-        per_fold.append({"fold": f, "n_fit": len(tr), "n_predicted": len(te), "epochs": st["epochs"],
-                         "disparity": procrustes_disparity(Y[te], oof[te]), "seconds": inf["seconds"]})
+        per_fold.append(
+            {
+                "fold": f,
+                "n_fit": len(tr),
+                "n_predicted": len(te),
+                "epochs": st["epochs"],
+                "disparity": procrustes_disparity(Y[te], oof[te]),
+                "seconds": inf["seconds"],
+            }
+        )
     oof_seconds = time.perf_counter() - t0
     state, info = finetune(ff, Y, spec, labels=lab)
     info["out_of_fold"] = {
-        "folds": folds, "seed": int(seed), "fold_of": fold_of.tolist(), "per_fold": per_fold,
-        "disparity": procrustes_disparity(Y, oof), "r2": r2(Y, oof), "seconds": round(oof_seconds, 2),
+        "folds": folds,
+        "seed": int(seed),
+        "fold_of": fold_of.tolist(),
+        "per_fold": per_fold,
+        "disparity": procrustes_disparity(Y, oof),
+        "r2": r2(Y, oof),
+        "seconds": round(oof_seconds, 2),
         "note": "each training row is predicted by the network fine-tuned on the other folds' rows",
     }
     info["seconds"] = round(info["seconds"] + oof_seconds, 2)
-    log.info("out-of-fold disparity over %d training rows: %.4f (%d folds, %.0f s)", n,
-             info["out_of_fold"]["disparity"], folds, oof_seconds)
+    log.info(
+        "out-of-fold disparity over %d training rows: %.4f (%d folds, %.0f s)",
+        n,
+        info["out_of_fold"]["disparity"],
+        folds,
+        oof_seconds,
+    )
     return state, info, oof
 
 
@@ -824,8 +938,10 @@ def predict(state: dict, images, tta: bool | None = None, output: str = "feature
     cut = state["cut"]
     have = frozen_checksum(model, cut)
     if have != state["frozen_checksum"]:
-        raise FinetuneError("the backbone's frozen part differs from the one this state was fitted with (other "
-                            "weights file, size or initialisation): its predictions would be meaningless")
+        raise FinetuneError(
+            "the backbone's frozen part differs from the one this state was fitted with (other "
+            "weights file, size or initialisation): its predictions would be meaningless"
+        )
     size = input_size(s["backbone"], _backbone_spec(s))
     nets = _members(state, model)
     kind = "prediction" if output == "features" and state["target"] in ("human", "triplet") else output
@@ -850,7 +966,7 @@ def predict(state: dict, images, tta: bool | None = None, output: str = "feature
     prog = Progress(f"predict: {n} images x {len(augs)} augmentations", n, s["log_every"], logger=log, heartbeat=False)
     rows = []
     for a in range(0, n, bs):
-        ff = _compute_frozen_quiet(model, images[a:a + bs], s, augs, cut, size)
+        ff = _compute_frozen_quiet(model, images[a : a + bs], s, augs, cut, size)
         rows.append(apply(ff))
         prog.add(len(ff))
     prog.add(0, force=True)
@@ -900,4 +1016,3 @@ def r2(Y, P) -> float:
     """Coefficient of determination over all columns (1 - SSE / SS around the column means of Y)."""
     Y, P = np.asarray(Y, float), np.asarray(P, float)
     return float(1 - ((Y - P) ** 2).sum() / ((Y - Y.mean(axis=0)) ** 2).sum())
-

@@ -20,8 +20,10 @@ CHANCE_MARGIN = 0.05
 def _probe_best(by_probe: dict) -> dict:
     """The best classifier of one feature set's probes: {classifier, accuracy, split, chance}."""
     p, sc = max(by_probe.items(), key=lambda kv: kv[1]["accuracy"])
-    chance = max(max(v["majority_rate"] for v in by_probe.values()),
-                 max((v["shuffled_accuracy"] or 0.0) for v in by_probe.values()))
+    chance = max(
+        max(v["majority_rate"] for v in by_probe.values()),
+        max((v["shuffled_accuracy"] or 0.0) for v in by_probe.values()),
+    )
     return {"classifier": p, "accuracy": sc["accuracy"], "split": sc["split"], "chance": chance}
 
 
@@ -49,21 +51,33 @@ def best_clustering(by_fs: dict) -> dict | None:
 def closest_to_human(selection: dict | None, board: list[dict], splits: list[str]) -> dict | None:
     """{feature_set, disparity, split, how}: the leaderboard's chosen representation, else its top row."""
     if selection:
-        return {"feature_set": selection["chosen"], "disparity": selection["disparity"], "split": selection["split"],
-                "how": "chosen: the lowest out-of-fold disparity on the training split"}
+        return {
+            "feature_set": selection["chosen"],
+            "disparity": selection["disparity"],
+            "split": selection["split"],
+            "how": "chosen: the lowest out-of-fold disparity on the training split",
+        }
     for sp in splits:
         for r in board or []:
             if r.get(f"{sp}_disparity") is not None:
-                return {"feature_set": r["feature_set"], "disparity": r[f"{sp}_disparity"], "split": sp,
-                        "how": "the leaderboard's top row"}
+                return {
+                    "feature_set": r["feature_set"],
+                    "disparity": r[f"{sp}_disparity"],
+                    "split": sp,
+                    "how": "the leaderboard's top row",
+                }
     return None
 
 
 def best(s: dict) -> dict:
     """summary.json ``headline``: {probe, clustering, human}, each None where the run has no such result."""
-    return {"probe": best_probe(s.get("probes") or {}),
-            "clustering": best_clustering(s.get("clustering_by_feature_set") or {}),
-            "human": closest_to_human(s.get("alignment_selection"), s.get("alignment") or [], s.get("alignment_splits") or [])}
+    return {
+        "probe": best_probe(s.get("probes") or {}),
+        "clustering": best_clustering(s.get("clustering_by_feature_set") or {}),
+        "human": closest_to_human(
+            s.get("alignment_selection"), s.get("alignment") or [], s.get("alignment_splits") or []
+        ),
+    }
 
 
 def warnings(s: dict) -> list[str]:
@@ -74,13 +88,19 @@ def warnings(s: dict) -> list[str]:
     pix = _probe_best(probes[PIXELS])
     if pix["accuracy"] > pix["chance"] + CHANCE_MARGIN:
         return []
-    good = {fs: b for fs in probes if fs.startswith("bb_") and (b := _probe_best(probes[fs]))["accuracy"] > b["chance"] + CHANCE_MARGIN}
+    good = {
+        fs: b
+        for fs in probes
+        if fs.startswith("bb_") and (b := _probe_best(probes[fs]))["accuracy"] > b["chance"] + CHANCE_MARGIN
+    }
     if not good:
         return []
     fs = max(good, key=lambda f: good[f]["accuracy"])
-    return [f"pixel features ({PIXELS}) separate the classes no better than chance (best probe {pix['accuracy']:.3f}, chance "
-            f"{pix['chance']:.3f}), but the pretrained backbone {fs} does ({good[fs]['classifier']} probe "
-            f"{good[fs]['accuracy']:.3f} on {good[fs]['split']}): use {fs} for these images"]
+    return [
+        f"pixel features ({PIXELS}) separate the classes no better than chance (best probe {pix['accuracy']:.3f}, chance "
+        f"{pix['chance']:.3f}), but the pretrained backbone {fs} does ({good[fs]['classifier']} probe "
+        f"{good[fs]['accuracy']:.3f} on {good[fs]['split']}): use {fs} for these images"
+    ]
 
 
 def _vs_pixels(fs: str, pixels, fmt: str = "{:.3f}") -> str:
@@ -91,12 +111,18 @@ def markdown(h: dict) -> list[str]:
     """The first lines of summary.md: one line per task that the run scored."""
     lines = []
     if p := h.get("probe"):
-        lines.append(f"- **separates the classes: `{p['feature_set']}`**, {p['classifier']} probe accuracy "
-                     f"**{p['accuracy']:.3f}** on {p['split']} (chance {p['chance']:.3f}){_vs_pixels(p['feature_set'], p['pixels'])}")
+        lines.append(
+            f"- **separates the classes: `{p['feature_set']}`**, {p['classifier']} probe accuracy "
+            f"**{p['accuracy']:.3f}** on {p['split']} (chance {p['chance']:.3f}){_vs_pixels(p['feature_set'], p['pixels'])}"
+        )
     if c := h.get("clustering"):
-        lines.append(f"- **clusters by label: `{c['feature_set']}`**, {c['method']} ARI **{c['ari']:.3f}**"
-                     f"{_vs_pixels(c['feature_set'], c['pixels'])}")
+        lines.append(
+            f"- **clusters by label: `{c['feature_set']}`**, {c['method']} ARI **{c['ari']:.3f}**"
+            f"{_vs_pixels(c['feature_set'], c['pixels'])}"
+        )
     if m := h.get("human"):
-        lines.append(f"- **closest to the human space: `{m['feature_set']}`**, Procrustes disparity **{m['disparity']:.3f}** "
-                     f"on {m['split']} ({m['how']})")
+        lines.append(
+            f"- **closest to the human space: `{m['feature_set']}`**, Procrustes disparity **{m['disparity']:.3f}** "
+            f"on {m['split']} ({m['how']})"
+        )
     return ["## Answer: the best representation per task", ""] + lines + [""] if lines else []

@@ -40,7 +40,9 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
     text = path.read_text(encoding="utf-8", errors="replace")
     comment = spec["comment"]
     # sniff the first data line: comment lines (skipped by the parser too) say nothing about the separator
-    first = next((ln for ln in text.splitlines() if ln.strip() and not (comment and ln.lstrip().startswith(comment))), "")
+    first = next(
+        (ln for ln in text.splitlines() if ln.strip() and not (comment and ln.lstrip().startswith(comment))), ""
+    )
     if fmt == "auto":
         fmt = "csv" if "," in first else ("tsv" if "\t" in first else "whitespace")
     sep = {"csv": ",", "tsv": "\t", "whitespace": r"\s+"}[fmt]
@@ -59,7 +61,9 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
     bad = np.argwhere(num.isna().to_numpy())
     if len(bad):
         r, c = bad[0]
-        raise InputError(f"{path}: non-numeric or missing value at data row {r + 1}, column {c + 1} ({values.iat[r, c]!r})")
+        raise InputError(
+            f"{path}: non-numeric or missing value at data row {r + 1}, column {c + 1} ({values.iat[r, c]!r})"
+        )
     if num.shape[1] == 0 or len(num) == 0:
         raise InputError(f"{path}: human space is empty")
     if id_col:

@@ -28,8 +28,19 @@ import contextlib
 import numpy as np
 from scipy import ndimage
 
-GROUPS = ("colour", "gradient", "orientation", "local", "lbp", "hog", "glcm", "spectrum", "granulometry", "shape",
-          "highlights")
+GROUPS = (
+    "colour",
+    "gradient",
+    "orientation",
+    "local",
+    "lbp",
+    "hog",
+    "glcm",
+    "spectrum",
+    "granulometry",
+    "shape",
+    "highlights",
+)
 # the workflow's default (schema stats.groups): hog is opt-in, see the schema's note on its cost
 DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "hog")
 _PCT = (5, 25, 50, 75, 95)
@@ -42,7 +53,9 @@ GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 
 
-def object_mask(img: np.ndarray, background=(255, 255, 255), tol: float = 0.08, min_fraction: float = 0.05) -> np.ndarray:
+def object_mask(
+    img: np.ndarray, background=(255, 255, 255), tol: float = 0.08, min_fraction: float = 0.05
+) -> np.ndarray:
     """Pixels farther than *tol* (0..1 scale, max over channels) from the background colour."""
     bg = np.asarray(background, dtype=np.float32)[: img.shape[-1]] / 255.0
     if img.shape[-1] == 1:
@@ -114,7 +127,13 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
         for s in (0.5, 1, 2, 4, 8):
             gm = ndimage.gaussian_gradient_magnitude(gray, s)[mask]
             lap = _laplacian(gray, s)[mask]
-            f += [float(gm.mean()), float(gm.std()), float(np.percentile(gm, 90)), float(np.abs(lap).mean()), float(lap.std())]
+            f += [
+                float(gm.mean()),
+                float(gm.std()),
+                float(np.percentile(gm, 90)),
+                float(np.abs(lap).mean()),
+                float(lap.std()),
+            ]
         out["gradient"] = f
     if "orientation" in groups:
         gx, gy = ndimage.sobel(gray, axis=1), ndimage.sobel(gray, axis=0)
@@ -152,20 +171,28 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
         rr = np.hypot(yy - power.shape[0] / 2, xx - power.shape[1] / 2)
         edges = np.geomspace(1, min(power.shape) / 2, 9)
         total = power.sum() + 1e-9
-        out["spectrum"] = [float(np.log(power[(rr >= a) & (rr < b)].sum() / total + 1e-12)) for a, b in zip(edges[:-1], edges[1:])]
+        out["spectrum"] = [
+            float(np.log(power[(rr >= a) & (rr < b)].sum() / total + 1e-12)) for a, b in zip(edges[:-1], edges[1:])
+        ]
     if "granulometry" in groups:
         f = []
         for s in (1, 2, 4, 8):
             size = (2 * s + 1, 2 * s + 1)
-            f += [float((gray - ndimage.grey_opening(gray, size=size))[mask].mean()),
-                  float((ndimage.grey_closing(gray, size=size) - gray)[mask].mean())]
+            f += [
+                float((gray - ndimage.grey_opening(gray, size=size))[mask].mean()),
+                float((ndimage.grey_closing(gray, size=size) - gray)[mask].mean()),
+            ]
         out["granulometry"] = f
     if "shape" in groups:
         out["shape"] = _shape(mask)
     if "highlights" in groups:
         v, s_ = gray[mask], sat[mask]
         bright = (v > np.percentile(v, 50) + 0.25) & (s_ < 0.15)
-        out["highlights"] = [float(bright.mean()), float(np.percentile(v, 99) - np.percentile(v, 50)), float(np.percentile(v, 99.5))]
+        out["highlights"] = [
+            float(bright.mean()),
+            float(np.percentile(v, 99) - np.percentile(v, 50)),
+            float(np.percentile(v, 99.5)),
+        ]
     return out
 
 
@@ -192,8 +219,14 @@ def hog_features(gray: np.ndarray, mask: np.ndarray) -> list[float]:
         if ncy < 2 or ncx < 2:
             f += [1.0 / n_or] * n_or + [1.0, 0.0]
             continue
-        blocks = hog(gray, orientations=n_or, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-                     block_norm="L2-Hys", feature_vector=False).sum(axis=(2, 3))  # (ncy-1, ncx-1, n_or)
+        blocks = hog(
+            gray,
+            orientations=n_or,
+            pixels_per_cell=(cell, cell),
+            cells_per_block=(2, 2),
+            block_norm="L2-Hys",
+            feature_vector=False,
+        ).sum(axis=(2, 3))  # (ncy-1, ncx-1, n_or)
         cells = mask[: ncy * cell, : ncx * cell].reshape(ncy, cell, ncx, cell).mean(axis=(1, 3))
         on = (cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]) / 4 >= 0.5
         h = blocks[on] if on.any() else blocks.reshape(-1, n_or)
@@ -263,9 +296,16 @@ def _shape(mask: np.ndarray) -> list[float]:
     if area < 3 or per <= 0 or r.axis_major_length <= 0:
         return [area / m.size, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     hull_per = float(perimeter_crofton(r.image_convex))
-    return [area / m.size, float(r.axis_minor_length / r.axis_major_length), float(r.eccentricity),
-            float(r.solidity), float(r.extent), per**2 / (4 * np.pi * area), min(hull_per / per, 1.0),
-            float(r.equivalent_diameter_area / max(r.feret_diameter_max, 1e-9))]
+    return [
+        area / m.size,
+        float(r.axis_minor_length / r.axis_major_length),
+        float(r.eccentricity),
+        float(r.solidity),
+        float(r.extent),
+        per**2 / (4 * np.pi * area),
+        min(hull_per / per, 1.0),
+        float(r.equivalent_diameter_area / max(r.feret_diameter_max, 1e-9)),
+    ]
 
 
 def feature_names(n_channels: int = 3, groups=GROUPS) -> list[str]:
@@ -283,7 +323,11 @@ def describe_all(images, background=(255, 255, 255), groups=GROUPS) -> np.ndarra
     rows = []
     # progress every 30 s when the number of images is known (the workers' chunks of files are counted by their caller)
     known = hasattr(images, "__len__")
-    with Progress(f"image statistics of {len(images)} images", len(images)) if known else contextlib.nullcontext() as prog:
+    with (
+        Progress(f"image statistics of {len(images)} images", len(images))
+        if known
+        else contextlib.nullcontext() as prog
+    ):
         for img in images:
             d = describe(img, background, groups)
             rows.append([x for g in d for x in d[g]])
@@ -298,8 +342,16 @@ def _describe_files(args) -> np.ndarray:
 
     def decoded():
         for p in paths:
-            yield images.load_image(p, tuple(size), opts["color"], opts["resize"], opts["resample"],
-                                    opts["exif_transpose"], opts["background"], opts.get("upscale_small"))[0]
+            yield images.load_image(
+                p,
+                tuple(size),
+                opts["color"],
+                opts["resize"],
+                opts["resample"],
+                opts["exif_transpose"],
+                opts["background"],
+                opts.get("upscale_small"),
+            )[0]
 
     return describe_all(decoded(), opts["background"], groups)
 
@@ -307,10 +359,11 @@ def _describe_files(args) -> np.ndarray:
 def describe_files(paths, size, opts: dict, groups=GROUPS, n_jobs: int = 1, chunk: int = 16) -> np.ndarray:
     """Descriptors of image files decoded at *size* with the dataset's image options, in *n_jobs* processes."""
     paths = list(paths)
-    tasks = [(paths[i:i + chunk], size, opts, tuple(groups)) for i in range(0, len(paths), chunk)]
+    tasks = [(paths[i : i + chunk], size, opts, tuple(groups)) for i in range(0, len(paths), chunk)]
     from imagespace.util import Progress, process_map
 
-    with Progress(f"image statistics of {len(paths)} files ({n_jobs} process{'es' if n_jobs > 1 else ''})",
-                  len(paths)) as prog:
+    with Progress(
+        f"image statistics of {len(paths)} files ({n_jobs} process{'es' if n_jobs > 1 else ''})", len(paths)
+    ) as prog:
         parts = process_map(_describe_files, tasks, n_jobs, costs=[len(t[0]) for t in tasks], progress=prog)
     return np.vstack(parts) if parts else np.empty((0, 0))

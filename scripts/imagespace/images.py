@@ -64,8 +64,9 @@ def upscale_factor(longer_side: int, rules) -> int:
     return 1
 
 
-def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, background=(255, 255, 255),
-           upscale_small=None) -> Image.Image:
+def resize(
+    img: Image.Image, size: tuple[int, int], mode: str, resample: str, background=(255, 255, 255), upscale_small=None
+) -> Image.Image:
     """Resize to ``size`` = (height, width) with mode stretch / center_crop / pad.
 
     *upscale_small* (pad only; ``[[below, factor], ...]``): small images are enlarged by an
@@ -81,7 +82,11 @@ def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, ba
         if f > 1:
             img = img.resize((img.size[0] * f, img.size[1] * f), rs)
         if img.size[0] <= w and img.size[1] <= h:  # fits: centred on the background, not enlarged
-            fill = Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0)) if img.mode == "L" else tuple(background)
+            fill = (
+                Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0))
+                if img.mode == "L"
+                else tuple(background)
+            )
             canvas = Image.new(img.mode, (w, h), fill)
             canvas.paste(img, ((w - img.size[0]) // 2, (h - img.size[1]) // 2))
             return canvas
@@ -92,7 +97,11 @@ def resize(img: Image.Image, size: tuple[int, int], mode: str, resample: str, ba
     if mode == "center_crop":
         return ImageOps.fit(img, (w, h), method=rs, centering=(0.5, 0.5))
     # pad: scale the longer side to fit, then letterbox on the background colour
-    fill = Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0)) if img.mode == "L" else tuple(background)
+    fill = (
+        Image.new("RGB", (1, 1), tuple(background)).convert("L").getpixel((0, 0))
+        if img.mode == "L"
+        else tuple(background)
+    )
     return ImageOps.pad(img, (w, h), method=rs, color=fill, centering=(0.5, 0.5))
 
 
@@ -105,8 +114,19 @@ class TooLarge(ValueError):
 _LARGE = threading.Lock()
 
 
-def load_image(path, size, color: str, resize_mode: str, resample: str, exif_transpose: bool = True, background=(255, 255, 255),
-               upscale_small=None, *, max_pixels: int | None = None, large: str = "skip"):
+def load_image(
+    path,
+    size,
+    color: str,
+    resize_mode: str,
+    resample: str,
+    exif_transpose: bool = True,
+    background=(255, 255, 255),
+    upscale_small=None,
+    *,
+    max_pixels: int | None = None,
+    large: str = "skip",
+):
     """Read one image file; return (array H x W x C uint8, original (width, height), original mode).
 
     Raises the underlying PIL/OS error for unreadable or truncated files; the
@@ -126,8 +146,10 @@ def load_image(path, size, color: str, resize_mode: str, resample: str, exif_tra
         n_pixels = orig_size[0] * orig_size[1]
         if max_pixels and n_pixels > max_pixels:
             if large != "reduce":
-                raise TooLarge(f"{orig_size[0]}x{orig_size[1]} px = {n_pixels / 1e6:.1f} megapixels, over images.max_pixels = "
-                               f"{max_pixels / 1e6:g} (images.large: reduce decodes it at a reduced scale)")
+                raise TooLarge(
+                    f"{orig_size[0]}x{orig_size[1]} px = {n_pixels / 1e6:.1f} megapixels, over images.max_pixels = "
+                    f"{max_pixels / 1e6:g} (images.large: reduce decodes it at a reduced scale)"
+                )
             factor = math.ceil(math.sqrt(n_pixels / max_pixels))
             with _LARGE:
                 im.draft(None, (max(1, orig_size[0] // factor), max(1, orig_size[1] // factor)))
@@ -141,8 +163,9 @@ def load_image(path, size, color: str, resize_mode: str, resample: str, exif_tra
         return from_pil(im, size, color, resize_mode, resample, background, upscale_small), orig_size, orig_mode
 
 
-def from_pil(im: Image.Image, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255),
-             upscale_small=None) -> np.ndarray:
+def from_pil(
+    im: Image.Image, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255), upscale_small=None
+) -> np.ndarray:
     im = normalise_mode(im, color, background)
     if size is not None:
         im = resize(im, size, resize_mode, resample, background, upscale_small)
@@ -150,8 +173,9 @@ def from_pil(im: Image.Image, size, color: str, resize_mode: str, resample: str,
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def from_array(arr: np.ndarray, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255),
-               upscale_small=None) -> np.ndarray:
+def from_array(
+    arr: np.ndarray, size, color: str, resize_mode: str, resample: str, background=(255, 255, 255), upscale_small=None
+) -> np.ndarray:
     """Bring an in-memory image (H x W, H x W x C; any numeric dtype) to the configured shape."""
     arr = np.asarray(arr)
     if arr.dtype != np.uint8:

@@ -29,8 +29,20 @@ from imagespace.util import InputError, atomic_path, console, natural_key, write
 
 log = logging.getLogger("imagespace.ingest")
 
-MANIFEST_COLUMNS = ["index", "id", "split", "name", "label", "subtype", "path", "orig_width", "orig_height", "orig_mode",
-                    "augmented_from", "augmentation"]
+MANIFEST_COLUMNS = [
+    "index",
+    "id",
+    "split",
+    "name",
+    "label",
+    "subtype",
+    "path",
+    "orig_width",
+    "orig_height",
+    "orig_mode",
+    "augmented_from",
+    "augmentation",
+]
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
 # skips that are the dataset's own doing, not a broken file: counted on the console and in the summary's warnings
 SKIP_NOTES = {
@@ -46,14 +58,28 @@ def _decode(rec: Record, opts: dict, hashes: bool = False):
         if rec.array is not None:
             arr = np.asarray(rec.array)
             orig = (arr.shape[1], arr.shape[0], f"array:{arr.dtype}")
-            out = im.from_array(arr, opts["size"], opts["color"], opts["resize"], opts["resample"], opts["background"],
-                                opts["upscale_small"])
+            out = im.from_array(
+                arr,
+                opts["size"],
+                opts["color"],
+                opts["resize"],
+                opts["resample"],
+                opts["background"],
+                opts["upscale_small"],
+            )
             source = arr.tobytes() if hashes else b""
         else:
             source = Path(rec.path).read_bytes() if hashes else b""  # read once: decoded and hashed
             out, (w, h), mode = im.load_image(
-                io.BytesIO(source) if hashes else rec.path, opts["size"], opts["color"], opts["resize"], opts["resample"],
-                opts["exif_transpose"], opts["background"], opts["upscale_small"], max_pixels=opts["max_pixels"],
+                io.BytesIO(source) if hashes else rec.path,
+                opts["size"],
+                opts["color"],
+                opts["resize"],
+                opts["resample"],
+                opts["exif_transpose"],
+                opts["background"],
+                opts["upscale_small"],
+                max_pixels=opts["max_pixels"],
                 large=opts["large"],
             )
             orig = (w, h, mode)
@@ -62,8 +88,17 @@ def _decode(rec: Record, opts: dict, hashes: bool = False):
         return None, None, f"{type(exc).__name__}: {exc}", None
 
 
-def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, out_info=None, threads: int = 1, on_error: str = "skip",
-           out_duplicates=None):
+def ingest(
+    dataset: str,
+    ds_cfg: dict,
+    out_manifest,
+    out_images,
+    out_skipped,
+    out_info=None,
+    threads: int = 1,
+    on_error: str = "skip",
+    out_duplicates=None,
+):
     """Read every image of *dataset*, write manifest/arrays/skip list (and duplicate groups); return the manifest DataFrame.
 
     ``duplicates`` (dataset settings): ``check`` finds groups of identical or
@@ -113,7 +148,9 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
                 if err is None and img.shape != tuple(shape):
                     err = f"decoded shape {img.shape} differs from {tuple(shape)} (set images.size to resize)"
                 if err is not None and err.startswith(f"{im.TooLarge.__name__}: "):  # skipped whatever on_error says
-                    skips.append(Skip(rec.split, rec.name, rec.path, f"too large: {err.split(': ', 1)[1]}", "too_large", True))
+                    skips.append(
+                        Skip(rec.split, rec.name, rec.path, f"too large: {err.split(': ', 1)[1]}", "too_large", True)
+                    )
                     continue
                 if err is not None:
                     where = rec.path or rec.id
@@ -123,7 +160,9 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
                     skips.append(Skip(rec.split, rec.name, rec.path, f"unreadable image: {err}", "unreadable", True))
                     continue
                 arr[n_kept] = img
-                rows.append([n_kept, rec.id, rec.split, rec.name, rec.label, rec.subtype, rec.path, orig[0], orig[1], orig[2]])
+                rows.append(
+                    [n_kept, rec.id, rec.split, rec.name, rec.label, rec.subtype, rec.path, orig[0], orig[1], orig[2]]
+                )
                 hashes.append(hh)
                 n_kept += 1
         arr.flush()
@@ -132,16 +171,29 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         keep = np.arange(n_kept)
         manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS[:-2])
         if check:
-            groups = dup.find_groups(arr[:n_kept], [h[0] for h in hashes], dcfg["max_hamming"], dcfg["max_pixel_difference"],
-                                     phashes=[h[1] for h in hashes], min_correlation=dcfg["min_correlation"])
+            groups = dup.find_groups(
+                arr[:n_kept],
+                [h[0] for h in hashes],
+                dcfg["max_hamming"],
+                dcfg["max_pixel_difference"],
+                phashes=[h[1] for h in hashes],
+                min_correlation=dcfg["min_correlation"],
+            )
             if dcfg["dedupe"] == "keep_first":
                 dropped = [(r, g["rows"][0]) for g in groups for r in g["rows"][1:]]
                 keep = np.setdiff1d(keep, [r for r, _ in dropped])
         entries = [(int(r), "") for r in keep]  # (decoded row, transform) of every image of the final array
         if bcfg["target"] is not None:
             kept = manifest.iloc[keep]
-            bplan = balance.plan(kept["label"], kept["split"], bcfg["target"], bcfg["augment"], bcfg["drop"],
-                                 int(with_defaults(ds_cfg, "dataset")["split_seed"]), square=shape[0] == shape[1])
+            bplan = balance.plan(
+                kept["label"],
+                kept["split"],
+                bcfg["target"],
+                bcfg["augment"],
+                bcfg["drop"],
+                int(with_defaults(ds_cfg, "dataset")["split_seed"]),
+                square=shape[0] == shape[1],
+            )
             balanced_out = np.setdiff1d(keep, keep[bplan.keep])
             entries = [(int(keep[i]), "") for i in bplan.keep] + [(int(keep[i]), t) for i, t in bplan.copies]
             rank = manifest["split"].map({s: i for i, s in enumerate(split_order)}).to_numpy()
@@ -155,12 +207,12 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
             try:
                 dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(len(entries),) + tuple(shape))
                 for a in range(0, len(entries), 1024):
-                    part = entries[a:a + 1024]
+                    part = entries[a : a + 1024]
                     block = src[[r for r, _ in part]]
                     for j, (_, t) in enumerate(part):
                         if t:
                             block[j] = balance.apply(block[j], t)
-                    dst[a:a + len(part)] = block
+                    dst[a : a + len(part)] = block
                 dst.flush()
                 del dst, src
                 os.replace(tmp2, tmp)
@@ -171,18 +223,40 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     table, counts = dup.describe(groups, manifest)
     for r, first in dropped:
         m, f = manifest.iloc[r], manifest.iloc[first]
-        skips.append(Skip(m["split"], m["name"], m["path"], f"duplicate of {f['id']} ({f['split']}); duplicates.dedupe: keep_first",
-                          "duplicate", True))
+        skips.append(
+            Skip(
+                m["split"],
+                m["name"],
+                m["path"],
+                f"duplicate of {f['id']} ({f['split']}); duplicates.dedupe: keep_first",
+                "duplicate",
+                True,
+            )
+        )
     if dropped:
         log.warning("dataset %s: %d duplicate images dropped (duplicates.dedupe: keep_first)", dataset, len(dropped))
     if bplan is not None:
         for r in balanced_out:
             m = manifest.iloc[r]
-            skips.append(Skip(m["split"], m["name"], m["path"], f"class {m['label']!r} has more than balance.target = "
-                              f"{bplan.target} training images", "balance", True))
+            skips.append(
+                Skip(
+                    m["split"],
+                    m["name"],
+                    m["path"],
+                    f"class {m['label']!r} has more than balance.target = {bplan.target} training images",
+                    "balance",
+                    True,
+                )
+            )
         selection["balance"] = bplan.info()
-        log.info("dataset %s: balanced the %s split to %d images per class: %d images left out, %d augmented copies added",
-                 dataset, bplan.split, bplan.target, len(balanced_out), len(bplan.copies))
+        log.info(
+            "dataset %s: balanced the %s split to %d images per class: %d images left out, %d augmented copies added",
+            dataset,
+            bplan.split,
+            bplan.target,
+            len(balanced_out),
+            len(bplan.copies),
+        )
     src_rows = np.array([r for r, _ in entries], dtype=np.int64)
     made = np.array([t for _, t in entries], dtype=object)
     manifest = manifest.iloc[src_rows].reset_index(drop=True)
@@ -197,14 +271,28 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
     if out_duplicates:
         write_table(out_duplicates, table)
     if counts["duplicate_groups"]:
-        log.warning("dataset %s: %d groups of duplicate images (%d images), %d spanning splits, %d with different labels; see %s",
-                    dataset, counts["duplicate_groups"], counts["duplicate_images"], counts["cross_split_duplicates"],
-                    counts["mixed_label_duplicates"], out_duplicates)
-    skipped = pd.DataFrame([[s.split, s.name, s.path, s.kind, s.reason, s.is_image_file] for s in skips], columns=SKIP_COLUMNS)
+        log.warning(
+            "dataset %s: %d groups of duplicate images (%d images), %d spanning splits, %d with different labels; see %s",
+            dataset,
+            counts["duplicate_groups"],
+            counts["duplicate_images"],
+            counts["cross_split_duplicates"],
+            counts["mixed_label_duplicates"],
+            out_duplicates,
+        )
+    skipped = pd.DataFrame(
+        [[s.split, s.name, s.path, s.kind, s.reason, s.is_image_file] for s in skips], columns=SKIP_COLUMNS
+    )
     write_table(out_manifest, manifest)
     write_table(out_skipped, skipped)
     if len(skipped):
-        log.warning("dataset %s: %d files/rows skipped (see %s): %s", dataset, len(skipped), out_skipped, skipped["kind"].value_counts().to_dict())
+        log.warning(
+            "dataset %s: %d files/rows skipped (see %s): %s",
+            dataset,
+            len(skipped),
+            out_skipped,
+            skipped["kind"].value_counts().to_dict(),
+        )
     for kind, what in SKIP_NOTES.items():
         n = int((skipped["kind"] == kind).sum())
         if n:
@@ -215,8 +303,10 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
                 warnings.append(note)
     n_classes = manifest["label"].nunique()
     if n_classes == 1:
-        warnings.append(f"dataset {dataset}: one class only ({manifest['label'].iloc[0]!r}): clustering and probe scores "
-                        "against labels are meaningless (a single cluster matches it perfectly)")
+        warnings.append(
+            f"dataset {dataset}: one class only ({manifest['label'].iloc[0]!r}): clustering and probe scores "
+            "against labels are meaningless (a single cluster matches it perfectly)"
+        )
         log.warning("%s", warnings[-1])
         console(f"imagespace: {warnings[-1]}")
     info = {
@@ -226,14 +316,23 @@ def ingest(dataset: str, ds_cfg: dict, out_manifest, out_images, out_skipped, ou
         "skipped_by_kind": {str(k): int(v) for k, v in skipped["kind"].value_counts().items()},
         "shape": list(shape),
         "splits": {s: int((manifest["split"] == s).sum()) for s in split_order},
-        "classes": {str(k): int(v) for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))},
+        "classes": {
+            str(k): int(v)
+            for k, v in sorted(manifest["label"].value_counts().items(), key=lambda kv: natural_key(kv[0]))
+        },
         "image_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
         "selection": selection,
         "warnings": warnings,
         # after dedupe: keep_first every group is down to one image, so no copy crosses a split any more
-        "duplicates": {**counts, "checked": check, "dropped": len(dropped),
-                       "cross_split_remaining": 0 if dropped or not groups else counts["cross_split_duplicates"],
-                       "settings": dcfg} if check else {"checked": False},
+        "duplicates": {
+            **counts,
+            "checked": check,
+            "dropped": len(dropped),
+            "cross_split_remaining": 0 if dropped or not groups else counts["cross_split_duplicates"],
+            "settings": dcfg,
+        }
+        if check
+        else {"checked": False},
     }
     if out_info:
         write_json(out_info, info)

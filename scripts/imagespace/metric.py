@@ -177,7 +177,9 @@ def make_loss(kind: str, margin: float) -> keras.losses.Loss:
 # --------------------------------------------------------------------------- batches
 
 
-def class_balanced_batches(labels, classes_per_batch: int, per_class: int, seed: int, n_batches: int | None = None) -> np.ndarray:
+def class_balanced_batches(
+    labels, classes_per_batch: int, per_class: int, seed: int, n_batches: int | None = None
+) -> np.ndarray:
     """Row indices of class-balanced batches, shape (n_batches, k * per_class), k = min(classes_per_batch, n_classes).
 
     Each batch holds ``per_class`` rows of each of k distinct classes (class blocks in
@@ -317,5 +319,9 @@ def mlp_classifier(seed: int, hidden=(256, 256), max_iter: int = 300, n_train: i
     from sklearn.neural_network import MLPClassifier
 
     early = n_train is None or n_train >= 1000
-    return MLPClassifier(hidden_layer_sizes=tuple(int(h) for h in hidden), early_stopping=early, max_iter=int(max_iter),
-                         random_state=int(seed))
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(int(h) for h in hidden),
+        early_stopping=early,
+        max_iter=int(max_iter),
+        random_state=int(seed),
+    )

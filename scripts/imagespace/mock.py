@@ -65,8 +65,19 @@ def mock_snakemake(rule: str, configfiles: list[str] | None = None, root: str | 
         for files in (job.input, job.output, job.log):
             for i, f in enumerate(files):
                 files[i] = os.path.abspath(f)
-        out = Snakemake(job.input, job.output, job.params, job.wildcards, job.threads, job.resources, job.log,
-                        workflow.config, r.name, None, scriptdir=str(root / "scripts"))
+        out = Snakemake(
+            job.input,
+            job.output,
+            job.params,
+            job.wildcards,
+            job.threads,
+            job.resources,
+            job.log,
+            workflow.config,
+            r.name,
+            None,
+            scriptdir=str(root / "scripts"),
+        )
         for f in list(out.log) + list(out.output):
             Path(f).parent.mkdir(parents=True, exist_ok=True)
         return out
@@ -79,7 +90,9 @@ def from_command_line(script: str, argv: list[str]):
 
     The rule defaults to the script's name (``map_embed`` shares ``embed.py``: pass ``--rule``).
     """
-    p = argparse.ArgumentParser(prog=Path(script).name, description="Run this rule's script on one job, outside Snakemake.")
+    p = argparse.ArgumentParser(
+        prog=Path(script).name, description="Run this rule's script on one job, outside Snakemake."
+    )
     p.add_argument("wildcards", nargs="*", help="wildcard values, e.g. dataset=digits method=tsne")
     p.add_argument("--rule", default=Path(script).stem, help="rule name (default: the script's name)")
     p.add_argument("--configfile", nargs="+", default=[], help="config files, as for snakemake")

@@ -92,7 +92,7 @@ class _Prepared:
         Y = self.X
         m = C @ Y / n  # (B, r)
         cov = np.matmul((C[:, :, None] * Y[None]).transpose(0, 2, 1), Y) - n * m[:, :, None] * m[:, None, :]
-        V = np.linalg.eigh(cov)[1][:, :, -self.k:]  # (B, r, k), eigenvalues ascending
+        V = np.linalg.eigh(cov)[1][:, :, -self.k :]  # (B, r, k), eigenvalues ascending
         return np.matmul(Y[None], V)
 
 
@@ -149,7 +149,9 @@ def bootstrap(H, features: dict, n_boot: int = 1000, seed: int = 0) -> dict:
         raise ValueError("no feature sets to compare")
     for name in names:
         if np.asarray(features[name]).shape[0] != n:
-            raise ValueError(f"feature set {name!r} has {np.asarray(features[name]).shape[0]} rows, the human space {n}")
+            raise ValueError(
+                f"feature set {name!r} has {np.asarray(features[name]).shape[0]} rows, the human space {n}"
+            )
     _standardise(H, "human space H")
     ph = _Prepared(H)
     # the Procrustes side uses the k-D reduction; the RDM side the raw features (as compare.py)
@@ -168,7 +170,11 @@ def bootstrap(H, features: dict, n_boot: int = 1000, seed: int = 0) -> dict:
         out = {"disparity": np.empty((len(names), C.shape[0])), "rdm_spearman": np.empty((len(names), C.shape[0]))}
         for r, m in enumerate(names):
             p = red[m]
-            step = max(1, _CHUNK_ELEMENTS // max(1, p.X.shape[1] ** 2 + C.shape[1] * p.X.shape[1])) if p.pca else C.shape[0]
+            step = (
+                max(1, _CHUNK_ELEMENTS // max(1, p.X.shape[1] ** 2 + C.shape[1] * p.X.shape[1]))
+                if p.pca
+                else C.shape[0]
+            )
             for start in range(0, C.shape[0], step):
                 sl = slice(start, min(C.shape[0], start + step))
                 out["disparity"][r, sl] = _weighted_disparity(ph.X, p.reduced(C[sl]), C[sl])
@@ -182,8 +188,15 @@ def bootstrap(H, features: dict, n_boot: int = 1000, seed: int = 0) -> dict:
         return out
 
     observed = {key: v[:, 0] for key, v in stats(np.ones((1, n))).items()}
-    return {"names": names, "n": int(n), "k": int(k), "n_boot": n_boot, "seed": seed, "observed": observed,
-            "draws": stats(counts)}
+    return {
+        "names": names,
+        "n": int(n),
+        "k": int(k),
+        "n_boot": n_boot,
+        "seed": seed,
+        "observed": observed,
+        "draws": stats(counts),
+    }
 
 
 # --------------------------------------------------------------------------- tests of differences
@@ -207,7 +220,7 @@ def difference(delta: float, diffs: np.ndarray) -> dict:
     diffs = diffs[np.isfinite(diffs)]
     B = diffs.size
     se = float(diffs.std(ddof=1)) if B > 1 else float("nan")
-    lo, hi = (np.percentile(diffs, [2.5, 97.5]) if B else (np.nan, np.nan))
+    lo, hi = np.percentile(diffs, [2.5, 97.5]) if B else (np.nan, np.nan)
     if not np.isfinite(delta) or not np.isfinite(se):
         p = float("nan")
     elif se == 0:
@@ -219,9 +232,17 @@ def difference(delta: float, diffs: np.ndarray) -> dict:
     else:
         other = np.count_nonzero(diffs * np.sign(delta) <= 0)
         p_sign = float(min(1.0, 2 * (1 + other) / (B + 1)))
-    return {"diff": float(delta), "boot_mean_diff": float(diffs.mean()) if B else float("nan"), "se": se,
-            "ci95_low": float(delta - 1.96 * se), "ci95_high": float(delta + 1.96 * se),
-            "ci95_pct_low": float(lo), "ci95_pct_high": float(hi), "p": p, "p_sign": p_sign}
+    return {
+        "diff": float(delta),
+        "boot_mean_diff": float(diffs.mean()) if B else float("nan"),
+        "se": se,
+        "ci95_low": float(delta - 1.96 * se),
+        "ci95_high": float(delta + 1.96 * se),
+        "ci95_pct_low": float(lo),
+        "ci95_pct_high": float(hi),
+        "p": p,
+        "p_sign": p_sign,
+    }
 
 
 def pairs_table(boot: dict, alpha: float = 0.05, correction: str = "holm", split: str | None = None) -> list[dict]:
@@ -240,9 +261,20 @@ def pairs_table(boot: dict, alpha: float = 0.05, correction: str = "holm", split
             for b in range(a + 1, len(names)):
                 res = difference(obs[a] - obs[b], draws[a] - draws[b])
                 better = None if res["diff"] == 0 else (names[a] if (res["diff"] > 0) == larger_better else names[b])
-                block.append({**({"split": split} if split is not None else {}), "metric": metric, "a": names[a], "b": names[b],
-                              "n": boot["n"], "n_bootstrap": boot["n_boot"], "a_value": float(obs[a]), "b_value": float(obs[b]),
-                              **res, "better": better})
+                block.append(
+                    {
+                        **({"split": split} if split is not None else {}),
+                        "metric": metric,
+                        "a": names[a],
+                        "b": names[b],
+                        "n": boot["n"],
+                        "n_bootstrap": boot["n_boot"],
+                        "a_value": float(obs[a]),
+                        "b_value": float(obs[b]),
+                        **res,
+                        "better": better,
+                    }
+                )
         adj = holm([r["p"] for r in block]) if correction == "holm" else np.array([r["p"] for r in block])
         for r, pa in zip(block, adj):
             r["p_adjusted"] = float(pa)
@@ -251,8 +283,14 @@ def pairs_table(boot: dict, alpha: float = 0.05, correction: str = "holm", split
     return rows
 
 
-def versus_top(pairs: list[dict], top: str, others: list[str], metric: str = "disparity", alpha: float = 0.05,
-               correction: str = "holm") -> dict:
+def versus_top(
+    pairs: list[dict],
+    top: str,
+    others: list[str],
+    metric: str = "disparity",
+    alpha: float = 0.05,
+    correction: str = "holm",
+) -> dict:
     """The top row against each other row on *metric*: {other: {diff (top - other), p, p_adjusted (Holm over
     these len(others) comparisons), top_better, beaten (top better and p_adjusted < alpha)}}."""
     larger_better = METRICS[metric]
@@ -263,8 +301,12 @@ def versus_top(pairs: list[dict], top: str, others: list[str], metric: str = "di
         other = r["b"] if r["a"] == top else r["a"]
         if other in others:
             sign = 1.0 if r["a"] == top else -1.0
-            found[other] = {"diff": sign * r["diff"], "ci95_low": sign * (r["ci95_high"] if sign < 0 else r["ci95_low"]),
-                            "ci95_high": sign * (r["ci95_low"] if sign < 0 else r["ci95_high"]), "p": r["p"]}
+            found[other] = {
+                "diff": sign * r["diff"],
+                "ci95_low": sign * (r["ci95_high"] if sign < 0 else r["ci95_low"]),
+                "ci95_high": sign * (r["ci95_low"] if sign < 0 else r["ci95_high"]),
+                "p": r["p"],
+            }
     names = [o for o in others if o in found]
     adj = holm([found[o]["p"] for o in names]) if correction == "holm" else np.array([found[o]["p"] for o in names])
     for o, pa in zip(names, adj):
@@ -286,8 +328,9 @@ def group_order(labels, subtypes=None, ids=None) -> np.ndarray:
     return np.lexsort(keys)
 
 
-def plot_rdm_heatmaps(H, features: dict, labels, path, subtypes=None, ids=None, title: str = "",
-                      rho: dict | None = None, ncols: int = 4) -> None:
+def plot_rdm_heatmaps(
+    H, features: dict, labels, path, subtypes=None, ids=None, title: str = "", rho: dict | None = None, ncols: int = 4
+) -> None:
     """One panel per representation (the human space first): its Euclidean RDM as an image, rows and columns
     ordered by label then subtype (:func:`group_order`), each panel coloured by the dissimilarities' rank
     percentile (the scale the Spearman RDM correlation sees). Thin lines separate the labels; the labels
@@ -323,9 +366,9 @@ def plot_rdm_heatmaps(H, features: dict, labels, path, subtypes=None, ids=None, 
         ax.tick_params(length=0)
         sub = "" if rho is None or name not in rho else f"\nRDM ρ with human {rho[name]:.2f}"
         ax.set_title(f"{name}{sub}", fontsize=9)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_axis_off()
     if im is not None:
-        fig.colorbar(im, ax=list(axes[:len(names)]), shrink=0.6, label="dissimilarity (rank percentile)")
+        fig.colorbar(im, ax=list(axes[: len(names)]), shrink=0.6, label="dissimilarity (rank percentile)")
     fig.suptitle(title or f"RDMs of {lab.size} images, ordered by label then subtype")
     save_figure(fig, path)

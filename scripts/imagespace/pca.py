@@ -87,8 +87,14 @@ def _n_keep(evals: np.ndarray, total_ss: float, n: int, r: int, n_store, thresho
 
 
 def fit(
-    X, fit_rows=None, scale: float | np.ndarray = 1.0, n_store: int | None = None, threshold: float | None = None,
-    min_store: int = 10, chunk_bytes: int = 64 << 20, rank_tol: float = 1e-10,
+    X,
+    fit_rows=None,
+    scale: float | np.ndarray = 1.0,
+    n_store: int | None = None,
+    threshold: float | None = None,
+    min_store: int = 10,
+    chunk_bytes: int = 64 << 20,
+    rank_tol: float = 1e-10,
 ) -> PCAResult:
     """Fit PCA on rows *fit_rows* of the 2-D uint8 matrix *X* (n x p, may be a memmap).
 
@@ -138,7 +144,15 @@ def fit(
     total = total_ss / (n - 1)
     if r == 0:
         raise ValueError(f"PCA: the {n} images are all identical (no variance)")
-    log.info("PCA (%s) on %d x %d: rank %d, PC1 %.4f, PC2 %.4f", method, n, p, r, ev[0] / total, ev[1] / total if r > 1 else float("nan"))
+    log.info(
+        "PCA (%s) on %d x %d: rank %d, PC1 %.4f, PC2 %.4f",
+        method,
+        n,
+        p,
+        r,
+        ev[0] / total,
+        ev[1] / total if r > 1 else float("nan"),
+    )
     return PCAResult(mean, comps, ev, ev / total, total, scores, method, scale)
 
 

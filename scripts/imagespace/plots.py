@@ -53,7 +53,9 @@ def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str
     ax.bar(x, ratio, color="0.6", label="per component")
     ax.axhline(threshold, color="r", ls="--", lw=1)
     ax.axvline(d, color="r", ls=":", lw=1)
-    ax.annotate(f"{d} components > {threshold:.0%}", (d, threshold), textcoords="offset points", xytext=(8, -14), color="r")
+    ax.annotate(
+        f"{d} components > {threshold:.0%}", (d, threshold), textcoords="offset points", xytext=(8, -14), color="r"
+    )
     ax.set_xlabel("number of components")
     ax.set_ylabel("explained variance ratio")
     ax.set_title(title or f"PC1 {ratio[0]:.3f}, PC2 {ratio[1] if len(ratio) > 1 else float('nan'):.3f}")
@@ -104,20 +106,30 @@ def class_legend(ax, labels, colors: dict, extra_handles=(), handle=None, outsid
     from matplotlib.lines import Line2D
 
     if handle is None:
+
         def handle(color, label):
             return Line2D([], [], ls="", marker="o", color=color, label=label)
+
     room = max(2, MAX_LEGEND - len(extra_handles))
     counts = _label_counts(labels)
-    shown = (sorted(colors, key=natural_key) if len(colors) <= room
-             else sorted(sorted(counts, key=lambda c: -counts[c])[:room - 1], key=natural_key))
+    shown = (
+        sorted(colors, key=natural_key)
+        if len(colors) <= room
+        else sorted(sorted(counts, key=lambda c: -counts[c])[: room - 1], key=natural_key)
+    )
     handles = [handle(colors[c], c) for c in shown]
     if len(shown) < len(colors):
         handles.append(Line2D([], [], ls="", label=f"... {len(colors) - len(shown)} more classes not listed"))
     where = {"loc": "best"}
     if outside and len(handles) > 10:  # two columns: more than 10 classes
         where = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
-    ax.legend(handles=handles + list(extra_handles), fontsize=7, markerscale=1.2, ncol=1 if len(handles) <= 10 else 2,
-              **{**where, **kw})
+    ax.legend(
+        handles=handles + list(extra_handles),
+        fontsize=7,
+        markerscale=1.2,
+        ncol=1 if len(handles) <= 10 else 2,
+        **{**where, **kw},
+    )
 
 
 def _label_counts(labels) -> dict:
@@ -227,7 +239,9 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
             for gi, g in enumerate(kinds):
                 mm = (labels == lab) & (groups == g)
                 ax.scatter(Y[mm, 0], Y[mm, 1], s=12, color=colors[lab], marker=markers[gi % len(markers)], alpha=0.8)
-        split_handles = [Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)]
+        split_handles = [
+            Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)
+        ]
         class_legend(ax, labels, colors, split_handles, outside=True)
     n_out = frame_bulk(ax, Y)
     ax.set_title(titled(title, n_out, len(Y)), fontsize=10 if n_out else None)
@@ -235,7 +249,9 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
     return fig
 
 
-def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None):
+def thumbnails(
+    Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None
+):
     """The 2-D map with image thumbnails at their coordinates (a random subset of n images), framed in their class
     colour; the legend lists the classes as :func:`class_legend` does. Returns the figure."""
     fig = Figure(figsize=(10, 9))
@@ -254,13 +270,19 @@ def thumbnails(Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0,
     for i in idx:
         img, cmap = _display(np.asarray(images[i][::st, ::st]))
         box = OffsetImage(img, zoom=zoom, cmap=cmap)
-        ab = AnnotationBbox(box, (Y[i, 0], Y[i, 1]), frameon=True, pad=0.1,
-                            bboxprops={"edgecolor": colors[labels[i]], "linewidth": 1.5})
+        ab = AnnotationBbox(
+            box, (Y[i, 0], Y[i, 1]), frameon=True, pad=0.1, bboxprops={"edgecolor": colors[labels[i]], "linewidth": 1.5}
+        )
         ax.add_artist(ab)
     from matplotlib.patches import Patch
 
-    class_legend(ax, labels, colors, handle=lambda c, lab: Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab),
-                 outside=True)
+    class_legend(
+        ax,
+        labels,
+        colors,
+        handle=lambda c, lab: Patch(facecolor="none", edgecolor=c, linewidth=1.5, label=lab),
+        outside=True,
+    )
     ax.set_title(titled(title, n_out, len(Y)))
     save_figure(fig, path, dpi=100)
     return fig

@@ -32,8 +32,9 @@ def zero_rows(X) -> int:
     return int((np.abs(np.asarray(X)).sum(axis=1) == 0).sum())
 
 
-def nearest(X_query: np.ndarray, X_gallery: np.ndarray, k: int, metric: str = "cosine", exclude=None,
-            chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    X_query: np.ndarray, X_gallery: np.ndarray, k: int, metric: str = "cosine", exclude=None, chunk: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices, distances), each len(X_query) x k: the k nearest gallery rows of each query row, nearest first.
 
     *exclude*: for each query row, a gallery index it may not return (the query itself when it lies in the
@@ -49,21 +50,21 @@ def nearest(X_query: np.ndarray, X_gallery: np.ndarray, k: int, metric: str = "c
     k_eff = min(k, len(G) - n_self)
     if k_eff < 1:
         raise ValueError(f"the gallery has {len(G)} rows: too few for {k} neighbours")
-    g_sq = (G ** 2).sum(axis=1)
+    g_sq = (G**2).sum(axis=1)
     idx = np.empty((len(Q), k_eff), dtype=np.int64)
     dist = np.empty((len(Q), k_eff), dtype=np.float64)
     for a in range(0, len(Q), chunk):
-        q = Q[a:a + chunk]
+        q = Q[a : a + chunk]
         if metric == "cosine":
             d = q @ G.T
             np.subtract(1.0, d, out=d)
         else:
-            d = np.sqrt(np.maximum((q ** 2).sum(axis=1)[:, None] - 2 * q @ G.T + g_sq[None, :], 0.0))
+            d = np.sqrt(np.maximum((q**2).sum(axis=1)[:, None] - 2 * q @ G.T + g_sq[None, :], 0.0))
         if exclude is not None:
-            ex = np.asarray(exclude[a:a + chunk])
+            ex = np.asarray(exclude[a : a + chunk])
             rows = np.flatnonzero(ex >= 0)
             d[rows, ex[rows]] = np.inf
-        idx[a:a + chunk], dist[a:a + chunk] = smallest(d, k_eff)
+        idx[a : a + chunk], dist[a : a + chunk] = smallest(d, k_eff)
     return idx, dist
 
 
@@ -121,9 +122,20 @@ def _ci(values: np.ndarray, n_bootstrap: int, seed: int) -> list[float]:
     return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
-def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_split: str = "train",
-             label: str = "label", n_bootstrap: int = 1000, seed: int = 0, X_gallery=None, gallery_ids=None,
-             gallery_manifest=None) -> tuple[dict, "object"]:
+def retrieve(
+    X,
+    ids,
+    manifest,
+    ks=(1, 5, 10),
+    metric: str = "cosine",
+    gallery_split: str = "train",
+    label: str = "label",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    X_gallery=None,
+    gallery_ids=None,
+    gallery_manifest=None,
+) -> tuple[dict, "object"]:
     """Neighbours of every image and precision@k per split; returns (result, neighbours table).
 
     The gallery is the rows of *gallery_split* (all rows when the feature set has no such split); every image
@@ -147,12 +159,16 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
     X = np.asarray(X, dtype=np.float64)
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {ids[bad][0]})")
+        raise ValueError(
+            f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {ids[bad][0]})"
+        )
     splits = m["split"].to_numpy().astype(str)
     y = m[label].to_numpy().astype(str)
     if (y == "").all():
-        raise ValueError(f"retrieval.label: {label!r} is empty for every image of this dataset: nothing to match "
-                         "(use label: label, or a source that gives subtypes)")
+        raise ValueError(
+            f"retrieval.label: {label!r} is empty for every image of this dataset: nothing to match "
+            "(use label: label, or a source that gives subtypes)"
+        )
     names = m["name"].to_numpy().astype(str) if "name" in m.columns else ids
     if X_gallery is None:
         g_rows = np.flatnonzero(splits == gallery_split)
@@ -183,9 +199,15 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
     idx, dist = nearest(X, G, max(ks), metric, exclude)
     in_gallery = None if exclude is None else exclude >= 0
     same_count, n_other = chance(y, g_y, in_gallery)
-    result = {"metric": metric, "ks": ks, "gallery_split": gallery_split,
-              "n_gallery": int(len(G)), "label": label, "splits": {},
-              "zero_rows": zero_rows(X) + (zero_rows(G) if exclude is None else 0) if metric == "cosine" else 0}
+    result = {
+        "metric": metric,
+        "ks": ks,
+        "gallery_split": gallery_split,
+        "n_gallery": int(len(G)),
+        "label": label,
+        "splits": {},
+        "zero_rows": zero_rows(X) + (zero_rows(G) if exclude is None else 0) if metric == "cosine" else 0,
+    }
     known = np.isin(y, np.unique(g_y))
     for sp in dict.fromkeys(splits.tolist()):
         rows = np.flatnonzero((splits == sp) & known)
@@ -203,12 +225,19 @@ def retrieve(X, ids, manifest, ks=(1, 5, 10), metric: str = "cosine", gallery_sp
     order = sorted(held, key=lambda s: (s != "test", s != "validation", s))
     result["headline"] = order[0] if order else (gallery_split if gallery_split in result["splits"] else None)
     k = idx.shape[1]
-    table = pd.DataFrame({
-        "id": np.repeat(ids, k), "name": np.repeat(names, k), "split": np.repeat(splits, k), label: np.repeat(y, k),
-        "rank": np.tile(np.arange(1, k + 1), len(ids)), "neighbour_id": g_ids[idx].ravel(),
-        "neighbour_name": g_names[idx].ravel(), f"neighbour_{label}": g_y[idx].ravel(),
-        "distance": np.round(dist.ravel(), 6),
-    })
+    table = pd.DataFrame(
+        {
+            "id": np.repeat(ids, k),
+            "name": np.repeat(names, k),
+            "split": np.repeat(splits, k),
+            label: np.repeat(y, k),
+            "rank": np.tile(np.arange(1, k + 1), len(ids)),
+            "neighbour_id": g_ids[idx].ravel(),
+            "neighbour_name": g_names[idx].ravel(),
+            f"neighbour_{label}": g_y[idx].ravel(),
+            "distance": np.round(dist.ravel(), 6),
+        }
+    )
     return result, table
 
 
@@ -221,13 +250,16 @@ def degenerate_warnings(result: dict, fs: str, margin: float = 0.05) -> list[str
     r = result["splits"][sp]
     k, p = max(((k, v["mean"]) for k, v in r["precision"].items()), key=lambda kv: kv[1])
     if p <= r["chance"] + margin:
-        return [f"retrieval {fs}: the best precision@k on {sp}, {p:.3f} at k={k}, is within {margin} of chance "
-                f"({r['chance']:.3f}): its nearest neighbours are no more often of the same class than random images"]
+        return [
+            f"retrieval {fs}: the best precision@k on {sp}, {p:.3f} at k={k}, is within {margin} of chance "
+            f"({r['chance']:.3f}): its nearest neighbours are no more often of the same class than random images"
+        ]
     return []
 
 
-def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_rows, path, names=None,
-                 title: str = "") -> None:
+def plot_gallery(
+    images, queries, idx, dist, y_query, y_gallery, gallery_images_rows, path, names=None, title: str = ""
+) -> None:
     """One row per query image: the query, then its neighbours, each framed green when its label matches the
     query's and red when not, titled with its distance."""
     from matplotlib.figure import Figure
@@ -245,11 +277,18 @@ def plot_gallery(images, queries, idx, dist, y_query, y_gallery, gallery_images_
     fig = Figure(figsize=(1.5 * (k + 1), 1.7 * q + 0.6))
     axes = np.atleast_2d(fig.subplots(q, k + 1, squeeze=False))
     for r, (qi, row) in enumerate(zip(queries, idx)):
-        cells = [(images["query"][qi], f"query\n{_short(names[qi] if names is not None else y_query[qi], 16)}", "black")]
+        cells = [
+            (images["query"][qi], f"query\n{_short(names[qi] if names is not None else y_query[qi], 16)}", "black")
+        ]
         for j, g in enumerate(row):
             ok = y_gallery[g] == y_query[qi]
-            cells.append((images["gallery"][gallery_images_rows[g]], f"{_short(y_gallery[g], 16)}\nd={dist[r, j]:.3f}",
-                          "tab:green" if ok else "tab:red"))
+            cells.append(
+                (
+                    images["gallery"][gallery_images_rows[g]],
+                    f"{_short(y_gallery[g], 16)}\nd={dist[r, j]:.3f}",
+                    "tab:green" if ok else "tab:red",
+                )
+            )
         for c, (img, text, colour) in enumerate(cells):
             ax = axes[r, c]
             im, cmap = _display(np.asarray(img))
@@ -285,8 +324,9 @@ def query_rows(ids, splits, names, headline, queries, n: int, seed: int, missing
         hit = np.flatnonzero(names == q)
         if len(hit) == 0:
             if missing is None:
-                raise ValueError(f"retrieval.queries: {q!r} is not the name of an image of this dataset "
-                                 f"(e.g. {names[:3].tolist()})")
+                raise ValueError(
+                    f"retrieval.queries: {q!r} is not the name of an image of this dataset (e.g. {names[:3].tolist()})"
+                )
             missing.append(q)
             continue
         chosen.append(int(hit[0]))
@@ -298,7 +338,9 @@ def query_rows(ids, splits, names, headline, queries, n: int, seed: int, missing
     return np.array(chosen, dtype=np.int64)
 
 
-def run(features, manifest, settings: dict, gallery=None, images=None, gallery_images=None, strict_queries: bool = True):
+def run(
+    features, manifest, settings: dict, gallery=None, images=None, gallery_images=None, strict_queries: bool = True
+):
     """The retrieval rule's work on loaded inputs: (result, neighbours table, draw(path, title)).
 
     *features*: a :class:`imagespace.util.FeatureSet`; *gallery*: (FeatureSet, manifest) of the dataset
@@ -307,8 +349,14 @@ def run(features, manifest, settings: dict, gallery=None, images=None, gallery_i
     error (else a note in ``result["notes"]``: the workflow's block is shared by every dataset)."""
     p = settings
     X, ids = _own(features, manifest)
-    kw = dict(ks=p["k"], metric=p["metric"], gallery_split=p["gallery_split"], label=p["label"],
-              n_bootstrap=p["n_bootstrap"], seed=p["seed"])
+    kw = dict(
+        ks=p["k"],
+        metric=p["metric"],
+        gallery_split=p["gallery_split"],
+        label=p["label"],
+        n_bootstrap=p["n_bootstrap"],
+        seed=p["seed"],
+    )
     if gallery is not None:
         g_features, g_manifest = gallery
         GX, g_ids = _own(g_features, g_manifest)
@@ -321,13 +369,24 @@ def run(features, manifest, settings: dict, gallery=None, images=None, gallery_i
     m = manifest.set_index("id").loc[ids.tolist()]
     names = m["name"].to_numpy().astype(str) if "name" in m.columns else ids
     missing: list[str] = []
-    rows = query_rows(ids, m["split"].to_numpy(), names, result["headline"], p["queries"], p["n_queries"], p["seed"],
-                      None if strict_queries else missing)
-    result["notes"] = ([f"retrieval.queries: {missing} are not names of images of this dataset; not drawn"]
-                       if missing else [])
+    rows = query_rows(
+        ids,
+        m["split"].to_numpy(),
+        names,
+        result["headline"],
+        p["queries"],
+        p["n_queries"],
+        p["seed"],
+        None if strict_queries else missing,
+    )
+    result["notes"] = (
+        [f"retrieval.queries: {missing} are not names of images of this dataset; not drawn"] if missing else []
+    )
     if result["zero_rows"]:
-        result["notes"].append(f"{result['zero_rows']} feature rows are all zero: with cosine distance they are "
-                               "equally far (1) from every image; their neighbours are arbitrary (lowest index)")
+        result["notes"].append(
+            f"{result['zero_rows']} feature rows are all zero: with cosine distance they are "
+            "equally far (1) from every image; their neighbours are arbitrary (lowest index)"
+        )
 
     def draw(path, title: str = "") -> None:
         row_of = {i: r for r, i in enumerate(manifest["id"].astype(str).tolist())}
@@ -342,7 +401,17 @@ def run(features, manifest, settings: dict, gallery=None, images=None, gallery_i
         idx = np.array([[pos[g] for g in row] for row in nb], dtype=np.int64).reshape(len(q_ids), k)
         pics = {"query": [images[row_of[q]] for q in q_ids], "gallery": [gallery_images[g_row_of[g]] for g in flat]}
         y_q = m[p["label"]].to_numpy().astype(str)[rows]
-        plot_gallery(pics, np.arange(len(q_ids)), idx, dist, y_q, g_labels, np.arange(len(flat)), path,
-                     names=names[rows], title=title)
+        plot_gallery(
+            pics,
+            np.arange(len(q_ids)),
+            idx,
+            dist,
+            y_q,
+            g_labels,
+            np.arange(len(flat)),
+            path,
+            names=names[rows],
+            title=title,
+        )
 
     return result, table, draw

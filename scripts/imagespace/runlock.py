@@ -19,15 +19,58 @@ import sys
 import time
 
 #: command-line flags of Snakemake that run no job (dry runs, reports, listings, unlocking): they take no lock
-NO_JOB_FLAGS = frozenset({
-    "-n", "--dry-run", "--dryrun", "--unlock", "--report", "--report-stylesheet", "-l", "--list", "--list-rules",
-    "--list-target-rules", "--lt", "-S", "--summary", "-D", "--detailed-summary", "--cleanup-metadata", "--cm",
-    "--lint", "--dag", "--rulegraph", "--filegraph", "--d3dag", "--list-changes", "--lc", "--list-input-changes",
-    "--li", "--list-params-changes", "--lp", "--list-code-changes", "--list-version-changes", "--lv",
-    "--containerize", "--print-compilation", "--archive", "--generate-unit-tests", "--delete-all-output",
-    "--delete-temp-output", "--conda-create-envs-only", "--conda-cleanup-envs", "--cleanup-shadow", "--version",
-    "-v", "--help", "-h", "--list-untracked", "--lu", "--export-cwl", "--deploy-sources",
-})
+NO_JOB_FLAGS = frozenset(
+    {
+        "-n",
+        "--dry-run",
+        "--dryrun",
+        "--unlock",
+        "--report",
+        "--report-stylesheet",
+        "-l",
+        "--list",
+        "--list-rules",
+        "--list-target-rules",
+        "--lt",
+        "-S",
+        "--summary",
+        "-D",
+        "--detailed-summary",
+        "--cleanup-metadata",
+        "--cm",
+        "--lint",
+        "--dag",
+        "--rulegraph",
+        "--filegraph",
+        "--d3dag",
+        "--list-changes",
+        "--lc",
+        "--list-input-changes",
+        "--li",
+        "--list-params-changes",
+        "--lp",
+        "--list-code-changes",
+        "--list-version-changes",
+        "--lv",
+        "--containerize",
+        "--print-compilation",
+        "--archive",
+        "--generate-unit-tests",
+        "--delete-all-output",
+        "--delete-temp-output",
+        "--conda-create-envs-only",
+        "--conda-cleanup-envs",
+        "--cleanup-shadow",
+        "--version",
+        "-v",
+        "--help",
+        "-h",
+        "--list-untracked",
+        "--lu",
+        "--export-cwl",
+        "--deploy-sources",
+    }
+)
 
 
 class RunLocked(RuntimeError):
@@ -73,15 +116,31 @@ def acquire(path: str | os.PathLike, *, command: list[str] | None = None):
         raise RunLocked(describe(holder, path)) from None
     fh.seek(0)
     fh.truncate()
-    fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                         "command": " ".join(command if command is not None else sys.argv)}))
+    fh.write(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "command": " ".join(command if command is not None else sys.argv),
+            }
+        )
+    )
     fh.flush()
     return fh
 
 
 def describe(holder: dict, path) -> str:
     """The one line a refused run prints: who holds the lock and what to do."""
-    who = (f"process {holder.get('pid', '?')} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
-           f" (`{holder.get('command', '?')}`)") if holder else f"another process (lock file {path})"
-    return (f"another run holds this folder: {who}. Wait for it to finish or stop it; a dry run (-n) works meanwhile. "
-            "(If it was killed, the lock is released by itself; Snakemake may then ask for `snakemake --unlock`.)")
+    who = (
+        (
+            f"process {holder.get('pid', '?')} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
+            f" (`{holder.get('command', '?')}`)"
+        )
+        if holder
+        else f"another process (lock file {path})"
+    )
+    return (
+        f"another run holds this folder: {who}. Wait for it to finish or stop it; a dry run (-n) works meanwhile. "
+        "(If it was killed, the lock is released by itself; Snakemake may then ask for `snakemake --unlock`.)"
+    )

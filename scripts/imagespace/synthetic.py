@@ -74,8 +74,13 @@ def _clutter(rng: np.random.Generator, size: int) -> np.ndarray:
     """A smooth random colour field of high contrast (size x size x 3, floats in [0, 1]): 2-5 x 2-5 random RGB
     values, bicubically interpolated. Every image gets its own, so the background's pixels outweigh the object's."""
     coarse = rng.uniform(0.0, 1.0, size=(int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3)).astype(np.float32)
-    field = np.stack([np.asarray(Image.fromarray(coarse[:, :, c]).resize((size, size), Image.BICUBIC), dtype=float)
-                      for c in range(3)], axis=-1)
+    field = np.stack(
+        [
+            np.asarray(Image.fromarray(coarse[:, :, c]).resize((size, size), Image.BICUBIC), dtype=float)
+            for c in range(3)
+        ],
+        axis=-1,
+    )
     return np.clip(field, 0.0, 1.0)
 
 
@@ -106,7 +111,9 @@ def _shape_mask(label: str, size: int, half: float, cx: float, cy: float) -> np.
     return np.asarray(m, dtype=float) / 255.0
 
 
-def generate(n_per_class: int = 60, size: int = 32, seed: int = 0, noise: float = 0.05, background: str = "grey") -> dict:
+def generate(
+    n_per_class: int = 60, size: int = 32, seed: int = 0, noise: float = 0.05, background: str = "grey"
+) -> dict:
     """Draw ``3 * n_per_class`` images of coloured shapes from known latent factors.
 
     Per image, independently: ``size`` ~ U(:data:`SIZE_RANGE`) (half the
@@ -165,8 +172,14 @@ def generate(n_per_class: int = 60, size: int = 32, seed: int = 0, noise: float 
             subtypes.append(f"{label}_{colour_name(hue)[0]}")
             names.append(f"{label}_{i:04d}.png")
             row += 1
-    log.info("generated %d synthetic images (%d per class, %dpx, seed %s, %s background)", n, n_per_class, size, seed,
-             background)
+    log.info(
+        "generated %d synthetic images (%d per class, %dpx, seed %s, %s background)",
+        n,
+        n_per_class,
+        size,
+        seed,
+        background,
+    )
     return {
         "images": images,
         "labels": np.array(labels),

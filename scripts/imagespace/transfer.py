@@ -65,7 +65,7 @@ def weighted_layers(model) -> list:
 def freeze(fmodel, unfreeze: int) -> list[str]:
     """Everything of *fmodel* frozen but its last *unfreeze* weight-carrying layers; returns their names."""
     fmodel.trainable = True
-    train = weighted_layers(fmodel)[-int(unfreeze):] if int(unfreeze) > 0 else []
+    train = weighted_layers(fmodel)[-int(unfreeze) :] if int(unfreeze) > 0 else []
     names = {id(layer) for layer in train}
     for layer in fmodel.layers:
         layer.trainable = id(layer) in names
@@ -91,7 +91,8 @@ def backbone_block(x, layer: dict, backbones: dict, scale: float):
     x = BackboneInput(name, size, scale=scale, name=f"{name}_input")(x)
     x = fmodel(x, training=False)
     n_weighted = len(weighted_layers(fmodel))
-    desc = (f"{name} ({weights}) up to {out_layer}, input {size[0]}x{size[1]}; "
-            + (f"last {len(trained)} of {n_weighted} weight layers trained" if trained else "frozen"))
+    desc = f"{name} ({weights}) up to {out_layer}, input {size[0]}x{size[1]}; " + (
+        f"last {len(trained)} of {n_weighted} weight layers trained" if trained else "frozen"
+    )
     log.info("CNN backbone layer: %s", desc)
     return x

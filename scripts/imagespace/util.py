@@ -31,7 +31,9 @@ _CONSOLE = None  # the terminal's stderr after a rule's stderr went to its log: 
 _LOGFILE = None
 
 
-def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO, rule_stderr: bool = False) -> logging.Logger:
+def setup_logging(
+    logfile: str | os.PathLike | None = None, level: int = logging.INFO, rule_stderr: bool = False
+) -> logging.Logger:
     """Send all log records (and Python warnings) to *logfile*, or to stderr without one.
 
     Uncaught exceptions are written to the log as well, so a failed rule's log
@@ -121,8 +123,9 @@ class Progress:
     or call :meth:`close`; ``heartbeat=False`` starts no thread (lines only from :meth:`add`).
     """
 
-    def __init__(self, what: str, total: float, every: float = 30.0, logger: logging.Logger | None = None,
-                 heartbeat: bool = True):
+    def __init__(
+        self, what: str, total: float, every: float = 30.0, logger: logging.Logger | None = None, heartbeat: bool = True
+    ):
         import threading
         import time
 
@@ -181,7 +184,9 @@ def _limit_threads_in_worker(parent_pid: int, threads: int) -> None:
     threadpool_limits(threads)
 
 
-def process_map(fn, tasks: list, n_jobs: int, costs: list[float] | None = None, progress: Progress | None = None) -> list:
+def process_map(
+    fn, tasks: list, n_jobs: int, costs: list[float] | None = None, progress: Progress | None = None
+) -> list:
     """``[fn(t) for t in tasks]``, in *n_jobs* worker processes (each with one BLAS/OpenMP thread) when n_jobs > 1.
 
     Tasks start in decreasing *costs* (the longest first, so the processes finish together);
@@ -199,8 +204,9 @@ def process_map(fn, tasks: list, n_jobs: int, costs: list[float] | None = None, 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     order = sorted(range(len(tasks)), key=lambda i: -costs[i])
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks)), initializer=_limit_threads_in_worker,
-                             initargs=(os.getpid(), 1)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(n_jobs, len(tasks)), initializer=_limit_threads_in_worker, initargs=(os.getpid(), 1)
+    ) as pool:
         futures = {pool.submit(fn, tasks[i]): i for i in order}
         for fut in as_completed(futures):
             i = futures[fut]
@@ -345,7 +351,12 @@ def load_manifest(path):
     """The manifest table written by ingest (a pandas DataFrame, ids and labels as text)."""
     import pandas as pd
 
-    return pd.read_csv(path, sep="\t", dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str}, keep_default_na=False)
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype={"id": str, "name": str, "label": str, "subtype": str, "split": str},
+        keep_default_na=False,
+    )
 
 
 def own_images(manifest) -> np.ndarray:

@@ -92,8 +92,20 @@ DBSCAN_CRITERIA = ("silhouette_coverage", "silhouette")
 PRECOMPUTE_MAX = 4000
 
 
-SCAN_COLUMNS = ["min_samples", "quantile", "eps", "k", "noise_fraction", "largest_share", "silhouette",
-                "silhouette_coverage", "score", "admissible", "reason", "chosen"]
+SCAN_COLUMNS = [
+    "min_samples",
+    "quantile",
+    "eps",
+    "k",
+    "noise_fraction",
+    "largest_share",
+    "silhouette",
+    "silhouette_coverage",
+    "score",
+    "admissible",
+    "reason",
+    "chosen",
+]
 
 
 def core_distances(X, min_samples: int) -> np.ndarray:
@@ -128,8 +140,19 @@ def core_distances(X, min_samples: int) -> np.ndarray:
     return dist[:, -1]
 
 
-def dbscan_candidate(X, labels, *, max_noise: float, criterion: str, min_samples=None, quantile=None, eps=None,
-                     silhouette_sample: int | None = None, seed: int = 0, D=None) -> dict:
+def dbscan_candidate(
+    X,
+    labels,
+    *,
+    max_noise: float,
+    criterion: str,
+    min_samples=None,
+    quantile=None,
+    eps=None,
+    silhouette_sample: int | None = None,
+    seed: int = 0,
+    D=None,
+) -> dict:
     """One row of :func:`dbscan_scan`: what the labels of a DBSCAN fit say about structure, without class labels.
 
     ``silhouette`` is the mean silhouette of the clustered (non-noise) points and
@@ -191,15 +214,26 @@ def dbscan_candidate(X, labels, *, max_noise: float, criterion: str, min_samples
         sil = _silhouette(X[keep], labels[keep], seed, silhouette_sample)
     if not reason and not np.isfinite(sil):
         reason = "silhouette undefined"
-    row = {"min_samples": min_samples, "quantile": quantile, "eps": eps, "k": int(k), "noise_fraction": float(noise),
-           "largest_share": float(largest), "silhouette": sil, "silhouette_coverage": sil * (1.0 - noise),
-           "admissible": not reason, "reason": reason, "chosen": False}
+    row = {
+        "min_samples": min_samples,
+        "quantile": quantile,
+        "eps": eps,
+        "k": int(k),
+        "noise_fraction": float(noise),
+        "largest_share": float(largest),
+        "silhouette": sil,
+        "silhouette_coverage": sil * (1.0 - noise),
+        "admissible": not reason,
+        "reason": reason,
+        "chosen": False,
+    }
     row["score"] = row[criterion]
     return row
 
 
-def dbscan_scan(X, min_samples_values, *, max_noise: float = 0.5, criterion: str = "silhouette_coverage",
-                quantiles=EPS_QUANTILES) -> tuple[pd.DataFrame, np.ndarray | None]:
+def dbscan_scan(
+    X, min_samples_values, *, max_noise: float = 0.5, criterion: str = "silhouette_coverage", quantiles=EPS_QUANTILES
+) -> tuple[pd.DataFrame, np.ndarray | None]:
     """DBSCAN over a grid of min_samples and eps, scored without labels; returns ``(table, labels of the best)``.
 
     For each min_samples the eps candidates are the *quantiles* of the core
@@ -250,8 +284,9 @@ def dbscan_scan(X, min_samples_values, *, max_noise: float = 0.5, criterion: str
                 labels = DBSCAN(eps=eps, min_samples=ms, metric="precomputed").fit_predict(D)
             else:
                 labels = DBSCAN(eps=eps, min_samples=ms).fit_predict(X)
-            row = dbscan_candidate(X, labels, max_noise=max_noise, criterion=criterion, min_samples=ms,
-                                   quantile=float(q), eps=eps, D=D)
+            row = dbscan_candidate(
+                X, labels, max_noise=max_noise, criterion=criterion, min_samples=ms, quantile=float(q), eps=eps, D=D
+            )
             rows.append(row)
             if row["admissible"] and (best is None or row["score"] > rows[best]["score"]):
                 best, best_labels = len(rows) - 1, labels

@@ -55,8 +55,9 @@ def fit_dbscan(X, eps: float, min_samples: int) -> ClusterResult:
     return ClusterResult(labels, model)
 
 
-def fit_hdbscan(X, *, min_cluster_size: int = 5, min_samples: int | None = None,
-                cluster_selection_method: str = "eom") -> ClusterResult:
+def fit_hdbscan(
+    X, *, min_cluster_size: int = 5, min_samples: int | None = None, cluster_selection_method: str = "eom"
+) -> ClusterResult:
     """:class:`sklearn.cluster.HDBSCAN`; every noise point is labelled :data:`NOISE_LABEL`.
 
     Deterministic (no seed). ``min_cluster_size`` is capped at the number of
@@ -86,13 +87,27 @@ def fit_hdbscan(X, *, min_cluster_size: int = 5, min_samples: int | None = None,
     labels = model.fit_predict(X)
     labels = np.where(labels < 0, NOISE_LABEL, labels).astype(np.int64)
     k = len(set(labels.tolist()) - {NOISE_LABEL})
-    log.info("HDBSCAN min_cluster_size=%d min_samples=%s (%s): %d clusters, %d noise points", mcs, ms,
-             cluster_selection_method, k, int((labels == NOISE_LABEL).sum()))
+    log.info(
+        "HDBSCAN min_cluster_size=%d min_samples=%s (%s): %d clusters, %d noise points",
+        mcs,
+        ms,
+        cluster_selection_method,
+        k,
+        int((labels == NOISE_LABEL).sum()),
+    )
     return ClusterResult(labels, model)
 
 
-def fit_hdbscan_large(X, n_sub: int, seed: int, *, strata=None, min_cluster_size: int = 5,
-                      min_samples: int | None = None, cluster_selection_method: str = "eom") -> ClusterResult:
+def fit_hdbscan_large(
+    X,
+    n_sub: int,
+    seed: int,
+    *,
+    strata=None,
+    min_cluster_size: int = 5,
+    min_samples: int | None = None,
+    cluster_selection_method: str = "eom",
+) -> ClusterResult:
     """HDBSCAN for many rows: fitted on *n_sub* (label-stratified) rows, every other row labelled as its nearest
     fitted row in mutual-reachability distance, the distance HDBSCAN's tree is built on (noise stays noise).
 
@@ -124,8 +139,12 @@ def fit_hdbscan_large(X, n_sub: int, seed: int, *, strata=None, min_cluster_size
     """
     X = _as_matrix(X)
     idx = stratified_sample(len(X), int(n_sub), seed, strata)
-    fit = fit_hdbscan(X[idx], min_cluster_size=min_cluster_size, min_samples=min_samples,
-                      cluster_selection_method=cluster_selection_method)
+    fit = fit_hdbscan(
+        X[idx],
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        cluster_selection_method=cluster_selection_method,
+    )
     sub = fit.labels
     ms = max(1, min(int(min_cluster_size if min_samples is None else min_samples), len(idx) - 1))
     nn = NearestNeighbors(n_neighbors=min(2 * ms, len(idx))).fit(X[idx])
@@ -134,15 +153,25 @@ def fit_hdbscan_large(X, n_sub: int, seed: int, *, strata=None, min_cluster_size
     labels = np.empty(len(X), dtype=np.int64)
     labels[idx] = sub
     for a in range(0, len(rest), 8192):
-        rows = rest[a:a + 8192]
+        rows = rest[a : a + 8192]
         d, j = nn.kneighbors(X[rows])
         core_new = d[:, ms - 2] if ms >= 2 else np.zeros(len(rows))
         mrd = np.maximum(np.maximum(d, core_fit[j]), core_new[:, None])
         labels[rows] = sub[j[np.arange(len(rows)), mrd.argmin(axis=1)]]
-    strategy = {"name": "subsample", "n_fit": len(idx), "n_assigned": len(rest),
-                "assignment": "nearest fitted row in mutual-reachability distance", "stratified": strata is not None}
-    log.info("HDBSCAN on %d rows: fitted on %d stratified rows, %d assigned by mutual reachability (%d to noise)",
-             len(X), len(idx), len(rest), int((labels[rest] == NOISE_LABEL).sum()))
+    strategy = {
+        "name": "subsample",
+        "n_fit": len(idx),
+        "n_assigned": len(rest),
+        "assignment": "nearest fitted row in mutual-reachability distance",
+        "stratified": strata is not None,
+    }
+    log.info(
+        "HDBSCAN on %d rows: fitted on %d stratified rows, %d assigned by mutual reachability (%d to noise)",
+        len(X),
+        len(idx),
+        len(rest),
+        int((labels[rest] == NOISE_LABEL).sum()),
+    )
     return ClusterResult(labels, fit.model, extra={"rows": idx, "strategy": strategy})
 
 
@@ -155,19 +184,35 @@ def _fit_scanned(X, fixed_ms, sel: dict, *, scan_min_samples, max_noise, criteri
     """eps (and min_samples) by :func:`dbscan_scan`: ``(scan, fit or None, curve or None)``; None where no
     candidate is admissible (*sel* then records the fallback to the knee)."""
     n = X.shape[0]
-    pick = np.sort(np.random.default_rng(seed).choice(n, size=int(scan_n), replace=False)) \
-        if scan_n is not None and n > int(scan_n) else None
+    pick = (
+        np.sort(np.random.default_rng(seed).choice(n, size=int(scan_n), replace=False))
+        if scan_n is not None and n > int(scan_n)
+        else None
+    )
     Xs = X if pick is None else X[pick]
     grid = [fixed_ms] if fixed_ms is not None else min_samples_grid(scan_min_samples, len(Xs))
     scan, best_labels = dbscan_scan(Xs, grid, max_noise=max_noise, criterion=criterion)
-    sel.update({"mode": "scan", "criterion": criterion, "max_noise": float(max_noise),
-                "max_largest_share": DOMINANT_SHARE, "scan_rows": len(Xs), "scan_sampled": pick is not None,
-                "scan_seed": seed if pick is not None else None, "min_samples_scanned": grid,
-                "quantiles_scanned": list(EPS_QUANTILES), "n_candidates": len(scan),
-                "n_admissible": int(scan["admissible"].sum()), "fallback": None})
+    sel.update(
+        {
+            "mode": "scan",
+            "criterion": criterion,
+            "max_noise": float(max_noise),
+            "max_largest_share": DOMINANT_SHARE,
+            "scan_rows": len(Xs),
+            "scan_sampled": pick is not None,
+            "scan_seed": seed if pick is not None else None,
+            "min_samples_scanned": grid,
+            "quantiles_scanned": list(EPS_QUANTILES),
+            "n_candidates": len(scan),
+            "n_admissible": int(scan["admissible"].sum()),
+            "fallback": None,
+        }
+    )
     if best_labels is None:
-        sel["fallback"] = (f"none of the {len(scan)} candidates has >= 2 clusters, <= {max_noise:.0%} noise and no "
-                           f"cluster over {DOMINANT_SHARE:.0%}: eps at the k-distance knee instead")
+        sel["fallback"] = (
+            f"none of the {len(scan)} candidates has >= 2 clusters, <= {max_noise:.0%} noise and no "
+            f"cluster over {DOMINANT_SHARE:.0%}: eps at the k-distance knee instead"
+        )
         log.warning("DBSCAN scan: %s", sel["fallback"])
         return scan, None, None
     best = scan[scan["chosen"]].iloc[0]
@@ -175,8 +220,12 @@ def _fit_scanned(X, fixed_ms, sel: dict, *, scan_min_samples, max_noise, criteri
     sel.update({"quantile": q, "score": float(best["score"]), "eps_on_scan_rows": float(best["eps"])})
     null = null_scan_score(Xs, grid, max_noise=max_noise, criterion=criterion, seed=seed)
     sel.update({"null_score": null, "beats_null": bool(not np.isfinite(null) or best["score"] > null)})
-    log.info("DBSCAN scan: best %s %.4f; structureless Gaussian data of the same covariance: %.4f", criterion,
-             best["score"], null)
+    log.info(
+        "DBSCAN scan: best %s %.4f; structureless Gaussian data of the same covariance: %.4f",
+        criterion,
+        best["score"],
+        null,
+    )
     cd = core_distances(X, ms)
     if pick is None:  # the scan ran on all rows: its labels are the fit's
         fit, eps_value = ClusterResult(best_labels), float(best["eps"])
@@ -184,13 +233,28 @@ def _fit_scanned(X, fixed_ms, sel: dict, *, scan_min_samples, max_noise, criteri
         eps_value = float(np.quantile(cd, q))
         eps_value = eps_value if eps_value > 0 else float(best["eps"])
         fit = fit_dbscan(X, eps_value, ms)
-    log.info("DBSCAN scan chose min_samples=%d, eps=%.6g (quantile %.2f, %s %.4f)", ms, eps_value, q,
-             criterion, best["score"])
+    log.info(
+        "DBSCAN scan chose min_samples=%d, eps=%.6g (quantile %.2f, %s %.4f)",
+        ms,
+        eps_value,
+        q,
+        criterion,
+        best["score"],
+    )
     return scan, fit, _kdistance_curve(cd, eps_value, ms, _core_label(ms))
 
 
-def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 10, 20, 40), max_noise: float = 0.5,
-                    criterion: str = "silhouette_coverage", scan_n: int | None = 2000, seed: int = 0) -> ClusterResult:
+def fit_dbscan_auto(
+    X,
+    eps="auto",
+    min_samples="auto",
+    *,
+    scan_min_samples=(5, 10, 20, 40),
+    max_noise: float = 0.5,
+    criterion: str = "silhouette_coverage",
+    scan_n: int | None = 2000,
+    seed: int = 0,
+) -> ClusterResult:
     """DBSCAN with eps and min_samples given or chosen.
 
     * ``eps="auto"`` (the default): :func:`dbscan_scan` over eps (quantiles of
@@ -243,8 +307,16 @@ def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 1
     fixed_ms = None if min_samples == "auto" else int(min_samples)
     sel, scan, fit = {}, None, None
     if eps == "auto":
-        scan, fit, curve = _fit_scanned(X, fixed_ms, sel, scan_min_samples=scan_min_samples, max_noise=max_noise,
-                                        criterion=criterion, scan_n=scan_n, seed=seed)
+        scan, fit, curve = _fit_scanned(
+            X,
+            fixed_ms,
+            sel,
+            scan_min_samples=scan_min_samples,
+            max_noise=max_noise,
+            criterion=criterion,
+            scan_n=scan_n,
+            seed=seed,
+        )
         if fit is None:
             eps = "knee"
         else:
@@ -263,10 +335,23 @@ def fit_dbscan_auto(X, eps="auto", min_samples="auto", *, scan_min_samples=(5, 1
         sel["mode"] = "config"
         fit = fit_dbscan(X, eps_value, ms)
     labels = fit.labels
-    info = {"selection": sel, "eps": float(eps_value), "min_samples": int(ms),
-            "noise_fraction": float(np.mean(labels == NOISE_LABEL))}
+    info = {
+        "selection": sel,
+        "eps": float(eps_value),
+        "min_samples": int(ms),
+        "noise_fraction": float(np.mean(labels == NOISE_LABEL)),
+    }
     if scan is None:  # one row: what the fixed parameters gave (silhouette on a sample of at most scan_n rows)
-        row = dbscan_candidate(X, labels, max_noise=max_noise, criterion=criterion, min_samples=ms,
-                               quantile=float("nan"), eps=eps_value, silhouette_sample=scan_n, seed=seed)
+        row = dbscan_candidate(
+            X,
+            labels,
+            max_noise=max_noise,
+            criterion=criterion,
+            min_samples=ms,
+            quantile=float("nan"),
+            eps=eps_value,
+            silhouette_sample=scan_n,
+            seed=seed,
+        )
         scan = pd.DataFrame([{**row, "chosen": True}], columns=SCAN_COLUMNS)
     return ClusterResult(labels, fit.model, scan, extra={"info": info, "curve": curve})

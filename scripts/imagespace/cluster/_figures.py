@@ -96,8 +96,14 @@ def plot_silhouette_diagram(X, labels, path, *, title: str = "", sample_size: in
     ax = fig.subplots()
     ax.set_title(title or "silhouette diagram")
     if len(clusters) < 2 or len(clusters) >= len(lk):
-        ax.text(0.5, 0.5, f"silhouette undefined for {len(clusters)} cluster(s) on {len(lk)} points",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"silhouette undefined for {len(clusters)} cluster(s) on {len(lk)} points",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_axis_off()
         save_figure(fig, path)
         return
@@ -112,8 +118,12 @@ def plot_silhouette_diagram(X, labels, path, *, title: str = "", sample_size: in
         y0 += len(vals) + gap
     mean = float(s.mean())
     ax.axvline(mean, color="red", ls="--", label=f"mean {mean:.3f}")
-    ax.set(xlabel="silhouette coefficient", ylabel="points, grouped by cluster",
-           xlim=(min(-0.1, s.min() - 0.05), 1), ylim=(0, y0))
+    ax.set(
+        xlabel="silhouette coefficient",
+        ylabel="points, grouped by cluster",
+        xlim=(min(-0.1, s.min() - 0.05), 1),
+        ylim=(0, y0),
+    )
     ax.set_yticks([])
     ax.legend(loc="lower right")
     save_figure(fig, path)
@@ -147,8 +157,9 @@ def plot_gmm_scan(df: pd.DataFrame, path, *, chosen_k=None) -> None:
     save_figure(fig, path)
 
 
-def plot_kdistance(kdist, path, *, eps: float, min_samples: int, ylabel: str | None = None,
-                   title: str = "k-distance curve") -> None:
+def plot_kdistance(
+    kdist, path, *, eps: float, min_samples: int, ylabel: str | None = None, title: str = "k-distance curve"
+) -> None:
     """Sorted k-distance (or core-distance) curve with the chosen eps marked.
 
     Parameters
@@ -170,8 +181,11 @@ def plot_kdistance(kdist, path, *, eps: float, min_samples: int, ylabel: str | N
     ax.plot(np.arange(len(kdist)), kdist, lw=1.5)
     share = float(np.mean(kdist <= eps))
     ax.axhline(eps, color="red", ls="--", label=f"eps = {eps:.4g} ({share:.0%} of the points below)")
-    ax.set(xlabel="points sorted by distance", ylabel=ylabel or f"distance to {min_samples}-th nearest neighbour",
-           title=f"{title} (min_samples = {min_samples})")
+    ax.set(
+        xlabel="points sorted by distance",
+        ylabel=ylabel or f"distance to {min_samples}-th nearest neighbour",
+        title=f"{title} (min_samples = {min_samples})",
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     save_figure(fig, path)
@@ -211,8 +225,15 @@ def plot_dbscan_scan(scan: pd.DataFrame, path, *, criterion: str = "silhouette_c
     chosen = scan[scan["chosen"].astype(bool)]
     for ax, col in zip(axes, ("score", "k", "noise_fraction")):
         if not chosen.empty:
-            ax.plot(chosen[x_col].astype(float), chosen[col].astype(float), "*", color="black", ms=14, zorder=5,
-                    label="chosen" if col == "score" else None)
+            ax.plot(
+                chosen[x_col].astype(float),
+                chosen[col].astype(float),
+                "*",
+                color="black",
+                ms=14,
+                zorder=5,
+                label="chosen" if col == "score" else None,
+            )
         ax.set_xlabel("eps: quantile of the core distances" if x_col == "quantile" else "eps")
         ax.grid(alpha=0.3)
     axes[0].set(ylabel=criterion.replace("_", " "), title="score (admissible candidates)")
@@ -283,8 +304,15 @@ def plot_dendrogram(linkage_matrix, labels, path, *, truncate_p: int = 30) -> No
 
     fig = _new_figure((8, max(4, 0.28 * len(leaves) + 1)))
     ax = fig.subplots()
-    hierarchy.dendrogram(Z, ax=ax, orientation="left", leaf_label_func=lambda i: text[i],
-                         color_threshold=0, above_threshold_color="0.3", **kw)
+    hierarchy.dendrogram(
+        Z,
+        ax=ax,
+        orientation="left",
+        leaf_label_func=lambda i: text[i],
+        color_threshold=0,
+        above_threshold_color="0.3",
+        **kw,
+    )
     if leaf_color:
         # Tick labels run bottom-to-top in the order of the leaves.
         for tick, leaf in zip(ax.get_yticklabels(), leaves):
@@ -295,8 +323,9 @@ def plot_dendrogram(linkage_matrix, labels, path, *, truncate_p: int = 30) -> No
     save_figure(fig, path)
 
 
-def plot_silhouette_scan(df: pd.DataFrame, path, *, chosen_k=None,
-                         title: str = "agglomerative: silhouette of each cut") -> None:
+def plot_silhouette_scan(
+    df: pd.DataFrame, path, *, chosen_k=None, title: str = "agglomerative: silhouette of each cut"
+) -> None:
     """Mean silhouette against k, with the chosen k marked.
 
     Parameters
@@ -382,7 +411,7 @@ def plot_silhouette_grid(X, ks, seed: int, *, path, n_init=10, sample_size: int 
         ax.set_xlim(-0.2, 1)
         ax.set_title(f"k={k}: mean silhouette {means[k]:.3f}", fontsize=9)
         ax.set_xlabel("silhouette coefficient", fontsize=8)
-    for ax in axes[len(ks):]:
+    for ax in axes[len(ks) :]:
         ax.axis("off")
     fig.tight_layout()
     save_figure(fig, path)

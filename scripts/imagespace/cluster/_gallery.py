@@ -92,10 +92,17 @@ def gallery(labels_pred, rows: pd.DataFrame, images, *, path, per_cluster: int =
         pick = np.sort(rng.choice(members, size=min(per_cluster, len(members)), replace=False))
         top = rows["label"].iloc[members].value_counts()
         name = "noise" if c == -1 else f"cluster {c}"
-        out.append((f"{name}\nn={len(members)}, {top.index[0]} {top.iloc[0] / len(members):.0%}",
-                    [images[i] for i in rows["index"].to_numpy()[pick]]))
-    note = (f"showing the {len(shown)} largest of {len(ids)} clusters ({len(ids) - len(shown)} not shown)"
-            if len(shown) < len(ids) else "")
+        out.append(
+            (
+                f"{name}\nn={len(members)}, {top.index[0]} {top.iloc[0] / len(members):.0%}",
+                [images[i] for i in rows["index"].to_numpy()[pick]],
+            )
+        )
+    note = (
+        f"showing the {len(shown)} largest of {len(ids)} clusters ({len(ids) - len(shown)} not shown)"
+        if len(shown) < len(ids)
+        else ""
+    )
     return plots.image_rows(out, path, suptitle=note)
 
 
@@ -130,7 +137,7 @@ def medoid_rows(X, labels_pred, seed: int = 0) -> dict:
         ref = members if len(members) <= MEDOID_SAMPLE else np.sort(rng.choice(members, MEDOID_SAMPLE, replace=False))
         total = np.zeros(len(members))
         for a in range(0, len(members), 2048):
-            total[a:a + 2048] = pairwise_distances(X[members[a:a + 2048]], X[ref]).sum(axis=1)
+            total[a : a + 2048] = pairwise_distances(X[members[a : a + 2048]], X[ref]).sum(axis=1)
         out[int(c)] = int(members[int(np.argmin(total))])
     return out
 
@@ -178,15 +185,22 @@ def plot_medoids(labels_pred, X, rows: pd.DataFrame, *, images, path, seed: int 
     for ax, c in zip(axes, clusters):
         members = np.flatnonzero(labels_pred == c)
         mix = rows["label"].iloc[members].value_counts(normalize=True)
-        info[c] = {"id": str(rows["id"].iloc[med[c]]), "n": int(len(members)),
-                   "labels": {str(k): round(float(v), 4) for k, v in mix.items()}}
+        info[c] = {
+            "id": str(rows["id"].iloc[med[c]]),
+            "n": int(len(members)),
+            "labels": {str(k): round(float(v), 4) for k, v in mix.items()},
+        }
         img, cmap = _display(np.asarray(images[rows["index"].to_numpy()[med[c]]]))
         ax.imshow(img, cmap=cmap)
-        ax.set_title(f"cluster {c} (n={len(members)})\n" + "\n".join(f"{k} {v:.0%}" for k, v in mix.iloc[:3].items()),
-                     fontsize=7)
+        ax.set_title(
+            f"cluster {c} (n={len(members)})\n" + "\n".join(f"{k} {v:.0%}" for k, v in mix.iloc[:3].items()), fontsize=7
+        )
     left = len(med) - len(clusters)
-    fig.suptitle("medoid of each cluster (the member nearest all others) and its label mix"
-                 + (f"; the {len(clusters)} largest of {len(med)} clusters" if left else ""), fontsize=9)
+    fig.suptitle(
+        "medoid of each cluster (the member nearest all others) and its label mix"
+        + (f"; the {len(clusters)} largest of {len(med)} clusters" if left else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     save_figure(fig, path)
     return info

@@ -110,8 +110,13 @@ def agglomerative_scan(X, Z, k_values, *, seed: int | None = None, sample_size: 
     rows = []
     for k in k_values:
         labels = cut_tree(Z, k)
-        rows.append({"k": int(k), "n_clusters": int(len(np.unique(labels))),
-                     "silhouette": _silhouette(X, labels, seed, sample_size)})
+        rows.append(
+            {
+                "k": int(k),
+                "n_clusters": int(len(np.unique(labels))),
+                "silhouette": _silhouette(X, labels, seed, sample_size),
+            }
+        )
     return pd.DataFrame(rows, columns=["k", "n_clusters", "silhouette"])
 
 
@@ -154,11 +159,20 @@ def fit_agglomerative_large(X, k: int, *, linkage: str, n_sub: int, seed: int, s
     labels = np.empty(len(X), dtype=np.int64)
     sq = (centroids**2).sum(1)
     for a in range(0, len(X), 8192):
-        block = X[a:a + 8192]
-        labels[a:a + 8192] = np.argmin(sq[None, :] - 2 * block @ centroids.T, axis=1)
+        block = X[a : a + 8192]
+        labels[a : a + 8192] = np.argmin(sq[None, :] - 2 * block @ centroids.T, axis=1)
     labels[idx] = sub_labels
-    strategy = {"name": "subsample", "n_tree": len(idx), "n_assigned": len(X) - len(idx),
-                "assignment": "nearest cluster centroid", "stratified": strata is not None}
-    log.info("agglomerative on %d rows: tree on %d stratified rows, %d assigned to the nearest centroid", len(X),
-             len(idx), len(X) - len(idx))
+    strategy = {
+        "name": "subsample",
+        "n_tree": len(idx),
+        "n_assigned": len(X) - len(idx),
+        "assignment": "nearest cluster centroid",
+        "stratified": strata is not None,
+    }
+    log.info(
+        "agglomerative on %d rows: tree on %d stratified rows, %d assigned to the nearest centroid",
+        len(X),
+        len(idx),
+        len(X) - len(idx),
+    )
     return ClusterResult(labels, Z, extra={"rows": idx, "strategy": strategy})

@@ -35,8 +35,9 @@ def fit_kmeans(X, k: int, seed: int, *, n_init: int = 10) -> ClusterResult:
     return ClusterResult(model.labels_, model)
 
 
-def kmeans_scan_models(X, k_values, seed: int, *, n_init: int = 10, silhouette_sample_size: int | None = None,
-                       keep=()) -> tuple[pd.DataFrame, dict]:
+def kmeans_scan_models(
+    X, k_values, seed: int, *, n_init: int = 10, silhouette_sample_size: int | None = None, keep=()
+) -> tuple[pd.DataFrame, dict]:
     """The scan of :func:`kmeans_scan` and the fits of the k in *keep*.
 
     Every k is fitted with ``random_state=seed`` (exactly what :func:`fit_kmeans` gives for that

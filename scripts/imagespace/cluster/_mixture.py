@@ -13,8 +13,9 @@ from imagespace.util import Progress, process_map
 from ._base import ClusterResult, _as_matrix, log
 
 
-def _gmm_model(X, k: int, seed: int, covariance_type: str = "full", n_init: int = 1, reg_covar: float = 1e-6,
-               max_iter: int = 100) -> GaussianMixture:
+def _gmm_model(
+    X, k: int, seed: int, covariance_type: str = "full", n_init: int = 1, reg_covar: float = 1e-6, max_iter: int = 100
+) -> GaussianMixture:
     """The fitted mixture (no labels: a scan needs only its criteria)."""
     model = GaussianMixture(
         n_components=int(k),
@@ -29,8 +30,16 @@ def _gmm_model(X, k: int, seed: int, covariance_type: str = "full", n_init: int 
     return model
 
 
-def fit_gmm(X, k: int, seed: int, *, covariance_type: str = "full", n_init: int = 1, reg_covar: float = 1e-6,
-            max_iter: int = 100) -> ClusterResult:
+def fit_gmm(
+    X,
+    k: int,
+    seed: int,
+    *,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+) -> ClusterResult:
     """Fit a :class:`~sklearn.mixture.GaussianMixture` with *k* components.
 
     Parameters
@@ -98,8 +107,18 @@ def _gmm_scan_task(task):
     return _gmm_row(model, X, k), (model if keep else None)
 
 
-def gmm_scan_models(X, k_values, seed: int, *, covariance_type: str = "full", n_init: int = 1, reg_covar: float = 1e-6,
-                    max_iter: int = 100, n_jobs: int = 1, keep=()) -> tuple[pd.DataFrame, dict]:
+def gmm_scan_models(
+    X,
+    k_values,
+    seed: int,
+    *,
+    covariance_type: str = "full",
+    n_init: int = 1,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    n_jobs: int = 1,
+    keep=(),
+) -> tuple[pd.DataFrame, dict]:
     """The scan of :func:`gmm_scan` and the fits of the k in *keep*.
 
     Every k is fitted independently with ``random_state=seed`` (exactly the mixture that
@@ -133,13 +152,20 @@ def gmm_scan_models(X, k_values, seed: int, *, covariance_type: str = "full", n_
     ks = [int(k) for k in k_values]
     keep = {int(k) for k in keep}
     fit_kw = dict(covariance_type=covariance_type, n_init=n_init, reg_covar=reg_covar, max_iter=max_iter)
-    with Progress(f"GMM scan k={ks[0]}..{ks[-1]} (n_init={n_init}, {n_jobs} process{'es' if n_jobs > 1 else ''})",
-                  sum(ks)) as prog:
-        results = process_map(_gmm_scan_task, [(X, k, seed, fit_kw, k in keep) for k in ks], n_jobs, costs=ks,
-                              progress=prog)
+    with Progress(
+        f"GMM scan k={ks[0]}..{ks[-1]} (n_init={n_init}, {n_jobs} process{'es' if n_jobs > 1 else ''})", sum(ks)
+    ) as prog:
+        results = process_map(
+            _gmm_scan_task, [(X, k, seed, fit_kw, k in keep) for k in ks], n_jobs, costs=ks, progress=prog
+        )
     for row, _ in results:
-        log.info("GMM scan k=%d: BIC %.6g AIC %.6g%s", row["k"], row["bic"], row["aic"],
-                 "" if row["converged"] else " (not converged)")
+        log.info(
+            "GMM scan k=%d: BIC %.6g AIC %.6g%s",
+            row["k"],
+            row["bic"],
+            row["aic"],
+            "" if row["converged"] else " (not converged)",
+        )
     df = pd.DataFrame([r for r, _ in results], columns=["k", "bic", "aic", "converged", "log_likelihood"])
     return df, {r["k"]: ClusterResult(m.predict(X), m) for r, m in results if m is not None}
 

@@ -65,8 +65,9 @@ def load_rows(features_path, manifest: pd.DataFrame, split: str):
     return fs.X[keep].astype(np.float64), m[keep].reset_index()
 
 
-def finish(method: str, labels_pred, rows: pd.DataFrame, *, paths: dict, extra: dict, images, X=None,
-           seed: int = 0) -> dict:
+def finish(
+    method: str, labels_pred, rows: pd.DataFrame, *, paths: dict, extra: dict, images, X=None, seed: int = 0
+) -> dict:
     """Write assignments, scores, the cluster-size chart, the gallery and the medoids; return the result dict.
 
     Parameters
@@ -104,8 +105,15 @@ def finish(method: str, labels_pred, rows: pd.DataFrame, *, paths: dict, extra: 
     if X is not None and paths.get("medoids"):
         result["medoids"] = plot_medoids(labels_pred, X, rows, images=images, path=paths["medoids"], seed=seed or 0)
     write_json(paths["result"], result)
-    log.info("%s: k=%s accuracy %.4f (majority %.4f) ARI %.3f NMI %.3f", method, scores["k"], scores["accuracy"],
-             scores["majority_accuracy"], scores["ari"], scores["nmi"])
+    log.info(
+        "%s: k=%s accuracy %.4f (majority %.4f) ARI %.3f NMI %.3f",
+        method,
+        scores["k"],
+        scores["accuracy"],
+        scores["majority_accuracy"],
+        scores["ari"],
+        scores["nmi"],
+    )
     return result
 
 
@@ -181,25 +189,37 @@ def _run_kmeans(X, rows, o, ctx):
     k = resolve_k(o["k"], rows, scan)
     plot_kmeans_scan(scan, ctx.paths["scan"], chosen_k=k)
     fit = fits.get(k) or fit_kmeans(X, k, ctx.seed, n_init=o["n_init"])
-    plot_silhouette_diagram(X, fit.labels, ctx.paths["silhouette"], title=f"K-Means, k={k}", sample_size=sample,
-                            seed=ctx.seed)
-    grid = plot_silhouette_grid(X, range(2, 6), ctx.seed, path=ctx.paths["silhouettes"], n_init=o["n_init"],
-                                sample_size=sample, fits=fits)
-    strategy = ({"name": "exact", "n_points": len(X)} if sample is None
-                else {"name": "sampled silhouettes", "n_points": len(X), "silhouette_sample": sample})
-    return fit.labels, {"params": dict(o), "seed": ctx.seed, "inertia": float(fit.model.inertia_),
-                        "strategy": strategy, "silhouettes_k2_5": grid}
+    plot_silhouette_diagram(
+        X, fit.labels, ctx.paths["silhouette"], title=f"K-Means, k={k}", sample_size=sample, seed=ctx.seed
+    )
+    grid = plot_silhouette_grid(
+        X, range(2, 6), ctx.seed, path=ctx.paths["silhouettes"], n_init=o["n_init"], sample_size=sample, fits=fits
+    )
+    strategy = (
+        {"name": "exact", "n_points": len(X)}
+        if sample is None
+        else {"name": "sampled silhouettes", "n_points": len(X), "silhouette_sample": sample}
+    )
+    return fit.labels, {
+        "params": dict(o),
+        "seed": ctx.seed,
+        "inertia": float(fit.model.inertia_),
+        "strategy": strategy,
+        "silhouettes_k2_5": grid,
+    }
 
 
 def _run_gmm(X, rows, o, ctx):
     from imagespace import pca
 
-    fit_kw = dict(covariance_type=o["covariance_type"], n_init=o["n_init"], reg_covar=o["reg_covar"],
-                  max_iter=o["max_iter"])
+    fit_kw = dict(
+        covariance_type=o["covariance_type"], n_init=o["n_init"], reg_covar=o["reg_covar"], max_iter=o["max_iter"]
+    )
     # a k fixed in advance (an integer, n_classes) is kept from the scan: the same fit as a refit
     known = None if o["k"] in SELECT_CRITERIA else resolve_k(o["k"], rows)
-    scan, fits = gmm_scan_models(X, k_range(o, len(X)), ctx.seed, **fit_kw, n_jobs=ctx.threads,
-                                 keep=() if known is None else (known,))
+    scan, fits = gmm_scan_models(
+        X, k_range(o, len(X)), ctx.seed, **fit_kw, n_jobs=ctx.threads, keep=() if known is None else (known,)
+    )
     write_table(ctx.paths["table"], scan)
     k = resolve_k(o["k"], rows, scan)
     plot_gmm_scan(scan, ctx.paths["scan"], chosen_k=k)
@@ -218,34 +238,58 @@ def _run_gmm(X, rows, o, ctx):
         how = "nearest real image to each sample"
     plots.image_grid(np.asarray(shown), ctx.paths["samples"], titles=[f"sample {i + 1}" for i in range(len(samples))])
     log.info("GMM: %d samples drawn (%s)", len(samples), how)
-    return fit.labels, {"params": dict(o), "seed": ctx.seed, "converged": bool(gmm.converged_), "samples": how,
-                        "bic": float(gmm.bic(X)), "aic": float(gmm.aic(X))}
+    return fit.labels, {
+        "params": dict(o),
+        "seed": ctx.seed,
+        "converged": bool(gmm.converged_),
+        "samples": how,
+        "bic": float(gmm.bic(X)),
+        "aic": float(gmm.aic(X)),
+    }
 
 
 def _run_dbscan(X, rows, o, ctx):
     seed = 0 if ctx.seed is None else ctx.seed
-    fit = fit_dbscan_auto(X, o["eps"], o["min_samples"], scan_min_samples=o["scan_min_samples"],
-                          max_noise=o["max_noise"], criterion=o["criterion"], scan_n=o["scan_n"], seed=seed)
+    fit = fit_dbscan_auto(
+        X,
+        o["eps"],
+        o["min_samples"],
+        scan_min_samples=o["scan_min_samples"],
+        max_noise=o["max_noise"],
+        criterion=o["criterion"],
+        scan_n=o["scan_n"],
+        seed=seed,
+    )
     info, curve = fit.extra["info"], fit.extra["curve"]
     write_table(ctx.paths["table"], fit.scan)
     sel = info["selection"]
     if sel["mode"] == "scan":
-        note = (f"{sel['n_candidates']} candidates on {sel['scan_rows']} "
-                f"{'sampled ' if sel['scan_sampled'] else ''}rows, {sel['n_admissible']} admissible; "
-                + (sel["fallback"]
-                   or f"chosen: min_samples {curve['min_samples']}, eps at quantile {sel['quantile']:.2f}"))
+        note = (
+            f"{sel['n_candidates']} candidates on {sel['scan_rows']} "
+            f"{'sampled ' if sel['scan_sampled'] else ''}rows, {sel['n_admissible']} admissible; "
+            + (sel["fallback"] or f"chosen: min_samples {curve['min_samples']}, eps at quantile {sel['quantile']:.2f}")
+        )
     else:
         note = f"no scan (eps {'from the k-distance knee' if sel['mode'] == 'knee' else 'fixed in the config'})"
     plot_dbscan_scan(fit.scan, ctx.paths["eps_scan"], criterion=o["criterion"], note=note)
     what = curve["what"]
-    plot_kdistance(curve["distances"], ctx.paths["kdistance"], eps=curve["eps"], min_samples=curve["min_samples"],
-                   ylabel=what, title="k-distance curve" if what.startswith("distance") else "core distances")
+    plot_kdistance(
+        curve["distances"],
+        ctx.paths["kdistance"],
+        eps=curve["eps"],
+        min_samples=curve["min_samples"],
+        ylabel=what,
+        title="k-distance curve" if what.startswith("distance") else "core distances",
+    )
     return fit.labels, {"params": dict(o), **info}
 
 
 def _run_hdbscan(X, rows, o, ctx):
-    kw = dict(min_cluster_size=o["min_cluster_size"], min_samples=o["min_samples"],
-              cluster_selection_method=o["cluster_selection_method"])
+    kw = dict(
+        min_cluster_size=o["min_cluster_size"],
+        min_samples=o["min_samples"],
+        cluster_selection_method=o["cluster_selection_method"],
+    )
     if ctx.large_n is not None and len(X) > ctx.large_n:  # Prim's tree is O(n^2): fitted on large_n stratified rows
         fit = fit_hdbscan_large(X, ctx.large_n, ctx.seed, strata=rows["label"].to_numpy(), **kw)
         strategy = fit.extra["strategy"]
@@ -266,8 +310,9 @@ def _run_agglomerative(X, rows, o, ctx):
     k = resolve_k(o["k"], rows, scan)
     plot_silhouette_scan(scan, ctx.paths["scan"], chosen_k=k)
     if large:  # the tree is O(n^2) in memory: built on a stratified subsample, the rest to the nearest centroid
-        fit = fit_agglomerative_large(X, k, linkage=o["linkage"], n_sub=ctx.large_n, seed=ctx.seed, strata=labels,
-                                      tree=(idx, Z))
+        fit = fit_agglomerative_large(
+            X, k, linkage=o["linkage"], n_sub=ctx.large_n, seed=ctx.seed, strata=labels, tree=(idx, Z)
+        )
         pred, strategy = fit.labels, fit.extra["strategy"]
         plot_dendrogram(fit.model, labels[fit.extra["rows"]], ctx.paths["dendrogram"])
     else:  # the cut fit_agglomerative makes, of the same tree
@@ -282,21 +327,63 @@ WORKING_MEMORY_MB = 128  # K-Means on 8,000 Fashion-MNIST PCA rows: 12.3 s and 4
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("kmeans", "K-Means", _run_kmeans, figures=("scan", "silhouette", "silhouettes"), table=True,
-               settings=("seed", "large_n")),
-        Method("gmm", "Gaussian mixture (EM)", _run_gmm, figures=("scan", "samples"), table=True, settings=("seed",),
-               decode_pca=True, runtime=60),
-        Method("dbscan", "DBSCAN", _run_dbscan, figures=("eps_scan", "kdistance"), table=True, settings=("seed",),
-               threads="one"),
-        Method("agglomerative", "agglomerative", _run_agglomerative, figures=("dendrogram", "scan"), table=True,
-               settings=("seed", "large_n"), threads="one", memory_factor=8),
+        Method(
+            "kmeans",
+            "K-Means",
+            _run_kmeans,
+            figures=("scan", "silhouette", "silhouettes"),
+            table=True,
+            settings=("seed", "large_n"),
+        ),
+        Method(
+            "gmm",
+            "Gaussian mixture (EM)",
+            _run_gmm,
+            figures=("scan", "samples"),
+            table=True,
+            settings=("seed",),
+            decode_pca=True,
+            runtime=60,
+        ),
+        Method(
+            "dbscan",
+            "DBSCAN",
+            _run_dbscan,
+            figures=("eps_scan", "kdistance"),
+            table=True,
+            settings=("seed",),
+            threads="one",
+        ),
+        Method(
+            "agglomerative",
+            "agglomerative",
+            _run_agglomerative,
+            figures=("dendrogram", "scan"),
+            table=True,
+            settings=("seed", "large_n"),
+            threads="one",
+            memory_factor=8,
+        ),
         Method("hdbscan", "HDBSCAN", _run_hdbscan, settings=("seed", "large_n"), threads="one"),
     )
 }
 
 
-def run(name: str, features_path, manifest, *, opts: dict, split: str, paths: dict, images, seed=None, large_n=None,
-        pca_model=None, scale: str = "none", threads: int = 1) -> dict:
+def run(
+    name: str,
+    features_path,
+    manifest,
+    *,
+    opts: dict,
+    split: str,
+    paths: dict,
+    images,
+    seed=None,
+    large_n=None,
+    pca_model=None,
+    scale: str = "none",
+    threads: int = 1,
+) -> dict:
     """One clustering job: rows of *split*, scaled as *scale* says, the method, its figures, then assignments,
     scores, sizes and gallery. The result records the scaling.
 
@@ -336,10 +423,19 @@ def run(name: str, features_path, manifest, *, opts: dict, split: str, paths: di
     m = METHODS[name]
     X, rows = load_rows(features_path, manifest, split)
     X, scaling = scale_features(X, scale)
-    ctx = Context(paths=paths, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling,
-                  threads=threads)
+    ctx = Context(
+        paths=paths, seed=seed, large_n=large_n, images=images, pca_model=pca_model, scaling=scaling, threads=threads
+    )
     # silhouettes and neighbour searches compute distances in blocks of WORKING_MEMORY_MB (scikit-learn's default 1 GB)
     with sklearn.config_context(working_memory=WORKING_MEMORY_MB):
         labels, extra = m.run(X, rows, opts, ctx)
-        return finish(name, labels, rows, paths=paths, extra={"scale": scaling_record(scaling, X.shape[1]), **extra},
-                      images=images, X=X, seed=seed)
+        return finish(
+            name,
+            labels,
+            rows,
+            paths=paths,
+            extra={"scale": scaling_record(scaling, X.shape[1]), **extra},
+            images=images,
+            X=X,
+            seed=seed,
+        )
