@@ -91,7 +91,7 @@ def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_pa
         "scripts/imagespace/embed.py",
         TOY_FUNCTION,
         TOY_ENTRY,
-        '        Method("isomap",',
+        '        Method("mds",',
         [
             (
                 "enum: [tsne, lle, mds, isomap, umap, opentsne]",
@@ -179,7 +179,7 @@ def test_a_new_clustering_method_needs_three_files_and_runs(tmp_path):
         "scripts/imagespace/cluster/_run.py",
         TOY_CLUSTER_FUNCTION,
         TOY_CLUSTER_ENTRY,
-        '        Method("kmeans",',
+        '        Method(\n            "kmeans",',
         [
             (
                 "enum: [kmeans, gmm, dbscan, agglomerative, hdbscan]",
