@@ -71,5 +71,7 @@ lint: install
 format: install
 	$(VENV)/bin/snakefmt Snakefile workflow
 
+# only what runs create: results, logs, Snakemake's per-job benchmark files (benchmarks/runs/) and its state; the
+# tracked harness and its results (benchmarks/*.py, benchmarks/results/) stay
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake report.html
+	rm -rf results logs benchmarks/runs .snakemake report.html

@@ -219,7 +219,7 @@ def _merge(a: dict, b: dict) -> dict:
 
 def rules_benchmarks(work: Path, dataset: str, run: dict | None = None) -> dict:
     """Per-job numbers from the benchmark: files; given a *run*, only of the jobs that run wrote."""
-    s = summarize(work / "benchmarks", [dataset], since=run["started_at"] if run else None).get(dataset, {})
+    s = summarize(work / "benchmarks" / "runs", [dataset], since=run["started_at"] if run else None).get(dataset, {})
     return {
         k: s.get(k)
         for k in ("n_benchmarked_jobs", "sum_wall_s", "sum_cpu_s", "peak_rss_mb", "peak_pss_mb", "slowest", "jobs")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Aggregate Snakemake benchmark files into JSON: per-rule and total wall time, CPU time and peak memory.
 
-    python benchmarks/summarize.py [DATASET ...] [--dir benchmarks] [--out FILE]
+    python benchmarks/summarize.py [DATASET ...] [--dir benchmarks/runs] [--out FILE]
 
 Per dataset: the sum of the jobs' wall seconds (the serial cost; the run's own
 wall time is lower when jobs ran in parallel), the sum of CPU seconds, and the
@@ -63,7 +63,7 @@ def summarize(bench_dir: Path, datasets: list[str] | None = None, since: float |
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", nargs="*")
-    ap.add_argument("--dir", default="benchmarks", type=Path)
+    ap.add_argument("--dir", default="benchmarks/runs", type=Path)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     text = json.dumps(summarize(a.dir, a.datasets or None), indent=2)

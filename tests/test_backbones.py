@@ -211,7 +211,7 @@ def test_backbone_features_flow_into_clustering_compare_probes_and_the_human_map
     assert info["input_size"] == [32, 32] and info["weights"] == f"weights_path: {path}" and info["seconds"] >= 0
     assert not (tmp_path / d / f"backbones/{NAME}/imagenet_weights.json").exists()  # weights_path: nothing fetched
     assert -1 <= json.loads((tmp_path / d / f"clustering/bb_{NAME}/kmeans/result.json").read_text())["ari"] <= 1
-    assert (tmp_path / f"benchmarks/tiny/features_bb_{NAME}.tsv").exists()
+    assert (tmp_path / f"benchmarks/runs/tiny/features_bb_{NAME}.tsv").exists()
     # the registry puts the set (keyword bb) and its map into the human space into every stage the summary collects
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json", "results/imnet/features/bb_resnet50.npz").stdout
     for out in (

@@ -90,7 +90,7 @@ def test_every_rule_writes_a_benchmark_file():
         for block in re.split(r"\n(?=\s*(?:rule |rule:))", smk.read_text()):
             block = block.strip()
             m = re.match(r"rule (\w+):", block) or re.match(r'rule:\s*name:\s*f?"([^"]+)"', block)
-            if m and not re.search(r'benchmark:\s*\n\s*f?"benchmarks/\{\{?dataset\}?\}/[^"]+\.tsv"', block):
+            if m and not re.search(r'benchmark:\s*\n\s*f?"benchmarks/runs/\{\{?dataset\}?\}/[^"]+\.tsv"', block):
                 missing.append(f"{smk.name}: {m.group(1)}")
     assert missing == []
 

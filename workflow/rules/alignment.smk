@@ -10,7 +10,7 @@ rule human_map:
     log:
         "logs/{dataset}/human_map/{base}.log",
     benchmark:
-        "benchmarks/{dataset}/human_map_{base}.tsv"
+        "benchmarks/runs/{dataset}/human_map_{base}.tsv"
     wildcard_constraints:
         dataset=datasets_regex(predicting=False),
     conda:
@@ -50,7 +50,7 @@ rule ensemble_weights:
     log:
         "logs/{dataset}/ensemble_weights/{name}.log",
     benchmark:
-        "benchmarks/{dataset}/ensemble_weights_{name}.tsv"
+        "benchmarks/runs/{dataset}/ensemble_weights_{name}.tsv"
     wildcard_constraints:
         dataset=datasets_regex(predicting=False),
     conda:
@@ -77,7 +77,7 @@ rule ensemble:
     log:
         "logs/{dataset}/ensemble/{name}.log",
     benchmark:
-        "benchmarks/{dataset}/ensemble_{name}.tsv"
+        "benchmarks/runs/{dataset}/ensemble_{name}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -101,7 +101,7 @@ rule human_map_apply:
     log:
         "logs/{dataset}/human_map_apply/{base}.log",
     benchmark:
-        "benchmarks/{dataset}/human_map_apply_{base}.tsv"
+        "benchmarks/runs/{dataset}/human_map_apply_{base}.tsv"
     wildcard_constraints:
         dataset=datasets_regex(predicting=True),
     conda:
@@ -132,7 +132,7 @@ rule predicted_space:
     log:
         "logs/{dataset}/predicted_space/{fs}.log",
     benchmark:
-        "benchmarks/{dataset}/predicted_space_{fs}.tsv"
+        "benchmarks/runs/{dataset}/predicted_space_{fs}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -42,7 +42,7 @@ rule backbone_weights:
     log:
         "logs/{dataset}/backbone_weights/{backbone}.log",
     benchmark:
-        "benchmarks/{dataset}/backbone_weights_{backbone}.tsv"
+        "benchmarks/runs/{dataset}/backbone_weights_{backbone}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("keras")),
     # the only job that downloads: it runs on the submitting machine (under SLURM the login
@@ -74,7 +74,7 @@ rule backbone_features:
     log:
         "logs/{dataset}/backbone_features/{backbone}{bbv}.log",
     benchmark:
-        "benchmarks/{dataset}/features_bb_{backbone}{bbv}.tsv"
+        "benchmarks/runs/{dataset}/features_bb_{backbone}{bbv}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("keras")),
         bbv=r"(_[A-Za-z0-9]+)?",
@@ -118,7 +118,7 @@ rule backbone_features_torch:
     log:
         "logs/{dataset}/backbone_features/{backbone}{bbv}.log",
     benchmark:
-        "benchmarks/{dataset}/features_bb_{backbone}{bbv}.tsv"
+        "benchmarks/runs/{dataset}/features_bb_{backbone}{bbv}.tsv"
     wildcard_constraints:
         backbone="|".join(backbone_names("torch")),
         bbv=r"(_[A-Za-z0-9]+)?",

@@ -75,7 +75,7 @@ for _m in CLUSTERINGS.values():
         log:
             f"logs/{{dataset}}/cluster_{_m.name}/{{fs}}.log",
         benchmark:
-            f"benchmarks/{{dataset}}/cluster_{{fs}}_{_m.name}.tsv"
+            f"benchmarks/runs/{{dataset}}/cluster_{{fs}}_{_m.name}.tsv"
         conda:
             "../../envs/analysis.yaml"
         threads: config["threads"] if _m.threads == "config" else 1

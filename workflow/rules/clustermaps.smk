@@ -18,7 +18,7 @@ rule cluster_on_maps:
     log:
         "logs/{dataset}/cluster_on_maps/{fs}_{clm}.log",
     benchmark:
-        "benchmarks/{dataset}/cluster_on_maps_{fs}_{clm}.tsv"
+        "benchmarks/runs/{dataset}/cluster_on_maps_{fs}_{clm}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -51,7 +51,7 @@ rule pca_cluster_maps:
     log:
         "logs/{dataset}/pca_cluster_maps.log",
     benchmark:
-        "benchmarks/{dataset}/pca_cluster_maps.tsv"
+        "benchmarks/runs/{dataset}/pca_cluster_maps.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -45,7 +45,7 @@ rule train_cnn:
     log:
         "logs/{dataset}/train_cnn/{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/train_{variant}.tsv"
+        "benchmarks/runs/{dataset}/train_{variant}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["threads"]
@@ -75,7 +75,7 @@ rule cnn_features:
     log:
         "logs/{dataset}/cnn_features/{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/features_{variant}.tsv"
+        "benchmarks/runs/{dataset}/features_{variant}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["threads"]
@@ -104,7 +104,7 @@ rule cnn_maps:
     log:
         "logs/{dataset}/cnn_maps/{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/cnn_maps_{variant}.tsv"
+        "benchmarks/runs/{dataset}/cnn_maps_{variant}.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: config["threads"]
@@ -150,7 +150,7 @@ rule evaluate_cnn:
     log:
         "logs/{dataset}/evaluate_cnn/{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/evaluate_{variant}.tsv"
+        "benchmarks/runs/{dataset}/evaluate_{variant}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["threads"]

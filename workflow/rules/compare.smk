@@ -21,7 +21,7 @@ rule compare:
     log:
         "logs/{dataset}/compare/{fs}_{split}.log",
     benchmark:
-        "benchmarks/{dataset}/compare_{fs}_{split}.tsv"
+        "benchmarks/runs/{dataset}/compare_{fs}_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -63,7 +63,7 @@ rule paired:
     log:
         "logs/{dataset}/compare/paired_{split}.log",
     benchmark:
-        "benchmarks/{dataset}/paired_{split}.tsv"
+        "benchmarks/runs/{dataset}/paired_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

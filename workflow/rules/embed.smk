@@ -28,7 +28,7 @@ rule embed:
     log:
         "logs/{dataset}/embed/{method}.log",
     benchmark:
-        "benchmarks/{dataset}/embed_{method}.tsv"
+        "benchmarks/runs/{dataset}/embed_{method}.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: config["threads"]
@@ -56,7 +56,7 @@ use rule embed as map_embed with:
     log:
         "logs/{dataset}/map_embed/{method}.log",
     benchmark:
-        "benchmarks/{dataset}/map_{method}.tsv"
+        "benchmarks/runs/{dataset}/map_{method}.tsv"
     params:
         n_components=2,
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
@@ -82,7 +82,7 @@ rule map_pca:
     log:
         "logs/{dataset}/map_pca.log",
     benchmark:
-        "benchmarks/{dataset}/map_pca.tsv"
+        "benchmarks/runs/{dataset}/map_pca.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -118,7 +118,7 @@ rule plot_map:
     log:
         "logs/{dataset}/plot_map/{mapmethod}.log",
     benchmark:
-        "benchmarks/{dataset}/plot_map_{mapmethod}.tsv"
+        "benchmarks/runs/{dataset}/plot_map_{mapmethod}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

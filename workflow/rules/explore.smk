@@ -30,7 +30,7 @@ rule explore:
     log:
         "logs/{dataset}/explore.log",
     benchmark:
-        "benchmarks/{dataset}/explore.tsv"
+        "benchmarks/runs/{dataset}/explore.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -39,7 +39,7 @@ rule finetune_torch:
     log:
         "logs/{dataset}/finetune_torch/{ft}.log",
     benchmark:
-        "benchmarks/{dataset}/finetune_{ft}.tsv"
+        "benchmarks/runs/{dataset}/finetune_{ft}.tsv"
     wildcard_constraints:
         ft=r"ft(_[A-Za-z0-9]+)?",
         dataset=datasets_regex(predicting=False),
@@ -88,7 +88,7 @@ rule finetune_features:
     log:
         "logs/{dataset}/finetune_features/{ft}.log",
     benchmark:
-        "benchmarks/{dataset}/features_{ft}.tsv"
+        "benchmarks/runs/{dataset}/features_{ft}.tsv"
     wildcard_constraints:
         ft=r"ft(_[A-Za-z0-9]+)?",
     conda:

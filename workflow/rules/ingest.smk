@@ -35,7 +35,7 @@ rule ingest:
     log:
         "logs/{dataset}/ingest.log",
     benchmark:
-        "benchmarks/{dataset}/ingest.tsv"
+        "benchmarks/runs/{dataset}/ingest.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: config["threads"]
@@ -66,7 +66,7 @@ rule human_space:
     log:
         "logs/{dataset}/human_space/{split}.log",
     benchmark:
-        "benchmarks/{dataset}/human_space_{split}.tsv"
+        "benchmarks/runs/{dataset}/human_space_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

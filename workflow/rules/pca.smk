@@ -17,7 +17,7 @@ rule pca:
     log:
         "logs/{dataset}/pca.log",
     benchmark:
-        "benchmarks/{dataset}/pca.tsv"
+        "benchmarks/runs/{dataset}/pca.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: config["threads"]
@@ -56,7 +56,7 @@ rule plot_pca:
     log:
         "logs/{dataset}/plot_pca.log",
     benchmark:
-        "benchmarks/{dataset}/plot_pca.tsv"
+        "benchmarks/runs/{dataset}/plot_pca.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

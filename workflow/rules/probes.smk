@@ -8,7 +8,7 @@ rule probe:
     log:
         "logs/{dataset}/probe/{fs}.log",
     benchmark:
-        "benchmarks/{dataset}/probe_{fs}.tsv"
+        "benchmarks/runs/{dataset}/probe_{fs}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

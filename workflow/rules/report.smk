@@ -106,7 +106,7 @@ rule summary:
     log:
         "logs/{dataset}/summary.log",
     benchmark:
-        "benchmarks/{dataset}/summary.tsv"
+        "benchmarks/runs/{dataset}/summary.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -161,7 +161,7 @@ rule leaderboard:
     log:
         "logs/{dataset}/leaderboard.log",
     benchmark:
-        "benchmarks/{dataset}/leaderboard.tsv"
+        "benchmarks/runs/{dataset}/leaderboard.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -32,7 +32,7 @@ rule retrieval:
     log:
         "logs/{dataset}/retrieval/{fs}.log",
     benchmark:
-        "benchmarks/{dataset}/retrieval_{fs}.tsv"
+        "benchmarks/runs/{dataset}/retrieval_{fs}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

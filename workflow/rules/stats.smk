@@ -10,7 +10,7 @@ rule image_stats:
     log:
         "logs/{dataset}/image_stats{sv}.log",
     benchmark:
-        "benchmarks/{dataset}/image_stats{sv}.tsv"
+        "benchmarks/runs/{dataset}/image_stats{sv}.tsv"
     wildcard_constraints:
         sv=r"(_[A-Za-z0-9]+)?",
     conda:
