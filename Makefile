@@ -67,9 +67,12 @@ test-slurm: install
 lint: install
 	$(PY) .ci/snakemake_lint.py $(VENV)/bin/snakemake
 	$(VENV)/bin/snakefmt --check Snakefile workflow
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 format: install
 	$(VENV)/bin/snakefmt Snakefile workflow
+	$(VENV)/bin/ruff format .
 
 # only what runs create: results, logs, Snakemake's per-job benchmark files (benchmarks/runs/) and its state; the
 # tracked harness and its results (benchmarks/*.py, benchmarks/results/) stay
