@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -27,3 +28,15 @@ def test_profile_parts_count_a_sample_once_however_deep_the_frame_recurs(tmp_pat
     assert parts["imports (_find_and_load)"] == round(25 / rate, 1)
     assert "validation in inference mode (validation_scores)" not in parts
     assert list(leaves)[0] == "op (x.py:1)" and leaves["op (x.py:1)"] == round(100 / rate, 2)
+
+
+def test_same_numbers_finds_changed_numbers_and_leaves_out_timing_fields():
+    from same_numbers import differences
+
+    before = {"probes": [{"fs": "pca", "accuracy": 0.8}], "wall_s": 3.0, "n": 10, "timing": {"x": 1.0}}
+    assert differences(before, json.loads(json.dumps(before))) == []
+    near = {**before, "probes": [{"fs": "pca", "accuracy": 0.8 * (1 + 1e-12)}], "wall_s": 99.0, "timing": {"x": 5}}
+    assert differences(before, near) == []
+    changed = {**before, "probes": [{"fs": "pca", "accuracy": 0.81}], "n": 11}
+    assert differences(before, changed) == ["n: 10 != 11", "probes[0].accuracy: 0.8 != 0.81"]
+    assert differences(before, {**before, "extra": 1}) == ["extra: only in after"]
