@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import clustermaps
+from imagespace.report import clustermaps
 from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
