@@ -144,7 +144,7 @@ def test_cluster_map_panels_frame_the_bulk(tmp_path):
     )
     assert fig_path.stat().st_size > 0
     labels = np.where(np.arange(len(Y)) < 500, "a", "b")
-    clustermaps.plot_kmeans_regions(Y, labels, 2, 0, tmp_path / "km.png")
+    clustermaps.plot_kmeans_regions(Y, labels, k=2, seed=0, path=tmp_path / "km.png")
     assert (tmp_path / "km.png").stat().st_size > 0
 
 
@@ -170,9 +170,7 @@ def test_summary_warns_from_the_stored_numbers():
     assert len(warn) == 1 and warn[0].startswith("lle map is degenerate: collapsed")
     assert "disconnected: 4 components" in warn[0]
     # the thresholds are the config's: a laxer one silences it
-    assert (
-        report.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
-    )
+    assert report.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
     cells = degeneracy_cells(bad)
     assert cells.startswith(f"{bad['spread_ratio']:.3f} | 30 |")
 

@@ -48,7 +48,7 @@ def _centroids(ax, C):
     ax.scatter(C[:, 0], C[:, 1], marker="x", s=60, linewidths=2.5, color="k", zorder=11)
 
 
-def choose_k(method: str, Y, opts: dict, labels, seed: int) -> tuple[int, str]:
+def choose_k(method: str, Y, opts: dict, *, labels, seed: int) -> tuple[int, str]:
     """k for a 2-D fit: a number, the number of classes, or the criterion of a scan on the map; and how."""
     import pandas as pd
 
@@ -74,7 +74,7 @@ def choose_k(method: str, Y, opts: dict, labels, seed: int) -> tuple[int, str]:
     return cluster.resolve_k(spec, rows, scan), f"best {spec} of k = {ks[0]}..{ks[-1]} on the map"
 
 
-def plot_kmeans_regions(Y, labels, k: int, seed: int, path, n_init=10, title: str = "") -> dict:
+def plot_kmeans_regions(Y, labels, *, k: int, seed: int, path, n_init=10, title: str = "") -> dict:
     """K-Means with *k* clusters on the 2-D map *Y*: Voronoi regions, boundaries and centroids; points by label."""
     from matplotlib.figure import Figure
 
@@ -100,6 +100,7 @@ def plot_kmeans_regions(Y, labels, k: int, seed: int, path, n_init=10, title: st
 def plot_gmm_density(
     Y,
     labels,
+    *,
     k: int,
     seed: int,
     path,
@@ -164,7 +165,7 @@ def plot_gmm_density(
     }
 
 
-def plot_on_maps(maps: dict, assignment: dict, path, title: str = "") -> dict:
+def plot_on_maps(maps: dict, assignment: dict, path, *, title: str = "") -> dict:
     """One clustering (*assignment*: {id: cluster}) colouring every 2-D map (*maps*: {name: (ids, Y)}), one panel per
     map; images a map does not hold, or the clustering did not assign, are grey. Returns {map: points coloured}."""
     from matplotlib.figure import Figure

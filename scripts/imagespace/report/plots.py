@@ -56,7 +56,7 @@ def label_colors(labels) -> dict:
     return dict(zip(uniq, class_colors(len(uniq))))
 
 
-def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str = "") -> None:
+def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, *, title: str = "") -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4))
@@ -77,7 +77,7 @@ def variance_curve(ratio: np.ndarray, threshold: float, d: int, path, title: str
     save_figure(fig, path)
 
 
-def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None, suptitle: str = ""):
+def image_rows(rows: list[tuple[str, np.ndarray]], path, *, titles=None, suptitle: str = ""):
     """A grid with one row per (row_title, images) pair, e.g. originals vs reconstructions."""
     from matplotlib.figure import Figure
 
@@ -112,7 +112,7 @@ def image_rows(rows: list[tuple[str, np.ndarray]], path, titles=None, suptitle: 
 MAX_LEGEND = 20
 
 
-def class_legend(ax, labels, colors: dict, extra_handles=(), handle=None, outside: bool = False, **kw) -> None:
+def class_legend(ax, labels, colors: dict, *, extra_handles=(), handle=None, outside: bool = False, **kw) -> None:
     """A legend by class, at most MAX_LEGEND entries in all (*extra_handles* included): when the classes do not
     fit, the largest ones and a last entry saying how many are not listed.
 
@@ -225,7 +225,7 @@ def titled(title: str, n_out: int, n: int) -> str:
     return f"{title}\n{note}" if note and title else (note or title)
 
 
-def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12, outside: bool = False) -> None:
+def scatter_groups(ax, Y: np.ndarray, labels, *, s: float = 12, outside: bool = False) -> None:
     """The first two columns of *Y* on *ax*, one colour per label, with a class legend (see class_legend)."""
     colors = label_colors(labels)
     labels = np.asarray(labels).astype(str)
@@ -235,7 +235,7 @@ def scatter_groups(ax, Y: np.ndarray, labels, s: float = 12, outside: bool = Fal
     class_legend(ax, labels, colors, outside=outside)
 
 
-def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=None):
+def scatter_by_label(Y: np.ndarray, labels, path, *, title: str = "", marker_by=None):
     """A 2-D map coloured by label; with *marker_by* (the split) one marker per group. The legend lists the
     classes (at most MAX_LEGEND) and the markers, not every class x split pair. Returns the figure."""
     from matplotlib.figure import Figure
@@ -258,7 +258,7 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
         split_handles = [
             Line2D([], [], ls="", marker=markers[gi % len(markers)], color="0.3", label=g) for gi, g in enumerate(kinds)
         ]
-        class_legend(ax, labels, colors, split_handles, outside=True)
+        class_legend(ax, labels, colors, extra_handles=split_handles, outside=True)
     n_out = frame_bulk(ax, Y)
     ax.set_title(titled(title, n_out, len(Y)), fontsize=10 if n_out else None)
     save_figure(fig, path)
@@ -266,7 +266,7 @@ def scatter_by_label(Y: np.ndarray, labels, path, title: str = "", marker_by=Non
 
 
 def thumbnails(
-    Y: np.ndarray, images, labels, path, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None
+    Y: np.ndarray, images, labels, path, *, n: int = 150, seed: int = 0, title: str = "", zoom: float | None = None
 ):
     """The 2-D map with image thumbnails at their coordinates (a random subset of n images), framed in their class
     colour; the legend lists the classes as :func:`class_legend` does. Returns the figure."""
@@ -307,7 +307,7 @@ def thumbnails(
     return fig
 
 
-def image_grid(images, path, titles=None, ncols: int = 10) -> None:
+def image_grid(images, path, *, titles=None, ncols: int = 10) -> None:
     """Grid of images (n×H×W or n×H×W×C), each min-max normalised for display.
 
     Single-channel images are drawn with the gray colormap; C=3/4 as RGB(A).
