@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from imagespace import clustermaps
+from imagespace.report import clustermaps
 from imagespace.util import load_features, load_manifest, logged_errors, own_rows, setup_logging
 
 

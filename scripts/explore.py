@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import explore
+from imagespace.report import explore
 from imagespace.util import logged_errors, setup_logging, write_json, write_text
 
 
@@ -13,11 +13,11 @@ def main(snakemake):
         html, info = explore.from_files(
             i.manifest,
             i.images,
-            list(i.maps),
-            list(i.features),
-            list(i.clusters),
-            list(i.human),
-            snakemake.params.settings,
+            maps=list(i.maps),
+            features=list(i.features),
+            clusters=list(i.clusters),
+            human=list(i.human),
+            settings=snakemake.params.settings,
             human_sets=snakemake.params.human_sets,
             title=snakemake.wildcards.dataset,
         )

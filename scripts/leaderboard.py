@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import summary
+from imagespace import report
 from imagespace.util import logged_errors, read_json, setup_logging, write_table
 
 
@@ -15,7 +15,7 @@ def main(snakemake):
         if not s["alignment"]:
             raise ValueError(f"{snakemake.input.summary}: no comparison with a human space to rank")
         write_table(snakemake.output.table, pd.DataFrame(s["alignment"]))
-        summary.plot_leaderboard(
+        report.plot_leaderboard(
             s["alignment"],
             snakemake.output.figure,
             title=f"{s['dataset']}: representations vs humans",

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import clustermaps
+from imagespace.report import clustermaps
 from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
@@ -13,17 +13,19 @@ def main(snakemake):
         f = load_features(snakemake.input.map)
         labels = load_manifest(snakemake.input.manifest).set_index("id").loc[f.ids, "label"].to_numpy()
         Y = f.X[:, :2]
-        k, how = clustermaps.choose_k("kmeans", Y, p.kmeans, labels, p.seed)
-        km = clustermaps.plot_kmeans_regions(Y, labels, k, p.seed, snakemake.output.kmeans, n_init=p.kmeans["n_init"])
+        k, how = clustermaps.choose_k("kmeans", Y, p.kmeans, labels=labels, seed=p.seed)
+        km = clustermaps.plot_kmeans_regions(
+            Y, labels, k=k, seed=p.seed, path=snakemake.output.kmeans, n_init=p.kmeans["n_init"]
+        )
         km["k_chosen_by"] = how
         g = p.gmm
-        k, how = clustermaps.choose_k("gmm", Y, g, labels, p.seed)
+        k, how = clustermaps.choose_k("gmm", Y, g, labels=labels, seed=p.seed)
         gm = clustermaps.plot_gmm_density(
             Y,
             labels,
-            k,
-            p.seed,
-            snakemake.output.gmm,
+            k=k,
+            seed=p.seed,
+            path=snakemake.output.gmm,
             covariance_type=g["covariance_type"],
             n_init=g["n_init"],
             reg_covar=g["reg_covar"],

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import plots
+from imagespace.report import plots
 from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
 
 

@@ -2,7 +2,8 @@
 
 import sys
 
-from imagespace import pca, plots
+from imagespace import pca
+from imagespace.report import plots
 from imagespace.util import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging  # noqa: E402
 
 

@@ -2,45 +2,47 @@
 
 import sys
 
-from imagespace import summary
+from imagespace import report
 from imagespace.util import console, logged_errors, setup_logging, write_json, write_text
 
 
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
-        i = snakemake.input
-        s = summary.build(
-            snakemake.wildcards.dataset,
-            i.ingest,
-            i.pca,
-            list(i.embed),
-            list(i.map_info) + [p for p in i.cnn_maps if p.endswith(".json")],
-            list(i.clustering),
-            list(i.compare),
-            list(i.human),
-            list(i.cnn),
-            list(i.maps_human),
-            list(i.predicted),
-            snakemake.params.predicted_from,
-            snakemake.params.train_split,
-            list(i.evaluation),
-            list(i.probes),
-            snakemake.params.small_class_warning,
-            snakemake.params.min_trustworthiness,
-            list(i.paired),
-            fitted_on=snakemake.params.fitted_on,
+        i, p = snakemake.input, snakemake.params
+        inputs = report.SummaryInputs(
+            ingest=i.ingest,
+            pca=i.pca,
+            embed=list(i.embed),
+            maps=list(i.map_info) + [f for f in i.cnn_maps if f.endswith(".json")],
+            clustering=list(i.clustering),
+            compare=list(i.compare),
+            human=list(i.human),
+            cnn=list(i.cnn),
+            maps_human=list(i.maps_human),
+            predicted=list(i.predicted),
+            evaluation=list(i.evaluation),
+            probes=list(i.probes),
+            paired=list(i.paired),
             backbones=list(i.backbones),
             ensembles=list(i.ensembles),
-            settings=snakemake.params.settings,
             finetune=list(i.finetune),
-            retrieval=[p for p in i.retrieval if p.endswith(".json")],
-            explore=[p for p in i.explore if p.endswith(".json")],
-            notes=list(snakemake.params.notes),
-            degeneracy=snakemake.params.degeneracy,
+            retrieval=[f for f in i.retrieval if f.endswith(".json")],
+            explore=[f for f in i.explore if f.endswith(".json")],
         )
+        settings = report.SummarySettings(
+            train_split=p.train_split,
+            predicted_from=p.predicted_from,
+            fitted_on=p.fitted_on,
+            small_class_warning=p.small_class_warning,
+            min_trustworthiness=p.min_trustworthiness,
+            fixed=p.settings,
+            notes=list(p.notes),
+            degeneracy=p.degeneracy,
+        )
+        s = report.build(snakemake.wildcards.dataset, inputs, settings)
         write_json(snakemake.output.json, s)
-        write_text(snakemake.output.md, summary.markdown(s) + "\n")
+        write_text(snakemake.output.md, report.markdown(s) + "\n")
         for w in s["warnings"]:
             log.warning("%s", w)
         if s["warnings"]:  # on the console too, not only in the log

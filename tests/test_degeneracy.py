@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from imagespace import degeneracy, plots, summary
+from imagespace import report
+from imagespace.report import degeneracy, plots
+from imagespace.report.md_format import degeneracy_cells
 
 LIMITS = {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05}
 
@@ -132,7 +134,7 @@ def test_map_figures_frame_the_bulk_and_count_the_far_points(make, tmp_path):
 
 
 def test_cluster_map_panels_frame_the_bulk(tmp_path):
-    from imagespace import clustermaps
+    from imagespace.report import clustermaps
 
     Y = collapsed_map()
     ids = np.array([f"i{j}" for j in range(len(Y))])
@@ -142,7 +144,7 @@ def test_cluster_map_panels_frame_the_bulk(tmp_path):
     )
     assert fig_path.stat().st_size > 0
     labels = np.where(np.arange(len(Y)) < 500, "a", "b")
-    clustermaps.plot_kmeans_regions(Y, labels, 2, 0, tmp_path / "km.png")
+    clustermaps.plot_kmeans_regions(Y, labels, k=2, seed=0, path=tmp_path / "km.png")
     assert (tmp_path / "km.png").stat().st_size > 0
 
 
@@ -164,14 +166,12 @@ def test_summary_warns_from_the_stored_numbers():
         "neighbour_graph": {"n_neighbors": 5, "n_components": 4, "sizes": [900, 60, 30, 10]},
     }
     out = {"degeneracy": {"tsne map": good, "lle map": bad}}
-    warn = summary.degeneracy_warnings(out, {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05})
+    warn = report.degeneracy_warnings(out, {"min_spread_ratio": 0.05, "max_far_share": 0.005, "max_spot_share": 0.05})
     assert len(warn) == 1 and warn[0].startswith("lle map is degenerate: collapsed")
     assert "disconnected: 4 components" in warn[0]
     # the thresholds are the config's: a laxer one silences it
-    assert (
-        summary.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
-    )
-    cells = summary._degeneracy_cells(bad)
+    assert report.degeneracy_warnings(out, {"min_spread_ratio": 0.0, "max_far_share": 0.5, "max_spot_share": 0.5}) == []
+    cells = degeneracy_cells(bad)
     assert cells.startswith(f"{bad['spread_ratio']:.3f} | 30 |")
 
 
@@ -188,7 +188,7 @@ def test_interactive_map_opens_on_each_maps_bulk():
 
     import pandas as pd
 
-    from imagespace import explore
+    from imagespace.report import explore
 
     Y = collapsed_map()
     n = len(Y)

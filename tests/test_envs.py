@@ -119,7 +119,7 @@ def test_the_check_catches_an_import_added_without_its_package(tmp_path):
     project = copy_project(tmp_path / "p")
     script = project / "scripts/compare.py"
     script.write_text(script.read_text() + "\nimport seaborn  # noqa\n")
-    lib = project / "scripts/imagespace/plots.py"  # an indirect import, inside a function
+    lib = project / "scripts/imagespace/report/plots.py"  # an indirect import, inside a function
     lib.write_text(lib.read_text() + "\n\ndef _later():\n    import statsmodels.api  # noqa\n")
     problems = missing_packages(project)
     assert "seaborn" in problems["compare (analysis.yaml)"]

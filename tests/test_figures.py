@@ -25,8 +25,9 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from imagespace import cluster, embed, plots
+from imagespace import cluster, embed
 from imagespace import ingest as ING
+from imagespace.report import plots
 from imagespace.util import load_images, load_manifest
 
 N_CLASSES = 60

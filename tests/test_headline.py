@@ -1,14 +1,9 @@
-"""The answer summary.md leads with (imagespace.headline): the best representation per task, and the pixels-at-chance
+"""The answer summary.md leads with (imagespace.report.headline): the best representation per task, and the pixels-at-chance
 warning. The end-to-end check on a real run is tests/test_synthetic.py (clutter)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from imagespace import headline  # noqa: E402
+from imagespace.report import headline
 
 
 def probe(acc, majority=0.34, shuffled=0.3, split="test"):

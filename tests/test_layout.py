@@ -22,11 +22,10 @@ NOT_YET_SPLIT = {
     "featuresets.py": 808,
     "cnn.py": 911,
     "datasets.py": 1001,
-    "summary.py": 1342,
     "finetune_torch.py": 1018,
 }
 # the packages whose functions are held to MAX_FUNCTION_LINES
-SPLIT_PACKAGES = ("cluster",)
+SPLIT_PACKAGES = ("cluster", "report")
 
 
 def _lines(path: Path) -> int:

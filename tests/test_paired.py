@@ -209,7 +209,7 @@ def test_summary_folds_paired_tables_into_the_leaderboard(tmp_path):
     pr = summary.paired_summary([str(table)], compare)
     assert pr["validation"]["top"] == "good" and pr["validation"]["top_beats"] == ["bad"]
     assert pr["validation"]["not_beaten"] == ["also_good"]
-    board = summary.leaderboard(compare, ["validation"], pr)
+    board = summary.leaderboard(compare, ["validation"], paired=pr)
     by = {r["feature_set"]: r for r in board}
     assert by["bad"]["validation_beaten_by_top"] is True and by["also_good"]["validation_beaten_by_top"] is False
     assert by["good"]["validation_vs_top_p"] is None
@@ -263,7 +263,7 @@ def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_
     assert pr["top"] == "mid" and pr["top_is"] == "chosen"
     assert pr["top_beats"] == ["bad"] and pr["beat_top"] == ["good"]  # "good" is significantly closer on validation
     splits = summary.split_order({"train", "validation"}, "train")
-    board = summary.leaderboard(compare, splits, {"validation": pr}, sel)
+    board = summary.leaderboard(compare, splits, paired={"validation": pr}, selection=sel)
     assert [r["feature_set"] for r in board] == ["mid", "good", "bad", "cnn"] and board[0]["chosen"]
     assert board[-1]["selection_rank"] is None
     s = {

@@ -265,7 +265,7 @@ def plot_gallery(
     from matplotlib.figure import Figure
 
     from imagespace.evaluation import _short
-    from imagespace.plots import _display
+    from imagespace.report.plots import display_image as _display
     from imagespace.util import save_figure
 
     q, k = len(queries), idx.shape[1]

@@ -170,7 +170,7 @@ def plot_medoids(labels_pred, X, rows: pd.DataFrame, *, images, path, seed: int 
     """
     from matplotlib.figure import Figure
 
-    from imagespace.plots import _display
+    from imagespace.report.plots import display_image as _display
 
     med = medoid_rows(X, labels_pred, seed)
     clusters = sorted(med, key=lambda c: -int((labels_pred == c).sum()))[:GALLERY_CLUSTERS]
