@@ -11,6 +11,9 @@ Plain library code (no Snakemake), one module per concern; the public names are 
   on constant input: a constant compared matrix scores exactly 1, a constant human space is an error;
 * ``comparison``: the statistics of one (feature set, human space) pair: Procrustes with a shuffled-row
   baseline (:func:`compare`), bootstrap, CKA, all of it in :func:`statistics`;
+* ``kinds``: human data as researchers collect it (``human.<split>.kind``): dissimilarity/similarity matrices,
+  ratings tables, triplets, read and joined to images;
+* ``spaces``: a human space from any kind (MDS, ordinal embedding), :func:`join_data`;
 * ``rdm``: RDM correlations (Mantel test), Kendall's tau-a and Spearman's rho-a, category RDMs;
 * ``figures``: the permutation histogram and the aligned spaces;
 * ``paired``: paired bootstrap inference between feature sets on the same images (``human.paired``);
@@ -44,9 +47,16 @@ from .procrustes import (  # noqa: F401
     thin_svd,
 )
 from .rdm import category_rdm, category_rdms, category_tau_a_max, kendall_tau_a, rdm_compare, spearman_rho_a  # noqa: F401
+from .spaces import join_data, mds, soe, stress_curve, triplet_accuracy
 
 __all__ = [
     # the one Procrustes
     "CONSTANT_DISPARITY",
     "disparity",
+    # human data as researchers collect it -> a human space
+    "join_data",
+    "mds",
+    "soe",
+    "stress_curve",
+    "triplet_accuracy",
 ]
