@@ -1,0 +1,78 @@
+"""Direct comparisons with human data and noise ceilings (imagespace.human.direct), against rsatoolbox 0.3.2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared
+from scipy.spatial.distance import pdist
+
+from imagespace.human import direct, simulate
+
+
+def _subjects(H, n_subjects, noise, seed):
+    rng = np.random.default_rng(seed)
+    d = pdist(H)
+    return np.array([d + noise * d.std() * rng.normal(size=d.size) for _ in range(n_subjects)])
+
+
+def test_correlations_and_ceiling_bounds_agree_with_rsatoolbox():
+    rsr = pytest.importorskip("rsatoolbox")
+    from rsatoolbox.inference import boot_noise_ceiling
+    from rsatoolbox.rdm import RDMs, compare
+
+    rng = np.random.default_rng(0)
+    H = rng.normal(size=(25, 4))
+    R = _subjects(H, 6, 0.8, 1)
+    F = H + rng.normal(size=H.shape)
+    d = pdist(F)
+    data, model = RDMs(R), RDMs(d[None])
+    for ours, theirs in (("spearman", "spearman"), ("tau_a", "tau-a"), ("pearson", "corr")):
+        expected = float(np.mean(compare(model, data, method=theirs)))
+        assert direct.rdm_score(R, d, ours) == pytest.approx(expected, abs=1e-6), ours
+        lo, hi = boot_noise_ceiling(data, method=theirs)
+        nc = direct.noise_ceiling(R, ours)
+        assert nc["lower"] == pytest.approx(lo, abs=1e-6) and nc["upper"] == pytest.approx(hi, abs=1e-6), ours
+    from importlib.metadata import version
+
+    assert version("rsatoolbox").startswith("0.3"), rsr
+
+
+def test_the_ceiling_brackets_the_true_space_with_noisy_raters_and_missing_pairs():
+    """Twenty simulated participants rate pairs of mds_360 with noise, 30 % of pairs missing: the true space's
+    correlation lies between the ceiling's bounds."""
+    H = np.loadtxt(shared("rocks", "mds_360.txt"))
+    R = simulate.ratings_rdms(H, n_subjects=20, noise=1.0, missing=0.3, seed=0)
+    assert 0.25 < np.isnan(R).mean() < 0.35
+    nc = direct.noise_ceiling(R, "spearman")
+    truth = direct.rdm_score(R, pdist(H), "spearman")
+    assert nc["lower"] <= truth <= nc["upper"], (nc, truth)
+
+
+def test_bootstrap_intervals_hold_the_value_and_shrink_with_more_subjects():
+    rng = np.random.default_rng(2)
+    H = rng.normal(size=(30, 3))
+    F = H + 0.7 * rng.normal(size=H.shape)
+    few = direct.rdm_scores(_subjects(H, 3, 1.0, 3), F, n_boot=100, seed=0, methods=("spearman",))
+    many = direct.rdm_scores(_subjects(H, 30, 1.0, 3), F, n_boot=100, seed=0, methods=("spearman",))
+    for res in (few, many):
+        lo, hi = res["spearman"]["ci95_items"]
+        assert lo <= res["spearman"]["value"] <= hi
+    width = [r["spearman"]["ci95_subjects"][1] - r["spearman"]["ci95_subjects"][0] for r in (few, many)]
+    assert width[1] < width[0]
+
+
+def test_triplet_accuracy_and_the_repeated_triplet_ceiling():
+    """Triplets asked twenty times each with a logistic choice rule: the true space's accuracy is within 0.01 of the
+    leave-one-answer-out ceiling, and a shuffled space is near chance."""
+    rng = np.random.default_rng(4)
+    H = rng.normal(size=(60, 3))
+    T, items, _ = simulate.triplets(H, n_triplets=1000, repeats=20, temperature=0.2, task="anchor_closer", seed=5)
+    truth = direct.triplet_scores(T, H, n_boot=50, seed=0)
+    ceiling = direct.triplet_ceiling(T)
+    asked = {(a, min(b, c), max(b, c)) for a, b, c in items.tolist()}
+    assert ceiling["n_repeated_triplets"] == len(asked) and ceiling["n_answers"] == len(T)
+    assert abs(truth["value"] - ceiling["value"]) <= 0.01, (truth["value"], ceiling["value"])
+    shuffled = direct.triplet_scores(T, H[rng.permutation(len(H))], n_boot=50, seed=0)
+    assert abs(shuffled["value"] - 0.5) < 0.05
+    assert truth["ci95_items"][0] <= truth["value"] <= truth["ci95_items"][1]
