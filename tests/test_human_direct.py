@@ -76,3 +76,27 @@ def test_triplet_accuracy_and_the_repeated_triplet_ceiling():
     shuffled = direct.triplet_scores(T, H[rng.permutation(len(H))], n_boot=50, seed=0)
     assert abs(shuffled["value"] - 0.5) < 0.05
     assert truth["ci95_items"][0] <= truth["value"] <= truth["ci95_items"][1]
+
+
+def test_split_scores_and_the_summary_section_show_the_share_of_the_ceiling():
+    """Several raters: each feature set's Spearman as a share of the lower bound, the best first, the chosen one's
+    share in the headline; one averaged matrix or coordinates: 'no ceiling' said, no share printed."""
+    from imagespace.human import scores
+
+    rng = np.random.default_rng(6)
+    H = rng.normal(size=(25, 3))
+    obs = {"kind": "ratings", "R": _subjects(H, 8, 1.0, 7), "subjects": [f"s{i}" for i in range(8)]}
+    features = {"good": H + 0.2 * rng.normal(size=H.shape), "bad": rng.normal(size=H.shape)}
+    res = scores.split_scores(obs, features, n_boot=30, seed=0)
+    lower = res["ceiling"]["lower"]
+    assert 0 < lower < res["ceiling"]["upper"] < 1
+    good = res["feature_sets"]["good"]["spearman"]
+    assert good["share_of_ceiling"] == pytest.approx(good["value"] / lower)
+    one = scores.split_scores({**obs, "R": obs["R"].mean(axis=0, keepdims=True)}, features, n_boot=30, seed=0)
+    section = scores.summary_section({"validation": res, "train": one, "test": None}, chosen="good")
+    assert [r["feature_set"] for r in section["rows"] if r["split"] == "validation"] == ["good", "bad"]
+    assert section["headline"].startswith(f"good reaches {good['share_of_ceiling']:.0%} of the noise ceiling")
+    assert section["ceilings"]["test"]["note"] == scores.NO_CEILING
+    assert any("train" in w and "no ceiling" in w for w in section["warnings"])
+    md = "\n".join(scores.summary_markdown(section))
+    assert "| train | good | spearman |" in md and md.count("no ceiling") >= 3

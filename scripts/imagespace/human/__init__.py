@@ -14,6 +14,9 @@ Plain library code (no Snakemake), one module per concern; the public names are 
 * ``kinds``: human data as researchers collect it (``human.<split>.kind``): dissimilarity/similarity matrices,
   ratings tables, triplets, read and joined to images;
 * ``spaces``: a human space from any kind (MDS, ordinal embedding), :func:`join_data`;
+* ``direct``: RDM correlations on observed pairs, triplet accuracy, bootstrap CIs, noise ceilings;
+* ``scores``: the direct comparisons of one split for every feature set, and the summary's part of them;
+* ``simulate``: simulated human data of every kind from a known space;
 * ``rdm``: RDM correlations (Mantel test), Kendall's tau-a and Spearman's rho-a, category RDMs;
 * ``figures``: the permutation histogram and the aligned spaces;
 * ``paired``: paired bootstrap inference between feature sets on the same images (``human.paired``);
@@ -35,6 +38,7 @@ from .comparison import (  # noqa: F401
     statistics,
 )
 from .coordinates import builtin_synthetic, join, label_structure, own_images, read_matrix  # noqa: F401
+from .direct import noise_ceiling, rdm_scores, triplet_ceiling, triplet_scores
 from .figures import plot_aligned, plot_permutation  # noqa: F401
 from .procrustes import (  # noqa: F401
     CONSTANT_DISPARITY,
@@ -47,6 +51,7 @@ from .procrustes import (  # noqa: F401
     thin_svd,
 )
 from .rdm import category_rdm, category_rdms, category_tau_a_max, kendall_tau_a, rdm_compare, spearman_rho_a  # noqa: F401
+from .scores import observed, split_scores, summary_markdown, summary_section
 from .spaces import join_data, mds, soe, stress_curve, triplet_accuracy
 
 __all__ = [
@@ -59,4 +64,14 @@ __all__ = [
     "soe",
     "stress_curve",
     "triplet_accuracy",
+    # direct comparisons and noise ceilings
+    "noise_ceiling",
+    "rdm_scores",
+    "triplet_ceiling",
+    "triplet_scores",
+    "observed",
+    "split_scores",
+    # what the summary shows of them
+    "summary_section",
+    "summary_markdown",
 ]

@@ -164,7 +164,8 @@ def triplet_accuracy(T: np.ndarray, X: np.ndarray) -> float:
     return float(np.mean((dj < dk) + 0.5 * (dj == dk))) if len(T) else float("nan")
 
 
-def _names(split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[list[str], list[str]]:
+def split_names(split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(every image file name of *split*, kept or skipped at ingest; those kept), each sorted."""
     from .coordinates import own_images
 
     kept = own_images(manifest[manifest["split"] == split])
@@ -188,7 +189,7 @@ def join_data(spec: dict, split: str, manifest: pd.DataFrame, *, skipped: pd.Dat
     from imagespace.config import with_defaults
 
     spec = {**with_defaults(spec, "human_spec"), "key": f"human.{split}"}  # key: for messages
-    names, kept = _names(split, manifest, skipped)
+    names, kept = split_names(split, manifest, skipped)
     kind, path = spec["kind"], spec["path"]
     record: dict = {"kind": kind}
     if kind == "triplets":
