@@ -128,3 +128,38 @@ def test_bad_human_data_gives_one_clear_line(tmp_path, case, message):
     with pytest.raises(InputError, match=message) as err:
         spaces.join_data(spec, "validation", manifest, skipped=skipped)
     assert "\n" not in str(err.value)
+
+
+def test_every_kind_runs_through_the_workflow(tmp_path):
+    """configs/human_kinds.yaml (no downloads) in a real Snakemake run: ratings, triplets and a matrix of the
+    synthetic space become human spaces that the coordinate stages read (compare), and rule human_direct scores
+    every feature set with the ceiling where there is one."""
+    import json
+    import shutil
+
+    from conftest import ROOT, copy_project, snakemake
+
+    from imagespace.util import load_human_table
+
+    work = copy_project(tmp_path / "p")
+    shutil.copy(ROOT / "configs" / "human_kinds.yaml", work / "config.yaml")
+    splits = ("train", "validation", "test")
+    targets = [f"results/synth_kinds/human/direct_{s}.json" for s in splits]
+    targets += [f"results/synth_kinds/compare/pca/{s}.json" for s in splits]
+    targets += [f"results/synth_kinds/human/{s}_{f}.png" for s in splits for f in ("stress", "shepard")]
+    snakemake(work, *targets)
+    res = work / "results" / "synth_kinds"
+    check = {s: json.loads((res / "human" / f"{s}_check.json").read_text()) for s in splits}
+    assert check["train"]["built"]["kind"] == "ratings" and check["train"]["notes"][0].startswith("pairs with data")
+    assert check["validation"]["built"]["heldout_accuracy"] > 0.7
+    assert check["test"]["built"]["stress1"] < 0.01  # an exact distance matrix of the built-in space
+    direct = {s: json.loads((res / "human" / f"direct_{s}.json").read_text()) for s in splits}
+    nc = direct["train"]["ceiling"]
+    assert nc["n_subjects"] == 20 and nc["lower"] < nc["upper"]
+    assert set(direct["train"]["result"]["feature_sets"]) == {"pca", "mds"}
+    assert direct["test"]["ceiling"]["lower"] is None and "no ceiling" in direct["test"]["ceiling"]["note"]
+    for s in splits:
+        ids, H = load_human_table(res / "human" / f"{s}.tsv")
+        assert len(ids) == check[s]["n"] and np.isfinite(H).all()
+        assert 0 <= json.loads((res / "compare" / "pca" / f"{s}.json").read_text())["disparity"] <= 1
+        assert all((res / "human" / f"{s}_{f}.png").stat().st_size > 1000 for f in ("stress", "shepard"))

@@ -68,3 +68,30 @@ rule human_simulated:
         n_triplets=5000,
     script:
         "../../scripts/human_simulated.py"
+
+
+# how well the human space built from matrices, ratings or triplets fits its data: the stress curve (stress-1
+# by dimension, the chosen one marked) and a Shepard diagram (distances against observed dissimilarities; for
+# triplets the margins d(i,k) - d(i,j) of the human choices, positive = reproduced)
+#   human_space_figures -> scripts/human_space_figures.py -> imagespace.human.spaces.plot_stress_curve, plot_shepard
+rule human_space_figures:
+    input:
+        human="results/{dataset}/human/{split}.tsv",
+        check="results/{dataset}/human/{split}_check.json",
+        manifest="results/{dataset}/ingest/manifest.tsv",
+        skipped="results/{dataset}/ingest/skipped.tsv",
+        lib=lib("human_space_figures"),
+    output:
+        stress="results/{dataset}/human/{split}_stress.png",
+        shepard="results/{dataset}/human/{split}_shepard.png",
+    log:
+        "logs/{dataset}/human_space_figures/{split}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spec=lambda w: human_splits(w.dataset)[w.split],
+    script:
+        "../../scripts/human_space_figures.py"

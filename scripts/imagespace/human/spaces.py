@@ -283,3 +283,35 @@ def plot_shepard(shepard: dict, path) -> None:
     ax.set_ylabel("distance in the human space")
     ax.set_title("Shepard diagram")
     save_figure(fig, path)
+
+
+def figures_of_fit(obs: dict, H: np.ndarray, built: dict, *, stress, shepard) -> None:
+    """The stress curve and the Shepard diagram of the space *H* built from the data *obs*
+    (:func:`imagespace.human.scores.observed`); for triplets the curve of held-out accuracy is not drawn (one point:
+    the accuracy in the title) and the Shepard diagram is the histogram of the choices' margins."""
+    from matplotlib.figure import Figure
+
+    from imagespace.util import save_figure
+
+    if obs["kind"] == "triplets":
+        T = obs["T"]
+        margin = np.linalg.norm(H[T[:, 0]] - H[T[:, 2]], axis=1) - np.linalg.norm(H[T[:, 0]] - H[T[:, 1]], axis=1)
+        for path, title in ((stress, f"held-out triplet accuracy {built.get('heldout_accuracy')}"), (shepard, None)):
+            fig = Figure(figsize=(5, 3.5))
+            ax = fig.subplots()
+            ax.hist(margin, bins=60, color="0.4")
+            ax.axvline(0, color="crimson", lw=1)
+            ax.set_xlabel("d(anchor, other) - d(anchor, chosen) in the human space (> 0: choice reproduced)")
+            ax.set_title(title or f"{np.mean(margin > 0):.1%} of the human choices reproduced")
+            save_figure(fig, path)
+        return
+    D = squareform(kinds.nan_mean(obs["R"]), checks=False)  # NaN where no one rated a pair
+    np.fill_diagonal(D, np.nan)
+    curve = built.get("stress_curve")
+    if not curve:
+        full = fill_missing(D)[0]
+        curve = stress_curve(full, max(built.get("dims", 2), min(10, len(H) - 1)), seed=0)
+    plot_stress_curve(curve, int(built.get("dims", H.shape[1])), stress)
+    obs_pairs = np.isfinite(D) & np.triu(np.ones_like(D, dtype=bool), 1)
+    E = squareform(pdist(H))
+    plot_shepard({"dissimilarity": D[obs_pairs], "distance": E[obs_pairs]}, shepard)
