@@ -41,6 +41,20 @@ def test_a_distance_matrix_of_the_validation_rocks_gives_their_space_back(tmp_pa
     assert record["stress1"] < 1e-3 and record["filled_pairs"] == 0
 
 
+def test_the_matrix_route_scores_every_feature_set_as_the_coordinate_route():
+    """Given mds_120 as its exact distance matrix, a feature set's RDM Spearman on the observed pairs equals the
+    coordinate route's (rdm_compare of the coordinates) to 1e-9."""
+    from imagespace.human import direct, rdm_compare
+
+    H = _rocks("mds_120.txt")
+    rng = np.random.default_rng(0)
+    R = pdist(H)[None]
+    for F in (H @ rng.normal(size=(8, 20)), rng.normal(size=(len(H), 5)), H[:, :2] ** 2):
+        matrix_route = direct.rdm_score(R, pdist(F), "spearman")
+        coordinate_route = rdm_compare(H, F, n_perm=2, seed=0)["spearman"]
+        assert abs(matrix_route - coordinate_route) <= 1e-9
+
+
 def test_similarity_matrix_in_file_order_and_the_stress_curve_chooses_the_dimension(tmp_path):
     rng = np.random.default_rng(1)
     H = rng.normal(size=(40, 3)) * [3, 2, 1]
