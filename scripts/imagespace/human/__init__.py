@@ -52,7 +52,7 @@ from .procrustes import (  # noqa: F401
 )
 from .rdm import category_rdm, category_rdms, category_tau_a_max, kendall_tau_a, rdm_compare, spearman_rho_a  # noqa: F401
 from .scores import observed, split_scores, summary_markdown, summary_section
-from .spaces import join_data, mds, soe, stress_curve, triplet_accuracy
+from .spaces import declared_dims, join_data, mds, soe, stress_curve, triplet_accuracy
 
 __all__ = [
     # the one Procrustes
@@ -60,6 +60,7 @@ __all__ = [
     "disparity",
     # human data as researchers collect it -> a human space
     "join_data",
+    "declared_dims",
     "mds",
     "soe",
     "stress_curve",

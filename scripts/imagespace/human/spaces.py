@@ -26,6 +26,23 @@ from . import kinds
 log = logging.getLogger("imagespace.human.spaces")
 
 
+def declared_dims(spec: dict) -> int | None:
+    """The dimension of a split's human space known before it is built (at DAG time): ``dims`` of a kind other
+    than coordinates when it is a number; None when it is ``auto`` (chosen from the stress curve when the space is
+    built). (A coordinate file's width is read from the file instead.)
+
+    Parameters
+    ----------
+    spec : the split's human spec.
+
+    Returns
+    -------
+    int or None
+    """
+    dims = spec.get("dims")
+    return int(dims) if isinstance(dims, int) and not isinstance(dims, bool) else None
+
+
 def fill_missing(D: np.ndarray) -> tuple[np.ndarray, int]:
     """*D* (NaN = no data, diagonal ignored) with every missing pair set to the shortest path through observed
     pairs; returns (full matrix, number of pairs filled). A pair that no path joins is an error."""
