@@ -100,3 +100,25 @@ def test_split_scores_and_the_summary_section_show_the_share_of_the_ceiling():
     assert any("train" in w and "no ceiling" in w for w in section["warnings"])
     md = "\n".join(scores.summary_markdown(section))
     assert "| train | good | spearman |" in md and md.count("no ceiling") >= 3
+
+
+def test_a_space_built_from_noisy_ratings_ranks_the_feature_sets_as_the_true_space():
+    """Twenty simulated participants rate pairs of mds_360 with noise and 30 % of pairs missing; the space MDS builds
+    from their ratings puts the same three feature sets on top of the disparity leaderboard as the true space."""
+    from imagespace.human import disparity, reduce_to, spaces
+
+    H = np.loadtxt(shared("rocks", "mds_360.txt"))
+    R = simulate.ratings_rdms(H, n_subjects=20, noise=1.0, missing=0.3, seed=1)
+    from scipy.spatial.distance import squareform
+
+    D = squareform(np.nanmean(R, axis=0))  # every pair is rated by someone (20 raters, 30 % missing each)
+    np.fill_diagonal(D, np.nan)
+    built = spaces.mds(spaces.fill_missing(D)[0], H.shape[1], seed=0)
+    rng = np.random.default_rng(8)
+    features = {f"noise_{s}": H @ rng.normal(size=(8, 30)) + s * rng.normal(size=(len(H), 30)) for s in range(1, 9)}
+
+    def top3(space):
+        scores = {k: disparity(space, reduce_to(F, space.shape[1])[0]) for k, F in features.items()}
+        return sorted(scores, key=scores.get)[:3]
+
+    assert top3(built) == top3(H)
