@@ -6,7 +6,7 @@ of every row, and the feature set is indexed by those ids.
 
 import sys
 
-from imagespace import compare
+from imagespace.human import comparison, figures
 from imagespace.util import (
     InputError,
     load_features,
@@ -38,7 +38,7 @@ def main(snakemake):
             )
         labels = manifest.loc[ids, "label"].to_numpy()
         subtypes = manifest.loc[ids, "subtype"].to_numpy()
-        res = compare.statistics(
+        res = comparison.statistics(
             H,
             F,
             n_perm=int(o["n_permutations"]),
@@ -50,8 +50,8 @@ def main(snakemake):
         )
         arrays = res.pop("_arrays")
         title = f"{w.dataset}: {w.fs} vs human ({w.split})"
-        compare.plot_permutation(arrays["null"], res["disparity"], snakemake.output.permutation, title=title)
-        compare.plot_aligned(arrays["H_aligned"], arrays["F_aligned"], labels, snakemake.output.aligned, title=title)
+        figures.plot_permutation(arrays["null"], res["disparity"], snakemake.output.permutation, title=title)
+        figures.plot_aligned(arrays["H_aligned"], arrays["F_aligned"], labels, snakemake.output.aligned, title=title)
         out = {"feature_set": w.fs, "split": w.split, "join": "by image id", "meta": fs.meta, **res}
         write_json(snakemake.output.result, out)
 

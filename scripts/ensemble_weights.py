@@ -9,7 +9,7 @@ this dataset, and of datasets that predict from it) averages with them.
 
 import sys
 
-from imagespace import ensemble
+from imagespace.human import ensemble
 from imagespace.util import InputError, load_features, load_human_table, logged_errors, setup_logging, write_json
 
 
@@ -31,7 +31,8 @@ def main(snakemake):
                 ) from None
             if preds[name].shape != H.shape:
                 raise InputError(
-                    f"{path}: {preds[name].shape[1]} dimensions, the human space {snakemake.input.human} has {H.shape[1]}"
+                    f"{path}: {preds[name].shape[1]} dimensions, "
+                    f"the human space {snakemake.input.human} has {H.shape[1]}"
                 )
         res = ensemble.select(
             H,

@@ -10,7 +10,7 @@ other rows get the predictions of the model fitted on the whole training split.
 
 import sys
 
-from imagespace import alignment
+from imagespace.human import alignment
 from imagespace.util import (
     load_features,
     load_human_table,

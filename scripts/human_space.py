@@ -6,6 +6,14 @@ from imagespace import human
 from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table
 
 
+def _figures(record: dict, output) -> None:
+    """The stress curve and Shepard diagram of a space built by MDS, where the rule declares them."""
+    if getattr(output, "stress", None) and record.get("stress_curve"):
+        human.spaces.plot_stress_curve(record["stress_curve"], record["dims"], output.stress)
+    if getattr(output, "shepard", None) and record.get("shepard"):
+        human.spaces.plot_shepard(record["shepard"], output.shepard)
+
+
 def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
@@ -14,9 +22,12 @@ def main(snakemake):
         split, spec = snakemake.wildcards.split, snakemake.params.spec
         manifest = load_manifest(snakemake.input.manifest)
         skipped = pd.read_csv(snakemake.input.skipped, sep="\t", dtype=str, keep_default_na=False)
-        notes = []
+        notes, record = [], None
         if spec.get("builtin"):
             table = human.builtin_synthetic({"source": snakemake.params.source}, split, manifest, int(spec["dims"]))
+        elif spec.get("kind") not in (None, "coordinates"):
+            table, notes, record = human.join_data(spec, split, manifest, skipped=skipped)
+            _figures(record, snakemake.output)
         else:
             table, notes = human.join(spec, split, manifest, skipped)
         write_table(snakemake.output.table, table)
@@ -29,6 +40,8 @@ def main(snakemake):
             "source": spec.get("path", "builtin"),
             "notes": notes,
         }
+        if record is not None:  # the space built from matrices, ratings or triplets (Shepard data left out)
+            check["built"] = {k: v for k, v in record.items() if k != "shepard"}
         for key in ("label", "subtype"):
             if labels[key].nunique() > 1 and labels[key].duplicated().any():
                 r = human.label_structure(

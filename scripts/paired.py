@@ -7,7 +7,7 @@ id of every row, and every feature set is indexed by those ids.
 import sys
 from pathlib import Path
 
-from imagespace import paired
+from imagespace.human import paired
 from imagespace.util import (
     InputError,
     load_features,

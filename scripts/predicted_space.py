@@ -2,7 +2,8 @@
 
 import sys
 
-from imagespace import alignment, plots
+from imagespace import plots
+from imagespace.human import alignment
 from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table
 
 

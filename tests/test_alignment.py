@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-from imagespace import alignment, compare
+from imagespace.human import alignment
+from imagespace.human import comparison as compare
 
 
 def test_linear_map_recovers_a_noisy_linear_human_space():
@@ -187,7 +188,7 @@ def test_penalty_names_the_method_and_warns_at_the_edge_of_its_grid(caplog):
     X, H = _pls_friendly(2, n=60, p=20)
     for method in ("ridge", "pls", "auto"):
         model = alignment.make_model(method, alphas=(1.0, 10.0), max_pls=2).fit(X, H)  # two values: always an edge
-        with caplog.at_level("WARNING", logger="imagespace.alignment"):
+        with caplog.at_level("WARNING", logger="imagespace.human.alignment"):
             caplog.clear()
             p = alignment._penalty(model)
         assert p["method"] in ("ridge", "pls") and (method == "auto" or p["method"] == method)
@@ -201,7 +202,7 @@ def test_a_feature_constant_on_the_training_rows_cannot_blow_up_a_new_images_pre
     """A channel ~0 on every training row (sd 1e-7) and slightly active on a new image: plain standardising gives
     it z ~ 1e5 and the prediction flies off; the floored scale keeps it within the training predictions' range.
     extreme_rows flags a row that does lie far out."""
-    from imagespace import alignment
+    from imagespace.human import alignment
 
     rng = np.random.default_rng(0)
     n, d = 200, 30

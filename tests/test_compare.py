@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import procrustes
 
-from imagespace import compare as C
 from imagespace import human
+from imagespace.human import comparison as C
 
 
 def _rotation(k, rng):
@@ -326,7 +326,7 @@ def test_an_svd_that_lapack_gesdd_cannot_finish_falls_back_to_gesvd(monkeypatch)
     features); the reduction then uses gesvd and gives the same decomposition."""
     import scipy.linalg
 
-    from imagespace import compare
+    from imagespace.human import procrustes as compare
 
     rng = np.random.default_rng(0)
     F = rng.normal(size=(60, 20))
@@ -344,3 +344,28 @@ def test_an_svd_that_lapack_gesdd_cannot_finish_falls_back_to_gesvd(monkeypatch)
     got, _ = compare.reduce_to(F, 4)
     assert drivers == ["gesdd", "gesvd"]
     np.testing.assert_allclose(got, expected, atol=1e-10)
+
+
+def test_one_procrustes_has_one_behaviour_on_constant_input():
+    """A constant compared matrix scores exactly 1 in every Procrustes entry point (the limit: nothing of the human
+    space explained); a constant human space is an error naming it. Non-constant input: the three agree."""
+    from scipy.spatial import procrustes as scipy_procrustes
+
+    from imagespace.human import ensemble, procrustes
+
+    rng = np.random.default_rng(5)
+    H = rng.normal(size=(30, 3))
+    F = H @ rng.normal(size=(3, 3)) + 0.3 * rng.normal(size=(30, 3))
+    const = np.tile(rng.normal(size=(1, 3)), (30, 1))
+    assert ensemble.disparity is procrustes.disparity  # one function, not a copy
+    expected = scipy_procrustes(H, F)[2]
+    assert procrustes.disparity(H, F) == expected
+    assert procrustes.fast_disparity(H, F) == pytest.approx(expected, abs=1e-12)
+    assert procrustes.procrustes_disparity(H, F)["disparity"] == pytest.approx(expected, abs=1e-12)
+    assert procrustes.disparity(H, const) == 1.0
+    assert procrustes.fast_disparity(H, const) == 1.0
+    full = procrustes.procrustes_disparity(H, const)
+    assert full["disparity"] == 1.0 and not np.any(full["F_aligned"]) and np.isnan(full["mean_r"])
+    for f in (procrustes.disparity, procrustes.fast_disparity, procrustes.procrustes_disparity):
+        with pytest.raises(ValueError, match="human space H|H has all rows identical"):
+            f(const, F)

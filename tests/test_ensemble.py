@@ -1,4 +1,5 @@
-"""Ensemble weights chosen by greedy forward selection on out-of-fold predictions (imagespace.ensemble), without Snakemake."""
+"""Ensemble weights chosen by greedy forward selection on out-of-fold predictions (imagespace.human.ensemble),
+without Snakemake."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial import procrustes
 
-from imagespace import ensemble
+from imagespace.human import ensemble
 
 
 def _truth(seed=0, n=200, k=4):

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from imagespace import compare as C
-from imagespace import paired as P
+from imagespace.human import comparison as C
+from imagespace.human import paired as P
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

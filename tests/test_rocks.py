@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT, shared, snakemake
 
-from imagespace import compare
+from imagespace.human import comparison as compare
 from imagespace.util import load_features, load_human_table
 
 pytestmark = [pytest.mark.rocks, pytest.mark.workflow]

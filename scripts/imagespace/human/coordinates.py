@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist, squareform
 
-from imagespace import compare
 from imagespace.util import InputError
 
-log = logging.getLogger("imagespace.human")
+from ._resampling import _chunks, _p_value, _permutations, _z
+from .procrustes import as_finite_matrix
+
+log = logging.getLogger("imagespace.human.coordinates")
 
 
 def read_matrix(path, spec: dict) -> pd.DataFrame:
@@ -133,7 +135,7 @@ def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: in
 
     kw = synthetic_kwargs(ds_cfg["source"])
     g = synthetic.generate(**kw)
-    H = synthetic.human_space(g["latent"], g["labels"], k=dims, seed=int(kw.get("seed", 0)))
+    H = synthetic.human_space(g["latent"], g["labels"], k=dims, seed=int(kw.get("seed") or 0))
     by_name = {str(n): i for i, n in enumerate(g["names"])}
     kept = own_images(manifest[manifest["split"] == split])
     rows = [by_name[n] for n in kept["name"]]
@@ -144,6 +146,24 @@ def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: in
 
 
 # --------------------------------------------------------------------------- does the space belong to these images?
+def _structure_verdict(significant: bool, observed: float, mean: float, sd: float, p: float, c: int) -> str:
+    """The sentence of :func:`label_structure` (logged: info when the rows cluster by label, else a warning)."""
+    if significant:
+        verdict = (
+            f"Rows cluster by label: within/between distance ratio {observed:.3f} vs shuffled "
+            f"{mean:.3f} ± {sd:.3f} (p={p:.3g}, {c} labels)."
+        )
+        log.info(verdict)
+    else:
+        verdict = (
+            f"WARNING: within/between distance ratio {observed:.3f} is within the shuffled-label "
+            f"baseline {mean:.3f} ± {sd:.3f} (p={p:.2g}, {c} labels): the rows do not cluster by "
+            f"label — check that they are joined to the right images."
+        )
+        log.warning(verdict)
+    return verdict
+
+
 def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: float = 0.05) -> dict:
     """Check that the rows of ``H`` cluster by *labels* (does ``H`` belong to these images?).
 
@@ -159,7 +179,7 @@ def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: floa
     ``permutation_mean``, ``permutation_sd``, ``permutation_p``, ``z``,
     ``significant``, ``verdict`` and ``null``.
     """
-    H = compare._as_matrix(H, "human space H")
+    H = as_finite_matrix(H, "human space H")
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != H.shape[0]:
         raise ValueError(f"labels has shape {labels.shape} but H has {H.shape[0]} rows")
@@ -179,7 +199,7 @@ def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: floa
     def within_sums(code_rows: np.ndarray) -> np.ndarray:
         """Sum of D over ordered same-label pairs, for each labelling in *code_rows*."""
         out = np.empty(code_rows.shape[0])
-        for sl in compare._chunks(code_rows.shape[0], n * c * 2):
+        for sl in _chunks(code_rows.shape[0], n * c * 2):
             L = eye[code_rows[sl].T].reshape(n, -1)  # (n, p*c): one-hot labellings side by side
             out[sl] = (L * (D @ L)).reshape(n, -1, c).sum(axis=(0, 2))  # one GEMM per chunk
         return out
@@ -189,26 +209,14 @@ def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: floa
 
     within_obs = float(within_sums(codes[None, :])[0])
     observed = float(ratio(within_obs))
-    perms = compare._permutations(n, int(n_perm), seed)
+    perms = _permutations(n, int(n_perm), seed)
     null = ratio(within_sums(codes[perms]))
-    mean, sd, z = compare._z(observed, null)
-    p = compare._p_value(null, observed)
+    mean, sd, z = _z(observed, null)
+    p = _p_value(null, observed)
     within_mean = within_obs / n_within
     between_mean = (total - within_obs) / n_between
     significant = bool(p < alpha)
-    if significant:
-        verdict = (
-            f"Rows cluster by label: within/between distance ratio {observed:.3f} vs shuffled "
-            f"{mean:.3f} ± {sd:.3f} (p={p:.3g}, {c} labels)."
-        )
-        log.info(verdict)
-    else:
-        verdict = (
-            f"WARNING: within/between distance ratio {observed:.3f} is within the shuffled-label "
-            f"baseline {mean:.3f} ± {sd:.3f} (p={p:.2g}, {c} labels): the rows do not cluster by "
-            f"label — check that they are joined to the right images."
-        )
-        log.warning(verdict)
+    verdict = _structure_verdict(significant, observed, mean, sd, p, c)
     return {
         "n": int(n),
         "n_labels": int(c),

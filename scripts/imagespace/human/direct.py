@@ -1,0 +1,230 @@
+"""Direct comparisons with human data, needing no embedding, and the noise ceilings that say how good "good" is.
+
+* RDM correlation on the observed pairs (Spearman rho, Kendall tau-a, Pearson) of a feature set's Euclidean RDM
+  with the human RDM(s): with several subjects, the mean over subjects of the correlation with each subject's
+  RDM (as rsatoolbox evaluates a model against several data RDMs, so that it compares with the ceiling), with
+  one the correlation with it;
+* triplet accuracy: the share of human triplet choices that the feature set's distances reproduce;
+* bootstrap CIs: over items (images resampled with replacement; a pair of an image with its own copy left out)
+  and, with several subjects, over subjects;
+* noise ceilings: for several subjects' RDMs the bounds as rsatoolbox's ``boot_noise_ceiling`` defines them
+  (lower: each subject against the pooled RDM of the others, upper: against the pooled RDM of all, averaged over
+  subjects; pooled as rsatoolbox pools for the method); for triplets the agreement on repeated triplets
+  (each answer predicted by the majority of the other answers to the same triplet); coordinates alone have none.
+
+RDMs are condensed vectors (``scipy.spatial.distance.squareform`` order), NaN where a pair has no data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import pdist
+from scipy.stats import rankdata
+
+from .rdm import kendall_tau_a
+
+METHODS = ("spearman", "tau_a", "pearson")
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / den) if den > 0 else float("nan")
+
+
+def correlation(a, b, method: str) -> float:
+    """Correlation of two condensed RDMs over the pairs finite in both (rsatoolbox's ``spearman``, ``tau-a``,
+    ``corr``).
+
+    Parameters
+    ----------
+    a, b : condensed RDMs (NaN = no data).
+    method : ``spearman`` (Pearson of the ranks of the common pairs), ``tau_a`` or ``pearson``.
+
+    Returns
+    -------
+    float
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if method == "spearman":
+        return _pearson(rankdata(a), rankdata(b))
+    if method == "tau_a":
+        return kendall_tau_a(a, b)
+    if method == "pearson":
+        return _pearson(a, b)
+    raise ValueError(f"unknown RDM correlation {method!r} ({', '.join(METHODS)})")
+
+
+def pool(R: np.ndarray, method: str) -> np.ndarray:
+    """The pooled RDM of the rows of *R* as rsatoolbox pools for *method*: mean ranks (spearman, tau_a) or mean
+    standardised RDMs (pearson); pairs with data in no row are NaN."""
+    R = np.atleast_2d(np.asarray(R, dtype=np.float64))
+    V = np.empty_like(R)
+    for i, v in enumerate(R):
+        ok = np.isfinite(v)
+        V[i] = np.nan
+        if method == "pearson":
+            V[i, ok] = (v[ok] - v[ok].mean()) / v[ok].std()
+        else:
+            V[i, ok] = rankdata(v[ok])
+    n = np.isfinite(V).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.nansum(V, axis=0) / np.maximum(n, 1), np.nan)
+
+
+def noise_ceiling(R: np.ndarray, method: str = "spearman") -> dict:
+    """Lower and upper noise-ceiling bounds of several subjects' RDMs (rsatoolbox's ``boot_noise_ceiling``).
+
+    Parameters
+    ----------
+    R : (subjects, pairs) condensed RDMs, NaN where a subject has no data for a pair.
+    method : the correlation (:data:`METHODS`).
+
+    Returns
+    -------
+    {"lower", "upper", "n_subjects", "method"}; None bounds with fewer than two subjects.
+    """
+    R = np.atleast_2d(np.asarray(R, dtype=np.float64))
+    s = len(R)
+    if s < 2:
+        return {"lower": None, "upper": None, "n_subjects": s, "method": method}
+    everyone = pool(R, method)
+    lower = [correlation(pool(np.delete(R, i, axis=0), method), R[i], method) for i in range(s)]
+    upper = [correlation(everyone, R[i], method) for i in range(s)]
+    return {"lower": float(np.mean(lower)), "upper": float(np.mean(upper)), "n_subjects": s, "method": method}
+
+
+def rdm_score(R: np.ndarray, d: np.ndarray, method: str) -> float:
+    """A feature set's score against the subjects' RDMs *R* (rows): the mean over subjects of the correlation
+    of its condensed RDM *d* with each (one subject: the correlation with it)."""
+    return float(np.mean([correlation(d, r, method) for r in np.atleast_2d(R)]))
+
+
+def _resampled_pairs(idx: np.ndarray, n: int) -> np.ndarray:
+    """Condensed positions of the pairs of a resample *idx* of items (pairs of an item with its own copy left out)."""
+    i, j = np.triu_indices(len(idx), 1)
+    a, b = idx[i], idx[j]
+    keep = a != b
+    a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    return n * a - a * (a + 1) // 2 + (b - a - 1)
+
+
+def rdm_scores(R, F, *, n_boot: int = 200, seed: int = 0, methods=METHODS) -> dict:
+    """RDM correlations of the feature set *F* with the human RDMs *R*, with bootstrap CIs.
+
+    Parameters
+    ----------
+    R : (subjects, pairs) condensed human RDMs (NaN = no data), or one condensed RDM.
+    F : (n, d) the feature set, rows in the human data's item order.
+    n_boot : bootstrap draws (over items, and over subjects when there are several).
+    seed : the draws' seed.
+    methods : the correlations computed.
+
+    Returns
+    -------
+    {method: {"value", "ci95_items", "ci95_subjects"}, "n_pairs_observed"}
+    """
+    R = np.atleast_2d(np.asarray(R, dtype=np.float64))
+    F = np.asarray(F, dtype=np.float64)
+    d = pdist(F)
+    n = len(F)
+    rng = np.random.default_rng(seed)
+    draws = [_resampled_pairs(rng.integers(0, n, n), n) for _ in range(n_boot)]
+    subj = [rng.integers(0, len(R), len(R)) for _ in range(n_boot)] if len(R) > 1 else []
+    out: dict = {"n_pairs_observed": int(np.isfinite(R).any(axis=0).sum()), "n_subjects": len(R)}
+    for m in methods:
+        items = [rdm_score(R[:, p], d[p], m) for p in draws]
+        subjects = [rdm_score(R[s], d, m) for s in subj]
+        out[m] = {
+            "value": rdm_score(R, d, m),
+            "ci95_items": _ci(items),
+            "ci95_subjects": _ci(subjects) if subjects else None,
+        }
+    return out
+
+
+def _ci(values) -> list[float] | None:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return [float(x) for x in np.percentile(v, [2.5, 97.5])] if v.size else None
+
+
+def triplet_scores(T, F, *, subjects=None, n_boot: int = 200, seed: int = 0) -> dict:
+    """Triplet accuracy of the feature set *F* on the human triplets *T*, with bootstrap CIs.
+
+    Parameters
+    ----------
+    T : (m, 3) triplets: item i is closer to j than to k (human choices).
+    F : (n, d) the feature set, rows in the human data's item order.
+    subjects : the subject of each triplet, or None.
+    n_boot, seed : the bootstrap (items: a triplet weighs the product of its items' counts in the draw;
+        subjects: the count of its subject).
+
+    Returns
+    -------
+    {"value", "ci95_items", "ci95_subjects", "n_triplets"}
+    """
+    T = np.asarray(T, dtype=np.int64)
+    F = np.asarray(F, dtype=np.float64)
+    dj = ((F[T[:, 0]] - F[T[:, 1]]) ** 2).sum(axis=1)
+    dk = ((F[T[:, 0]] - F[T[:, 2]]) ** 2).sum(axis=1)
+    hit = (dj < dk) + 0.5 * (dj == dk)
+    rng = np.random.default_rng(seed)
+    n = len(F)
+    items = []
+    for _ in range(n_boot):
+        c = np.bincount(rng.integers(0, n, n), minlength=n)
+        w = c[T[:, 0]] * c[T[:, 1]] * c[T[:, 2]]
+        items.append(float(w @ hit / w.sum()) if w.sum() else np.nan)
+    subj_ci = None
+    if subjects is not None and len(set(subjects)) > 1:
+        names, code = np.unique(np.asarray(subjects).astype(str), return_inverse=True)
+        draws = []
+        for _ in range(n_boot):
+            w = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[code]
+            draws.append(float(w @ hit / w.sum()))
+        subj_ci = _ci(draws)
+    return {"value": float(hit.mean()), "ci95_items": _ci(items), "ci95_subjects": subj_ci, "n_triplets": len(T)}
+
+
+def triplet_ceiling(T) -> dict:
+    """The agreement on repeated triplets: each answer to a triplet asked several times predicted by the majority
+    of the other answers to it (a tie counts one half), averaged over those answers.
+
+    Parameters
+    ----------
+    T : (m, 3) triplets (i closer to j than to k); a repeat is the same i with the same pair {j, k}.
+
+    Returns
+    -------
+    {"value", "n_repeated_triplets", "n_answers", "method"}; value None when no triplet is repeated.
+    """
+    T = np.asarray(T, dtype=np.int64)
+    key = np.column_stack([T[:, 0], np.minimum(T[:, 1], T[:, 2]), np.maximum(T[:, 1], T[:, 2])])
+    first = (T[:, 1] < T[:, 2]).astype(np.int64)  # which of the pair was chosen
+    _, group, count = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    rep = count[group] > 1
+    if not rep.any():
+        return {"value": None, "n_repeated_triplets": 0, "n_answers": 0, "method": "no repeated triplets"}
+    ones = np.bincount(group, weights=first)[group] - first  # the other answers choosing the first of the pair
+    others = count[group] - 1
+    agree = np.where(first == 1, ones, others - ones)
+    score = np.where(2 * agree > others, 1.0, np.where(2 * agree == others, 0.5, 0.0))
+    return {
+        "value": float(score[rep].mean()),
+        "n_repeated_triplets": int((count > 1).sum()),
+        "n_answers": int(rep.sum()),
+        "method": "leave-one-answer-out majority on repeated triplets",
+    }
+
+
+def share_of_ceiling(score: float | None, ceiling: float | None) -> float | None:
+    """*score* as a share of the ceiling (the upper bound for RDMs, the repeated-triplet agreement for triplets);
+    None where there is no ceiling (coordinates alone, one subject, no repeated triplets)."""
+    if score is None or ceiling is None or not np.isfinite(score) or not ceiling:
+        return None
+    return float(score / ceiling)
