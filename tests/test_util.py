@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagespace.util import FeatureSet, atomic_path, load_features, save_features, write_json
+from imagespace.io import FeatureFile, atomic_path, load_features, save_features, write_json
 
 
 def test_failed_write_leaves_neither_partial_file_nor_temp(tmp_path):
@@ -28,7 +28,7 @@ def test_feature_sets_roundtrip_and_join_by_id(tmp_path):
     with pytest.raises(KeyError, match="not in feature set"):
         fs.rows(["a", "zzz"])
     with pytest.raises(ValueError, match="duplicate"):
-        FeatureSet(X[:2], ["a", "a"])
+        FeatureFile(X[:2], ["a", "a"])
 
 
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
@@ -44,7 +44,7 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
         "import os, sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'scripts')!r})\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from imagespace.util import die_with_parent\n"
+        "from imagespace.io import die_with_parent\n"
         "pool = ProcessPoolExecutor(2, initializer=die_with_parent, initargs=(os.getpid(),))\n"
         "futs = [pool.submit(time.sleep, 120) for _ in range(2)]\n"
         "time.sleep(1.5)\n"
@@ -70,7 +70,7 @@ def test_process_map_keeps_task_order_and_counts_progress(caplog):
     import logging
     import time
 
-    from imagespace.util import Progress, process_map
+    from imagespace.io import Progress, process_map
 
     tasks = [3, 1, 4, 1, 5, 9, 2, 6]
     with caplog.at_level(logging.INFO, logger="imagespace"):
@@ -91,7 +91,7 @@ def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
     import logging
     import time
 
-    from imagespace.util import Progress
+    from imagespace.io import Progress
 
     with caplog.at_level(logging.INFO, logger="imagespace"):
         with Progress("long", 4, every=0.2) as prog:
