@@ -19,14 +19,12 @@ MAX_FUNCTION_LINES = 60  # a function's code, its docstring not counted
 # when this list was made: each may only shrink
 NOT_YET_SPLIT = {
     "compare.py": 698,
-    "featuresets.py": 808,
     "cnn.py": 911,
-    "datasets.py": 1001,
     "summary.py": 1342,
     "finetune_torch.py": 1018,
 }
 # the packages whose functions are held to MAX_FUNCTION_LINES
-SPLIT_PACKAGES = ("cluster",)
+SPLIT_PACKAGES = ("cluster", "ingest", "io", "featuresets")
 
 
 def _lines(path: Path) -> int:
