@@ -9,7 +9,7 @@ import sys
 
 from imagespace import image_stats
 from imagespace.config import image_options
-from imagespace.util import (
+from imagespace.io import (
     InputError,
     load_images,
     load_manifest,
@@ -40,7 +40,7 @@ def main(snakemake):
                     f"{snakemake.input.manifest}: stats.size needs image files, but this dataset's images come "
                     "from an array; set stats.size: null to describe the ingested array"
                 )
-            X = image_stats.describe_files(paths, size, img_opts, groups, n_jobs=snakemake.threads)
+            X = image_stats.describe_files(paths, size, img_opts, groups=groups, n_jobs=snakemake.threads)
             where = f"the image files at {size[0]}x{size[1]}"
         else:
             arr = load_images(snakemake.input.images)

@@ -2,24 +2,21 @@
 
 import sys
 
-from imagespace.ingest import ingest
-from imagespace.util import logged_errors, setup_logging
+from imagespace.ingest import IngestOutputs, ingest
+from imagespace.io import logged_errors, setup_logging
 
 
 def main(snakemake):
     setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         settings = snakemake.params.settings
+        out = snakemake.output
         ingest(
             snakemake.wildcards.dataset,
             settings,
-            snakemake.output.manifest,
-            snakemake.output.images,
-            snakemake.output.skipped,
-            snakemake.output.info,
+            IngestOutputs(out.manifest, out.images, out.skipped, info=out.info, duplicates=out.duplicates),
             threads=snakemake.threads,
             on_error=settings["on_error"],
-            out_duplicates=snakemake.output.duplicates,
         )
 
 

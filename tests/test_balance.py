@@ -12,16 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from imagespace import balance, synthetic  # noqa: E402
-from imagespace.ingest import ingest  # noqa: E402
+from imagespace.ingest import balance, ingest, synthetic  # noqa: E402
+from imagespace.io import load_manifest  # noqa: E402
 from imagespace.summary import selection_line, small_class_warnings  # noqa: E402
-from imagespace.util import load_manifest  # noqa: E402
 
 
 def test_plan_counts_per_class_and_leaves_held_out_rows_alone():
     labels = ["a"] * 3 + ["b"] * 10 + ["c"] * 25 + ["a"] * 2 + ["c"] * 6
     splits = ["train"] * 38 + ["validation"] * 8
-    p = balance.plan(labels, splits, 10, list(balance.TRANSFORMS), True, seed=0, square=True)
+    p = balance.plan(labels, splits, 10, augment=list(balance.TRANSFORMS), drop=True, seed=0, square=True)
     after = Counter(labels[i] for i in p.keep if splits[i] == "train") + Counter(labels[r] for r, _ in p.copies)
     assert after == {"a": 10, "b": 10, "c": 10}
     assert p.info()["added"] == 7 and p.info()["dropped"] == 15
@@ -31,16 +30,16 @@ def test_plan_counts_per_class_and_leaves_held_out_rows_alone():
     # the copies spread over the sources before one is copied twice: 7 copies of 3 images -> 3, 2, 2
     assert sorted(Counter(r for r, _ in p.copies).values()) == [2, 2, 3]
     assert len(set(p.copies)) == 7  # no (image, transform) pair twice
-    same = balance.plan(labels, splits, 10, list(balance.TRANSFORMS), True, seed=0, square=True)
+    same = balance.plan(labels, splits, 10, augment=list(balance.TRANSFORMS), drop=True, seed=0, square=True)
     assert same.copies == p.copies and np.array_equal(same.keep, p.keep)
-    other = balance.plan(labels, splits, 10, list(balance.TRANSFORMS), True, seed=1, square=True)
+    other = balance.plan(labels, splits, 10, augment=list(balance.TRANSFORMS), drop=True, seed=1, square=True)
     assert other.copies != p.copies or not np.array_equal(other.keep, p.keep)
 
 
 def test_plan_targets_without_drop_and_short_classes():
     labels = ["a"] * 1 + ["b"] * 4 + ["c"] * 9
     splits = ["all"] * 14
-    p = balance.plan(labels, splits, "max", ["hflip", "rot90", "rot180"], drop=False, seed=0, square=False)
+    p = balance.plan(labels, splits, "max", augment=["hflip", "rot90", "rot180"], drop=False, seed=0, square=False)
     assert p.split == "all" and p.target == 9
     # not square: rot90 is not used, so image a gives 2 copies and stays 6 short of 9
     assert {t for _, t in p.copies} == {"hflip", "rot180"}
@@ -49,7 +48,7 @@ def test_plan_targets_without_drop_and_short_classes():
     assert p.per_class["b"]["after"] == 9 and p.per_class["c"]["dropped"] == 0
     assert balance.resolve_target("median", {"a": 1, "b": 4, "c": 9}) == 4
     with pytest.raises(ValueError, match="train"):
-        balance.plan(["a", "b"], ["validation", "test"], 3, ["hflip"], True, 0, True)
+        balance.plan(["a", "b"], ["validation", "test"], 3, augment=["hflip"], drop=True, seed=0, square=True)
 
 
 def test_transforms_are_the_flips_and_quarter_turns():
@@ -139,7 +138,7 @@ def test_copies_train_but_the_descriptive_stages_see_only_the_collection(tmp_pat
     import yaml
     from conftest import copy_project, snakemake
 
-    from imagespace.util import load_features
+    from imagespace.io import load_features
 
     work = copy_project(tmp_path / "project")
     cfg = {

@@ -13,9 +13,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from imagespace import duplicates as D  # noqa: E402
 from imagespace import ingest as ING  # noqa: E402
-from imagespace import summary, synthetic  # noqa: E402
+from imagespace import summary  # noqa: E402
+from imagespace.ingest import duplicates as D  # noqa: E402
+from imagespace.ingest import synthetic  # noqa: E402
 
 
 def _shapes(n=24, seed=0):

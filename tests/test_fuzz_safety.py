@@ -23,7 +23,7 @@ from test_safety import OpenAudit
 from imagespace import config as iscfg
 from imagespace.featuresets import Registry, RegistryError
 from imagespace.ingest import ingest
-from imagespace.util import InputError
+from imagespace.io import InputError
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 

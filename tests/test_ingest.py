@@ -19,10 +19,9 @@ from conftest import shared
 from PIL import Image
 
 from imagespace import ingest as ING
-from imagespace import synthetic
-from imagespace.datasets import assign_split, collect
 from imagespace.images import from_array, normalise_mode, resize
-from imagespace.util import InputError, load_images, load_manifest  # noqa: E402
+from imagespace.ingest import assign_split, collect, synthetic
+from imagespace.io import InputError, load_images, load_manifest  # noqa: E402
 
 FASHION_X_SHA256 = "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a"
 ROCKS_REGEX = r"^(?P<subtype>(?P<label>[^_]+)_[^_]+)_"
@@ -32,16 +31,8 @@ ROCKS_REGEX = r"^(?P<subtype>(?P<label>[^_]+)_[^_]+)_"
 def run(tmp_path, ds_cfg, name="ds", threads=2, on_error="skip"):
     """Ingest into tmp_path/out; return (manifest, images (memmap), skipped, info) read back from disk."""
     out = tmp_path / f"out_{name}"
-    ING.ingest(
-        name,
-        ds_cfg,
-        out / "manifest.tsv",
-        out / "images.npy",
-        out / "skipped.tsv",
-        out / "info.json",
-        threads=threads,
-        on_error=on_error,
-    )
+    paths = ING.IngestOutputs(out / "manifest.tsv", out / "images.npy", out / "skipped.tsv", info=out / "info.json")
+    ING.ingest(name, ds_cfg, paths, threads=threads, on_error=on_error)
     manifest = load_manifest(out / "manifest.tsv")
     images = load_images(out / "images.npy")
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -82,9 +73,10 @@ def test_manifest_columns_documented_and_array_memmappable(tmp_path):
     }
     manifest, images, skipped, info = run(tmp_path, cfg)
     assert list(manifest.columns) == ING.MANIFEST_COLUMNS
-    doc_line = next(ln for ln in ING.__doc__.splitlines() if "manifest.tsv" in ln)
+    # the package's docstring lists the columns in its Outputs bullet of manifest.tsv (which may wrap)
+    doc_item = re.search(r"``manifest\.tsv``.*?(?=\n\s*\*|\n\s*\n)", ING.__doc__, flags=re.S).group(0)
     for col in ING.MANIFEST_COLUMNS:
-        assert re.search(rf"\b{col}\b", doc_line), f"manifest column {col!r} not documented in ingest.py"
+        assert re.search(rf"\b{col}\b", doc_item), f"manifest column {col!r} not documented in imagespace.ingest"
     assert list(skipped.columns) == ING.SKIP_COLUMNS and len(skipped) == 0
     m = np.load(tmp_path / "out_ds" / "images.npy", mmap_mode="r")
     assert isinstance(m, np.memmap) and m.dtype == np.uint8 and m.shape == (12, 16, 16, 3)
@@ -364,7 +356,7 @@ def test_validation_fraction_stratified_and_reproducible(tmp_path):
 
 
 def test_assign_split_rounds_per_class():
-    from imagespace.datasets import Record
+    from imagespace.ingest import Record
 
     recs = [Record("all", f"{lab}{i}", lab, lab) for lab, n in (("a", 10), ("b", 3)) for i in range(n)]
     assign_split(recs, 0.3, 0)
@@ -374,7 +366,7 @@ def test_assign_split_rounds_per_class():
 
 
 def test_three_way_split_is_stratified_seeded_and_keeps_the_two_way_split():
-    from imagespace.datasets import Record
+    from imagespace.ingest import Record
 
     def recs():
         return [Record("all", f"{lab}{i}", lab, lab) for lab, n in (("a", 50), ("b", 20), ("c", 10)) for i in range(n)]
@@ -390,7 +382,7 @@ def test_three_way_split_is_stratified_seeded_and_keeps_the_two_way_split():
     # without a test fraction the split is exactly the two-way split it always was
     two, old = recs(), recs()
     assign_split(two, 0.2, 3)
-    from imagespace.util import stratified_holdout
+    from imagespace.sampling import stratified_holdout
 
     old_val = stratified_holdout([r.label for r in old], 0.2, 3)
     assert [r.split == "validation" for r in two] == old_val.tolist()
@@ -635,7 +627,8 @@ def test_pad_gray_border_uses_background_luma():
 
 
 def test_native_size_mismatch_skipped_and_first_unreadable_ok(tmp_path):
-    """size: null keeps native size; other sizes are skipped and listed, an unreadable first file does not stop ingest."""
+    """size: null keeps native size; other sizes are skipped and listed, an unreadable first file does not stop
+    ingest."""
     d = tmp_path / "native"
     (d).mkdir()
     (d / "A_a_00.png").write_bytes(b"broken")  # sorts first
@@ -874,3 +867,19 @@ def test_upscale_small_enlarges_by_integer_factors_and_never_beyond(tmp_path):
     boxes = {n: content_box(images[i][:, :, 0]) for i, n in enumerate(manifest["name"])}
     assert boxes == {"a/large.png": (40, 60), "a/small.png": (40, 60)}
     assert info["image_options"]["upscale_small"] == [[32.0, 2]]
+
+
+def test_the_older_call_form_writes_the_same_files(tmp_path):
+    """ingest(dataset, cfg, manifest, images, skipped[, info], out_duplicates=...) (the call form before
+    IngestOutputs) and ingest(dataset, cfg, IngestOutputs(...)) write byte-identical files."""
+    cfg = {"source": {"type": "synthetic", "n_per_class": 5, "size": 12, "seed": 1}, "validation_fraction": 0.2}
+    cfg["duplicates"] = {"check": True}
+    names = ("manifest.tsv", "images.npy", "skipped.tsv", "info.json", "duplicates.tsv")
+    new, old = tmp_path / "new", tmp_path / "old"
+    ING.ingest(
+        "d", cfg, ING.IngestOutputs(*(new / n for n in names[:3]), info=new / names[3], duplicates=new / names[4])
+    )
+    ING.ingest("d", cfg, *(old / n for n in names[:4]), out_duplicates=old / names[4])
+    for n in names:
+        assert (new / n).read_bytes() == (old / n).read_bytes(), n
+    assert (new / "images.npy").stat().st_size > 5 * 3 * 12 * 12 * 3  # a real array, not two empty files

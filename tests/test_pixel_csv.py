@@ -17,9 +17,8 @@ import pytest
 import yaml
 
 from imagespace import config as iscfg
-from imagespace import datasets as D
 from imagespace import ingest as ING
-from imagespace.util import InputError, load_images, load_manifest
+from imagespace.io import InputError, load_images, load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = [2, 3]
@@ -78,7 +77,7 @@ def test_class_names_from_a_mapping_with_yaml_int_and_text_keys(tmp_path):
     cfg = single(tmp_path, [3, 0, 1, 4, 3.0], class_names=names)
     manifest, _, _, _ = run(tmp_path, cfg)
     assert manifest["label"].tolist() == ["dress", "T-shirt", "trouser", "coat", "dress"]
-    records, _ = D.collect("ds", cfg)  # the same through collect alone
+    records, _ = ING.collect("ds", cfg)  # the same through collect alone
     assert [r.label for r in records] == ["dress", "T-shirt", "trouser", "coat", "dress"]
 
 
@@ -86,26 +85,26 @@ def test_label_without_a_name_is_an_error_naming_file_value_and_names(tmp_path):
     cfg = single(tmp_path, ["0", "1", "7", "1"], class_names=["zero", "one"])
     lpath = cfg["source"]["labels_path"]
     with pytest.raises(InputError, match=re.escape(lpath) + r".*'7'.*\['zero', 'one'\]"):
-        D.collect("ds", cfg)
+        ING.collect("ds", cfg)
     cfg["source"]["class_names"] = {0: "zero", 1: "one", "seven": "7"}
     with pytest.raises(InputError, match=re.escape(lpath) + r".*'7'.*'seven'"):
-        D.collect("ds", cfg)
+        ING.collect("ds", cfg)
     cfg["source"]["class_names"] = {1: "one", "1.0": "uno"}
     with pytest.raises(InputError, match=r"class_names gives label .* two names, 'one' and 'uno'"):
-        D.collect("ds", cfg)
+        ING.collect("ds", cfg)
 
 
 def test_npz_class_names_from_config_and_not_together_with_the_key(tmp_path):
     p = tmp_path / "a.npz"
     np.savez(p, x=np.zeros((3, 2, 2), np.uint8), y=np.array([2, 0, 2]), names=np.array(["a", "b", "c"]))
-    records, _ = D.collect("x", {"source": {"type": "npz", "path": str(p), "class_names": {0: "zero", "2": "two"}}})
+    records, _ = ING.collect("x", {"source": {"type": "npz", "path": str(p), "class_names": {0: "zero", "2": "two"}}})
     assert [r.label for r in records] == ["two", "zero", "two"]
-    records, _ = D.collect("x", {"source": {"type": "npz", "path": str(p), "class_names_key": "names"}})
+    records, _ = ING.collect("x", {"source": {"type": "npz", "path": str(p), "class_names_key": "names"}})
     assert [r.label for r in records] == ["c", "a", "c"]
     with pytest.raises(InputError, match="class_names and source.class_names_key both"):
-        D.collect("x", {"source": {"type": "npz", "path": str(p), "class_names_key": "names", "class_names": ["a"]}})
+        ING.collect("x", {"source": {"type": "npz", "path": str(p), "class_names_key": "names", "class_names": ["a"]}})
     with pytest.raises(InputError, match=re.escape(str(p)) + r".*'y'.*'2'.*no name"):
-        D.collect("x", {"source": {"type": "npz", "path": str(p), "class_names": ["zero", "one"]}})
+        ING.collect("x", {"source": {"type": "npz", "path": str(p), "class_names": ["zero", "one"]}})
 
 
 # --------------------------------------------------------------------------- one file pair per split
@@ -132,7 +131,7 @@ def test_split_files_train_and_test(tmp_path):
     np.testing.assert_array_equal(images[:5, :, :, 0], x_train.reshape(5, 2, 3))
     np.testing.assert_array_equal(images[5:, :, :, 0], x_test.reshape(3, 2, 3))
     # every file is an input of the ingest rule
-    assert sorted(D.source_data_files(cfg["source"])) == sorted([*sf["train"].values(), *sf["test"].values()])
+    assert sorted(ING.source_data_files(cfg["source"])) == sorted([*sf["train"].values(), *sf["test"].values()])
 
 
 def test_split_files_with_ids_names_are_unique_per_split(tmp_path):
@@ -141,7 +140,7 @@ def test_split_files_with_ids_names_are_unique_per_split(tmp_path):
         "train": write_pair(tmp_path / "d", "train", px, ["x", "y"], ids=["007", "008"]),
         "test": write_pair(tmp_path / "d", "test", px + 100, ["y", "y"], ids=["007", "009"]),
     }  # 007 in both splits: fine
-    records, _ = D.collect(
+    records, _ = ING.collect(
         "ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE, "id_column": "id"}}
     )
     assert [r.id for r in records] == ["train/007", "train/008", "test/007", "test/009"]
@@ -157,18 +156,18 @@ def test_one_pixel_scale_for_all_split_files(tmp_path):
         "train": write_pair(tmp_path / "a", "train", x_train, [0, 1]),
         "test": write_pair(tmp_path / "a", "test", x_test, [1]),
     }
-    records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
+    records, _ = ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     got = {r.id: r.array.ravel() for r in records}
     np.testing.assert_array_equal(got["train/000000"], x_train[0])
     np.testing.assert_array_equal(got["train/000001"], x_train[1])
     np.testing.assert_array_equal(got["test/000000"], x_test[0])
-    assert D.to_uint8(x_train.astype(float), "train alone").max() == 255  # what a per-file scale would have done
+    assert ING.to_uint8(x_train.astype(float), "train alone").max() == 255  # what a per-file scale would have done
     # float images in 0..1 in both files: both multiplied by 255
     sf = {
         "train": write_pair(tmp_path / "b", "train", [[0.0, 0.5, 1.0, 0.2, 0.4, 0.6]], [0]),
         "test": write_pair(tmp_path / "b", "test", [[0.1, 0.3, 0.9, 0.0, 0.0, 0.0]], [0]),
     }
-    records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
+    records, _ = ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     np.testing.assert_array_equal(records[0].array.ravel(), [0, 128, 255, 51, 102, 153])
     np.testing.assert_array_equal(records[1].array.ravel(), [26, 76, 230, 0, 0, 0])
     # one file with a negative value: one linear map from the joint range [-1, 3]
@@ -176,7 +175,7 @@ def test_one_pixel_scale_for_all_split_files(tmp_path):
         "train": write_pair(tmp_path / "c", "train", [[-1, 0, 1, 1, 1, 1]], [0]),
         "test": write_pair(tmp_path / "c", "test", [[3, 3, 3, 1, 1, 1]], [0]),
     }
-    records, _ = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
+    records, _ = ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     np.testing.assert_array_equal(records[0].array.ravel(), [0, 64, 128, 128, 128, 128])
     np.testing.assert_array_equal(records[1].array.ravel(), [255, 255, 255, 128, 128, 128])
 
@@ -191,10 +190,10 @@ def test_split_pair_with_different_row_counts_names_the_file(tmp_path):
         InputError,
         match=re.escape(sf["test"]["labels_path"]) + ".*3 label rows.*" + re.escape(sf["test"]["path"]) + ".*2 pixel",
     ):
-        D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
+        ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     missing = {**sf, "test": {**sf["test"], "path": str(tmp_path / "nope.csv")}}
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "nope.csv")) + ".*split 'test'.*does not exist"):
-        D.collect("ds", {"source": {"type": "pixel_csv", "split_files": missing, "shape": SHAPE}})
+        ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": missing, "shape": SHAPE}})
 
 
 def test_bad_rows_of_a_split_file_are_skipped_in_that_split(tmp_path):
@@ -202,7 +201,7 @@ def test_bad_rows_of_a_split_file_are_skipped_in_that_split(tmp_path):
         "train": write_pair(tmp_path, "train", np.ones((2, 6)), [0, 1]),
         "test": write_pair(tmp_path, "test", np.ones((2, 6)), [0, ""]),
     }
-    records, skips = D.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
+    records, skips = ING.collect("ds", {"source": {"type": "pixel_csv", "split_files": sf, "shape": SHAPE}})
     assert [r.id for r in records] == ["train/000000", "train/000001", "test/000000"]
     assert [(s.split, s.name, s.kind) for s in skips] == [("test", "000001", "missing_label")]
 
@@ -212,15 +211,15 @@ def test_path_and_split_files_are_alternatives(tmp_path):
     with pytest.raises(
         InputError, match=r"dataset 'ds'.*split_files replaces.*remove source.path and source.labels_path"
     ):
-        D.collect("ds", {"source": {"type": "pixel_csv", **pair, "split_files": {"train": pair}, "shape": SHAPE}})
+        ING.collect("ds", {"source": {"type": "pixel_csv", **pair, "split_files": {"train": pair}, "shape": SHAPE}})
     with pytest.raises(
         InputError, match=r"dataset 'ds'.*needs source.path and source.labels_path, or source.split_files"
     ):
-        D.collect("ds", {"source": {"type": "pixel_csv", "shape": SHAPE}})
+        ING.collect("ds", {"source": {"type": "pixel_csv", "shape": SHAPE}})
     with pytest.raises(InputError, match=r"dataset 'ds'.*source.labels_path missing"):
-        D.collect("ds", {"source": {"type": "pixel_csv", "path": pair["path"], "shape": SHAPE}})
+        ING.collect("ds", {"source": {"type": "pixel_csv", "path": pair["path"], "shape": SHAPE}})
     with pytest.raises(InputError, match=r"dataset 'ds'.*source.split_files.test needs labels_path"):
-        D.collect(
+        ING.collect(
             "ds",
             {
                 "source": {
@@ -230,7 +229,7 @@ def test_path_and_split_files_are_alternatives(tmp_path):
                 }
             },
         )
-    assert D.source_data_files({"type": "pixel_csv", **pair}) == [pair["path"], pair["labels_path"]]
+    assert ING.source_data_files({"type": "pixel_csv", **pair}) == [pair["path"], pair["labels_path"]]
 
 
 # --------------------------------------------------------------------------- config validation

@@ -19,9 +19,9 @@ from conftest import ROOT, snakemake
 from PIL import Image
 
 from imagespace import config as iscfg
-from imagespace import datasets, runlock
-from imagespace.ingest import ingest
-from imagespace.util import InputError
+from imagespace import runlock
+from imagespace.ingest import ingest, source_fingerprint
+from imagespace.io import InputError
 
 
 def save(path: Path, value: int, size: int = 24) -> None:
@@ -183,23 +183,23 @@ def test_fingerprint_follows_links_inside_and_covers_the_manifest(hostile, tmp_p
         "file_column": "file",
         "label_column": "label",
     }
-    before = datasets.source_fingerprint(folders), datasets.source_fingerprint(manifest)
+    before = source_fingerprint(folders), source_fingerprint(manifest)
     img = root / "a" / "a_1.png"
     st = img.stat()
     save(img, 99)  # a change seen through the linked folder too
     os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     csv.write_text("file,label\na/a_0.png,b\n")
-    after = datasets.source_fingerprint(folders), datasets.source_fingerprint(manifest)
+    after = source_fingerprint(folders), source_fingerprint(manifest)
     assert before[0] != after[0] and before[1] != after[1]
     # the same size and modification time: only a content fingerprint sees the change
-    content = datasets.source_fingerprint(folders, "content")
+    content = source_fingerprint(folders, "content")
     st = img.stat()
     data = bytearray(img.read_bytes())
     data[-1] ^= 0xFF
     img.write_bytes(bytes(data))
     os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert datasets.source_fingerprint(folders) == after[0]
-    assert datasets.source_fingerprint(folders, "content") != content
+    assert source_fingerprint(folders) == after[0]
+    assert source_fingerprint(folders, "content") != content
 
 
 # --------------------------------------------------------------------------- names, ranges, cross-field rules
@@ -375,8 +375,8 @@ def test_single_class_and_single_folder_classes_warn(tmp_path):
     }
     _, _, info = run_ingest(tmp_path, {"source": src, "images": {"size": [24, 24]}}, name="two")
     assert [w for w in info["warnings"] if "come from one folder" in w] == [
-        "dataset two: all 4 images of class 'b' come from one folder ('train') of the source's 2; scores may measure the "
-        "folder as much as the class"
+        "dataset two: all 4 images of class 'b' come from one folder ('train') of the source's 2; scores may "
+        "measure the folder as much as the class"
     ]
 
 
@@ -466,7 +466,9 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path):
         import sys, time
         sys.path.insert(0, {str(ROOT / "scripts")!r})
         from imagespace import runlock
-        lock = runlock.acquire({str(tmp_path / ".snakemake" / "imagespace.lock")!r}, command=["snakemake", "--cores", "2"])
+        lock = runlock.acquire(
+            {str(tmp_path / ".snakemake" / "imagespace.lock")!r}, command=["snakemake", "--cores", "2"]
+        )
         print("held", flush=True)
         time.sleep(120)
     """),

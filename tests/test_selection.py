@@ -1,4 +1,5 @@
-"""Which images a dataset keeps (issue 12): subsample, max_per_class, min_per_class, source.dropna, on generated data."""
+"""Which images a dataset keeps (issue 12): subsample, max_per_class, min_per_class, source.dropna, on generated
+data."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from imagespace import synthetic  # noqa: E402
-from imagespace.datasets import collect  # noqa: E402
+from imagespace.ingest import collect, synthetic  # noqa: E402
 
 SYNTH = {"type": "synthetic", "n_per_class": 30, "size": 12, "seed": 3}
 
@@ -23,7 +23,7 @@ def _counts(records):
 
 def test_subsample_keeps_the_same_share_of_every_class():
     info = {}
-    records, _ = collect("s", {"source": SYNTH, "subsample": 0.5}, info)
+    records, _ = collect("s", {"source": SYNTH, "subsample": 0.5}, info=info)
     assert set(Counter(r.label for r in records).values()) == {15}
     assert info == {"n_candidates": 90, "small_classes_dropped": [], "subsample_left_out": 45, "n_selected": 45}
     records, _ = collect("s", {"source": SYNTH, "subsample": 30})
@@ -61,14 +61,14 @@ def _few_squares(tmp_path, n_per_class: int, squares: int) -> dict:
 
 def test_max_per_class_caps_only_the_large_classes(tmp_path):
     info = {}
-    records, _ = collect("f", {"source": _few_squares(tmp_path, 10, 4), "max_per_class": 6}, info)
+    records, _ = collect("f", {"source": _few_squares(tmp_path, 10, 4), "max_per_class": 6}, info=info)
     assert Counter(r.label for r in records) == {"circle": 6, "square": 4, "triangle": 6}
     assert info["max_per_class_left_out"] == 8
 
 
 def test_min_per_class_drops_small_classes_and_lists_their_images(tmp_path):
     info = {}
-    records, skips = collect("f", {"source": _few_squares(tmp_path, 6, 2), "min_per_class": 3}, info)
+    records, skips = collect("f", {"source": _few_squares(tmp_path, 6, 2), "min_per_class": 3}, info=info)
     assert Counter(r.label for r in records) == {"circle": 6, "triangle": 6}
     small = [s for s in skips if s.kind == "small_class"]
     assert len(small) == 2 and all("'square'" in s.reason and "min_per_class = 3" in s.reason for s in small)
@@ -90,7 +90,7 @@ def test_dropna_skips_rows_with_an_empty_required_column(tmp_path):
     assert "line 6" in bad.reason and "['season']" in bad.reason
     records, _ = collect("p", {"source": src})
     assert len(records) == len(files)  # without dropna the empty season is fine
-    from imagespace.util import InputError
+    from imagespace.io import InputError
 
     with pytest.raises(InputError, match=r"missing column\(s\) \['seasons'\]"):
         collect("p", {"source": {**src, "dropna": ["seasons"]}})
@@ -127,7 +127,7 @@ def test_a_subsample_still_joins_a_human_space_by_sorted_file_names(tmp_path):
 
     from imagespace import human
     from imagespace.ingest import ingest
-    from imagespace.util import load_manifest
+    from imagespace.io import load_manifest
 
     synthetic.write_folder(tmp_path / "all", n_per_class=10, size=12, seed=1)
     files = sorted(str(p.relative_to(tmp_path / "all")) for p in (tmp_path / "all").rglob("*.png"))

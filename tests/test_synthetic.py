@@ -11,7 +11,7 @@ from PIL import Image
 
 from imagespace import compare as C
 from imagespace import human as H_
-from imagespace import synthetic as S
+from imagespace.ingest import synthetic as S
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagespace.util import FeatureSet, atomic_path, load_features, save_features, write_json
+from imagespace.io import FeatureFile, atomic_path, load_features, save_features, write_json
 
 
 def test_failed_write_leaves_neither_partial_file_nor_temp(tmp_path):
@@ -28,7 +28,7 @@ def test_feature_sets_roundtrip_and_join_by_id(tmp_path):
     with pytest.raises(KeyError, match="not in feature set"):
         fs.rows(["a", "zzz"])
     with pytest.raises(ValueError, match="duplicate"):
-        FeatureSet(X[:2], ["a", "a"])
+        FeatureFile(X[:2], ["a", "a"])
 
 
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
@@ -44,7 +44,7 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
         "import os, sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'scripts')!r})\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from imagespace.util import die_with_parent\n"
+        "from imagespace.io import die_with_parent\n"
         "pool = ProcessPoolExecutor(2, initializer=die_with_parent, initargs=(os.getpid(),))\n"
         "futs = [pool.submit(time.sleep, 120) for _ in range(2)]\n"
         "time.sleep(1.5)\n"
@@ -70,7 +70,7 @@ def test_process_map_keeps_task_order_and_counts_progress(caplog):
     import logging
     import time
 
-    from imagespace.util import Progress, process_map
+    from imagespace.io import Progress, process_map
 
     tasks = [3, 1, 4, 1, 5, 9, 2, 6]
     with caplog.at_level(logging.INFO, logger="imagespace"):
@@ -91,7 +91,7 @@ def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
     import logging
     import time
 
-    from imagespace.util import Progress
+    from imagespace.io import Progress
 
     with caplog.at_level(logging.INFO, logger="imagespace"):
         with Progress("long", 4, every=0.2) as prog:
@@ -100,3 +100,44 @@ def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
     beats = [m for r in caplog.records if (m := r.getMessage()).startswith("long:") and "still working" in m]
     assert len(beats) >= 2 and all("25.0% done" in b for b in beats)
     assert "ETA" in beats[-1] and "unknown" not in beats[-1]
+
+
+def test_io_and_ingest_import_without_the_heavy_libraries():
+    """Importing imagespace.io or imagespace.ingest (and the aliases at the old paths) loads none of matplotlib,
+    scikit-learn, TensorFlow or PyTorch: a fresh interpreter, as a rule script starts."""
+    import subprocess
+    import sys
+
+    heavy = ("matplotlib", "sklearn", "tensorflow", "torch")
+    for module in ("imagespace.io", "imagespace.ingest", "imagespace.util", "imagespace.datasets"):
+        code = f"import sys; import {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1] / "scripts",
+        )
+        assert out.stdout.strip() == "[]", (module, out.stdout, out.stderr[-2000:])
+    # the check can fail: scikit-learn's own import is seen
+    code = f"import sys; import sklearn; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})[:1])"
+    seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert seen.stdout.strip() == "['sklearn']"
+
+
+def test_the_aliases_at_the_old_paths_are_the_moved_modules():
+    """Code not yet updated keeps working: the old module paths give the new modules, the renamed names their
+    new objects."""
+    import imagespace.balance
+    import imagespace.datasets
+    import imagespace.duplicates
+    import imagespace.synthetic
+    import imagespace.util
+    from imagespace import ingest, io, sampling
+
+    assert imagespace.datasets is ingest
+    assert imagespace.synthetic is ingest.synthetic
+    assert imagespace.balance is ingest.balance and imagespace.duplicates is ingest.duplicates
+    assert imagespace.util.FeatureSet is io.FeatureFile and imagespace.util.own_images is io.own_image_mask
+    assert imagespace.util.stratified_sample is sampling.stratified_sample
+    assert all(getattr(imagespace.util, name) is getattr(io, name) for name in io.__all__)

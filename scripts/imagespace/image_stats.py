@@ -318,7 +318,7 @@ def feature_names(n_channels: int = 3, groups=GROUPS) -> list[str]:
 
 def describe_all(images, background=(255, 255, 255), groups=GROUPS) -> np.ndarray:
     """One descriptor row per image (an iterable of arrays)."""
-    from imagespace.util import Progress
+    from imagespace.io import Progress
 
     rows = []
     # progress every 30 s when the number of images is known (the workers' chunks of files are counted by their caller)
@@ -356,11 +356,11 @@ def _describe_files(args) -> np.ndarray:
     return describe_all(decoded(), opts["background"], groups)
 
 
-def describe_files(paths, size, opts: dict, groups=GROUPS, n_jobs: int = 1, chunk: int = 16) -> np.ndarray:
+def describe_files(paths, size, opts: dict, *, groups=GROUPS, n_jobs: int = 1, chunk: int = 16) -> np.ndarray:
     """Descriptors of image files decoded at *size* with the dataset's image options, in *n_jobs* processes."""
     paths = list(paths)
     tasks = [(paths[i : i + chunk], size, opts, tuple(groups)) for i in range(0, len(paths), chunk)]
-    from imagespace.util import Progress, process_map
+    from imagespace.io import Progress, process_map
 
     with Progress(
         f"image statistics of {len(paths)} files ({n_jobs} process{'es' if n_jobs > 1 else ''})", len(paths)
