@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import nets
+from imagespace.nets import cnn_eval, cnn_layers, cnn_train
 from imagespace.util import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table
 
 
@@ -11,7 +11,7 @@ def main(snakemake):
     with logged_errors():
         import numpy as np
 
-        nets.configure_tensorflow(snakemake.threads)
+        cnn_train.configure_tensorflow(snakemake.threads)
 
         from imagespace import evaluation
 
@@ -22,8 +22,8 @@ def main(snakemake):
         spec = info["spec"]
         classes = info["classes"]
         y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        model = nets.load_model(snakemake.input.model)
-        res = nets.evaluate(
+        model = cnn_layers.load_model(snakemake.input.model)
+        res = cnn_eval.evaluate(
             model,
             images,
             y,
