@@ -6,7 +6,8 @@ loaded from its module on first use (``from imagespace import nets; nets.build_m
 then). The modules:
 
 * ``cnn_layers``: the CNN's layer presets, the check of a layer list, :func:`build_model`, :func:`load_model`;
-* ``cnn_train``: seeded resumable training (:func:`train`), schedules, early stopping, the checkpoint choice;
+* ``cnn_train``: seeded resumable training (:func:`train`) with per-epoch checkpoints;
+* ``cnn_schedule``: learning-rate schedules, early stopping, the choice of the checkpoint (:func:`choose_epoch`);
 * ``cnn_data``: the rows and targets a CNN trains and validates on (:func:`training_targets`);
 * ``cnn_features``: batch-norm recalibration, penultimate features, the human head's predictions, curves;
 * ``cnn_eval``: a trained CNN as a classifier on every held-out split (:func:`evaluate`);
@@ -52,15 +53,12 @@ _EXPORTS = {
     "cnn_train": (
         "configure_tensorflow",
         "fingerprint",
-        "learning_rate_for",
-        "resolve_monitor",
-        "stop_early",
         "balanced_class_weights",
         "train",
         "validation_scores",
         "reseed",
-        "choose_epoch",
     ),
+    "cnn_schedule": ("learning_rate_for", "resolve_monitor", "stop_early", "choose_epoch"),
     "cnn_data": ("split_rows", "training_targets"),
     "cnn_features": (
         "recalibrate_batchnorm",
@@ -104,6 +102,7 @@ _EXPORTS = {
 _MODULES = (
     "cnn_layers",
     "cnn_train",
+    "cnn_schedule",
     "cnn_data",
     "cnn_features",
     "cnn_eval",
