@@ -73,6 +73,20 @@ def triplet_loss(emb, y, margin: float):
     Loss = mean over the pairs whose anchor has a negative of max(d(a,p) - d(a,n) + margin, 0), d Euclidean
     (0 for a batch without such a pair). Batch-hard mining collapses a new head here (every embedding the
     same, the loss stuck at the margin); semi-hard does not.
+
+    Parameters
+    ----------
+    emb : torch.Tensor
+        (B, d) embeddings.
+    y : torch.Tensor
+        (B,) labels.
+    margin : float
+        The margin.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss.
     """
     import torch
 
@@ -221,6 +235,18 @@ def procrustes_disparity(H, P) -> float:
     """scipy.spatial.procrustes disparity of predictions P against the human space H (lower is better).
 
     The fine-tuning's own helper, for now: the one Procrustes of the human package replaces it.
+
+    Parameters
+    ----------
+    H : array-like
+        (n, k) human coordinates.
+    P : array-like
+        (n, k) predictions.
+
+    Returns
+    -------
+    float
+        The disparity.
     """
     from scipy.spatial import procrustes
 

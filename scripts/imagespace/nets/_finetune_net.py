@@ -84,7 +84,20 @@ def _frozen_modules(model, cut: int) -> dict:
 
 
 def frozen_checksum(model, cut: int) -> str:
-    """SHA-256 of the frozen part's parameters and buffers (names, shapes, bytes) up to *cut*."""
+    """SHA-256 of the frozen part's parameters and buffers (names, shapes, bytes) up to *cut*.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The backbone.
+    cut : int
+        The first block not frozen (:func:`_cut`).
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
     h = hashlib.sha256()
     for prefix, mod in _frozen_modules(model, cut).items():
         for k, v in mod.state_dict().items():

@@ -49,12 +49,34 @@ def key(name: str, k: str) -> str:
 
 
 def names(framework: str) -> list[str]:
-    """The backbones one framework computes, in table order."""
+    """The backbones one framework computes, in table order.
+
+    Parameters
+    ----------
+    framework : str
+        One of :data:`FRAMEWORKS`.
+
+    Returns
+    -------
+    list of str
+        The backbones, in table order.
+    """
     return [n for n, b in BACKBONES.items() if b.framework == framework]
 
 
 def rule(name: str) -> str:
-    """The rule that writes feature set bb_<name>."""
+    """The rule that writes feature set bb_<name>.
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+
+    Returns
+    -------
+    str
+        The rule's name.
+    """
     return RULES[BACKBONES[name].framework]
 
 
@@ -87,7 +109,20 @@ def input_size(name: str, spec: dict) -> tuple[int, int]:
 
 
 def as_rgb(name: str, batch):
-    """uint8 images (n, H, W) or (n, H, W, C) with C 1 or 3 as (n, H, W, 3): grey repeated into RGB."""
+    """uint8 images (n, H, W) or (n, H, W, C) with C 1 or 3 as (n, H, W, 3): grey repeated into RGB.
+
+    Parameters
+    ----------
+    name : str
+        The backbone (named by the error).
+    batch : array-like
+        The images.
+
+    Returns
+    -------
+    ndarray
+        (n, H, W, 3).
+    """
     import numpy as np
 
     x = np.asarray(batch)
@@ -101,7 +136,20 @@ def as_rgb(name: str, batch):
 
 
 def seen(images, size) -> str:
-    """What a network saw: its input (height x width x 3 channels) and the images it was made from."""
+    """What a network saw: its input (height x width x 3 channels) and the images it was made from.
+
+    Parameters
+    ----------
+    images : ndarray or FileImages
+        The images.
+    size : tuple of int
+        The network's input (height, width).
+
+    Returns
+    -------
+    str
+        For the info file and the summary.
+    """
     h, w = size
     first = images[:1] if len(images) else None
     if isinstance(images, FileImages) or first is None:
@@ -147,7 +195,18 @@ def check_features(F, name: str, layer: str, *, log) -> int:
 
 
 def sha256(path) -> str:
-    """Hex SHA-256 of a (weights) file, read in 1 MiB chunks."""
+    """Hex SHA-256 of a (weights) file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
     import hashlib
 
     h = hashlib.sha256()

