@@ -227,7 +227,7 @@ def test_class_target_gives_penultimate_features_and_probabilities(task):
 
 
 def test_triplet_loss_equals_the_keras_cnns_semihard_loss():
-    """The fine-tuning's triplet loss (torch) and the Keras CNN's (imagespace.metric, tested against a loop over
+    """The fine-tuning's triplet loss (torch) and the Keras CNN's (imagespace.nets.metric, tested against a loop over
     the triplets there) give the same number on the same embeddings and labels."""
     import torch
 
