@@ -1,4 +1,5 @@
-"""Rule backbone_features_torch: a pretrained PyTorch network's features of every image, in manifest order (feature set bb_<name>).
+"""Rule backbone_features_torch: a pretrained PyTorch network's features of every image, in manifest order
+(feature set bb_<name>).
 
 The images: the ingested array, or with backbones.<name>.from_files every image file of
 the manifest decoded again at the network's input size with the dataset's own image
@@ -8,8 +9,8 @@ settings. Never imports TensorFlow (env torch.yaml).
 import sys
 from pathlib import Path
 
-from imagespace import backbones_torch
-from imagespace.backbone_table import backbone_images, check_features
+from imagespace.nets import backbones_torch
+from imagespace.nets.backbone_table import backbone_images, check_features
 from imagespace.util import load_manifest, logged_errors, save_features, setup_logging, write_json
 
 
@@ -19,9 +20,11 @@ def main(snakemake):
         name, spec = snakemake.wildcards.backbone, snakemake.params.spec
         device = backbones_torch.configure(snakemake.threads)
         manifest = load_manifest(snakemake.input.manifest)
-        images, source = backbone_images(manifest, snakemake.input.images, name, spec, snakemake.params.images)
+        images, source = backbone_images(
+            manifest, snakemake.input.images, name, spec=spec, image_settings=snakemake.params.images
+        )
         F, info = backbones_torch.extract(images, name, spec)
-        n_constant = check_features(F, name, info["layer"], log)
+        n_constant = check_features(F, name, info["layer"], log=log)
         # the feature set: bb_<name>, or bb_<name>_<variant> (backbones.<name>.variants)
         info.update(
             source=source, device=device, n_constant=n_constant, feature_set=Path(snakemake.output.features).stem

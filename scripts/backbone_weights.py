@@ -1,4 +1,5 @@
-"""Rule backbone_weights: a backbone's ImageNet weights in Keras' cache (~/.keras/models), downloaded once where the network allows.
+"""Rule backbone_weights: a backbone's ImageNet weights in Keras' cache (~/.keras/models), downloaded once where the
+network allows.
 
 The only job that downloads; it fails after a short network timeout, naming the
 backbone, the file, the cache path and how to give backbones.<name>.weights_path instead.
@@ -6,7 +7,7 @@ backbone, the file, the cache path and how to give backbones.<name>.weights_path
 
 import sys
 
-from imagespace import backbones
+from imagespace.nets import backbones_keras
 from imagespace.util import logged_errors, setup_logging, write_json
 
 
@@ -14,8 +15,8 @@ def main(snakemake):
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         name = snakemake.wildcards.backbone
-        backbones.configure(snakemake.threads)
-        info = backbones.fetch_weights(name, snakemake.params.spec, snakemake.params.timeout)
+        backbones_keras.configure(snakemake.threads)
+        info = backbones_keras.fetch_weights(name, snakemake.params.spec, snakemake.params.timeout)
         log.info(
             "%s: ImageNet weights %s (%s, %d bytes)",
             name,

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import cnn
+from imagespace.nets import cnn_features, cnn_layers, cnn_train
 from imagespace.util import (
     load_images,
     load_manifest,
@@ -19,19 +19,19 @@ def main(snakemake):
     with logged_errors():
         import numpy as np
 
-        device = cnn.configure_tensorflow(snakemake.threads)  # before TensorFlow is imported
+        device = cnn_train.configure_tensorflow(snakemake.threads)  # before TensorFlow is imported
         manifest = load_manifest(snakemake.input.manifest)
         images = load_images(snakemake.input.images)
-        model = cnn.load_model(snakemake.input.model)
+        model = cnn_layers.load_model(snakemake.input.model)
         train = read_json(snakemake.input.training)
         target = train["target"]
         if target in ("class", "triplet"):  # penultimate layer (triplet: the L2-normalised embedding)
-            F = cnn.features(model, np.asarray(images))
+            F = cnn_features.features(model, np.asarray(images))
         else:  # the network's predictions of the human coordinates are the feature set
-            F = cnn.human_predictions(
-                model, np.asarray(images), train["human_stats"]["mean"], train["human_stats"]["sd"]
+            F = cnn_features.human_predictions(
+                model, np.asarray(images), mean=train["human_stats"]["mean"], sd=train["human_stats"]["sd"]
             )
-        dead = cnn.dead_units(F)
+        dead = cnn_features.dead_units(F)
         if dead:
             log.warning(
                 "%d of %d penultimate units are dead (constant for every image): %s", len(dead), F.shape[1], dead

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import cnn
+from imagespace.nets import cnn_eval, cnn_layers, cnn_train
 from imagespace.util import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table
 
 
@@ -11,9 +11,9 @@ def main(snakemake):
     with logged_errors():
         import numpy as np
 
-        cnn.configure_tensorflow(snakemake.threads)
+        cnn_train.configure_tensorflow(snakemake.threads)
 
-        from imagespace import cnn_eval, evaluation
+        from imagespace import evaluation
 
         out, variant = snakemake.output, snakemake.wildcards.variant
         manifest = load_manifest(snakemake.input.manifest)
@@ -22,16 +22,16 @@ def main(snakemake):
         spec = info["spec"]
         classes = info["classes"]
         y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        model = cnn.load_model(snakemake.input.model)
+        model = cnn_layers.load_model(snakemake.input.model)
         res = cnn_eval.evaluate(
             model,
             images,
             y,
-            manifest["split"].to_numpy(),
-            classes,
-            info["target"],
-            spec["train_split"],
-            info.get("checkpoint_split"),
+            splits=manifest["split"].to_numpy(),
+            class_names=classes,
+            target=info["target"],
+            train_split=spec["train_split"],
+            checkpoint_split=info.get("checkpoint_split"),
             seed=int(spec["seed"]),
         )
         head = res["headline_split"]

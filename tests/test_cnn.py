@@ -17,7 +17,7 @@ from conftest import ROOT, snakemake
 
 pytest.importorskip("tensorflow")
 
-from imagespace import cnn  # noqa: E402
+from imagespace import nets  # noqa: E402
 from imagespace.util import load_features  # noqa: E402
 
 
@@ -49,28 +49,28 @@ def write(work, cfg):
 
 
 def test_notebook_architecture_has_the_notebooks_parameter_counts():
-    model = cnn.build_model((128, 128, 1), 3, "notebook", seed=42)
-    counts = cnn.count_parameters(model)
+    model = nets.build_model((128, 128, 1), 3, "notebook", seed=42)
+    counts = nets.count_parameters(model)
     assert counts["n_params"] == 3_700_131
     assert counts["n_bias_params"] == 251
-    assert model.get_layer(cnn.PENULTIMATE).output.shape[-1] == 8
+    assert model.get_layer(nets.PENULTIMATE).output.shape[-1] == 8
 
 
 def test_inference_batches_keep_activation_memory_flat():
     """64 float32 channels at full resolution within 256 MB: large images get small batches, small images 256."""
-    assert cnn.inference_batch((28, 28, 1)) == 256
-    assert cnn.inference_batch((128, 128, 1)) == 64
-    assert cnn.inference_batch((800, 800, 1)) == 8  # never below 8
+    assert nets.inference_batch((28, 28, 1)) == 256
+    assert nets.inference_batch((128, 128, 1)) == 64
+    assert nets.inference_batch((800, 800, 1)) == 8  # never below 8
     for shape in ((64, 64, 3), (128, 128, 1), (224, 224, 3)):
-        b = cnn.inference_batch(shape)
+        b = nets.inference_batch(shape)
         assert b * shape[0] * shape[1] * 64 * 4 <= 256 * 2**20
 
 
 def test_fashion_architecture_is_expressible():
-    model = cnn.build_model((28, 28, 1), 10, "fashion", seed=0, l2=1e-4)
+    model = nets.build_model((28, 28, 1), 10, "fashion", seed=0, l2=1e-4)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds.count("Conv2D") == 3 and kinds.count("BatchNormalization") == 2 and kinds.count("Dropout") == 2
-    assert model.get_layer(cnn.PENULTIMATE).output.shape[-1] == 64
+    assert model.get_layer(nets.PENULTIMATE).output.shape[-1] == 64
 
 
 @pytest.mark.workflow
@@ -179,21 +179,21 @@ def test_dead_penultimate_units_are_detected():
     layers = [
         {"type": "conv", "filters": 4, "kernel": 3},
         {"type": "globalpool"},
-        {"type": "dense", "units": 8, "activation": "relu", "name": cnn.PENULTIMATE},
+        {"type": "dense", "units": 8, "activation": "relu", "name": nets.PENULTIMATE},
     ]
-    model = cnn.build_model((12, 12, 1), 2, layers, seed=0)
-    kernel, bias = model.get_layer(cnn.PENULTIMATE).get_weights()
+    model = nets.build_model((12, 12, 1), 2, layers, seed=0)
+    kernel, bias = model.get_layer(nets.PENULTIMATE).get_weights()
     bias[:] = 10.0  # every unit alive ...
     bias[[1, 4, 6]] = -1e4  # ... except these, which can never fire
-    model.get_layer(cnn.PENULTIMATE).set_weights([kernel, bias])
+    model.get_layer(nets.PENULTIMATE).set_weights([kernel, bias])
     x = np.random.default_rng(0).integers(0, 255, size=(40, 12, 12, 1)).astype(np.uint8)
-    F = cnn.features(model, x)
-    assert cnn.dead_units(F) == [1, 4, 6]
+    F = nets.features(model, x)
+    assert nets.dead_units(F) == [1, 4, 6]
     # forced to die entirely
     dead_all = [dict(layer) for layer in layers]
     dead_all[-1]["bias_init"] = -1e4
-    F = cnn.features(cnn.build_model((12, 12, 1), 2, dead_all, seed=0), x)
-    assert cnn.dead_units(F) == list(range(8))
+    F = nets.features(nets.build_model((12, 12, 1), 2, dead_all, seed=0), x)
+    assert nets.dead_units(F) == list(range(8))
 
 
 def test_a_collapsed_network_is_a_warning_not_a_crash(tmp_path):
@@ -202,7 +202,7 @@ def test_a_collapsed_network_is_a_warning_not_a_crash(tmp_path):
     layers = [
         {"type": "conv", "filters": 4, "kernel": 3},
         {"type": "globalpool"},
-        {"type": "dense", "units": 6, "activation": "relu", "name": cnn.PENULTIMATE, "bias_init": -1e4},
+        {"type": "dense", "units": 6, "activation": "relu", "name": nets.PENULTIMATE, "bias_init": -1e4},
     ]
     work = write(tmp_path / "w", tiny_config(epochs=1, architecture=layers, cluster_methods=[]))
     snakemake(work, "--cores", "2")
@@ -234,7 +234,7 @@ def _shapes(n_per_class=40, size=28, seed=3):
 @pytest.mark.parametrize("cache_mb", [512.0, 0.0])  # each layer's inputs from the previous layer's, or from the image
 def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_path, cache_mb):
     x, y, _ = _shapes(20, 16)
-    model = cnn.build_model(x.shape[1:], 3, "default", seed=0)
+    model = nets.build_model(x.shape[1:], 3, "default", seed=0)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # momentum 0.99: after 8 steps the moving statistics are far off
     import keras
 
@@ -242,7 +242,7 @@ def test_recalibrated_batchnorm_statistics_are_the_inputs_exact_statistics(tmp_p
     sub = keras.Model(model.inputs, bns[0].input)
     a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, bns[0].input.shape[-1])
     assert np.abs(np.asarray(bns[0].moving_variance) - a.var(axis=0)).max() > 0.05  # the problem the fix removes
-    assert cnn.recalibrate_batchnorm(model, x, cache_mb=cache_mb) == [layer.name for layer in bns]
+    assert nets.recalibrate_batchnorm(model, x, cache_mb=cache_mb) == [layer.name for layer in bns]
     for layer in bns:  # in network order: each layer's inputs computed with the earlier layers already recalibrated
         sub = keras.Model(model.inputs, layer.input)
         a = np.asarray(sub(x, training=False), dtype=np.float64).reshape(-1, layer.input.shape[-1])
@@ -265,7 +265,7 @@ def test_recalibration_through_a_skip_connection_is_exact():
     model = keras.Model(inp, out)
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    assert cnn.recalibrate_batchnorm(model, x, batch_size=7) == ["bn_a", "bn_b"]
+    assert nets.recalibrate_batchnorm(model, x, batch_size=7) == ["bn_a", "bn_b"]
     for name in ("bn_a", "bn_b"):
         layer = model.get_layer(name)
         v = np.asarray(keras.Model(model.inputs, layer.input)(x, training=False), dtype=np.float64).reshape(-1, 8)
@@ -273,24 +273,20 @@ def test_recalibration_through_a_skip_connection_is_exact():
         np.testing.assert_allclose(np.asarray(layer.moving_variance), v.var(axis=0), rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("preset", sorted(cnn.PRESETS))
+@pytest.mark.parametrize("preset", sorted(nets.PRESETS))
 def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, preset):
     """After a short run, accuracy on the training split in inference mode (how the saved model is used)
     is within 0.1 of training mode (batch statistics, dropout): the model that chose the checkpoint is the
     model that is saved."""
-    from imagespace import cnn_eval
-
     x, y, classes = _shapes(40, 28)
     val = np.zeros(len(y), bool)
     val[::4] = True
     settings = {"optimizer": {"learning_rate": 3e-3}, "schedule": {"type": "plateau"}, "class_weight": "balanced"}
-    model = cnn.build_model(x.shape[1:], 3, preset, seed=1, optimizer=settings["optimizer"])
-    model, hist = cnn.train(
+    model = nets.build_model(x.shape[1:], 3, preset, seed=1, optimizer=settings["optimizer"])
+    model, hist = nets.train(
         model,
-        x[~val],
-        y[~val],
-        x[val],
-        y[val],
+        (x[~val], y[~val]),
+        (x[val], y[val]),
         epochs=4,
         batch_size=16,
         seed=1,
@@ -299,7 +295,16 @@ def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, p
         settings=settings,
     )
     splits = np.where(val, "validation", "train")
-    res = cnn_eval.evaluate(model, x, y, splits, classes, "class", "train", "validation")
+    res = nets.evaluate(
+        model,
+        x,
+        y,
+        splits=splits,
+        class_names=classes,
+        target="class",
+        train_split="train",
+        checkpoint_split="validation",
+    )
     modes = res["train_modes"]
     assert modes["n"] == int((~val).sum())
     assert modes["gap"] <= 0.1, modes
@@ -308,17 +313,17 @@ def test_every_preset_scores_the_same_in_inference_and_training_mode(tmp_path, p
 
 
 def test_a_model_that_always_predicts_the_majority_class_is_flagged():
-    from imagespace import cnn_eval
-
     x, y, classes = _shapes(30, 16)
     keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:10], np.flatnonzero(y == 2)[:10]])
     x, y = x[keep], y[keep]  # 30 / 10 / 10: majority rate 0.6
-    model = cnn.build_model(x.shape[1:], 3, "default", seed=0)
+    model = nets.build_model(x.shape[1:], 3, "default", seed=0)
     out = model.get_layer("output")
     kernel, bias = out.get_weights()
     out.set_weights([np.zeros_like(kernel), np.array([5.0, 0.0, 0.0], np.float32)])  # forced to class 0
     splits = np.array(["train", "test"] * (len(y) // 2))
-    res = cnn_eval.evaluate(model, x, y, splits, classes, "class", "train", None)
+    res = nets.evaluate(
+        model, x, y, splits=splits, class_names=classes, target="class", train_split="train", checkpoint_split=None
+    )
     m = res["classifiers"]["softmax"]["test"]
     assert m["accuracy"] == pytest.approx(m["majority_rate"]) and m["majority_class"] == classes[0]
     assert any("majority-class rate" in w and "'test'" in w for w in res["warnings"]), res["warnings"]
@@ -381,19 +386,15 @@ def test_test_split_evaluation_probes_and_triplet_variant_through_the_workflow(t
 def test_stale_batchnorm_statistics_are_flagged(tmp_path):
     """The guard for the failure this issue fixes: trained without recalibration, the default network's
     stored batch-norm statistics lag behind and inference mode collapses; the evaluation says so."""
-    from imagespace import cnn_eval
-
     x, y, classes = _shapes(40, 28)
     val = np.zeros(len(y), bool)
     val[::4] = True
     settings = {"optimizer": {"learning_rate": 3e-3}, "recalibrate_batchnorm": False}
-    model = cnn.build_model(x.shape[1:], 3, "default", seed=1, optimizer=settings["optimizer"])
-    model, _ = cnn.train(
+    model = nets.build_model(x.shape[1:], 3, "default", seed=1, optimizer=settings["optimizer"])
+    model, _ = nets.train(
         model,
-        x[~val],
-        y[~val],
-        x[val],
-        y[val],
+        (x[~val], y[~val]),
+        (x[val], y[val]),
         epochs=4,
         batch_size=16,
         seed=1,
@@ -401,12 +402,30 @@ def test_stale_batchnorm_statistics_are_flagged(tmp_path):
         fp="t",
         settings=settings,
     )
-    res = cnn_eval.evaluate(model, x, y, np.where(val, "validation", "train"), classes, "class", "train", "validation")
-    assert res["train_modes"]["gap"] > cnn_eval.MODE_GAP, res["train_modes"]
+    res = nets.evaluate(
+        model,
+        x,
+        y,
+        splits=np.where(val, "validation", "train"),
+        class_names=classes,
+        target="class",
+        train_split="train",
+        checkpoint_split="validation",
+    )
+    assert res["train_modes"]["gap"] > nets.MODE_GAP, res["train_modes"]
     assert any("inference mode" in w and "training mode" in w for w in res["warnings"]), res["warnings"]
     # recalibrating the same weights closes the gap
-    cnn.recalibrate_batchnorm(model, x[~val])
-    res = cnn_eval.evaluate(model, x, y, np.where(val, "validation", "train"), classes, "class", "train", "validation")
+    nets.recalibrate_batchnorm(model, x[~val])
+    res = nets.evaluate(
+        model,
+        x,
+        y,
+        splits=np.where(val, "validation", "train"),
+        class_names=classes,
+        target="class",
+        train_split="train",
+        checkpoint_split="validation",
+    )
     assert res["train_modes"]["gap"] <= 0.1
 
 
@@ -416,35 +435,42 @@ def test_learning_rate_schedules_and_early_stopping_follow_the_history():
         for i, v in enumerate([0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7])
     ]
     plateau = {"type": "plateau", "factor": 0.5, "patience": 3, "min_lr": 1e-4}
-    lrs = [cnn.learning_rate_for(plateau, 1e-2, e, 20, hist, "val_accuracy") for e in range(len(hist) + 1)]
-    # no improvement after epoch 2 for 3 epochs (3, 4, 5): halved from epoch 6 on; epoch 6 improves, 7-8 do not yet reach 3
+    lrs = [
+        nets.learning_rate_for(plateau, 1e-2, e, epochs=20, history=hist, monitor="val_accuracy")
+        for e in range(len(hist) + 1)
+    ]
+    # no improvement after epoch 2 for 3 epochs (3, 4, 5): halved from epoch 6 on; epoch 6 improves, 7-8 do not yet
+    # reach 3
     assert lrs == [1e-2] * 5 + [5e-3] * 4
     assert (
-        cnn.learning_rate_for(plateau, 1e-2, 3, 20, hist[:3], "val_loss") == 1e-2
+        nets.learning_rate_for(plateau, 1e-2, 3, epochs=20, history=hist[:3], monitor="val_loss") == 1e-2
     )  # loss constant: no improvement yet < 3
     rounds = {"type": "rounds", "rounds": [[2, 1e-2], [3, 1e-3], [1, 1e-4]]}
-    assert [cnn.learning_rate_for(rounds, 0, e, 10, [], "val_accuracy") for e in range(8)] == [1e-2] * 2 + [
-        1e-3
-    ] * 3 + [1e-4] * 3
-    cos = [cnn.learning_rate_for({"type": "cosine", "min_lr": 0.0}, 1.0, e, 11, [], "val_accuracy") for e in range(11)]
+    assert [nets.learning_rate_for(rounds, 0, e, epochs=10, history=[], monitor="val_accuracy") for e in range(8)] == [
+        1e-2
+    ] * 2 + [1e-3] * 3 + [1e-4] * 3
+    cos = [
+        nets.learning_rate_for({"type": "cosine", "min_lr": 0.0}, 1.0, e, epochs=11, history=[], monitor="val_accuracy")
+        for e in range(11)
+    ]
     assert cos[0] == pytest.approx(1.0) and cos[5] == pytest.approx(0.5) and cos[10] == pytest.approx(0.0)
     assert all(a >= b for a, b in zip(cos, cos[1:]))
     with pytest.raises(ValueError, match="cnn.schedule.type"):
-        cnn.learning_rate_for({"type": "steps"}, 1.0, 0, 10, [], "val_accuracy")
+        nets.learning_rate_for({"type": "steps"}, 1.0, 0, epochs=10, history=[], monitor="val_accuracy")
     # early stopping: best at epoch 6, patience 2 -> stop after epoch 8; patience 0 never stops
-    assert cnn.stop_early(hist, "val_accuracy", 2) and not cnn.stop_early(hist, "val_accuracy", 3)
-    assert not cnn.stop_early(hist, "val_accuracy", 0)
-    assert cnn.stop_early(
+    assert nets.stop_early(hist, "val_accuracy", 2) and not nets.stop_early(hist, "val_accuracy", 3)
+    assert not nets.stop_early(hist, "val_accuracy", 0)
+    assert nets.stop_early(
         hist + [{"epoch": 9, "loss": float("nan"), "val_accuracy": 0.7}], "val_accuracy", 0
     )  # NaN loss stops
     # a joint model's class accuracy is val_output_accuracy; a regression target falls back to val_loss
-    assert cnn.resolve_monitor("val_accuracy", {"val_output_accuracy": 0.5, "val_loss": 1}) == "val_output_accuracy"
-    assert cnn.resolve_monitor("val_accuracy", {"val_loss": 1, "loss": 1}) == "val_loss"
+    assert nets.resolve_monitor("val_accuracy", {"val_output_accuracy": 0.5, "val_loss": 1}) == "val_output_accuracy"
+    assert nets.resolve_monitor("val_accuracy", {"val_loss": 1, "loss": 1}) == "val_loss"
 
 
 def test_balanced_class_weights_equalise_the_classes():
     y = np.array([0] * 60 + [1] * 30 + [2] * 10)
-    w = cnn.balanced_class_weights(y, 4)
+    w = nets.balanced_class_weights(y, 4)
     totals = [w[c] * (y == c).sum() for c in range(3)]
     assert totals == pytest.approx([100 / 3] * 3)  # every class weighs the same in the loss
     assert w[3] == 1.0  # a class absent from training keeps weight 1

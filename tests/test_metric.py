@@ -12,7 +12,7 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from imagespace import metric  # noqa: E402
+from imagespace.nets import metric  # noqa: E402
 
 # --------------------------------------------------------------------------- references
 
@@ -102,7 +102,8 @@ def test_semihard_loss_matches_brute_force(seed, squared):
 
 
 def test_semihard_loss_covers_both_branches():
-    """Overlapping clusters: some pairs have no semi-hard negative (the fallback), others do; both match the reference."""
+    """Overlapping clusters: some pairs have no semi-hard negative (the fallback), others do; both match the
+    reference."""
     rng = np.random.default_rng(7)
     y = np.repeat(np.arange(4), 5)
     centres = unit(rng, 4, 16)
@@ -275,7 +276,7 @@ def test_nearest_centroid_and_mlp():
     assert C.shape == (3, 8) and list(classes) == ["x", "y", "z"]
     for m in ("euclidean", "cosine"):
         assert (metric.nearest_centroid_predict(E[1::2], C, classes, metric=m) == y[1::2]).mean() == 1.0
-    assert metric.nearest_centroid_accuracy(E[::2], y[::2], E[1::2], y[1::2]) == 1.0
+    assert metric.nearest_centroid_accuracy(E[::2], y[::2], E[1::2], y_eval=y[1::2]) == 1.0
     with pytest.raises(ValueError):
         metric.nearest_centroid_predict(E, C, classes, metric="manhattan")
     clf = metric.mlp_classifier(seed=0, hidden=(32,), max_iter=200)
@@ -304,11 +305,11 @@ def bar_images(n_per_class, seed, size=16, noise=0.25):
 
 
 def test_triplet_training_separates_synthetic_classes(tmp_path):
-    """The workflow's own loop (cnn.train, target triplet: class-balanced batches, semi-hard mining, the
+    """The workflow's own loop (nets.train, target triplet: class-balanced batches, semi-hard mining, the
     nearest-centroid validation score that picks the checkpoint) learns an embedding that separates
     well-separated classes: nearest-centroid accuracy > 0.9 on held-out images, where the untrained
     network's is below 0.85."""
-    from imagespace import cnn
+    from imagespace import nets
 
     x, y = bar_images(40, seed=0)
     x = (x * 255).round().astype(np.uint8)
@@ -328,18 +329,16 @@ def test_triplet_training_separates_synthetic_classes(tmp_path):
         "optimizer": {"learning_rate": 3e-3},
         "schedule": {"type": "constant"},
     }
-    model = cnn.build_model(
+    model = nets.build_model(
         x.shape[1:], 4, layers, seed=1, target="triplet", triplet=spec["triplet"], optimizer=spec["optimizer"]
     )
-    E0 = cnn.features(model, x)
-    untrained = metric.nearest_centroid_accuracy(E0[~val], y[~val], E0[val], y[val])
+    E0 = nets.features(model, x)
+    untrained = metric.nearest_centroid_accuracy(E0[~val], y[~val], E0[val], y_eval=y[val])
     assert untrained < 0.85  # random features do not already solve it
-    model, hist = cnn.train(
+    model, hist = nets.train(
         model,
-        x[~val],
-        y[~val].astype(np.int32),
-        x[val],
-        y[val],
+        (x[~val], y[~val].astype(np.int32)),
+        (x[val], y[val]),
         epochs=6,
         batch_size=32,
         seed=1,
@@ -350,9 +349,11 @@ def test_triplet_training_separates_synthetic_classes(tmp_path):
     assert [h["epoch"] for h in hist] == list(range(1, 7))
     assert all(np.isfinite(h["loss"]) for h in hist) and hist[-1]["loss"] < hist[0]["loss"]
     assert max(h["val_accuracy"] for h in hist) > 0.9, (untrained, hist)
-    E = cnn.features(model, x)
+    E = nets.features(model, x)
     np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
-    assert metric.nearest_centroid_accuracy(E[~val], y[~val], E[val], y[val]) == pytest.approx(hist[-1]["val_accuracy"])
+    assert metric.nearest_centroid_accuracy(E[~val], y[~val], E[val], y_eval=y[val]) == pytest.approx(
+        hist[-1]["val_accuracy"]
+    )
     # the MLP on the embedding classifies the held-out images too
     clf = metric.mlp_classifier(seed=0, hidden=(64,), n_train=int((~val).sum())).fit(E[~val], y[~val])
     assert (clf.predict(E[val]) == y[val]).mean() > 0.9

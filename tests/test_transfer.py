@@ -16,12 +16,9 @@ from conftest import random_mobilenetv2, snakemake
 
 pytest.importorskip("tensorflow")
 
-from imagespace import (  # noqa: E402
-    backbones,
-    cnn,
-    featuresets,  # noqa: E402
-)
 from imagespace import config as iscfg  # noqa: E402
+from imagespace import featuresets, nets  # noqa: E402
+from imagespace.nets import backbones_keras as backbones  # noqa: E402
 
 NAME, SIZE = "mobilenetv2", 32
 
@@ -69,11 +66,11 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
 ):
     import keras
 
-    from imagespace import transfer
+    from imagespace.nets import transfer
 
     x, y = _data(channels)
     spec = bb_spec(weights)
-    model = cnn.build_model(
+    model = nets.build_model(
         x.shape[1:],
         3,
         layers(unfreeze),
@@ -94,12 +91,10 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
     assert len(trained) == unfreeze and all(not layer.trainable for layer in frozen)
     before_frozen, before_trained = _snapshot(frozen), _snapshot(trained)
     head_before = _snapshot([model.get_layer("penultimate")])
-    model, history = cnn.train(
+    model, history = nets.train(
         model,
-        x,
-        y,
-        x[:9],
-        y[:9],
+        (x, y),
+        (x[:9], y[:9]),
         epochs=2,
         batch_size=8,
         seed=1,
@@ -120,8 +115,8 @@ def test_backbone_layer_is_the_feature_set_network_and_trains_only_its_unfrozen_
     )
     assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
     # the checkpoint loads (BackboneInput is registered) and predicts what the trained network predicts
-    loaded = cnn.load_model(tmp_path / "state" / "epoch_002.keras")
-    np.testing.assert_allclose(cnn.features(loaded, x), cnn.features(model, x), rtol=1e-5, atol=1e-5)
+    loaded = nets.load_model(tmp_path / "state" / "epoch_002.keras")
+    np.testing.assert_allclose(nets.features(loaded, x), nets.features(model, x), rtol=1e-5, atol=1e-5)
 
 
 def test_layer_lists_are_checked_naming_the_key_and_the_layer():
@@ -129,22 +124,22 @@ def test_layer_lists_are_checked_naming_the_key_and_the_layer():
     with pytest.raises(
         ValueError, match=r"architecture\[0\]: unknown key 'filter' for a conv layer; did you mean 'filters'\?"
     ):
-        cnn.check_architecture([{"type": "conv", "filter": 8}], where)
+        nets.check_architecture([{"type": "conv", "filter": 8}], where)
     with pytest.raises(ValueError, match=r"architecture\[1\]: unknown layer type 'denes'; did you mean 'dense'\?"):
-        cnn.check_architecture([{"type": "conv", "filters": 8}, {"type": "denes", "units": 4}], where)
+        nets.check_architecture([{"type": "conv", "filters": 8}, {"type": "denes", "units": 4}], where)
     with pytest.raises(ValueError, match=r"architecture\[0\]: a dense layer needs 'units'"):
-        cnn.check_architecture([{"type": "dense"}], where)
+        nets.check_architecture([{"type": "dense"}], where)
     with pytest.raises(
         ValueError, match=r"architecture\[1\]: a backbone layer reads the image, so it must be the first"
     ):
-        cnn.check_architecture([{"type": "conv", "filters": 8}, {"type": "backbone", "backbone": NAME}], where)
+        nets.check_architecture([{"type": "conv", "filters": 8}, {"type": "backbone", "backbone": NAME}], where)
     with pytest.raises(ValueError, match=r"backbone 'resnet51' is not a keras.applications backbone"):
-        cnn.check_architecture([{"type": "backbone", "backbone": "resnet51"}], where)
+        nets.check_architecture([{"type": "backbone", "backbone": "resnet51"}], where)
     with pytest.raises(ValueError, match=r"unfreeze must be a whole number >= 0"):
-        cnn.check_architecture([{"type": "backbone", "backbone": NAME, "unfreeze": -1}], where)
+        nets.check_architecture([{"type": "backbone", "backbone": NAME, "unfreeze": -1}], where)
     with pytest.raises(ValueError, match=r"unknown preset 'vgg16'"):
-        cnn.check_architecture("vgg16", where)
-    assert cnn.check_architecture("notebook", where) == cnn.NOTEBOOK_LAYERS
+        nets.check_architecture("vgg16", where)
+    assert nets.check_architecture("notebook", where) == nets.NOTEBOOK_LAYERS
     # at start-up, through the registry: the variant's own key is named
     cfg = iscfg.validate(
         {

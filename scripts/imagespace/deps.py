@@ -38,21 +38,54 @@ def _walk(tree):
         todo.extend(c for c in ast.iter_child_nodes(node) if not _is_main_guard(c))
 
 
+def _package(path: Path, libdir: Path) -> str | None:
+    """The package a library file belongs to (imagespace, imagespace.<sub>), for its relative imports."""
+    try:
+        rel = path.resolve().parent.relative_to(libdir.resolve())
+    except ValueError:
+        return None
+    return ".".join(("imagespace", *rel.parts))
+
+
 @functools.lru_cache(maxsize=None)
-def _modules(path: Path) -> tuple[str, ...]:
+def _modules(path: Path, package: str | None = None) -> tuple[str, ...]:
     """Absolute module names imported anywhere in *path* (inside functions too; not under a main guard).
 
-    Cached per process: the workflow asks for every rule's modules while it parses, and the rule scripts share
-    most library modules (each job of a cluster run parses the workflow again)."""
+    Relative imports are resolved against *package* (the file's own). ``from imagespace.<sub> import x``
+    gives ``imagespace.<sub>.x`` (a module of the sub-package, or a name it re-exports) instead of the whole
+    sub-package. Cached per process: the workflow asks for every rule's modules while it parses, and the rule
+    scripts share most library modules (each job of a cluster run parses the workflow again)."""
     found = []
     for node in _walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-            if node.module == "imagespace":
-                found += [f"imagespace.{a.name}" for a in node.names]
+            continue
+        if not isinstance(node, ast.ImportFrom) or (node.level and not package) or not (node.level or node.module):
+            continue
+        module = node.module
+        if node.level:  # relative: against the file's own package
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+            module = f"{base}.{node.module}" if node.module else base
+        if module == "imagespace" or (module.startswith("imagespace.") and module.count(".") == 1):
+            # the package's modules (or sub-packages), or the modules of a sub-package / the names it re-exports
+            found += [f"{module}.{a.name}" for a in node.names] + (["imagespace"] if module == "imagespace" else [])
+        else:
+            found.append(module)
     return tuple(found)
+
+
+def _files(mod: str, libdir: Path) -> list[Path]:
+    """The library files an imported module name stands for: a module; a module of a sub-package with the
+    sub-package's ``__init__``; a whole sub-package where the name is the package or a name it re-exports."""
+    parts = mod.split(".")[1:]
+    if not parts:
+        return [libdir / "__init__.py"]
+    if (libdir / parts[0]).is_dir():  # a sub-package
+        pkg = libdir / parts[0]
+        if len(parts) > 1 and (pkg / f"{parts[1]}.py").exists():
+            return [pkg / "__init__.py", pkg / f"{parts[1]}.py"]
+        return sorted(pkg.glob("*.py"))  # the package itself, or a name it re-exports: all its modules
+    return [libdir / f"{parts[0]}.py"] if (libdir / f"{parts[0]}.py").exists() else []
 
 
 def scan(script, libdir: Path = LIBDIR) -> tuple[list[Path], set[str]]:
@@ -64,14 +97,10 @@ def scan(script, libdir: Path = LIBDIR) -> tuple[list[Path], set[str]]:
         if path in seen:
             continue
         seen.append(path)
-        for mod in _modules(path):
-            top, _, rest = mod.partition(".")
+        for mod in _modules(path, _package(path, libdir) if libdir in path.parents else None):
+            top = mod.partition(".")[0]
             if top == "imagespace":
-                name = rest.split(".")[0]
-                if name and (libdir / name).is_dir():  # a sub-package: all its modules (they import each other)
-                    todo += sorted((libdir / name).glob("*.py"))
-                elif (libdir / (name + ".py" if name else "__init__.py")).exists():
-                    todo.append(libdir / (name + ".py" if name else "__init__.py"))
+                todo += _files(mod, libdir)
             elif top not in sys.stdlib_module_names and top != "snakemake":
                 third.add(top)
     lib = [p for p in seen if libdir in p.parents]
