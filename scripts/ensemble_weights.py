@@ -1,6 +1,6 @@
 """Rule ensemble_weights: the weights of a greedy ensemble, chosen on the training split's out-of-fold predictions.
 
-Greedy forward selection with replacement (:mod:`imagespace.ensemble`) over the
+Greedy forward selection with replacement (:mod:`imagespace.human.ensemble`) over the
 candidates' predictions of the training split's human coordinates; every candidate
 must be out-of-fold there. Validation and test rows play no part. The weights are
 written to ``results/<dataset>/alignment/ensemble_<name>.json``; rule ensemble (of
