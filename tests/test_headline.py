@@ -1,5 +1,5 @@
-"""The answer summary.md leads with (imagespace.report.headline): the best representation per task, and the pixels-at-chance
-warning. The end-to-end check on a real run is tests/test_synthetic.py (clutter)."""
+"""The answer summary.md leads with (imagespace.report.headline): the best representation per task, and the
+pixels-at-chance warning. The end-to-end check on a real run is tests/test_synthetic.py (clutter)."""
 
 from __future__ import annotations
 
