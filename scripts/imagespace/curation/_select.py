@@ -1,0 +1,81 @@
+"""Which feature sets the curation rests on, and which probe classifier of each gives the probabilities."""
+
+from __future__ import annotations
+
+#: a probe within this much of chance (the majority-class rate or the shuffled-label accuracy) is at chance
+#: (the margin of :mod:`imagespace.headline`)
+CHANCE_MARGIN = 0.05
+#: the kinds of feature set chosen by default: not the maps (embeddings), not the human-space predictions
+DEFAULT_KINDS = ("pixels", "descriptor", "backbone", "cnn")
+
+
+def probe_verdict(result: dict) -> dict | None:
+    """The best classifier of one feature set's probes and whether it is at chance.
+
+    Parameters
+    ----------
+    result : dict
+        One ``results/<dataset>/probes/<feature set>.json`` (:func:`imagespace.evaluation.probe_feature_set`).
+
+    Returns
+    -------
+    dict or None
+        ``{classifier, accuracy, chance, split, at_chance}``; None where no probe was fitted.
+    """
+    from imagespace.evaluation import probe_scores
+
+    scores = probe_scores(result)
+    if not scores:
+        return None
+    best = max(scores, key=lambda p: scores[p]["accuracy"])
+    chance = max(
+        max(v["majority_rate"] for v in scores.values()),
+        max((v["shuffled_accuracy"] or 0.0) for v in scores.values()),
+    )
+    acc = float(scores[best]["accuracy"])
+    return {
+        "classifier": best,
+        "accuracy": acc,
+        "chance": float(chance),
+        "split": scores[best]["split"],
+        "at_chance": acc <= chance + CHANCE_MARGIN,
+    }
+
+
+def choose_feature_sets(probes: dict, requested=(), *, key: str = "curation.feature_sets") -> tuple[dict, list[str]]:
+    """The feature sets the curation uses, each with the probe classifier that gives its probabilities.
+
+    Parameters
+    ----------
+    probes : dict
+        ``{feature set: probe result}`` of the candidate sets.
+    requested : sequence of str
+        The sets named by the user (every one is used, a note says where one is at chance); empty: every
+        candidate whose best probe is not at chance.
+    key : str
+        The config key named in errors.
+
+    Returns
+    -------
+    chosen : dict
+        ``{feature set: verdict}`` (:func:`probe_verdict`), in the candidates' order.
+    notes : list of str
+        Why a set was left out or is weak.
+    """
+    missing = [fs for fs in requested if fs not in probes]
+    if missing:
+        raise ValueError(f"{key}: {missing} not probed (probed: {sorted(probes)})")
+    chosen, notes = {}, []
+    for fs, result in probes.items():
+        if requested and fs not in requested:
+            continue
+        v = probe_verdict(result)
+        if v is None:
+            notes.append(f"{fs}: no probe was fitted (left out)")
+        elif v["at_chance"] and not requested:
+            notes.append(f"{fs}: left out, its best probe ({v['classifier']} {v['accuracy']:.3f}) is at chance")
+        else:
+            if v["at_chance"]:
+                notes.append(f"{fs}: its best probe ({v['classifier']} {v['accuracy']:.3f}) is at chance")
+            chosen[fs] = v
+    return chosen, notes
