@@ -52,7 +52,7 @@ def typical_examples(scores: pd.DataFrame, *, n: int = EXAMPLES) -> dict:
     return {lab: g.index[:n].tolist() for lab, g in ok.groupby("label", sort=False)}
 
 
-def plot_label_issues(scores: pd.DataFrame, images, image_rows, path, *, n: int = GALLERY_ROWS) -> int:
+def plot_label_issues(scores: pd.DataFrame, images, *, image_rows, path, n: int = GALLERY_ROWS) -> int:
     """Gallery of the top suspected mislabels: each row the suspect (given -> suggested label, score), then
     three typical training images of the given label and three of the suggested one.
 
@@ -104,7 +104,7 @@ def plot_label_issues(scores: pd.DataFrame, images, image_rows, path, *, n: int 
     return len(top)
 
 
-def plot_outliers(scores: pd.DataFrame, images, image_rows, path, *, n: int = GALLERY_OUTLIERS) -> int:
+def plot_outliers(scores: pd.DataFrame, images, *, image_rows, path, n: int = GALLERY_OUTLIERS) -> int:
     """Gallery of the images with the highest outlier scores (flagged ones titled in red).
 
     Parameters

@@ -37,7 +37,7 @@ def common_ids(features: dict, manifest) -> np.ndarray:
     return ids
 
 
-def curate(features: dict, probes: dict, manifest, settings: dict) -> dict:
+def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
     """Label issues and outliers of one dataset.
 
     Parameters
@@ -77,7 +77,7 @@ def curate(features: dict, probes: dict, manifest, settings: dict) -> dict:
     }
     labels = label_issues(rows["y"], probs, rows["classes"], groups=rows["split"])
     score, flagged, _ = outlier_scores(X, rows["train"], k=settings["k"])
-    scores = scores_table(rows, ids, labels, score, flagged)
+    scores = scores_table(rows, ids, labels, outlier=score, flagged=flagged)
     scores["train"] = rows["train"]
     info = {
         "feature_sets": chosen,
@@ -92,7 +92,7 @@ def curate(features: dict, probes: dict, manifest, settings: dict) -> dict:
     return {"ids": ids, "rows": rows, "labels": labels, "scores": scores, "info": info}
 
 
-def write_outputs(result: dict, manifest, images, duplicates, out: dict) -> dict:
+def write_outputs(result: dict, manifest, images, *, duplicates, out: dict) -> dict:
     """Write issues.tsv, scores.tsv, the two galleries and curation.json (each atomically).
 
     Parameters
@@ -123,8 +123,8 @@ def write_outputs(result: dict, manifest, images, duplicates, out: dict) -> dict
     image_rows = index.loc[result["ids"]].to_numpy(np.int64)
     write_table(out["issues"], table, float_format="%.4f")
     write_table(out["scores"], scores.drop(columns="train"), float_format="%.4f")
-    plot_label_issues(scores, images, image_rows, out["label_gallery"])
-    plot_outliers(scores, images, image_rows, out["outlier_gallery"])
+    plot_label_issues(scores, images, image_rows=image_rows, path=out["label_gallery"])
+    plot_outliers(scores, images, image_rows=image_rows, path=out["outlier_gallery"])
     info = {**result["info"], "issues": {k: int((table["kind"] == k).sum()) for k in ("label", "outlier", "duplicate")}}
     write_json(out["info"], info)
     return info

@@ -20,7 +20,7 @@ SCORE_COLUMNS = [
 KINDS = ("label", "outlier", "duplicate")
 
 
-def scores_table(rows: dict, ids, labels: pd.DataFrame, outlier: np.ndarray, flagged: np.ndarray) -> pd.DataFrame:
+def scores_table(rows: dict, ids, labels: pd.DataFrame, *, outlier: np.ndarray, flagged: np.ndarray) -> pd.DataFrame:
     """Every image's label-issue score (1 - cleanlab's quality) and outlier score, for maps and for review.
 
     Parameters
