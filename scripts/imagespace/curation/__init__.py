@@ -9,7 +9,7 @@ imported inside the functions that use them.
 * ``_probs``: class probabilities, out of fold on the training split with the probes' folds and seed, from
   models fitted on it for the held-out splits (:func:`probabilities`);
 * ``_labels``: cleanlab's confident learning on the sets' mean probabilities (:func:`label_issues`);
-* ``_outliers``: k-nearest-neighbour distances (cleanlab's ``OutOfDistribution``, :func:`outlier_scores`);
+* ``_outliers``: k-nearest-neighbour distances (cleanlab's ``OutOfDistribution`` feature score, :func:`outlier_scores`);
 * ``_table``: the review table ``issues.tsv`` and the per-image ``scores.tsv``;
 * ``_gallery``: the galleries ``label_issues.png`` and ``outliers.png``;
 * ``_summary``: the section of summary.json and summary.md;
@@ -24,7 +24,7 @@ from ._labels import LABEL_COLUMNS, label_issues, noise_rate
 from ._outliers import FENCE_IQR, outlier_scores, relative_knn_distance
 from ._probs import labels_and_splits, out_of_fold, probabilities
 from ._run import common_ids, curate, write_outputs
-from ._select import CHANCE_MARGIN, DEFAULT_KINDS, choose_feature_sets, probe_verdict
+from ._select import CHANCE_MARGIN, DEFAULT_KINDS, NEAR_BEST, choose_feature_sets, probe_verdict
 from ._summary import summary_markdown, summary_section
 from ._table import ISSUE_COLUMNS, KINDS, SCORE_COLUMNS, issues_table, scores_table
 
@@ -38,6 +38,7 @@ __all__ = [
     "ISSUE_COLUMNS",
     "KINDS",
     "LABEL_COLUMNS",
+    "NEAR_BEST",
     "SCORE_COLUMNS",
     "apply_relabel",
     "choose_feature_sets",

@@ -1,15 +1,15 @@
 """Outliers: each image's mean distance to its k nearest neighbours, relative to the typical distance.
 
-cleanlab's :class:`cleanlab.outlier.OutOfDistribution` scores each image as ``exp(-d / m)``, where d is its mean
-distance to its k nearest training images (itself left out) and m the median of d over the training images;
-the outlier score here is ``d / m`` (``-log`` of cleanlab's score: 1 is typical, larger is further out),
-averaged over the chosen feature sets (each standardised on the training rows). An image is flagged when its
-score is above the training scores' upper extreme fence, Q3 + 3 IQR (Tukey).
+The score is cleanlab's :class:`cleanlab.outlier.OutOfDistribution` feature score on the log scale: cleanlab
+scores an image ``exp(-d / m)``, where d is its mean Euclidean distance to its k nearest training images (itself
+left out) and m the median of d over the training images; the outlier score here is ``d / m`` (1 is typical,
+larger is further out), averaged over the chosen feature sets. Distances are taken on the features as they are
+(PCA scores and network features keep their geometry); descriptor sets (mixed units) are standardised on the
+training rows first. An image is flagged when its score is above the training scores' upper extreme fence,
+Q3 + 3 IQR (Tukey).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -17,7 +17,7 @@ import numpy as np
 FENCE_IQR = 3.0
 
 
-def relative_knn_distance(X, train, *, k: int = 10) -> np.ndarray:
+def relative_knn_distance(X, train, *, k: int = 10, standardize: bool = False) -> np.ndarray:
     """One feature set's outlier score of every row (mean k-NN distance over the training median).
 
     Parameters
@@ -28,31 +28,32 @@ def relative_knn_distance(X, train, *, k: int = 10) -> np.ndarray:
         The rows the neighbours are searched among (a training row leaves itself out).
     k : int
         Neighbours (at most the training rows - 1).
+    standardize : bool
+        z-score every column on the training rows first (features in mixed units).
 
     Returns
     -------
     numpy.ndarray, shape (n,)
     """
-    from cleanlab.outlier import OutOfDistribution
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.neighbors import NearestNeighbors
 
     X = np.asarray(X, dtype=np.float64)
     train = np.asarray(train, bool)
     if train.sum() < 3:
         raise ValueError(f"outliers need at least 3 training images, got {int(train.sum())}")
-    Z = StandardScaler().fit(X[train]).transform(X)
+    if standardize:
+        sd = X[train].std(axis=0)
+        X = (X - X[train].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     k = int(max(1, min(k, train.sum() - 1)))
-    ood = OutOfDistribution(params={"k": k})
-    out = np.zeros(len(X))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out[train] = ood.fit_score(features=Z[train], verbose=False)
-        if (~train).any():
-            out[~train] = ood.score(features=Z[~train])
-    return -np.log(np.clip(out, 1e-300, None))
+    knn = NearestNeighbors(n_neighbors=k).fit(X[train])
+    d = np.zeros(len(X))
+    d[train] = knn.kneighbors()[0].mean(axis=1)  # no query: each training row leaves itself out
+    if (~train).any():
+        d[~train] = knn.kneighbors(X[~train])[0].mean(axis=1)
+    return d / max(float(np.median(d[train])), 100 * np.finfo(np.float64).eps)
 
 
-def outlier_scores(features: dict, train, *, k: int = 10) -> tuple[np.ndarray, np.ndarray, dict]:
+def outlier_scores(features: dict, train, *, k: int = 10, standardize=()) -> tuple[np.ndarray, np.ndarray, dict]:
     """The outlier score of every image over several feature sets, and which are flagged.
 
     Parameters
@@ -63,6 +64,8 @@ def outlier_scores(features: dict, train, *, k: int = 10) -> tuple[np.ndarray, n
         The training rows.
     k : int
         Neighbours.
+    standardize : collection of str
+        The sets standardised first (descriptors).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def outlier_scores(features: dict, train, *, k: int = 10) -> tuple[np.ndarray, n
     """
     if not features:
         raise ValueError("no feature set to score outliers on")
-    per_set = {f: relative_knn_distance(X, train, k=k) for f, X in features.items()}
+    per_set = {f: relative_knn_distance(X, train, k=k, standardize=f in standardize) for f, X in features.items()}
     score = np.mean(list(per_set.values()), axis=0)
     q1, q3 = np.percentile(score[np.asarray(train, bool)], [25, 75])
     return score, score > q3 + FENCE_IQR * (q3 - q1), per_set

@@ -76,7 +76,8 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         for fs in use
     }
     labels = label_issues(rows["y"], probs, rows["classes"], groups=rows["split"])
-    score, flagged, _ = outlier_scores(X, rows["train"], k=settings["k"])
+    descriptors = {fs for fs in use if use[fs].meta.get("kind") == "stats"}
+    score, flagged, _ = outlier_scores(X, rows["train"], k=settings["k"], standardize=descriptors)
     scores = scores_table(rows, ids, labels, outlier=score, flagged=flagged)
     scores["train"] = rows["train"]
     info = {

@@ -5,6 +5,9 @@ from __future__ import annotations
 #: a probe within this much of chance (the majority-class rate or the shuffled-label accuracy) is at chance
 #: (the margin of :mod:`imagespace.headline`)
 CHANCE_MARGIN = 0.05
+#: by default only the sets whose best probe is within this much of the best set's are used: a weak representation
+#: beside a strong one only blurs the probabilities, and alone it takes its own mistakes for label errors
+NEAR_BEST = 0.05
 #: the kinds of feature set chosen by default: not the maps (embeddings), not the human-space predictions
 DEFAULT_KINDS = ("pixels", "descriptor", "backbone", "cnn")
 
@@ -51,7 +54,7 @@ def choose_feature_sets(probes: dict, requested=(), *, key: str = "curation.feat
         ``{feature set: probe result}`` of the candidate sets.
     requested : sequence of str
         The sets named by the user (every one is used, a note says where one is at chance); empty: every
-        candidate whose best probe is not at chance.
+        candidate whose best probe is not at chance and within :data:`NEAR_BEST` of the best set's accuracy.
     key : str
         The config key named in errors.
 
@@ -78,4 +81,12 @@ def choose_feature_sets(probes: dict, requested=(), *, key: str = "curation.feat
             if v["at_chance"]:
                 notes.append(f"{fs}: its best probe ({v['classifier']} {v['accuracy']:.3f}) is at chance")
             chosen[fs] = v
+    if not requested and chosen:
+        top = max(v["accuracy"] for v in chosen.values())
+        for fs in [f for f, v in chosen.items() if v["accuracy"] < top - NEAR_BEST]:
+            v = chosen.pop(fs)
+            notes.append(
+                f"{fs}: left out, its best probe ({v['classifier']} {v['accuracy']:.3f}) is over "
+                f"{NEAR_BEST} below the best set's ({top:.3f})"
+            )
     return chosen, notes
