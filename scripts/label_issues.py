@@ -27,7 +27,7 @@ def main(snakemake):
             "%d images, feature sets %s: %d suspected mislabels (estimated noise rate %.4f), %d outliers, "
             "%d duplicates",
             info["n_images"],
-            ", ".join(f"{fs} ({v['classifier']})" for fs, v in info["feature_sets"].items()),
+            ", ".join(f"{fs} ({'+'.join(v['classifiers'])})" for fs, v in info["feature_sets"].items()),
             info["issues"]["label"],
             info["noise_rate"],
             info["issues"]["outlier"],

@@ -103,6 +103,18 @@ def test_label_issues_find_the_flipped_labels_and_suggest_the_true_class():
     assert curation.noise_rate(t, rows_info["train"]) == pytest.approx(len(flagged) / len(y))
 
 
+def test_a_confusion_is_not_a_label_error_unless_the_other_class_is_far_more_probable():
+    # a weak representation: every image's own class at 0.6; two images filed as "a" look like "b" to it
+    y = np.repeat([0, 1, 2], 40)
+    P = np.where(y[:, None] == np.arange(3), 0.6, 0.2)
+    P[0] = [0.15, 0.62, 0.23]  # "b" only 4 times as probable as the given "a": ambiguous
+    P[1] = [0.05, 0.62, 0.33]  # 12 times as probable: a likely error
+    t = curation.label_issues(y, {"f": P}, ["a", "b", "c"])
+    assert 0.62 / 0.15 < curation.MIN_ODDS < 0.62 / 0.05
+    assert bool(t["issue"][1]) and not bool(t["issue"][0]) and t["issue"].sum() == 1
+    assert t["quality"][1] < t["quality"][0] < t["quality"][2] and t["suggested"][0] == t["suggested"][1] == "b"
+
+
 def test_held_out_rows_are_scored_by_models_fitted_on_the_training_rows():
     X, y = blobs()
     noisy = y.copy()

@@ -20,15 +20,16 @@ imported inside the functions that use them.
 
 from ._act import EXCLUDE, apply_relabel, exclude_flagged, read_relabel
 from ._gallery import GALLERY_OUTLIERS, GALLERY_ROWS, plot_label_issues, plot_outliers, typical_examples
-from ._labels import LABEL_COLUMNS, label_issues, noise_rate
+from ._labels import LABEL_COLUMNS, MIN_ODDS, label_issues, noise_rate
 from ._outliers import FENCE_IQR, outlier_scores, relative_knn_distance
 from ._probs import labels_and_splits, out_of_fold, probabilities
 from ._run import common_ids, curate, write_outputs
-from ._select import CHANCE_MARGIN, DEFAULT_KINDS, NEAR_BEST, choose_feature_sets, probe_verdict
+from ._select import BLENDED, CHANCE_MARGIN, DEFAULT_KINDS, NEAR_BEST, choose_feature_sets, probe_verdict
 from ._summary import summary_markdown, summary_section
 from ._table import ISSUE_COLUMNS, KINDS, SCORE_COLUMNS, issues_table, scores_table
 
 __all__ = [
+    "BLENDED",
     "CHANCE_MARGIN",
     "DEFAULT_KINDS",
     "EXCLUDE",
@@ -38,6 +39,7 @@ __all__ = [
     "ISSUE_COLUMNS",
     "KINDS",
     "LABEL_COLUMNS",
+    "MIN_ODDS",
     "NEAR_BEST",
     "SCORE_COLUMNS",
     "apply_relabel",

@@ -8,6 +8,11 @@ import numpy as np
 import pandas as pd
 
 LABEL_COLUMNS = ["row", "given", "suggested", "quality", "issue", "agree", "evidence"]
+#: a flagged image counts as a label issue only where its suggested label is at least this many times as probable as
+#: the given one: confident learning on a representation that confuses two classes (shirt and T-shirt) takes that
+#: confusion for label noise, while a flipped label is typically far less probable than the true one. Chosen on the
+#: injected-noise measurements of benchmarks/curation_noise.py (digits, Fashion-MNIST).
+MIN_ODDS = 7.0
 
 
 def _flag(y, P) -> np.ndarray:
@@ -51,7 +56,8 @@ def label_issues(y, probs: dict, classes, *, groups=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per image (:data:`LABEL_COLUMNS`): ``quality`` is cleanlab's self-confidence (the mean
-        probability of the given label, low = suspect), ``issue`` its confident-learning verdict,
+        probability of the given label, low = suspect), ``issue`` its confident-learning verdict (where the
+        suggested label is at least :data:`MIN_ODDS` times as probable as the given one),
         ``suggested`` the most probable other class, ``agree`` the feature sets whose own most probable
         class is not the given one, ``evidence`` each set's most probable class and its probability.
     """
@@ -69,6 +75,9 @@ def label_issues(y, probs: dict, classes, *, groups=None) -> pd.DataFrame:
     for g in pd.unique(groups):
         sel = groups == g
         issue[sel] = _flag(y[sel], P[sel])
+    suggested = _suggest(y, P)
+    rows = np.arange(len(y))
+    issue &= P[rows, suggested] >= MIN_ODDS * P[rows, y]
     quality = get_label_quality_scores(y, P, method="self_confidence")
     top = {f: np.argmax(probs[f], axis=1) for f in names}
     classes = [str(c) for c in classes]
@@ -81,7 +90,7 @@ def label_issues(y, probs: dict, classes, *, groups=None) -> pd.DataFrame:
         {
             "row": np.arange(len(y)),
             "given": np.asarray(classes, dtype=object)[y],
-            "suggested": np.asarray(classes, dtype=object)[_suggest(y, P)],
+            "suggested": np.asarray(classes, dtype=object)[suggested],
             "quality": np.asarray(quality, dtype=float),
             "issue": issue,
             "agree": agree,

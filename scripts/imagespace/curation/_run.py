@@ -72,7 +72,13 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         raise ValueError(f"curation: the manifest holds {len(rows['classes'])} label(s); label issues need two")
     X = {fs: use[fs].rows(ids) for fs in use}
     probs = {
-        fs: probabilities(X[fs], rows, chosen[fs]["classifier"], folds=settings["folds"], seed=settings["seed"])
+        fs: np.mean(
+            [
+                probabilities(X[fs], rows, c, folds=settings["folds"], seed=settings["seed"])
+                for c in chosen[fs]["classifiers"]
+            ],
+            axis=0,
+        )
         for fs in use
     }
     labels = label_issues(rows["y"], probs, rows["classes"], groups=rows["split"])

@@ -8,6 +8,9 @@ CHANCE_MARGIN = 0.05
 #: by default only the sets whose best probe is within this much of the best set's are used: a weak representation
 #: beside a strong one only blurs the probabilities, and alone it takes its own mistakes for label errors
 NEAR_BEST = 0.05
+#: the probes whose probabilities are averaged where both are near the set's best: a linear and a local classifier
+#: (nearest centroid's probabilities are a softmax of distances, far from calibrated: used only where it is the best)
+BLENDED = ("logistic", "knn")
 #: the kinds of feature set chosen by default: not the maps (embeddings), not the human-space predictions
 DEFAULT_KINDS = ("pixels", "descriptor", "backbone", "cnn")
 
@@ -23,7 +26,9 @@ def probe_verdict(result: dict) -> dict | None:
     Returns
     -------
     dict or None
-        ``{classifier, accuracy, chance, split, at_chance}``; None where no probe was fitted.
+        ``{classifier, classifiers, accuracy, chance, split, at_chance}``; None where no probe was fitted.
+        ``classifiers``: the probes whose probabilities are averaged: those of :data:`BLENDED` within
+        :data:`NEAR_BEST` of the best one's accuracy, else the best one alone.
     """
     from imagespace.evaluation import probe_scores
 
@@ -36,8 +41,10 @@ def probe_verdict(result: dict) -> dict | None:
         max((v["shuffled_accuracy"] or 0.0) for v in scores.values()),
     )
     acc = float(scores[best]["accuracy"])
+    blend = [p for p in BLENDED if p in scores and scores[p]["accuracy"] >= acc - NEAR_BEST]
     return {
         "classifier": best,
+        "classifiers": blend or [best],
         "accuracy": acc,
         "chance": float(chance),
         "split": scores[best]["split"],

@@ -64,7 +64,7 @@ def summary_markdown(section: dict) -> list[str]:
     list of str
     """
     c = section["counts"]
-    sets = ", ".join(f"`{fs}` ({v['classifier']})" for fs, v in section["feature_sets"].items()) or "none"
+    sets = ", ".join(f"`{fs}` ({'+'.join(v['classifiers'])})" for fs, v in section["feature_sets"].items()) or "none"
     lines = ["## Curation: likely mislabels, outliers, duplicates", ""]
     lines += [f"**Warning:** {w}" for w in section["warnings"]] + ([""] if section["warnings"] else [])
     lines += [
