@@ -86,7 +86,7 @@ def plot_label_issues(scores: pd.DataFrame, images, *, image_rows, path, n: int 
         return 0
     ex = typical_examples(scores)
     ncol = 1 + 2 * EXAMPLES
-    fig = Figure(figsize=(1.25 * ncol + 0.6, 1.45 * len(top) + 0.5))
+    fig = Figure(figsize=(1.25 * ncol + 0.6, 1.6 * len(top) + 0.5), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(top), ncol, squeeze=False))
     for r, (i, row) in enumerate(top.iterrows()):
         title = f"{str(row['name'])[:22]}\n{row['label']} → {row['suggested']} ({row['label_issue_score']:.2f})"
@@ -137,7 +137,7 @@ def plot_outliers(scores: pd.DataFrame, images, *, image_rows, path, n: int = GA
         return 0
     ncol = min(len(top), 6)
     nrow = math.ceil(len(top) / ncol)
-    fig = Figure(figsize=(1.5 * ncol, 1.6 * nrow + 0.4))
+    fig = Figure(figsize=(1.5 * ncol, 1.7 * nrow + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
