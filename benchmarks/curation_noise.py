@@ -13,7 +13,8 @@ Cases (each seeded):
   test, the rocks their own Training / Validation folders (the configs' splits).
 * ``outliers``: 20 Fashion-MNIST items resized to 8 x 8 mixed into the digits: how many are in the top 40 scores.
 * ``clean``: the synthetic shapes (240 images, pixel PCA and stats): the share flagged, and whether the summary warns.
-* ``fashion_clean``: Fashion-MNIST's test set as it is: the count flagged and the top 20.
+* ``fashion_clean``, ``rocks_clean``: Fashion-MNIST's test set and the rocks as they are: the count flagged and the
+  top 20.
 
 Writes ``benchmarks/results/curation.json``.
 """
@@ -229,18 +230,24 @@ def clean_case() -> dict:
     return out
 
 
-def fashion_clean_case(data: Path, gallery_dir: Path | None) -> dict:
-    images, labels = fashion(data)
-    splits = splits_of(labels, 0.1, 0.2)
-    manifest = manifest_of(labels, splits)
-    res = run_curation({"pca": pixel_pca(images)}, manifest)
+def fashion_clean_case(data: Path, gallery_dir: Path | None, *, rocks_data: bool = False) -> dict:
+    if rocks_data:
+        images, labels, splits, names = rocks(data)
+        manifest = manifest_of(labels, splits, names)
+        res = run_curation({"pca": pixel_pca(images), "stats": stats_features(images)}, manifest)
+    else:
+        images, labels = fashion(data)
+        splits = splits_of(labels, 0.1, 0.2)
+        manifest = manifest_of(labels, splits)
+        res = run_curation({"pca": pixel_pca(images)}, manifest)
     s = res["scores"]
     top = s[s["label_issue"]].sort_values("label_issue_score", ascending=False, kind="mergesort").head(20)
     if gallery_dir is not None:
         gallery_dir.mkdir(parents=True, exist_ok=True)
         rows = np.arange(len(s))
-        curation.plot_label_issues(s, images, image_rows=rows, path=gallery_dir / "fashion_test_label_issues.png", n=20)
-        curation.plot_outliers(s, images, image_rows=rows, path=gallery_dir / "fashion_test_outliers.png")
+        stem = "rocks" if rocks_data else "fashion_test"
+        curation.plot_label_issues(s, images, image_rows=rows, path=gallery_dir / f"{stem}_label_issues.png", n=20)
+        curation.plot_outliers(s, images, image_rows=rows, path=gallery_dir / f"{stem}_outliers.png")
     out = {
         "n_images": int(len(s)),
         "label_issues": int(s["label_issue"].sum()),
@@ -251,6 +258,7 @@ def fashion_clean_case(data: Path, gallery_dir: Path | None) -> dict:
         "top20": [
             {
                 "index": int(i),
+                "name": r["name"],
                 "split": r["split"],
                 "given": r["label"],
                 "suggested": r["suggested"],
@@ -263,7 +271,7 @@ def fashion_clean_case(data: Path, gallery_dir: Path | None) -> dict:
     return out
 
 
-CASES = ("digits", "fashion", "rocks", "outliers", "clean", "fashion_clean")
+CASES = ("digits", "fashion", "rocks", "outliers", "clean", "fashion_clean", "rocks_clean")
 
 
 def run_case(case: str, data: Path, gallery_dir: Path | None) -> dict:
@@ -282,7 +290,7 @@ def run_case(case: str, data: Path, gallery_dir: Path | None) -> dict:
         return outliers_case(data)
     if case == "clean":
         return clean_case()
-    return fashion_clean_case(data, gallery_dir)
+    return fashion_clean_case(data, gallery_dir, rocks_data=case == "rocks_clean")
 
 
 def checks(results: dict) -> list[dict]:
