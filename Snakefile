@@ -44,6 +44,7 @@ include: "workflow/rules/alignment.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/human_data.smk"
 include: "workflow/rules/probes.smk"
+include: "workflow/rules/curation.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/explore.smk"
 include: "workflow/rules/report.smk"
@@ -56,3 +57,5 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        # the review of each dataset (issue 32); the integrator moves this into summary_inputs
+        [t for d in target_datasets() for t in curation_targets(d)],

@@ -111,6 +111,16 @@ def key_numbers(d: dict) -> str:
         wall = d.get("job_wall_s", d.get("run_wall_s"))
         parts.append(f"job {_num(wall)} s, Python sampled {_num(d['python_sampled_s'])} s")
         parts += [f"{k} {_num(v)} s" for k, v in d["inclusive_s"].items()]
+    elif "cases" in d:  # the curation measurements (benchmarks/curation_noise.py)
+        for case, c in d["cases"].items():
+            if "precision" in c:
+                parts.append(f"{case}: precision {_num(c['precision'])}, recall {_num(c['recall'])}")
+            elif "foreign_in_top_40" in c:
+                parts.append(f"{case}: {c['foreign_in_top_40']} of {c['foreign']} foreign images in the top 40")
+            elif "flagged_share" in c:
+                parts.append(f"{case}: {_num(c['flagged_share'])} flagged, {len(c['warnings'])} warnings")
+            elif "label_issues" in c:
+                parts.append(f"{case}: {c['label_issues']} label issues of {c['n_images']}")
     elif "runs" in d:  # one or more Snakemake runs
         for name, r in d["runs"].items():
             parts.append(f"{name}: {_run(r)}")

@@ -36,6 +36,7 @@ PROVIDERS = {
     "bokeh": {"bokeh"},
     "umap": {"umap-learn"},
     "openTSNE": {"opentsne"},
+    "cleanlab": {"cleanlab"},
     # the optional PyTorch extra (requirements-torch.txt; envs/torch.yaml, the last two from PyPI via pip:)
     "torch": {"pytorch", "pytorch-cpu"},
     "efficientnet_lite_pytorch": {"efficientnet-lite-pytorch"},

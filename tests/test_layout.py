@@ -20,7 +20,7 @@ MAX_FUNCTION_LINES = 60  # a function's code, its docstring not counted
 NOT_YET_SPLIT = {
 }
 # the packages whose functions are held to MAX_FUNCTION_LINES
-SPLIT_PACKAGES = ("cluster", "featuresets", "human", "ingest", "io", "nets", "report")
+SPLIT_PACKAGES = ("cluster", "curation", "featuresets", "human", "ingest", "io", "nets", "report")
 
 
 def _lines(path: Path) -> int:

@@ -1,0 +1,137 @@
+"""What the rule ``label_issues`` runs: probabilities and outlier scores of the chosen feature sets, the tables,
+the galleries and ``curation.json``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._labels import label_issues, noise_rate
+from ._outliers import outlier_scores
+from ._probs import labels_and_splits, probabilities
+from ._select import choose_feature_sets
+from ._table import issues_table, scores_table
+
+
+def common_ids(features: dict, manifest) -> np.ndarray:
+    """The collection's own images (not ``balance``'s copies) that every feature set has a row for, in manifest
+    order.
+
+    Parameters
+    ----------
+    features : dict
+        ``{feature set: imagespace.util.FeatureSet}``.
+    manifest : pandas.DataFrame
+        The ingest manifest.
+
+    Returns
+    -------
+    numpy.ndarray of str
+    """
+    from imagespace.util import own_images
+
+    ids = manifest.loc[own_images(manifest), "id"].astype(str).to_numpy()
+    for fs in features.values():
+        ids = ids[np.isin(ids, fs.ids)]
+    if len(ids) == 0:
+        raise ValueError(f"the feature sets {sorted(features)} share no image of the manifest")
+    return ids
+
+
+def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
+    """Label issues and outliers of one dataset.
+
+    Parameters
+    ----------
+    features : dict
+        ``{feature set: imagespace.util.FeatureSet}`` of the candidate sets.
+    probes : dict
+        ``{feature set: probe result}`` of the same sets (``results/<dataset>/probes/<set>.json``).
+    manifest : pandas.DataFrame
+        The ingest manifest.
+    settings : dict
+        ``feature_sets`` (the curation block's, [] = every set not at chance), ``k`` (neighbours), and the
+        probes' ``train_split``, ``folds``, ``seed``.
+
+    Returns
+    -------
+    dict
+        ``{ids, rows, labels, scores, info}``: row ids, :func:`labels_and_splits`, :func:`label_issues`,
+        :func:`scores_table` (with a column ``train``), and the run's facts for ``curation.json``.
+    """
+    chosen, notes = choose_feature_sets(probes, settings.get("feature_sets") or ())
+    if not chosen:
+        raise ValueError(
+            "curation: no feature set separates the classes (every probed set is at chance: "
+            + "; ".join(notes)
+            + "); name sets in curation.feature_sets or set curation.enabled: false"
+        )
+    use = {fs: features[fs] for fs in chosen}
+    ids = common_ids(use, manifest)
+    rows = labels_and_splits(ids, manifest, train_split=settings["train_split"])
+    if len(rows["classes"]) < 2:
+        raise ValueError(f"curation: the manifest holds {len(rows['classes'])} label(s); label issues need two")
+    X = {fs: use[fs].rows(ids) for fs in use}
+    probs = {
+        fs: np.mean(
+            [
+                probabilities(X[fs], rows, c, folds=settings["folds"], seed=settings["seed"])
+                for c in chosen[fs]["classifiers"]
+            ],
+            axis=0,
+        )
+        for fs in use
+    }
+    labels = label_issues(rows["y"], probs, rows["classes"], groups=rows["split"])
+    descriptors = {fs for fs in use if use[fs].meta.get("kind") == "stats"}
+    score, flagged, _ = outlier_scores(X, rows["train"], k=settings["k"], standardize=descriptors)
+    scores = scores_table(rows, ids, labels, outlier=score, flagged=flagged)
+    scores["train"] = rows["train"]
+    info = {
+        "feature_sets": chosen,
+        "train_split": settings["train_split"] if rows["train"].sum() < len(ids) else "all",
+        "n_images": int(len(ids)),
+        "n_train": int(rows["train"].sum()),
+        "noise_rate": noise_rate(labels, rows["train"]),
+        "label_issues": int(labels["issue"].sum()),
+        "outliers": int(flagged.sum()),
+        "notes": notes,
+    }
+    return {"ids": ids, "rows": rows, "labels": labels, "scores": scores, "info": info}
+
+
+def write_outputs(result: dict, manifest, images, *, duplicates, out: dict) -> dict:
+    """Write issues.tsv, scores.tsv, the two galleries and curation.json (each atomically).
+
+    Parameters
+    ----------
+    result : dict
+        :func:`curate`.
+    manifest : pandas.DataFrame
+        The ingest manifest (column ``index``: the row of each image in *images*).
+    images : array-like
+        The ingested images.
+    duplicates : pandas.DataFrame or None
+        ``ingest/duplicates.tsv``.
+    out : dict
+        Paths: ``issues``, ``scores``, ``label_gallery``, ``outlier_gallery``, ``info``.
+
+    Returns
+    -------
+    dict
+        The facts written to ``curation.json`` (with the issue counts by kind).
+    """
+    from imagespace.util import write_json, write_table
+
+    from ._gallery import plot_label_issues, plot_outliers
+
+    scores = result["scores"]
+    table = issues_table(scores, result["labels"], duplicates)
+    index = manifest.set_index(manifest["id"].astype(str))["index"]
+    image_rows = index.loc[result["ids"]].to_numpy(np.int64)
+    write_table(out["issues"], table, float_format="%.4f")
+    write_table(out["scores"], scores.drop(columns="train"), float_format="%.4f")
+    plot_label_issues(scores, images, image_rows=image_rows, path=out["label_gallery"])
+    plot_outliers(scores, images, image_rows=image_rows, path=out["outlier_gallery"])
+    info = {**result["info"], "issues": {k: int((table["kind"] == k).sum()) for k in ("label", "outlier", "duplicate")}}
+    write_json(out["info"], info)
+    return info

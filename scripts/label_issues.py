@@ -1,0 +1,43 @@
+"""Rule label_issues: likely mislabels, outliers and duplicates of one dataset (issues.tsv, scores.tsv, galleries)."""
+
+import sys
+
+import pandas as pd
+
+from imagespace import curation
+from imagespace.util import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging
+
+
+def main(snakemake):
+    log = setup_logging(snakemake.log[0], rule_stderr=True)
+    with logged_errors():
+        inp, p = snakemake.input, snakemake.params
+        names = list(p.sets)
+        features = {fs: load_features(f) for fs, f in zip(names, inp.features)}
+        probes = {fs: read_json(f) for fs, f in zip(names, inp.probes)}
+        manifest = load_manifest(inp.manifest)
+        settings = {"feature_sets": list(p.named), "k": p.k, **p.probes}
+        result = curation.curate(features, probes, manifest, settings=settings)
+        duplicates = pd.read_csv(inp.duplicates, sep="\t", dtype={"id": str, "name": str, "label": str})
+        out = {k: snakemake.output[k] for k in ("issues", "scores", "info", "label_gallery", "outlier_gallery")}
+        info = curation.write_outputs(result, manifest, load_images(inp.images), duplicates=duplicates, out=out)
+        for note in info["notes"]:
+            log.warning("%s", note)
+        log.info(
+            "%d images, feature sets %s: %d suspected mislabels (estimated noise rate %.4f), %d outliers, "
+            "%d duplicates",
+            info["n_images"],
+            ", ".join(f"{fs} ({'+'.join(v['classifiers'])})" for fs, v in info["feature_sets"].items()),
+            info["issues"]["label"],
+            info["noise_rate"],
+            info["issues"]["outlier"],
+            info["issues"]["duplicate"],
+        )
+
+
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # started by hand: the job's inputs, outputs and params from the workflow
+        from imagespace.mock import from_command_line
+
+        snakemake = from_command_line(__file__, sys.argv[1:])
+    main(snakemake)  # noqa: F821
