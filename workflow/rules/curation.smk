@@ -89,7 +89,7 @@ rule label_issues:
     log:
         "logs/{dataset}/label_issues.log",
     benchmark:
-        "benchmarks/{dataset}/label_issues.tsv"
+        "benchmarks/runs/{dataset}/label_issues.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:

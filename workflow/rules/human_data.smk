@@ -30,7 +30,7 @@ rule human_direct:
     log:
         "logs/{dataset}/human_direct/{split}.log",
     benchmark:
-        "benchmarks/{dataset}/human_direct_{split}.tsv"
+        "benchmarks/runs/{dataset}/human_direct_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
