@@ -57,5 +57,3 @@ rule all:
     default_target: True
     input:
         all_targets(),
-        # the review of each dataset (issue 32); the integrator moves this into summary_inputs
-        [t for d in target_datasets() for t in curation_targets(d)],

@@ -29,6 +29,7 @@ def main(snakemake):
             finetune=list(i.finetune),
             retrieval=[f for f in i.retrieval if f.endswith(".json")],
             explore=[f for f in i.explore if f.endswith(".json")],
+            more={"human_direct": list(i.human_direct), "curation": list(i.curation)},
         )
         settings = report.SummarySettings(
             train_split=p.train_split,
@@ -39,6 +40,8 @@ def main(snakemake):
             fixed=p.settings,
             notes=list(p.notes),
             degeneracy=p.degeneracy,
+            human_kinds=p.human_kinds,
+            curation_warn_above=p.curation_warn_above,
         )
         s = report.build(snakemake.wildcards.dataset, inputs, settings)
         write_json(snakemake.output.json, s)

@@ -42,6 +42,21 @@ def summary_inputs(wildcards):
             else []
         ),
         "human": [f"results/{d}/human/{sp}_check.json" for sp in human_splits(d)],
+        # every feature set compared directly with human data that is not coordinates (RDMs, triplets, ceilings)
+        "human_direct": [
+            f"results/{d}/human/direct_{sp}.json"
+            for sp, spec in human_splits(d).items()
+            if spec.get("kind", "coordinates") != "coordinates"
+        ],
+        # the stress curve and the Shepard diagram of a space built from such data
+        "human_figures": [
+            f"results/{d}/human/{sp}_{fig}.png"
+            for sp, spec in human_splits(d).items()
+            if spec.get("kind", "coordinates") != "coordinates"
+            for fig in ("stress", "shepard")
+        ],
+        # likely mislabels, outliers and duplicates (with their galleries)
+        "curation": curation_targets(d),
         "cnn": [
             f"results/{d}/cnn/{v}/{f}.json"
             for v in cnn_variants(d)
@@ -117,6 +132,11 @@ rule summary:
             model_owner(w.dataset) if prediction_source(w.dataset) else None
         ),
         train_split=lambda w: S(w.dataset, "alignment")["train_split"],
+        human_kinds=lambda w: {
+            sp: spec.get("kind", "coordinates")
+            for sp, spec in human_splits(w.dataset).items()
+        },
+        curation_warn_above=lambda w: S(w.dataset, "curation")["warn_above"],
         # feature sets whose rows of that split were fitted with supervision: never the chosen representation
         fitted_on=lambda w: REG.fitted_on(
             w.dataset, S(w.dataset, "alignment")["train_split"]

@@ -70,13 +70,15 @@ def closest_to_human(selection: dict | None, board: list[dict], splits: list[str
 
 
 def best(s: dict) -> dict:
-    """summary.json ``headline``: {probe, clustering, human}, each None where the run has no such result."""
+    """summary.json ``headline``: {probe, clustering, human, human_ceiling}, each None where the run has no such
+    result (``human_ceiling``: the chosen representation's direct score as a share of the noise ceiling)."""
     return {
         "probe": best_probe(s.get("probes") or {}),
         "clustering": best_clustering(s.get("clustering_by_feature_set") or {}),
         "human": closest_to_human(
             s.get("alignment_selection"), s.get("alignment") or [], s.get("alignment_splits") or []
         ),
+        "human_ceiling": (s.get("human_data") or {}).get("headline"),
     }
 
 
@@ -126,4 +128,6 @@ def markdown(h: dict) -> list[str]:
             f"- **closest to the human space: `{m['feature_set']}`**, Procrustes disparity **{m['disparity']:.3f}** "
             f"on {m['split']} ({m['how']})"
         )
+    if ceiling := h.get("human_ceiling"):
+        lines.append(f"- {ceiling}")
     return ["## Answer: the best representation per task", ""] + lines + [""] if lines else []

@@ -313,3 +313,22 @@ def embeddings(s: dict) -> list[str]:
             f"{strategy(r.get('strategy'))} | {', '.join(f'{k}={v}' for k, v in r['params'].items())} |"
         )
     return lines + [""]
+
+
+def human_data(s: dict) -> list[str]:
+    """Renderer: the direct comparisons with the human data and their noise ceilings
+    (:func:`imagespace.human.summary_markdown`)."""
+    if not s.get("human_data"):
+        return []
+    from imagespace.human.scores import summary_markdown
+
+    return ["## Human data: direct comparisons and noise ceilings", "", *summary_markdown(s["human_data"]), ""]
+
+
+def curation(s: dict) -> list[str]:
+    """Renderer: likely mislabels, outliers and duplicates (:func:`imagespace.curation.summary_markdown`)."""
+    if not s.get("curation"):
+        return []
+    from imagespace.curation import summary_markdown
+
+    return summary_markdown(s["curation"])

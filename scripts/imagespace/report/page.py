@@ -76,6 +76,8 @@ RENDERERS: list[Renderer] = [
     warnings_and_notes,
     interactive_map,
     md_leaderboard.alignment,
+    md_sections.human_data,
+    md_sections.curation,
     md_sections.backbones,
     md_sections.finetune,
     md_sections.probes,

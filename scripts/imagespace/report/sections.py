@@ -372,3 +372,47 @@ def headline(out: dict, inputs, settings) -> None:
 
     out["headline"] = _headline.best(out)
     out["warnings"] += _headline.warnings(out)
+
+
+def human_data(out: dict, inputs, settings) -> None:
+    """human_data: every feature set compared directly with each split's human data (RDM correlations or triplet
+    accuracy, :mod:`imagespace.human.scores`), with the noise ceiling and each score's share of it; a split given
+    as coordinates has no ceiling, and says so. Reads ``inputs.more["human_direct"]`` (human/direct_<split>.json)."""
+    files = list(inputs.more.get("human_direct", ()))
+    kinds = dict(settings.human_kinds or {})
+    if not files and not kinds:
+        return
+    from imagespace.human.scores import summary_section
+
+    splits = {split: None for split, kind in kinds.items() if kind == "coordinates"}
+    for path in files:
+        j = read_json(path)
+        splits[j["split"]] = j["result"]
+    chosen = (out.get("alignment_selection") or {}).get("chosen")
+    section = summary_section(splits, chosen=chosen)
+    out["human_data"] = section
+    out["warnings"] += section["warnings"]
+
+
+def curation(out: dict, inputs, settings) -> None:
+    """curation: likely label errors, outliers and duplicates (:mod:`imagespace.curation`): counts, the top ten, the
+    estimated label-noise rate, and a warning above ``curation.warn_above``. Reads ``inputs.more["curation"]``
+    (curation/issues.tsv, scores.tsv, curation.json)."""
+    files = {Path(p).name: p for p in inputs.more.get("curation", ())}
+    if not {"issues.tsv", "scores.tsv", "curation.json"} <= set(files):
+        return
+    import pandas as pd
+
+    from imagespace.curation import summary_section
+
+    def read(name):
+        return pd.read_csv(files[name], sep="\t", dtype=str, keep_default_na=False)
+
+    section = summary_section(
+        read("issues.tsv"),
+        read("scores.tsv"),
+        read_json(files["curation.json"]),
+        warn_above=settings.curation_warn_above,
+    )
+    out["curation"] = section
+    out["warnings"] += section["warnings"]

@@ -60,7 +60,9 @@ class SummarySettings:
     "fixed in the config". ``notes``: what the defaults left out and why (a backbone skipped), listed atop
     summary.md after the warnings. ``degeneracy``: the warning thresholds of ``embeddings.degeneracy``
     (min_spread_ratio, max_far_share, max_spot_share) applied to every map's and embedding's stored degeneracy
-    numbers (:func:`imagespace.report.degeneracy.problems`).
+    numbers (:func:`imagespace.report.degeneracy.problems`). ``human_kinds``: {split: the kind of its human data}
+    (a split given as coordinates has no noise ceiling, and the summary says so). ``curation_warn_above``: the
+    estimated label-noise rate above which the curation section warns (``curation.warn_above``).
     """
 
     train_split: str = "train"
@@ -71,6 +73,8 @@ class SummarySettings:
     fixed: Mapping | None = None
     notes: Sequence[str] = ()
     degeneracy: Mapping | None = None
+    human_kinds: Mapping[str, str] | None = None
+    curation_warn_above: float = 0.02
 
 
 #: a section builder: adds its keys (and warnings) to the summary being built
@@ -96,6 +100,8 @@ SECTIONS: list[Section] = [
     sections.human_checks,
     ranking.alignment,
     ranking.choices_section,
+    sections.human_data,
+    sections.curation,
     checks.ingest_warnings,
     checks.quality_warnings,
     sections.headline,
