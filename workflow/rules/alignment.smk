@@ -2,7 +2,6 @@ rule human_map:
     input:
         features="results/{dataset}/features/{base}.npz",
         human=lambda w: f"results/{w.dataset}/human/{S(w.dataset, 'alignment')['train_split']}.tsv",
-        lib=lib("human_map"),
     output:
         features="results/{dataset}/features/human_pred_{base}.npz",
         info="results/{dataset}/alignment/human_pred_{base}.json",
@@ -20,6 +19,7 @@ rule human_map:
         mem_mb=2000,
         runtime=20,
     params:
+        lib=lib("human_map"),
         # only what a map uses: adding an ensemble or another mapped set does not refit every map
         opts=lambda w: {
             k: S(w.dataset, "alignment")[k]
@@ -44,7 +44,6 @@ rule ensemble_weights:
             for m in REG.spec(w.dataset, f"ensemble_{w.name}").members
         ],
         human=lambda w: f"results/{w.dataset}/human/{S(w.dataset, 'alignment')['train_split']}.tsv",
-        lib=lib("ensemble_weights"),
     output:
         weights="results/{dataset}/alignment/ensemble_{name}.json",
     log:
@@ -59,6 +58,7 @@ rule ensemble_weights:
         mem_mb=1000,
         runtime=5,
     params:
+        lib=lib("ensemble_weights"),
         opts=lambda w: REG.ensemble_settings(w.dataset, f"ensemble_{w.name}"),
     script:
         "../../scripts/ensemble_weights.py"
@@ -71,7 +71,6 @@ rule ensemble:
             for m in REG.spec(w.dataset, f"ensemble_{w.name}").members
         ],
         weights=ensemble_weights_file,
-        lib=lib("ensemble"),
     output:
         features="results/{dataset}/features/ensemble_{name}.npz",
     log:
@@ -84,6 +83,7 @@ rule ensemble:
         mem_mb=1000,
         runtime=5,
     params:
+        lib=lib("ensemble"),
         opts=lambda w: REG.ensemble_settings(w.dataset, f"ensemble_{w.name}"),
         transferred=lambda w: REG.spec(w.dataset, f"ensemble_{w.name}").transferred,
     script:
@@ -94,7 +94,6 @@ rule human_map_apply:
     input:
         features="results/{dataset}/features/{base}.npz",
         model=lambda w: f"results/{model_owner(w.dataset)}/alignment/human_pred_{w.base}_map.npz",
-        lib=lib("human_map_apply"),
     output:
         features="results/{dataset}/features/human_pred_{base}.npz",
         info="results/{dataset}/alignment/human_pred_{base}.json",
@@ -110,6 +109,7 @@ rule human_map_apply:
         mem_mb=1000,
         runtime=5,
     params:
+        lib=lib("human_map_apply"),
         source=lambda w: model_owner(w.dataset),
     script:
         "../../scripts/human_map_apply.py"
@@ -120,7 +120,6 @@ rule predicted_space:
         features="results/{dataset}/features/{fs}.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
         images="results/{dataset}/ingest/images.npy",
-        lib=lib("predicted_space"),
     output:
         table="results/{dataset}/predicted/{fs}.tsv",
         map=report(
@@ -139,6 +138,7 @@ rule predicted_space:
         mem_mb=1000,
         runtime=5,
     params:
+        lib=lib("predicted_space"),
         n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
     script:
         "../../scripts/predicted_space.py"

@@ -35,8 +35,6 @@ def backbone_weights_file(d, name, spec):
 
 
 rule backbone_weights:
-    input:
-        lib=lib("backbone_weights"),
     output:
         info="results/{dataset}/backbones/{backbone}/imagenet_weights.json",
     log:
@@ -55,6 +53,7 @@ rule backbone_weights:
         mem_mb=3000,
         runtime=30,
     params:
+        lib=lib("backbone_weights"),
         # only what selects the weights file
         spec=lambda w: {
             k: backbone_spec(w.dataset, w.backbone)[k] for k in ("include_top", "size")
@@ -67,7 +66,6 @@ rule backbone_weights:
 rule backbone_features:
     input:
         unpack(backbone_features_inputs),
-        lib=lib("backbone_features"),
     output:
         features="results/{dataset}/features/bb_{backbone}{bbv}.npz",
         info="results/{dataset}/backbones/{backbone}{bbv}/features.json",
@@ -86,6 +84,7 @@ rule backbone_features:
         mem_mb=4000,
         runtime=60,
     params:
+        lib=lib("backbone_features"),
         spec=lambda w: backbone_spec(w.dataset, w.backbone, w.bbv),
         # the files (from_files) are decoded as ingest decodes them for this dataset
         images=lambda w: image_settings(w.dataset),
@@ -111,7 +110,6 @@ def backbone_features_torch_inputs(wildcards):
 rule backbone_features_torch:
     input:
         unpack(backbone_features_torch_inputs),
-        lib=lib("backbone_features_torch"),
     output:
         features="results/{dataset}/features/bb_{backbone}{bbv}.npz",
         info="results/{dataset}/backbones/{backbone}{bbv}/features.json",
@@ -130,6 +128,7 @@ rule backbone_features_torch:
         mem_mb=3000,
         runtime=30,
     params:
+        lib=lib("backbone_features_torch"),
         spec=lambda w: backbone_spec(w.dataset, w.backbone, w.bbv),
         # the files (from_files) are decoded as ingest decodes them for this dataset
         images=lambda w: image_settings(w.dataset),

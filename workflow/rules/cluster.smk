@@ -69,7 +69,6 @@ for _m in CLUSTERINGS.values():
             f"cluster_{_m.name}"
         input:
             unpack(cluster_inputs(_m)),
-            lib=lib("cluster"),
         output:
             **cluster_out(_m),
         log:
@@ -84,5 +83,6 @@ for _m in CLUSTERINGS.values():
             runtime=_m.runtime,
         params:
             **cluster_settings(_m),
+            lib=lib("cluster"),
         script:
             "../../scripts/cluster.py"

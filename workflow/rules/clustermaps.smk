@@ -7,7 +7,6 @@ rule cluster_on_maps:
         maps=lambda w: [
             f"results/{w.dataset}/maps/{m}.npz" for m in map_methods(w.dataset)
         ],
-        lib=lib("cluster_on_maps"),
     output:
         figure=report(
             "results/{dataset}/clustering/{fs}/{clm}/maps.png",
@@ -24,6 +23,8 @@ rule cluster_on_maps:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        lib=lib("cluster_on_maps"),
     script:
         "../../scripts/cluster_on_maps.py"
 
@@ -33,7 +34,6 @@ rule pca_cluster_maps:
     input:
         map="results/{dataset}/maps/pca.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("pca_cluster_maps"),
     output:
         kmeans=report(
             "results/{dataset}/maps/pca_kmeans.png",
@@ -58,6 +58,7 @@ rule pca_cluster_maps:
         mem_mb=1000,
         runtime=20,
     params:
+        lib=lib("pca_cluster_maps"),
         kmeans=lambda w: S(w.dataset, "clustering")["kmeans"],
         gmm=lambda w: S(w.dataset, "clustering")["gmm"],
         seed=lambda w: S(w.dataset, "clustering")["seed"],

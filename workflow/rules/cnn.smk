@@ -24,7 +24,6 @@ def train_cnn_inputs(wildcards):
 rule train_cnn:
     input:
         unpack(train_cnn_inputs),
-        lib=lib("train_cnn"),
     output:
         model="results/{dataset}/cnn/{variant}/model.keras",
         history=report(
@@ -54,6 +53,7 @@ rule train_cnn:
         mem_mb=4000,
         runtime=120,
     params:
+        lib=lib("train_cnn"),
         spec=lambda w: cnn_spec(w.dataset, w.variant),
         backbones=lambda w: REG.cnn_backbones(w.dataset, w.variant),
         state_dir=lambda w: f"results/{w.dataset}/cnn/{w.variant}/checkpoints",
@@ -68,7 +68,6 @@ rule cnn_features:
         training=lambda w: f"results/{model_owner(w.dataset)}/cnn/{w.variant}/training.json",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("cnn_features"),
     output:
         features="results/{dataset}/features/{variant}.npz",
         info="results/{dataset}/cnn/{variant}/features.json",
@@ -83,6 +82,8 @@ rule cnn_features:
         gpu=1,
         mem_mb=3000,
         runtime=30,
+    params:
+        lib=lib("cnn_features"),
     script:
         "../../scripts/cnn_features.py"
 
@@ -92,7 +93,6 @@ rule cnn_maps:
         features="results/{dataset}/features/{variant}.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
         clusters="results/{dataset}/clustering/{variant}/kmeans/assignments.tsv",
-        lib=lib("cnn_maps"),
     output:
         maps=report(
             "results/{dataset}/maps/{variant}_features.png",
@@ -112,6 +112,7 @@ rule cnn_maps:
         mem_mb=2000,
         runtime=20,
     params:
+        lib=lib("cnn_maps"),
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
         tsne=lambda w: S(w.dataset, "embeddings")["tsne"],
         trust=trust_settings,
@@ -125,7 +126,6 @@ rule evaluate_cnn:
         training="results/{dataset}/cnn/{variant}/training.json",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("evaluate_cnn"),
     output:
         json="results/{dataset}/cnn/{variant}/evaluation.json",
         predictions="results/{dataset}/cnn/{variant}/predictions.tsv",
@@ -158,5 +158,7 @@ rule evaluate_cnn:
         gpu=1,
         mem_mb=3000,
         runtime=30,
+    params:
+        lib=lib("evaluate_cnn"),
     script:
         "../../scripts/evaluate_cnn.py"

@@ -1,3 +1,5 @@
+import functools
+import hashlib
 import os
 import re
 import sys
@@ -52,9 +54,15 @@ if workflow.is_main_process and runlock.runs_jobs(sys.argv):
 
 
 # ----------------------------------------------------------------- helpers
+@functools.cache
 def lib(script):
-    """The imagespace modules a rule's script imports (at any depth): inputs, so editing one reruns its rules."""
-    return [os.path.relpath(p) for p in deps.library_modules(SCRIPTS / f"{script}.py")]
+    """A digest of the imagespace modules a rule's script imports (at any depth), and of their paths: a param of
+    the rule, so editing one of them reruns its rules (Snakemake's params trigger), without listing every module
+    among the job's inputs on the console."""
+    h = hashlib.sha256()
+    for p in deps.library_modules(SCRIPTS / f"{script}.py"):
+        h.update(os.path.relpath(p, SCRIPTS).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def S(dataset, stage):

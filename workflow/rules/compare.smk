@@ -3,7 +3,6 @@ rule compare:
         features="results/{dataset}/features/{fs}.npz",
         human="results/{dataset}/human/{split}.tsv",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("compare"),
     output:
         result="results/{dataset}/compare/{fs}/{split}.json",
         permutation=report(
@@ -28,6 +27,7 @@ rule compare:
         mem_mb=1000,
         runtime=10,
     params:
+        lib=lib("compare"),
         opts=lambda w: {
             k: S(w.dataset, "compare")[k]
             for k in ("n_permutations", "n_bootstrap", "seed", "alpha")
@@ -44,7 +44,6 @@ def paired_inputs(wildcards):
         ],
         "human": f"results/{d}/human/{sp}.tsv",
         "manifest": f"results/{d}/ingest/manifest.tsv",
-        "lib": lib("paired"),
     }
 
 
@@ -70,6 +69,7 @@ rule paired:
         mem_mb=2000,
         runtime=30,
     params:
+        lib=lib("paired"),
         opts=lambda w: {
             k: S(w.dataset, "compare")[k] for k in ("seed", "alpha", "paired")
         },

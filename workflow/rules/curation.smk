@@ -64,7 +64,6 @@ rule label_issues:
         probes=lambda w: [
             f"results/{w.dataset}/probes/{fs}.json" for fs in curation_sets(w.dataset)
         ],
-        lib=lib("label_issues"),
     output:
         issues=report(
             "results/{dataset}/curation/issues.tsv",
@@ -96,6 +95,7 @@ rule label_issues:
         mem_mb=mem_from_input(factor=6),
         runtime=30,
     params:
+        lib=lib("label_issues"),
         sets=lambda w: curation_sets(w.dataset),
         named=lambda w: list(S(w.dataset, "curation")["feature_sets"]),
         k=lambda w: S(w.dataset, "curation")["k"],

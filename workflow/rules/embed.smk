@@ -21,7 +21,6 @@ rule embed:
     input:
         features=embed_input,
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("embed"),
     output:
         features="results/{dataset}/features/{method}.npz",
         info="results/{dataset}/embed/{method}.json",
@@ -36,6 +35,7 @@ rule embed:
         mem_mb=mem_from_input(4),
         runtime=60,
     params:
+        lib=lib("embed"),
         n_components=lambda w: REG.n_components(w.dataset),
         opts=lambda w: S(w.dataset, "embeddings")[w.method],
         fit_split=lambda w: S(w.dataset, "embeddings")["fit_split"],
@@ -75,7 +75,6 @@ rule map_pca:
         # the first two components also where the variance threshold keeps only one
         full="results/{dataset}/features/pca_full.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("map_pca"),
     output:
         features="results/{dataset}/maps/pca.npz",
         info="results/{dataset}/maps/pca.json",
@@ -89,6 +88,7 @@ rule map_pca:
         mem_mb=1000,
         runtime=5,
     params:
+        lib=lib("map_pca"),
         trust=trust_settings,
         degeneracy=degeneracy_settings,
         seed=lambda w: S(w.dataset, "embeddings")["seed"],
@@ -101,7 +101,6 @@ rule plot_map:
         features="results/{dataset}/maps/{mapmethod}.npz",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("plot_map"),
     output:
         labels=report(
             "results/{dataset}/maps/{mapmethod}_labels.png",
@@ -125,6 +124,7 @@ rule plot_map:
         mem_mb=mem_from_input(1),
         runtime=10,
     params:
+        lib=lib("plot_map"),
         n_thumbnails=lambda w: S(w.dataset, "embeddings")["thumbnails"],
     script:
         "../../scripts/plot_map.py"

@@ -11,7 +11,6 @@ def explore_inputs(wildcards):
             for fs, m in cluster_targets(d)
         ],
         "human": [f"results/{d}/human/{sp}.tsv" for sp in human_splits(d)],
-        "lib": lib("explore"),
     }
 
 
@@ -37,6 +36,7 @@ rule explore:
         mem_mb=mem_from_input(factor=2, key="images"),
         runtime=20,
     params:
+        lib=lib("explore"),
         settings=lambda w: S(w.dataset, "explore"),
         human_sets=lambda w: [
             fs for fs in REG.explore_sets(w.dataset) if REG.spec(w.dataset, fs).human

@@ -31,7 +31,6 @@ def finetune_torch_inputs(wildcards):
 rule finetune_torch:
     input:
         unpack(finetune_torch_inputs),
-        lib=lib("finetune_torch"),
     output:
         model="results/{dataset}/finetune/{ft}/model.pt",
         info="results/{dataset}/finetune/{ft}/training.json",
@@ -52,6 +51,7 @@ rule finetune_torch:
         mem_mb=8000,
         runtime=480,
     params:
+        lib=lib("finetune_torch"),
         spec=lambda w: finetune_spec(w.dataset, w.ft),
         # only what the variant uses, so that other alignment settings do not retrain it: target human trains on
         # alignment.train_split; out_of_fold uses the alignment's outer folds, as the maps into the human space do
@@ -81,7 +81,6 @@ rule finetune_features:
         training=lambda w: f"results/{model_owner(w.dataset)}/finetune/{w.ft}/training.json",
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("finetune_torch"),
     output:
         features="results/{dataset}/features/{ft}.npz",
         info="results/{dataset}/finetune/{ft}/features.json",
@@ -98,6 +97,7 @@ rule finetune_features:
         mem_mb=3000,
         runtime=60,
     params:
+        lib=lib("finetune_torch"),
         # the training rows of the state's own dataset are in-sample (meta in_sample_split), or out-of-fold
         # with finetune.out_of_fold; another dataset's images are neither
         own_model=lambda w: model_owner(w.dataset) == w.dataset,

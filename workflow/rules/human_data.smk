@@ -17,7 +17,6 @@ def human_direct_inputs(wildcards):
         "manifest": f"results/{d}/ingest/manifest.tsv",
         "skipped": f"results/{d}/ingest/skipped.tsv",
         "data": [] if spec.get("builtin") else [spec["path"]],
-        "lib": lib("human_direct"),
     }
 
 
@@ -37,6 +36,7 @@ rule human_direct:
         mem_mb=2000,
         runtime=30,
     params:
+        lib=lib("human_direct"),
         spec=lambda w: human_splits(w.dataset)[w.split],
         opts=lambda w: {k: S(w.dataset, "compare")[k] for k in ("n_bootstrap", "seed")},
     script:
@@ -49,7 +49,6 @@ rule human_direct:
 rule human_simulated:
     input:
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("human_simulated"),
     output:
         coordinates="results/{dataset}/human_sim/{split}/coordinates.csv",
         dissimilarity="results/{dataset}/human_sim/{split}/dissimilarity.csv",
@@ -57,12 +56,15 @@ rule human_simulated:
         triplets="results/{dataset}/human_sim/{split}/triplets.csv",
     log:
         "logs/{dataset}/human_simulated/{split}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/human_simulated_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
     params:
+        lib=lib("human_simulated"),
         source=lambda w: iscfg.canonical(config["datasets"][w.dataset]["source"]),
         dims=4,
         n_triplets=5000,
@@ -80,18 +82,20 @@ rule human_space_figures:
         check="results/{dataset}/human/{split}_check.json",
         manifest="results/{dataset}/ingest/manifest.tsv",
         skipped="results/{dataset}/ingest/skipped.tsv",
-        lib=lib("human_space_figures"),
     output:
         stress="results/{dataset}/human/{split}_stress.png",
         shepard="results/{dataset}/human/{split}_shepard.png",
     log:
         "logs/{dataset}/human_space_figures/{split}.log",
+    benchmark:
+        "benchmarks/runs/{dataset}/human_space_figures_{split}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
     params:
+        lib=lib("human_space_figures"),
         spec=lambda w: human_splits(w.dataset)[w.split],
     script:
         "../../scripts/human_space_figures.py"

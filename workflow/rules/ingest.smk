@@ -15,7 +15,6 @@ def source_data_files(wildcards):
 rule ingest:
     input:
         data=source_data_files,
-        lib=lib("ingest"),
     output:
         manifest="results/{dataset}/ingest/manifest.tsv",
         images="results/{dataset}/ingest/images.npy",
@@ -43,6 +42,7 @@ rule ingest:
         mem_mb=2000,
         runtime=30,
     params:
+        lib=lib("ingest"),
         settings=lambda w: ingest_settings(w.dataset),
         # names, sizes and times (or contents: ingest.fingerprint) of every file the source reads:
         # replacing one reruns ingest
@@ -59,7 +59,6 @@ rule human_space:
         manifest="results/{dataset}/ingest/manifest.tsv",
         skipped="results/{dataset}/ingest/skipped.tsv",
         matrix=human_file,
-        lib=lib("human_space"),
     output:
         table="results/{dataset}/human/{split}.tsv",
         check="results/{dataset}/human/{split}_check.json",
@@ -73,6 +72,7 @@ rule human_space:
         mem_mb=1000,
         runtime=10,
     params:
+        lib=lib("human_space"),
         spec=lambda w: human_splits(w.dataset)[w.split],
         source=lambda w: iscfg.canonical(config["datasets"][w.dataset]["source"]),
         n_permutations=lambda w: S(w.dataset, "compare")["n_permutations"],

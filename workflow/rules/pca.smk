@@ -2,7 +2,6 @@ rule pca:
     input:
         images="results/{dataset}/ingest/images.npy",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("pca"),
     output:
         model="results/{dataset}/pca/model.npz",
         features="results/{dataset}/features/pca.npz",
@@ -25,6 +24,7 @@ rule pca:
         mem_mb=mem_from_input(4),
         runtime=30,
     params:
+        lib=lib("pca"),
         opts=lambda w: {
             k: S(w.dataset, "pca")[k] for k in ("threshold", "fit_split", "scale")
         },
@@ -39,7 +39,6 @@ rule plot_pca:
         model="results/{dataset}/pca/model.npz",
         features="results/{dataset}/features/pca.npz",
         info="results/{dataset}/pca/pca.json",
-        lib=lib("plot_pca"),
     output:
         curve=report(
             "results/{dataset}/pca/variance.png",
@@ -63,6 +62,7 @@ rule plot_pca:
         mem_mb=mem_from_input(2),
         runtime=10,
     params:
+        lib=lib("plot_pca"),
         opts=lambda w: S(w.dataset, "pca"),
     script:
         "../../scripts/plot_pca.py"

@@ -2,7 +2,6 @@ rule probe:
     input:
         features="results/{dataset}/features/{fs}.npz",
         manifest="results/{dataset}/ingest/manifest.tsv",
-        lib=lib("probe"),
     output:
         json="results/{dataset}/probes/{fs}.json",
     log:
@@ -15,6 +14,7 @@ rule probe:
         mem_mb=mem_from_input(factor=4, key="features"),
         runtime=30,
     params:
+        lib=lib("probe"),
         settings=lambda w: S(w.dataset, "probes"),
     script:
         "../../scripts/probe.py"

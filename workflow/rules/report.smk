@@ -103,7 +103,6 @@ def summary_inputs(wildcards):
         "predicted_maps": [
             f"results/{d}/predicted/{fs}_map.png" for fs in predicted_sets(d)
         ],
-        "lib": lib("summary"),
     }
 
 
@@ -128,6 +127,7 @@ rule summary:
         mem_mb=500,
         runtime=5,
     params:
+        lib=lib("summary"),
         predicted_from=lambda w: (
             model_owner(w.dataset) if prediction_source(w.dataset) else None
         ),
@@ -164,7 +164,6 @@ rule summary:
 rule leaderboard:
     input:
         summary="results/{dataset}/summary.json",
-        lib=lib("leaderboard"),
     output:
         table=report(
             "results/{dataset}/leaderboard.tsv",
@@ -187,5 +186,7 @@ rule leaderboard:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        lib=lib("leaderboard"),
     script:
         "../../scripts/leaderboard.py"

@@ -5,7 +5,6 @@ def retrieval_inputs(wildcards):
         "features": f"results/{d}/features/{fs}.npz",
         "manifest": f"results/{d}/ingest/manifest.tsv",
         "images": f"results/{d}/ingest/images.npy",
-        "lib": lib("retrieval"),
     }
     src = prediction_source(d)
     if src is not None:
@@ -39,6 +38,7 @@ rule retrieval:
         mem_mb=mem_from_input(factor=4, key="features"),
         runtime=30,
     params:
+        lib=lib("retrieval"),
         settings=lambda w: S(w.dataset, "retrieval"),
     script:
         "../../scripts/retrieval.py"

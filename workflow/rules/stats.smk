@@ -3,7 +3,6 @@ rule image_stats:
     input:
         manifest="results/{dataset}/ingest/manifest.tsv",
         images="results/{dataset}/ingest/images.npy",
-        lib=lib("image_stats"),
     output:
         features="results/{dataset}/features/stats{sv}.npz",
         info="results/{dataset}/stats/stats{sv}.json",
@@ -20,6 +19,7 @@ rule image_stats:
         mem_mb=2000,
         runtime=30,
     params:
+        lib=lib("image_stats"),
         # a dataset predicted from another describes its images exactly as that one does
         opts=lambda w: REG.stats_spec(model_owner(w.dataset), w.sv[1:] or None),
         images=lambda w: image_settings(w.dataset),
