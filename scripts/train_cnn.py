@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace.nets import cnn_data, cnn_features, cnn_layers, cnn_train
+from imagespace.nets import cnn_data, cnn_features, cnn_layers, cnn_schedule, cnn_train
 from imagespace.util import (
     load_human_table,
     load_images,
@@ -98,7 +98,7 @@ def main(snakemake):
             settings=spec,
         )
         wall = time.perf_counter() - t0
-        best, why = cnn_train.choose_epoch(history, spec["monitor"])
+        best, why = cnn_schedule.choose_epoch(history, spec["monitor"])
         state = Path(snakemake.params.state_dir)
         chosen = state / f"epoch_{best:03d}.keras"
         shutil.copyfile(chosen, out.model + ".tmp.keras")
