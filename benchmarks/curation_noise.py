@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE.parent / "scripts"))
 
 from imagespace import curation, evaluation  # noqa: E402
 from imagespace import pca as ispca  # noqa: E402
-from imagespace.util import FeatureSet, stratified_holdout  # noqa: E402
+from imagespace.io import FeatureFile  # noqa: E402
+from imagespace.sampling import stratified_holdout
 
 SEED = 0
 #: seed of the label flips (--flip-seed): another seed checks that MIN_ODDS was not fitted to one draw
@@ -92,7 +93,7 @@ def run_curation(feats: dict, manifest: pd.DataFrame, **settings) -> dict:
     ids = manifest["id"].to_numpy()
     kind = {"pca": "pca", "stats": "stats"}
     features = {
-        fs: FeatureSet(np.asarray(X, np.float32), ids, {"kind": kind.get(fs, "backbone")}) for fs, X in feats.items()
+        fs: FeatureFile(np.asarray(X, np.float32), ids, {"kind": kind.get(fs, "backbone")}) for fs, X in feats.items()
     }
     probes = {
         fs: evaluation.probe_feature_set(f.X, ids, manifest, evaluation.PROBES, "train", SETTINGS["folds"], SEED)
@@ -157,8 +158,8 @@ def backbone_features(images) -> np.ndarray:
     """The default backbone (bb_efficientnet_lite0, PyTorch, packaged weights) with the config's settings."""
     import yaml
 
-    from imagespace import backbones_torch
     from imagespace import config as iscfg
+    from imagespace.nets import backbones_torch
 
     with open(HERE.parent / "config.yaml", encoding="utf-8") as fh:
         cfg = yaml.safe_load(fh)
@@ -206,7 +207,7 @@ def outliers_case(data: Path) -> dict:
 
 
 def clean_case() -> dict:
-    from imagespace import synthetic
+    from imagespace.ingest import synthetic
 
     g = synthetic.generate(n_per_class=80, size=32, seed=0)
     splits = splits_of(g["labels"], 0.25)

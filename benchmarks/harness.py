@@ -917,7 +917,7 @@ def scenario_explore_50k(work: Path, cores: int, timeout: float, n: int = 50_000
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
     import browser  # noqa: E402  (tests/browser.py: Chromium through Playwright, offline)
 
-    from imagespace import explore
+    from imagespace.report import explore
 
     path = fashion_subset(work, n)
     with np.load(path) as z:

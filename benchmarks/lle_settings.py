@@ -1,4 +1,4 @@
-"""LLE settings compared on four datasets: the 2-D map's spread ratio (imagespace.degeneracy), its
+"""LLE settings compared on four datasets: the 2-D map's spread ratio (imagespace.report.degeneracy), its
 trustworthiness (5 neighbours) and the fitting time, per dataset x setting.
 
 Inputs, as the workflow's 2-D maps see them (full-rank PCA scores have the pixels' distances, and LLE
@@ -20,8 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from imagespace import degeneracy, embed  # noqa: E402
-from imagespace.util import load_features, stratified_sample  # noqa: E402
+from imagespace import embed  # noqa: E402
+from imagespace.io import load_features  # noqa: E402
+from imagespace.report import degeneracy  # noqa: E402
+from imagespace.sampling import stratified_sample
 
 # (method, n_neighbors, eigen_solver); hessian and ltsa fail with ARPACK's shift-invert on these data
 # ("Factor is exactly singular"), so they run with the dense solver

@@ -4,9 +4,9 @@
 import sys
 from pathlib import Path
 
+from imagespace.io import load_manifest, logged_errors, read_json, save_features, setup_logging, write_json
 from imagespace.nets import backbones_keras
 from imagespace.nets.backbone_table import backbone_images, check_features
-from imagespace.util import load_manifest, logged_errors, read_json, save_features, setup_logging, write_json
 
 
 def main(snakemake):

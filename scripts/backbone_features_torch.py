@@ -9,9 +9,9 @@ settings. Never imports TensorFlow (env torch.yaml).
 import sys
 from pathlib import Path
 
+from imagespace.io import load_manifest, logged_errors, save_features, setup_logging, write_json
 from imagespace.nets import backbones_torch
 from imagespace.nets.backbone_table import backbone_images, check_features
-from imagespace.util import load_manifest, logged_errors, save_features, setup_logging, write_json
 
 
 def main(snakemake):

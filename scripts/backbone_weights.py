@@ -7,8 +7,8 @@ backbone, the file, the cache path and how to give backbones.<name>.weights_path
 
 import sys
 
+from imagespace.io import logged_errors, setup_logging, write_json
 from imagespace.nets import backbones_keras
-from imagespace.util import logged_errors, setup_logging, write_json
 
 
 def main(snakemake):

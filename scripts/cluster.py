@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import cluster
-from imagespace.util import load_images, load_manifest, logged_errors, setup_logging
+from imagespace.io import load_images, load_manifest, logged_errors, setup_logging
 
 
 def main(snakemake):

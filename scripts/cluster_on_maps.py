@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
+from imagespace.io import load_features, load_manifest, logged_errors, own_rows, setup_logging
 from imagespace.report import clustermaps
-from imagespace.util import load_features, load_manifest, logged_errors, own_rows, setup_logging
 
 
 def main(snakemake):

@@ -2,8 +2,7 @@
 
 import sys
 
-from imagespace.nets import cnn_features, cnn_layers, cnn_train
-from imagespace.util import (
+from imagespace.io import (
     load_images,
     load_manifest,
     logged_errors,
@@ -11,7 +10,8 @@ from imagespace.util import (
     save_features,
     setup_logging,
     write_json,
-)  # noqa: E402
+)
+from imagespace.nets import cnn_features, cnn_layers, cnn_train
 
 
 def main(snakemake):

@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import embed
-from imagespace.util import load_features, load_manifest, logged_errors, own_images, setup_logging, write_json
+from imagespace.io import load_features, load_manifest, logged_errors, own_image_mask, setup_logging, write_json
 
 
 def main(snakemake):
@@ -13,7 +13,7 @@ def main(snakemake):
 
         fs = load_features(snakemake.input.features)
         m = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids]
-        own = own_images(m)  # the collection's own images: no augmented copies (balance) on the maps
+        own = own_image_mask(m)  # the collection's own images: no augmented copies (balance) on the maps
         X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
         clusters = pd.read_csv(snakemake.input.clusters, sep="\t", dtype={"id": str}).set_index("id")["cluster"]
         v = snakemake.wildcards.variant

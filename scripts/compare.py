@@ -7,7 +7,7 @@ of every row, and the feature set is indexed by those ids.
 import sys
 
 from imagespace.human import comparison, figures
-from imagespace.util import (
+from imagespace.io import (
     InputError,
     load_features,
     load_human_table,

@@ -3,17 +3,18 @@
 import sys
 from pathlib import Path
 
-from imagespace import degeneracy, embed
-from imagespace.util import (
+from imagespace import embed
+from imagespace.io import (
     load_features,
     load_manifest,
     logged_errors,
-    own_images,
+    own_image_mask,
     own_rows,
     save_features,
     setup_logging,
     write_json,
 )
+from imagespace.report import degeneracy
 
 
 def main(snakemake):
@@ -25,7 +26,7 @@ def main(snakemake):
         src = load_features(snakemake.input.features)
         manifest = load_manifest(snakemake.input.manifest).set_index("id")
         split = manifest.loc[src.ids, "split"].to_numpy()
-        own = own_images(manifest.reset_index())  # augmented copies (balance) are not fitted
+        own = own_image_mask(manifest.reset_index())  # augmented copies (balance) are not fitted
         fit = own_rows(src.ids, manifest.reset_index()) & (True if p.fit_split == "all" else split == p.fit_split)
         wanted = (
             int(own.sum()) if p.fit_split == "all" else int((own & (manifest["split"] == p.fit_split).to_numpy()).sum())

@@ -9,7 +9,7 @@ dataset that predicts from another reuses its weights, never reselects.
 import sys
 
 from imagespace.human import ensemble
-from imagespace.util import InputError, load_features, logged_errors, read_json, save_features, setup_logging
+from imagespace.io import InputError, load_features, logged_errors, read_json, save_features, setup_logging
 
 
 def main(snakemake):

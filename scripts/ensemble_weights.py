@@ -10,7 +10,7 @@ this dataset, and of datasets that predict from it) averages with them.
 import sys
 
 from imagespace.human import ensemble
-from imagespace.util import InputError, load_features, load_human_table, logged_errors, setup_logging, write_json
+from imagespace.io import InputError, load_features, load_human_table, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):

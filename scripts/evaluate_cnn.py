@@ -2,8 +2,8 @@
 
 import sys
 
+from imagespace.io import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table
 from imagespace.nets import cnn_eval, cnn_layers, cnn_train
-from imagespace.util import load_images, load_manifest, logged_errors, read_json, setup_logging, write_json, write_table
 
 
 def main(snakemake):

@@ -2,8 +2,8 @@
 
 import sys
 
+from imagespace.io import logged_errors, setup_logging, write_json, write_text
 from imagespace.report import explore
-from imagespace.util import logged_errors, setup_logging, write_json, write_text
 
 
 def main(snakemake):

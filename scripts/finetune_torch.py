@@ -20,9 +20,7 @@ size with the dataset's own image settings. Never imports TensorFlow (env torch.
 import sys
 
 from imagespace.config import image_options
-from imagespace.nets import backbone_table, backbones_torch, finetune
-from imagespace.nets.backbone_table import input_size
-from imagespace.util import (
+from imagespace.io import (
     InputError,
     load_human_table,
     load_images,
@@ -34,6 +32,8 @@ from imagespace.util import (
     write_json,
     write_table,
 )
+from imagespace.nets import backbone_table, backbones_torch, finetune
+from imagespace.nets.backbone_table import input_size
 
 
 def images_of(snakemake, manifest, spec: dict, rows=None):

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from imagespace import human
-from imagespace.util import (
+from imagespace.io import (
     InputError,
     load_features,
     load_human_table,

@@ -11,7 +11,7 @@ other rows get the predictions of the model fitted on the whole training split.
 import sys
 
 from imagespace.human import alignment
-from imagespace.util import (
+from imagespace.io import (
     load_features,
     load_human_table,
     logged_errors,

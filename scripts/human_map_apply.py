@@ -8,7 +8,7 @@ here; no human data of this dataset is used.
 import sys
 
 from imagespace.human import alignment
-from imagespace.util import InputError, load_features, logged_errors, save_features, setup_logging, write_json
+from imagespace.io import InputError, load_features, logged_errors, save_features, setup_logging, write_json
 
 
 def main(snakemake):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imagespace import human
 from imagespace.human import simulate
-from imagespace.util import load_manifest, logged_errors, setup_logging
+from imagespace.io import load_manifest, logged_errors, setup_logging
 
 
 def main(snakemake):

@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import human
-from imagespace.util import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table
+from imagespace.io import load_human_table, load_manifest, logged_errors, setup_logging, write_json, write_table
 
 
 def _figures(record: dict, output) -> None:

@@ -4,7 +4,7 @@ import json
 import sys
 
 from imagespace import human
-from imagespace.util import InputError, load_human_table, load_manifest, logged_errors, setup_logging
+from imagespace.io import InputError, load_human_table, load_manifest, logged_errors, setup_logging
 
 
 def main(snakemake):

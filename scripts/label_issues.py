@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 
 from imagespace import curation
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging
+from imagespace.io import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging
 
 
 def main(snakemake):

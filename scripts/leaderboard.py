@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import report
-from imagespace.util import logged_errors, read_json, setup_logging, write_table
+from imagespace.io import logged_errors, read_json, setup_logging, write_table
 
 
 def main(snakemake):

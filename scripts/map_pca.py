@@ -4,16 +4,17 @@ import sys
 
 import pandas as pd
 
-from imagespace import degeneracy, embed
-from imagespace.util import (
+from imagespace import embed
+from imagespace.io import (
     load_features,
     load_manifest,
     logged_errors,
-    own_images,
+    own_image_mask,
     save_features,
     setup_logging,
     write_json,
 )
+from imagespace.report import degeneracy
 
 
 def main(snakemake):
@@ -21,7 +22,7 @@ def main(snakemake):
     with logged_errors():
         fs = load_features(snakemake.input.features)
         m = load_manifest(snakemake.input.manifest).set_index("id").loc[fs.ids]
-        own = own_images(m)  # the collection's own images: no augmented copies (balance) on the map
+        own = own_image_mask(m)  # the collection's own images: no augmented copies (balance) on the map
         X, ids, labels = fs.X[own], fs.ids[own], m["label"].to_numpy()[own]
         full = load_features(snakemake.input.full)
         Y = full.X[pd.Index(full.ids).get_indexer(ids), :2]  # = X[:, :2] where the threshold keeps two or more

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from imagespace.human import paired
-from imagespace.util import (
+from imagespace.io import (
     InputError,
     load_features,
     load_human_table,

@@ -3,11 +3,11 @@
 import sys
 
 from imagespace import pca
-from imagespace.util import (
+from imagespace.io import (
     load_images,
     load_manifest,
     logged_errors,
-    own_images,
+    own_image_mask,
     save_features,
     setup_logging,
     write_json,
@@ -26,7 +26,7 @@ def main(snakemake):
         images = load_images(snakemake.input.images)
         X = images.reshape(len(images), -1)  # a view of the memory map: no copy
         fit_split = opts["fit_split"]
-        own = own_images(manifest)  # augmented copies (balance) are projected, not fitted
+        own = own_image_mask(manifest)  # augmented copies (balance) are projected, not fitted
         fit_rows = np.flatnonzero(own if fit_split == "all" else own & (manifest["split"] == fit_split).to_numpy())
         if len(fit_rows) < 3:
             raise ValueError(

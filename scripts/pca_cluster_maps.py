@@ -2,8 +2,8 @@
 
 import sys
 
+from imagespace.io import load_features, load_manifest, logged_errors, setup_logging, write_json
 from imagespace.report import clustermaps
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):

@@ -2,8 +2,8 @@
 
 import sys
 
+from imagespace.io import load_features, load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
 from imagespace.report import plots
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging  # noqa: E402
 
 
 def main(snakemake):

@@ -2,9 +2,9 @@
 
 import sys
 
-from imagespace import plots
 from imagespace.human import alignment
-from imagespace.util import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table
+from imagespace.io import load_features, load_images, load_manifest, logged_errors, setup_logging, write_table
+from imagespace.report import plots
 
 
 def main(snakemake):

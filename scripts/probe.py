@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import evaluation
-from imagespace.util import load_features, load_manifest, logged_errors, setup_logging, write_json
+from imagespace.io import load_features, load_manifest, logged_errors, setup_logging, write_json
 
 
 def main(snakemake):

@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import retrieval
-from imagespace.util import (
+from imagespace.io import (
     load_features,
     load_images,
     load_manifest,

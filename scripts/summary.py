@@ -3,7 +3,7 @@
 import sys
 
 from imagespace import report
-from imagespace.util import console, logged_errors, setup_logging, write_json, write_text
+from imagespace.io import console, logged_errors, setup_logging, write_json, write_text
 
 
 def main(snakemake):

@@ -2,8 +2,7 @@
 
 import sys
 
-from imagespace.nets import cnn_data, cnn_features, cnn_layers, cnn_schedule, cnn_train
-from imagespace.util import (
+from imagespace.io import (
     load_human_table,
     load_images,
     load_manifest,
@@ -14,6 +13,7 @@ from imagespace.util import (
     write_table,
     write_text,
 )
+from imagespace.nets import cnn_data, cnn_features, cnn_layers, cnn_schedule, cnn_train
 
 
 def main(snakemake):

@@ -19,8 +19,8 @@ from conftest import ROOT, random_mobilenetv2, snakemake
 pytest.importorskip("tensorflow")
 
 from imagespace import config as iscfg  # noqa: E402
+from imagespace.io import load_features  # noqa: E402
 from imagespace.nets import backbones_keras as backbones  # noqa: E402
-from imagespace.util import load_features  # noqa: E402
 
 NAME, SIZE = "mobilenetv2", 64
 

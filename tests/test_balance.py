@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from imagespace.ingest import balance, ingest, synthetic  # noqa: E402
 from imagespace.io import load_manifest  # noqa: E402
-from imagespace.summary import selection_line, small_class_warnings  # noqa: E402
+from imagespace.report import selection_line, small_class_warnings  # noqa: E402
 
 
 def test_plan_counts_per_class_and_leaves_held_out_rows_alone():

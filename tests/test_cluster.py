@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import make_blobs  # noqa: E402
 
-from imagespace import cluster, plots  # noqa: E402
+from imagespace import cluster  # noqa: E402
+from imagespace.report import plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CENTERS = [[0.0, 0.0], [8.0, 8.0], [-8.0, 8.0]]
@@ -333,7 +334,7 @@ def test_dbscan_default_finds_the_blobs_the_knee_merges(seed, d):
 def test_dbscan_scan_is_compared_with_structureless_data_and_warned_about():
     """A scan always finds some admissible "clusters" in a Gaussian cloud's tails; the blobs beat that null score,
     uniform noise does not, and the summary says so."""
-    from imagespace import summary
+    from imagespace import report as summary
 
     X, _ = bridged_blobs(0)
     _, info, _, _ = _auto(X, seed=0)
@@ -477,7 +478,7 @@ def test_standardize_lets_informative_columns_count():
 
 def _job(tmp_path, X, labels):
     """The files and output paths of one clustering job on a generated feature set."""
-    from imagespace.util import save_features
+    from imagespace.io import save_features
 
     ids = [f"r{i:04d}" for i in range(len(X))]
     save_features(tmp_path / "f.npz", X, ids)

@@ -18,7 +18,7 @@ from conftest import ROOT, snakemake
 pytest.importorskip("tensorflow")
 
 from imagespace import nets  # noqa: E402
-from imagespace.util import load_features  # noqa: E402
+from imagespace.io import load_features  # noqa: E402
 
 
 def tiny_config(epochs=3, n_per_class=30, size=16, **cnn_extra):
@@ -224,7 +224,7 @@ def test_a_collapsed_network_is_a_warning_not_a_crash(tmp_path):
 
 # --------------------------------------------------------------------------- issue: supervised results you can trust
 def _shapes(n_per_class=40, size=28, seed=3):
-    from imagespace import synthetic
+    from imagespace.ingest import synthetic
 
     g = synthetic.generate(n_per_class=n_per_class, size=size, seed=seed)
     classes = sorted(set(g["labels"]))

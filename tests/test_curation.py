@@ -17,7 +17,7 @@ from conftest import ROOT, snakemake
 from PIL import Image
 
 from imagespace import curation
-from imagespace.util import FeatureSet
+from imagespace.io import FeatureFile
 
 
 def blobs(n_per: int = 60, k: int = 4, d: int = 6, seed: int = 0, spread: float = 1.0):
@@ -158,7 +158,7 @@ def test_standardising_a_descriptor_set_stops_one_large_column_from_deciding():
 def test_clean_blobs_are_hardly_flagged():
     X, y = blobs(n_per=100, seed=5)
     m = manifest_of(y, np.where(np.arange(len(y)) % 4 == 0, "validation", "train"))
-    fs = FeatureSet(X.astype(np.float32), m["id"].to_numpy(), {"kind": "pca"})
+    fs = FeatureFile(X.astype(np.float32), m["id"].to_numpy(), {"kind": "pca"})
     from imagespace import evaluation
 
     probes = {"pca": evaluation.probe_feature_set(fs.X, fs.ids, m, ("logistic", "knn"), "train", 5, 0)}
@@ -189,7 +189,7 @@ def test_run_writes_the_review_table_galleries_and_facts(tmp_path):
     images = generated_images(y)
     images[7] = 255  # an image unlike any other
     X = images.reshape(len(y), -1).astype(np.float32)
-    fs = FeatureSet(X, m["id"].to_numpy(), {"kind": "pca"})
+    fs = FeatureFile(X, m["id"].to_numpy(), {"kind": "pca"})
     probes = {"pca": evaluation.probe_feature_set(X, fs.ids, m, ("logistic", "knn"), "train", 5, 0)}
     settings = {"feature_sets": [], "k": 10, "train_split": "train", "folds": 5, "seed": 0}
     res = curation.curate({"pca": fs}, probes, m, settings=settings)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from imagespace import ingest as ING  # noqa: E402
-from imagespace import summary  # noqa: E402
+from imagespace import report as summary  # noqa: E402
 from imagespace.ingest import duplicates as D  # noqa: E402
 from imagespace.ingest import synthetic  # noqa: E402
 

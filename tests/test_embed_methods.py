@@ -89,7 +89,7 @@ def test_lle_variants_with_too_few_neighbours_fail_with_one_line_naming_the_key(
 def test_lle_on_a_disconnected_neighbour_graph_is_flagged_with_its_cause():
     """Four far-apart clusters: the 5-nearest-neighbour graph falls into 4 components and LLE (the default, modified)
     piles whole clusters onto single spots; the check counts them and names the disconnected graph as the cause."""
-    from imagespace import degeneracy
+    from imagespace.report import degeneracy
 
     X, _ = _clusters(n_per=60, k=4)
     g = degeneracy.neighbour_components(X, 15)

@@ -302,8 +302,8 @@ def test_backbone_settings_overrides_and_names_in_feature_set_lists():
 
 
 def test_finetune_schema_defaults_are_the_library_defaults():
-    """The schema's finetune block and imagespace.finetune_torch.DEFAULTS (which rejects unknown keys) agree."""
-    from imagespace import finetune_torch
+    """The schema's finetune block and imagespace.nets.finetune.DEFAULTS (which rejects unknown keys) agree."""
+    from imagespace.nets import finetune as finetune_torch
 
     props = iscfg.load_schema()["properties"]["finetune"]["properties"]
     assert set(props) - {"enabled", "variants"} == set(finetune_torch.DEFAULTS)

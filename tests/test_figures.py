@@ -27,8 +27,8 @@ from PIL import Image
 
 from imagespace import cluster, embed
 from imagespace import ingest as ING
+from imagespace.io import load_images, load_manifest
 from imagespace.report import plots
-from imagespace.util import load_images, load_manifest
 
 N_CLASSES = 60
 MIN_DELTA_E = 5.0  # CIEDE2000; see the module docstring

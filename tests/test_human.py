@@ -17,7 +17,7 @@ from PIL import Image
 
 from imagespace import human
 from imagespace import ingest as ING
-from imagespace.util import InputError, load_human_table, load_manifest, write_table  # noqa: E402
+from imagespace.io import InputError, load_human_table, load_manifest, write_table  # noqa: E402
 
 
 # --------------------------------------------------------------------------- helpers

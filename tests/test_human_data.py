@@ -9,7 +9,7 @@ from conftest import shared
 from scipy.spatial.distance import pdist, squareform
 
 from imagespace.human import kinds, procrustes, spaces
-from imagespace.util import InputError
+from imagespace.io import InputError
 
 
 def _split(n: int, split: str = "validation"):
@@ -153,7 +153,7 @@ def test_every_kind_runs_through_the_workflow(tmp_path):
 
     from conftest import ROOT, copy_project, snakemake
 
-    from imagespace.util import load_human_table
+    from imagespace.io import load_human_table
 
     work = copy_project(tmp_path / "p")
     shutil.copy(ROOT / "configs" / "human_kinds.yaml", work / "config.yaml")

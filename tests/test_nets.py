@@ -46,13 +46,3 @@ def test_names_load_from_their_modules_and_unknown_names_fail():
     assert set(nets.__all__) <= set(dir(nets))
     with pytest.raises(AttributeError, match="no attribute 'trian'"):
         nets.trian  # noqa: B018
-
-
-def test_the_old_module_paths_are_aliases_of_the_new_modules():
-    from imagespace import backbone_table, backbones, backbones_torch, cnn, cnn_eval, finetune_torch, metric, nets
-    from imagespace.nets import backbones_keras, finetune
-
-    assert cnn is nets and cnn.check_architecture is nets.cnn_layers.check_architecture
-    assert backbones is backbones_keras and finetune_torch is finetune
-    assert backbone_table is nets.backbone_table and backbones_torch is nets.backbones_torch
-    assert cnn_eval is nets.cnn_eval and metric.__name__ == "imagespace.nets.metric"

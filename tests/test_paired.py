@@ -190,7 +190,7 @@ def test_paired_rule_and_heatmap_figure_are_declared():
 def test_summary_folds_paired_tables_into_the_leaderboard(tmp_path):
     import pandas as pd
 
-    from imagespace import summary
+    from imagespace import report as summary
 
     rng = np.random.default_rng(5)
     H, good, bad = _pair(rng, n=120, noise_a=0.2, noise_b=1.5)
@@ -228,7 +228,7 @@ def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_
     where another row is (significantly) closer there."""
     import pandas as pd
 
-    from imagespace import summary
+    from imagespace import report as summary
 
     rng = np.random.default_rng(11)
     H, good, bad = _pair(rng, n=150, noise_a=0.2, noise_b=1.5)

@@ -135,7 +135,7 @@ def test_standardizing_needs_no_float64_copy_of_the_pixels():
 def test_trustworthiness_separates_faithful_from_random_maps_and_warns():
     """embed.trustworthiness: ~1 for a map that keeps the neighbourhoods, ~0.5 for a random one; sampled above
     max_rows; the summary warns below the threshold only."""
-    from imagespace.summary import trustworthiness_warnings
+    from imagespace.report import trustworthiness_warnings
 
     rng = np.random.default_rng(0)
     plane = rng.normal(size=(600, 2))

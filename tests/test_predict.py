@@ -16,7 +16,7 @@ import yaml
 from conftest import shared, snakemake
 
 from imagespace import image_stats
-from imagespace.util import load_features
+from imagespace.io import load_features
 
 
 def test_descriptor_tracks_what_it_names():

@@ -95,23 +95,6 @@ def test_the_settings_decide_the_warnings(tmp_path):
     assert report.build("d", inputs)["dataset"] == "d"
 
 
-def test_the_old_module_paths_are_aliases_of_the_new_ones():
-    from imagespace import clustermaps, degeneracy, explore, headline, plots, summary
-
-    assert summary is report
-    assert (plots, explore, headline, degeneracy, clustermaps) == (
-        report.plots,
-        report.explore,
-        report.headline,
-        report.degeneracy,
-        report.clustermaps,
-    )
-    assert report.explore.NOISE_COLOUR.startswith("#")
-    from imagespace import cluster
-
-    assert report.explore.NOISE_COLOUR != cluster.NOISE_LABEL
-
-
 def test_display_image_scales_each_image_by_its_own_range():
     rng = np.random.default_rng(0)
     rgb = rng.integers(10, 200, size=(6, 7, 3)).astype(np.uint8)

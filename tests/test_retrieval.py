@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from imagespace import retrieval
-from imagespace.util import FeatureSet
+from imagespace.io import FeatureFile
 
 
 def _manifest(labels, splits):
@@ -108,11 +108,11 @@ def test_a_query_folder_gets_the_neighbours_its_images_have_inside_the_dataset()
     X = rng.normal(size=(3, 8))[labels] * 3 + rng.normal(size=(120, 8))
     m = _manifest(labels, splits)
     settings = dict(SETTINGS, k=[1, 3])
-    own, own_table, _ = retrieval.run(FeatureSet(X, m["id"]), m, settings)
+    own, own_table, _ = retrieval.run(FeatureFile(X, m["id"]), m, settings)
     val = np.flatnonzero(splits == "validation")
     q = _manifest(labels[val], ["all"] * len(val))
     q["name"] = m["name"].to_numpy()[val]
-    res, table, _ = retrieval.run(FeatureSet(X[val], q["id"]), q, settings, gallery=(FeatureSet(X, m["id"]), m))
+    res, table, _ = retrieval.run(FeatureFile(X[val], q["id"]), q, settings, gallery=(FeatureFile(X, m["id"]), m))
     inside = own_table[own_table["split"] == "validation"]
     assert table["neighbour_id"].tolist() == inside["neighbour_id"].tolist()
     np.testing.assert_allclose(table["distance"], inside["distance"])
@@ -127,7 +127,7 @@ def test_augmented_copies_are_neither_queries_nor_neighbours():
     m["augmented_from"] = ["" if i < 36 else "0" for i in range(40)]
     X = rng.normal(size=(40, 4))
     X[36:] = X[0]  # copies of image 0: they would be its nearest neighbours
-    _, table, _ = retrieval.run(FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[3]))
+    _, table, _ = retrieval.run(FeatureFile(X, m["id"]), m, dict(SETTINGS, k=[3]))
     assert set(table["id"]) == set(map(str, range(36))) and not set(table["neighbour_id"]) & {"36", "37", "38", "39"}
 
 
@@ -135,7 +135,7 @@ def test_unknown_query_name_is_an_error_naming_it():
     m = _manifest([0, 1] * 10, ["train"] * 20)
     X = np.random.default_rng(5).normal(size=(20, 3))
     with pytest.raises(ValueError, match="retrieval.queries: 'nope.png'"):
-        retrieval.run(FeatureSet(X, m["id"]), m, dict(SETTINGS, queries=["nope.png"]))
+        retrieval.run(FeatureFile(X, m["id"]), m, dict(SETTINGS, queries=["nope.png"]))
 
 
 def test_gallery_figure_is_drawn(tmp_path):
@@ -145,7 +145,7 @@ def test_gallery_figure_is_drawn(tmp_path):
     images = rng.integers(0, 255, size=(30, 16, 16, 3), dtype=np.uint8)
     X = rng.normal(size=(30, 6))
     _, _, draw = retrieval.run(
-        FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1, 4], queries=["img_3.png"]), images=images
+        FeatureFile(X, m["id"]), m, dict(SETTINGS, k=[1, 4], queries=["img_3.png"]), images=images
     )
     out = tmp_path / "gallery.png"
     draw(out, title="t")
@@ -186,6 +186,6 @@ def test_a_k_beyond_the_gallery_is_scored_at_the_gallery_depth_and_zero_rows_are
     assert (table.loc[table["id"] == "4", "distance"].astype(float) == 1.0).all()
     # queries not in this dataset: a note (the block is shared by every dataset), not an error
     res, _, _ = retrieval.run(
-        FeatureSet(X, m["id"]), m, dict(SETTINGS, k=[1], queries=["elsewhere.png"]), strict_queries=False
+        FeatureFile(X, m["id"]), m, dict(SETTINGS, k=[1], queries=["elsewhere.png"]), strict_queries=False
     )
     assert "elsewhere.png" in res["notes"][0] and "all zero" in res["notes"][1]

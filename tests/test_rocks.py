@@ -13,7 +13,7 @@ import yaml
 from conftest import ROOT, shared, snakemake
 
 from imagespace.human import comparison as compare
-from imagespace.util import load_features, load_human_table
+from imagespace.io import load_features, load_human_table
 
 pytestmark = [pytest.mark.rocks, pytest.mark.workflow]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from imagespace import cluster, compare, embed
+from imagespace import cluster, embed
+from imagespace.human import comparison as compare
 
 
 def _plane(n, seed=0):
@@ -90,7 +91,7 @@ def test_lle_above_landmarks_above_is_fitted_on_landmarks_and_places_the_rest_by
     transform for the others, and recovers the plane as well as the exact fit does."""
     from sklearn.manifold import LocallyLinearEmbedding
 
-    from imagespace.util import stratified_sample
+    from imagespace.sampling import stratified_sample
 
     Z, X = _plane(1500, seed=3)
     side = np.where(Z[:, 0] > 0, "a", "b")

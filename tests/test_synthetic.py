@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagespace import compare as C
 from imagespace import human as H_
+from imagespace.human import comparison as C
 from imagespace.ingest import synthetic as S
 
 

@@ -209,7 +209,7 @@ def test_a_transfer_variant_runs_in_the_workflow_from_a_weights_file(weights, tm
     assert info["epochs_run"] == 2 and info["n_trainable_params"] < info["n_params"]  # the frozen part is not trained
     summary = (tmp_path / d / "cnn/cnn_tl/model_summary.txt").read_text()
     assert "mobilenetv2_input" in summary and "bb_mobilenetv2_out_relu" in summary
-    from imagespace.util import load_features
+    from imagespace.io import load_features
 
     fs = load_features(tmp_path / d / "features/cnn_tl.npz")
     assert fs.X.shape == (30, 8) and np.isfinite(fs.X).all()

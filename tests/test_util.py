@@ -103,13 +103,13 @@ def test_progress_reports_while_a_step_runs_longer_than_its_interval(caplog):
 
 
 def test_io_and_ingest_import_without_the_heavy_libraries():
-    """Importing imagespace.io or imagespace.ingest (and the aliases at the old paths) loads none of matplotlib,
+    """Importing imagespace.io or imagespace.ingest loads none of matplotlib,
     scikit-learn, TensorFlow or PyTorch: a fresh interpreter, as a rule script starts."""
     import subprocess
     import sys
 
     heavy = ("matplotlib", "sklearn", "tensorflow", "torch")
-    for module in ("imagespace.io", "imagespace.ingest", "imagespace.util", "imagespace.datasets"):
+    for module in ("imagespace.io", "imagespace.ingest"):
         code = f"import sys; import {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
         out = subprocess.run(
             [sys.executable, "-c", code],
@@ -123,21 +123,3 @@ def test_io_and_ingest_import_without_the_heavy_libraries():
     code = f"import sys; import sklearn; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})[:1])"
     seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert seen.stdout.strip() == "['sklearn']"
-
-
-def test_the_aliases_at_the_old_paths_are_the_moved_modules():
-    """Code not yet updated keeps working: the old module paths give the new modules, the renamed names their
-    new objects."""
-    import imagespace.balance
-    import imagespace.datasets
-    import imagespace.duplicates
-    import imagespace.synthetic
-    import imagespace.util
-    from imagespace import ingest, io, sampling
-
-    assert imagespace.datasets is ingest
-    assert imagespace.synthetic is ingest.synthetic
-    assert imagespace.balance is ingest.balance and imagespace.duplicates is ingest.duplicates
-    assert imagespace.util.FeatureSet is io.FeatureFile and imagespace.util.own_images is io.own_image_mask
-    assert imagespace.util.stratified_sample is sampling.stratified_sample
-    assert all(getattr(imagespace.util, name) is getattr(io, name) for name in io.__all__)

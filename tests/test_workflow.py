@@ -14,7 +14,7 @@ import yaml
 from conftest import copy_project, planned_jobs, snakemake
 from PIL import Image
 
-from imagespace import synthetic
+from imagespace.ingest import synthetic
 
 pytestmark = pytest.mark.workflow
 
@@ -109,8 +109,8 @@ def test_complete_run_writes_summary_and_figures(project):
 def test_human_map_scores_its_training_split_out_of_fold(project):
     # human_pred_pca's training rows are the out-of-fold predictions (recomputed here), not the
     # stored map applied in-sample; the other split gets the stored map
-    from imagespace import alignment
-    from imagespace.util import load_features, load_human_table
+    from imagespace.human import alignment
+    from imagespace.io import load_features, load_human_table
 
     d = project / "results/synth"
     pred, base = load_features(d / "features/human_pred_pca.npz"), load_features(d / "features/pca.npz")
@@ -393,8 +393,8 @@ def test_missing_label_column_shows_its_cause_on_the_console(tmp_path):
 def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reused_by_predicting_datasets(tmp_path):
     """A greedy ensemble of two ridge/PLS maps (method auto): its weights come from the training split's
     out-of-fold predictions only and are stored with the dataset; a dataset predicting from it reads that file."""
-    from imagespace import ensemble
-    from imagespace.util import load_features, load_human_table
+    from imagespace.human import ensemble
+    from imagespace.io import load_features, load_human_table
 
     cfg = {
         "datasets": {

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from imagespace.util import Progress, stratified_sample
+from imagespace.io import Progress
+from imagespace.sampling import stratified_sample
 
 log = logging.getLogger("imagespace.embed")
 
@@ -527,15 +528,15 @@ def plot_feature_maps(
     ``embeddings.tsne`` parameters on *n_jobs* cores; *clusters* is aligned with the rows of *X*
     (NaN: a row that was not clustered). Returns ``{map: trustworthiness}`` (:func:`trustworthiness`
     with the settings *trust*: n_neighbors, max_rows) of both maps against the features. With *degeneracy* (a dict),
-    :func:`imagespace.degeneracy.check` of both maps is added to it ({map: numbers}); each panel frames the map's bulk
-    (:func:`imagespace.plots.frame_bulk`).
+    :func:`imagespace.report.degeneracy.check` of both maps is added to it ({map: numbers}); each panel frames the map's bulk
+    (:func:`imagespace.report.plots.frame_bulk`).
     """
     import pandas as pd
     from matplotlib.figure import Figure
     from sklearn.decomposition import PCA
 
-    from imagespace import plots
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
+    from imagespace.report import plots
 
     X = np.asarray(X, dtype=np.float64)
     Y_tsne, _, _ = embed("tsne", X, 2, params_for("tsne", tsne), int(seed), n_jobs=n_jobs)
@@ -552,7 +553,7 @@ def plot_feature_maps(
     save_figure(fig, path)
     trust = trust or {"n_neighbors": 5, "max_rows": 2000}
     if degeneracy is not None:
-        from imagespace.degeneracy import check
+        from imagespace.report.degeneracy import check
 
         degeneracy.update(
             {

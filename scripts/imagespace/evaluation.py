@@ -159,7 +159,7 @@ def plot_confusion(metrics: dict, path, title: str = "", normalize: bool = True)
     """
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     names = [_short(c) for c in metrics["class_names"]]
     k = len(names)
@@ -237,7 +237,7 @@ def plot_confident_mistakes(
     """
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     rows = confident_mistake_rows(y_true, y_pred, confidence, n)
     m = len(rows)
@@ -337,7 +337,7 @@ def _xy(X, y, k: int, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _subsample(y: np.ndarray, m: int, seed: int, keep: int) -> np.ndarray:
     """A stratified sample of about m rows (util.stratified_sample), topped up so every class keeps min(count, keep) rows."""
-    from imagespace.util import stratified_sample
+    from imagespace.sampling import stratified_sample
 
     idx = stratified_sample(len(y), m, seed, strata=y)
     chosen = np.zeros(len(y), bool)
@@ -445,7 +445,7 @@ def probe_feature_set(
     import pandas as pd
 
     m = manifest.set_index("id").loc[[str(i) for i in ids]]
-    from imagespace.util import natural_key, rows_all_equal
+    from imagespace.io import natural_key, rows_all_equal
 
     classes = sorted(pd.unique(manifest["label"]).tolist(), key=natural_key)
     index = {c: i for i, c in enumerate(classes)}

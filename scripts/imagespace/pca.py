@@ -191,7 +191,7 @@ def reconstruct(res: PCAResult, scores: np.ndarray, block: int = 1 << 16) -> np.
 
 
 def save_model(path, res: PCAResult, image_shape) -> None:
-    from imagespace.util import save_npz
+    from imagespace.io import save_npz
 
     save_npz(
         path,

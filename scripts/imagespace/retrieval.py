@@ -265,8 +265,8 @@ def plot_gallery(
     from matplotlib.figure import Figure
 
     from imagespace.evaluation import _short
+    from imagespace.io import save_figure
     from imagespace.report.plots import display_image as _display
-    from imagespace.util import save_figure
 
     q, k = len(queries), idx.shape[1]
     if q == 0:
@@ -308,7 +308,7 @@ def plot_gallery(
 
 def _own(features, manifest):
     """(X, ids) of the feature rows of the collection's own images (not ``balance``'s augmented copies)."""
-    from imagespace.util import own_rows
+    from imagespace.io import own_rows
 
     keep = own_rows(features.ids, manifest)
     return features.X[keep], features.ids[keep]
@@ -343,7 +343,7 @@ def run(
 ):
     """The retrieval rule's work on loaded inputs: (result, neighbours table, draw(path, title)).
 
-    *features*: a :class:`imagespace.util.FeatureSet`; *gallery*: (FeatureSet, manifest) of the dataset
+    *features*: a :class:`imagespace.io.FeatureFile`; *gallery*: (FeatureSet, manifest) of the dataset
     searched when it is another one (a query folder). *images*, *gallery_images*: the ingested arrays, rows
     in manifest order, for the figure. *strict_queries*: a name in ``queries`` that this dataset lacks is an
     error (else a note in ``result["notes"]``: the workflow's block is shared by every dataset)."""

@@ -1,8 +1,8 @@
-# Pretrained backbones as feature sets bb_<name>: keras.applications (imagespace.backbones, env tensorflow.yaml)
-# and PyTorch (imagespace.backbones_torch, env torch.yaml), one table (imagespace.backbone_table).
+# Pretrained backbones as feature sets bb_<name>: keras.applications (imagespace.nets.backbones_keras, env tensorflow.yaml)
+# and PyTorch (imagespace.nets.backbones_torch, env torch.yaml), one table (imagespace.nets.backbone_table).
 # A dataset predicted from another (predict_human_space_from) runs that one's settings, as stats does.
 # Variants (backbones.<name>.variants.<v>): feature sets bb_<name>_<v>, wildcard bbv = "_<v>" ("" for bb_<name>).
-from imagespace.backbone_table import names as backbone_names  # noqa: E402
+from imagespace.nets.backbone_table import names as backbone_names  # noqa: E402
 
 
 def backbone_spec(dataset, name, bbv=""):

@@ -1,4 +1,4 @@
-# Clusters drawn on the 2-D maps (imagespace.clustermaps); clustering.on_maps turns them off.
+# Clusters drawn on the 2-D maps (imagespace.report.clustermaps); clustering.on_maps turns them off.
 # one clustering colouring every 2-D map of its dataset
 rule cluster_on_maps:
     input:

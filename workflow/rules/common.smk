@@ -14,7 +14,7 @@ min_version("9.0")
 # Snakefile); the rule files use its config helpers and registry.
 SCRIPTS = Path(workflow.basedir) / "scripts"
 from imagespace import config as iscfg  # noqa: E402
-from imagespace import datasets  # noqa: E402
+from imagespace import ingest as sources  # noqa: E402
 from imagespace import deps  # noqa: E402
 from imagespace import featuresets  # noqa: E402
 from imagespace import runlock  # noqa: E402

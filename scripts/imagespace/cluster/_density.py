@@ -11,7 +11,7 @@ from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.neighbors import NearestNeighbors
 
 from imagespace.constants import DOMINANT_SHARE
-from imagespace.util import stratified_sample
+from imagespace.sampling import stratified_sample
 
 from ._base import NOISE_LABEL, ClusterResult, _as_matrix, log
 from ._dbscan_eps import (

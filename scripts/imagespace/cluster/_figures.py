@@ -3,7 +3,7 @@
 What the clusters hold (sizes by class, example images, medoids) is drawn by ``_gallery.py``.
 
 Drawn on :class:`matplotlib.figure.Figure` objects (the object-oriented API, rendered by Agg for PNG) and
-written atomically with :func:`imagespace.util.save_figure`; pyplot's global state and the session's backend
+written atomically with :func:`imagespace.io.save_figure`; pyplot's global state and the session's backend
 are never touched, so the functions are also safe in notebooks.
 """
 
@@ -14,8 +14,8 @@ import pandas as pd
 from scipy.cluster import hierarchy
 from sklearn.metrics import silhouette_samples
 
-from imagespace import plots
-from imagespace.util import save_figure
+from imagespace.io import save_figure
+from imagespace.report import plots
 
 from ._base import _as_matrix, _labels, _noise_mask, _py
 from ._kmeans import fit_kmeans

@@ -1,6 +1,6 @@
 """What the clusters hold: their sizes by class, example images of each, and each one's medoid image.
 
-Drawn on :class:`matplotlib.figure.Figure` objects and written atomically with :func:`imagespace.util.save_figure`.
+Drawn on :class:`matplotlib.figure.Figure` objects and written atomically with :func:`imagespace.io.save_figure`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances
 
-from imagespace import plots
-from imagespace.util import save_figure
+from imagespace.io import save_figure
+from imagespace.report import plots
 
 from ._base import NOISE_LABEL, _as_matrix, _labels, _noise_mask
 from ._figures import _new_figure

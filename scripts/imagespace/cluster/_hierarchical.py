@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
 
-from imagespace.util import stratified_sample
+from imagespace.sampling import stratified_sample
 
 from ._base import ClusterResult, _as_matrix, _silhouette, log
 
@@ -136,7 +136,7 @@ def fit_agglomerative_large(X, k: int, *, linkage: str, n_sub: int, seed: int, s
     seed : int
         Seed of the subsample.
     strata : array-like or None
-        One label per row: the subsample keeps their shares (:func:`imagespace.util.stratified_sample`).
+        One label per row: the subsample keeps their shares (:func:`imagespace.sampling.stratified_sample`).
     tree : tuple or None
         ``(subsample indices, linkage matrix)`` already built (as :func:`stratified_sample` and
         :func:`build_tree` give them for these arguments).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
 from ._base import ClusterResult, _as_matrix, _silhouette, log
 

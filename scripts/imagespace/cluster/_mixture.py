@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.mixture import GaussianMixture
 
-from imagespace.util import Progress, process_map
+from imagespace.io import Progress, process_map
 
 from ._base import ClusterResult, _as_matrix, log
 

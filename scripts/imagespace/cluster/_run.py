@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from imagespace import plots
-from imagespace.util import load_features, own_images, stratified_sample, write_json, write_table
+from imagespace.io import load_features, own_image_mask, write_json, write_table
+from imagespace.report import plots
+from imagespace.sampling import stratified_sample
 
 from ._base import NOISE_LABEL, log
 from ._density import fit_dbscan_auto, fit_hdbscan, fit_hdbscan_large
@@ -58,7 +59,7 @@ def load_rows(features_path, manifest: pd.DataFrame, split: str):
     """
     fs = load_features(features_path)
     m = manifest.set_index("id").loc[fs.ids]
-    keep = own_images(m)  # augmented copies (balance) are training material, not part of the collection
+    keep = own_image_mask(m)  # augmented copies (balance) are training material, not part of the collection
     keep &= True if split == "all" else (m["split"] == split).to_numpy()
     if keep.sum() < 3:
         raise ValueError(f"clustering.split {split!r} selects {int(keep.sum())} rows of {features_path}")

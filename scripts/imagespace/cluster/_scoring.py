@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from imagespace.util import to_jsonable
+from imagespace.io import to_jsonable
 
 from ._base import _labels, _noise_mask, _py
 

@@ -76,7 +76,7 @@ def plot_label_issues(scores: pd.DataFrame, images, *, image_rows, path, n: int 
     """
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     top = scores[scores["label_issue"]].sort_values("label_issue_score", ascending=False, kind="mergesort")[:n]
     if not len(top):
@@ -127,7 +127,7 @@ def plot_outliers(scores: pd.DataFrame, images, *, image_rows, path, n: int = GA
     """
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     top = scores.sort_values("outlier_score", ascending=False, kind="mergesort")[:n]
     if not len(top):

@@ -30,7 +30,7 @@ def labels_and_splits(ids, manifest, *, train_split: str = "train") -> dict:
         ``{classes, y, split, name, train}``: class names (natural order), label indices, splits, file names,
         and the boolean mask of the training rows.
     """
-    from imagespace.util import natural_key
+    from imagespace.io import natural_key
 
     m = manifest.set_index("id").loc[[str(i) for i in ids]]
     classes = sorted(set(manifest["label"].astype(str)), key=natural_key)

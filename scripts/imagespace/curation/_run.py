@@ -19,7 +19,7 @@ def common_ids(features: dict, manifest) -> np.ndarray:
     Parameters
     ----------
     features : dict
-        ``{feature set: imagespace.util.FeatureSet}``.
+        ``{feature set: imagespace.io.FeatureFile}``.
     manifest : pandas.DataFrame
         The ingest manifest.
 
@@ -27,9 +27,9 @@ def common_ids(features: dict, manifest) -> np.ndarray:
     -------
     numpy.ndarray of str
     """
-    from imagespace.util import own_images
+    from imagespace.io import own_image_mask
 
-    ids = manifest.loc[own_images(manifest), "id"].astype(str).to_numpy()
+    ids = manifest.loc[own_image_mask(manifest), "id"].astype(str).to_numpy()
     for fs in features.values():
         ids = ids[np.isin(ids, fs.ids)]
     if len(ids) == 0:
@@ -43,7 +43,7 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
     Parameters
     ----------
     features : dict
-        ``{feature set: imagespace.util.FeatureSet}`` of the candidate sets.
+        ``{feature set: imagespace.io.FeatureFile}`` of the candidate sets.
     probes : dict
         ``{feature set: probe result}`` of the same sets (``results/<dataset>/probes/<set>.json``).
     manifest : pandas.DataFrame
@@ -120,7 +120,7 @@ def write_outputs(result: dict, manifest, images, *, duplicates, out: dict) -> d
     dict
         The facts written to ``curation.json`` (with the issue counts by kind).
     """
-    from imagespace.util import write_json, write_table
+    from imagespace.io import write_json, write_table
 
     from ._gallery import plot_label_issues, plot_outliers
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: a probe within this much of chance (the majority-class rate or the shuffled-label accuracy) is at chance
-#: (the margin of :mod:`imagespace.headline`)
+#: (the margin of :mod:`imagespace.report.headline`)
 CHANCE_MARGIN = 0.05
 #: by default only the sets whose best probe is within this much of the best set's are used: a weak representation
 #: beside a strong one only blurs the probabilities, and alone it takes its own mistakes for label errors

@@ -12,14 +12,14 @@ Kinds:
 * ``descriptor``: hand-made image statistics (``stats``);
 * ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
 * ``cnn``: the penultimate layer of a trained network (a CNN variant), or a fine-tuned pretrained network
-  (``ft``, ``ft_<name>``, :mod:`imagespace.finetune_torch`): with target human its predicted coordinates;
-* ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.backbone_table`: ``keras.applications``
-  in :mod:`imagespace.backbones`, PyTorch in :mod:`imagespace.backbones_torch`);
+  (``ft``, ``ft_<name>``, :mod:`imagespace.nets.finetune`): with target human its predicted coordinates;
+* ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.nets.backbone_table`: ``keras.applications``
+  in :mod:`imagespace.nets.backbones_keras`, PyTorch in :mod:`imagespace.nets.backbones_torch`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
 * ``ensemble``: the average of predictions of the human space (``ensemble_<name>``): equal weights
   (``alignment.ensembles.<name>: [members]``), or weights chosen by greedy forward selection on the
   out-of-fold predictions of the training split (``{candidates: [...], select: greedy}``,
-  :mod:`imagespace.ensemble`).
+  :mod:`imagespace.human.ensemble`).
 
 Keywords in the ``feature_sets`` lists of compare, clustering, probes and
 alignment.map_feature_sets: ``all`` (every set the stage can use), ``cnn``

@@ -3,8 +3,8 @@ models), and which of them were fitted on a split."""
 
 from __future__ import annotations
 
-from imagespace.backbone_table import rule as backbone_rule
 from imagespace.embed import TRANSFORMS
+from imagespace.nets.backbone_table import rule as backbone_rule
 
 from ._base import ENS, PRED, FeatureSet, RegistryError, ensemble_settings, hint
 
@@ -113,8 +113,8 @@ class Sets:
             if v in out:
                 raise RegistryError(f"datasets.{dataset}.finetune.variants: {v!r} is already a feature set")
             try:  # the library's own checks, at start-up, naming the variant's key
-                from imagespace.finetune_torch import FinetuneError
-                from imagespace.finetune_torch import settings as finetune_settings
+                from imagespace.nets.finetune import FinetuneError
+                from imagespace.nets.finetune import settings as finetune_settings
 
                 finetune_settings(spec)
             except FinetuneError as e:
@@ -171,7 +171,7 @@ class Sets:
             members, select = names[name], ens[name]["select"]
             if select == "greedy":  # weights chosen on the training split's rows: those must be out-of-fold
                 self._check_greedy(dataset, out, name, members)
-            # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.ensemble)
+            # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.human.ensemble)
             trained = any(out[m].trained_on_human for m in members)
             out[name] = FeatureSet(
                 name, "ensemble", "ensemble", members=members, select=select, human=True, trained_on_human=trained
@@ -211,7 +211,7 @@ class Sets:
     def fitted_on(self, dataset: str, split: str) -> dict[str, str]:
         """{feature set: why}: the sets whose rows of *split* were fitted with supervision there (a CNN trained
         on that split's labels, maps and ensembles built on one), so their score on *split* is not a held-out
-        score and they cannot be chosen on it (:func:`imagespace.summary.select_representation`)."""
+        score and they cannot be chosen on it (:func:`imagespace.report.select_representation`)."""
         sets = self.sets(dataset)
         owner = self.model_owner(dataset)
         return {fs: w for fs in sets if (w := self._fitted_why(owner, sets, fs, split))}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagespace import config as iscfg
-from imagespace.backbone_table import BACKBONES
-from imagespace.backbone_table import feature_set as backbone_set
+from imagespace.nets.backbone_table import BACKBONES
+from imagespace.nets.backbone_table import feature_set as backbone_set
 
 from ._base import AUTO_BACKBONES, TORCH_HOW, RegistryError, overridden
 
@@ -20,7 +20,7 @@ class Settings:
 
     def cnn_backbones(self, dataset: str, variant: str) -> dict[str, dict]:
         """The keras.applications backbones a CNN variant's layers use: name -> its backbones.<name> settings."""
-        from imagespace.cnn import backbone_layers
+        from imagespace.nets.cnn_layers import backbone_layers
 
         return {
             b: self.backbone_spec(dataset, b) for b in backbone_layers(self.cnn_spec(dataset, variant)["architecture"])
@@ -200,7 +200,7 @@ class Settings:
 
     def finetune_spec(self, dataset: str, variant: str) -> dict:
         """Settings of one fine-tuning variant: the finetune block overridden by the variant's own keys
-        (enabled and variants removed: imagespace.finetune_torch.settings rejects unknown keys)."""
+        (enabled and variants removed: imagespace.nets.finetune.settings rejects unknown keys)."""
         f = self.stage(dataset, "finetune")
         return overridden(f, f["variants"][variant], drop=("variants", "enabled"))
 

@@ -3,9 +3,9 @@ and which splits a set has rows for."""
 
 from __future__ import annotations
 
-from imagespace.backbone_table import BACKBONES
-from imagespace.backbone_table import feature_set as backbone_set
 from imagespace.embed import METHODS as EMBEDDINGS
+from imagespace.nets.backbone_table import BACKBONES
+from imagespace.nets.backbone_table import feature_set as backbone_set
 
 from ._base import ENS, KEYWORD_KINDS, KEYWORDS, PRED, FeatureSet, RegistryError, hint
 

@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
 # Relative tolerance for "permutation statistic <= observed": the identity
 # permutation (or one that only permutes within a label) must count as a tie

@@ -29,10 +29,10 @@ import logging
 
 import numpy as np
 
-from imagespace.util import rows_all_equal, to_jsonable
+from imagespace.io import rows_all_equal, to_jsonable
 
-# some names are imported only for the alias of the former module imagespace.compare
-# (scripts/imagespace/compare.py), until every import is updated
+# some names are imported only for the alias of the former module imagespace.human.comparison
+# (scripts/imagespace/human/comparison.py), until every import is updated
 from ._resampling import _CHUNK_ELEMENTS, _TIE_RTOL, _chunks, _p_value, _permutations, _z  # noqa: F401
 from .figures import plot_aligned, plot_permutation  # noqa: F401
 from .procrustes import (  # noqa: F401

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist, squareform
 
-from imagespace.util import InputError
+from imagespace.io import InputError
 
 from ._resampling import _chunks, _p_value, _permutations, _z
 from .procrustes import as_finite_matrix
@@ -76,7 +76,7 @@ def read_matrix(path, spec: dict) -> pd.DataFrame:
 def own_images(manifest: pd.DataFrame) -> pd.DataFrame:
     """The rows of *manifest* that are images of the collection, not augmented copies made by ``balance``
     (those have no human data)."""
-    from imagespace.util import own_images as own
+    from imagespace.io import own_image_mask as own
 
     return manifest[own(manifest)]
 
@@ -130,8 +130,8 @@ def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) 
 
 def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: int) -> pd.DataFrame:
     """The synthetic dataset's reference space, derived from its generating latent factors."""
-    from imagespace import synthetic
-    from imagespace.datasets import synthetic_kwargs
+    from imagespace.ingest import synthetic_kwargs
+    from imagespace.ingest import synthetic
 
     kw = synthetic_kwargs(ds_cfg["source"])
     g = synthetic.generate(**kw)

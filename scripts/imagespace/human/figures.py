@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imagespace.util import save_figure
+from imagespace.io import save_figure
 
 from ._resampling import _p_value
 
@@ -38,7 +38,7 @@ def plot_aligned(H_aligned, F_aligned, labels, path, title: str = "Human vs alig
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from imagespace.plots import class_legend, label_colors
+    from imagespace.report.plots import class_legend, label_colors
 
     A = np.asarray(H_aligned, dtype=float)
     B = np.asarray(F_aligned, dtype=float)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imagespace.util import InputError
+from imagespace.io import InputError
 
 log = logging.getLogger("imagespace.human.kinds")
 

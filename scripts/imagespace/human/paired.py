@@ -338,7 +338,7 @@ def plot_rdm_heatmaps(
     from matplotlib.figure import Figure
     from scipy.stats import rankdata
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     order = group_order(labels, subtypes, ids)
     lab = np.asarray(labels).astype(str)[order]

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 from scipy.spatial import procrustes as _scipy_procrustes
 
-from imagespace.util import rows_all_equal
+from imagespace.io import rows_all_equal
 
 log = logging.getLogger("imagespace.human.procrustes")
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist, squareform
 
-from imagespace.util import InputError
+from imagespace.io import InputError
 
 from . import kinds
 
@@ -275,7 +275,7 @@ def plot_stress_curve(curve: list[dict], dims: int, path) -> None:
     """Stress-1 against the dimension, the chosen one marked."""
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()
@@ -291,7 +291,7 @@ def plot_shepard(shepard: dict, path) -> None:
     """Shepard diagram: the space's distances against the observed dissimilarities."""
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     fig = Figure(figsize=(4.5, 4.5))
     ax = fig.subplots()
@@ -308,7 +308,7 @@ def figures_of_fit(obs: dict, H: np.ndarray, built: dict, *, stress, shepard) ->
     the accuracy in the title) and the Shepard diagram is the histogram of the choices' margins."""
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     if obs["kind"] == "triplets":
         T = obs["T"]

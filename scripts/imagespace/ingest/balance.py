@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-log = logging.getLogger("imagespace.balance")
+log = logging.getLogger("imagespace.ingest.balance")
 
 # name -> function of an (H, W, C) array; rot* are counter-clockwise quarter turns
 TRANSFORMS = {

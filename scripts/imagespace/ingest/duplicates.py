@@ -32,7 +32,7 @@ import logging
 
 import numpy as np
 
-log = logging.getLogger("imagespace.duplicates")
+log = logging.getLogger("imagespace.ingest.duplicates")
 
 
 def content_hash(data: bytes) -> str:

@@ -33,7 +33,7 @@ from imagespace.io import atomic_path
 
 from ._records import Record, Skip, array_records
 
-log = logging.getLogger("imagespace.synthetic")
+log = logging.getLogger("imagespace.ingest.synthetic")
 
 #: Shape classes, in output order.
 CLASSES = ("circle", "square", "triangle")

@@ -10,19 +10,19 @@ import time
 
 import numpy as np
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
 from ._finetune_net import FinetuneError, FrozenFeatures, _frozen_modules, _make_trainable, _n_blocks, _nhwc
 from .backbone_table import BACKBONES
 
-log = logging.getLogger("imagespace.finetune_torch")
+log = logging.getLogger("imagespace.nets.finetune")
 
 
 def _targets(targets, s: dict, labels=None):
     """(y tensor, kind info: mean/sd or classes, stratification labels)."""
     import torch
 
-    from imagespace.util import natural_key
+    from imagespace.io import natural_key
 
     if s["target"] == "human":
         Y = np.asarray(targets, dtype=np.float64)
@@ -218,7 +218,7 @@ def _fit_one(
 
 def _inner_rows(n: int, s: dict, strata) -> np.ndarray:
     """Boolean mask of the inner hold-out among the n training rows (seeded by the first seed)."""
-    from imagespace.util import stratified_holdout
+    from imagespace.sampling import stratified_holdout
 
     frac, seed = float(s["inner_fraction"]), s["seeds"][0]
     if strata is not None:

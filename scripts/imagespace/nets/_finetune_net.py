@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
-log = logging.getLogger("imagespace.finetune_torch")
+log = logging.getLogger("imagespace.nets.finetune")
 
 AUGMENTS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
 SQUARE_ONLY = {"rot90", "rot270", "transpose", "transverse"}  # they swap height and width

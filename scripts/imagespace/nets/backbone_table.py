@@ -272,7 +272,7 @@ def backbone_images(manifest, images_path: str, name: str, *, spec: dict, image_
         manifest decoded at the network's input size with the dataset's own image settings (:class:`FileImages`).
     """
     from imagespace.config import image_options
-    from imagespace.util import InputError, load_images
+    from imagespace.io import InputError, load_images
 
     if spec["from_files"]:
         paths = manifest["path"].fillna("").astype(str)

@@ -31,7 +31,7 @@ def split_rows(manifest, spec: dict) -> tuple[np.ndarray, np.ndarray, str]:
         raise ValueError(f"cnn.train_split {tr_name!r}: no images in that split (splits: {sorted(set(split))})")
     if len(val):
         return train, val, f"split {va_name!r}"
-    from imagespace.util import stratified_holdout
+    from imagespace.sampling import stratified_holdout
 
     frac = float(spec["validation_fraction"])
     val_mask = stratified_holdout(manifest["label"].to_numpy()[train], frac, int(spec["seed"]))

@@ -20,7 +20,7 @@ from imagespace import evaluation
 
 from .cnn_features import inference_batch, penultimate_model
 
-log = logging.getLogger("imagespace.cnn_eval")
+log = logging.getLogger("imagespace.nets.cnn_eval")
 
 MODE_GAP = 0.15
 

@@ -231,7 +231,7 @@ def plot_curves(history: list[dict], best_epoch: int, path, *, title: str = "") 
     """
     from matplotlib.figure import Figure
 
-    from imagespace.util import save_figure
+    from imagespace.io import save_figure
 
     ep = [h["epoch"] for h in history]
     fig = Figure(figsize=(14, 4))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
 from .cnn_features import features, inference_batch, recalibrate_batchnorm
 from .cnn_layers import load_model

@@ -51,7 +51,7 @@ import time
 
 import numpy as np
 
-from imagespace.util import Progress
+from imagespace.io import Progress
 
 from ._finetune_fit import (
     _epochs_auto,
@@ -106,9 +106,9 @@ __all__ = [
     "triplet_loss",
 ]
 
-log = logging.getLogger("imagespace.finetune_torch")
+log = logging.getLogger("imagespace.nets.finetune")
 
-FORMAT = "imagespace.finetune_torch/1"
+FORMAT = "imagespace.nets.finetune/1"
 
 
 def frozen_features(images, spec: dict, *, augs=None, unfreeze: int | None = None) -> FrozenFeatures:
@@ -248,7 +248,7 @@ def finetune_out_of_fold(images, targets, spec: dict, *, labels=None, folds: int
     """:func:`finetune` on all training rows, plus out-of-fold predictions of those rows (target human).
 
     The rows are split by ``KFold(folds, shuffle=True, random_state=seed)`` in the order given: the same
-    outer folds as the maps into the human space (:func:`imagespace.alignment.cross_val_map`) when the rows
+    outer folds as the maps into the human space (:func:`imagespace.human.alignment.cross_val_map`) when the rows
     come in the human table's order. For each fold a network is fine-tuned with the same settings on the
     other folds' rows alone (``epochs: auto`` chooses its epochs on an inner hold-out of those rows) and
     predicts the fold's rows. The frozen part is computed once for all of them. So every training row gets
@@ -425,7 +425,7 @@ def save(state: dict, path) -> None:
     """
     import torch
 
-    from imagespace.util import atomic_path
+    from imagespace.io import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imagespace.constants import DOMINANT_SHARE
-from imagespace.util import read_json
+from imagespace.io import read_json
 
 # images left out on purpose by a selection setting (listed in skipped.tsv, not a problem of the input)
 CHOSEN_SKIPS = ("small_class", "not_selected", "balance", "duplicate")

@@ -79,8 +79,8 @@ def plot_kmeans_regions(Y, labels, *, k: int, seed: int, path, n_init=10, title:
     from matplotlib.figure import Figure
 
     from imagespace import cluster
+    from imagespace.io import save_figure
     from imagespace.report.plots import titled
-    from imagespace.util import save_figure
 
     Y = np.asarray(Y, dtype=np.float64)
     model = cluster.fit_kmeans(Y, k, seed, n_init=n_init)
@@ -116,8 +116,8 @@ def plot_gmm_density(
     from matplotlib.figure import Figure
 
     from imagespace import cluster
+    from imagespace.io import save_figure
     from imagespace.report.plots import titled
-    from imagespace.util import save_figure
 
     Y = np.asarray(Y, dtype=np.float64)
     gmm = cluster.fit_gmm(
@@ -170,9 +170,9 @@ def plot_on_maps(maps: dict, assignment: dict, path, *, title: str = "") -> dict
     map; images a map does not hold, or the clustering did not assign, are grey. Returns {map: points coloured}."""
     from matplotlib.figure import Figure
 
+    from imagespace.io import save_figure
     from imagespace.report.explore import NOISE_COLOUR, _categorical
     from imagespace.report.plots import frame_bulk, titled
-    from imagespace.util import save_figure
 
     names = list(maps)
     cols = min(3, len(names)) or 1

@@ -48,7 +48,7 @@ def _categorical(values) -> tuple[list[str], list[str], list[str]]:
     a missing value are grey."""
     from bokeh.palettes import Category10, Category20
 
-    from imagespace.util import natural_key
+    from imagespace.io import natural_key
 
     values = np.asarray(values).astype(str)
     uniq, counts = np.unique(values, return_counts=True)
@@ -132,11 +132,11 @@ def build_page(
     from bokeh.models import ColumnDataSource, Div
     from bokeh.resources import INLINE
 
-    from imagespace.util import own_images
+    from imagespace.io import own_image_mask
 
     if not maps:
         raise ValueError("no 2-D map to show")
-    m = manifest.loc[own_images(manifest)].reset_index(drop=True)
+    m = manifest.loc[own_image_mask(manifest)].reset_index(drop=True)
     ids = m["id"].astype(str).to_numpy()
     n = len(ids)
     data = {
@@ -197,7 +197,7 @@ def _manifest_colourings(m, ids) -> dict:
 def _thumbnails(m, images, *, thumbnails: int, size: int, seed: int) -> tuple[list[str], np.ndarray]:
     """(a data URI per point, the rows with a thumbnail): every image up to *thumbnails*, else a stratified, seeded
     sample of that many; none without *images*."""
-    from imagespace.util import stratified_sample
+    from imagespace.sampling import stratified_sample
 
     n = len(m)
     thumb = [NO_THUMB] * n
@@ -399,7 +399,7 @@ def from_files(
 
     import pandas as pd
 
-    from imagespace.util import load_features, load_human_table, load_images, load_manifest
+    from imagespace.io import load_features, load_human_table, load_images, load_manifest
 
     manifest = load_manifest(manifest_path)
     out_maps: dict = {}

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from imagespace.util import natural_key, save_figure
+from imagespace.io import natural_key, save_figure
 
 
 def display_image(img: np.ndarray) -> tuple[np.ndarray, str | None]:

@@ -243,7 +243,7 @@ def paired_summary(paths, compare: dict, chosen: str | None = None) -> dict:
     """
     import pandas as pd
 
-    from imagespace.paired import METRICS, versus_top
+    from imagespace.human.paired import METRICS, versus_top
 
     out = {}
     for path in paths:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagespace.util import read_json
+from imagespace.io import read_json
 
 COMPARE_KEYS = (
     "disparity",

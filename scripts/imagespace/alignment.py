@@ -1,7 +1,0 @@
-"""Moved to imagespace.human.alignment: an alias until every import is updated."""
-
-import sys
-
-from .human import alignment as _moved
-
-sys.modules[__name__] = _moved
