@@ -16,10 +16,11 @@ TORCH_INDEX ?=
 
 .PHONY: install torch browser run rocks parity report test test-torch test-slurm lint format clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 install: $(VENV)/.installed $(if $(SLIM),,$(VENV)/.installed-torch)

@@ -4,7 +4,7 @@ on the observed pairs, or triplet accuracy), with bootstrap CIs and the noise ce
 import sys
 from pathlib import Path
 
-from imagespace import human
+from imagespace.human import scores
 from imagespace.io import (
     InputError,
     load_features,
@@ -26,7 +26,7 @@ def main(snakemake):
         ids, _ = load_human_table(snakemake.input.human)
         manifest = load_manifest(snakemake.input.manifest)
         skipped = pd.read_csv(snakemake.input.skipped, sep="\t", dtype=str, keep_default_na=False)
-        obs = human.observed(snakemake.params.spec, split, manifest=manifest, skipped=skipped, ids=ids)
+        obs = scores.observed(snakemake.params.spec, split, manifest=manifest, skipped=skipped, ids=ids)
         features = {}
         for path in snakemake.input.features:
             try:  # rows are looked up by image id: never a positional join
@@ -36,10 +36,10 @@ def main(snakemake):
         if obs is None:
             res = None
         else:
-            res = human.split_scores(obs, features, n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]))
-        write_json(snakemake.output.json, {"split": split, "result": res, "ceiling": human.scores.ceiling(obs)})
-        section = human.summary_section({split: res})
-        write_text(snakemake.output.md, "\n".join(human.summary_markdown(section)) + "\n")
+            res = scores.split_scores(obs, features, n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]))
+        write_json(snakemake.output.json, {"split": split, "result": res, "ceiling": scores.ceiling(obs)})
+        section = scores.summary_section({split: res})
+        write_text(snakemake.output.md, "\n".join(scores.summary_markdown(section)) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from imagespace import human
-from imagespace.human import simulate
+from imagespace.human import coordinates, simulate
 from imagespace.io import load_manifest, logged_errors, setup_logging
 
 
@@ -15,7 +14,7 @@ def main(snakemake):
     with logged_errors():
         split, p = snakemake.wildcards.split, snakemake.params
         manifest = load_manifest(snakemake.input.manifest)
-        table = human.builtin_synthetic({"source": p.source}, split, manifest, int(p.dims))
+        table = coordinates.builtin_synthetic({"source": p.source}, split, manifest, int(p.dims))
         H = table[[c for c in table.columns if c.startswith("dim_")]].to_numpy()
         folder = Path(snakemake.output.ratings).parent
         folder.mkdir(parents=True, exist_ok=True)

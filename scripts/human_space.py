@@ -9,9 +9,9 @@ from imagespace.io import load_human_table, load_manifest, logged_errors, setup_
 def _figures(record: dict, output) -> None:
     """The stress curve and Shepard diagram of a space built by MDS, where the rule declares them."""
     if getattr(output, "stress", None) and record.get("stress_curve"):
-        human.spaces.plot_stress_curve(record["stress_curve"], record["dims"], output.stress)
+        human.scaling.plot_stress_curve(record["stress_curve"], record["dims"], output.stress)
     if getattr(output, "shepard", None) and record.get("shepard"):
-        human.spaces.plot_shepard(record["shepard"], output.shepard)
+        human.scaling.plot_shepard(record["shepard"], output.shepard)
 
 
 def main(snakemake):

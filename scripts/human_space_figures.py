@@ -3,7 +3,7 @@
 import json
 import sys
 
-from imagespace import human
+from imagespace.human import scaling, scores
 from imagespace.io import InputError, load_human_table, load_manifest, logged_errors, setup_logging
 
 
@@ -16,11 +16,11 @@ def main(snakemake):
         ids, H = load_human_table(snakemake.input.human)
         manifest = load_manifest(snakemake.input.manifest)
         skipped = pd.read_csv(snakemake.input.skipped, sep="\t", dtype=str, keep_default_na=False)
-        obs = human.observed(spec, split, manifest=manifest, skipped=skipped, ids=ids)
+        obs = scores.observed(spec, split, manifest=manifest, skipped=skipped, ids=ids)
         if obs is None:
             raise InputError(f"human.{split}: coordinates were given; there is no fit of a space to data to show")
         built = json.loads(open(snakemake.input.check, encoding="utf-8").read()).get("built") or {}
-        human.spaces.figures_of_fit(obs, H, built, stress=snakemake.output.stress, shepard=snakemake.output.shepard)
+        scaling.figures_of_fit(obs, H, built, stress=snakemake.output.stress, shepard=snakemake.output.shepard)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import sys
 
-from imagespace import report
+from imagespace.report import plots
 from imagespace.io import logged_errors, read_json, setup_logging, write_table
 
 
@@ -15,7 +15,7 @@ def main(snakemake):
         if not s["alignment"]:
             raise ValueError(f"{snakemake.input.summary}: no comparison with a human space to rank")
         write_table(snakemake.output.table, pd.DataFrame(s["alignment"]))
-        report.plot_leaderboard(
+        plots.plot_leaderboard(
             s["alignment"],
             snakemake.output.figure,
             title=f"{s['dataset']}: representations vs humans",

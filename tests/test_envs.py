@@ -37,6 +37,7 @@ PROVIDERS = {
     "umap": {"umap-learn"},
     "openTSNE": {"opentsne"},
     "cleanlab": {"cleanlab"},
+    "cblearn": {"cblearn"},
     # the optional PyTorch extra (requirements-torch.txt; envs/torch.yaml, the last two from PyPI via pip:)
     "torch": {"pytorch", "pytorch-cpu"},
     "efficientnet_lite_pytorch": {"efficientnet-lite-pytorch"},

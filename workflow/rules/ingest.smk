@@ -67,7 +67,7 @@ rule human_space:
     benchmark:
         "benchmarks/runs/{dataset}/human_space_{split}.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/human.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

@@ -27,48 +27,77 @@ Conventions
   unsupervised criteria only.
 """
 
-from ._base import NOISE_LABEL, ClusterResult
-from ._dbscan_eps import (
-    DBSCAN_CRITERIA,
-    DBSCAN_MIN_SAMPLES,
-    EPS_QUANTILES,
-    PRECOMPUTE_MAX,
-    SCAN_COLUMNS,
-    choose_eps,
-    core_distances,
-    dbscan_candidate,
-    dbscan_scan,
-    kdistance,
-    min_samples_grid,
-    null_scan_score,
-)
-from ._density import fit_dbscan, fit_dbscan_auto, fit_hdbscan, fit_hdbscan_large
-from ._figures import (
-    plot_dbscan_scan,
-    plot_dendrogram,
-    plot_gmm_scan,
-    plot_kdistance,
-    plot_kmeans_scan,
-    plot_silhouette_diagram,
-    plot_silhouette_grid,
-    plot_silhouette_scan,
-)
-from ._gallery import GALLERY_CLUSTERS, MEDOID_SAMPLE, gallery, medoid_rows, plot_cluster_sizes, plot_medoids
-from ._hierarchical import agglomerative_scan, build_tree, cut_tree, fit_agglomerative, fit_agglomerative_large
-from ._kmeans import fit_kmeans, kmeans_scan, kmeans_scan_models
-from ._mixture import fit_gmm, gmm_samples, gmm_scan, gmm_scan_models, gmm_scan_row
-from ._run import METHODS, WORKING_MEMORY_MB, Context, Method, finish, load_rows, nearest_rows, run
-from ._scaling import SCALINGS, scale_features, scaling_record, unscale_features
-from ._scoring import (
-    SELECT_CRITERIA,
-    hungarian_accuracy,
-    k_range,
-    majority_accuracy,
-    majority_mapping,
-    resolve_k,
-    score_clustering,
-    select_k,
-)
+from imagespace._lazy import attach
+
+# every public name and module, loaded from its module on first use (importing the package loads none)
+_NAMES = {
+    "NOISE_LABEL": "_base",
+    "ClusterResult": "_base",
+    "DBSCAN_CRITERIA": "_dbscan_eps",
+    "DBSCAN_MIN_SAMPLES": "_dbscan_eps",
+    "EPS_QUANTILES": "_dbscan_eps",
+    "PRECOMPUTE_MAX": "_dbscan_eps",
+    "SCAN_COLUMNS": "_dbscan_eps",
+    "choose_eps": "_dbscan_eps",
+    "core_distances": "_dbscan_eps",
+    "dbscan_candidate": "_dbscan_eps",
+    "dbscan_scan": "_dbscan_eps",
+    "kdistance": "_dbscan_eps",
+    "min_samples_grid": "_dbscan_eps",
+    "null_scan_score": "_dbscan_eps",
+    "fit_dbscan": "_density",
+    "fit_dbscan_auto": "_density",
+    "fit_hdbscan": "_density",
+    "fit_hdbscan_large": "_density",
+    "plot_dbscan_scan": "_figures",
+    "plot_dendrogram": "_figures",
+    "plot_gmm_scan": "_figures",
+    "plot_kdistance": "_figures",
+    "plot_kmeans_scan": "_figures",
+    "plot_silhouette_diagram": "_figures",
+    "plot_silhouette_grid": "_figures",
+    "plot_silhouette_scan": "_figures",
+    "GALLERY_CLUSTERS": "_gallery",
+    "MEDOID_SAMPLE": "_gallery",
+    "gallery": "_gallery",
+    "medoid_rows": "_gallery",
+    "plot_cluster_sizes": "_gallery",
+    "plot_medoids": "_gallery",
+    "agglomerative_scan": "_hierarchical",
+    "build_tree": "_hierarchical",
+    "cut_tree": "_hierarchical",
+    "fit_agglomerative": "_hierarchical",
+    "fit_agglomerative_large": "_hierarchical",
+    "fit_kmeans": "_kmeans",
+    "kmeans_scan": "_kmeans",
+    "kmeans_scan_models": "_kmeans",
+    "fit_gmm": "_mixture",
+    "gmm_samples": "_mixture",
+    "gmm_scan": "_mixture",
+    "gmm_scan_models": "_mixture",
+    "gmm_scan_row": "_mixture",
+    "METHODS": "_run",
+    "WORKING_MEMORY_MB": "_run",
+    "Context": "_run",
+    "Method": "_run",
+    "finish": "_run",
+    "load_rows": "_run",
+    "nearest_rows": "_run",
+    "run": "_run",
+    "SCALINGS": "_scaling",
+    "scale_features": "_scaling",
+    "scaling_record": "_scaling",
+    "unscale_features": "_scaling",
+    "SELECT_CRITERIA": "_scoring",
+    "hungarian_accuracy": "_scoring",
+    "k_range": "_scoring",
+    "majority_accuracy": "_scoring",
+    "majority_mapping": "_scoring",
+    "resolve_k": "_scoring",
+    "score_clustering": "_scoring",
+    "select_k": "_scoring",
+}
+__getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
 __all__ = [
     # the result and the noise label

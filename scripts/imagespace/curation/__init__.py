@@ -18,15 +18,47 @@ imported inside the functions that use them.
 * ``_run``: what the rule ``label_issues`` runs (:func:`curate`, :func:`write_outputs`).
 """
 
-from ._act import EXCLUDE, apply_relabel, exclude_flagged, read_relabel
-from ._gallery import GALLERY_OUTLIERS, GALLERY_ROWS, plot_label_issues, plot_outliers, typical_examples
-from ._labels import LABEL_COLUMNS, MIN_ODDS, label_issues, noise_rate
-from ._outliers import FENCE_IQR, outlier_scores, relative_knn_distance
-from ._probs import labels_and_splits, out_of_fold, probabilities
-from ._run import common_ids, curate, write_outputs
-from ._select import BLENDED, CHANCE_MARGIN, DEFAULT_KINDS, NEAR_BEST, choose_feature_sets, probe_verdict
-from ._summary import summary_markdown, summary_section
-from ._table import ISSUE_COLUMNS, KINDS, SCORE_COLUMNS, issues_table, scores_table
+from imagespace._lazy import attach
+
+# every public name and module, loaded from its module on first use (importing the package loads none)
+_NAMES = {
+    "EXCLUDE": "_act",
+    "apply_relabel": "_act",
+    "exclude_flagged": "_act",
+    "read_relabel": "_act",
+    "GALLERY_OUTLIERS": "_gallery",
+    "GALLERY_ROWS": "_gallery",
+    "plot_label_issues": "_gallery",
+    "plot_outliers": "_gallery",
+    "typical_examples": "_gallery",
+    "LABEL_COLUMNS": "_labels",
+    "MIN_ODDS": "_labels",
+    "label_issues": "_labels",
+    "noise_rate": "_labels",
+    "FENCE_IQR": "_outliers",
+    "outlier_scores": "_outliers",
+    "relative_knn_distance": "_outliers",
+    "labels_and_splits": "_probs",
+    "out_of_fold": "_probs",
+    "probabilities": "_probs",
+    "common_ids": "_run",
+    "curate": "_run",
+    "write_outputs": "_run",
+    "BLENDED": "_select",
+    "CHANCE_MARGIN": "_select",
+    "DEFAULT_KINDS": "_select",
+    "NEAR_BEST": "_select",
+    "choose_feature_sets": "_select",
+    "probe_verdict": "_select",
+    "summary_markdown": "_summary",
+    "summary_section": "_summary",
+    "ISSUE_COLUMNS": "_table",
+    "KINDS": "_table",
+    "SCORE_COLUMNS": "_table",
+    "issues_table": "_table",
+    "scores_table": "_table",
+}
+__getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
 __all__ = [
     "BLENDED",

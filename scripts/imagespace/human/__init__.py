@@ -27,32 +27,60 @@ Plain library code (no Snakemake), one module per concern; the public names are 
 
 # the entry points re-exported for convenience; those in __all__ meet the standard of a split package
 # (numpydoc Parameters/Returns, at most three positional parameters), the others are still to be brought to it
-from .alignment import apply_map, cross_val_map, extreme_rows, floor_scaler, make_model, principal_axes  # noqa: F401
-from .comparison import (  # noqa: F401
-    ARRAY_KEYS,
-    bootstrap_disparity,
-    compare,
-    constant_result,
-    linear_cka,
-    permutation_test,
-    statistics,
-)
-from .coordinates import builtin_synthetic, join, label_structure, own_images, read_matrix  # noqa: F401
-from .direct import noise_ceiling, rdm_scores, triplet_ceiling, triplet_scores
-from .figures import plot_aligned, plot_permutation  # noqa: F401
-from .procrustes import (  # noqa: F401
-    CONSTANT_DISPARITY,
-    as_finite_matrix,
-    disparity,
-    fast_disparity,
-    is_constant,
-    procrustes_disparity,
-    reduce_to,
-    thin_svd,
-)
-from .rdm import category_rdm, category_rdms, category_tau_a_max, kendall_tau_a, rdm_compare, spearman_rho_a  # noqa: F401
-from .scores import observed, split_scores, summary_markdown, summary_section
-from .spaces import declared_dims, join_data, mds, soe, stress_curve, triplet_accuracy
+from imagespace._lazy import attach
+
+# every public name and module, loaded from its module on first use (importing the package loads none)
+_NAMES = {
+    "apply_map": "alignment",
+    "cross_val_map": "alignment",
+    "extreme_rows": "alignment",
+    "floor_scaler": "alignment",
+    "make_model": "alignment",
+    "principal_axes": "alignment",
+    "ARRAY_KEYS": "comparison",
+    "bootstrap_disparity": "comparison",
+    "compare": "comparison",
+    "constant_result": "comparison",
+    "linear_cka": "comparison",
+    "permutation_test": "comparison",
+    "statistics": "comparison",
+    "builtin_synthetic": "coordinates",
+    "join": "coordinates",
+    "label_structure": "coordinates",
+    "own_images": "coordinates",
+    "read_matrix": "coordinates",
+    "noise_ceiling": "direct",
+    "rdm_scores": "direct",
+    "triplet_ceiling": "direct",
+    "triplet_scores": "direct",
+    "plot_aligned": "figures",
+    "plot_permutation": "figures",
+    "CONSTANT_DISPARITY": "procrustes",
+    "as_finite_matrix": "procrustes",
+    "disparity": "procrustes",
+    "fast_disparity": "procrustes",
+    "is_constant": "procrustes",
+    "procrustes_disparity": "procrustes",
+    "reduce_to": "procrustes",
+    "thin_svd": "procrustes",
+    "category_rdm": "rdm",
+    "category_rdms": "rdm",
+    "category_tau_a_max": "rdm",
+    "kendall_tau_a": "rdm",
+    "rdm_compare": "rdm",
+    "spearman_rho_a": "rdm",
+    "observed": "scores",
+    "split_scores": "scores",
+    "summary_markdown": "scores",
+    "summary_section": "scores",
+    "declared_dims": "spaces",
+    "join_data": "spaces",
+    "mds": "scaling",
+    "soe": "ordinal",
+    "stress_curve": "scaling",
+    "triplet_accuracy": "ordinal",
+}
+__getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
 __all__ = [
     # the one Procrustes

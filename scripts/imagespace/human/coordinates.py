@@ -130,8 +130,7 @@ def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) 
 
 def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: int) -> pd.DataFrame:
     """The synthetic dataset's reference space, derived from its generating latent factors."""
-    from imagespace.ingest import synthetic_kwargs
-    from imagespace.ingest import synthetic
+    from imagespace.ingest import synthetic, synthetic_kwargs
 
     kw = synthetic_kwargs(ds_cfg["source"])
     g = synthetic.generate(**kw)

@@ -243,3 +243,12 @@ def read_triplets(path, spec: dict, names: list[str]) -> tuple[np.ndarray, np.nd
     seen = np.unique(T)
     notes = [f"{len(df)} choices, {len(T)} triplets over {len(seen)} of {len(names)} items"]
     return T, s, notes
+
+
+def split_names(split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(every image file name of *split*, kept or skipped at ingest; those kept), each sorted."""
+    from .coordinates import own_images
+
+    kept = own_images(manifest[manifest["split"] == split])
+    sk = skipped.loc[skipped["split"] == split, "name"].astype(str)
+    return sorted(set(kept["name"]) | set(sk)), sorted(kept["name"])

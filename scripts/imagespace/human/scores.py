@@ -36,7 +36,7 @@ def observed(spec: dict, split: str, *, manifest: pd.DataFrame, skipped: pd.Data
     spec = {**with_defaults(spec, "human_spec"), "key": f"human.{split}"}
     if spec["kind"] == "coordinates":
         return None
-    from .spaces import split_names
+    from .kinds import split_names
 
     names, _ = split_names(split, manifest, skipped)
     name_of = dict(zip(manifest["id"], manifest["name"]))

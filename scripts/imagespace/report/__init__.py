@@ -29,22 +29,40 @@ A section (say, the human data's noise ceilings) is one builder and one renderer
 The rule script (scripts/summary.py) passes the rule's input files to :class:`SummaryInputs`.
 """
 
-from . import clustermaps, degeneracy, explore, headline, plots
-from .checks import (
-    CHOSEN_SKIPS,
-    clustering_warnings,
-    degeneracy_warnings,
-    degenerate_clustering,
-    duplicate_warnings,
-    small_class_warnings,
-    trustworthiness_warnings,
-)
-from .md_format import selection_line
-from .md_leaderboard import markdown_paired
-from .page import RENDERERS, markdown
-from .plots import display_image, plot_leaderboard
-from .ranking import choices, leaderboard, paired_summary, paired_tables, select_representation, split_order
-from .summary import SECTIONS, SummaryInputs, SummarySettings, build
+from imagespace._lazy import attach
+
+# every public name and module, loaded from its module on first use (importing the package loads none)
+_NAMES = {
+    "clustermaps": "",
+    "degeneracy": "",
+    "explore": "",
+    "headline": "",
+    "plots": "",
+    "CHOSEN_SKIPS": "checks",
+    "clustering_warnings": "checks",
+    "degeneracy_warnings": "checks",
+    "degenerate_clustering": "checks",
+    "duplicate_warnings": "checks",
+    "small_class_warnings": "checks",
+    "trustworthiness_warnings": "checks",
+    "selection_line": "md_format",
+    "markdown_paired": "md_leaderboard",
+    "RENDERERS": "page",
+    "markdown": "page",
+    "display_image": "plots",
+    "plot_leaderboard": "plots",
+    "choices": "ranking",
+    "leaderboard": "ranking",
+    "paired_summary": "ranking",
+    "paired_tables": "ranking",
+    "select_representation": "ranking",
+    "split_order": "ranking",
+    "SECTIONS": "summary",
+    "SummaryInputs": "summary",
+    "SummarySettings": "summary",
+    "build": "summary",
+}
+__getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
 __all__ = [
     "CHOSEN_SKIPS",
