@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent / "scripts"))
 from imagespace import curation, evaluation  # noqa: E402
 from imagespace import pca as ispca  # noqa: E402
 from imagespace.io import FeatureFile  # noqa: E402
-from imagespace.sampling import stratified_holdout
+from imagespace.sampling import stratified_holdout  # noqa: E402
 
 SEED = 0
 #: seed of the label flips (--flip-seed): another seed checks that MIN_ODDS was not fitted to one draw

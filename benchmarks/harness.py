@@ -338,7 +338,8 @@ def scenario_rocks_parity(work: Path, cores: int, timeout: float) -> dict:
     cold = run_snakemake(work, [], cores, timeout)
     figures = parity_figures(work) if cold["returncode"] == 0 else {}
     ok = cold["returncode"] == 0
-    # 1/4 of the notebook's 294 s, measured side by side (notebook_vs_workflow, 2026-11-30): that scenario is the comparison
+    # 1/4 of the notebook's 294 s, measured side by side (notebook_vs_workflow, 2026-11-30): that scenario is the
+    # comparison
     checks = [
         check("wall_s", cold["wall_s"], "<= 73 (1/4 of the notebook's 294 s)", ok and cold["wall_s"] <= 73),
         check("peak_pss_mb", cold["peak_pss_mb"], "<= 1536", ok and cold["peak_pss_mb"] <= 1536),
@@ -499,7 +500,8 @@ def clustimage_equivalent(work: Path) -> dict:
 
 
 def write_config(work: Path, cfg: dict) -> dict:
-    """*work*/config.yaml: the project's defaults with *cfg*'s targets and datasets only (the defaults' own left out)."""
+    """*work*/config.yaml: the project's defaults with *cfg*'s targets and datasets only (the defaults' own left
+    out)."""
     merged = _merge(yaml.safe_load((ROOT / "config.yaml").read_text()), cfg)
     merged["targets"], merged["datasets"] = cfg["targets"], cfg["datasets"]
     (work / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))

@@ -111,7 +111,8 @@ def main() -> int:
         "target": a.target,
         "label": a.label,
         "run_wall_s": round(wall, 1),
-        "tool": f"py-spy record --subprocesses -r {RATE} (Python threads; native compute without the GIL is not sampled)",
+        "tool": f"py-spy record --subprocesses -r {RATE} "
+        "(Python threads; native compute without the GIL is not sampled)",
         "python_sampled_s": round(sampled, 1),
         "inclusive_s": parts,
         "top_leaves_s": leaves,

@@ -1,4 +1,5 @@
-"""Rules cluster_<method>: one clustering method on one feature set (imagespace.cluster.METHODS), its figures, scores."""
+"""Rules cluster_<method>: one clustering method on one feature set (imagespace.cluster.METHODS), its figures and
+scores."""
 
 import sys
 

@@ -2,8 +2,8 @@
 
 import sys
 
-from imagespace.report import plots
 from imagespace.io import logged_errors, read_json, setup_logging, write_table
+from imagespace.report import plots
 
 
 def main(snakemake):

@@ -75,7 +75,8 @@ def points(pg) -> dict:
       const d = doc.get_model_by_name('points').data_source.data;
       let shown = 0; for (let i = 0; i < d.x.length; i++) if (isFinite(d.x[i]) && isFinite(d.y[i])) shown++;
       return {n: d.x.length, shown,
-              maps: doc.get_model_by_name('map_select').options, colourings: doc.get_model_by_name('colour_select').options,
+              maps: doc.get_model_by_name('map_select').options, colourings:
+              doc.get_model_by_name('colour_select').options,
               highlight: doc.get_model_by_name('highlight_select').options,
               selected: doc.get_model_by_name('points').data_source.selected.indices.length}; }""")
 
@@ -84,12 +85,14 @@ def hover(pg, i: int) -> dict:
     """Move the real mouse onto point *i*; the tooltip's thumbnail and text as the DOM shows them."""
     xy = pg.evaluate(f"""() => {{ const v = ({FIND_PLOT})(); const d = v.model.renderers[0].data_source.data;
       const r = v.el.getBoundingClientRect();
-      return {{x: r.left + v.frame.x_scale.compute(d.x[{i}]), y: r.top + v.frame.y_scale.compute(d.y[{i}]), name: d.name[{i}]}}; }}""")
+      return {{x: r.left + v.frame.x_scale.compute(d.x[{i}]), y: r.top + v.frame.y_scale.compute(d.y[{i}]), name:
+      d.name[{i}]}}; }}""")
     pg.mouse.move(xy["x"] - 30, xy["y"] - 30)
     pg.mouse.move(xy["x"], xy["y"], steps=5)
     pg.wait_for_function(
         """() => { let ok = false;
-      function walk(root) { for (const e of root.querySelectorAll('img.is-thumb')) if (e.getBoundingClientRect().width > 0) ok = true;
+      function walk(root) { for (const e of root.querySelectorAll('img.is-thumb')) if (e.getBoundingClientRect().width >
+      0) ok = true;
         for (const e of root.querySelectorAll('*')) if (e.shadowRoot) walk(e.shadowRoot); }
       walk(document); return ok; }""",
         timeout=10_000,
@@ -97,14 +100,16 @@ def hover(pg, i: int) -> dict:
     tip = pg.evaluate("""() => { const out = [];
       function walk(root) { for (const e of root.querySelectorAll('.is-tip')) {
           const img = e.querySelector('img.is-thumb'); const r = img.getBoundingClientRect();
-          if (r.width > 0) out.push({src: img.getAttribute('src'), width: img.naturalWidth, shown: r.width, text: e.innerText}); }
+          if (r.width > 0) out.push({src: img.getAttribute('src'), width: img.naturalWidth, shown: r.width, text:
+          e.innerText}); }
         for (const e of root.querySelectorAll('*')) if (e.shadowRoot) walk(e.shadowRoot); }
       walk(document); return out; }""")
     return {"point": xy, "tips": tip}
 
 
 def choose(pg, widget: str, value: str) -> None:
-    """Pick *value* in the select widget named *widget*, as a user does (the native <select> inside Bokeh's shadow DOM)."""
+    """Pick *value* in the select widget named *widget*, as a user does (the native <select> inside Bokeh's shadow
+    DOM)."""
     title = {"map_select": "Map", "colour_select": "Colour by", "highlight_select": "Highlight"}[widget]
     pg.get_by_label(title).select_option(value)
     pg.wait_for_timeout(300)

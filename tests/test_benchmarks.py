@@ -14,7 +14,8 @@ import profile_job  # noqa: E402
 def test_profile_parts_count_a_sample_once_however_deep_the_frame_recurs(tmp_path):
     raw = tmp_path / "p.txt"
     raw.write_text(
-        "process 1:main;<module> (a.py:1);train (cnn.py:3);TensorFlowTrainer.fit (t.py:9);train (cnn.py:3);op (x.py:1) 100\n"
+        "process 1:main;<module> (a.py:1);train (cnn.py:3);TensorFlowTrainer.fit (t.py:9);"
+        "train (cnn.py:3);op (x.py:1) 100\n"
         "process 1:main;<module> (a.py:1);train (cnn.py:3);_save_atomic (cnn.py:7);write (zipfile.py:1) 50\n"
         "process 1:main;<module> (a.py:1);_find_and_load (<frozen>:1);exec (<frozen>:2) 25\n"
         "not a sample line\n"

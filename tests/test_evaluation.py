@@ -1,4 +1,5 @@
-"""Evaluation: metrics agree with scikit-learn, probes separate/fail where they should, figures are written and sized."""
+"""Evaluation: metrics agree with scikit-learn, probes separate/fail where they should, figures are written and
+sized."""
 
 from __future__ import annotations
 

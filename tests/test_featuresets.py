@@ -400,7 +400,8 @@ def test_backbone_variants_are_feature_sets_with_the_base_settings_overridden():
         sets["bb_resnet50_c4"].rule == "backbone_features"
         and sets["bb_efficientnet_lite0_b6"].rule == "backbone_features_torch"
     )
-    # every variant is mapped into the human space (keyword bb) and compared on the training split: the chosen row can be any
+    # every variant is mapped into the human space (keyword bb) and compared on the training split: the chosen row can
+    # be any
     assert {"human_pred_bb_efficientnet_lite0_b6", "human_pred_bb_resnet50_c4"} <= set(sets)
     assert ("human_pred_bb_efficientnet_lite0_big", "train") in reg.compare_pairs("d")
     fixed = reg.fixed_settings("d")

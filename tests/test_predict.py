@@ -105,7 +105,8 @@ def test_new_images_get_the_source_datasets_predictions(tmp_path):
     snakemake(tmp_path)
     a, new = tmp_path / "results/rocks_a", tmp_path / "results/rocks_new"
     s = json.loads((new / "summary.json").read_text())
-    # the class network (variant cnn, the default) mapped by ridge, the human-target network, the stats map, the ensembles
+    # the class network (variant cnn, the default) mapped by ridge, the human-target network, the stats map, the
+    # ensembles
     predicted = {"human_pred_stats", "human_pred_cnn", "cnn_h", "ensemble_both", "ensemble_best", "ensemble_eq"}
     assert set(s["predicted_human_space"]) == predicted
     assert s["compare"] == {} and s["predicted_human_space"]["ensemble_both"]["models_from"] == "rocks_a"

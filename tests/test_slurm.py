@@ -34,7 +34,8 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # A fixed state dir (override: IMAGESPACE_SLURM_STATE): a run killed before its teardown leaves PID
 # files that the next start (and stop_slurm.sh) find again.
 STATE = Path(os.environ.get("IMAGESPACE_SLURM_STATE", "/tmp/imagespace-slurm-test"))
-RUN_TIMEOUT_S = 720  # a guard against a hang: the SLURM run took 8 to 10 minutes on 2 shared cores (each job step parses the workflow again)
+# a guard against a hang: the SLURM run took 8 to 10 minutes on 2 shared cores (each job step parses the workflow)
+RUN_TIMEOUT_S = 720
 
 
 def _unavailable(reason: str):
@@ -90,7 +91,8 @@ def slurm():
             _unavailable("start_slurm.sh did not finish in 900 s (apt-get hanging?)")
         if start.returncode != 0:
             _unavailable(
-                f"SLURM could not be installed/started (start_slurm.sh rc={start.returncode}): {start.stderr.strip()[-1500:]}"
+                f"SLURM could not be installed/started (start_slurm.sh rc={start.returncode}): "
+                f"{start.stderr.strip()[-1500:]}"
             )
         yield STATE
     finally:
@@ -171,7 +173,8 @@ def test_workflow_through_slurm_matches_a_local_run(slurm, tmp_path):
     with open(log, "w") as fh, open(ref_log, "w") as rfh:
         proc = subprocess.Popen(_slurm_cmd(work), stdout=fh, stderr=subprocess.STDOUT, env=env, **_SIGINT_STOPS)
         local = subprocess.Popen(
-            ["nice", "-n", "19", sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(ref), "--cores", "2"],
+            ["nice", "-n", "19", sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+             "--directory", str(ref), "--cores", "2"],
             stdout=rfh, stderr=subprocess.STDOUT, env=env, **_SIGINT_STOPS,
         )  # fmt: skip
         try:

@@ -18,7 +18,8 @@ def attach(package: str, names: Mapping[str, str], namespace: dict) -> tuple[Cal
         The package's ``__name__``.
     names : mapping
         ``{public name: "module"}`` for a name defined in ``package.module``, ``{name: "module:original"}`` for a
-        name re-exported under another name, and ``{module: ""}`` for a module of the package (any module of the package loads on first use too).
+        name re-exported under another name, and ``{module: ""}`` for a module of the package (any module of the package
+        loads on first use too).
     namespace : dict
         The package's ``globals()`` (a loaded name is stored there, so the next use is a plain lookup).
 

@@ -255,7 +255,8 @@ def _schema_errors(instance, root: dict) -> list[tuple[tuple, str]]:
             best = jsonschema.exceptions.best_match(ctx)
             if isinstance(e.instance, (dict, list)) and best.relative_path:
                 path += tuple(str(p) for p in best.relative_path)
-            msg = f"{_short(best.instance if len(path) > len(e.absolute_path) else e.instance)} is not valid here ({best.message[:200]})"
+            value = best.instance if len(path) > len(e.absolute_path) else e.instance
+            msg = f"{_short(value)} is not valid here ({best.message[:200]})"
         else:
             msg = e.message if len(e.message) <= 240 else e.message[:237] + "..."
         out.append((path, msg))

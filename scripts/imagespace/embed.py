@@ -432,7 +432,8 @@ def _fit(m: Method, X, n_components: int, params: dict, seed: int, n_jobs: int, 
     return model, Y, info
 
 
-# iteration lines of scikit-learn's verbose t-SNE ("[t-SNE] Iteration 50: ...", every 50) and MDS ("Iteration 3, stress ...")
+# iteration lines of scikit-learn's verbose t-SNE ("[t-SNE] Iteration 50: ...", every 50) and MDS ("Iteration 3, stress
+# ...")
 _ITERATION_LINES = {
     "tsne": re.compile(r"\[t-SNE\] Iteration (\d+):"),
     "mds": re.compile(r"^Iteration (\d+), stress", re.M),
@@ -528,7 +529,8 @@ def plot_feature_maps(
     ``embeddings.tsne`` parameters on *n_jobs* cores; *clusters* is aligned with the rows of *X*
     (NaN: a row that was not clustered). Returns ``{map: trustworthiness}`` (:func:`trustworthiness`
     with the settings *trust*: n_neighbors, max_rows) of both maps against the features. With *degeneracy* (a dict),
-    :func:`imagespace.report.degeneracy.check` of both maps is added to it ({map: numbers}); each panel frames the map's bulk
+    :func:`imagespace.report.degeneracy.check` of both maps is added to it ({map: numbers}); each panel frames the map's
+    bulk
     (:func:`imagespace.report.plots.frame_bulk`).
     """
     import pandas as pd

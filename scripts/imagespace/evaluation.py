@@ -336,7 +336,8 @@ def _xy(X, y, k: int, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _subsample(y: np.ndarray, m: int, seed: int, keep: int) -> np.ndarray:
-    """A stratified sample of about m rows (util.stratified_sample), topped up so every class keeps min(count, keep) rows."""
+    """A stratified sample of about m rows (imagespace.sampling), topped up so every class keeps min(count, keep)
+    rows."""
     from imagespace.sampling import stratified_sample
 
     idx = stratified_sample(len(y), m, seed, strata=y)
@@ -353,7 +354,8 @@ def _subsample(y: np.ndarray, m: int, seed: int, keep: int) -> np.ndarray:
 
 
 def probe_cv(X, y, class_names, probes=PROBES, folds: int = 5, seed: int = 0, shuffle_labels: bool = False) -> dict:
-    """Cross-validated probes: out-of-fold predictions (StratifiedKFold, shuffled, seeded) scored by classification_metrics.
+    """Cross-validated probes: out-of-fold predictions (StratifiedKFold, shuffled, seeded) scored by
+    classification_metrics.
 
     Folds = min(*folds*, size of the smallest class). With more than 20,000
     rows a stratified sample of 20,000 rows (``util.stratified_sample`` with the
@@ -455,7 +457,8 @@ def probe_feature_set(
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise ValueError(
-            f"{int(bad.sum())} rows of the feature set hold NaN or infinite values (first id: {np.asarray(ids)[bad][0]})"
+            f"{int(bad.sum())} rows of the feature set hold NaN or infinite values "
+            f"(first id: {np.asarray(ids)[bad][0]})"
         )
     tr = np.flatnonzero(splits == train_split)
     if len(tr) == 0:
@@ -463,7 +466,10 @@ def probe_feature_set(
         train_split = "all"
     out = {"classes": classes, "train_split": train_split, "n_train": int(len(tr)), "holdout": {}}
     if rows_all_equal(X):  # e.g. a collapsed network: no classifier can be fitted on it
-        why = f"every row of the feature set is the same ({X.shape[1]} dims): no probe was fitted (it carries no information)"
+        why = (
+            f"every row of the feature set is the same ({X.shape[1]} dims): no probe was fitted "
+            "(it carries no information)"
+        )
         return {**out, "cv": {}, "shuffled": {}, "notes": [why], "headline": None, "degenerate": why}
     fit_rows = tr if len(tr) <= MAX_PROBE_ROWS else tr[_subsample(y[tr], MAX_PROBE_ROWS, seed, keep=folds)]
     for sp in dict.fromkeys(splits.tolist()):
@@ -487,7 +493,8 @@ def probe_feature_set(
 
 
 def probe_scores(result: dict) -> dict:
-    """{probe: {accuracy, balanced_accuracy, macro_f1, split, chance}} of a probe_feature_set result, on its headline."""
+    """{probe: {accuracy, balanced_accuracy, macro_f1, split, chance}} of a probe_feature_set result, on its
+    headline."""
     head = result["headline"]
     if head is None:
         return {}

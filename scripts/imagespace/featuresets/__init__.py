@@ -13,7 +13,8 @@ Kinds:
 * ``embedding``: a manifold method of :data:`imagespace.embed.METHODS`;
 * ``cnn``: the penultimate layer of a trained network (a CNN variant), or a fine-tuned pretrained network
   (``ft``, ``ft_<name>``, :mod:`imagespace.nets.finetune`): with target human its predicted coordinates;
-* ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.nets.backbone_table`: ``keras.applications``
+* ``backbone``: a layer of a pretrained network (``bb_<name>``, :mod:`imagespace.nets.backbone_table`:
+``keras.applications``
   in :mod:`imagespace.nets.backbones_keras`, PyTorch in :mod:`imagespace.nets.backbones_torch`);
 * ``prediction``: a supervised map of another set into the human space (``human_pred_<base>``);
 * ``ensemble``: the average of predictions of the human space (``ensemble_<name>``): equal weights

@@ -43,7 +43,8 @@ class Registry(Settings, Sets, Usage):
         return {m for m in capped if k > methods[m].max_components}
 
     def _check_cnn_architectures(self, dataset: str) -> None:
-        """Every CNN variant's layer list: known layer types and keys, a backbone layer first (imagespace.nets.cnn_layers)."""
+        """Every CNN variant's layer list: known layer types and keys, a backbone layer first
+        (imagespace.nets.cnn_layers)."""
         from imagespace.nets.cnn_layers import check_architecture, spatial_problem
 
         c = self.stage(dataset, "cnn")

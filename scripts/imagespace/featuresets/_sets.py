@@ -171,7 +171,8 @@ class Sets:
             members, select = names[name], ens[name]["select"]
             if select == "greedy":  # weights chosen on the training split's rows: those must be out-of-fold
                 self._check_greedy(dataset, out, name, members)
-            # a greedy ensemble's training rows get weights chosen without them (nested folds, imagespace.human.ensemble)
+            # a greedy ensemble's training rows get weights chosen without them (nested folds,
+            # imagespace.human.ensemble)
             trained = any(out[m].trained_on_human for m in members)
             out[name] = FeatureSet(
                 name, "ensemble", "ensemble", members=members, select=select, human=True, trained_on_human=trained
