@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT
 
 from imagespace import report
@@ -105,3 +106,43 @@ def test_display_image_scales_each_image_by_its_own_range():
     assert cmap == "gray" and gray.shape == (6, 7)
     flat, _ = report.display_image(np.full((4, 4), 7.0))
     assert (flat == 0).all()
+
+
+def test_direct_scores_and_their_share_of_the_ceiling_join_the_leaderboard(tmp_path):
+    """A split given as ratings: each leaderboard row gets its direct RDM score and share of the noise ceiling,
+    summary.md shows them beside the disparity, and a split given as coordinates says it has no ceiling."""
+    import json
+
+    from scipy.spatial.distance import squareform
+
+    from imagespace.human import scores, simulate
+
+    rng = np.random.default_rng(0)
+    H = rng.normal(size=(24, 3))
+    R = simulate.ratings_rdms(H, n_subjects=8, noise=0.5, missing=0.2, seed=0)  # (subjects, pairs), NaN = missing
+    assert R.shape == (8, len(squareform(np.zeros((24, 24)))))
+    obs = {"kind": "ratings", "R": R, "subjects": [f"s{i}" for i in range(len(R))]}
+    features = {"good": H + rng.normal(scale=0.3, size=H.shape), "poor": rng.normal(size=(24, 5))}
+    res = scores.split_scores(obs, features, n_boot=50, seed=0)
+    path = tmp_path / "direct_validation.json"
+    path.write_text(json.dumps({"split": "validation", "result": res, "ceiling": res["ceiling"]}))
+    out = {
+        "warnings": [],
+        "alignment_selection": {"chosen": "good", "split": "train"},
+        "alignment": [{"feature_set": "good"}, {"feature_set": "poor"}],
+    }
+    inputs = report.SummaryInputs(ingest="-", pca="-", more={"human_direct": [str(path)]})
+    settings = report.SummarySettings(human_kinds={"train": "coordinates", "validation": "ratings"})
+    report.sections.human_data(out, inputs, settings)
+    good, poor = out["alignment"]
+    assert good["validation_direct"] > poor["validation_direct"]
+    assert good["validation_share_of_ceiling"] == pytest.approx(
+        good["validation_direct"] / res["ceiling"]["lower"], rel=1e-12
+    )
+    assert "no ceiling" in out["human_data"]["ceilings"]["train"]["note"]
+    assert out["human_data"]["headline"].startswith("good reaches")
+    lines = report.md_leaderboard._table({**out, "alignment_splits": ["validation"], "alignment_paired": {}})
+    header = next(ln for ln in lines if ln.startswith("| feature set"))
+    assert "direct (share of ceiling)" in header
+    row = next(ln for ln in lines if ln.startswith("| good"))
+    assert f"{good['validation_share_of_ceiling']:.0%}" in row

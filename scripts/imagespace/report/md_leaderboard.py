@@ -70,6 +70,8 @@ def _chosen(s: dict) -> list[str]:
 def _table(s: dict) -> list[str]:
     """The leaderboard table, its legend first."""
     splits, paired, sel = s["alignment_splits"], s.get("alignment_paired") or {}, s.get("alignment_selection")
+    # splits given as human data (not coordinates): their direct score (RDM Spearman or triplet accuracy)
+    direct = {r["split"] for r in (s.get("human_data") or {}).get("rows", [])}
     lines = [
         "Procrustes disparity (bootstrap 95% CI, permutation p against shuffled rows), RDM Spearman ρ and linear "
         "CKA; "
@@ -91,15 +93,28 @@ def _table(s: dict) -> list[str]:
             else "(not computed)."
         ),
         "",
-        "| feature set | " + " | ".join(f"{sp}: disparity [95% CI] | ρ | CKA | vs top" for sp in splits) + " |",
-        "|---|" + "---|---|---|---|" * len(splits),
+        "| feature set | "
+        + " | ".join(
+            f"{sp}: disparity [95% CI] | ρ | CKA | vs top" + (" | direct (share of ceiling)" if sp in direct else "")
+            for sp in splits
+        )
+        + " |",
+        "|---|" + "".join("---|---|---|---|" + ("---|" if sp in direct else "") for sp in splits),
     ]
     for r in s["alignment"]:
-        cells = [_cells(r, sp, paired.get(sp) or {}) for sp in splits]
+        cells = [_cells(r, sp, paired.get(sp) or {}) + (_direct_cell(r, sp) if sp in direct else "") for sp in splits]
         name = f"**{r['feature_set']}** (chosen)" if r.get("chosen") else r["feature_set"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
     return lines
+
+
+def _direct_cell(r: dict, sp: str) -> str:
+    """A row's direct score on split *sp* (the human data, no embedding) and its share of the noise ceiling."""
+    if r.get(f"{sp}_direct") is None:
+        return " | –"
+    share = r.get(f"{sp}_share_of_ceiling")
+    return f" | {num(r[f'{sp}_direct'])} ({'no ceiling' if share is None else f'{share:.0%}'})"
 
 
 def _cells(r: dict, sp: str, pr: dict) -> str:

@@ -392,6 +392,14 @@ def human_data(out: dict, inputs, settings) -> None:
     section = summary_section(splits, chosen=chosen)
     out["human_data"] = section
     out["warnings"] += section["warnings"]
+    # the leaderboard's rows get each split's direct score and its share of the ceiling, beside the disparity
+    direct = {(r["split"], r["feature_set"]): r for r in section["rows"]}
+    for row in out.get("alignment") or []:
+        for (split, fs), r in direct.items():
+            if fs == row["feature_set"]:
+                row[f"{split}_direct_metric"] = r["metric"]
+                row[f"{split}_direct"] = r["value"]
+                row[f"{split}_share_of_ceiling"] = r["share_of_ceiling"]
 
 
 def curation(out: dict, inputs, settings) -> None:
