@@ -134,12 +134,7 @@ def _keys(node, schema, path):
 # keys read with .get(key, literal) whose literal is not a second copy of a config default:
 # layer specs, training-history rows and the synthetic generator's own arguments share key names
 NOT_CONFIG = {
-    ("cnn.py", "size"),
-    ("cnn.py", "l2"),
-    ("cnn.py", "init"),
-    ("cnn.py", "loss"),
     ("train_cnn.py", "loss"),
-    ("human.py", "seed"),
     ("config.py", "type"),
 }
 
@@ -233,7 +228,7 @@ def test_method_tables_and_schema_enums_match():
     """The library's tables name the methods; the schema's enums, the rules and the SLURM groups follow them."""
     import re
 
-    from imagespace import cluster, cnn, embed, evaluation
+    from imagespace import cluster, embed, evaluation, nets
 
     schema = iscfg.load_schema()
     props = schema["properties"]
@@ -247,7 +242,7 @@ def test_method_tables_and_schema_enums_match():
         key = "methods" if block == "clustering" else "cluster_methods"
         assert props[block]["properties"][key]["items"] == {"$ref": "#/$defs/cluster_method"}, block
     assert props["probes"]["properties"]["classifiers"]["items"]["enum"] == list(evaluation.PROBES)
-    assert props["cnn"]["properties"]["target"]["enum"] == list(cnn.TARGETS)
+    assert props["cnn"]["properties"]["target"]["enum"] == list(nets.TARGETS)
     # the clustering rules are made from the table: one per method, named cluster_<method>
     smk = (ROOT / "workflow/rules/cluster.smk").read_text()
     assert "for _m in CLUSTERINGS.values():" in smk and 'f"cluster_{_m.name}"' in smk

@@ -316,3 +316,31 @@ def test_rule_label_issues_flags_a_planted_mislabel_and_lists_a_duplicate(tmp_pa
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"curation": {"exclude": ["outliers"]}}))
     r = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
     assert r.returncode != 0 and "curation.exclude is not applied" in r.stderr
+
+
+def test_features_at_chance_give_a_warning_and_an_empty_review_not_a_failure(tmp_path):
+    """Where no probed set separates the classes (noise features), nothing is assessed: every image is listed
+    unscored, the galleries say so, and the summary warns why (a degenerate result is a warning, not an error)."""
+    from imagespace import evaluation
+
+    y = np.repeat(np.arange(3), 30)
+    split = np.where(np.arange(len(y)) % 5 == 0, "validation", "train")
+    m = manifest_of(y, split)
+    X = np.random.default_rng(0).normal(size=(len(y), 8)).astype(np.float32)  # no class structure
+    fs = FeatureFile(X, m["id"].to_numpy(), {"kind": "pca"})
+    probes = {"pca": evaluation.probe_feature_set(X, fs.ids, m, ("logistic", "knn"), "train", 5, 0)}
+    settings = {"feature_sets": [], "k": 10, "train_split": "train", "folds": 5, "seed": 0}
+    res = curation.curate({"pca": fs}, probes, m, settings=settings)
+    assert res["info"]["assessed"] is False and "at chance" in res["info"]["warning"]
+    out = {k: tmp_path / f"{k}.{e}" for k, e in (("issues", "tsv"), ("scores", "tsv"), ("info", "json"))}
+    out |= {"label_gallery": tmp_path / "label_issues.png", "outlier_gallery": tmp_path / "outliers.png"}
+    info = curation.write_outputs(res, m, generated_images(y), duplicates=None, out=out)
+    t = pd.read_csv(out["issues"], sep="\t", keep_default_na=False)
+    s = pd.read_csv(out["scores"], sep="\t", keep_default_na=False)
+    assert len(t) == 0 and len(s) == len(y) and not s["label_issue"].astype(str).eq("True").any()
+    for k in ("label_gallery", "outlier_gallery"):
+        with Image.open(out[k]) as im:
+            assert im.format == "PNG"
+    section = curation.summary_section(t, s, info, warn_above=0.02)
+    assert section["warnings"] == [res["info"]["warning"]] and not section["assessed"]
+    assert curation.summary_markdown(section)[2].startswith("**Warning:** curation: nothing was assessed")

@@ -120,6 +120,7 @@ def test_triplets_from_the_rocks_give_their_space_back_by_an_ordinal_embedding(t
         ("unknown", r"d\.csv: data row 2: id 'nope\.png' matches no image of the split"),
         ("twice", r"t\.csv: data row 2 names one item twice"),
         ("direction", r"r\.csv: human\.validation\.direction must be declared for kind ratings"),
+        ("scale", r"human\.validation\.scale: \[7, 1\]: the low end must be below the high one"),
     ],
 )
 def test_bad_human_data_gives_one_clear_line(tmp_path, case, message):
@@ -136,9 +137,11 @@ def test_bad_human_data_gives_one_clear_line(tmp_path, case, message):
         rows = [names[:3] + [names[0]], [names[0], names[1], names[0], names[1]]]
         pd.DataFrame(rows, columns=["item_1", "item_2", "item_3", "choice"]).to_csv(tmp_path / "t.csv", index=False)
         spec = {"path": str(tmp_path / "t.csv"), "kind": "triplets"}
-    else:
+    else:  # ratings: no declared direction, or a scale upside down
         pd.DataFrame([[names[0], names[1], 3]], columns=["item_a", "item_b", "value"]).to_csv(tmp_path / "r.csv")
         spec = {"path": str(tmp_path / "r.csv"), "kind": "ratings"}
+        if case == "scale":
+            spec |= {"direction": "similarity", "scale": [7, 1]}
     with pytest.raises(InputError, match=message) as err:
         spaces.join_data(spec, "validation", manifest, skipped=skipped)
     assert "\n" not in str(err.value)

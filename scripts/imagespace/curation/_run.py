@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._labels import label_issues, noise_rate
+from ._labels import LABEL_COLUMNS, label_issues, noise_rate
 from ._outliers import outlier_scores
 from ._probs import labels_and_splits, probabilities
 from ._select import choose_feature_sets
@@ -59,17 +59,17 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         :func:`scores_table` (with a column ``train``), and the run's facts for ``curation.json``.
     """
     chosen, notes = choose_feature_sets(probes, settings.get("feature_sets") or ())
-    if not chosen:
-        raise ValueError(
-            "curation: no feature set separates the classes (every probed set is at chance: "
-            + "; ".join(notes)
-            + "); name sets in curation.feature_sets or set curation.enabled: false"
+    n_classes = manifest["label"].astype(str).nunique()
+    if not chosen or n_classes < 2:
+        why = (
+            f"the dataset has {n_classes} class(es): label issues need two"
+            if n_classes < 2
+            else "no feature set separates the classes (every probed set is at chance: " + "; ".join(notes) + ")"
         )
+        return not_assessed(manifest, settings=settings, why=f"curation: nothing was assessed: {why}", notes=notes)
     use = {fs: features[fs] for fs in chosen}
     ids = common_ids(use, manifest)
     rows = labels_and_splits(ids, manifest, train_split=settings["train_split"])
-    if len(rows["classes"]) < 2:
-        raise ValueError(f"curation: the manifest holds {len(rows['classes'])} label(s); label issues need two")
     X = {fs: use[fs].rows(ids) for fs in use}
     probs = {
         fs: np.mean(
@@ -95,6 +95,63 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         "label_issues": int(labels["issue"].sum()),
         "outliers": int(flagged.sum()),
         "notes": notes,
+    }
+    return {"ids": ids, "rows": rows, "labels": labels, "scores": scores, "info": info}
+
+
+def not_assessed(manifest, *, settings: dict, why: str, notes=()) -> dict:
+    """The result of a dataset whose labels cannot be assessed (one class, or every feature set at chance): every
+    image listed with no score and no flag, and *why* as a warning, so the run completes and says so.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        The ingest manifest.
+    settings : dict
+        As for :func:`curate` (``train_split``).
+    why : str
+        The one-line reason, a warning of the summary.
+    notes : sequence of str
+        The feature-set choice's notes.
+
+    Returns
+    -------
+    dict
+        As :func:`curate`, with ``info["assessed"]`` false.
+    """
+    import pandas as pd
+
+    from imagespace.io import own_image_mask
+
+    ids = manifest.loc[own_image_mask(manifest), "id"].astype(str).to_numpy()
+    rows = labels_and_splits(ids, manifest, train_split=settings["train_split"])
+    given = np.asarray(rows["classes"], dtype=object)[rows["y"]]
+    n = len(ids)
+    labels = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "given": given,
+            "suggested": given,
+            "quality": np.full(n, np.nan),
+            "issue": np.zeros(n, bool),
+            "agree": [""] * n,
+            "evidence": [""] * n,
+        },
+        columns=LABEL_COLUMNS,
+    )
+    scores = scores_table(rows, ids, labels, outlier=np.full(n, np.nan), flagged=np.zeros(n, bool))
+    scores["train"] = rows["train"]
+    info = {
+        "assessed": False,
+        "warning": why,
+        "feature_sets": {},
+        "train_split": settings["train_split"],
+        "n_images": int(n),
+        "n_train": int(rows["train"].sum()),
+        "noise_rate": None,
+        "label_issues": 0,
+        "outliers": 0,
+        "notes": [*notes, why],
     }
     return {"ids": ids, "rows": rows, "labels": labels, "scores": scores, "info": info}
 

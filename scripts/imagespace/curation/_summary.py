@@ -29,7 +29,7 @@ def summary_section(issues: pd.DataFrame, scores: pd.DataFrame, info: dict, *, w
     counts = {k: int((issues["kind"] == k).sum()) for k in ("label", "outlier", "duplicate")}
     top = issues[issues["kind"] == "label"].head(TOP)
     rate = float(info.get("noise_rate") or 0.0)
-    warnings = []
+    warnings = [info["warning"]] if info.get("warning") else []  # nothing assessed, and why
     if rate > warn_above:
         warnings.append(
             f"curation: an estimated {rate:.1%} of the {info.get('n_train', 0)} training labels are wrong "
@@ -48,6 +48,7 @@ def summary_section(issues: pd.DataFrame, scores: pd.DataFrame, info: dict, *, w
         ],
         "warnings": warnings,
         "notes": list(info.get("notes", [])),
+        "assessed": info.get("assessed", True) is not False,
     }
 
 
@@ -67,6 +68,8 @@ def summary_markdown(section: dict) -> list[str]:
     sets = ", ".join(f"`{fs}` ({'+'.join(v['classifiers'])})" for fs, v in section["feature_sets"].items()) or "none"
     lines = ["## Curation: likely mislabels, outliers, duplicates", ""]
     lines += [f"**Warning:** {w}" for w in section["warnings"]] + ([""] if section["warnings"] else [])
+    if not section.get("assessed", True):
+        return lines
     lines += [
         f"{c['label']} suspected mislabels, {c['outlier']} outliers and {c['duplicate']} duplicates among "
         f"{section['n_images']} images; estimated label-noise rate of the training split "

@@ -158,6 +158,8 @@ def read_ratings(path, spec: dict, names: list[str]) -> tuple[np.ndarray, list[s
         raise InputError(f"{path}: data row {same[0] + 1} rates item {names[a[same[0]]]!r} against itself")
     v = _numbers(df[[cols["value"]]], path, "value")[:, 0]
     lo, hi = spec.get("scale") or (None, None)
+    if lo is not None and not lo < hi:
+        raise InputError(f"{spec.get('key', 'human')}.scale: [{lo:g}, {hi:g}]: the low end must be below the high one")
     if lo is not None:
         out = np.flatnonzero((v < lo) | (v > hi))
         if len(out):
