@@ -2,13 +2,13 @@
 
 import sys
 
-import pandas as pd
-
 from imagespace import curation
 from imagespace.io import load_features, load_images, load_manifest, logged_errors, read_json, setup_logging
 
 
 def main(snakemake):
+    import pandas as pd
+
     log = setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         inp, p = snakemake.input, snakemake.params

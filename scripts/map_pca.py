@@ -2,8 +2,6 @@
 
 import sys
 
-import pandas as pd
-
 from imagespace import embed
 from imagespace.io import (
     load_features,
@@ -18,6 +16,8 @@ from imagespace.report import degeneracy
 
 
 def main(snakemake):
+    import pandas as pd
+
     setup_logging(snakemake.log[0], rule_stderr=True)
     with logged_errors():
         fs = load_features(snakemake.input.features)

@@ -340,7 +340,7 @@ def test_an_svd_that_lapack_gesdd_cannot_finish_falls_back_to_gesvd(monkeypatch)
             raise np.linalg.LinAlgError("SVD did not converge")
         return real(a, *args, lapack_driver=lapack_driver, **kw)
 
-    monkeypatch.setattr(compare.scipy.linalg, "svd", svd)
+    monkeypatch.setattr(scipy.linalg, "svd", svd)  # the module the reduction looks it up in, when it runs
     got, _ = compare.reduce_to(F, 4)
     assert drivers == ["gesdd", "gesvd"]
     np.testing.assert_allclose(got, expected, atol=1e-10)

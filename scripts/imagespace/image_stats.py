@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from scipy import ndimage
 
 GROUPS = (
     "colour",
@@ -95,6 +94,8 @@ def _laplacian(gray: np.ndarray, sigma: float) -> np.ndarray:
     a constant 0.47 image at sigma 0.5), which would leak lightness into a texture
     measure; its response to a constant is subtracted.
     """
+    from scipy import ndimage
+
     bias = ndimage.gaussian_laplace(np.ones((33, 33)), sigma)[16, 16]
     return ndimage.gaussian_laplace(gray, sigma) - bias * gray
 
@@ -105,6 +106,8 @@ def _stats(v: np.ndarray) -> list[float]:
 
 def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict[str, list[float]]:
     """Descriptor groups of one image (``H x W x C`` uint8 or float in 0..1; C = 1 or 3)."""
+    from scipy import ndimage
+
     img = np.asarray(img, dtype=np.float32)
     if img.ndim == 2:
         img = img[..., None]
@@ -283,6 +286,7 @@ def _shape(mask: np.ndarray) -> list[float]:
     dozen pixels), convexity (convex hull perimeter / perimeter: boundary roughness
     apart from elongation) and equivalent diameter / maximum Feret diameter.
     """
+    from scipy import ndimage
     from skimage.measure import label, perimeter_crofton, regionprops
 
     # closed on an edge-padded copy: scipy's closing would otherwise erode an object touching the frame

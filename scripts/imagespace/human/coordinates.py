@@ -14,13 +14,16 @@ naming the file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import logging
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-from scipy.spatial.distance import pdist, squareform
 
 from imagespace.io import InputError
 
@@ -32,6 +35,8 @@ log = logging.getLogger("imagespace.human.coordinates")
 
 def read_matrix(path, spec: dict) -> pd.DataFrame:
     """Read a whitespace- or comma/tab-separated matrix; header only when an id column is used."""
+    import pandas as pd
+
     from imagespace.config import with_defaults
 
     path = Path(path)
@@ -86,6 +91,8 @@ def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) 
 
     Rows belonging to images that were skipped at ingest are dropped (and noted).
     """
+    import pandas as pd
+
     path = Path(spec["path"])
     df = read_matrix(path, spec)
     kept = own_images(manifest[manifest["split"] == split])
@@ -130,6 +137,8 @@ def join(spec: dict, split: str, manifest: pd.DataFrame, skipped: pd.DataFrame) 
 
 def builtin_synthetic(ds_cfg: dict, split: str, manifest: pd.DataFrame, dims: int) -> pd.DataFrame:
     """The synthetic dataset's reference space, derived from its generating latent factors."""
+    import pandas as pd
+
     from imagespace.ingest import synthetic, synthetic_kwargs
 
     kw = synthetic_kwargs(ds_cfg["source"])
@@ -178,6 +187,8 @@ def label_structure(H, labels: Sequence, n_perm: int = 1000, seed=0, alpha: floa
     ``permutation_mean``, ``permutation_sd``, ``permutation_p``, ``z``,
     ``significant``, ``verdict`` and ``null``.
     """
+    from scipy.spatial.distance import pdist, squareform
+
     H = as_finite_matrix(H, "human space H")
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != H.shape[0]:

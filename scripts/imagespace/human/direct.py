@@ -18,8 +18,6 @@ RDMs are condensed vectors (``scipy.spatial.distance.squareform`` order), NaN wh
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import pdist
-from scipy.stats import rankdata
 
 from .rdm import kendall_tau_a
 
@@ -46,6 +44,8 @@ def correlation(a, b, method: str) -> float:
     -------
     float
     """
+    from scipy.stats import rankdata
+
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
@@ -61,6 +61,8 @@ def correlation(a, b, method: str) -> float:
 def pool(R: np.ndarray, method: str) -> np.ndarray:
     """The pooled RDM of the rows of *R* as rsatoolbox pools for *method*: mean ranks (spearman, tau_a) or mean
     standardised RDMs (pearson); pairs with data in no row are NaN."""
+    from scipy.stats import rankdata
+
     R = np.atleast_2d(np.asarray(R, dtype=np.float64))
     V = np.empty_like(R)
     for i, v in enumerate(R):
@@ -127,6 +129,8 @@ def rdm_scores(R, F, *, n_boot: int = 200, seed: int = 0, methods=METHODS) -> di
     -------
     {method: {"value", "ci95_items", "ci95_subjects"}, "n_pairs_observed"}
     """
+    from scipy.spatial.distance import pdist
+
     R = np.atleast_2d(np.asarray(R, dtype=np.float64))
     F = np.asarray(F, dtype=np.float64)
     d = pdist(F)

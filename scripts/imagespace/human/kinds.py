@@ -21,11 +21,15 @@ per subject where there is a subject column, or triplets ``(i, j, k)``: item i i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from imagespace.io import InputError
 
@@ -36,6 +40,8 @@ KINDS = ("coordinates", "dissimilarity", "similarity", "ratings", "triplets")
 
 def _read_table(path: Path, spec: dict, header) -> pd.DataFrame:
     """A CSV/TSV/whitespace table (the separator sniffed from the first data line with ``format: auto``)."""
+    import pandas as pd
+
     if not path.is_file():
         raise InputError(f"{path}: human data file does not exist")
     comment = spec.get("comment") or None
@@ -52,6 +58,8 @@ def _read_table(path: Path, spec: dict, header) -> pd.DataFrame:
 
 
 def _numbers(df: pd.DataFrame, path: Path, what: str) -> np.ndarray:
+    import pandas as pd
+
     num = df.apply(pd.to_numeric, errors="coerce")
     bad = np.argwhere(num.isna().to_numpy() & df.notna().to_numpy() | df.isna().to_numpy())
     if len(bad):

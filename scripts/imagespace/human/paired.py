@@ -40,8 +40,6 @@ Plain library code: no Snakemake, deterministic for a given seed.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
-from scipy.stats import norm
 
 from .procrustes import as_finite_matrix, reduce_to, standardise, thin_svd
 
@@ -58,6 +56,8 @@ class _Prepared:
     redo that reduction on every resample) and the sort of its RDM."""
 
     def __init__(self, X: np.ndarray, k: int | None = None, rdm: bool = True):
+        from scipy.spatial.distance import pdist
+
         X = as_finite_matrix(X, "representation")
         self.pca = False
         if k is not None and X.shape[1] > k:
@@ -216,6 +216,8 @@ def holm(p) -> np.ndarray:
 
 def difference(delta: float, diffs: np.ndarray) -> dict:
     """Inference for one observed difference *delta* from its paired bootstrap differences *diffs*."""
+    from scipy.stats import norm
+
     diffs = np.asarray(diffs, dtype=float)
     diffs = diffs[np.isfinite(diffs)]
     B = diffs.size
@@ -336,6 +338,7 @@ def plot_rdm_heatmaps(
     percentile (the scale the Spearman RDM correlation sees). Thin lines separate the labels; the labels
     name the blocks. *rho*: {name: RDM Spearman with the human space}, shown in the panel titles."""
     from matplotlib.figure import Figure
+    from scipy.spatial.distance import pdist, squareform
     from scipy.stats import rankdata
 
     from imagespace.io import save_figure

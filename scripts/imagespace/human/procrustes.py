@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import scipy.linalg
-from scipy.spatial import procrustes as _scipy_procrustes
 
 from imagespace.io import rows_all_equal
 
@@ -86,6 +84,8 @@ def disparity(H, F) -> float:
     -------
     float
     """
+    from scipy.spatial import procrustes as _scipy_procrustes
+
     H = np.asarray(H, dtype=np.float64)
     F = np.asarray(F, dtype=np.float64)
     if is_constant(H):
@@ -99,6 +99,8 @@ def thin_svd(X):
     """``scipy.linalg.svd(X, full_matrices=False)``; when LAPACK's divide-and-conquer driver (gesdd) does not
     converge, which happens on some matrices with repeated rows (bootstrap resamples), the slower QR-based
     gesvd, which does."""
+    import scipy.linalg
+
     try:
         return scipy.linalg.svd(X, full_matrices=False, check_finite=False)
     except np.linalg.LinAlgError:
@@ -194,6 +196,8 @@ def procrustes_disparity(H, F) -> dict:
     A constant *F* (every row the same) gives disparity exactly 1 (:data:`CONSTANT_DISPARITY`), ``F_aligned`` all
     zeros and NaN correlations; a constant *H* raises ``ValueError``.
     """
+    from scipy.spatial import procrustes as _scipy_procrustes
+
     H, F = check_pair(H, F)
     k = H.shape[1]
     F_k, note = reduce_to(F, k)

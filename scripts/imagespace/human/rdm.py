@@ -7,8 +7,6 @@ Plain library code: no Snakemake, deterministic for a given seed.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
-from scipy.stats import rankdata
 
 from ._resampling import _chunks
 
@@ -28,6 +26,9 @@ def rdm_compare(H, F, n_perm: int = 1000, seed: int = 0) -> dict:
     and spread stay those of the observed ones: each null correlation is one dot
     product, computed for a block of permutations at a time.
     """
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import rankdata
+
     dh = pdist(np.asarray(H, dtype=np.float64))
     df = pdist(np.asarray(F, dtype=np.float64))
     n = len(H)
@@ -90,6 +91,8 @@ def spearman_rho_a(x, y) -> float:
     The ranks are mid-ranks (ties share their mean rank) but the denominator is that of untied
     ranks, so ties lower the value as in tau-a; equal to Spearman's rho when there are no ties.
     """
+    from scipy.stats import rankdata
+
     rx = rankdata(np.asarray(x, dtype=np.float64).ravel())
     ry = rankdata(np.asarray(y, dtype=np.float64).ravel())
     if rx.shape != ry.shape:
@@ -103,6 +106,8 @@ def spearman_rho_a(x, y) -> float:
 
 def _category_vectors(F, groups) -> tuple[np.ndarray, np.ndarray]:
     """(distances of F, category RDM: 0 = same group, 1 = different), both as condensed vectors."""
+    from scipy.spatial.distance import pdist
+
     d = pdist(np.asarray(F, dtype=np.float64))
     g = np.asarray(groups).astype(str)
     codes = np.unique(g, return_inverse=True)[1].astype(np.float64)[:, None]
@@ -125,6 +130,8 @@ def category_rdm(F, groups, method: str = "spearman") -> float:
 
     NaN when there is a single group (no pair differs).
     """
+    from scipy.stats import rankdata
+
     d, cat = _category_vectors(F, groups)
     if np.ptp(cat) == 0:
         return float("nan")

@@ -5,7 +5,6 @@ figures of a fit (the stress curve, the Shepard diagram)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
 
 from imagespace.io import InputError
 
@@ -33,6 +32,8 @@ def fill_missing(D: np.ndarray) -> tuple[np.ndarray, int]:
 
 def stress1(D: np.ndarray, X: np.ndarray) -> float:
     """Kruskal's stress-1 of configuration *X* against dissimilarities *D*: sqrt(sum (d - dist)^2 / sum d^2)."""
+    from scipy.spatial.distance import pdist, squareform
+
     d = squareform(D, checks=False)
     e = pdist(X)
     return float(np.sqrt(((d - e) ** 2).sum() / (d**2).sum()))
@@ -140,6 +141,7 @@ def figures_of_fit(obs: dict, H: np.ndarray, built: dict, *, stress, shepard) ->
     (:func:`imagespace.human.scores.observed`); for triplets the curve of held-out accuracy is not drawn (one point:
     the accuracy in the title) and the Shepard diagram is the histogram of the choices' margins."""
     from matplotlib.figure import Figure
+    from scipy.spatial.distance import pdist, squareform
 
     from imagespace.io import save_figure
 

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import numpy as np
-import pandas as pd
-from scipy.spatial.distance import squareform
 
 from . import direct, kinds
 
@@ -31,6 +34,8 @@ def observed(spec: dict, split: str, *, manifest: pd.DataFrame, skipped: pd.Data
     -------
     {"kind", "R" (subjects, pairs) | "T" (m, 3), "subjects"} or None
     """
+    from scipy.spatial.distance import squareform
+
     from imagespace.config import with_defaults
 
     spec = {**with_defaults(spec, "human_spec"), "key": f"human.{split}"}

@@ -5,11 +5,14 @@ reads. For tests, for the example config, and to see what a ceiling looks like w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from scipy.spatial.distance import pdist, squareform
 
 
 def ratings_rdms(H, *, n_subjects: int = 20, noise: float = 1.0, missing: float = 0.3, seed: int = 0) -> np.ndarray:
@@ -25,6 +28,8 @@ def ratings_rdms(H, *, n_subjects: int = 20, noise: float = 1.0, missing: float 
     -------
     (n_subjects, n (n - 1) / 2) array
     """
+    from scipy.spatial.distance import pdist
+
     d = pdist(np.asarray(H, dtype=np.float64))
     rng = np.random.default_rng(seed)
     R = d + noise * d.std() * rng.normal(size=(n_subjects, d.size))
@@ -45,6 +50,8 @@ def ratings_table(H, names, **kw) -> pd.DataFrame:
     -------
     DataFrame
     """
+    import pandas as pd
+
     R = ratings_rdms(H, **kw)
     i, j = np.triu_indices(len(names), 1)
     s, p = np.nonzero(np.isfinite(R))
@@ -71,6 +78,8 @@ def triplets(
     (T, items, choice): triplets (i closer to j than to k) as :func:`imagespace.human.kinds.read_triplets` makes
     them, and the raw choices (items (m, 3), the chosen item's position 0..2).
     """
+    from scipy.spatial.distance import pdist
+
     H = np.asarray(H, dtype=np.float64)
     rng = np.random.default_rng(seed)
     base = np.array([rng.choice(len(H), 3, replace=False) for _ in range(n_triplets)])
@@ -109,6 +118,9 @@ def write_every_kind(H, names, folder, *, seed: int = 0, n_triplets: int = 20000
     {kind: path}: ``coordinates`` (with an id column), ``dissimilarity`` (a square matrix with ids),
     ``ratings`` (20 raters, noise 1 sd, 30 % of pairs missing), ``triplets`` (odd one out).
     """
+    import pandas as pd
+    from scipy.spatial.distance import pdist, squareform
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     names = [str(x) for x in names]

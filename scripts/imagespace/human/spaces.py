@@ -13,11 +13,14 @@ the coordinate route writes (id, name, dim_1..dim_k) with a record (stress curve
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import logging
 
 import numpy as np
-import pandas as pd
-from scipy.spatial.distance import pdist, squareform
 
 from imagespace.io import InputError
 
@@ -69,6 +72,8 @@ def join_data(spec: dict, split: str, manifest: pd.DataFrame, *, skipped: pd.Dat
     -------
     (table, notes, record)
     """
+    import pandas as pd
+
     from imagespace.config import with_defaults
 
     spec = {**with_defaults(spec, "human_spec"), "key": f"human.{split}"}  # key: for messages
@@ -115,6 +120,8 @@ def _all_present(have, kept: list[str], path) -> None:
 
 
 def _mds_space(D: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
+    from scipy.spatial.distance import pdist, squareform
+
     full, filled = fill_missing(D)
     metric = spec["mds"] == "metric"
     curve = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
 
 from imagespace.io import InputError
 
@@ -37,6 +40,8 @@ def format_template(template: str, row: dict) -> str:
 
 def _read_table(src: dict, dataset: str) -> tuple[Path, Path, pd.DataFrame]:
     """(manifest path, image folder, rows as text) of the source; a missing file, folder or column is an error."""
+    import pandas as pd
+
     csv_path = Path(src["csv"])
     if not csv_path.is_file():
         raise InputError(f"{csv_path}: manifest CSV of dataset {dataset!r} does not exist")

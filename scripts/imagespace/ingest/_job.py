@@ -11,6 +11,11 @@ Outputs (all written atomically):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: pandas loads in the functions that use it
+    import pandas as pd
+
 import io
 import logging
 import os
@@ -19,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from imagespace import images as im
 from imagespace.config import image_options, with_defaults
@@ -229,6 +233,8 @@ class _Job:
     def decode_all(self, arr, threads: int) -> tuple[pd.DataFrame, list]:
         """Decode every record into the rows of *arr* (readable ones packed from row 0): the decoded rows'
         manifest (without the balance columns) and their hashes (None unless duplicates are checked)."""
+        import pandas as pd
+
         rows, hashes, n_kept, shape = [], [], 0, tuple(self.shape)
         opts, check, records = self.opts, self.check, self.records
         with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
@@ -339,6 +345,8 @@ class _Job:
 
     def write(self, manifest: pd.DataFrame, out: IngestOutputs) -> pd.DataFrame:
         """Write the manifest, the skip list, the duplicate groups and ingest.json; return the manifest."""
+        import pandas as pd
+
         counts, dataset = self.duplicate_counts, self.dataset
         if out.duplicates:
             write_table(out.duplicates, self.duplicate_table)

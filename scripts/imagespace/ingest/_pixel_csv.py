@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from imagespace.io import InputError
 
@@ -52,6 +51,8 @@ def _pairs(src: dict, dataset: str) -> list[tuple[str, Path, Path]]:
 
 def _read_pixel_pair(split: str, path: Path, lpath: Path, src: dict, dataset: str, n_pix: int, shape: tuple) -> dict:
     """One pixel/label CSV pair: float pixel values (NaN where unreadable), row names and labels, not yet scaled."""
+    import pandas as pd
+
     for p in (path, lpath):
         if not p.is_file():
             raise InputError(

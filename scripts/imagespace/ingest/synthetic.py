@@ -27,7 +27,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from imagespace.io import atomic_path
 
@@ -64,6 +63,8 @@ def colour_name(hue_deg) -> np.ndarray:
 
 def _background(rng: np.random.Generator, size: int, noise: float) -> np.ndarray:
     """Smooth random grey texture (size x size x 3, floats in [0, 1])."""
+    from PIL import Image
+
     coarse = rng.normal(size=(4, 4)).astype(np.float32)
     field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), dtype=float)
     field /= max(1e-6, float(np.abs(field).max()))
@@ -76,6 +77,8 @@ def _background(rng: np.random.Generator, size: int, noise: float) -> np.ndarray
 def _clutter(rng: np.random.Generator, size: int) -> np.ndarray:
     """A smooth random colour field of high contrast (size x size x 3, floats in [0, 1]): 2-5 x 2-5 random RGB
     values, bicubically interpolated. Every image gets its own, so the background's pixels outweigh the object's."""
+    from PIL import Image
+
     coarse = rng.uniform(0.0, 1.0, size=(int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3)).astype(np.float32)
     field = np.stack(
         [
@@ -97,6 +100,8 @@ def _shape_mask(label: str, size: int, half: float, cx: float, cy: float) -> np.
     fractions of the image side. The triangle is inscribed in the bounding
     box, pointing up.
     """
+    from PIL import Image, ImageDraw
+
     S = size * _SUPERSAMPLE
     m = Image.new("L", (S, S), 0)
     d = ImageDraw.Draw(m)
@@ -270,6 +275,8 @@ def write_folder(out_dir: str | os.PathLike, **generate_kwargs) -> list[str]:
 
     Returns the list of file names, in generation order.
     """
+    from PIL import Image
+
     data = generate(**generate_kwargs)
     out = Path(out_dir)
     for img, label, name in zip(data["images"], data["labels"], data["names"]):
