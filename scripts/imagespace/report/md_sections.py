@@ -318,11 +318,20 @@ def embeddings(s: dict) -> list[str]:
 def human_data(s: dict) -> list[str]:
     """Renderer: the direct comparisons with the human data and their noise ceilings
     (:func:`imagespace.human.summary_markdown`)."""
-    if not s.get("human_data"):
+    h = s.get("human_data")
+    if not h:
         return []
+    title = ["## Human data: direct comparisons and noise ceilings", ""]
+    if not h["rows"]:  # every split given as coordinates: nothing to compare directly, and no ceiling
+        notes = sorted({c["note"] for c in h["ceilings"].values()})
+        return title + [
+            f"Splits {', '.join(h['ceilings'])}: {'; '.join(notes)}. Human data as matrices, ratings or "
+            "triplets give direct scores and a noise ceiling (docs/human-data.md).",
+            "",
+        ]
     from imagespace.human.scores import summary_markdown
 
-    return ["## Human data: direct comparisons and noise ceilings", "", *summary_markdown(s["human_data"]), ""]
+    return [*title, *summary_markdown(h), ""]
 
 
 def curation(s: dict) -> list[str]:
