@@ -61,7 +61,8 @@ def lib(script):
     among the job's inputs on the console."""
     h = hashlib.sha256()
     for p in deps.library_modules(SCRIPTS / f"{script}.py"):
-        h.update(os.path.relpath(p, SCRIPTS).encode() + b"\0" + p.read_bytes())
+        for part in (os.path.relpath(p, SCRIPTS).encode(), b"\0", p.read_bytes()):
+            h.update(part)
     return h.hexdigest()[:16]
 
 
