@@ -28,7 +28,7 @@ their module (``nets.backbones_torch.extract``); the names re-exported here are 
 
 from __future__ import annotations
 
-import importlib
+from imagespace._lazy import attach
 
 # module -> its names re-exported here
 _EXPORTS = {
@@ -118,17 +118,5 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [*_MODULES, *_WHERE]
 
 
-def __getattr__(name: str):
-    """A module, or a re-exported name loaded from its module, on first use."""
-    if name in _MODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    elif name in _WHERE:
-        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+# every module and re-exported name, loaded on first use (the same mechanism as the other packages)
+__getattr__, __dir__ = attach(__name__, {**dict.fromkeys(_MODULES, ""), **_WHERE}, globals())
