@@ -282,3 +282,26 @@ def test_paired_comparisons_can_be_switched_off(tmp_path):
     off = planned_jobs(tmp_path)
     assert ("paired", "tiny") in on
     assert sorted(j for j in on if j[0] != "paired") == sorted(off)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates_as_its_usage_line_stacks_it(path):
+    """Each configs/*.yaml, stacked over config.yaml as its own usage line says (--configfile a.yaml b.yaml),
+    passes the strict schema, and every data file it names relative to the checkout (../shared/...) exists."""
+    usage = [line for line in path.read_text(encoding="utf-8").splitlines() if "--configfile" in line]
+    assert usage, f"{path.name}: no usage line (snakemake ... --configfile {path.name})"
+    stack = [w for w in usage[0].split("--configfile", 1)[1].split() if w.startswith("configs/")]
+    assert stack[-1] == f"configs/{path.name}", usage[0]
+    merged, named = _base(), set()
+    for rel in stack:
+        with open(ROOT / rel, encoding="utf-8") as fh:
+            extra = yaml.safe_load(fh)
+        merged = iscfg.deep_merge(merged, extra)
+        named |= set(extra.get("datasets", {}))
+    cfg = iscfg.validate(merged)
+    for name in named:
+        src = cfg["datasets"][name]["source"]
+        files = [src.get(k) for k in ("path", "csv", "labels_path", "root")]
+        files += [f.get("path") for f in (src.get("split_files") or {}).values()]
+        for f in filter(None, files):
+            assert (ROOT / f).exists(), f"{path.name}: datasets.{name}.source names {f}, which does not exist"

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -398,6 +399,53 @@ def test_npz_split_array(tmp_path):
     assert [r.split for r in records] == ["train"] * 4 + ["test"] * 2
     with pytest.raises(InputError, match="split array 'fold' not in archive"):
         collect("x", {"source": {"type": "npz", "path": str(p), "split_key": "fold"}})
+
+
+def test_npz_split_files_one_archive_per_split(tmp_path):
+    """A training and a test archive with their own array names become splits train and test, one pixel scale."""
+    np.savez(tmp_path / "tr.npz", x_tr=np.full((4, 3, 3), 0.5, np.float32), y_tr=np.array([0, 1, 0, 1]))
+    np.savez(tmp_path / "te.npz", x_te=np.full((2, 3, 3), 1.0, np.float32), y_te=np.array([1, 0]))
+    files = {
+        "train": {"path": str(tmp_path / "tr.npz"), "images_key": "x_tr", "labels_key": "y_tr"},
+        "test": {"path": str(tmp_path / "te.npz"), "images_key": "x_te", "labels_key": "y_te"},
+    }
+    records, _ = collect("x", {"source": {"type": "npz", "split_files": files, "class_names": ["a", "b"]}})
+    assert [r.split for r in records] == ["train"] * 4 + ["test"] * 2
+    assert [r.label for r in records] == ["a", "b", "a", "b", "b", "a"]
+    assert len({r.name for r in records}) == 6
+    # one scale for both archives: 0.5 is mid-grey next to the test archive's white
+    assert {int(r.array.max()) for r in records} == {128, 255}
+    with pytest.raises(InputError, match="split_files replaces source.path"):
+        collect("x", {"source": {"type": "npz", "split_files": files, "path": str(tmp_path / "tr.npz")}})
+    with pytest.raises(InputError, match=re.escape(str(tmp_path / "te.npz")) + ".*'x' not in archive"):
+        collect("x", {"source": {"type": "npz", "split_files": {**files, "test": {"path": files["test"]["path"]}}}})
+    np.savez(tmp_path / "big.npz", x=np.zeros((2, 4, 4), np.uint8), y=np.array([0, 1]))
+    with pytest.raises(InputError, match="shapes"):
+        collect("x", {"source": {"type": "npz", "split_files": {**files, "test": {"path": str(tmp_path / "big.npz")}}}})
+
+
+def test_fashion_mnist_training_and_test_archives_thinned_on_train_only(tmp_path):
+    """The 60,000 real training images next to the 10,000 test images: subsample {train: n} keeps n training
+    images, the same number per class, and the whole test split."""
+    source = {
+        "type": "npz",
+        "split_files": {
+            "train": {"path": str(shared("fashion_mnist", "fashion_mnist_train.npz")), "images_key": "x_train"},
+            "test": {"path": str(shared("fashion_mnist", "fashion_mnist_test.npz")), "images_key": "x_test"},
+        },
+        "labels_key": "y_train",
+        "class_names_key": "class_names",
+    }
+    source["split_files"]["test"]["labels_key"] = "y_test"
+    info = {}
+    records, skips = collect("f", {"source": source, "subsample": {"train": 2000}}, info=info)
+    counts = Counter((r.split, r.label) for r in records)
+    assert {v for (s, _), v in counts.items() if s == "train"} == {200}
+    assert {v for (s, _), v in counts.items() if s == "test"} == {1000}
+    assert len(counts) == 20 and info["subsample_left_out"] == 58000
+    assert len(skips) == 58000 and {s.split for s in skips} == {"train"}
+    with pytest.raises(InputError, match=r"subsample names split\(s\) \['validation'\]"):
+        collect("f", {"source": source, "subsample": {"validation": 10}})
 
 
 # --------------------------------------------------------------------------- filename_labels: bad input, modes

@@ -22,7 +22,9 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
     * ``max_per_class``: larger classes keep that many images, a seeded sample spread
       over the splits in proportion.
     * ``subsample``: a fraction (< 1) or a count (>= 1) of all images, the same share
-      of every class within every split (stratified, seeded).
+      of every class within every split (stratified, seeded); or ``{split: fraction or
+      count}``, which thins only the named splits (e.g. a large training archive next to
+      a test set kept whole).
 
     Images left out by the last two are listed in *skips* too (kind ``not_selected``: human
     spaces joined by sorted file names need every image file), and counted. Seeded by ``split_seed``.
@@ -61,16 +63,43 @@ def select(records: list[Record], skips: list[Skip], ds_cfg: dict) -> tuple[list
     sub = ds_cfg["subsample"]
     if sub is not None:
         n = len(records)
-        m = int(round(sub * n)) if sub < 1 else min(int(sub), n)
-        if m < 1:
-            raise InputError(f"subsample {sub} keeps no image of the {n}")
-        strata = np.array([f"{r.split}\0{r.label}" for r in records])
-        keep = stratified_sample(n, m, seed, strata) if m < n else np.arange(n)
+        keep = _subsample(records, sub, seed)
         info["subsample_left_out"] = n - len(keep)
-        _not_selected(records, keep, skips, f"subsample = {sub:g}")
+        _not_selected(records, keep, skips, f"subsample = {_describe(sub)}")
         records = [records[i] for i in keep]
     info["n_selected"] = len(records)
     return records, info
+
+
+def _subsample(records: list[Record], sub, seed: int) -> np.ndarray:
+    """Indices kept by ``subsample``: a share of all images, or ``{split: share}`` of the named splits only."""
+    if not isinstance(sub, dict):
+        return _share(records, np.arange(len(records)), sub, seed, "subsample")
+    present = sorted({r.split for r in records})
+    unknown = sorted(set(sub) - set(present))
+    if unknown:
+        raise InputError(f"subsample names split(s) {unknown} that the source does not have (it has {present})")
+    keep = []
+    for split in present:
+        idx = np.array([i for i, r in enumerate(records) if r.split == split])
+        keep.append(idx if sub.get(split) is None else _share(records, idx, sub[split], seed, f"subsample.{split}"))
+    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+
+
+def _share(records: list[Record], idx: np.ndarray, sub, seed: int, key: str) -> np.ndarray:
+    """A fraction (< 1) or count (>= 1) of the rows *idx*, the same share of every class within every split."""
+    n = len(idx)
+    m = int(round(sub * n)) if sub < 1 else min(int(sub), n)
+    if m < 1:
+        raise InputError(f"{key} = {sub:g} keeps no image of the {n}")
+    strata = np.array([f"{records[i].split}\0{records[i].label}" for i in idx])
+    return idx[np.sort(stratified_sample(n, m, seed, strata))] if m < n else idx
+
+
+def _describe(sub) -> str:
+    if isinstance(sub, dict):
+        return ", ".join(f"{k}: {v:g}" for k, v in sorted(sub.items()) if v is not None)
+    return f"{sub:g}"
 
 
 def _drop_small_classes(records: list[Record], skips: list[Skip], min_per_class, info: dict) -> list[Record]:
