@@ -137,3 +137,30 @@ def test_provider_table_names_real_modules(module):
     if module in EXTRA:  # the optional extra: make torch
         pytest.importorskip(module, reason=f"{module}: optional extra (requirements-torch.txt), not installed")
     __import__(module)
+
+
+def test_rule_digests_are_cached_by_the_content_of_the_scripts_and_change_with_an_imported_module(tmp_path):
+    """The parse-time digest of a rule's library modules: kept under .snakemake keyed by the content hash of
+    scripts/, equal to the uncached one, and changed by an edit of a module the script imports (only)."""
+    import json
+    import shutil
+
+    from imagespace import deps
+
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "scripts", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    lib = scripts / "imagespace"
+    cache = tmp_path / ".snakemake"
+    probe, pca = scripts / "probe.py", scripts / "pca.py"
+    first = {s: deps.rule_digest(s, root=scripts, libdir=lib, cache_dir=cache) for s in (probe, pca)}
+    assert first == {s: deps.rule_digest(s, root=scripts, libdir=lib) for s in (probe, pca)}
+    stored = json.loads((cache / "imagespace-deps.json").read_text())
+    assert set(stored["digests"]) == {"probe.py", "pca.py"} and stored["key"]
+    assert lib / "evaluation.py" in deps.library_modules(probe, lib)
+    assert lib / "evaluation.py" not in deps.library_modules(pca, lib)
+    (lib / "evaluation.py").write_text((lib / "evaluation.py").read_text() + "\n# edited\n")
+    deps._fingerprint.cache_clear()
+    deps._CACHES.clear()
+    second = {s: deps.rule_digest(s, root=scripts, libdir=lib, cache_dir=cache) for s in (probe, pca)}
+    assert second[probe] != first[probe] and second[pca] == first[pca]
+    assert json.loads((cache / "imagespace-deps.json").read_text())["key"] != stored["key"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -114,3 +117,72 @@ def library_modules(script, libdir: Path = LIBDIR) -> list[Path]:
 
 def third_party(script, libdir: Path = LIBDIR) -> set[str]:
     return scan(script, libdir)[1]
+
+
+def _digest(script: Path, root: Path, libdir: Path) -> str:
+    h = hashlib.sha256()
+    for p in library_modules(script, libdir):
+        for part in (os.path.relpath(p, root).encode(), b"\0", p.read_bytes()):
+            h.update(part)
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _fingerprint(root: Path) -> str:
+    """Content hash of every Python file under *root* (paths and bytes): the key of the digest cache."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(os.path.relpath(p, root).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+_CACHES: dict[Path, dict] = {}
+
+
+def rule_digest(script, *, root, libdir: Path = LIBDIR, cache_dir=None) -> str:
+    """A digest of the library modules *script* imports (at any depth): their paths (relative to *root*) and contents.
+
+    Snakemake parses the workflow for every run, dry run and cluster job; parsing the imports of every rule
+    script costs about a second, so the digests are kept in ``<cache_dir>/imagespace-deps.json`` under the
+    content hash of every Python file under *root*: any edit there changes the key and recomputes them.
+
+    Parameters
+    ----------
+    script : str or Path
+        The rule script.
+    root : str or Path
+        The folder of the scripts (paths in the digest are relative to it).
+    libdir : Path
+        The library's folder.
+    cache_dir : str or Path, optional
+        Where the cache file lives (the workflow's ``.snakemake``); None computes without a cache.
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
+    script, root = Path(script), Path(root)
+    if cache_dir is None:
+        return _digest(script, root, libdir)
+    path = Path(cache_dir) / "imagespace-deps.json"
+    key = _fingerprint(root.resolve())
+    cache = _CACHES.get(path)
+    if cache is None:
+        try:
+            cache = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cache = {}
+        cache = cache if isinstance(cache, dict) and cache.get("key") == key else {"key": key, "digests": {}}
+        _CACHES[path] = cache
+    name = os.path.relpath(script, root)
+    if name not in cache["digests"]:
+        cache["digests"][name] = _digest(script, root, libdir)
+        try:  # atomic: cluster jobs parse the workflow side by side
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return cache["digests"][name]

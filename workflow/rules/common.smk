@@ -1,5 +1,4 @@
 import functools
-import hashlib
 import os
 import re
 import sys
@@ -58,16 +57,17 @@ if workflow.is_main_process and runlock.runs_jobs(sys.argv):
 def lib(script):
     """A digest of the imagespace modules a rule's script imports (at any depth), and of their paths: a param of
     the rule, so editing one of them reruns its rules (Snakemake's params trigger), without listing every module
-    among the job's inputs on the console."""
-    h = hashlib.sha256()
-    for p in deps.library_modules(SCRIPTS / f"{script}.py"):
-        for part in (os.path.relpath(p, SCRIPTS).encode(), b"\0", p.read_bytes()):
-            h.update(part)
-    return h.hexdigest()[:16]
+    among the job's inputs on the console. Cached under .snakemake by the content hash of scripts/.
+    """
+    return deps.rule_digest(
+        SCRIPTS / f"{script}.py", root=SCRIPTS, cache_dir=Path(".snakemake")
+    )
 
 
+@functools.cache
 def S(dataset, stage):
-    """Effective settings of one stage for one dataset (global block + dataset override)."""
+    """Effective settings of one stage for one dataset (global block + dataset override), merged once per parse:
+    read them, never modify them."""
     return iscfg.stage(config, dataset, stage)
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import silhouette_score
 
 log = logging.getLogger("imagespace.cluster")
 
@@ -95,6 +94,8 @@ def _noise_mask(y_pred: np.ndarray) -> np.ndarray:
 
 def _silhouette(X, labels, seed=None, sample_size=None) -> float:
     """Mean silhouette, NaN where it is undefined (fewer than 2 or n clusters)."""
+    from sklearn.metrics import silhouette_score
+
     n_labels = len(np.unique(labels))
     if n_labels < 2 or n_labels >= len(labels):
         return float("nan")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import DBSCAN
-from sklearn.metrics import pairwise_distances, silhouette_score
-from sklearn.neighbors import NearestNeighbors
 
 from imagespace.constants import DOMINANT_SHARE
 
@@ -37,6 +34,8 @@ def kdistance(X, min_samples: int) -> np.ndarray:
     numpy.ndarray, shape (n,)
         The distances, ascending.
     """
+    from sklearn.neighbors import NearestNeighbors
+
     X = _as_matrix(X)
     min_samples = int(min_samples)
     if not 1 <= min_samples < X.shape[0]:
@@ -130,6 +129,8 @@ def core_distances(X, min_samples: int) -> np.ndarray:
     numpy.ndarray, shape (n,)
         The core distances.
     """
+    from sklearn.neighbors import NearestNeighbors
+
     X = _as_matrix(X)
     m = int(min_samples) - 1
     if m < 0 or m >= X.shape[0]:
@@ -189,6 +190,8 @@ def dbscan_candidate(
     dict
         One row of :data:`SCAN_COLUMNS`.
     """
+    from sklearn.metrics import silhouette_score
+
     if criterion not in DBSCAN_CRITERIA:
         raise ValueError(f"unknown DBSCAN criterion {criterion!r}; choose one of {list(DBSCAN_CRITERIA)}")
     labels = np.asarray(labels)
@@ -265,6 +268,9 @@ def dbscan_scan(
     labels : numpy.ndarray or None
         The chosen candidate's labels (None without an admissible candidate).
     """
+    from sklearn.cluster import DBSCAN
+    from sklearn.metrics import pairwise_distances
+
     X = _as_matrix(X)
     D = pairwise_distances(X) if len(X) <= PRECOMPUTE_MAX else None
     if D is not None:

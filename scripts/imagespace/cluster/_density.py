@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import DBSCAN, HDBSCAN
-from sklearn.neighbors import NearestNeighbors
 
 from imagespace.constants import DOMINANT_SHARE
 from imagespace.sampling import stratified_sample
@@ -46,6 +44,8 @@ def fit_dbscan(X, eps: float, min_samples: int) -> ClusterResult:
     ClusterResult
         ``labels`` (noise is :data:`NOISE_LABEL`) and ``model`` (the fitted ``DBSCAN``).
     """
+    from sklearn.cluster import DBSCAN
+
     X = _as_matrix(X)
     model = DBSCAN(eps=float(eps), min_samples=int(min_samples))
     labels = model.fit_predict(X)
@@ -77,6 +77,8 @@ def fit_hdbscan(
     ClusterResult
         ``labels`` and ``model`` (the fitted ``HDBSCAN``).
     """
+    from sklearn.cluster import HDBSCAN
+
     X = _as_matrix(X)
     n = X.shape[0]
     if n < 2:
@@ -137,6 +139,8 @@ def fit_hdbscan_large(
         ``labels`` of all rows, ``model`` (the subsample's ``HDBSCAN``) and ``extra`` with ``rows`` (the
         subsample's indices) and ``strategy``.
     """
+    from sklearn.neighbors import NearestNeighbors
+
     X = _as_matrix(X)
     idx = stratified_sample(len(X), int(n_sub), seed, strata)
     fit = fit_hdbscan(

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.cluster import hierarchy
-from sklearn.metrics import silhouette_samples
 
 from imagespace.io import save_figure
 from imagespace.report import plots
@@ -82,6 +80,8 @@ def plot_silhouette_diagram(X, labels, path, *, title: str = "", sample_size: in
     seed : int
         Seed of the sample.
     """
+    from sklearn.metrics import silhouette_samples
+
     X = _as_matrix(X)
     labels = _labels(labels, "labels")
     if sample_size is not None and sample_size < len(labels):
@@ -280,6 +280,8 @@ def plot_dendrogram(linkage_matrix, labels, path, *, truncate_p: int = 30) -> No
     truncate_p : int
         The most leaves drawn.
     """
+    from scipy.cluster import hierarchy
+
     Z = np.asarray(linkage_matrix, dtype=np.float64)
     n = Z.shape[0] + 1
     labels = None if labels is None else _labels(labels, "labels")
@@ -379,6 +381,7 @@ def plot_silhouette_grid(X, ks, seed: int, *, path, n_init=10, sample_size: int 
         ``{k: mean silhouette}`` (None where K-Means found one distinct cluster).
     """
     from matplotlib.figure import Figure
+    from sklearn.metrics import silhouette_samples
 
     X = _as_matrix(X)
     rows = np.arange(len(X))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import pairwise_distances
 
 from imagespace.io import save_figure
 from imagespace.report import plots
@@ -129,6 +128,8 @@ def medoid_rows(X, labels_pred, seed: int = 0) -> dict:
     dict
         ``{cluster: row index of its medoid}``.
     """
+    from sklearn.metrics import pairwise_distances
+
     X = _as_matrix(X)
     rng = np.random.default_rng(seed)
     out = {}

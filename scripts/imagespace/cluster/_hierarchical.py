@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.cluster import hierarchy
 
 from imagespace.sampling import stratified_sample
 
@@ -55,6 +54,8 @@ def build_tree(X, linkage: str = "ward") -> np.ndarray:
     numpy.ndarray, shape (n - 1, 4)
         The linkage matrix.
     """
+    from scipy.cluster import hierarchy
+
     X = _as_matrix(X)
     n = X.shape[0]
     if n < 2:
@@ -79,6 +80,8 @@ def cut_tree(Z: np.ndarray, k: int) -> np.ndarray:
     numpy.ndarray of int64
         The cluster of every leaf.
     """
+    from scipy.cluster import hierarchy
+
     return hierarchy.fcluster(Z, t=int(k), criterion="maxclust").astype(np.int64) - 1
 
 

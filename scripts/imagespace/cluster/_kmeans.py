@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.cluster import KMeans
 
 from imagespace.io import Progress
 
@@ -29,6 +28,8 @@ def fit_kmeans(X, k: int, seed: int, *, n_init: int = 10) -> ClusterResult:
     ClusterResult
         ``labels`` (``model.labels_``) and ``model`` (the fitted ``KMeans``).
     """
+    from sklearn.cluster import KMeans
+
     X = _as_matrix(X)
     model = KMeans(n_clusters=int(k), random_state=seed, n_init=n_init).fit(X)
     log.info("k-means k=%d: inertia %.6g after %d iterations", k, model.inertia_, model.n_iter_)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.mixture import GaussianMixture
 
 from imagespace.io import Progress, process_map
 
 from ._base import ClusterResult, _as_matrix, log
+
+if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
 
 
 def _gmm_model(
     X, k: int, seed: int, covariance_type: str = "full", n_init: int = 1, reg_covar: float = 1e-6, max_iter: int = 100
 ) -> GaussianMixture:
     """The fitted mixture (no labels: a scan needs only its criteria)."""
+    from sklearn.mixture import GaussianMixture
+
     model = GaussianMixture(
         n_components=int(k),
         covariance_type=covariance_type,
@@ -212,6 +217,7 @@ def gmm_samples(gmm: GaussianMixture, n: int, seed: int) -> np.ndarray:
     numpy.ndarray, shape (n, d)
         The samples, in random order.
     """
+
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

@@ -8,11 +8,9 @@ function (``_run_<name>`` below), which calls the family's fit (``fit_kmeans`` i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from imagespace.io import load_features, own_image_mask, write_json, write_table
 from imagespace.report import plots
@@ -36,6 +34,9 @@ from ._kmeans import fit_kmeans, kmeans_scan_models
 from ._mixture import fit_gmm, gmm_samples, gmm_scan_models
 from ._scaling import scale_features, scaling_record, unscale_features
 from ._scoring import SELECT_CRITERIA, k_range, resolve_k, score_clustering
+
+if TYPE_CHECKING:  # the rule files read the method table at parse time: pandas and scikit-learn load on use
+    import pandas as pd
 
 
 def load_rows(features_path, manifest: pd.DataFrame, split: str):
@@ -133,6 +134,8 @@ def nearest_rows(X, points) -> np.ndarray:
     numpy.ndarray of int, shape (m,)
         Row indices.
     """
+    from sklearn.neighbors import NearestNeighbors
+
     return NearestNeighbors(n_neighbors=1).fit(X).kneighbors(points, return_distance=False)[:, 0]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from imagespace.io import to_jsonable
 
@@ -59,6 +57,8 @@ def hungarian_accuracy(y_true, y_pred) -> tuple[float, dict]:
     mapping : dict
         ``{cluster: class}`` of the matched pairs that share at least one point (Python-native keys and values).
     """
+    from scipy.optimize import linear_sum_assignment
+
     table, clusters, classes, n = _contingency(y_true, y_pred)
     if table.size == 0:
         return 0.0, {}
@@ -140,6 +140,8 @@ def score_clustering(y_pred, labels, subtypes=None) -> dict:
     dict
         The scores above, JSON-ready.
     """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     y_pred = _labels(y_pred, "y_pred")
     labels = _labels(labels, "labels")
     noise = _noise_mask(y_pred)

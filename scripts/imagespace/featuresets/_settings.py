@@ -27,7 +27,11 @@ class Settings:
         }
 
     def stage(self, dataset: str, name: str) -> dict:
-        return iscfg.stage(self.config, dataset, name)
+        """The effective settings of a stage for a dataset, merged once per registry (read them, never modify)."""
+        cache = self.__dict__.setdefault("_stages", {})
+        if (dataset, name) not in cache:
+            cache[dataset, name] = iscfg.stage(self.config, dataset, name)
+        return cache[dataset, name]
 
     def human_splits(self, dataset: str) -> dict:
         return iscfg.canonical(iscfg.human_splits(self.config, dataset))
