@@ -429,6 +429,20 @@ def test_stale_batchnorm_statistics_are_flagged(tmp_path):
     assert res["train_modes"]["gap"] <= 0.1
 
 
+def test_training_mode_batches_are_mixed_when_rows_are_stored_by_class():
+    """Rows stored by class (a training archive sorted by label) must not become one-class batches in the
+    training-mode check: batch statistics of one class erase the class difference a training batch keeps."""
+    import keras
+
+    from imagespace.nets import cnn_eval
+
+    x = np.concatenate([np.zeros((64, 1)), np.full((64, 1), 10.0)]).astype("float32")  # class 0, then class 1
+    bn = keras.Sequential([keras.Input((1,)), keras.layers.BatchNormalization()])
+    out = cnn_eval._outputs(bn, x, True, 16)[:, 0]
+    assert out[64:].mean() - out[:64].mean() > 1.0, out  # one-class batches would give 0 for every row
+    assert len(out) == 128 and np.all(out[:64] < out[64:].min())
+
+
 def test_learning_rate_schedules_and_early_stopping_follow_the_history():
     hist = [
         {"epoch": i + 1, "loss": 1.0, "val_accuracy": v, "val_loss": 1.0}

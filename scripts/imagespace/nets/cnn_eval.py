@@ -71,10 +71,18 @@ class batch_statistics_mode:
 def _outputs(sub, x, training: bool, batch_size: int) -> np.ndarray:
     if not training:
         return _batched(lambda b: sub(b, training=False), x)
-    # training mode: batches of *batch_size* rows (a remainder is spread over them, never a batch of 1)
-    groups = np.array_split(np.arange(len(x)), max(1, len(x) // max(2, int(batch_size))))
+    # training mode: batches of *batch_size* rows (a remainder is spread over them, never a batch of 1), drawn in a
+    # seeded random order as training draws them: rows stored by class (a training archive sorted by label) would
+    # otherwise give batches of one class, whose statistics no training batch had
+    order = np.random.default_rng(0).permutation(len(x))
+    groups = np.array_split(order, max(1, len(x) // max(2, int(batch_size))))
     with batch_statistics_mode(sub):
-        return np.concatenate([np.asarray(sub(np.asarray(x[g]), training=True)) for g in groups])
+        parts = [np.asarray(sub(np.asarray(x[np.sort(g)]), training=True)) for g in groups]
+    rows = np.concatenate([np.sort(g) for g in groups])
+    result = np.concatenate(parts)
+    out = np.empty_like(result)
+    out[rows] = result
+    return out
 
 
 def softmax_outputs(model, x, *, training: bool = False, batch_size: int = 32) -> np.ndarray:
