@@ -697,6 +697,37 @@ def scenario_rocks_default(work: Path, cores: int, timeout: float) -> dict:
     }
 
 
+def scenario_make_run_default(work: Path, cores: int, timeout: float, repeats: int = 5) -> dict:
+    """`make run`'s Snakemake call on the embedded default (config.yaml: digits and the synthetic shapes), cold,
+    with the median job wall from its benchmark files; then a dry run with nothing to do, *repeats* times (median
+    and spread). Targets: cold <= 90 s, median job <= 0.6 s, dry run with nothing to do <= 2.0 s."""
+    import statistics
+
+    prepare(work, "config.yaml")
+    cold = run_snakemake(work, [], cores, timeout)
+    jobs = {}
+    for d in ("digits", "synthetic"):
+        jobs.update({f"{d}/{k}": v for k, v in (rules_benchmarks(work, d).get("jobs") or {}).items()})
+    walls = sorted(v["wall_s"] for v in jobs.values())
+    median_job = round(statistics.median(walls), 3) if walls else None
+    dry = [run_snakemake(work, ["-n"], cores, timeout) for _ in range(repeats)]
+    dry_s = [r["wall_s"] for r in dry]
+    checks = [
+        check("cold_wall_s", cold["wall_s"], "<= 90", cold["returncode"] == 0 and cold["wall_s"] <= 90),
+        check("median_job_wall_s", median_job, "<= 0.6", median_job is not None and median_job <= 0.6),
+        check("noop_dry_run_s", _spread(dry_s), "median <= 2.0", statistics.median(dry_s) <= 2.0),
+        check("noop_dry_run_jobs", [r["n_jobs_run"] for r in dry], "all 0", all(r["n_jobs_run"] == 0 for r in dry)),
+    ]
+    return {
+        "runs": {"cold": cold, "noop_dry_runs": dry},
+        "n_jobs": len(walls),
+        "median_job_wall_s": median_job,
+        "jobs_under_1s": sum(w < 1 for w in walls),
+        "job_walls_s": {k: v["wall_s"] for k, v in sorted(jobs.items())},
+        "checks": checks,
+    }
+
+
 def scenario_kill(work: Path, cores: int, timeout: float) -> dict:
     """configs/rocks.yaml killed by a 40 s timeout mid-run: no process of the run survives;
     the rerun resumes and completes."""
@@ -1102,6 +1133,7 @@ SCENARIOS = {
     "explore_50k": scenario_explore_50k,
     "scaling": scenario_scaling,
     "kill": scenario_kill,
+    "make_run_default": scenario_make_run_default,
 }
 
 
