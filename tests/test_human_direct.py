@@ -310,7 +310,7 @@ def test_paired_rows_find_the_better_feature_set_correct_over_the_splits_pairs_a
     line = scores.summary_section({"validation": res})["paired"]["validation"]
     assert line.startswith("f0 is significantly better than the runner-up f1 on triplet_accuracy")
     page = "\n".join(scores.split_markdown("validation", res))
-    assert "| f0 | f1 |" in page and "| f0 | poor |" in page and "holm-adjusted over all 3 pairs" in page
+    assert "| f0 | f1 |" in page and "| f0 | poor |" in page and "holm-adjusted over the split's 3 pairs" in page
     same = scores.split_scores(obs, {"x": feats["f0"], "y": feats["f0"].copy()}, n_boot=50, seed=7)
     (r,) = same["paired"]
     assert r["diff"] == 0 and r["p"] == 1 and not r["significant"]

@@ -396,8 +396,8 @@ def paired_markdown(res: dict | None) -> list[str]:
         f"## Paired comparisons on {first['metric']}: the best row against each other row",
         "",
         f"Both rows recomputed on the same {first['n_bootstrap']} item resamples; normal 95% CI from the bootstrap "
-        f"standard error of the difference; two-sided p, {first['correction']}-adjusted over all {len(rows)} "
-        f"pair{'s' * (len(rows) != 1)} of the split; significant: adjusted p < {first['alpha']:g}.",
+        f"standard error of the difference; two-sided p, {first['correction']}-adjusted over the split's "
+        f"{len(rows)} pair{'s' * (len(rows) != 1)}; significant: adjusted p < {first['alpha']:g}.",
         "",
         "| best | other | best − other | 95% CI | se | p | adjusted p | significant |",
         "|---|---|---|---|---|---|---|---|",
