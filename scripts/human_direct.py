@@ -1,5 +1,6 @@
 """Rule human_direct: every feature set of a split compared directly with the split's human data (RDM correlations
-on the observed pairs, or triplet accuracy), with bootstrap CIs and the noise ceiling."""
+on the observed pairs, or triplet accuracy), with bootstrap CIs, the noise ceiling, and the paired comparisons of
+every two feature sets on the same item resamples."""
 
 import sys
 from pathlib import Path
@@ -36,10 +37,17 @@ def main(snakemake):
         if obs is None:
             res = None
         else:
-            res = scores.split_scores(obs, features, n_boot=int(o["n_bootstrap"]), seed=int(o["seed"]))
-        write_json(snakemake.output.json, {"split": split, "result": res, "ceiling": scores.ceiling(obs)})
-        section = scores.summary_section({split: res})
-        write_text(snakemake.output.md, "\n".join(scores.summary_markdown(section)) + "\n")
+            res = scores.split_scores(
+                obs,
+                features,
+                n_boot=int(o["n_bootstrap"]),
+                seed=int(o["seed"]),
+                alpha=float(o["alpha"]),
+                correction=o["correction"],
+            )
+        ceiling = scores.ceiling(obs) if res is None else res["ceiling"]
+        write_json(snakemake.output.json, {"split": split, "result": res, "ceiling": ceiling})
+        write_text(snakemake.output.md, "\n".join(scores.split_markdown(split, res)) + "\n")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,18 @@ def test_every_kind_runs_through_the_workflow(tmp_path):
     assert nc["n_subjects"] == 20 and nc["lower"] < nc["upper"]
     assert set(direct["train"]["result"]["feature_sets"]) == {"pca", "mds"}
     assert direct["test"]["ceiling"]["lower"] is None and "no ceiling" in direct["test"]["ceiling"]["note"]
+    # the paired test of the two feature sets on each split's direct statistic, and its table in direct_<split>.md
+    for s in splits:
+        (row,) = direct[s]["result"]["paired"]
+        metric = "triplet_accuracy" if s == "validation" else "spearman"
+        assert row["metric"] == metric and {row["a"], row["b"]} == {"pca", "mds"} and row["correction"] == "holm"
+        assert row["a_value"] >= row["b_value"] and row["ci95_low"] <= row["diff"] <= row["ci95_high"]
+        md = (res / "human" / f"direct_{s}.md").read_text()
+        assert f"## Paired comparisons on {metric}" in md and f"| {row['a']} | {row['b']} |" in md
+    # 5000 odd-one-out choices on ~27 items repeat some triplets by chance: the agreement on them, the split-half
+    # estimate beside it
+    vc = direct["validation"]["ceiling"]
+    assert vc["n_repeated_triplets"] > 0 and vc["split_half"]["method"].startswith("split-half, Spearman–Brown")
     for s in splits:
         ids, H = load_human_table(res / "human" / f"{s}.tsv")
         assert len(ids) == check[s]["n"] and np.isfinite(H).all()

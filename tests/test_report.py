@@ -146,3 +146,35 @@ def test_direct_scores_and_their_share_of_the_ceiling_join_the_leaderboard(tmp_p
     assert "direct (share of ceiling)" in header
     row = next(ln for ln in lines if ln.startswith("| good"))
     assert f"{good['validation_share_of_ceiling']:.0%}" in row
+
+
+def test_the_human_data_section_says_whether_the_best_direct_row_beats_the_runner_up(tmp_path):
+    """Two splits given as triplets: on one the best feature set is clearly better than the runner-up, on the
+    other the two are copies of one another; summary.md's human-data section says so in one line per split,
+    from the paired rows of human/direct_<split>.json."""
+    import json
+
+    from imagespace.human import scores, simulate
+
+    rng = np.random.default_rng(1)
+    H = rng.normal(size=(30, 3))
+    T, _, _ = simulate.triplets(H, n_triplets=3000, temperature=0.1, task="anchor_closer", seed=2)
+    obs = {"kind": "triplets", "T": T, "subjects": None}
+    good = H + 0.2 * rng.normal(size=H.shape)
+    files = []
+    for split, feats in (
+        ("validation", {"good": good, "poor": rng.normal(size=(30, 4))}),
+        ("test", {"good": good, "twin": good.copy()}),
+    ):
+        res = scores.split_scores(obs, feats, n_boot=100, seed=0)
+        files.append(tmp_path / f"direct_{split}.json")
+        files[-1].write_text(json.dumps({"split": split, "result": res, "ceiling": res["ceiling"]}))
+    out = {"warnings": [], "alignment": [{"feature_set": "good"}]}
+    inputs = report.SummaryInputs(ingest="-", pca="-", more={"human_direct": [str(f) for f in files]})
+    report.sections.human_data(out, inputs, report.SummarySettings(human_kinds={}))
+    lines = report.md_sections.human_data(out)
+    beats = [ln for ln in lines if ln.startswith("- validation: ")]
+    ties = [ln for ln in lines if ln.startswith("- test: ")]
+    assert len(beats) == 1 and "good is significantly better than the runner-up poor on triplet_accuracy" in beats[0]
+    assert len(ties) == 1 and "good is not significantly better than the runner-up twin" in ties[0]
+    assert "+0.000" in ties[0] and "holm-adjusted p = 1 over 1 pair" in ties[0]

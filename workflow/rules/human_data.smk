@@ -2,7 +2,8 @@
 # triplets). The human space itself is built by rule human_space (MDS or an ordinal embedding, see
 # imagespace.human.spaces), so every coordinate-based stage reads it unchanged; here every feature set of a split
 # is compared directly with the data (no embedding): RDM correlations on the observed pairs or triplet accuracy,
-# bootstrap CIs, and the noise ceiling.
+# bootstrap CIs, the noise ceiling, and every two feature sets compared on the same item resamples (paired; the
+# compare.n_bootstrap draws, compare.alpha and compare.paired.correction).
 #   human_direct -> scripts/human_direct.py -> imagespace.human.scores.split_scores
 
 
@@ -38,7 +39,12 @@ rule human_direct:
     params:
         lib=lib("human_direct"),
         spec=lambda w: human_splits(w.dataset)[w.split],
-        opts=lambda w: {k: S(w.dataset, "compare")[k] for k in ("n_bootstrap", "seed")},
+        opts=lambda w: {
+            **{
+                k: S(w.dataset, "compare")[k] for k in ("n_bootstrap", "seed", "alpha")
+            },
+            "correction": S(w.dataset, "compare")["paired"]["correction"],
+        },
     script:
         "../../scripts/human_direct.py"
 

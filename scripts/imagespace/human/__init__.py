@@ -14,8 +14,11 @@ Plain library code (no Snakemake), one module per concern; the public names are 
 * ``kinds``: human data as researchers collect it (``human.<split>.kind``): dissimilarity/similarity matrices,
   ratings tables, triplets, read and joined to images;
 * ``spaces``: a human space from any kind (MDS, ordinal embedding), :func:`join_data`;
-* ``direct``: RDM correlations on observed pairs, triplet accuracy, bootstrap CIs, noise ceilings;
-* ``scores``: the direct comparisons of one split for every feature set, and the summary's part of them;
+* ``direct``: RDM correlations on observed pairs, triplet accuracy, bootstrap CIs (item resamples shared by every
+  feature set), noise ceilings;
+* ``splithalf``: the triplet ceiling without repeated triplets (split-half, Spearman–Brown corrected);
+* ``scores``: the direct comparisons of one split for every feature set, their paired tests, and the summary's
+  part of them;
 * ``simulate``: simulated human data of every kind from a known space;
 * ``rdm``: RDM correlations (Mantel test), Kendall's tau-a and Spearman's rho-a, category RDMs;
 * ``figures``: the permutation histogram and the aligned spaces;
@@ -49,9 +52,13 @@ _NAMES = {
     "label_structure": "coordinates",
     "own_images": "coordinates",
     "read_matrix": "coordinates",
+    "item_draws": "direct",
     "noise_ceiling": "direct",
+    "rdm_draws": "direct",
     "rdm_scores": "direct",
     "triplet_ceiling": "direct",
+    "triplet_draws": "direct",
+    "triplet_hits": "direct",
     "triplet_scores": "direct",
     "plot_aligned": "figures",
     "plot_permutation": "figures",
@@ -69,16 +76,23 @@ _NAMES = {
     "kendall_tau_a": "rdm",
     "rdm_compare": "rdm",
     "spearman_rho_a": "rdm",
+    "direct_bootstrap": "scores",
     "observed": "scores",
+    "paired_markdown": "scores",
+    "paired_rows": "scores",
+    "split_markdown": "scores",
     "split_scores": "scores",
     "summary_markdown": "scores",
     "summary_section": "scores",
+    "versus_runner_up": "scores",
     "declared_dims": "spaces",
     "join_data": "spaces",
     "mds": "scaling",
     "soe": "ordinal",
     "stress_curve": "scaling",
     "triplet_accuracy": "ordinal",
+    "corrected_ceiling": "splithalf",
+    "triplet_split_half": "splithalf",
 }
 __getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
@@ -98,9 +112,21 @@ __all__ = [
     "rdm_scores",
     "triplet_ceiling",
     "triplet_scores",
+    "triplet_split_half",
+    "corrected_ceiling",
     "observed",
     "split_scores",
+    # the paired tests of the direct statistic, on item resamples shared by every feature set
+    "item_draws",
+    "rdm_draws",
+    "triplet_hits",
+    "triplet_draws",
+    "direct_bootstrap",
+    "paired_rows",
     # what the summary shows of them
     "summary_section",
     "summary_markdown",
+    "versus_runner_up",
+    "paired_markdown",
+    "split_markdown",
 ]

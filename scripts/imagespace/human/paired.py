@@ -34,6 +34,10 @@ percentile interval would inherit what is left. The percentile interval and the 
 (twice the share of draws on the other side of 0) are reported too. The normal p also resolves
 values below ``2 / (B + 1)``, which a Holm correction over many pairs needs.
 
+The direct statistic of a split given as human data (RDM Spearman on the observed pairs, triplet accuracy) gets
+the same inference (:func:`pairs_table`, :func:`difference`, :func:`holm`) from its own paired draws
+(:func:`imagespace.human.scores.paired_rows`).
+
 Plain library code: no Snakemake, deterministic for a given seed.
 """
 
@@ -247,16 +251,20 @@ def difference(delta: float, diffs: np.ndarray) -> dict:
     }
 
 
-def pairs_table(boot: dict, alpha: float = 0.05, correction: str = "holm", split: str | None = None) -> list[dict]:
+def pairs_table(
+    boot: dict, alpha: float = 0.05, correction: str = "holm", split: str | None = None, *, metrics: dict | None = None
+) -> list[dict]:
     """One row per (metric, pair of feature sets a < b in *boot*'s order): the difference stat_a - stat_b
     with :func:`difference`'s inference, ``p_adjusted`` (Holm over all pairs of that metric, or = p with
     correction "none"), ``better`` (the feature set with the better observed value) and ``significant``
-    (``p_adjusted < alpha``)."""
+    (``p_adjusted < alpha``). *metrics*: {statistic of *boot*: whether larger is better}, by default
+    :data:`METRICS` (those of :func:`bootstrap`); the direct comparisons pass theirs
+    (:func:`imagespace.human.scores.paired_rows`)."""
     if correction not in ("holm", "none"):
         raise ValueError(f"unknown correction {correction!r} (holm, none)")
     names = boot["names"]
     rows = []
-    for metric, larger_better in METRICS.items():
+    for metric, larger_better in (METRICS if metrics is None else metrics).items():
         obs, draws = boot["observed"][metric], boot["draws"][metric]
         block = []
         for a in range(len(names)):
