@@ -78,6 +78,20 @@ def test_triplet_accuracy_and_the_repeated_triplet_ceiling():
     assert truth["ci95_items"][0] <= truth["value"] <= truth["ci95_items"][1]
 
 
+def test_incidental_repeats_do_not_make_the_triplet_ceiling():
+    """5,000 choices on 27 items repeat some triplets by chance, with one or two answers each: their agreement is
+    biased low (below what the true space reaches), so the split-half estimate is the ceiling, the agreement beside it.
+    """
+    rng = np.random.default_rng(7)
+    H = rng.normal(size=(27, 3))
+    T, _, _ = simulate.triplets(H, n_triplets=5000, temperature=0.2, task="anchor_closer", seed=8)
+    c = direct.triplet_ceiling(T)
+    assert c["n_repeated_triplets"] > 0 and c["repeated_agreement"]["n_answers"] / c["n_repeated_triplets"] < 5
+    assert c["method"].startswith("split-half, Spearman–Brown")
+    truth = direct.triplet_scores(T, H, n_boot=2)["value"]
+    assert c["repeated_agreement"]["value"] < truth <= c["value"] + 0.02, (c, truth)
+
+
 def test_split_scores_and_the_summary_section_show_the_share_of_the_ceiling():
     """Several raters: each feature set's Spearman as a share of the lower bound, the best first, the chosen one's
     share in the headline; one averaged matrix or coordinates: 'no ceiling' said, no share printed."""

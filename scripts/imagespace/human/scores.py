@@ -93,7 +93,7 @@ def ceiling(obs: dict | None, method: str = "spearman", *, seed: int = 0) -> dic
 
 def _triplet_note(c: dict) -> str:
     """How the triplet ceiling *c* was estimated, in a line (the split-half one with its uncorrected value)."""
-    half = c.get("split_half") if c["n_repeated_triplets"] else c
+    half = c["split_half"] if "split_half" in c else c
     if c["value"] is None:
         return f"no ceiling: no triplet was asked twice, and {half['warning'] or half['method']}"
     extra = ""
@@ -106,10 +106,15 @@ def _triplet_note(c: dict) -> str:
             extra = f"split-half cross-check {half['value']:.3f} ({extra})"
         if half.get("warning"):
             extra += f"; {half['warning']}"
-    if c["n_repeated_triplets"]:
+    head = c["method"]
+    if "split_half" in c:
         head = f"{c['method']} ({c['n_answers']} answers to {c['n_repeated_triplets']} repeated triplets)"
-    else:
-        head = c["method"]
+    elif c.get("repeated_agreement"):
+        r = c["repeated_agreement"]
+        head += (
+            f" (the {r['n_repeated_triplets']} incidentally repeated triplets, {r['n_answers']} answers, agree "
+            f"{r['value']:.3f}: too few answers each for a ceiling)"
+        )
     return f"{head}; {extra}" if extra else head
 
 
