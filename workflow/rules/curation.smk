@@ -99,6 +99,8 @@ rule label_issues:
         sets=lambda w: curation_sets(w.dataset),
         named=lambda w: list(S(w.dataset, "curation")["feature_sets"]),
         k=lambda w: S(w.dataset, "curation")["k"],
+        # the outlier score's appearance view: the stats stage's descriptor groups
+        groups=lambda w: S(w.dataset, "stats")["groups"],
         # the probes' split, folds and seed: the out-of-fold probabilities use the probes' own folds
         probes=lambda w: {
             key: S(w.dataset, "probes")[key]
