@@ -326,7 +326,7 @@ def fashion_clean_case(data: Path, gallery_dir: Path | None, *, rocks_data: bool
         images, labels = fashion(data)
         splits = splits_of(labels, 0.1, 0.2)
         manifest = manifest_of(labels, splits)
-        res = run_curation({"pca": pixel_pca(images)}, manifest)
+        res = run_curation({"pca": pixel_pca(images)}, manifest, images=images)  # outliers: pixels and appearance
     s = res["scores"]
     top = s[s["label_issue"]].sort_values("label_issue_score", ascending=False, kind="mergesort").head(20)
     if gallery_dir is not None:
@@ -442,7 +442,8 @@ def main(argv=None) -> None:
     doc = {
         "scenario": "curation",
         "description": "Curation (issue 32): seeded 5 % label flips found by confident learning on out-of-fold "
-        "probe probabilities (precision, recall), 20 foreign images among the outlier scores, and clean data.",
+        "probe probabilities (precision, recall), foreign images among the outlier scores (before and after the "
+        "outlier score of this version), and clean data.",
         "cores": 2,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "commit": commit or None,
