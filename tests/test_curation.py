@@ -308,7 +308,7 @@ def test_exclude_takes_only_flagged_training_images_out_of_every_fit_and_lists_t
     cur, skipped = curation.exclude_flagged(m, issues, ["label_issues", "outliers"])
     assert (cur["split"] == "train").sum() == 2 and list(skipped["name"]) == list(m.name[[0, 3]])
     assert list(skipped.columns) == ["split", "name", "path", "kind", "reason", "is_image_file"]
-    # what a fit on the training split sees: the probes fit on the kept images and score the excluded ones
+    # what a fit on the training split sees: the probes fit on the kept images, and never score the excluded ones
     from imagespace import evaluation
 
     X, y = blobs(n_per=30, k=3, d=4)
@@ -317,7 +317,9 @@ def test_exclude_takes_only_flagged_training_images_out_of_every_fit_and_lists_t
     iss = pd.DataFrame({"image": flagged["name"], "id": flagged["id"], "split": "train", "kind": "outlier"})
     cur, _ = curation.exclude_flagged(mm, iss, ["outliers"])
     r = evaluation.probe_feature_set(X, mm["id"], cur, ("logistic",), "train", 3, 0)
-    assert r["n_train"] == (mm["split"] == "train").sum() - 7 and r["holdout"][curation.CURATED]["logistic"]["n"] == 7
+    assert r["n_train"] == (mm["split"] == "train").sum() - 7 and list(r["holdout"]) == ["validation"]
+    r = evaluation.probe_feature_set(X, mm["id"], cur.assign(split=cur["split"].replace("train", "all")), ("knn",))
+    assert r["train_split"] == "all" and r["n_train"] == len(mm) - 7  # without a training split: all but those
     with pytest.raises(ValueError, match=r"curation\.exclude: \['dupes'\]"):
         curation.exclude_flagged(m, issues, ["dupes"])
 

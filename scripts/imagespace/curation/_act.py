@@ -3,18 +3,22 @@
 Both are pure functions of the ingest manifest and give the *curated manifest* (``curation/manifest.tsv``) that the
 fits downstream of the training split read instead of ``ingest/manifest.tsv``. It keeps every row, in the same order
 (the rows index the image array and every feature file): an excluded training image moves to the split
-:data:`CURATED`, so no fit on the training split sees it while it is still described, mapped and scored like any
-held-out image; a corrected label replaces the given one, which is kept in the column ``label_before``.
+:data:`CURATED`, so no fit on the training split sees it and no held-out score counts it (the probes and the CNN
+evaluation skip that split), while it is still described, mapped and clustered; a corrected label replaces the
+given one, which is kept in the column ``label_before``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from imagespace.evaluation import EXCLUDED_SPLIT
+
 #: curation.exclude names -> the issue kinds of issues.tsv they drop
 EXCLUDE = {"label_issues": "label", "outliers": "outlier"}
 #: the kind of an excluded image in curation/skipped.tsv, and the split it moves to in the curated manifest
-CURATED = "curated"
+#: (:data:`imagespace.evaluation.EXCLUDED_SPLIT`: no fit trains on it, no held-out score counts it)
+CURATED = EXCLUDED_SPLIT
 #: the columns of ingest's skipped.tsv (:data:`imagespace.io.SKIP_COLUMNS`)
 SKIP_COLUMNS = ["split", "name", "path", "kind", "reason", "is_image_file"]
 #: the columns a relabel file may name its images by (manifest column: ``image`` is issues.tsv's name for ``name``)
