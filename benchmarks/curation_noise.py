@@ -11,7 +11,14 @@ Cases (each seeded):
   for the rocks, the ``stats`` descriptors); precision and recall of the flagged training images against the
   flipped ones. Splits: digits 25 % validation, Fashion-MNIST (the 10,000 test images) 10 % validation and 20 %
   test, the rocks their own Training / Validation folders (the configs' splits).
-* ``outliers``: 20 Fashion-MNIST items resized to 8 x 8 mixed into the digits: how many are in the top 40 scores.
+* ``outliers``: 20 Fashion-MNIST items resized to 8 x 8 mixed into the digits (pixel PCA, as the default config
+  probes): how many are in the top 40 scores, with the outlier score of this version (every candidate set and the
+  images' appearance descriptor, k = 50) and the one before it (the chosen sets only, k = 10).
+* ``outliers_fashion``: 20 Chinese-MNIST characters (64 x 64 resized to 28 x 28) mixed into 3,000 Fashion-MNIST
+  test images (pixel PCA and bb_efficientnet_lite0, as configs/fashion_mnist.yaml): the top 40, before and after.
+* ``outliers_fashion_digits``: 20 digits (8 x 8 upscaled to 28 x 28) mixed into the same 3,000 Fashion-MNIST images.
+* ``outliers_shapes``: 10 Chinese-MNIST characters (32 x 32, grey as RGB) mixed into the synthetic shapes (pixel PCA,
+  stats and the backbone, as config.yaml): the top 20.
 * ``clean``: the synthetic shapes (240 images, pixel PCA and stats): the share flagged, and whether the summary warns.
 * ``fashion_clean``, ``rocks_clean``: Fashion-MNIST's test set and the rocks as they are: the count flagged and the
   top 20.
@@ -42,7 +49,9 @@ from imagespace.sampling import stratified_holdout  # noqa: E402
 SEED = 0
 #: seed of the label flips (--flip-seed): another seed checks that MIN_ODDS was not fitted to one draw
 FLIP_SEED = [0]
-SETTINGS = {"feature_sets": [], "k": 10, "train_split": "train", "folds": 5, "seed": SEED}
+SETTINGS = {"feature_sets": [], "k": 50, "train_split": "train", "folds": 5, "seed": SEED}
+#: the outlier score before this version: the sets chosen for the label issues only, k = 10, no appearance view
+BEFORE_K = 10
 
 
 def manifest_of(labels, splits, names=None) -> pd.DataFrame:
@@ -89,7 +98,9 @@ def flip(labels, splits, rate: float = 0.05, seed: int | None = None):
     return labels, rows
 
 
-def run_curation(feats: dict, manifest: pd.DataFrame, **settings) -> dict:
+def run_curation(feats: dict, manifest: pd.DataFrame, images=None, **settings) -> dict:
+    """The probes and :func:`imagespace.curation.curate` on the given feature sets (and, with *images*, the outlier
+    score's appearance view, as the workflow computes it)."""
     ids = manifest["id"].to_numpy()
     kind = {"pca": "pca", "stats": "stats"}
     features = {
@@ -99,7 +110,7 @@ def run_curation(feats: dict, manifest: pd.DataFrame, **settings) -> dict:
         fs: evaluation.probe_feature_set(f.X, ids, manifest, evaluation.PROBES, "train", SETTINGS["folds"], SEED)
         for fs, f in features.items()
     }
-    return curation.curate(features, probes, manifest, settings={**SETTINGS, **settings})
+    return curation.curate(features, probes, manifest, settings={**SETTINGS, **settings}, images=images)
 
 
 def noise_case(name: str, images, labels, splits, feats_of, names=None) -> dict:
@@ -177,33 +188,108 @@ def stats_features(images) -> np.ndarray:
     return describe_all(list(images), background=(255, 255, 255))
 
 
+def chinese_characters(data: Path, n: int, size: int, seed: int) -> np.ndarray:
+    """*n* Chinese-MNIST characters (seeded), resized to *size* x *size* (box filter), uint8 (n, size, size)."""
+    from PIL import Image
+
+    files = sorted((data / "chinese_mnist" / "data").glob("*.jpg"))
+    pick = np.sort(np.random.default_rng(seed).choice(len(files), size=n, replace=False))
+    return np.stack(
+        [np.asarray(Image.open(files[i]).convert("L").resize((size, size), Image.Resampling.BOX)) for i in pick]
+    )
+
+
+def ranks_of(score) -> np.ndarray:
+    order = np.argsort(-np.asarray(score), kind="stable")
+    rank = np.empty(len(order), int)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
+def foreign_case(name: str, images, labels, foreign, feats: dict) -> dict:
+    """Where the *foreign* rows rank among the outlier scores, with this version's score and the one before."""
+    t = time.time()
+    splits = splits_of(labels, 0.25)
+    res = run_curation(feats, manifest_of(labels, splits), images=images)
+    s, top = res["scores"], 2 * len(foreign)
+    train = splits == "train"
+    chosen = list(res["info"]["feature_sets"])
+    before, _, _ = curation.outlier_scores(
+        {fs: feats[fs] for fs in chosen}, train, k=BEFORE_K, standardize={"stats"} & set(chosen)
+    )
+    out = {"n_images": int(len(labels)), "foreign": int(len(foreign)), "top": top}
+    for when, score, flagged, views, k in (
+        ("before", before, None, chosen, BEFORE_K),
+        ("after", s["outlier_score"].to_numpy(), s["outlier"].to_numpy(), res["info"]["outlier_views"], SETTINGS["k"]),
+    ):
+        rank = ranks_of(score)
+        out[when] = {
+            "views": views,
+            "k": k,
+            f"foreign_in_top_{top}": int((rank[foreign] <= top).sum()),
+            "worst_rank_of_foreign": int(rank[foreign].max()),
+        }
+        if flagged is not None:
+            out[when] |= {"flagged_outliers": int(flagged.sum()), "foreign_flagged": int(flagged[foreign].sum())}
+    out["foreign_in_top"] = out["after"][f"foreign_in_top_{top}"]
+    out["seconds"] = round(time.time() - t, 1)
+    print(name, out, flush=True)
+    return out
+
+
 def outliers_case(data: Path) -> dict:
+    """20 Fashion-MNIST items at 8 x 8 among the digits (given digit labels, as a mix-up would)."""
     from PIL import Image
 
     images, labels = digits()
-    x, y = fashion(data)
+    x, _ = fashion(data)
     pick = np.sort(np.random.default_rng(SEED).choice(len(x), size=20, replace=False))
     small = np.stack([np.asarray(Image.fromarray(x[i, :, :, 0]).resize((8, 8), Image.Resampling.BOX)) for i in pick])
     allimg = np.concatenate([images, small[..., None]])
-    alllab = np.concatenate([labels, np.asarray(["0"] * 10 + ["1"] * 10)])  # given digit labels, as a mix-up would
-    splits = splits_of(alllab, 0.25)
-    feats = {"pca": pixel_pca(allimg)}
+    alllab = np.concatenate([labels, np.asarray(["0"] * 10 + ["1"] * 10)])
     foreign = np.arange(len(images), len(allimg))
-    out = {"n_images": int(len(allimg)), "foreign": 20, "by_k": {}}
-    for k in (10, 30):
-        res = run_curation(feats, manifest_of(alllab, splits), k=k)
-        order = np.argsort(-res["scores"]["outlier_score"].to_numpy(), kind="stable")
-        rank = np.empty(len(order), int)
-        rank[order] = np.arange(1, len(order) + 1)
-        out["by_k"][k] = {
-            "foreign_in_top_40": int((rank[foreign] <= 40).sum()),
-            "worst_rank_of_foreign": int(rank[foreign].max()),
-            "flagged_outliers": int(res["scores"]["outlier"].sum()),
-            "foreign_flagged": int(res["scores"]["outlier"].to_numpy()[foreign].sum()),
-        }
-    out["foreign_in_top_40"] = out["by_k"][SETTINGS["k"]]["foreign_in_top_40"]
-    print("outliers", out, flush=True)
-    return out
+    return foreign_case("outliers", allimg, alllab, foreign, {"pca": pixel_pca(allimg)})
+
+
+def fashion_subset(data: Path, n: int = 3000):
+    x, y = fashion(data)
+    keep = np.sort(np.random.default_rng(SEED + 1).choice(len(x), size=n, replace=False))
+    return x[keep], y[keep]
+
+
+def outliers_fashion_case(data: Path, *, foreign_digits: bool = False) -> dict:
+    """20 foreign images among 3,000 Fashion-MNIST test images (pixel PCA and the default backbone, as the Fashion
+    config): Chinese-MNIST characters, or digits upscaled from 8 x 8."""
+    from PIL import Image
+
+    x, y = fashion_subset(data)
+    if foreign_digits:
+        d, _ = digits()
+        pick = np.sort(np.random.default_rng(SEED + 2).choice(len(d), size=20, replace=False))
+        alien = np.stack(
+            [np.asarray(Image.fromarray(d[i, :, :, 0]).resize((28, 28), Image.Resampling.BILINEAR)) for i in pick]
+        )
+    else:
+        alien = chinese_characters(data, 20, 28, SEED + 2)
+    allimg = np.concatenate([x, alien[..., None]])
+    alllab = np.concatenate([y, y[:20]])  # filed under Fashion-MNIST classes
+    feats = {"pca": pixel_pca(allimg), "bb_efficientnet_lite0": backbone_features(allimg)}
+    name = "outliers_fashion_digits" if foreign_digits else "outliers_fashion"
+    return foreign_case(name, allimg, alllab, np.arange(len(x), len(allimg)), feats)
+
+
+def outliers_shapes_case(data: Path) -> dict:
+    """10 Chinese-MNIST characters (grey as RGB) among the synthetic shapes (pixel PCA, stats and the backbone)."""
+    from imagespace.ingest import synthetic
+
+    g = synthetic.generate(n_per_class=80, size=32, seed=0)
+    alien = np.repeat(chinese_characters(data, 10, 32, SEED + 3)[..., None], 3, axis=-1)
+    allimg = np.concatenate([g["images"], alien])
+    labels = np.asarray(g["labels"]).astype(str)
+    alllab = np.concatenate([labels, labels[:10]])
+    feats = {"pca": pixel_pca(allimg), "stats": stats_features(allimg)}
+    feats["bb_efficientnet_lite0"] = backbone_features(allimg)
+    return foreign_case("outliers_shapes", allimg, alllab, np.arange(len(labels), len(allimg)), feats)
 
 
 def clean_case() -> dict:
@@ -240,7 +326,7 @@ def fashion_clean_case(data: Path, gallery_dir: Path | None, *, rocks_data: bool
         images, labels = fashion(data)
         splits = splits_of(labels, 0.1, 0.2)
         manifest = manifest_of(labels, splits)
-        res = run_curation({"pca": pixel_pca(images)}, manifest)
+        res = run_curation({"pca": pixel_pca(images)}, manifest, images=images)  # outliers: pixels and appearance
     s = res["scores"]
     top = s[s["label_issue"]].sort_values("label_issue_score", ascending=False, kind="mergesort").head(20)
     if gallery_dir is not None:
@@ -272,7 +358,18 @@ def fashion_clean_case(data: Path, gallery_dir: Path | None, *, rocks_data: bool
     return out
 
 
-CASES = ("digits", "fashion", "rocks", "outliers", "clean", "fashion_clean", "rocks_clean")
+CASES = (
+    "digits",
+    "fashion",
+    "rocks",
+    "outliers",
+    "outliers_fashion",
+    "outliers_fashion_digits",
+    "outliers_shapes",
+    "clean",
+    "fashion_clean",
+    "rocks_clean",
+)
 
 
 def run_case(case: str, data: Path, gallery_dir: Path | None) -> dict:
@@ -289,6 +386,10 @@ def run_case(case: str, data: Path, gallery_dir: Path | None) -> dict:
         )
     if case == "outliers":
         return outliers_case(data)
+    if case in ("outliers_fashion", "outliers_fashion_digits"):
+        return outliers_fashion_case(data, foreign_digits=case == "outliers_fashion_digits")
+    if case == "outliers_shapes":
+        return outliers_shapes_case(data)
     if case == "clean":
         return clean_case()
     return fashion_clean_case(data, gallery_dir, rocks_data=case == "rocks_clean")
@@ -306,8 +407,17 @@ def checks(results: dict) -> list[dict]:
             for m in ("precision", "recall"):
                 add(f"{case} {m}", results[case][m], f">= {floor}", results[case][m] >= floor)
     if "outliers" in results:
-        v = results["outliers"]["foreign_in_top_40"]
+        v = results["outliers"]["foreign_in_top"]
         add("foreign images in the top 40 outlier scores", v, "20 of 20", v == 20)
+    for case, what in (
+        ("outliers_fashion", "Chinese-MNIST characters among Fashion-MNIST"),
+        ("outliers_fashion_digits", "digits among Fashion-MNIST"),
+        ("outliers_shapes", "Chinese-MNIST characters among the synthetic shapes"),
+    ):
+        if case in results:
+            r = results[case]
+            n, v = r["foreign"], r["foreign_in_top"]
+            add(f"{what} in the top {r['top']} outlier scores (second case)", v, f"{n} of {n}", v == n)
     if "clean" in results:
         c = results["clean"]
         add("clean synthetic shapes flagged", c["flagged_share"], "< 0.01", c["flagged_share"] < 0.01)
@@ -332,7 +442,8 @@ def main(argv=None) -> None:
     doc = {
         "scenario": "curation",
         "description": "Curation (issue 32): seeded 5 % label flips found by confident learning on out-of-fold "
-        "probe probabilities (precision, recall), 20 foreign images among the outlier scores, and clean data.",
+        "probe probabilities (precision, recall), foreign images among the outlier scores (before and after the "
+        "outlier score of this version), and clean data.",
         "cores": 2,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "commit": commit or None,

@@ -115,6 +115,12 @@ def key_numbers(d: dict) -> str:
         for case, c in d["cases"].items():
             if "precision" in c:
                 parts.append(f"{case}: precision {_num(c['precision'])}, recall {_num(c['recall'])}")
+            elif "foreign_in_top" in c:
+                b = c["before"][f"foreign_in_top_{c['top']}"]
+                parts.append(
+                    f"{case}: {c['foreign_in_top']} of {c['foreign']} foreign images in the top {c['top']} "
+                    f"(before: {b})"
+                )
             elif "foreign_in_top_40" in c:
                 parts.append(f"{case}: {c['foreign_in_top_40']} of {c['foreign']} foreign images in the top 40")
             elif "flagged_share" in c:

@@ -19,6 +19,7 @@ def main(snakemake):
             human=list(i.human),
             settings=snakemake.params.settings,
             human_sets=snakemake.params.human_sets,
+            curation=list(i.curation),
             title=snakemake.wildcards.dataset,
         )
         write_text(snakemake.output.html, html)

@@ -16,21 +16,29 @@ def main(snakemake):
         features = {fs: load_features(f) for fs, f in zip(names, inp.features)}
         probes = {fs: read_json(f) for fs, f in zip(names, inp.probes)}
         manifest = load_manifest(inp.manifest)
-        settings = {"feature_sets": list(p.named), "k": p.k, **p.probes}
-        result = curation.curate(features, probes, manifest, settings=settings)
+        images = load_images(inp.images)
+        settings = {
+            "feature_sets": list(p.named),
+            "k": p.k,
+            **p.probes,
+            "groups": list(p.groups),
+        }
+        result = curation.curate(features, probes, manifest, settings=settings, images=images)
         duplicates = pd.read_csv(inp.duplicates, sep="\t", dtype={"id": str, "name": str, "label": str})
         out = {k: snakemake.output[k] for k in ("issues", "scores", "info", "label_gallery", "outlier_gallery")}
-        info = curation.write_outputs(result, manifest, load_images(inp.images), duplicates=duplicates, out=out)
+        info = curation.write_outputs(result, manifest, images, duplicates=duplicates, out=out)
         for note in info["notes"]:
             log.warning("%s", note)
         log.info(
-            "%d images, feature sets %s: %d suspected mislabels (estimated noise rate %.4f), %d outliers, "
-            "%d duplicates",
+            "%d images, feature sets %s: %d suspected mislabels (estimated noise rate %.4f), %d outliers "
+            "(views %s, k %d), %d duplicates",
             info["n_images"],
             ", ".join(f"{fs} ({'+'.join(v['classifiers'])})" for fs, v in info["feature_sets"].items()),
             info["issues"]["label"],
             info["noise_rate"],
             info["issues"]["outlier"],
+            ", ".join(info.get("outlier_views", [])),
+            info.get("outlier_k", p.k),
             info["issues"]["duplicate"],
         )
 

@@ -171,6 +171,63 @@ def test_clean_blobs_are_hardly_flagged():
     assert section["warnings"] == [] and not any("Warning" in ln for ln in curation.summary_markdown(section))
 
 
+def softened_digits_among_digits(n_base: int = 600, n_alien: int = 16, seed: int = 0):
+    """scikit-learn's digits (as ingest reads them) and a batch of zeros as another scanner would give them (blurred,
+    dimmer): near the zeros in pixel space, unlike every digit in grey levels and texture, and alike each other."""
+    from scipy import ndimage
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    imgs = np.rint(d.images * 255 / 16).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    base = rng.choice(len(imgs), n_base, replace=False)
+    alien = rng.choice(np.setdiff1d(np.flatnonzero(d.target == 0), base), n_alien, replace=False)
+    soft = [np.clip(ndimage.gaussian_filter(imgs[i].astype(float), 1.0) * 0.8, 0, 255) for i in alien]
+    images = np.concatenate([imgs[base], np.asarray(soft, np.uint8)])[..., None]
+    labels = d.target[np.concatenate([base, alien])].astype(str)
+    split = np.where(np.arange(len(labels)) % 4 == 0, "validation", "train")
+    return images, labels, split, np.arange(n_base, n_base + n_alien)
+
+
+def test_a_batch_of_foreign_images_needs_the_appearance_view_and_more_neighbours_than_its_size():
+    from imagespace import pca as ispca
+
+    images, labels, split, alien = softened_digits_among_digits()
+    X = images.reshape(len(images), -1)
+    res = ispca.fit(X, None, 1.0 / 255.0, threshold=0.9, min_store=10)
+    views = {"pca": res.fit_scores[:, : res.n_components_for(0.9)], "appearance": curation.appearance_features(images)}
+    assert views["appearance"].shape[0] == len(images) and np.isfinite(views["appearance"]).all()
+    train = split == "train"
+
+    def top(score):  # how many of the batch are among the 2 x batch highest scores
+        return int(np.isin(alien, np.argsort(-score, kind="stable")[: 2 * len(alien)]).sum())
+
+    pixels_only, _, _ = curation.outlier_scores({"pca": views["pca"]}, train, k=50)
+    few, few_flagged, _ = curation.outlier_scores(views, train, k=10, standardize={"appearance"})
+    score, flagged, _ = curation.outlier_scores(views, train, k=50, standardize={"appearance"})
+    assert top(pixels_only) == 0  # in pixel space the softened zeros sit among the zeros
+    # with k below the batch's size its members vouch for each other
+    assert top(few) <= len(alien) // 4 and few_flagged[alien].sum() <= 2
+    assert top(score) == len(alien) and flagged[alien].all()
+    assert flagged[: alien[0]].mean() < 0.02
+
+
+def test_the_outlier_views_add_the_appearance_only_where_no_descriptor_set_is_a_candidate():
+    images, labels, split, _ = softened_digits_among_digits(n_base=60, n_alien=2)
+    m = manifest_of(np.zeros(len(labels), int), split)
+    ids = m["id"].to_numpy()
+    X = images.reshape(len(images), -1).astype(np.float32)
+    pca = FeatureFile(X, ids, {"kind": "pca"})
+    views, std, names = curation.outlier_views({"pca": pca}, ids[::-1], m, images=images, settings={})
+    assert names == ["pca", curation.APPEARANCE] and std == {curation.APPEARANCE}
+    assert np.array_equal(views["pca"], X[::-1])  # rows in the order asked for
+    assert np.allclose(views[curation.APPEARANCE][0], curation.appearance_features(images, rows=[len(images) - 1])[0])
+    stats = FeatureFile(X[:, :5], ids, {"kind": "stats"})
+    _, std, names = curation.outlier_views({"pca": pca, "stats": stats}, ids, m, images=images, settings={})
+    assert names == ["pca", "stats"] and std == {"stats"}
+    assert curation.outlier_views({"pca": pca}, ids, m, settings={})[2] == ["pca"]  # no images: no appearance
+
+
 # --------------------------------------------------------------------------- the run: tables, galleries, summary
 def generated_images(y, seed: int = 0):
     """16 x 16 grey images whose mean brightness encodes the class (plus noise)."""
@@ -232,7 +289,7 @@ def test_importing_curation_loads_no_heavy_library():
 
 
 # --------------------------------------------------------------------------- opt-in actions
-def test_exclude_drops_only_flagged_training_images_and_lists_them_as_curated():
+def test_exclude_takes_only_flagged_training_images_out_of_every_fit_and_lists_them_as_curated():
     m = manifest_of(np.array([0, 1, 0, 1, 0]), np.array(["train", "train", "validation", "train", "train"]))
     issues = pd.DataFrame(
         {
@@ -242,32 +299,135 @@ def test_exclude_drops_only_flagged_training_images_and_lists_them_as_curated():
             "kind": ["label", "label", "outlier"],
         }
     )
-    kept, skipped = curation.exclude_flagged(m, issues, ["label_issues"])
-    assert list(kept["name"]) == list(m.name[[1, 2, 3, 4]])  # the validation image stays: it is only scored
+    cur, skipped = curation.exclude_flagged(m, issues, ["label_issues"])
+    # every row stays in its place (rows index the images and the features); the validation image is only scored
+    assert list(cur["id"]) == list(m["id"]) and list(cur["index"]) == list(m["index"])
+    assert list(cur["split"]) == [curation.CURATED, "train", "validation", "train", "train"]
     assert list(skipped["kind"]) == ["curated"] and "label" in skipped["reason"].iloc[0]
-    kept, skipped = curation.exclude_flagged(m, issues, ["label_issues", "outliers"])
-    assert len(kept) == 3 and list(skipped["name"]) == list(m.name[[0, 3]])
+    assert list(skipped["split"]) == ["train"]  # where it was
+    cur, skipped = curation.exclude_flagged(m, issues, ["label_issues", "outliers"])
+    assert (cur["split"] == "train").sum() == 2 and list(skipped["name"]) == list(m.name[[0, 3]])
     assert list(skipped.columns) == ["split", "name", "path", "kind", "reason", "is_image_file"]
+    # what a fit on the training split sees: the probes fit on the kept images, and never score the excluded ones
+    from imagespace import evaluation
+
+    X, y = blobs(n_per=30, k=3, d=4)
+    mm = manifest_of(y, np.where(np.arange(len(y)) % 5 == 0, "validation", "train"))
+    flagged = mm[mm["split"] == "train"].iloc[:7]
+    iss = pd.DataFrame({"image": flagged["name"], "id": flagged["id"], "split": "train", "kind": "outlier"})
+    cur, _ = curation.exclude_flagged(mm, iss, ["outliers"])
+    r = evaluation.probe_feature_set(X, mm["id"], cur, ("logistic",), "train", 3, 0)
+    assert r["n_train"] == (mm["split"] == "train").sum() - 7 and list(r["holdout"]) == ["validation"]
+    r = evaluation.probe_feature_set(X, mm["id"], cur.assign(split=cur["split"].replace("train", "all")), ("knn",))
+    assert r["train_split"] == "all" and r["n_train"] == len(mm) - 7  # without a training split: all but those
     with pytest.raises(ValueError, match=r"curation\.exclude: \['dupes'\]"):
         curation.exclude_flagged(m, issues, ["dupes"])
 
 
-def test_relabel_applies_corrections_and_names_the_file_on_bad_input(tmp_path):
+def test_exclude_follows_augmented_copies_and_a_dataset_without_a_training_split():
+    m = manifest_of(np.array([0, 1, 0, 1]), np.array(["all"] * 4))
+    m["augmented_from"] = ["", "", "", m.id[0]]  # row 3: balance's copy of row 0
+    issues = pd.DataFrame({"image": [m.name[0]], "id": [m.id[0]], "split": ["all"], "kind": ["outlier"]})
+    cur, skipped = curation.exclude_flagged(m, issues, ["outliers"])
+    # without a training split every image is training (as for the probes): the kept ones become the training split
+    assert list(cur["split"]) == [curation.CURATED, "train", "train", curation.CURATED]
+    assert len(skipped) == 2 and skipped["reason"].str.contains("outlier").all()
+
+
+def test_relabel_applies_corrections_by_name_or_id_and_names_the_file_and_line_on_bad_input(tmp_path):
     m = manifest_of(np.array([0, 1, 0]), np.array(["train"] * 3))
     f = tmp_path / "fix.tsv"
-    f.write_text("image\tlabel\nimg_0000.png\tc1\n")
-    out = curation.apply_relabel(m, curation.read_relabel(f), path=str(f))
-    assert list(out["label"]) == ["c1", "c1", "c0"] and list(out["label_before"]) == ["c0", "c1", "c0"]
+    for text in (
+        "image\tlabel\nimg_0000.png\tc1\n",
+        "name\tnew_label\nimg_0000.png\tc1\n",
+        "id\tlabel\ntrain/img_0000.png\tc1\n",
+    ):
+        f.write_text(text)
+        out = curation.apply_relabel(m, curation.read_relabel(f), path=str(f))
+        assert list(out["label"]) == ["c1", "c1", "c0"] and list(out["label_before"]) == ["c0", "c1", "c0"]
     for text, msg in (
-        ("name\tlabel\nx\tc1\n", "lacks column"),
-        ("image\tlabel\nnope.png\tc1\n", "not in the dataset"),
-        ("image\tlabel\nimg_0000.png\tc9\n", "no image has"),
-        ("image\tlabel\nimg_0000.png\tc1\nimg_0000.png\tc0\n", "more than once"),
+        ("file\tclass\nx\tc1\n", "needs a column id or name"),
+        ("image\tlabel\nimg_0001.png\tc0\nnope.png\tc1\n", "line 3: no image of the dataset has the name 'nope.png'"),
+        ("id\tlabel\ntrain/nope.png\tc1\n", "line 2: no image of the dataset has the id 'train/nope.png'"),
+        ("image\tlabel\nimg_0000.png\tc9\n", "line 2: the label 'c9' is not a class"),
+        ("image\tlabel\nimg_0000.png\tc1\nimg_0000.png\tc0\n", "line 3: image 'img_0000.png' is named more than once"),
     ):
         f.write_text(text)
         with pytest.raises(ValueError, match=msg) as e:
             curation.apply_relabel(m, curation.read_relabel(f), path=str(f))
         assert str(e.value).startswith("curation.relabel: ") and str(f) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_curated_manifest_applies_corrections_first_and_never_excludes_a_corrected_label():
+    m = manifest_of(np.array([0, 1, 0, 1]), np.array(["train", "train", "train", "validation"]))
+    issues = pd.DataFrame(
+        {"image": m.name[[0, 1, 3]], "id": m.id[[0, 1, 3]], "split": m.split[[0, 1, 3]], "kind": ["label"] * 3}
+    )
+    fix = pd.DataFrame({"key": "name", "value": [m.name[0], m.name[3]], "label": ["c1", "c0"], "line": [2, 3]})
+    cur, skipped, facts = curation.curated_manifest(
+        m, issues=issues, exclude=["label_issues"], corrections=fix, path="fix.tsv"
+    )
+    assert list(cur["label"]) == ["c1", "c1", "c0", "c0"] and list(cur["label_before"]) == ["c0", "c1", "c0", "c1"]
+    assert list(cur["split"]) == ["train", curation.CURATED, "train", "validation"]  # row 0 was reviewed: kept
+    assert list(skipped["name"]) == [m.name[1]]
+    assert facts == {
+        "exclude": ["label_issues"],
+        "relabel": "fix.tsv",
+        "excluded": 1,
+        "excluded_by_kind": {"label": 1, "outlier": 0},
+        "relabelled": 2,
+        "train_split": "train",
+    }
+    same, none, nothing = curation.curated_manifest(m)
+    assert same.drop(columns="label_before").equals(m) and len(none) == 0 and nothing["excluded"] == 0
+    table = issues.assign(label=m.label[[0, 1, 3]].to_numpy(), suggestion="c0", score=0.9)
+    section = curation.summary_section(table, m, {"n_train": 3}, applied=facts)
+    md = "\n".join(curation.summary_markdown(section))
+    assert (
+        "**Curated:** 1 flagged training images excluded" in md
+        and "2 labels corrected (curation.relabel: `fix.tsv`)" in md
+    )
+
+
+# --------------------------------------------------------------------------- the interactive map
+def test_the_interactive_map_colours_by_the_curation_scores_and_highlights_suspected_mislabels(tmp_path):
+    from imagespace.report import explore
+
+    m = manifest_of(np.array([0, 1, 0, 1]), np.array(["train", "train", "train", "validation"]))
+    scores = pd.DataFrame(
+        {
+            "id": m["id"],
+            "label_issue_score": ["0.9", "0.1", "0.2", ""],
+            "outlier_score": ["1.0", "3.5", "0.9", "1.1"],
+            "label_issue": ["True", "False", "False", "False"],
+        }
+    )
+    cols = explore.curation_colourings(scores)
+    assert cols["label-issue score"] == ("continuous", {m.id[0]: 0.9, m.id[1]: 0.1, m.id[2]: 0.2})
+    assert cols["outlier score"][1][m.id[1]] == 3.5
+    assert cols["suspected mislabels"][1][m.id[0]] == explore.MISLABEL
+    assert cols["suspected mislabels"][1][m.id[1]] == explore.NOT_FLAGGED
+    ids = m["id"].to_numpy()
+    page, described = explore.build_page(m, {"pca": (ids, np.arange(8.0).reshape(4, 2))}, cols, thumbnails=0)
+    assert {"label-issue score": "continuous", "outlier score": "continuous"}.items() <= described["colourings"].items()
+    assert described["colourings"]["suspected mislabels"] == "categorical"
+    # the page's data: a colour and a value column per colouring, and "suspected mislabel" among the highlights
+    for name in ("label-issue score", "outlier score", "suspected mislabels"):
+        assert f'"c__{name}"' in page and f'"v__{name}"' in page
+    assert f'"{explore.MISLABEL}"' in page
+    # from the workflow's files: the colourings come with curation/scores.tsv, and only with it
+    from imagespace.io import save_features
+
+    man, maps, sc = tmp_path / "manifest.tsv", tmp_path / "pca.npz", tmp_path / "scores.tsv"
+    m.to_csv(man, sep="\t", index=False)
+    scores.to_csv(sc, sep="\t", index=False)
+    save_features(maps, np.arange(8.0).reshape(4, 2), ids, kind="map")
+    np.save(tmp_path / "images.npy", np.zeros((4, 8, 8, 1), np.uint8))
+    settings = {"seed": 0, "thumbnails": 0, "thumbnail_size": 16}
+    kw = dict(maps=[maps], features=[], clusters=[], human=[], settings=settings)
+    _, with_curation = explore.from_files(man, tmp_path / "images.npy", curation=[sc], **kw)
+    _, without = explore.from_files(man, tmp_path / "images.npy", **kw)
+    assert set(with_curation["colourings"]) - set(without["colourings"]) == set(cols)
 
 
 # --------------------------------------------------------------------------- the rule in a real run
@@ -307,15 +467,18 @@ def test_rule_label_issues_flags_a_planted_mislabel_and_lists_a_duplicate(tmp_pa
     for f in ("label_issues.png", "outliers.png", "scores.tsv", "curation.json"):
         assert (tmp_path / "results/small/curation" / f).stat().st_size > 0
     log = (tmp_path / "logs/small/label_issues.log").read_text()
-    assert "feature sets pca" in log
+    assert "feature sets pca" in log and "(views pca, appearance, k 50)" in log
     # a bad curation key stops the run with one line naming it
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"curation": {"warn_above": 2}}))
     r = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
     assert r.returncode != 0 and "curation.warn_above" in r.stderr
-    # the opt-in actions are validated but not wired into the fits yet: asking for one stops the run, never ignored
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"curation": {"exclude": ["outliers"]}}))
+    # the opt-in actions: a relabel file that is not there stops the run at start-up with one line naming it
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"curation": {"relabel": "fixes.tsv"}}))
     r = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
-    assert r.returncode != 0 and "curation.exclude is not applied" in r.stderr
+    assert r.returncode != 0 and "datasets.small: curation.relabel: fixes.tsv is not a file" in r.stderr
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"curation": {"exclude": ["outliers"], "enabled": False}}))
+    r = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert r.returncode != 0 and "curation.exclude ['outliers'] needs the curation stage" in r.stderr
 
 
 def test_features_at_chance_give_a_warning_and_an_empty_review_not_a_failure(tmp_path):

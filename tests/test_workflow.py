@@ -528,3 +528,103 @@ def test_a_degenerate_map_is_a_summary_warning_and_its_figure_frames_the_bulk(tm
     md = (tmp_path / "results/digits/summary.md").read_text()
     head = md.split("## Warnings", 1)[1].split("\n## ", 1)[0]
     assert "lle map is degenerate" in head
+
+
+# --------------------------------------------------------------------------- curation: acting on the review
+CURATION_CONFIG = {
+    "targets": ["small"],
+    "datasets": {
+        "small": {
+            "source": {"type": "class_folders", "root": "imgs"},
+            "images": {"size": [16, 16], "color": "gray"},
+            "validation_fraction": 0.25,
+        },
+    },
+    "embeddings": {"methods": []},
+    "clustering": {"methods": ["kmeans"]},
+    "compare": {"feature_sets": []},
+    "retrieval": {"enabled": False},
+    "backbones": {"enabled": []},
+    "explore": {"thumbnails": 0},
+}
+
+
+def _files(root):
+    return {p: p.stat().st_mtime_ns for p in (root / "results").rglob("*") if p.is_file()}
+
+
+def test_curation_relabel_and_exclude_rerun_only_what_reads_the_curated_manifest(tmp_path):
+    import pandas as pd
+
+    work = copy_project(tmp_path / "project")
+    rng = np.random.default_rng(0)
+    for cls, level in {"dark": 40, "mid": 120, "light": 200}.items():
+        (work / "imgs" / cls).mkdir(parents=True)
+        for i in range(20):
+            img = np.clip(level + rng.normal(scale=8, size=(16, 16)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(work / "imgs" / cls / f"{cls}_{i:02d}.png")
+    light = np.clip(200 + rng.normal(scale=8, size=(16, 16)), 0, 255).astype(np.uint8)
+    Image.fromarray(light).save(work / "imgs" / "dark" / "planted.png")  # a light image filed as dark
+    write_config(work, CURATION_CONFIG)
+    snakemake(work)
+    d = work / "results/small"
+    # the interactive map colours by the curation's scores and highlights the suspected mislabels
+    explore_info = json.loads((d / "explore/map.json").read_text())
+    assert {"label-issue score", "outlier score", "suspected mislabels"} <= set(explore_info["colourings"])
+    assert "suspected mislabel" in (d / "explore/map.html").read_text()
+    issues = pd.read_csv(d / "curation/issues.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert "dark/planted.png" in set(issues.loc[issues["kind"] == "label", "image"])
+    assert not (d / "curation/manifest.tsv").exists()  # neither key: no curated manifest, no curated fits
+    before = _files(work)
+
+    # curation.relabel: the reviewer's correction reruns what reads the labels, and nothing else
+    (work / "fixes.tsv").write_text("image\tlabel\ndark/planted.png\tlight\n")
+    cfg = json.loads(json.dumps(CURATION_CONFIG)) | {"curation": {"relabel": "fixes.tsv"}}
+    write_config(work, cfg)
+    assert {r for r, _ in planned_jobs(work)} == {"curate_manifest", "probe_curated", "summary"}
+    snakemake(work)
+    m = pd.read_csv(d / "curation/manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    planted = m[m["name"] == "dark/planted.png"].iloc[0]
+    assert planted["label"] == "light" and planted["label_before"] == "dark"
+    assert (
+        (
+            m.drop(columns="label_before")
+            == pd.read_csv(d / "ingest/manifest.tsv", sep="\t", dtype=str, keep_default_na=False).assign(
+                label=m["label"]
+            )
+        )
+        .all()
+        .all()
+    )
+    s = json.loads((d / "summary.json").read_text())
+    assert s["curation"]["applied"]["relabelled"] == 1
+    assert "**Curated:**" in (d / "summary.md").read_text()
+    after = _files(work)
+    rewritten = {p.relative_to(d).as_posix() for p in before if after[p] != before[p]}
+    assert rewritten == {"summary.json", "summary.md"}  # ingest, probes/, curation's own review, the map: untouched
+    probe = json.loads((d / "curation/probes/pca.json").read_text())
+    assert probe["n_train"] == json.loads((d / "probes/pca.json").read_text())["n_train"]
+
+    # a name the dataset does not have: the job stops with one line naming the file and its line
+    (work / "fixes.tsv").write_text("image\tlabel\ndark/planted.png\tlight\nnope.png\tmid\n")
+    r = snakemake(work, check=False)
+    assert r.returncode != 0
+    assert "curation.relabel: fixes.tsv line 3: no image of the dataset has the name 'nope.png'" in r.stdout + r.stderr
+
+    # curation.exclude: the flagged training images leave every fit on the training split, listed as curated
+    cfg["curation"] = {"exclude": ["label_issues", "outliers"]}
+    write_config(work, cfg)
+    assert {r for r, _ in planned_jobs(work)} == {"curate_manifest", "probe_curated", "summary"}
+    snakemake(work)
+    skipped = pd.read_csv(d / "curation/skipped.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert "dark/planted.png" in set(skipped["name"]) and set(skipped["kind"]) == {"curated"}
+    m = pd.read_csv(d / "curation/manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert set(m.loc[m["split"] == "curated", "name"]) == set(skipped["name"])
+    probe = json.loads((d / "curation/probes/pca.json").read_text())
+    raw = json.loads((d / "probes/pca.json").read_text())
+    assert probe["n_train"] == raw["n_train"] - len(skipped) and list(probe["holdout"]) == list(raw["holdout"])
+    assert json.loads((d / "summary.json").read_text())["curation"]["applied"]["excluded"] == len(skipped)
+
+    # neither key again: the fits read ingest's manifest; only the summary changes back
+    write_config(work, CURATION_CONFIG)
+    assert {r for r, _ in planned_jobs(work)} == {"summary"}

@@ -19,6 +19,10 @@ PROBES = ("logistic", "knn", "nearest_centroid")
 
 # probe_cv fits on at most this many rows (a stratified sample) to keep logistic regression tractable
 MAX_PROBE_ROWS = 20000
+#: the split of the images ``curation.exclude`` takes out (the curated manifest, :mod:`imagespace.curation`): they keep
+#: their rows (rows index the image array and every feature file), but no fit trains on them and no held-out score
+#: (probes, CNN evaluation) counts them
+EXCLUDED_SPLIT = "curated"
 
 
 # --------------------------------------------------------------------------- metrics
@@ -462,7 +466,7 @@ def probe_feature_set(
         )
     tr = np.flatnonzero(splits == train_split)
     if len(tr) == 0:
-        tr = np.arange(len(y))
+        tr = np.flatnonzero(splits != EXCLUDED_SPLIT)
         train_split = "all"
     out = {"classes": classes, "train_split": train_split, "n_train": int(len(tr)), "holdout": {}}
     if rows_all_equal(X):  # e.g. a collapsed network: no classifier can be fitted on it
@@ -473,7 +477,7 @@ def probe_feature_set(
         return {**out, "cv": {}, "shuffled": {}, "notes": [why], "headline": None, "degenerate": why}
     fit_rows = tr if len(tr) <= MAX_PROBE_ROWS else tr[_subsample(y[tr], MAX_PROBE_ROWS, seed, keep=folds)]
     for sp in dict.fromkeys(splits.tolist()):
-        if sp == train_split or train_split == "all":
+        if sp in (train_split, EXCLUDED_SPLIT) or train_split == "all":  # curation.exclude's images: never scored
             continue
         te = np.flatnonzero(splits == sp)
         out["holdout"][sp] = probe_holdout(X[fit_rows], y[fit_rows], X[te], y[te], classes, probes, seed)

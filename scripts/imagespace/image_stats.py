@@ -105,7 +105,8 @@ def _stats(v: np.ndarray) -> list[float]:
 
 
 def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict[str, list[float]]:
-    """Descriptor groups of one image (``H x W x C`` uint8 or float in 0..1; C = 1 or 3)."""
+    """Descriptor groups of one image (``H x W x C`` uint8 or float in 0..1; C = 1 or 3); *background* None takes
+    every statistic over the whole image (no object mask)."""
     from scipy import ndimage
 
     img = np.asarray(img, dtype=np.float32)
@@ -113,7 +114,7 @@ def describe(img: np.ndarray, background=(255, 255, 255), groups=GROUPS) -> dict
         img = img[..., None]
     if img.max(initial=0) > 1.0:
         img = img / 255.0
-    mask = object_mask(img, background)
+    mask = np.ones(img.shape[:2], dtype=bool) if background is None else object_mask(img, background)
     gray = img.mean(axis=-1)
     gray8 = _to_uint8(gray)
     mx, mn = img.max(axis=-1), img.min(axis=-1)

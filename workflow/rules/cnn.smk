@@ -3,7 +3,8 @@ def train_cnn_inputs(wildcards):
     d = wildcards.dataset
     out = {
         "images": f"results/{d}/ingest/images.npy",
-        "manifest": f"results/{d}/ingest/manifest.tsv",
+        # the curated manifest where curation.exclude or curation.relabel is set
+        "manifest": fit_manifest(d, wildcards.variant),
     }
     if trained_on_human_cnn(d, wildcards.variant):
         train = S(d, "alignment")["train_split"]
@@ -125,7 +126,8 @@ rule evaluate_cnn:
         model="results/{dataset}/cnn/{variant}/model.keras",
         training="results/{dataset}/cnn/{variant}/training.json",
         images="results/{dataset}/ingest/images.npy",
-        manifest="results/{dataset}/ingest/manifest.tsv",
+        # the labels it is scored against: corrected where curation.relabel is set
+        manifest=lambda w: fit_manifest(w.dataset, w.variant),
     output:
         json="results/{dataset}/cnn/{variant}/evaluation.json",
         predictions="results/{dataset}/cnn/{variant}/predictions.tsv",

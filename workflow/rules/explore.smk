@@ -1,5 +1,6 @@
 def explore_inputs(wildcards):
-    """Every 2-D map, the feature sets mapped on the page, the clusterings and the human space."""
+    """Every 2-D map, the feature sets mapped on the page, the clusterings, the human space and the curation's
+    scores."""
     d = wildcards.dataset
     return {
         "manifest": f"results/{d}/ingest/manifest.tsv",
@@ -11,6 +12,8 @@ def explore_inputs(wildcards):
             for fs, m in cluster_targets(d)
         ],
         "human": [f"results/{d}/human/{sp}.tsv" for sp in human_splits(d)],
+        # the label-issue and outlier scores, where the curation stage runs for the dataset
+        "curation": ([f"results/{d}/curation/scores.tsv"] if curation_sets(d) else []),
     }
 
 

@@ -17,7 +17,8 @@ def finetune_torch_inputs(wildcards):
     spec = finetune_spec(d, ft)
     out = {
         "images": f"results/{d}/ingest/images.npy",
-        "manifest": f"results/{d}/ingest/manifest.tsv",
+        # the curated manifest where curation.exclude or curation.relabel is set
+        "manifest": fit_manifest(d, ft),
     }
     if spec["target"] == "human":
         # Registry checks at start-up that this split has a human space (the error names the variant's key)

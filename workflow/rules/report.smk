@@ -65,7 +65,8 @@ def summary_inputs(wildcards):
         "evaluation": [
             f"results/{d}/cnn/{v}/evaluation.json" for v in evaluated_cnns(d)
         ],
-        "probes": [f"results/{d}/probes/{fs}.json" for fs in probe_sets(d)],
+        # fitted on the curated manifest where curation.exclude or curation.relabel is set
+        "probes": [probe_json(d, fs) for fs in probe_sets(d)],
         "explore": (
             [f"results/{d}/explore/map.json", f"results/{d}/explore/map.html"]
             if S(d, "explore")["enabled"]

@@ -9,12 +9,13 @@ imported inside the functions that use them.
 * ``_probs``: class probabilities, out of fold on the training split with the probes' folds and seed, from
   models fitted on it for the held-out splits (:func:`probabilities`);
 * ``_labels``: cleanlab's confident learning on the sets' mean probabilities (:func:`label_issues`);
-* ``_outliers``: k-nearest-neighbour distances (cleanlab's ``OutOfDistribution`` feature score, :func:`outlier_scores`);
+* ``_outliers``: k-nearest-neighbour distances (cleanlab's ``OutOfDistribution`` feature score, :func:`outlier_scores`)
+  over the candidate sets and the images' appearance descriptor (:func:`appearance_features`);
 * ``_table``: the review table ``issues.tsv`` and the per-image ``scores.tsv``;
 * ``_gallery``: the galleries ``label_issues.png`` and ``outliers.png``;
 * ``_summary``: the section of summary.json and summary.md;
-* ``_act``: the opt-in actions (``curation.exclude``: :func:`exclude_flagged`; ``curation.relabel``:
-  :func:`read_relabel`, :func:`apply_relabel`);
+* ``_act``: the opt-in actions, the curated manifest the fits read (:func:`curated_manifest`;
+  ``curation.exclude``: :func:`exclude_flagged`; ``curation.relabel``: :func:`read_relabel`, :func:`apply_relabel`);
 * ``_run``: what the rule ``label_issues`` runs (:func:`curate`, :func:`write_outputs`).
 """
 
@@ -22,8 +23,10 @@ from imagespace._lazy import attach
 
 # every public name and module, loaded from its module on first use (importing the package loads none)
 _NAMES = {
+    "CURATED": "_act",
     "EXCLUDE": "_act",
     "apply_relabel": "_act",
+    "curated_manifest": "_act",
     "exclude_flagged": "_act",
     "read_relabel": "_act",
     "GALLERY_OUTLIERS": "_gallery",
@@ -35,7 +38,9 @@ _NAMES = {
     "MIN_ODDS": "_labels",
     "label_issues": "_labels",
     "noise_rate": "_labels",
+    "APPEARANCE": "_outliers",
     "FENCE_IQR": "_outliers",
+    "appearance_features": "_outliers",
     "outlier_scores": "_outliers",
     "relative_knn_distance": "_outliers",
     "labels_and_splits": "_probs",
@@ -43,6 +48,7 @@ _NAMES = {
     "probabilities": "_probs",
     "common_ids": "_run",
     "curate": "_run",
+    "outlier_views": "_run",
     "write_outputs": "_run",
     "BLENDED": "_select",
     "CHANCE_MARGIN": "_select",
@@ -61,8 +67,10 @@ _NAMES = {
 __getattr__, __dir__ = attach(__name__, _NAMES, globals())
 
 __all__ = [
+    "APPEARANCE",
     "BLENDED",
     "CHANCE_MARGIN",
+    "CURATED",
     "DEFAULT_KINDS",
     "EXCLUDE",
     "FENCE_IQR",
@@ -74,10 +82,12 @@ __all__ = [
     "MIN_ODDS",
     "NEAR_BEST",
     "SCORE_COLUMNS",
+    "appearance_features",
     "apply_relabel",
     "choose_feature_sets",
     "common_ids",
     "curate",
+    "curated_manifest",
     "exclude_flagged",
     "issues_table",
     "label_issues",
@@ -85,6 +95,7 @@ __all__ = [
     "noise_rate",
     "out_of_fold",
     "outlier_scores",
+    "outlier_views",
     "plot_label_issues",
     "plot_outliers",
     "probabilities",

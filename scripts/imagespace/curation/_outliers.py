@@ -3,10 +3,17 @@
 The score is cleanlab's :class:`cleanlab.outlier.OutOfDistribution` feature score on the log scale: cleanlab
 scores an image ``exp(-d / m)``, where d is its mean Euclidean distance to its k nearest training images (itself
 left out) and m the median of d over the training images; the outlier score here is ``d / m`` (1 is typical,
-larger is further out), averaged over the chosen feature sets. Distances are taken on the features as they are
-(PCA scores and network features keep their geometry); descriptor sets (mixed units) are standardised on the
-training rows first. An image is flagged when its score is above the training scores' upper extreme fence,
-Q3 + 3 IQR (Tukey).
+larger is further out), averaged over the views. Distances are taken on the features as they are (PCA scores and
+network features keep their geometry); descriptor sets (mixed units) are standardised on the training rows first.
+An image is flagged when its score is above the training scores' upper extreme fence, Q3 + 3 IQR (Tukey).
+
+The views are every candidate feature set (pixels, descriptors, backbones: how well a set separates the classes
+does not matter here) and, where none of them is a descriptor, the image-statistics descriptor of the whole images
+(:func:`appearance_features`, the ``stats`` feature set's groups): images from another collection often differ
+less in their pixels than in their grey levels and texture (Fashion-MNIST items at 8 x 8 are near the thick digits
+in pixel space, and a network pretrained on photos sees little difference either). k is larger than the
+usual 10 (``curation.k``, default 50) because foreign images rarely come alone: a batch of k or more alike
+vouch for each other when each one's k nearest neighbours are the others.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import numpy as np
 
 #: the Tukey fence multiplier above which a score is an extreme outlier
 FENCE_IQR = 3.0
+#: the name of the images' appearance view (:func:`appearance_features`) in curation.json
+APPEARANCE = "appearance"
 
 
 def relative_knn_distance(X, train, *, k: int = 10, standardize: bool = False) -> np.ndarray:
@@ -51,6 +60,41 @@ def relative_knn_distance(X, train, *, k: int = 10, standardize: bool = False) -
     if (~train).any():
         d[~train] = knn.kneighbors(X[~train])[0].mean(axis=1)
     return d / max(float(np.median(d[train])), 100 * np.finfo(np.float64).eps)
+
+
+def appearance_features(images, *, rows=None, groups=None) -> np.ndarray:
+    """The image-statistics descriptor of some images, taken over the whole image (no object mask).
+
+    The ``stats`` feature set describes the object, masked against the padding colour (``images.background``);
+    that colour is not the background of every collection (white on black digits, Fashion-MNIST), and where
+    a batch of images comes from elsewhere their background is part of what is foreign. So here every statistic
+    is over the whole image, and the silhouette group (``shape``, meaningless without a mask) is left out.
+
+    Parameters
+    ----------
+    images : array-like, shape (n, H, W, C)
+        The ingested images (uint8).
+    rows : array-like of int, optional
+        The images described, in this order (default: all).
+    groups : sequence of str, optional
+        :data:`imagespace.image_stats.GROUPS` to compute (default: the stats stage's default groups); ``shape``
+        is dropped.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(rows), d)
+        Non-finite values (a degenerate image) are replaced by the column's median.
+    """
+    from imagespace import image_stats
+
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows, np.int64)
+    groups = tuple(g for g in (groups or image_stats.DEFAULT_GROUPS) if g != "shape")
+    X = image_stats.describe_all([np.asarray(images[r]) for r in rows], None, groups)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        med = np.nanmedian(np.where(bad, np.nan, X), axis=0)
+        X[bad] = np.take(np.nan_to_num(med), np.nonzero(bad)[1])
+    return X
 
 
 def outlier_scores(features: dict, train, *, k: int = 10, standardize=()) -> tuple[np.ndarray, np.ndarray, dict]:

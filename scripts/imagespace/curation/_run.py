@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._labels import LABEL_COLUMNS, label_issues, noise_rate
-from ._outliers import outlier_scores
+from ._outliers import APPEARANCE, appearance_features, outlier_scores
 from ._probs import labels_and_splits, probabilities
 from ._select import choose_feature_sets
 from ._table import issues_table, scores_table
@@ -37,7 +37,48 @@ def common_ids(features: dict, manifest) -> np.ndarray:
     return ids
 
 
-def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
+def outlier_views(features: dict, ids, manifest, *, images=None, settings: dict) -> tuple[dict, set, list]:
+    """The views the outlier score averages: every candidate feature set that has all the rows, and the images'
+    appearance descriptor (:func:`appearance_features`) where no candidate is a descriptor set.
+
+    Parameters
+    ----------
+    features : dict
+        ``{feature set: imagespace.io.FeatureFile}`` of the candidate sets.
+    ids : array-like of str
+        The rows scored (:func:`common_ids` of the chosen sets).
+    manifest : pandas.DataFrame
+        The ingest manifest (column ``index``: each image's row in *images*).
+    images : array-like, optional
+        The ingested images; None: no appearance view.
+    settings : dict
+        ``groups``: the descriptor groups of the appearance view (default: the stats stage's).
+
+    Returns
+    -------
+    views : dict
+        ``{view: X}``, rows in the order of *ids*.
+    standardize : set of str
+        The descriptor views (standardised before the distances).
+    names : list of str
+        The views, in order, as reported in curation.json.
+    """
+    ids = np.asarray(ids).astype(str)
+    views, standardize = {}, set()
+    for fs, f in features.items():
+        if np.isin(ids, f.ids).all():
+            views[fs] = f.rows(ids)
+            if f.meta.get("kind") == "stats":
+                standardize.add(fs)
+    if images is not None and not standardize:
+        index = manifest.set_index(manifest["id"].astype(str))["index"]
+        rows = index.loc[ids].to_numpy(np.int64)
+        views[APPEARANCE] = appearance_features(images, rows=rows, groups=settings.get("groups"))
+        standardize.add(APPEARANCE)
+    return views, standardize, list(views)
+
+
+def curate(features: dict, probes: dict, manifest, *, settings: dict, images=None) -> dict:
     """Label issues and outliers of one dataset.
 
     Parameters
@@ -49,8 +90,11 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
     manifest : pandas.DataFrame
         The ingest manifest.
     settings : dict
-        ``feature_sets`` (the curation block's, [] = every set not at chance), ``k`` (neighbours), and the
-        probes' ``train_split``, ``folds``, ``seed``.
+        ``feature_sets`` (the curation block's, [] = every set not at chance), ``k`` (neighbours), the probes'
+        ``train_split``, ``folds``, ``seed``, and the appearance view's ``groups`` (:func:`outlier_views`).
+    images : array-like, optional
+        The ingested images: their appearance descriptor is a view of the outlier score where no candidate set is
+        a descriptor set (None: the candidate sets only).
 
     Returns
     -------
@@ -82,8 +126,8 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         for fs in use
     }
     labels = label_issues(rows["y"], probs, rows["classes"], groups=rows["split"])
-    descriptors = {fs for fs in use if use[fs].meta.get("kind") == "stats"}
-    score, flagged, _ = outlier_scores(X, rows["train"], k=settings["k"], standardize=descriptors)
+    views, descriptors, view_names = outlier_views(features, ids, manifest, images=images, settings=settings)
+    score, flagged, _ = outlier_scores(views, rows["train"], k=settings["k"], standardize=descriptors)
     scores = scores_table(rows, ids, labels, outlier=score, flagged=flagged)
     scores["train"] = rows["train"]
     info = {
@@ -94,6 +138,8 @@ def curate(features: dict, probes: dict, manifest, *, settings: dict) -> dict:
         "noise_rate": noise_rate(labels, rows["train"]),
         "label_issues": int(labels["issue"].sum()),
         "outliers": int(flagged.sum()),
+        "outlier_views": view_names,
+        "outlier_k": int(settings["k"]),
         "notes": notes,
     }
     return {"ids": ids, "rows": rows, "labels": labels, "scores": scores, "info": info}

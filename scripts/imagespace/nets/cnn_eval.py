@@ -161,7 +161,8 @@ def evaluate(
     y : ndarray
         Their class indices.
     splits : array-like
-        Their splits.
+        Their splits: every one but *train_split* is held out, except ``evaluation.EXCLUDED_SPLIT`` (the images
+        ``curation.exclude`` takes out), which is never scored.
     class_names : list of str
         The classes, in index order.
     target : str
@@ -185,7 +186,7 @@ def evaluate(
     y = np.asarray(y)
     batch_size = min(int(batch_size), inference_batch(np.shape(images)[1:]))  # large, within the memory budget
     tr = np.flatnonzero(splits == train_split)
-    held = [sp for sp in dict.fromkeys(splits.tolist()) if sp != train_split]
+    held = [sp for sp in dict.fromkeys(splits.tolist()) if sp not in (train_split, evaluation.EXCLUDED_SPLIT)]
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if target == "triplet":
         from .metric import mlp_classifier, nearest_centroid_with_confidence

@@ -2,7 +2,8 @@
 
 Every 2-D map of the run (PCA, the manifold embeddings, the first two principal components of the feature
 sets of trained and pretrained networks and of the descriptors, the human space and its predictions) can be
-shown, coloured by label, subtype, split, any clustering or any human dimension. Hovering a point shows its
+shown, coloured by label, subtype, split, any clustering, any human dimension and, where the curation stage ran,
+the label-issue score, the outlier score and the suspected mislabels (to highlight). Hovering a point shows its
 thumbnail (for all images up to ``thumbnails``, for a stratified sample above), file name, label and the
 colouring's value; choosing a value under "highlight" selects its points and fades the others.
 
@@ -379,6 +380,37 @@ def _controls(source, p, *, views: dict, legends: dict, legend_div, first: tuple
     return [map_select, col_select, hi_select]
 
 
+#: the value of a suspected mislabel in the colouring "suspected mislabels" (the one to highlight), and of the others
+MISLABEL, NOT_FLAGGED = "suspected mislabel", "not flagged"
+
+
+def curation_colourings(scores) -> dict:
+    """The colourings of the curation stage: "label-issue score" and "outlier score" (continuous), and "suspected
+    mislabels" (categorical: :data:`MISLABEL` or :data:`NOT_FLAGGED`, so that the highlight menu selects them).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``curation/scores.tsv`` (``id``, ``label_issue_score``, ``outlier_score``, ``label_issue``; a score is
+        empty where the curation assessed nothing).
+
+    Returns
+    -------
+    dict
+        ``{name: (kind, {id: value})}`` for :func:`build_page`.
+    """
+    import pandas as pd
+
+    ids = scores["id"].astype(str).tolist()
+    flagged = scores["label_issue"].astype(str).str.lower().isin(["true", "1"]).tolist()
+    out = {}
+    for name, col in (("label-issue score", "label_issue_score"), ("outlier score", "outlier_score")):
+        v = pd.to_numeric(scores[col], errors="coerce").to_numpy(dtype=float)
+        out[name] = ("continuous", {i: x for i, x in zip(ids, v.tolist()) if np.isfinite(x)})
+    out["suspected mislabels"] = ("categorical", {i: MISLABEL if f else NOT_FLAGGED for i, f in zip(ids, flagged)})
+    return out
+
+
 def from_files(
     manifest_path,
     images_path,
@@ -389,12 +421,14 @@ def from_files(
     human: list,
     settings: dict,
     human_sets=(),
+    curation=(),
     title: str = "",
 ) -> tuple[str, dict]:
     """:func:`build_page` on the workflow's files. *maps*: results/<d>/maps/<method>.npz; *features*:
     results/<d>/features/<fs>.npz (those in *human_sets* are drawn on their first two dimensions, the others on
     their first two principal components); *clusters*: clustering/<fs>/<method>/assignments.tsv; *human*: the
-    human-space tables (human/<split>.tsv): the map "human space" and one colouring per dimension."""
+    human-space tables (human/<split>.tsv): the map "human space" and one colouring per dimension; *curation*:
+    curation/scores.tsv where the curation stage ran (:func:`curation_colourings`), else empty."""
     from pathlib import Path
 
     import pandas as pd
@@ -429,6 +463,8 @@ def from_files(
     if human:
         for j in range(H.shape[1]):
             colourings[f"human dim_{j + 1}"] = ("continuous", dict(zip(h_ids.tolist(), H[:, j].tolist())))
+    for path in curation:
+        colourings |= curation_colourings(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False))
     return build_page(
         manifest,
         out_maps,

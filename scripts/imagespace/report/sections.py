@@ -405,9 +405,12 @@ def human_data(out: dict, inputs, settings) -> None:
 def curation(out: dict, inputs, settings) -> None:
     """curation: likely label errors, outliers and duplicates (:mod:`imagespace.curation`): counts, the top ten, the
     estimated label-noise rate, and a warning above ``curation.warn_above``. Reads ``inputs.more["curation"]``
-    (curation/issues.tsv, scores.tsv, curation.json)."""
+    (curation/issues.tsv, scores.tsv, curation.json, and applied.json where curation.exclude or curation.relabel is
+    set)."""
     files = {Path(p).name: p for p in inputs.more.get("curation", ())}
     if not {"issues.tsv", "scores.tsv", "curation.json"} <= set(files):
+        if "applied.json" in files:  # corrections applied to a dataset the curation stage does not assess
+            out["curation"] = {"applied": read_json(files["applied.json"]), "assessed": False, "warnings": []}
         return
     import pandas as pd
 
@@ -421,6 +424,7 @@ def curation(out: dict, inputs, settings) -> None:
         read("scores.tsv"),
         read_json(files["curation.json"]),
         warn_above=settings.curation_warn_above,
+        applied=read_json(files["applied.json"]) if "applied.json" in files else None,
     )
     out["curation"] = section
     out["warnings"] += section["warnings"]
