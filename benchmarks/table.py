@@ -129,7 +129,10 @@ def key_numbers(d: dict) -> str:
                 parts.append(f"{case}: {c['label_issues']} label issues of {c['n_images']}")
     elif "runs" in d:  # one or more Snakemake runs
         for name, r in d["runs"].items():
-            parts.append(f"{name}: {_run(r)}")
+            if isinstance(r, list):  # repeats of one run: their walls
+                parts.append(f"{name}: {len(r)} runs, wall {', '.join(_num(x['wall_s']) for x in r)} s")
+            else:
+                parts.append(f"{name}: {_run(r)}")
         if d.get("n"):
             parts.insert(0, f"{d['n']} images")
         if d.get("overrides"):
