@@ -64,11 +64,10 @@ def lib(script):
     )
 
 
-@functools.cache
 def S(dataset, stage):
-    """Effective settings of one stage for one dataset (global block + dataset override), merged once per parse:
-    read them, never modify them."""
-    return iscfg.stage(config, dataset, stage)
+    """Effective settings of one stage for one dataset (global block + dataset override): the registry's, merged
+    once per parse (read them, never modify them)."""
+    return REG.stage(dataset, stage)
 
 
 def target_datasets():

@@ -75,13 +75,11 @@ def _outputs(sub, x, training: bool, batch_size: int) -> np.ndarray:
     # seeded random order as training draws them: rows stored by class (a training archive sorted by label) would
     # otherwise give batches of one class, whose statistics no training batch had
     order = np.random.default_rng(0).permutation(len(x))
-    groups = np.array_split(order, max(1, len(x) // max(2, int(batch_size))))
+    groups = [np.sort(g) for g in np.array_split(order, max(1, len(x) // max(2, int(batch_size))))]
     with batch_statistics_mode(sub):
-        parts = [np.asarray(sub(np.asarray(x[np.sort(g)]), training=True)) for g in groups]
-    rows = np.concatenate([np.sort(g) for g in groups])
-    result = np.concatenate(parts)
+        result = np.concatenate([np.asarray(sub(np.asarray(x[g]), training=True)) for g in groups])
     out = np.empty_like(result)
-    out[rows] = result
+    out[np.concatenate(groups)] = result  # back to the rows' own order
     return out
 
 
