@@ -14,7 +14,7 @@ TEST_JOBS ?= 2
 SLIM ?=
 TORCH_INDEX ?=
 
-.PHONY: install torch browser run rocks parity report test test-torch test-slurm lint format clean
+.PHONY: install torch slurm browser run rocks parity report test test-torch test-slurm lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	python3 -m venv $(VENV)
@@ -31,6 +31,13 @@ $(VENV)/.installed-torch: $(VENV)/.installed requirements-torch.txt
 	touch $@
 
 torch: $(VENV)/.installed-torch
+
+# The SLURM extra: Snakemake's SLURM executor plugin (workflow/profiles/slurm), into the same venv
+$(VENV)/.installed-slurm: $(VENV)/.installed requirements-slurm.txt
+	$(PY) -m pip install --quiet -r requirements-slurm.txt
+	touch $@
+
+slurm: $(VENV)/.installed-slurm
 
 # Debian's Chromium, for the interactive map's browser test (tests/browser.py); needs root or sudo
 browser:
@@ -62,7 +69,7 @@ test: install torch browser
 test-torch: torch
 	$(PY) -m pytest -q -ra tests/test_backbones_torch.py tests/test_finetune_torch.py tests/test_envs.py
 
-test-slurm: install
+test-slurm: install slurm
 	IMAGESPACE_REQUIRE_SLURM=1 $(PY) -m pytest -q -ra -m slurm tests/test_slurm.py
 
 lint: install

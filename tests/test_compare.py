@@ -306,10 +306,11 @@ def test_category_rdm_tau_a_against_brute_force_and_its_ceiling():
         C.category_rdm(F, labels, "pearson")
 
 
-def test_bootstrap_disparity_refits_the_reduction_on_each_resample():
+@pytest.mark.parametrize("width", [7, 80])  # 80 > 50 images: the resamples' PCA runs on the 50 columns of U S
+def test_bootstrap_disparity_refits_the_reduction_on_each_resample(width):
     rng = np.random.default_rng(4)
     H = rng.normal(size=(50, 3))
-    F = H @ rng.normal(size=(3, 7)) + rng.normal(size=(50, 7))
+    F = H @ rng.normal(size=(3, width)) + rng.normal(size=(50, width))
     res = C.bootstrap_disparity(H, F, n_boot=20, seed=9)
     draws = np.random.default_rng(9)
     vals = []

@@ -218,6 +218,23 @@ def test_snakemake_prints_the_bad_key_and_its_file(tmp_path):
     assert len(out.splitlines()) < 25, out
 
 
+def test_a_validated_config_is_read_back_from_the_cache_until_config_or_code_changes(tmp_path, monkeypatch):
+    expected = iscfg.validate(_base())
+    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="a") == expected
+    real = iscfg.validate
+    calls = []
+    monkeypatch.setattr(iscfg, "validate", lambda cfg, **kw: calls.append(1) or real(cfg, **kw))
+    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="a") == expected and calls == []
+    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="b") == expected and calls == [1]
+    typo = _base()
+    typo["datasets"]["digits"]["pca"] = {"treshold": 0.5}
+    with pytest.raises(iscfg.ConfigError, match="treshold"):  # a changed config is validated again
+        iscfg.validate_cached(typo, cache_dir=tmp_path, code_key="b")
+    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="b") == expected and calls == [1, 1]
+    (tmp_path / "imagespace-config.pickle").write_bytes(b"not a pickle")
+    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="b") == expected and len(calls) == 3
+
+
 def test_validation_leaves_the_callers_config_usable_twice():
     cfg = _base()
     once = copy.deepcopy(iscfg.validate(cfg))

@@ -136,6 +136,11 @@ def _fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def fingerprint(root) -> str:
+    """Content hash of every Python file under *root*: it changes with any edit of the code there."""
+    return _fingerprint(Path(root).resolve())
+
+
 _CACHES: dict[Path, dict] = {}
 
 

@@ -34,9 +34,15 @@ def _config_files():
 
 # unknown keys, wrong types, values out of range, names that are not allowed and cross-field rules
 # (also after merging each dataset's overrides) stop the run here, before any job could remove an
-# output: one line per problem, naming the key and the config file; defaults come from the schema only
+# output: one line per problem, naming the key and the config file; defaults come from the schema only. A config
+# validated before with the same schema and code is read back from .snakemake (imagespace-config.pickle)
 try:
-    iscfg.validate(config, files=_config_files())
+    iscfg.validate_cached(
+        config,
+        files=_config_files(),
+        cache_dir=Path(".snakemake"),
+        code_key=deps.fingerprint(SCRIPTS),
+    )
 except iscfg.ConfigError as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(1)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # the Snakefile reads the method table through this module: pandas only where a scan is built
+    import pandas as pd
 
 log = logging.getLogger("imagespace.cluster")
 

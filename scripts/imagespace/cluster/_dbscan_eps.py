@@ -7,8 +7,12 @@ by class labels; :func:`~imagespace.cluster.fit_dbscan_auto` applies the choice.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from imagespace.constants import DOMINANT_SHARE
 
@@ -268,6 +272,7 @@ def dbscan_scan(
     labels : numpy.ndarray or None
         The chosen candidate's labels (None without an admissible candidate).
     """
+    import pandas as pd
     from sklearn.cluster import DBSCAN
     from sklearn.metrics import pairwise_distances
 

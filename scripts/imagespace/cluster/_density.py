@@ -6,7 +6,6 @@ How eps is chosen is in ``_dbscan_eps.py``; :func:`fit_dbscan_auto` applies the 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from imagespace.constants import DOMINANT_SHARE
 from imagespace.sampling import stratified_sample
@@ -306,6 +305,8 @@ def fit_dbscan_auto(
         noise_fraction and the selection, for result.json) and ``curve`` (for :func:`plot_kdistance`:
         ``distances``, ``eps``, ``min_samples`` and ``what`` the distances are).
     """
+    import pandas as pd
+
     X = _as_matrix(X)
     n = X.shape[0]
     fixed_ms = None if min_samples == "auto" else int(min_samples)

@@ -9,8 +9,12 @@ are never touched, so the functions are also safe in notebooks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from imagespace.io import save_figure
 from imagespace.report import plots

@@ -5,8 +5,12 @@ Drawn on :class:`matplotlib.figure.Figure` objects and written atomically with :
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from imagespace.io import save_figure
 from imagespace.report import plots
@@ -27,6 +31,8 @@ def plot_cluster_sizes(y_pred, labels, path) -> None:
     path : str or Path
         The PNG written.
     """
+    import pandas as pd
+
     y_pred = _labels(y_pred, "y_pred")
     labels = _labels(labels, "labels")
     noise = _noise_mask(y_pred)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from imagespace.sampling import stratified_sample
 
@@ -109,6 +113,8 @@ def agglomerative_scan(X, Z, k_values, *, seed: int | None = None, sample_size: 
     pandas.DataFrame
         Columns ``k``, ``n_clusters``, ``silhouette``.
     """
+    import pandas as pd
+
     X = _as_matrix(X)
     rows = []
     for k in k_values:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from imagespace.io import Progress
 
 from ._base import ClusterResult, _as_matrix, _silhouette, log
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def fit_kmeans(X, k: int, seed: int, *, n_init: int = 10) -> ClusterResult:
@@ -66,6 +69,8 @@ def kmeans_scan_models(
     fits : dict
         ``{k: ClusterResult}`` for the k in *keep*.
     """
+    import pandas as pd
+
     X = _as_matrix(X)
     ks = [int(k) for k in k_values]
     keep = {int(k) for k in keep}

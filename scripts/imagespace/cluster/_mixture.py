@@ -6,13 +6,13 @@ import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imagespace.io import Progress, process_map
 
 from ._base import ClusterResult, _as_matrix, log
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.mixture import GaussianMixture
 
 
@@ -153,6 +153,8 @@ def gmm_scan_models(
     fits : dict
         ``{k: ClusterResult}`` for the k in *keep*.
     """
+    import pandas as pd
+
     X = _as_matrix(X)
     ks = [int(k) for k in k_values]
     keep = {int(k) for k in keep}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from imagespace.io import to_jsonable
 
 from ._base import _labels, _noise_mask, _py
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # how each criterion of a scan picks k
 SELECT_CRITERIA = {"silhouette": "max", "bic": "min", "aic": "min"}

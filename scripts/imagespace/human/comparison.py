@@ -194,6 +194,12 @@ def bootstrap_disparity(H, F, n_boot: int = 1000, seed: int = 0) -> dict:
     k = H.shape[1]
     F = F if F.ndim == 2 and F.shape[1] > k else reduce_to(F, k)[0]  # no PCA: reduce once, nothing is fitted
     refit = F.shape[1] > k
+    if refit and F.shape[1] > F.shape[0]:
+        # F = (U S) Vt with orthonormal rows Vt, so every resample's centred rows are those of U S times Vt and
+        # have the same principal-component scores up to sign, which the disparity ignores: the PCA of each
+        # resample runs on n columns instead of d (a 1,280-wide backbone on 180 images: 7 times faster)
+        U, S, _ = thin_svd(F)
+        F = U * S
     obs = fast_disparity(H, reduce_to(F, k)[0] if refit else F)
     rng = np.random.default_rng(seed)
     vals = np.empty(n_boot)
