@@ -559,6 +559,32 @@ def test_run_dbscan_and_hdbscan_jobs_write_their_results(tmp_path):
     assert r["method"] == "hdbscan" and r["k"] >= 1 and 0 <= r["noise_fraction"] <= 1
 
 
+def test_a_scan_computes_the_distances_once_and_scores_as_silhouette_score_does(blobs, monkeypatch):
+    """The K-Means and Ward scans score every k on distances computed once; the scores are silhouette_score's on the
+    rows themselves, bit for bit. A sampled silhouette, or more rows than SCAN_DISTANCES_MAX, computes none."""
+    import sklearn.metrics
+    from sklearn.metrics import silhouette_score
+
+    from imagespace.cluster import _base
+
+    X, _ = blobs
+    real, calls = sklearn.metrics.pairwise_distances, []
+    monkeypatch.setattr(
+        sklearn.metrics, "pairwise_distances", lambda *a, **kw: calls.append(len(a[0])) or real(*a, **kw)
+    )
+    Z = cluster.fit_agglomerative(X, 2).model
+    ward = cluster.agglomerative_scan(X, Z, range(2, 9))
+    km, fits = cluster.kmeans_scan_models(X, [2, 3, 4, 5], seed=0, n_init=2, keep=[2, 3, 4, 5])
+    assert calls == [len(X), len(X)]  # once per scan, not once per k
+    for k in range(2, 9):
+        assert ward.loc[ward.k == k, "silhouette"].item() == silhouette_score(X, cluster.cut_tree(Z, k))
+    for k, fit in fits.items():
+        assert km.loc[km.k == k, "silhouette"].item() == silhouette_score(X, fit.labels)
+    assert _base.scan_distances(X, sample_size=100) is None
+    monkeypatch.setattr(_base, "SCAN_DISTANCES_MAX", len(X) - 1)
+    assert _base.scan_distances(X) is None
+
+
 def test_agglomerative_silhouette_scan_cuts_one_tree_and_picks_the_true_k(tmp_path):
     """Four blobs: the scan's cuts are the labels fit_agglomerative gives at each k, the best silhouette is at k=4,
     and the job with k: silhouette uses that cut (exact, and above large_n on a stratified subsample's tree)."""

@@ -95,8 +95,29 @@ def _noise_mask(y_pred: np.ndarray) -> np.ndarray:
     return np.zeros(len(y_pred), dtype=bool)
 
 
-def _silhouette(X, labels, seed=None, sample_size=None) -> float:
-    """Mean silhouette, NaN where it is undefined (fewer than 2 or n clusters)."""
+# a scan over k scores every cut on the same rows: up to this many, their pairwise distances are computed once
+# (float64: 200 MB at 5,000 rows) and every silhouette reads them, with the same scores as computed per cut
+SCAN_DISTANCES_MAX = 5000
+
+
+def scan_distances(X, sample_size=None):
+    """The pairwise distances a silhouette scan over k reuses, or None where each score computes its own.
+
+    None where the silhouettes are scored on a sample (``sample_size`` below the number of rows) or above
+    :data:`SCAN_DISTANCES_MAX` rows. Otherwise ``sklearn.metrics.pairwise_distances(X)``, the distances
+    ``silhouette_score`` computes itself, so the scores are the same, bit for bit.
+    """
+    n = len(X)
+    if (sample_size is not None and sample_size < n) or n > SCAN_DISTANCES_MAX:
+        return None
+    from sklearn.metrics import pairwise_distances
+
+    return pairwise_distances(X)
+
+
+def _silhouette(X, labels, seed=None, sample_size=None, distances=None) -> float:
+    """Mean silhouette, NaN where it is undefined (fewer than 2 or n clusters); *distances*: those of
+    :func:`scan_distances` for these rows, or None."""
     from sklearn.metrics import silhouette_score
 
     n_labels = len(np.unique(labels))
@@ -104,4 +125,6 @@ def _silhouette(X, labels, seed=None, sample_size=None) -> float:
         return float("nan")
     if sample_size is not None and sample_size < len(labels):
         return float(silhouette_score(X, labels, sample_size=sample_size, random_state=seed))
+    if distances is not None:
+        return float(silhouette_score(distances, labels, metric="precomputed"))
     return float(silhouette_score(X, labels))

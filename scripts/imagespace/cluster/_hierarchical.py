@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 from imagespace.sampling import stratified_sample
 
-from ._base import ClusterResult, _as_matrix, _silhouette, log
+from ._base import ClusterResult, _as_matrix, _silhouette, log, scan_distances
 
 
 def fit_agglomerative(X, k: int, linkage: str = "ward") -> ClusterResult:
@@ -117,13 +117,14 @@ def agglomerative_scan(X, Z, k_values, *, seed: int | None = None, sample_size: 
 
     X = _as_matrix(X)
     rows = []
+    distances = scan_distances(X, sample_size)
     for k in k_values:
         labels = cut_tree(Z, k)
         rows.append(
             {
                 "k": int(k),
                 "n_clusters": int(len(np.unique(labels))),
-                "silhouette": _silhouette(X, labels, seed, sample_size),
+                "silhouette": _silhouette(X, labels, seed, sample_size, distances),
             }
         )
     return pd.DataFrame(rows, columns=["k", "n_clusters", "silhouette"])

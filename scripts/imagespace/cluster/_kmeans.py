@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from imagespace.io import Progress
 
-from ._base import ClusterResult, _as_matrix, _silhouette, log
+from ._base import ClusterResult, _as_matrix, _silhouette, log, scan_distances
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,10 +75,11 @@ def kmeans_scan_models(
     ks = [int(k) for k in k_values]
     keep = {int(k) for k in keep}
     rows, fits = [], {}
+    distances = scan_distances(X, silhouette_sample_size)
     with Progress(f"k-means scan k={ks[0]}..{ks[-1]}" if ks else "k-means scan", sum(ks)) as prog:
         for k in ks:
             fit = fit_kmeans(X, k, seed, n_init=n_init)
-            sil = _silhouette(X, fit.labels, seed, silhouette_sample_size)
+            sil = _silhouette(X, fit.labels, seed, silhouette_sample_size, distances)
             rows.append({"k": k, "inertia": float(fit.model.inertia_), "silhouette": sil})
             if k in keep:
                 fits[k] = fit
