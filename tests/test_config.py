@@ -224,7 +224,8 @@ def test_a_validated_config_is_read_back_from_the_cache_until_config_or_code_cha
     real = iscfg.validate
     calls = []
     monkeypatch.setattr(iscfg, "validate", lambda cfg, **kw: calls.append(1) or real(cfg, **kw))
-    assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="a") == expected and calls == []
+    unread = lambda: pytest.fail("a cache hit read the config files")  # noqa: E731
+    assert iscfg.validate_cached(_base(), files=unread, cache_dir=tmp_path, code_key="a") == expected and calls == []
     assert iscfg.validate_cached(_base(), cache_dir=tmp_path, code_key="b") == expected and calls == [1]
     typo = _base()
     typo["datasets"]["digits"]["pca"] = {"treshold": 0.5}

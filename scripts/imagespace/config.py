@@ -325,8 +325,9 @@ def validate_cached(config: dict, *, files: dict | None = None, cache_dir=None, 
     ----------
     config : dict
         The config as Snakemake merged it; validated and filled in place, as by :func:`validate`.
-    files : dict, optional
-        {config file name: its parsed content}, to say where a bad key is set.
+    files : dict or callable, optional
+        {config file name: its parsed content}, to say where a bad key is set; or a function that returns it,
+        called only when the config is validated (a cache hit reads no config file).
     cache_dir : str or Path, optional
         The workflow's ``.snakemake``; None validates without a cache.
     code_key : str
@@ -338,7 +339,7 @@ def validate_cached(config: dict, *, files: dict | None = None, cache_dir=None, 
         *config*.
     """
     if cache_dir is None:
-        return validate(config, files=files)
+        return validate(config, files=files() if callable(files) else files)
     import hashlib
     import os
     import pickle
@@ -356,7 +357,7 @@ def validate_cached(config: dict, *, files: dict | None = None, cache_dir=None, 
             return config
     except (OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):
         pass
-    validate(config, files=files)  # an invalid config raises and is never cached
+    validate(config, files=files() if callable(files) else files)  # an invalid config raises, is never cached
     try:  # atomic: cluster jobs parse the workflow side by side
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

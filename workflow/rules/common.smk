@@ -39,7 +39,7 @@ def _config_files():
 try:
     iscfg.validate_cached(
         config,
-        files=_config_files(),
+        files=_config_files,
         cache_dir=Path(".snakemake"),
         code_key=deps.fingerprint(SCRIPTS),
     )
