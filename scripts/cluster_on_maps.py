@@ -1,4 +1,4 @@
-"""Rule cluster_on_maps: one clustering's assignments colouring every 2-D map of the dataset."""
+"""Rule cluster_on_maps: every clustering of the dataset colouring every 2-D map, one figure (a row per clustering)."""
 
 import sys
 from pathlib import Path
@@ -12,21 +12,23 @@ def main(snakemake):
     with logged_errors():
         import pandas as pd
 
-        a = pd.read_csv(snakemake.input.assignments, sep="\t", dtype=str, keep_default_na=False)
         manifest = load_manifest(snakemake.input.manifest)
         maps = {}
         for path in snakemake.input.maps:
             f = load_features(path)
             keep = own_rows(f.ids, manifest)  # not balance's augmented copies
             maps[Path(path).stem] = (f.ids[keep], f.X[keep, :2])
-        w = snakemake.wildcards
+        clusterings = {}
+        for name, path in zip(snakemake.params.clusterings, snakemake.input.assignments, strict=True):
+            a = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+            clusterings[name] = dict(zip(a["id"], a["cluster"]))
         shown = clustermaps.plot_on_maps(
             maps,
-            dict(zip(a["id"], a["cluster"])),
+            clusterings,
             snakemake.output.figure,
-            title=f"{w.dataset}: {w.clm} clusters of {w.fs} on every map",
+            title=f"{snakemake.wildcards.dataset}: every clustering on every map",
         )
-        log.info("coloured points per map: %s", shown)
+        log.info("coloured points per clustering and map: %s", shown)
 
 
 if __name__ == "__main__":

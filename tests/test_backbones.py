@@ -215,8 +215,8 @@ def test_backbone_features_flow_into_clustering_compare_probes_and_the_human_map
     # the registry puts the set (keyword bb) and its map into the human space into every stage the summary collects
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json", "results/imnet/features/bb_resnet50.npz").stdout
     for out in (
-        f"compare/bb_{NAME}/validation.json",
-        f"compare/human_pred_bb_{NAME}/validation.json",
+        f"compare/bb_{NAME}/comparison.json",
+        f"compare/human_pred_bb_{NAME}/comparison.json",
         f"probes/bb_{NAME}.json",
         f"probes/human_pred_bb_{NAME}.json",
         f"alignment/human_pred_bb_{NAME}.json",

@@ -266,10 +266,10 @@ def test_bb_efficientnet_lite0_flows_into_the_human_map(tmp_path):
     assert "TensorFlow" not in log
     plan = snakemake(tmp_path, "-n", f"{d}/summary.json").stdout
     for out in (
-        f"compare/bb_{NAME}/validation.json",
-        f"compare/human_pred_bb_{NAME}/validation.json",
+        f"compare/bb_{NAME}/comparison.json",
+        f"compare/human_pred_bb_{NAME}/comparison.json",
         f"probes/bb_{NAME}.json",
-        f"compare/human_pred_bb_{NAME}_b6/train.json",
+        f"compare/human_pred_bb_{NAME}_b6/comparison.json",
     ):
         assert f"{d}/{out}" in plan, out
     # a variant (backbones.<name>.variants.b6): its own feature set, the base settings with its layer

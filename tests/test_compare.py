@@ -235,12 +235,25 @@ def test_plots_are_written(tmp_path):
     H, F = _related(n=60, k=3, noise=0.3)
     res = C.compare(H, F, n_perm=100, seed=0)
     labels = np.repeat(np.array(["a", "b", "c"]), 20)
-    C.plot_permutation(res["null"], res["disparity"], tmp_path / "perm.png", "test")
-    C.plot_aligned(res["H_aligned"], res["F_aligned"], labels, tmp_path / "aligned.png", "test")
-    for name in ("perm.png", "aligned.png"):
+    one = {"train": (res["null"], res["disparity"])}
+    C.plot_permutation(one, tmp_path / "perm.png", title="test")
+    C.plot_permutation({**one, "validation": (res["null"][::2], 0.5)}, tmp_path / "perm2.png", title="test")
+    C.plot_aligned({"train": (res["H_aligned"], res["F_aligned"], labels)}, tmp_path / "aligned.png", title="test")
+    sizes = {}
+    for name in ("perm.png", "perm2.png", "aligned.png"):
         p = tmp_path / name
         assert p.exists() and p.stat().st_size > 1000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[name] = _png_size(p)
+    # one panel per split, side by side: two splits make a figure about twice as wide, as tall
+    (w1, h1), (w2, h2) = sizes["perm.png"], sizes["perm2.png"]
+    assert 1.7 < w2 / w1 < 2.3 and abs(h2 - h1) <= 0.1 * h1
+
+
+def _png_size(path):
+    """(width, height) in pixels, from the PNG header."""
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
 
 
 # --------------------------------------------------------------------------- category RDMs: tau-a, rho-a

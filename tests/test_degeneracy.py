@@ -139,10 +139,17 @@ def test_cluster_map_panels_frame_the_bulk(tmp_path):
     Y = collapsed_map()
     ids = np.array([f"i{j}" for j in range(len(Y))])
     fig_path = tmp_path / "maps.png"
-    clustermaps.plot_on_maps(
-        {"lle": (ids, Y), "blob": (ids, blob(n=len(Y)))}, {i: j % 3 for j, i in enumerate(ids)}, fig_path
+    shown = clustermaps.plot_on_maps(
+        {"lle": (ids, Y), "blob": (ids, blob(n=len(Y)))},
+        {"pca / kmeans": {i: j % 3 for j, i in enumerate(ids)}, "pca / half": {i: 0 for i in ids[: len(ids) // 2]}},
+        fig_path,
     )
     assert fig_path.stat().st_size > 0
+    # a row per clustering, a panel per map; images a clustering did not assign are grey, not counted
+    assert shown == {
+        "pca / kmeans": {"lle": len(Y), "blob": len(Y)},
+        "pca / half": {"lle": len(Y) // 2, "blob": len(Y) // 2},
+    }
     labels = np.where(np.arange(len(Y)) < 500, "a", "b")
     clustermaps.plot_kmeans_regions(Y, labels, k=2, seed=0, path=tmp_path / "km.png")
     assert (tmp_path / "km.png").stat().st_size > 0

@@ -131,8 +131,7 @@ def test_a_new_embedding_method_needs_three_files_and_reaches_every_stage(tmp_pa
         "maps/randproj_labels.png",
         "maps/randproj_thumbnails.png",
         "features/randproj.npz",
-        "compare/randproj/train.json",
-        "compare/randproj/validation.json",
+        "compare/randproj/comparison.json",
         "clustering/randproj/kmeans/result.json",
     ):
         assert (res / f).is_file(), f

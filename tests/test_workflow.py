@@ -82,7 +82,7 @@ def test_complete_run_writes_summary_and_figures(project):
             "clustering/pca/gmm/samples.png",
             "clustering/pca/kmeans/silhouettes.png",
             "clustering/pca/kmeans/medoids.png",
-            "clustering/pca/hdbscan/maps.png",
+            "clustering/maps.png",
             "maps/pca_kmeans.png",
             "maps/pca_gmm.png",
         ):
@@ -220,11 +220,11 @@ def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
     import subprocess
     import sys
 
-    out = project / "results/synth/compare/pca/validation.json"
+    out = project / "results/synth/compare/pca/comparison.json"
     before = json.loads(out.read_text())
     out.unlink()
     r = subprocess.run(
-        [sys.executable, "scripts/compare.py", "dataset=synth", "fs=pca", "split=validation"],
+        [sys.executable, "scripts/compare.py", "dataset=synth", "fs=pca"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -235,7 +235,7 @@ def test_a_rule_script_runs_by_hand_with_the_workflows_inputs(project):
     r = subprocess.run(
         [sys.executable, "scripts/compare.py", "dataset=synth"], cwd=project, capture_output=True, text=True
     )
-    assert r.returncode != 0 and "give the wildcard(s) ['fs', 'split']" in r.stderr
+    assert r.returncode != 0 and "give the wildcard(s) ['fs']" in r.stderr
     # a rule whose memory estimate reads its inputs' sizes (mem_from_input)
     fig = project / "results/synth/maps/tsne_labels.png"
     fig.unlink()
@@ -280,6 +280,9 @@ def test_parameter_change_reruns_only_that_method_of_that_dataset(project):
     assert {ds for _, ds in jobs} == {"synth"}
     assert {"embed", "map_embed", "plot_map", "compare", "summary"} <= rules
     assert not rules & {"ingest", "pca", "cluster_kmeans", "cluster_gmm", "human_space"}
+    # one compare job for the t-SNE set, every split in it; one job draws every clustering on the maps
+    names = [r for r, _ in jobs]
+    assert names.count("compare") == 1 and names.count("cluster_on_maps") == 1
     # exactly the t-SNE jobs and what reads them: every planned job but the summary (and the leaderboard
     # drawn from it) and the paired comparison of all compared sets writes a t-SNE output
     dry = snakemake(project, "-n")
@@ -319,8 +322,7 @@ def test_lost_outputs_are_rebuilt_without_recomputing_upstream(project):
     # as after an interrupted run: one branch and the summary were never written
     for f in [
         "features/mds.npz",
-        "compare/mds/train.json",
-        "compare/mds/validation.json",
+        "compare/mds/comparison.json",
         "summary.json",
         "summary.md",
     ]:
@@ -421,8 +423,8 @@ def test_greedy_ensemble_weights_are_chosen_on_out_of_fold_training_rows_and_reu
     d = tmp_path / "results/synth"
     targets = [
         "results/synth/features/ensemble_best.npz",
-        "results/synth/compare/ensemble_best/validation.json",
-        "results/synth/compare/human_pred_stats_tex/train.json",
+        "results/synth/compare/ensemble_best/comparison.json",
+        "results/synth/compare/human_pred_stats_tex/comparison.json",
     ]
     snakemake(tmp_path, *targets)
     tex, full = load_features(d / "features/stats_tex.npz"), load_features(d / "features/stats.npz")

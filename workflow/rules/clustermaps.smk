@@ -1,23 +1,26 @@
 # Clusters drawn on the 2-D maps (imagespace.report.clustermaps); clustering.on_maps turns them off.
-# one clustering colouring every 2-D map of its dataset
+# every clustering of a dataset colouring every 2-D map: one job and one figure, a row per clustering
 rule cluster_on_maps:
     input:
-        assignments="results/{dataset}/clustering/{fs}/{clm}/assignments.tsv",
+        assignments=lambda w: [
+            f"results/{w.dataset}/clustering/{fs}/{m}/assignments.tsv"
+            for fs, m in cluster_targets(w.dataset)
+        ],
         manifest="results/{dataset}/ingest/manifest.tsv",
         maps=lambda w: [
             f"results/{w.dataset}/maps/{m}.npz" for m in map_methods(w.dataset)
         ],
     output:
         figure=report(
-            "results/{dataset}/clustering/{fs}/{clm}/maps.png",
+            "results/{dataset}/clustering/maps.png",
             caption="../report/cluster_on_maps.rst",
             category="{dataset}",
             subcategory="4 clustering",
         ),
     log:
-        "logs/{dataset}/cluster_on_maps/{fs}_{clm}.log",
+        "logs/{dataset}/cluster_on_maps.log",
     benchmark:
-        "benchmarks/runs/{dataset}/cluster_on_maps_{fs}_{clm}.tsv"
+        "benchmarks/runs/{dataset}/cluster_on_maps.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -25,6 +28,7 @@ rule cluster_on_maps:
         runtime=10,
     params:
         lib=lib("cluster_on_maps"),
+        clusterings=lambda w: [f"{fs} / {m}" for fs, m in cluster_targets(w.dataset)],
     script:
         "../../scripts/cluster_on_maps.py"
 

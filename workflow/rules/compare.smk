@@ -1,26 +1,34 @@
+def compared_splits(wildcards):
+    """The splits whose human space the feature set is compared with, in a fixed order."""
+    return [s for f, s in compare_pairs(wildcards.dataset) if f == wildcards.fs]
+
+
+# one feature set against the human space of every split it is compared on: one job, a panel per split
 rule compare:
     input:
         features="results/{dataset}/features/{fs}.npz",
-        human="results/{dataset}/human/{split}.tsv",
+        human=lambda w: [
+            f"results/{w.dataset}/human/{s}.tsv" for s in compared_splits(w)
+        ],
         manifest="results/{dataset}/ingest/manifest.tsv",
     output:
-        result="results/{dataset}/compare/{fs}/{split}.json",
+        result="results/{dataset}/compare/{fs}/comparison.json",
         permutation=report(
-            "results/{dataset}/compare/{fs}/{split}_permutation.png",
+            "results/{dataset}/compare/{fs}/permutation.png",
             caption="../report/compare_permutation.rst",
             category="{dataset}",
             subcategory="5 human comparison",
         ),
         aligned=report(
-            "results/{dataset}/compare/{fs}/{split}_aligned.png",
+            "results/{dataset}/compare/{fs}/aligned.png",
             caption="../report/compare_aligned.rst",
             category="{dataset}",
             subcategory="5 human comparison",
         ),
     log:
-        "logs/{dataset}/compare/{fs}_{split}.log",
+        "logs/{dataset}/compare/{fs}.log",
     benchmark:
-        "benchmarks/runs/{dataset}/compare_{fs}_{split}.tsv"
+        "benchmarks/runs/{dataset}/compare_{fs}.tsv"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -28,6 +36,7 @@ rule compare:
         runtime=10,
     params:
         lib=lib("compare"),
+        splits=compared_splits,
         opts=lambda w: {
             k: S(w.dataset, "compare")[k]
             for k in ("n_permutations", "n_bootstrap", "seed", "alpha")

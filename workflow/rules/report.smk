@@ -21,16 +21,14 @@ def summary_inputs(wildcards):
         ],
         # every clustering on every map, and clusterings of the 2-D PCA map itself
         "cluster_figures": (
-            [
-                f"results/{d}/clustering/{fs}/{m}/maps.png"
-                for fs, m in cluster_targets(d)
-            ]
+            ([f"results/{d}/clustering/maps.png"] if cluster_targets(d) else [])
             + [f"results/{d}/maps/pca_{m}.png" for m in ("kmeans", "gmm")]
             if S(d, "clustering")["on_maps"]
             else []
         ),
         "compare": [
-            f"results/{d}/compare/{fs}/{sp}.json" for fs, sp in compare_pairs(d)
+            f"results/{d}/compare/{fs}/comparison.json"
+            for fs in dict.fromkeys(fs for fs, _ in compare_pairs(d))
         ],
         # the paired bootstrap of every two compared feature sets, per split
         "paired": (

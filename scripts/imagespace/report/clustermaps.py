@@ -1,6 +1,6 @@
 """Clusters drawn on the 2-D maps.
 
-* :func:`plot_on_maps`: one clustering's assignments colouring every 2-D map of the dataset, side by side;
+* :func:`plot_on_maps`: every clustering of the dataset colouring every 2-D map, a row per clustering;
 * :func:`plot_kmeans_regions`: K-Means fitted on the 2-D PCA map, its Voronoi regions and centroids, the points
   coloured by label;
 * :func:`plot_gmm_density`: a Gaussian mixture fitted on the 2-D PCA map, contours of its negative log-density,
@@ -165,51 +165,54 @@ def plot_gmm_density(
     }
 
 
-def plot_on_maps(maps: dict, assignment: dict, path, *, title: str = "") -> dict:
-    """One clustering (*assignment*: {id: cluster}) colouring every 2-D map (*maps*: {name: (ids, Y)}), one panel per
-    map; images a map does not hold, or the clustering did not assign, are grey. Returns {map: points coloured}."""
+def plot_on_maps(maps: dict, clusterings: dict, path, *, title: str = "") -> dict:
+    """Every clustering colouring every 2-D map: one row per clustering (*clusterings*: {name: {id: cluster}}), one
+    column per map (*maps*: {name: (ids, Y)}), a legend of its clusters right of each row. Images a map does not
+    hold, or the clustering did not assign, are grey. Returns {clustering: {map: points coloured}}."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     from imagespace.io import save_figure
     from imagespace.report.explore import NOISE_COLOUR, _categorical
     from imagespace.report.plots import frame_bulk, titled
 
     names = list(maps)
-    cols = min(3, len(names)) or 1
-    nrows = max(1, -(-len(names) // cols))
-    fig = Figure(figsize=(5.2 * cols, 4.6 * nrows + 0.6))
-    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
+    nrows, ncols = max(1, len(clusterings)), max(1, len(names))
+    height = 3.4 * nrows + 0.6
+    fig = Figure(figsize=(3.6 * ncols + 1.8, height))
+    grid = fig.subplots(nrows, ncols, squeeze=False)
     all_ids = sorted({str(i) for ids, _ in maps.values() for i in np.asarray(ids).astype(str)})
-    values = ["" if assignment.get(i) is None else str(assignment[i]) for i in all_ids]
-    colours, legend, legend_colours = _categorical(values)
-    colour_of = dict(zip(all_ids, colours))
     out = {}
-    for ax, name in zip(axes, names):
-        ids, Y = maps[name]
-        ids = np.asarray(ids).astype(str)
-        c = [colour_of[i] for i in ids.tolist()]
-        grey = np.array([x == NOISE_COLOUR for x in c])
-        ax.scatter(Y[grey, 0], Y[grey, 1], s=5, c=NOISE_COLOUR, alpha=0.5)
-        ax.scatter(Y[~grey, 0], Y[~grey, 1], s=7, c=np.asarray(c, dtype=object)[~grey].tolist(), alpha=0.85)
-        n_out = frame_bulk(ax, Y, s=20)
-        ax.set_title(titled(name, n_out, len(Y)), fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        out[name] = int((~grey).sum())
-    for ax in axes[len(names) :]:
-        ax.axis("off")
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color=col, label=f"cluster {v}") for v, col in zip(legend, legend_colours)]
-    if any(v in ("-1", "") for v in values):
-        handles.append(
-            Patch(
-                color=NOISE_COLOUR,
-                label="noise / not clustered" + (" / other clusters" if len(set(values)) > 21 else ""),
-            )
+    for row, (clustering, assignment) in zip(grid, clusterings.items()):
+        values = ["" if assignment.get(i) is None else str(assignment[i]) for i in all_ids]
+        colours, legend, legend_colours = _categorical(values)
+        colour_of = dict(zip(all_ids, colours))
+        out[clustering] = {}
+        for ax, name in zip(row, names):
+            ids, Y = maps[name]
+            c = [colour_of[i] for i in np.asarray(ids).astype(str).tolist()]
+            grey = np.array([x == NOISE_COLOUR for x in c], dtype=bool)
+            ax.scatter(Y[grey, 0], Y[grey, 1], s=4, c=NOISE_COLOUR, alpha=0.5)
+            ax.scatter(Y[~grey, 0], Y[~grey, 1], s=6, c=np.asarray(c, dtype=object)[~grey].tolist(), alpha=0.85)
+            n_out = frame_bulk(ax, Y, s=16)
+            ax.set_title(titled(name, n_out, len(Y)), fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            out[clustering][name] = int((~grey).sum())
+        row[0].set_ylabel(clustering, fontsize=10)
+        handles = [Patch(color=col, label=f"cluster {v}") for v, col in zip(legend, legend_colours)]
+        if any(v in ("-1", "") for v in values):
+            other = " / other clusters" if len(set(values)) > 21 else ""
+            handles.append(Patch(color=NOISE_COLOUR, label=f"noise / not clustered{other}"))
+        row[-1].legend(
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+            fontsize=7,
+            ncol=1 if len(handles) <= 12 else 2,
+            frameon=False,
         )
-    fig.legend(handles=handles, loc="lower center", ncol=min(8, len(handles)), fontsize=8, frameon=False)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))  # the title above the first row's
     save_figure(fig, path)
     return out

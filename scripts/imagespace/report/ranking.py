@@ -203,19 +203,21 @@ def paired_tables(compare_paths) -> list[str]:
     Parameters
     ----------
     compare_paths : iterable of str
-        The compare results (results/<d>/compare/<feature set>/<split>.json).
+        The compare results (results/<d>/compare/<feature set>/comparison.json).
 
     Returns
     -------
     list of str
         results/<d>/compare/paired_<split>.tsv of every split compared, where it exists.
     """
+    from imagespace.io import read_json
+
     out = []
     for path in compare_paths:
-        p = Path(path)
-        table = p.parents[1] / f"paired_{p.stem}.tsv"
-        if table.exists() and str(table) not in out:
-            out.append(str(table))
+        for split in read_json(path)["splits"]:
+            table = Path(path).parents[1] / f"paired_{split}.tsv"
+            if table.exists() and str(table) not in out:
+                out.append(str(table))
     return out
 
 

@@ -350,10 +350,12 @@ def clustering(out: dict, inputs, settings) -> None:
 def compare(out: dict, inputs, settings) -> None:
     """compare.<feature set>.<split>: the Procrustes comparison with the human space; not above chance: a warning."""
     for path in inputs.compare:
-        r = read_json(path)
-        out["compare"].setdefault(r["feature_set"], {})[r["split"]] = {k: r.get(k) for k in COMPARE_KEYS}
-        if not r["significant"]:
-            out["warnings"].append(f"compare {r['feature_set']}/{r['split']}: {r['verdict']}")
+        doc = read_json(path)
+        fs = doc["feature_set"]
+        for split, r in doc["splits"].items():
+            out["compare"].setdefault(fs, {})[split] = {k: r.get(k) for k in COMPARE_KEYS}
+            if not r["significant"]:
+                out["warnings"].append(f"compare {fs}/{split}: {r['verdict']}")
 
 
 def human_checks(out: dict, inputs, settings) -> None:
