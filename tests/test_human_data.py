@@ -191,5 +191,5 @@ def test_every_kind_runs_through_the_workflow(tmp_path):
     for s in splits:
         ids, H = load_human_table(res / "human" / f"{s}.tsv")
         assert len(ids) == check[s]["n"] and np.isfinite(H).all()
-        assert 0 <= json.loads((res / "compare" / "pca" / f"{s}.json").read_text())["disparity"] <= 1
+        assert 0 <= json.loads((res / "compare/pca/comparison.json").read_text())["splits"][s]["disparity"] <= 1
         assert all((res / "human" / f"{s}_{f}.png").stat().st_size > 1000 for f in ("stress", "shepard"))
