@@ -150,6 +150,11 @@ def test_cluster_map_panels_frame_the_bulk(tmp_path):
         "pca / kmeans": {"lle": len(Y), "blob": len(Y)},
         "pca / half": {"lle": len(Y) // 2, "blob": len(Y) // 2},
     }
+    # sixty clusterings (clustering.feature_sets: all): the panels shrink, the image stays a few thousand pixels tall
+    many = {f"set{j} / kmeans": {i: j % 4 for i in ids[:50]} for j in range(60)}
+    clustermaps.plot_on_maps({"lle": (ids[:50], Y[:50]), "blob": (ids[:50], blob(n=50))}, many, fig_path)
+    height = int.from_bytes(fig_path.read_bytes()[20:24], "big")  # the PNG header's
+    assert 60 * 1.2 * 110 * 0.9 < height < 60 * 1.3 * 110
     labels = np.where(np.arange(len(Y)) < 500, "a", "b")
     clustermaps.plot_kmeans_regions(Y, labels, k=2, seed=0, path=tmp_path / "km.png")
     assert (tmp_path / "km.png").stat().st_size > 0

@@ -178,17 +178,20 @@ def plot_on_maps(maps: dict, clusterings: dict, path, *, title: str = "") -> dic
 
     names = list(maps)
     nrows, ncols = max(1, len(clusterings)), max(1, len(names))
-    height = 3.4 * nrows + 0.6
-    fig = Figure(figsize=(3.6 * ncols + 1.8, height))
+    # panels shrink with many clusterings (clustering.feature_sets: all), so that the image stays a few thousand
+    # pixels tall: panels of 3.4 inches up to 14 rows, no less than 1.2
+    panel = max(1.2, min(3.4, 48 / nrows))
+    height = panel * nrows + 0.6
+    fig = Figure(figsize=(panel * 1.06 * ncols + 1.8, height))
     grid = fig.subplots(nrows, ncols, squeeze=False)
     all_ids = sorted({str(i) for ids, _ in maps.values() for i in np.asarray(ids).astype(str)})
     out = {}
-    for row, (clustering, assignment) in zip(grid, clusterings.items()):
+    for axes, (clustering, assignment) in zip(grid, clusterings.items()):
         values = ["" if assignment.get(i) is None else str(assignment[i]) for i in all_ids]
         colours, legend, legend_colours = _categorical(values)
         colour_of = dict(zip(all_ids, colours))
         out[clustering] = {}
-        for ax, name in zip(row, names):
+        for ax, name in zip(axes, names):
             ids, Y = maps[name]
             c = [colour_of[i] for i in np.asarray(ids).astype(str).tolist()]
             grey = np.array([x == NOISE_COLOUR for x in c], dtype=bool)
@@ -199,12 +202,12 @@ def plot_on_maps(maps: dict, clusterings: dict, path, *, title: str = "") -> dic
             ax.set_xticks([])
             ax.set_yticks([])
             out[clustering][name] = int((~grey).sum())
-        row[0].set_ylabel(clustering, fontsize=10)
+        axes[0].set_ylabel(clustering, fontsize=10 if panel > 2 else 7)
         handles = [Patch(color=col, label=f"cluster {v}") for v, col in zip(legend, legend_colours)]
         if any(v in ("-1", "") for v in values):
             other = " / other clusters" if len(set(values)) > 21 else ""
             handles.append(Patch(color=NOISE_COLOUR, label=f"noise / not clustered{other}"))
-        row[-1].legend(
+        axes[-1].legend(
             handles=handles,
             loc="center left",
             bbox_to_anchor=(1.02, 0.5),
