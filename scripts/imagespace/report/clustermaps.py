@@ -215,7 +215,8 @@ def plot_on_maps(maps: dict, clusterings: dict, path, *, title: str = "") -> dic
             ncol=1 if len(handles) <= 12 else 2,
             frameon=False,
         )
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))  # the title above the first row's
+    # the title in the top half inch, above the first row's, however tall the figure
+    fig.suptitle(title, fontsize=11, y=1 - 0.1 / height, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
     save_figure(fig, path)
     return out
