@@ -19,7 +19,7 @@ from imagespace.io import (
 )
 
 
-def compare_split(fs, features_path, human_path, manifest, opts):
+def compare_split(fs, features_path, human_path, manifest, manifest_path, opts):
     """The comparison of the feature set *fs* with one split's human table: (result, figure arrays, labels)."""
     ids, H = load_human_table(human_path)
     try:  # rows are looked up by image id: never a positional join
@@ -28,7 +28,7 @@ def compare_split(fs, features_path, human_path, manifest, opts):
         raise InputError(f"{features_path}: no rows for images of {human_path}: {exc}") from exc
     unknown = [i for i in ids if i not in manifest.index]
     if unknown:
-        raise InputError(f"{human_path}: {len(unknown)} ids not in the manifest (e.g. {unknown[:3]})")
+        raise InputError(f"{human_path}: {len(unknown)} ids not in {manifest_path} (e.g. {unknown[:3]})")
     labels = manifest.loc[ids, "label"].to_numpy()
     subtypes = manifest.loc[ids, "subtype"].to_numpy()
     res = comparison.statistics(
@@ -52,7 +52,9 @@ def main(snakemake):
         manifest = load_manifest(snakemake.input.manifest).set_index("id")
         splits, null, aligned = {}, {}, {}
         for split, human in zip(snakemake.params.splits, snakemake.input.human, strict=True):
-            res, arrays, labels = compare_split(fs, snakemake.input.features, human, manifest, snakemake.params.opts)
+            res, arrays, labels = compare_split(
+                fs, snakemake.input.features, human, manifest, snakemake.input.manifest, snakemake.params.opts
+            )
             splits[split] = {"split": split, **res}
             null[split] = (arrays["null"], res["disparity"])
             aligned[split] = (arrays["H_aligned"], arrays["F_aligned"], labels)
