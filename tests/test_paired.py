@@ -1,4 +1,3 @@
-import json
 import pathlib
 import sys
 
@@ -221,8 +220,7 @@ def test_summary_folds_paired_tables_into_the_leaderboard(tmp_path):
     # discovered next to the compare results
     (tmp_path / "fs").mkdir()
     result = tmp_path / "fs" / "comparison.json"
-    result.write_text(json.dumps({"feature_set": "fs", "splits": {"train": {}, "validation": {}}}))
-    assert summary.paired_tables([str(result)]) == [str(table)]  # no table of train: none listed
+    assert summary.paired_tables([str(result)], ["train", "validation"]) == [str(table)]  # no table of train
 
 
 def test_the_chosen_row_is_selected_on_the_training_split_alone_and_anchors_the_paired_tests(tmp_path):

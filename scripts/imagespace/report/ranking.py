@@ -12,7 +12,7 @@ def alignment(out: dict, inputs, settings) -> None:
     out["alignment_splits"] = split_order({sp for v in compare.values() for sp in v}, settings.train_split)
     out["alignment_selection"] = select_representation(compare, settings.train_split, settings.fitted_on)
     chosen = (out["alignment_selection"] or {}).get("chosen")
-    tables = paired_tables(inputs.compare) if inputs.paired is None else list(inputs.paired)
+    tables = paired_tables(inputs.compare, out["alignment_splits"]) if inputs.paired is None else list(inputs.paired)
     out["alignment_paired"] = paired_summary(tables, compare, chosen)
     out["alignment"] = (
         leaderboard(
@@ -197,24 +197,24 @@ def select_representation(compare: dict, split: str, fitted_on: dict | None = No
     }
 
 
-def paired_tables(compare_paths) -> list[str]:
+def paired_tables(compare_paths, splits) -> list[str]:
     """The paired-bootstrap tables next to the compare results that exist.
 
     Parameters
     ----------
     compare_paths : iterable of str
         The compare results (results/<d>/compare/<feature set>/comparison.json).
+    splits : iterable of str
+        The splits compared (the summary's ``compare`` already holds them: no result is read again).
 
     Returns
     -------
     list of str
         results/<d>/compare/paired_<split>.tsv of every split compared, where it exists.
     """
-    from imagespace.io import read_json
-
     out = []
     for path in compare_paths:
-        for split in read_json(path)["splits"]:
+        for split in splits:
             table = Path(path).parents[1] / f"paired_{split}.tsv"
             if table.exists() and str(table) not in out:
                 out.append(str(table))
